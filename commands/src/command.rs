@@ -1,0 +1,179 @@
+//! The chat grammar: what a person may type after the slash.
+//!
+//! It is declared once as data ([`COMMANDS`]) so that the help text, the
+//! Slack app manifest and Discord's command registration all come from the
+//! same place. Parsing is deliberately small: chat text is a handful of
+//! words, and the errors must read well in a chat message, not a terminal.
+
+use std::fmt;
+
+/// One command medic understands, as people see it in help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The command word (`diag`), typed as `/diag`.
+    pub name: &'static str,
+    /// Usage as typed in chat (`/diag TARGET`).
+    pub usage: &'static str,
+    /// One line on what it does.
+    pub about: &'static str,
+}
+
+/// Every chat command, in the order help lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "diag",
+        usage: "/diag TARGET",
+        about: "Run the diagnostics for a configured target and post the report in a thread.",
+    },
+    CommandSpec {
+        name: "help",
+        usage: "/help",
+        about: "Show the commands and the targets configured here.",
+    },
+];
+
+/// A parsed chat command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatCommand {
+    /// Diagnose the named target.
+    Diag {
+        /// The target name as typed, lowercased.
+        target: String,
+    },
+    /// Show help.
+    Help,
+}
+
+/// Why a chat line is not a command. Each variant is answered with help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The first word is no command medic knows.
+    UnknownCommand(String),
+    /// `/diag` without a target.
+    MissingTarget,
+    /// More words than the command takes.
+    UnexpectedWords(Vec<String>),
+}
+
+impl fmt::Display for ParseError {
+    // NOTE: shown in chat.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::UnknownCommand(word) => write!(f, "I don't know the command `{word}`."),
+            ParseError::MissingTarget => write!(f, "`/diag` needs a target, e.g. `/diag redis`."),
+            ParseError::UnexpectedWords(words) => {
+                write!(f, "I didn't understand `{}`.", words.join(" "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl ChatCommand {
+    /// Parses a slash command as a platform delivers it: the command as
+    /// registered (`/diag`, or an umbrella such as `/medic`) and the text
+    /// after it.
+    ///
+    /// When the slash command itself names a medic command, the text holds
+    /// its arguments (`/diag redis`); otherwise the text's first word is the
+    /// command (`/medic diag redis`), so teams can register one umbrella
+    /// command instead of several.
+    pub fn parse_slash(slash: &str, text: &str) -> Result<ChatCommand, ParseError> {
+        let name = slash.trim().trim_start_matches('/').to_lowercase();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if COMMANDS.iter().any(|c| c.name == name) {
+            Self::parse_words(&name, &words)
+        } else {
+            match words.split_first() {
+                None => Ok(ChatCommand::Help),
+                Some((first, rest)) => Self::parse_words(&first.to_lowercase(), rest),
+            }
+        }
+    }
+
+    /// Parses a command word and its arguments (`diag`, `["redis"]`).
+    pub fn parse_words(name: &str, args: &[&str]) -> Result<ChatCommand, ParseError> {
+        let name = name.trim_start_matches('/');
+        match name {
+            "help" | "?" => Ok(ChatCommand::Help),
+            "diag" => match args {
+                [] => Err(ParseError::MissingTarget),
+                [target] if target.eq_ignore_ascii_case("help") => Ok(ChatCommand::Help),
+                [target] => Ok(ChatCommand::Diag {
+                    target: target.to_lowercase(),
+                }),
+                [_, rest @ ..] => Err(ParseError::UnexpectedWords(
+                    rest.iter().map(|w| w.to_string()).collect(),
+                )),
+            },
+            other => Err(ParseError::UnknownCommand(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_diag_with_target() {
+        assert_eq!(
+            ChatCommand::parse_slash("/diag", "redis"),
+            Ok(ChatCommand::Diag {
+                target: "redis".into()
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/diag", "  Redis  "),
+            Ok(ChatCommand::Diag {
+                target: "redis".into()
+            })
+        );
+    }
+
+    #[test]
+    fn umbrella_command_takes_the_first_word() {
+        assert_eq!(
+            ChatCommand::parse_slash("/medic", "diag redis"),
+            Ok(ChatCommand::Diag {
+                target: "redis".into()
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/medic", ""),
+            Ok(ChatCommand::Help)
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/medic", "restart everything"),
+            Err(ParseError::UnknownCommand("restart".into()))
+        );
+    }
+
+    #[test]
+    fn diag_needs_exactly_one_target() {
+        assert_eq!(
+            ChatCommand::parse_slash("/diag", ""),
+            Err(ParseError::MissingTarget)
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/diag", "redis now please"),
+            Err(ParseError::UnexpectedWords(vec![
+                "now".into(),
+                "please".into()
+            ]))
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/diag", "help"),
+            Ok(ChatCommand::Help)
+        );
+    }
+
+    #[test]
+    fn errors_read_as_chat() {
+        assert_eq!(
+            ParseError::UnknownCommand("rstart".into()).to_string(),
+            "I don't know the command `rstart`."
+        );
+    }
+}

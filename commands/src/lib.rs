@@ -1,0 +1,24 @@
+//! medic's platform-neutral core. Nothing here knows Slack, Discord or HTTP:
+//! a diagnostic produces a [`Report`], and the integrations render it.
+//!
+//! # Layout
+//!
+//! - [`model`]: the neutral data that flows through medic — [`Report`],
+//!   [`Finding`], [`Status`] and the inbound [`model::inbound`] types.
+//! - [`command`]: the chat grammar (`/diag TARGET`, `/help`) as data, parsed
+//!   from the words a user typed.
+//! - [`diagnostics`]: target specs from config (a closed enum tagged by
+//!   `kind`), the [`diagnostics::Diagnostic`] trait, the concurrent runner, and
+//!   one file per built-in diagnostic.
+//! - [`redact`]: the one place that scrubs secrets from text bound for chat
+//!   or logs.
+#![warn(missing_docs)]
+
+pub mod command;
+pub mod diagnostics;
+pub mod duration;
+pub mod format;
+pub mod model;
+pub mod redact;
+
+pub use model::report::{Finding, Report, Status, TargetRef};

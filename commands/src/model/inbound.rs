@@ -1,0 +1,62 @@
+//! What arrives from the outside world, after an adapter has verified and
+//! parsed it. Adapters produce these; the bot acts on them without knowing
+//! which platform they came from.
+
+use serde::{Deserialize, Serialize};
+
+/// The chat platforms medic speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Slack, over HTTP or Socket Mode.
+    Slack,
+    /// Discord, over HTTP interactions or the gateway.
+    Discord,
+    /// The local console (`medic console`).
+    Console,
+}
+
+impl Platform {
+    /// The lowercase name, as stored and as used in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Console => "console",
+        }
+    }
+}
+
+/// Who did something: the platform's user id (what policy checks) and a
+/// display name (what people read).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Actor {
+    /// The platform's stable user id (`U2CERLKJA`).
+    pub id: String,
+    /// A name for people (`roadrunner`); may change, never used for policy.
+    pub name: String,
+}
+
+/// Where something happened: a platform and a channel, optionally a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Place {
+    /// Which platform.
+    pub platform: Platform,
+    /// The channel id on that platform.
+    pub channel: String,
+    /// The thread within the channel, when there is one.
+    pub thread: Option<String>,
+}
+
+/// A command a person typed, already split into a name and words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandInvocation {
+    /// Who typed it.
+    pub actor: Actor,
+    /// Where.
+    pub place: Place,
+    /// The command as typed, without the slash (`diag`).
+    pub name: String,
+    /// The words after it (`["redis"]`).
+    pub args: Vec<String>,
+}

@@ -1,0 +1,4 @@
+//! The platform-neutral model: what every adapter translates to and from.
+
+pub mod inbound;
+pub mod report;

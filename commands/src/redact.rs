@@ -1,0 +1,165 @@
+//! The one place that scrubs secrets from text bound for chat or logs.
+//!
+//! Two layers, because neither alone is enough: the secrets medic knows
+//! (passwords in target URLs, tokens from config) are replaced wherever they
+//! appear verbatim, and well-known secret shapes (URL credentials, Slack
+//! tokens, bearer tokens) are masked even when medic never saw them before —
+//! an error message from a library may echo a DSN we did not expect.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// What a secret is replaced with. Fixed-width, so the length of a secret is
+/// not leaked either.
+pub const MASK: &str = "••••";
+
+/// Secrets shorter than this are not replaced verbatim: masking every "a" in
+/// a message would destroy it, and a 3-character password is not protected by
+/// redaction anyway.
+const MIN_KNOWN_SECRET_LEN: usize = 4;
+
+static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        // scheme://user:password@host → keep the user, mask the password.
+        (
+            r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*):[^@\s/]+@",
+            "${1}:••••@",
+        ),
+        // Slack tokens: bot, user, app-level, refresh, config.
+        (r"\bxox[abposre]-[A-Za-z0-9\-]+", "xox•-••••"),
+        (r"\bxapp-[A-Za-z0-9\-]+", "xapp-••••"),
+        // Authorization header values.
+        (
+            r"(?i)\b(bearer|basic|bot)\s+[A-Za-z0-9\-._~+/]{8,}=*",
+            "${1} ••••",
+        ),
+        // key=value style secrets in DSNs and query strings.
+        (
+            r"(?i)\b(password|passwd|pwd|secret|token|api_key|apikey|auth)=([^\s&;]+)",
+            "${1}=••••",
+        ),
+    ]
+    .into_iter()
+    .map(|(re, with)| (Regex::new(re).expect("redaction pattern compiles"), with))
+    .collect()
+});
+
+/// Scrubs known secrets and secret-shaped substrings from text.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    known: Vec<String>,
+}
+
+impl Redactor {
+    /// A redactor that masks only secret shapes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also masks this exact secret wherever it appears (and its
+    /// percent-decoded form, as it appears once a URL is parsed).
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.add_secret(secret);
+        self
+    }
+
+    /// Adds a secret to mask verbatim.
+    pub fn add_secret(&mut self, secret: &str) {
+        for form in [secret.to_string(), percent_decode(secret)] {
+            if form.len() >= MIN_KNOWN_SECRET_LEN && !self.known.contains(&form) {
+                self.known.push(form);
+            }
+        }
+        // Longest first, so a secret that contains another is masked whole.
+        self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// Returns `text` with every secret masked.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.known {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        for (re, with) in PATTERNS.iter() {
+            if re.is_match(&out) {
+                out = re.replace_all(&out, *with).into_owned();
+            }
+        }
+        out
+    }
+}
+
+/// Masks secret shapes only; for text from places with no known secrets.
+pub fn redact(text: &str) -> String {
+    Redactor::new().redact(text)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_masked_but_the_host_stays() {
+        assert_eq!(
+            redact("cannot connect to redis://:hunter22@10.0.1.1:6379/0"),
+            "cannot connect to redis://:••••@10.0.1.1:6379/0"
+        );
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:••••@db:5432/app"
+        );
+    }
+
+    #[test]
+    fn tokens_are_masked() {
+        let text =
+            "token xoxb-1234-5678-abcdef and xapp-1-A0-123 and Authorization: Bearer abcdefghijkl";
+        let out = redact(text);
+        assert!(!out.contains("1234-5678"), "{out}");
+        assert!(!out.contains("A0-123"), "{out}");
+        assert!(!out.contains("abcdefghijkl"), "{out}");
+    }
+
+    #[test]
+    fn known_secrets_are_masked_anywhere_even_decoded() {
+        let r = Redactor::new().with_secret("p%40ss-word");
+        assert_eq!(
+            r.redact("AUTH failed for p@ss-word"),
+            "AUTH failed for ••••"
+        );
+        assert_eq!(r.redact("url had p%40ss-word"), "url had ••••");
+    }
+
+    #[test]
+    fn short_secrets_do_not_shred_text() {
+        let r = Redactor::new().with_secret("a");
+        assert_eq!(r.redact("a cat"), "a cat");
+    }
+
+    #[test]
+    fn plain_text_is_untouched() {
+        let text = "Connected clients 12/10000 (0 %)";
+        assert_eq!(redact(text), text);
+    }
+}

@@ -1,0 +1,124 @@
+//! Purpose: Slack's Web API (`chat.postMessage`) at a configurable base URL,
+//! with errors typed the way callers branch on them: rate-limited (wait
+//! `retry_after`, then retry), rejected by Slack (do not retry), or a
+//! transport failure (retry with backoff).
+//!
+//! The base URL is configurable (`slack.api_url`) so tests run against a
+//! fake; plain `http://` is accepted only because config validation allows
+//! it for loopback addresses alone (a bot token never crosses a network in
+//! clear text).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use medic_commands::redact::redact;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+/// Why a call to Slack failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlackApiError {
+    /// Slack said 429: wait this long, then try again.
+    #[error("rate limited by Slack; retry after {retry_after:?}")]
+    RateLimited {
+        /// From the `Retry-After` header (1 s when absent).
+        retry_after: Duration,
+    },
+    /// Slack answered `ok: false` with this error code (`channel_not_found`,
+    /// `invalid_auth`, `invalid_blocks` …). Retrying will not help.
+    #[error("Slack rejected the call: {code}")]
+    Rejected {
+        /// Slack's error code.
+        code: String,
+    },
+    /// The call did not complete (network, TLS, a 5xx). Worth retrying.
+    #[error("could not reach Slack: {0}")]
+    Transport(String),
+}
+
+impl SlackApiError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SlackApiError::Rejected { .. })
+    }
+}
+
+impl From<SlackClientError> for SlackApiError {
+    fn from(e: SlackClientError) -> Self {
+        match e {
+            SlackClientError::RateLimitError(r) => SlackApiError::RateLimited {
+                retry_after: r.retry_after.unwrap_or(Duration::from_secs(1)),
+            },
+            SlackClientError::ApiError(a) => SlackApiError::Rejected { code: a.code },
+            // Error texts from the HTTP stack may hold URLs; scrub them.
+            other => SlackApiError::Transport(redact(&other.to_string())),
+        }
+    }
+}
+
+/// A posted message's coordinates, for threading and later edits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The channel it landed in.
+    pub channel: String,
+    /// Its timestamp id; a thread's replies name it as `thread_ts`.
+    pub ts: String,
+}
+
+/// The Slack Web API with one bot token.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackHyperClient>,
+    token: SlackApiToken,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlackApi { token: •••• }")
+    }
+}
+
+impl SlackApi {
+    /// A client for `api_url` (e.g. `https://slack.com/api/`) and a bot token.
+    pub fn new(api_url: &str, bot_token: &str) -> Result<Self, String> {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        // The system's CA store when there is one, Mozilla's roots otherwise
+        // (slim containers often ship without ca-certificates).
+        let https = match builder.with_native_roots() {
+            Ok(b) => b.https_or_http().enable_http1().enable_http2().build(),
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .build(),
+        };
+        let connector = SlackClientHyperConnector::with_connector(https)
+            .with_slack_api_url(api_url.trim_end_matches('/'));
+        Ok(SlackApi {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(SlackApiTokenValue(bot_token.to_string())),
+        })
+    }
+
+    /// Posts a message into a channel, or into a thread when `thread_ts` is
+    /// given.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<Posted, SlackApiError> {
+        let mut request =
+            SlackApiChatPostMessageRequest::new(SlackChannelId(channel.to_string()), content);
+        if let Some(ts) = thread_ts {
+            request = request.with_thread_ts(SlackTs(ts.to_string()));
+        }
+        let session = self.client.open_session(&self.token);
+        let response = session.chat_post_message(&request).await?;
+        Ok(Posted {
+            channel: response.channel.0,
+            ts: response.ts.0,
+        })
+    }
+}

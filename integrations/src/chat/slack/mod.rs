@@ -1,0 +1,12 @@
+//! Slack: slash commands over HTTP, reports as Block Kit messages in threads.
+//!
+//! - [`verify`]: the v0 request signature, checked before anything is parsed.
+//! - [`parse`]: form bodies → [`parse::SlashCommand`].
+//! - [`render`]: [`medic_commands::Report`] → a root message and its thread,
+//!   within Slack's block and text limits.
+//! - [`client`]: the Web API (`chat.postMessage`) at a configurable base URL.
+
+pub mod client;
+pub mod parse;
+pub mod render;
+pub mod verify;
