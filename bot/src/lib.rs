@@ -1,1 +1,28 @@
+//! The `medic` binary's library: configuration, the HTTP server, the
+//! dispatcher and storage, wired together. Nothing depends on this crate;
+//! the tests crate drives it through [`app::App`].
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (`serve`, `diag`, `console`, `check-config`).
+//! - [`settings`]: layered, validated, secret-safe configuration.
+//! - [`app`]: [`app::App`] — build from settings, serve until a shutdown
+//!   future completes, drain.
+//! - [`http`]: routes, body limit, request metrics.
+//! - [`dispatch`]: a typed command → an acknowledgement now, a report later.
+//! - [`slack`]: the Slack runtime (verifier, Web API client, outbox).
+//! - [`outbox`]: per-channel pacing and retry of chat posts.
+//! - [`ratelimit`]: the per-person command limit.
+//! - [`storage`]: SQLite or PostgreSQL through sqlx, with migrations.
+//! - [`telemetry`]: logs and Prometheus metrics.
 
+pub mod app;
+pub mod cli;
+pub mod dispatch;
+pub mod http;
+pub mod outbox;
+pub mod ratelimit;
+pub mod settings;
+pub mod slack;
+pub mod storage;
+pub mod telemetry;

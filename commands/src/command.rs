@@ -177,3 +177,40 @@ mod tests {
         );
     }
 }
+
+/// The help message: the commands and the targets configured here.
+// NOTE: shown in chat; backticks render as code on every platform medic
+// speaks, and plain in a terminal.
+pub fn help_text(targets: &[crate::TargetRef]) -> String {
+    let mut out =
+        String::from("*medic* runs your runbooks' diagnostics and posts the report in a thread.\n");
+    for c in COMMANDS {
+        out.push_str(&format!("• `{}` — {}\n", c.usage, c.about));
+    }
+    if targets.is_empty() {
+        out.push_str("No targets are configured: add `[targets.NAME]` sections to medic.toml.");
+    } else {
+        let list: Vec<String> = targets
+            .iter()
+            .map(|t| format!("`{}` ({} {})", t.name, t.kind, t.location))
+            .collect();
+        out.push_str(&format!("Targets here: {}", list.join(", ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_commands_and_targets() {
+        let text = help_text(&[crate::TargetRef {
+            name: "redis".into(),
+            kind: "redis".into(),
+            location: "127.0.0.1:6379".into(),
+        }]);
+        assert!(text.contains("• `/diag TARGET` — Run the diagnostics"));
+        assert!(text.ends_with("Targets here: `redis` (redis 127.0.0.1:6379)"));
+    }
+}

@@ -1,0 +1,194 @@
+//! The running medic: built from settings, bound to a listener, stopped by
+//! a future. `main` passes SIGINT/SIGTERM; tests pass a channel.
+//!
+//! Shutdown order: stop accepting HTTP requests, let running diagnostics
+//! finish and their reports reach chat (up to `server.shutdown_grace`), then
+//! close the database.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use medic_commands::diagnostics::Target;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::dispatch::InFlight;
+use crate::ratelimit::CommandLimiter;
+use crate::settings::Settings;
+use crate::slack::SlackRuntime;
+use crate::storage::Store;
+use crate::telemetry::metrics::Metrics;
+
+/// What every request handler and background job shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The validated configuration.
+    pub settings: Settings,
+    /// The database.
+    pub store: Store,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Slack, when configured.
+    pub slack: Option<SlackRuntime>,
+    /// Targets by the name users type.
+    pub targets: BTreeMap<String, Target>,
+    /// The per-person command limit.
+    pub limiter: CommandLimiter,
+    /// Bounds how many diagnostics run at once.
+    pub diag_slots: Semaphore,
+    /// Diagnostics running now, for coalescing.
+    pub in_flight: InFlight,
+    /// Background jobs; shutdown waits for them.
+    pub tasks: TaskTracker,
+}
+
+/// A cheap handle to [`Shared`].
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// A built, bound, not yet serving medic.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    /// Binds the listener, opens (and migrates) the database and builds the
+    /// platform clients.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let listener = TcpListener::bind(settings.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
+        let store = Store::connect(&settings.database.url).await?;
+        let metrics = Arc::new(Metrics::new());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?;
+        let slack = match &settings.slack {
+            Some(s) => Some(SlackRuntime::new(s, metrics.clone(), http.clone())?),
+            None => None,
+        };
+        let targets = settings
+            .targets
+            .iter()
+            .map(|(name, spec)| {
+                (
+                    name.clone(),
+                    Target {
+                        name: name.clone(),
+                        spec: spec.clone(),
+                    },
+                )
+            })
+            .collect();
+        let limits = settings.limits;
+        let state = AppState(Arc::new(Shared {
+            limiter: CommandLimiter::new(limits.commands_per_minute, limits.command_burst),
+            diag_slots: Semaphore::new(limits.concurrent_diagnostics.max(1)),
+            in_flight: InFlight::default(),
+            tasks: TaskTracker::new(),
+            settings,
+            store,
+            metrics,
+            slack,
+            targets,
+        }));
+        Ok(App { listener, state })
+    }
+
+    /// The address actually bound (port 0 picks a free one).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state, for tests that look inside.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains and closes.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App { listener, state } = self;
+        let housekeeping = CancellationToken::new();
+        spawn_housekeeping(state.clone(), housekeeping.clone());
+
+        let router = crate::http::router(state.clone());
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+
+        tracing::info!("Stopped accepting requests; finishing running diagnostics.");
+        housekeeping.cancel();
+        state.tasks.close();
+        let grace = state.settings.server.shutdown_grace;
+        if tokio::time::timeout(grace, state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                unfinished = state.tasks.len(),
+                grace_secs = grace.as_secs(),
+                "Shutdown grace ran out; reports still in flight were not delivered."
+            );
+        }
+        state.store.close().await;
+        tracing::info!("medic stopped.");
+        Ok(())
+    }
+}
+
+/// Periodic upkeep that must stop with the app.
+fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => state.limiter.forget_idle(),
+            }
+        }
+    });
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, Kubernetes).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down."),
+        _ = term => tracing::info!("SIGTERM received; shutting down."),
+    }
+}

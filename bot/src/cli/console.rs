@@ -1,0 +1,104 @@
+//! `medic console`: a local chat, the first thing a new user tries. Type
+//! `/diag redis` and the answer comes back as a root message with its
+//! thread, as it would in Slack; no platform, no database needed.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use medic_commands::command::{ChatCommand, help_text};
+use medic_commands::diagnostics::Target;
+use medic_integrations::chat::Provenance;
+use medic_integrations::chat::console::render::{self, Style};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub async fn run(config: Option<&Path>) -> u8 {
+    crate::telemetry::init("warn");
+    let Some(loaded) = super::load_or_report(config) else {
+        return super::EXIT_USAGE;
+    };
+    let targets: Vec<Target> = loaded
+        .settings
+        .targets
+        .iter()
+        .map(|(name, spec)| Target {
+            name: name.clone(),
+            spec: spec.clone(),
+        })
+        .collect();
+    let refs: Vec<_> = targets.iter().map(Target::target_ref).collect();
+    let interactive = std::io::stdin().is_terminal();
+    let style = Style {
+        color: std::io::stdout().is_terminal(),
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "you".into());
+
+    println!("medic console — type /diag TARGET or /help; quit with /quit or Ctrl-D.");
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        if interactive {
+            print!("{user} › ");
+            let _ = std::io::stdout().flush();
+        }
+        let Ok(Some(line)) = lines.next_line().await else {
+            break;
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if matches!(line, "/quit" | "/exit" | "quit" | "exit") {
+            break;
+        }
+        if !interactive {
+            println!("{user} › {line}");
+        }
+        let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let parsed = if first.starts_with('/') {
+            ChatCommand::parse_slash(first, rest)
+        } else {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            ChatCommand::parse_words(first, &words)
+        };
+        match parsed {
+            Ok(ChatCommand::Help) => say(&help_text(&refs)),
+            Err(e) => say(&format!("{e}\n{}", help_text(&refs))),
+            Ok(ChatCommand::Diag { target }) => match targets.iter().find(|t| t.name == target) {
+                None => say(&format!(
+                    "I don't know the target `{target}`.\n{}",
+                    help_text(&refs)
+                )),
+                Some(t) => {
+                    say(&format!(
+                        "Running diagnostics for {} ({})…",
+                        t.name,
+                        t.spec.location()
+                    ));
+                    let report = t.run().await;
+                    let prov = Provenance {
+                        command: format!("/diag {}", t.name),
+                        actor: None,
+                        reference: None,
+                    };
+                    say(&render::root(&report, style));
+                    println!("        ╰─ thread");
+                    print!(
+                        "{}",
+                        render::details(&report, Some(&prov), style, "          ")
+                    );
+                }
+            },
+        }
+    }
+    0
+}
+
+/// Prints a message from medic, indented under its name like a chat line.
+fn say(text: &str) {
+    let mut lines = text.lines();
+    if let Some(first) = lines.next() {
+        println!("medic › {first}");
+    }
+    for line in lines {
+        println!("        {line}");
+    }
+}

@@ -1,0 +1,86 @@
+//! The command line. Exit codes: 0 ok; for `medic diag`, 1 warning,
+//! 2 critical and 3 unknown (the Nagios convention monitoring wrappers
+//! expect); 1 for `check-config` problems; 64 for a bad invocation or
+//! configuration that stops a command from running.
+
+mod check;
+mod console;
+mod diag;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::{Loaded, Settings, Sources};
+
+/// Exit code for a bad invocation or configuration (sysexits EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+
+/// medic runs your runbooks' diagnostics from Slack, or from this terminal.
+#[derive(Debug, Parser)]
+#[command(name = "medic", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, medic.toml is read when it
+    /// exists; MEDIC__SECTION__KEY environment variables override either.
+    #[arg(long, short, global = true, env = "MEDIC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// medic's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve Slack slash commands, health and metrics over HTTP.
+    ///
+    /// With no configuration at all this starts on 127.0.0.1:8080 with an
+    /// SQLite file in the working directory.
+    Serve,
+    /// Run a target's diagnostics here and print the report.
+    ///
+    /// Exit code: 0 ok, 1 warning, 2 critical, 3 unknown.
+    Diag {
+        /// The target's name, as configured in [targets.NAME] (`redis` works
+        /// with no configuration: the local server on port 6379).
+        target: String,
+        /// Print the report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A local chat: type /diag redis and see the answer as a thread.
+    Console,
+    /// Validate the configuration and report every problem at once.
+    CheckConfig,
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Serve => serve::run(cli.config.as_deref()).await,
+        Command::Diag { target, json } => diag::run(cli.config.as_deref(), &target, json).await,
+        Command::Console => console::run(cli.config.as_deref()).await,
+        Command::CheckConfig => check::run(cli.config.as_deref()),
+    }
+}
+
+/// Loads settings for a command that cannot go on without them, printing
+/// every problem when there are any.
+fn load_or_report(config: Option<&std::path::Path>) -> Option<Loaded> {
+    match Settings::load(&Sources::standard(config)) {
+        Ok(loaded) => Some(loaded),
+        Err(problems) => {
+            eprintln!(
+                "medic: the configuration has {} problem(s):",
+                problems.len()
+            );
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            eprintln!("Run `medic check-config` after fixing them.");
+            None
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! From a command someone typed to a report in their channel, on any
+//! platform: parse → per-user limit → coalesce → record → acknowledge; then,
+//! in the background, run the diagnostic and deliver the report.
+//!
+//! The acknowledgement never waits for a diagnostic: Slack and Discord drop
+//! an answer after 3 s, and a dead target takes its whole timeout to say so.
+
+use std::time::Instant;
+
+use medic_commands::command::{ChatCommand, help_text};
+use medic_commands::diagnostics::Target;
+use medic_commands::model::inbound::{CommandInvocation, Platform};
+use medic_commands::{Report, TargetRef};
+use medic_integrations::chat::Provenance;
+use medic_integrations::chat::slack::client::SlackApiError;
+use medic_integrations::chat::slack::render;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::storage::runs::NewRun;
+use crate::telemetry::metrics::AckOutcome;
+
+/// How to deliver a report, once it exists.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// Into a Slack channel, with the command's `response_url` as the way
+    /// to reach the person when medic may not post in the channel.
+    Slack {
+        /// Where `chat.postMessage` goes.
+        channel: String,
+        /// Slack's per-command URL for delayed (ephemeral) answers.
+        response_url: String,
+    },
+}
+
+/// The immediate answer to a command, shown only to its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// The text of the ephemeral answer.
+    pub text: String,
+    /// How it was answered, for metrics and tests.
+    pub outcome: AckOutcome,
+}
+
+fn ack(text: impl Into<String>, outcome: AckOutcome) -> Ack {
+    Ack {
+        text: text.into(),
+        outcome,
+    }
+}
+
+/// Handles a typed command and returns the immediate answer; a diagnostic
+/// it starts runs on after this returns.
+pub async fn command(state: &AppState, inv: CommandInvocation, delivery: Delivery) -> Ack {
+    let started = Instant::now();
+    let answer = decide(state, &inv, delivery).await;
+    state.metrics.command_ack(
+        inv.place.platform.as_str(),
+        answer.outcome,
+        started.elapsed(),
+    );
+    answer
+}
+
+fn target_refs(state: &AppState) -> Vec<TargetRef> {
+    state.targets.values().map(Target::target_ref).collect()
+}
+
+async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -> Ack {
+    let parsed = ChatCommand::parse_slash(&inv.name, &inv.args.join(" "));
+    let target_name = match parsed {
+        Ok(ChatCommand::Help) => return ack(help_text(&target_refs(state)), AckOutcome::Help),
+        Err(e) => {
+            return ack(
+                format!("{e}\n\n{}", help_text(&target_refs(state))),
+                AckOutcome::Help,
+            );
+        }
+        Ok(ChatCommand::Diag { target }) => target,
+    };
+    let Some(target) = state.targets.get(&target_name).cloned() else {
+        return ack(
+            format!(
+                "I don't know the target `{target_name}`.\n\n{}",
+                help_text(&target_refs(state))
+            ),
+            AckOutcome::Help,
+        );
+    };
+
+    if let Err(wait) = state.limiter.check(inv.place.platform, &inv.actor.id) {
+        return ack(
+            format!(
+                "You've run a lot of commands in the last minute; try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+            AckOutcome::RateLimited,
+        );
+    }
+
+    // Five people typing `/diag redis` in the incident channel at once get
+    // one report, not five.
+    let key = (
+        inv.place.platform,
+        inv.place.channel.clone(),
+        target.name.clone(),
+    );
+    let running = {
+        let mut in_flight = state.in_flight.lock().expect("in-flight lock");
+        let running = in_flight.get(&key).copied();
+        if running.is_none() {
+            // Reserve the slot before the await below, so a concurrent
+            // duplicate sees it; the number is filled in once recorded.
+            in_flight.insert(key.clone(), 0);
+        }
+        running
+    };
+    if let Some(existing) = running {
+        return ack(
+            format!(
+                "Diagnostics for *{}* are already running in this channel (#{existing}); the report will be posted here.",
+                target.name
+            ),
+            AckOutcome::Coalesced,
+        );
+    }
+
+    let command_text = format!(
+        "/{} {}",
+        inv.name.trim_start_matches('/'),
+        inv.args.join(" ")
+    );
+    let command_text = command_text.trim().to_string();
+    let recorded = state
+        .store
+        .insert_run(&NewRun {
+            platform: inv.place.platform.as_str(),
+            channel: &inv.place.channel,
+            actor_id: &inv.actor.id,
+            actor_name: &inv.actor.name,
+            command: &command_text,
+            target: &target.name,
+        })
+        .await;
+    let run_id = match recorded {
+        Ok(id) => id,
+        Err(error) => {
+            state.in_flight.lock().expect("in-flight lock").remove(&key);
+            tracing::error!(%error, "Could not record a command; the database is failing.");
+            return ack(
+                "medic could not record this command (its database is failing), so it did not run it. Try again in a minute; the operator has a log line.",
+                AckOutcome::Failed,
+            );
+        }
+    };
+    state
+        .in_flight
+        .lock()
+        .expect("in-flight lock")
+        .insert(key.clone(), run_id);
+
+    let prov = Provenance {
+        command: command_text,
+        actor: Some(inv.actor.clone()),
+        reference: Some(run_id),
+    };
+    let job_state = state.clone();
+    let location = target.spec.location();
+    let span = tracing::info_span!("diag", run = run_id, target = %target.name);
+    state.tasks.spawn(
+        async move {
+            run_and_deliver(&job_state, run_id, &target, &prov, delivery).await;
+            job_state
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .remove(&key);
+        }
+        .instrument(span),
+    );
+    ack(
+        format!("Running diagnostics for *{target_name}* ({location})… (#{run_id})"),
+        AckOutcome::Accepted,
+    )
+}
+
+/// Runs one target's diagnostic (within the concurrency limit) and
+/// delivers the report, recording each step.
+async fn run_and_deliver(
+    state: &AppState,
+    run_id: i64,
+    target: &Target,
+    prov: &Provenance,
+    delivery: Delivery,
+) {
+    let report = {
+        let _slot = state
+            .diag_slots
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        target.run().await
+    };
+    state
+        .metrics
+        .diagnostic(&report.target.kind, report.status(), report.elapsed);
+    if let Err(error) = state.store.set_report(run_id, &report).await {
+        tracing::warn!(%error, "Could not store a report; delivering it anyway.");
+    }
+    let outcome = match delivery {
+        Delivery::Slack {
+            channel,
+            response_url,
+        } => deliver_slack(state, run_id, &report, prov, &channel, &response_url).await,
+    };
+    let error = outcome.err();
+    if let Some(e) = &error {
+        tracing::warn!(error = %e, "A report could not be delivered.");
+    }
+    if let Err(db) = state.store.finish_run(run_id, error.as_deref()).await {
+        tracing::warn!(error = %db, "Could not mark a run finished.");
+    }
+}
+
+async fn deliver_slack(
+    state: &AppState,
+    run_id: i64,
+    report: &Report,
+    prov: &Provenance,
+    channel: &str,
+    response_url: &str,
+) -> Result<(), String> {
+    let Some(slack) = &state.slack else {
+        return Err("Slack is not configured".into());
+    };
+    let root = render::root_message(report, prov);
+    let posted = slack
+        .outbox
+        .send(channel, || {
+            slack.api.post_message(channel, root.clone(), None)
+        })
+        .await;
+    let posted = match posted {
+        Ok(p) => p,
+        Err(SlackApiError::Rejected { code })
+            if code == "not_in_channel" || code == "channel_not_found" =>
+        {
+            // Private channels and DMs need the bot invited; rather than
+            // lose the report, show it to the person who asked.
+            return slack
+                .respond_privately(response_url, report, prov, &code)
+                .await;
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if let Err(error) = state.store.set_root(run_id, &posted.ts).await {
+        tracing::warn!(%error, "Could not record the root message.");
+    }
+    for message in render::thread_messages(report, prov) {
+        slack
+            .outbox
+            .send(channel, || {
+                slack
+                    .api
+                    .post_message(channel, message.clone(), Some(&posted.ts))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Diagnostics running now, by (platform, channel, target), with their run
+/// number: what coalesces duplicate commands.
+pub type InFlight = std::sync::Mutex<std::collections::HashMap<(Platform, String, String), i64>>;

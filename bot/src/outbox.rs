@@ -1,0 +1,211 @@
+//! Messages to chat go out one channel at a time, at the platform's pace.
+//!
+//! Slack allows about one message per second per channel and answers 429
+//! with `Retry-After` past that. This module keeps each channel's messages
+//! in order (a thread reply never overtakes its root), spaces them by the
+//! platform's interval, honours `Retry-After`, and retries transport errors
+//! with backoff until a deadline: a chat outage delays a report rather than
+//! dropping it. (Persisting the queue across restarts comes with alert
+//! intake, where storms make it matter; a restart today loses at most the
+//! reports in flight, and their runs stay marked unfinished in the database.)
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use medic_integrations::chat::slack::client::SlackApiError;
+use tokio::time::Instant;
+
+use crate::telemetry::metrics::Metrics;
+
+/// Paces and retries chat posts per channel.
+#[derive(Debug)]
+pub struct Outbox {
+    platform: &'static str,
+    interval: Duration,
+    deadline: Duration,
+    channels: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Outbox {
+    /// An outbox sending at most one message per `interval` per channel and
+    /// giving up on a message after `deadline` of failures.
+    pub fn new(
+        platform: &'static str,
+        interval: Duration,
+        deadline: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Outbox {
+            platform,
+            interval,
+            deadline,
+            channels: Mutex::new(HashMap::new()),
+            metrics,
+        }
+    }
+
+    fn lane(&self, channel: &str) -> Arc<tokio::sync::Mutex<Option<Instant>>> {
+        let mut channels = self.channels.lock().expect("outbox map lock");
+        // Forget idle channels now and then, so the map does not grow with
+        // every channel ever posted to.
+        if channels.len() > 1024 {
+            channels.retain(|_, lane| Arc::strong_count(lane) > 1);
+        }
+        channels.entry(channel.to_string()).or_default().clone()
+    }
+
+    /// Sends one message with `call`, which is retried as needed. Returns
+    /// the call's result, or the error that made it give up: a rejection
+    /// (retrying cannot help) or the last error when the deadline passed.
+    pub async fn send<T, F, Fut>(&self, channel: &str, mut call: F) -> Result<T, SlackApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SlackApiError>>,
+    {
+        let lane = self.lane(channel);
+        // Holding the lane while waiting keeps this channel's messages in
+        // order; other channels are not held up.
+        let mut next_allowed = lane.lock().await;
+        let give_up = Instant::now() + self.deadline;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            if let Some(at) = *next_allowed {
+                tokio::time::sleep_until(at).await;
+            }
+            let result = call().await;
+            let now = Instant::now();
+            *next_allowed = Some(now + self.interval);
+            match result {
+                Ok(v) => {
+                    self.metrics.chat_post(self.platform, "ok");
+                    return Ok(v);
+                }
+                Err(SlackApiError::RateLimited { retry_after }) => {
+                    self.metrics.chat_post(self.platform, "rate_limited");
+                    tracing::info!(
+                        channel,
+                        retry_after_ms = retry_after.as_millis() as u64,
+                        "Chat platform asked us to slow down; waiting."
+                    );
+                    *next_allowed = Some(now + retry_after.max(Duration::from_millis(100)));
+                }
+                Err(e) if e.is_retryable() => {
+                    self.metrics.chat_post(self.platform, "retried");
+                    tracing::warn!(channel, error = %e, backoff_ms = backoff.as_millis() as u64, "Posting to chat failed; retrying.");
+                    *next_allowed = Some(now + backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => {
+                    self.metrics.chat_post(self.platform, "failed");
+                    return Err(e);
+                }
+            }
+            if next_allowed.is_some_and(|at| at > give_up) {
+                self.metrics.chat_post(self.platform, "failed");
+                return Err(SlackApiError::Transport(format!(
+                    "gave up after {} s of failures",
+                    self.deadline.as_secs()
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn outbox() -> Outbox {
+        Outbox::new(
+            "slack",
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_in_one_channel_are_spaced_by_the_interval() {
+        let o = outbox();
+        let start = Instant::now();
+        for _ in 0..3 {
+            o.send("C1", || async { Ok::<_, SlackApiError>(()) })
+                .await
+                .unwrap();
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        // Another channel is not held back by C1's pace.
+        let before = Instant::now();
+        o.send("C2", || async { Ok::<_, SlackApiError>(()) })
+            .await
+            .unwrap();
+        assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured() {
+        let o = outbox();
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let r = o
+            .send("C1", || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(SlackApiError::RateLimited {
+                            retry_after: Duration::from_secs(7),
+                        })
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(r, Ok(1));
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
+        assert!(
+            o.metrics
+                .encode()
+                .contains(r#"medic_chat_posts_total{platform="slack",outcome="rate_limited"} 1"#)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_retried_until_the_deadline_and_a_rejection_is_not() {
+        let o = outbox();
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = o
+            .send("C1", || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(SlackApiError::Transport("connection refused".into())) }
+            })
+            .await;
+        assert!(r.is_err());
+        let n = calls.load(Ordering::SeqCst);
+        assert!((5..20).contains(&n), "retried {n} times within a minute");
+
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = o
+            .send("C1", || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err(SlackApiError::Rejected {
+                        code: "channel_not_found".into(),
+                    })
+                }
+            })
+            .await;
+        assert_eq!(
+            r,
+            Err(SlackApiError::Rejected {
+                code: "channel_not_found".into()
+            })
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

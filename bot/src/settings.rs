@@ -1,0 +1,562 @@
+//! medic's configuration: one TOML file plus `MEDIC__SECTION__KEY`
+//! environment overrides, typed, validated all at once, and safe to print.
+//!
+//! Loading happens in two steps so that `medic check-config` can report
+//! every problem in one go, each with its key path: first the layered
+//! sources are merged (a TOML syntax error stops here — there is nothing
+//! else to check), then each section and each target is read on its own,
+//! collecting every error and every unknown key instead of stopping at the
+//! first.
+//!
+//! Secrets (`slack.signing_secret`, `slack.bot_token`, passwords in URLs)
+//! are held in types whose `Debug` and `Display` never show them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat, Map, Value, ValueKind};
+use medic_commands::diagnostics::{self, SecretUrl, TargetSpec};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The file read when neither `--config` nor `MEDIC_CONFIG` names one. It is
+/// optional: without it medic runs with defaults.
+pub const DEFAULT_FILE: &str = "medic.toml";
+/// The environment prefix: `MEDIC__SLACK__BOT_TOKEN` sets `slack.bot_token`.
+pub const ENV_PREFIX: &str = "MEDIC";
+
+/// Sections that later versions read; accepted now so a config written for
+/// the full design validates, and reported at start-up as not served yet.
+const NOT_YET_SERVED: &[&str] = &[
+    "discord",
+    "sentry",
+    "pagerduty",
+    "alertmanager",
+    "routes",
+    "runbooks",
+    "groups",
+    "actions",
+];
+
+/// One problem in the configuration, with the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path (`slack.api_url`, `targets.cache.url`).
+    pub key: String,
+    /// What is wrong, in words that say how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to listen on (default `127.0.0.1:8080`; port 0 picks one).
+    pub bind: SocketAddr,
+    /// How long shutdown waits for running diagnostics and pending chat
+    /// messages before exiting anyway (default 30 s).
+    pub shutdown_grace: Duration,
+}
+
+/// `[database]`.
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://FILE` (default `sqlite://medic.db`) or `postgres://…`.
+    pub url: SecretUrl,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseSettings {{ url: {} }}", self.url)
+    }
+}
+
+/// `[slack]`: present when both the signing secret and the bot token are.
+#[derive(Clone)]
+pub struct SlackSettings {
+    /// Verifies that requests come from Slack.
+    pub signing_secret: SecretString,
+    /// `xoxb-…`, for the Web API.
+    pub bot_token: SecretString,
+    /// The Web API's base URL (tests point it at a fake).
+    pub api_url: url::Url,
+}
+
+impl fmt::Debug for SlackSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackSettings")
+            .field("signing_secret", &"••••")
+            .field("bot_token", &"••••")
+            .field("api_url", &self.api_url.as_str())
+            .finish()
+    }
+}
+
+/// `[limits]`: guards against a runaway script or a heavy hand.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Commands one person may run per minute, on each platform.
+    pub commands_per_minute: u32,
+    /// How many of those may come at once.
+    pub command_burst: u32,
+    /// Diagnostics that may run at the same time; more wait their turn.
+    pub concurrent_diagnostics: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            commands_per_minute: 30,
+            command_burst: 10,
+            concurrent_diagnostics: 32,
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[database]`.
+    pub database: DatabaseSettings,
+    /// `[slack]`, when configured.
+    pub slack: Option<SlackSettings>,
+    /// `[targets.NAME]`; medic's defaults when none are configured.
+    pub targets: BTreeMap<String, TargetSpec>,
+    /// Whether `targets` came from medic's defaults.
+    pub default_targets: bool,
+    /// `[limits]`.
+    pub limits: LimitSettings,
+    /// Sections present that this version does not serve yet.
+    pub not_yet_served: Vec<String>,
+    /// The file read, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// A loaded configuration and what is worth a warning about it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The settings.
+    pub settings: Settings,
+    /// Keys that nothing reads (likely typos), and similar notes.
+    pub warnings: Vec<Problem>,
+}
+
+/// Where configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A TOML file; `required` is true when the user named it.
+    pub file: Option<(PathBuf, bool)>,
+    /// TOML text (tests, and `--config -` some day).
+    pub text: Option<String>,
+    /// Whether `MEDIC__…` environment variables apply.
+    pub env: bool,
+}
+
+impl Sources {
+    /// The usual sources: the named file (or `medic.toml` when present) and
+    /// the environment.
+    pub fn standard(named: Option<&Path>) -> Self {
+        let file = match named {
+            Some(p) => Some((p.to_path_buf(), true)),
+            None => Some((PathBuf::from(DEFAULT_FILE), false)),
+        };
+        Sources {
+            file,
+            text: None,
+            env: true,
+        }
+    }
+
+    /// Only this TOML text, no file and no environment.
+    pub fn toml(text: &str) -> Self {
+        Sources {
+            file: None,
+            text: Some(text.to_string()),
+            env: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads and validates; `Err` carries every problem found.
+    pub fn load(sources: &Sources) -> Result<Loaded, Vec<Problem>> {
+        let mut builder = Config::builder();
+        let mut source = None;
+        if let Some((path, required)) = &sources.file {
+            if *required && !path.exists() {
+                return Err(vec![problem(
+                    "config",
+                    format!("{} does not exist", path.display()),
+                )]);
+            }
+            if path.exists() {
+                source = Some(path.clone());
+            }
+            builder = builder.add_source(
+                File::from(path.as_path())
+                    .format(FileFormat::Toml)
+                    .required(*required),
+            );
+        }
+        if let Some(text) = &sources.text {
+            builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+        }
+        if sources.env {
+            // `MEDIC__SLACK__BOT_TOKEN` → slack.bot_token. Values stay strings
+            // (try_parsing off): parsing would turn a secret like "007" into 7.
+            builder = builder.add_source(
+                Environment::with_prefix(ENV_PREFIX)
+                    .separator("__")
+                    .ignore_empty(true),
+            );
+        }
+        let root = builder
+            .build()
+            .and_then(|c| c.try_deserialize::<Map<String, Value>>())
+            .map_err(|e| {
+                vec![problem(
+                    "config",
+                    medic_commands::redact::redact(&e.to_string()),
+                )]
+            })?;
+        let mut s = Reader::default();
+        let settings = s.settings(root, source);
+        if s.problems.is_empty() {
+            Ok(Loaded {
+                settings: settings.expect("no problems means settings were built"),
+                warnings: s.warnings,
+            })
+        } else {
+            Err(s.problems)
+        }
+    }
+
+    /// The bind address as given, for messages.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("database: {}", self.database.url)];
+        lines.push(match &self.slack {
+            Some(s) => format!("slack: configured (Web API at {})", s.api_url),
+            None => "slack: not configured".into(),
+        });
+        let targets: Vec<String> = self
+            .targets
+            .iter()
+            .map(|(n, t)| format!("{n} ({} {})", t.kind(), t.location()))
+            .collect();
+        lines.push(format!(
+            "targets{}: {}",
+            if self.default_targets {
+                " (defaults)"
+            } else {
+                ""
+            },
+            targets.join(", ")
+        ));
+        lines
+    }
+}
+
+/// Collects problems and warnings while reading sections.
+#[derive(Default)]
+struct Reader {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+const KNOWN_SECTIONS: &[&str] = &["server", "database", "redis", "slack", "targets", "limits"];
+
+impl Reader {
+    fn settings(
+        &mut self,
+        mut root: Map<String, Value>,
+        source: Option<PathBuf>,
+    ) -> Option<Settings> {
+        let mut not_yet_served = Vec::new();
+        for key in root.keys() {
+            if NOT_YET_SERVED.contains(&key.as_str()) {
+                not_yet_served.push(key.clone());
+            } else if !KNOWN_SECTIONS.contains(&key.as_str()) {
+                self.warnings.push(problem(
+                    key.clone(),
+                    "unknown section; nothing reads it (a typo?)",
+                ));
+            }
+        }
+
+        let server = self.server(root.remove("server"));
+        let database = self.database(root.remove("database"));
+        if let Some(v) = root.remove("redis") {
+            self.redis(v);
+        }
+        let slack = self.slack(root.remove("slack"));
+        let limits: LimitSettings = self
+            .section("limits", root.remove("limits"))
+            .unwrap_or_default();
+        let (targets, default_targets) = self.targets(root.remove("targets"));
+
+        Some(Settings {
+            server: server?,
+            database: database?,
+            slack: slack?,
+            targets,
+            default_targets,
+            limits,
+            not_yet_served,
+            source,
+        })
+    }
+
+    /// Deserializes one section, noting unknown keys and the error (with
+    /// its key path) instead of stopping.
+    fn section<T: DeserializeOwned>(&mut self, name: &str, value: Option<Value>) -> Option<T> {
+        let value = value?;
+        let mut unknown = Vec::new();
+        let result: Result<T, _> =
+            serde_ignored::deserialize(value, |path| unknown.push(path.to_string()));
+        for path in unknown {
+            self.warnings.push(problem(
+                format!("{name}.{path}"),
+                "unknown key; nothing reads it (a typo?)",
+            ));
+        }
+        match result {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problems.push(problem(
+                    name,
+                    medic_commands::redact::redact(&e.to_string()),
+                ));
+                None
+            }
+        }
+    }
+
+    fn server(&mut self, value: Option<Value>) -> Option<ServerSettings> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            bind: Option<String>,
+            shutdown_grace: Option<String>,
+        }
+        let raw: Raw = match value {
+            None => Raw::default(),
+            Some(v) => self.section("server", Some(v))?,
+        };
+        let bind_text = raw.bind.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind = match bind_text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.problems.push(problem(
+                    "server.bind",
+                    format!("`{bind_text}` is not an address like 127.0.0.1:8080 or 0.0.0.0:8080"),
+                ));
+                None
+            }
+        };
+        let shutdown_grace = match raw.shutdown_grace {
+            None => Some(Duration::from_secs(30)),
+            Some(t) => self.ok_or("server.shutdown_grace", medic_commands::duration::parse(&t)),
+        };
+        Some(ServerSettings {
+            bind: bind?,
+            shutdown_grace: shutdown_grace?,
+        })
+    }
+
+    fn database(&mut self, value: Option<Value>) -> Option<DatabaseSettings> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            url: Option<String>,
+        }
+        let raw: Raw = match value {
+            None => Raw::default(),
+            Some(v) => self.section("database", Some(v))?,
+        };
+        let text = raw.url.unwrap_or_else(|| "sqlite://medic.db".into());
+        let url = self.ok_or("database.url", SecretUrl::parse(&text))?;
+        match url.url().scheme() {
+            "sqlite" | "postgres" | "postgresql" => Some(DatabaseSettings { url }),
+            other => {
+                self.problems.push(problem(
+                    "database.url",
+                    format!("scheme `{other}` is neither sqlite:// nor postgres://"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn redis(&mut self, value: Value) {
+        #[derive(Deserialize)]
+        struct Raw {
+            url: String,
+        }
+        if let Some(raw) = self.section::<Raw>("redis", Some(value))
+            && let Some(url) = self.ok_or("redis.url", SecretUrl::parse(&raw.url))
+            && !matches!(url.url().scheme(), "redis" | "rediss")
+        {
+            self.problems.push(problem(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+    }
+
+    /// `Some(None)`: not configured; `None`: configured with problems.
+    fn slack(&mut self, value: Option<Value>) -> Option<Option<SlackSettings>> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            signing_secret: Option<SecretString>,
+            bot_token: Option<SecretString>,
+            app_token: Option<SecretString>,
+            api_url: Option<String>,
+        }
+        let Some(value) = value else {
+            return Some(None);
+        };
+        let raw: Raw = self.section("slack", Some(value))?;
+        let _ = raw.app_token; // Socket Mode comes with a later version.
+        let api_text = raw
+            .api_url
+            .unwrap_or_else(|| "https://slack.com/api/".into());
+        let api_url = match url::Url::parse(&api_text) {
+            Ok(u) if u.scheme() == "https" => Some(u),
+            Ok(u) if u.scheme() == "http" && is_loopback(&u) => Some(u),
+            Ok(_) => {
+                self.problems.push(problem(
+                    "slack.api_url",
+                    "must be https:// (plain http is allowed only for a loopback address, for tests)",
+                ));
+                None
+            }
+            Err(e) => {
+                self.problems
+                    .push(problem("slack.api_url", format!("not a valid URL ({e})")));
+                None
+            }
+        };
+        let empty = |s: &Option<SecretString>| {
+            s.as_ref()
+                .is_none_or(|s| s.expose_secret().trim().is_empty())
+        };
+        match (empty(&raw.signing_secret), empty(&raw.bot_token)) {
+            (true, true) => Some(None),
+            (false, false) => {
+                let token = raw.bot_token.expect("checked above");
+                if !token.expose_secret().starts_with("xoxb-") {
+                    self.warnings.push(problem(
+                        "slack.bot_token",
+                        "does not start with xoxb-; Slack bot tokens do (is this a user or app token?)",
+                    ));
+                }
+                Some(Some(SlackSettings {
+                    signing_secret: raw.signing_secret.expect("checked above"),
+                    bot_token: token,
+                    api_url: api_url?,
+                }))
+            }
+            (true, false) => {
+                self.problems.push(problem(
+                    "slack.signing_secret",
+                    "missing: Slack requests cannot be verified without it (Slack app → Basic Information → Signing Secret)",
+                ));
+                None
+            }
+            (false, true) => {
+                self.problems.push(problem(
+                    "slack.bot_token",
+                    "missing: medic cannot post without it (Slack app → OAuth & Permissions → Bot User OAuth Token, xoxb-…)",
+                ));
+                None
+            }
+        }
+    }
+
+    fn targets(&mut self, value: Option<Value>) -> (BTreeMap<String, TargetSpec>, bool) {
+        let mut targets = BTreeMap::new();
+        let table = match value.map(|v| v.kind) {
+            None => return (diagnostics::default_targets(), true),
+            Some(ValueKind::Table(t)) => t,
+            Some(_) => {
+                self.problems.push(problem(
+                    "targets",
+                    "must be a table of [targets.NAME] sections",
+                ));
+                return (targets, false);
+            }
+        };
+        for (name, value) in table {
+            let key = format!("targets.{name}");
+            if !valid_target_name(&name) {
+                self.problems.push(problem(
+                    &key,
+                    "target names are lowercase letters, digits, - and _ (they are typed in chat)",
+                ));
+                continue;
+            }
+            let Some(spec) = self.section::<TargetSpec>(&key, Some(value)) else {
+                continue;
+            };
+            let check = match &spec {
+                TargetSpec::Redis(r) => r.validate(),
+            };
+            match check {
+                Ok(()) => {
+                    targets.insert(name, spec);
+                }
+                Err(msg) => self.problems.push(problem(format!("{key}.url"), msg)),
+            }
+        }
+        if targets.contains_key("help") {
+            self.warnings.push(problem(
+                "targets.help",
+                "`/diag help` shows help, so this target cannot be reached",
+            ));
+        }
+        (targets, false)
+    }
+
+    fn ok_or<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
+        r.map_err(|m| self.problems.push(problem(key, m))).ok()
+    }
+}
+
+fn valid_target_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+use super::*;
+
+fn load(text: &str) -> Result<Loaded, Vec<Problem>> {
+    Settings::load(&Sources::toml(text))
+}
+
+fn keys(problems: &[Problem]) -> Vec<&str> {
+    problems.iter().map(|p| p.key.as_str()).collect()
+}
+
+#[test]
+fn nothing_configured_gives_zero_setup_defaults() {
+    let s = load("").unwrap().settings;
+    assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.database.url.expose(), "sqlite://medic.db");
+    assert!(s.slack.is_none());
+    assert!(s.default_targets);
+    assert_eq!(s.targets["redis"].location(), "127.0.0.1:6379");
+}
+
+#[test]
+fn the_design_contract_parses() {
+    // DESIGN.md's example, with the target kinds this version builds.
+    let text = r#"
+        [server]
+        bind = "127.0.0.1:8080"
+        [database]
+        url = "sqlite://medic.db"
+        [redis]
+        url = "redis://127.0.0.1:6379"
+        [slack]
+        signing_secret = "8f742231b10e8888abcd99yyyzzz85a5"
+        bot_token = "xoxb-1-2-3"
+        app_token = "xapp-1-2"
+        api_url = "https://slack.com/api/"
+        [discord]
+        application_id = "1"
+        public_key = "ab"
+        bot_token = "x"
+        [targets.redis]
+        kind = "redis"
+        url = "redis://10.0.1.1:6379"
+        [[routes]]
+        match = { source = "sentry", service = "api" }
+        slack_channel = "C0ALERTS"
+        [groups]
+        sre = ["U0123ABCD"]
+    "#;
+    let loaded = load(text).unwrap();
+    let s = loaded.settings;
+    assert_eq!(s.slack.unwrap().api_url.as_str(), "https://slack.com/api/");
+    assert_eq!(s.targets["redis"].location(), "10.0.1.1:6379");
+    assert!(!s.default_targets);
+    assert_eq!(s.not_yet_served, vec!["discord", "groups", "routes"]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key() {
+    let text = r#"
+        [server]
+        bind = "localhost:port"
+        shutdown_grace = "a while"
+        [database]
+        url = "mysql://db/medic"
+        [slack]
+        signing_secret = "s"
+        [targets.cache]
+        kind = "redis"
+        url = "http://10.0.0.1"
+        [targets.db]
+        kind = "mongo"
+        url = "mongodb://x"
+        [targets.Bad]
+        kind = "redis"
+        url = "redis://x"
+    "#;
+    let problems = load(text).unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        vec![
+            "server.bind",
+            "server.shutdown_grace",
+            "database.url",
+            "slack.bot_token",
+            "targets.Bad",
+            "targets.cache.url",
+            "targets.db",
+        ],
+        "{problems:#?}"
+    );
+    assert!(problems[6].message.contains("mongo"), "{}", problems[6]);
+}
+
+#[test]
+fn unknown_keys_are_warnings_not_silence() {
+    let loaded = load("[server]\nbnd = \"x\"\n[slak]\nbot_token = \"x\"\n").unwrap();
+    assert_eq!(keys(&loaded.warnings), vec!["slak", "server.bnd"]);
+}
+
+#[test]
+fn a_typo_inside_a_target_is_a_problem() {
+    let problems =
+        load("[targets.redis]\nkind = \"redis\"\nurl = \"redis://x\"\ntimout = \"3s\"\n")
+            .unwrap_err();
+    assert_eq!(keys(&problems), vec!["targets.redis"]);
+    assert!(problems[0].message.contains("timout"));
+}
+
+#[test]
+fn plain_http_slack_api_only_on_loopback() {
+    let base = "[slack]\nsigning_secret = \"s\"\nbot_token = \"xoxb-1\"\n";
+    assert!(load(&format!("{base}api_url = \"http://127.0.0.1:9999/api/\"")).is_ok());
+    let problems = load(&format!(
+        "{base}api_url = \"http://slack.example.com/api/\""
+    ))
+    .unwrap_err();
+    assert_eq!(keys(&problems), vec!["slack.api_url"]);
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_errors() {
+    let text = r#"
+        [database]
+        url = "postgres://medic:db-pass-123@10.0.0.5/medic"
+        [slack]
+        signing_secret = "signing-secret-abc"
+        bot_token = "xoxb-token-xyz"
+        [targets.redis]
+        kind = "redis"
+        url = "redis://:redis-pass-456@10.0.1.1:6379"
+    "#;
+    let s = load(text).unwrap().settings;
+    let shown = format!("{s:?} {}", s.describe().join(" "));
+    for secret in [
+        "db-pass-123",
+        "signing-secret-abc",
+        "xoxb-token-xyz",
+        "redis-pass-456",
+    ] {
+        assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+    }
+    // A bad value next to a secret: the error must not echo the secret.
+    let problems = load("[database]\nurl = \"postgres//medic:db-pass-123@x\"\n").unwrap_err();
+    assert!(
+        !format!("{problems:?}").contains("db-pass-123"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_named_file_that_is_missing_is_an_error() {
+    let problems = Settings::load(&Sources::standard(Some(Path::new(
+        "/nonexistent/medic.toml",
+    ))))
+    .unwrap_err();
+    assert_eq!(keys(&problems), vec!["config"]);
+}

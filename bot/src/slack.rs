@@ -1,0 +1,126 @@
+//! medic's Slack runtime: the verifier, the Web API client and its outbox,
+//! built once from `[slack]`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use medic_commands::Report;
+use medic_integrations::chat::Provenance;
+use medic_integrations::chat::slack::client::SlackApi;
+use medic_integrations::chat::slack::render;
+use medic_integrations::chat::slack::verify::SlackVerifier;
+use secrecy::ExposeSecret;
+
+use crate::outbox::Outbox;
+use crate::settings::SlackSettings;
+use crate::telemetry::metrics::Metrics;
+
+/// Slack's documented pace for posting into one channel.
+pub const CHANNEL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a report keeps trying to reach Slack through an outage.
+pub const DELIVERY_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// Everything medic needs to speak Slack.
+#[derive(Debug)]
+pub struct SlackRuntime {
+    /// Checks inbound request signatures.
+    pub verifier: SlackVerifier,
+    /// The Web API.
+    pub api: SlackApi,
+    /// Paces posts per channel.
+    pub outbox: Outbox,
+    /// The Web API's host, also trusted for `response_url` (tests run Slack
+    /// as one fake at one address).
+    api_host: String,
+    http: reqwest::Client,
+}
+
+impl SlackRuntime {
+    /// Builds the runtime from validated settings.
+    pub fn new(
+        settings: &SlackSettings,
+        metrics: Arc<Metrics>,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let api = SlackApi::new(
+            settings.api_url.as_str(),
+            settings.bot_token.expose_secret(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot build the Slack client: {e}"))?;
+        Ok(SlackRuntime {
+            verifier: SlackVerifier::new(settings.signing_secret.expose_secret()),
+            api,
+            outbox: Outbox::new("slack", CHANNEL_INTERVAL, DELIVERY_DEADLINE, metrics),
+            api_host: settings.api_url.host_str().unwrap_or_default().to_string(),
+            http,
+        })
+    }
+
+    /// Whether `url` is a Slack `response_url` medic may call: Slack's hooks
+    /// host over https, or the configured API host. A verified request
+    /// cannot carry a forged URL, but this keeps medic from ever being made
+    /// to call an arbitrary address.
+    fn trusted_response_url(&self, url: &str) -> bool {
+        match url::Url::parse(url) {
+            Ok(u) => match u.host_str() {
+                Some("hooks.slack.com") => u.scheme() == "https",
+                Some(h) => h == self.api_host,
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Shows a report to the person who asked, through the command's
+    /// `response_url`, when medic may not post into the channel.
+    pub async fn respond_privately(
+        &self,
+        response_url: &str,
+        report: &Report,
+        prov: &Provenance,
+        code: &str,
+    ) -> Result<(), String> {
+        if !self.trusted_response_url(response_url) {
+            return Err(format!(
+                "Slack refused the post ({code}) and the response_url is not Slack's"
+            ));
+        }
+        let mut blocks =
+            serde_json::to_value(render::root_message(report, prov).blocks).unwrap_or_default();
+        let thread = render::thread_messages(report, prov);
+        if let (Some(list), Some(first)) = (blocks.as_array_mut(), thread.first()) {
+            if let Ok(serde_json::Value::Array(more)) = serde_json::to_value(&first.blocks) {
+                list.extend(more.into_iter().take(render::MAX_BLOCKS - 3));
+            }
+            list.insert(
+                0,
+                serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text":
+                    format!("I can't post in this channel (`{code}`): invite me with `/invite @medic`. Meanwhile, here is the report, just for you.")}}),
+            );
+        }
+        let body = serde_json::json!({
+            "response_type": "ephemeral",
+            "text": format!("{} {} — {}", report.status().symbol(), report.target.name, report.headline()),
+            "blocks": blocks,
+        });
+        let response = self
+            .http
+            .post(response_url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| medic_commands::redact::redact(&e.to_string()))?;
+        if response.status().is_success() {
+            tracing::info!(
+                code,
+                "medic may not post in the channel; the report went to its requester privately."
+            );
+            Ok(())
+        } else {
+            Err(format!(
+                "Slack refused the channel ({code}) and the response_url ({})",
+                response.status()
+            ))
+        }
+    }
+}

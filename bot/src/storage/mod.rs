@@ -1,0 +1,129 @@
+//! Durable state through sqlx: an SQLite file by default (zero set-up),
+//! PostgreSQL when `database.url` says `postgres://` (several replicas).
+//!
+//! One code path serves both through `sqlx::Any` (CRATES.md §4c): the SQL is
+//! written once with `$n` placeholders, times are unix milliseconds, and the
+//! DDL lives in one migrations folder per backend, kept in step by number.
+
+pub mod runs;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use medic_commands::diagnostics::SecretUrl;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The database, migrated and ready.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects (creating an SQLite file when missing) and applies
+    /// migrations. Errors never include the URL's password.
+    pub async fn connect(url: &SecretUrl) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = match url.url().scheme() {
+            "sqlite" => Backend::Sqlite,
+            _ => Backend::Postgres,
+        };
+        let redactor = url.redactor();
+        let mut text = url.expose().to_string();
+        if backend == Backend::Sqlite && !text.contains("mode=") {
+            // Create the file on first start: the zero set-up promise.
+            text.push_str(if text.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let options = AnyConnectOptions::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "database.url is not usable: {}",
+                redactor.redact(&e.to_string())
+            )
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers (readyz, lookups) run beside the
+                        // one writer; busy_timeout makes writers queue
+                        // instead of failing with SQLITE_BUSY.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the database: {}",
+                    redactor.redact(&e.to_string())
+                )
+            })?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!(redactor.redact(&e.to_string())))
+            .context("applying database migrations")?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        let probe = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Closes every connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Now, in the unit every table uses.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}

@@ -1,0 +1,174 @@
+//! Prometheus metrics: what an operator graphs and alerts on. Each metric
+//! is recorded through a method named for the event, so call sites read as
+//! what happened, and label values come from closed sets (never user input,
+//! which would explode the series count).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AckLabels {
+    platform: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DiagLabels {
+    kind: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PostLabels {
+    platform: &'static str,
+    outcome: &'static str,
+}
+
+/// How a slash command was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// A diagnostic was started.
+    Accepted,
+    /// The same diagnostic was already running in that channel.
+    Coalesced,
+    /// Help, an unknown command or target.
+    Help,
+    /// The person hit the per-user limit.
+    RateLimited,
+    /// medic could not record the command (database down).
+    Failed,
+}
+
+impl AckOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            AckOutcome::Accepted => "accepted",
+            AckOutcome::Coalesced => "coalesced",
+            AckOutcome::Help => "help",
+            AckOutcome::RateLimited => "rate_limited",
+            AckOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// All of medic's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    command_acks: Family<AckLabels, Counter>,
+    ack_seconds: Histogram,
+    diagnostic_seconds: Family<DiagLabels, Histogram>,
+    chat_posts: Family<PostLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("medic");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        let command_acks = Family::<AckLabels, Counter>::default();
+        registry.register(
+            "slash_command_acks",
+            "Slash commands answered, by platform and outcome",
+            command_acks.clone(),
+        );
+        // 0.5 ms … ~4 s: the ack must stay far below the platforms' 3 s.
+        let ack_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "slash_command_ack_seconds",
+            "Time from request to acknowledgement of a slash command",
+            ack_seconds.clone(),
+        );
+        let diagnostic_seconds = Family::<DiagLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "diagnostic_duration_seconds",
+            "How long diagnostics took, by target kind and resulting status",
+            diagnostic_seconds.clone(),
+        );
+        let chat_posts = Family::<PostLabels, Counter>::default();
+        registry.register(
+            "chat_posts",
+            "Calls to post chat messages, by platform and outcome (ok, rate_limited, retried, failed)",
+            chat_posts.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            command_acks,
+            ack_seconds,
+            diagnostic_seconds,
+            chat_posts,
+        }
+    }
+
+    /// An HTTP request finished. `route` is the matched route template.
+    pub fn http_request(&self, route: &str, status: u16) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// A slash command was acknowledged after `took`.
+    pub fn command_ack(&self, platform: &'static str, outcome: AckOutcome, took: Duration) {
+        self.command_acks
+            .get_or_create(&AckLabels {
+                platform,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        self.ack_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A diagnostic finished.
+    pub fn diagnostic(&self, kind: &str, status: medic_commands::Status, took: Duration) {
+        self.diagnostic_seconds
+            .get_or_create(&DiagLabels {
+                kind: kind.to_string(),
+                status: status.word(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// A chat API call finished with `outcome`.
+    pub fn chat_post(&self, platform: &'static str, outcome: &'static str) {
+        self.chat_posts
+            .get_or_create(&PostLabels { platform, outcome })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
