@@ -253,7 +253,12 @@ fn unreachable(location: &str, e: &std::io::Error, after: Duration) -> Finding {
 
 /// A failure once TCP worked: authentication, protocol, loading, timeouts.
 fn session_failure(location: &str, e: &redis::RedisError) -> Finding {
-    let code = e.code().unwrap_or_default();
+    let auth_failed = e.kind() == redis::ErrorKind::AuthenticationFailed;
+    let code = match e.code() {
+        Some(c) => c,
+        None if auth_failed => "WRONGPASS",
+        None => "",
+    };
     let text = e.to_string();
     let (summary, hint) = match code {
         "WRONGPASS" | "NOAUTH" => (

@@ -1,0 +1,104 @@
+//! What operators and load balancers see: health, readiness, metrics, and
+//! clear refusals of bad requests.
+
+use medic_tests::signing::slash_form;
+use medic_tests::{CHANNEL, Options, spawn_medic};
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let port = medic_tests::services::dead_port().await;
+    let medic = spawn_medic(Options {
+        targets: format!("[targets.cache]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n"),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(medic.get("/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(medic.get("/readyz").await, (200, "ready\n".to_string()));
+    medic.slash("/medic", "help").await;
+    medic.slash("/diag", "cache").await;
+    medic
+        .slack
+        .wait_for_posts(CHANNEL, 2, std::time::Duration::from_secs(10))
+        .await;
+    let (status, metrics) = medic.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"medic_http_requests_total{route="/healthz",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"medic_http_requests_total{route="/slack/commands",status="200"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"medic_slash_command_acks_total{platform="slack",outcome="accepted"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"medic_diagnostic_duration_seconds_count{kind="redis",status="critical"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"medic_slash_command_acks_total{platform="slack",outcome="help"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("medic_slash_command_ack_seconds_bucket"),
+        "{metrics}"
+    );
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let medic = spawn_medic(Options::default()).await;
+    medic.state.store.close().await;
+    let (status, body) = medic.get("/readyz").await;
+    assert_eq!((status, body.as_str()), (503, "database unreachable\n"));
+    assert_eq!(medic.get("/healthz").await.0, 200, "alive, just not ready");
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_413() {
+    let medic = spawn_medic(Options::default()).await;
+    let body = format!(
+        "{}&padding={}",
+        slash_form("/diag", "redis", CHANNEL, "U1", "a", "http://x/"),
+        "x".repeat(1024 * 1024)
+    );
+    let r = medic
+        .post_signed("/slack/commands", &body, medic_tests::now_unix())
+        .await;
+    assert_eq!(r.status(), 413);
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_signed_but_malformed_command_is_400_naming_the_field() {
+    let medic = spawn_medic(Options::default()).await;
+    let body = "team_id=T1&user_id=U1&command=%2Fdiag&text=redis&response_url=http%3A%2F%2Fx%2F";
+    let r = medic
+        .post_signed("/slack/commands", body, medic_tests::now_unix())
+        .await;
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("channel_id"), "{text}");
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_counted_without_their_path() {
+    let medic = spawn_medic(Options::default()).await;
+    assert_eq!(medic.get("/wp-admin/setup.php").await.0, 404);
+    let metrics = medic.get("/metrics").await.1;
+    assert!(
+        metrics.contains(r#"route="unmatched",status="404""#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("wp-admin"));
+    medic.stop().await.unwrap();
+}

@@ -1,0 +1,5 @@
+//! Faithful fakes of the APIs medic calls but tests cannot reach. Each
+//! checks authentication like the real one, enforces its documented
+//! limits, and records every call for assertions.
+
+pub mod slack;

@@ -1,0 +1,443 @@
+//! A fake Slack Web API (`POST /api/{method}`) and `response_url` endpoint.
+//!
+//! Faithful where medic could go wrong:
+//! - `Authorization: Bearer <bot token>` is required (`not_authed`,
+//!   `invalid_auth`, as HTTP 200 with `ok: false`, like Slack);
+//! - about one message per second per channel: a faster post gets HTTP 429
+//!   with `Retry-After` (Slack's documented behaviour for chat.postMessage);
+//! - Block Kit limits: 50 blocks (`invalid_blocks`), 3000 characters a
+//!   section text, 10 context elements, 40 000 characters of `text`
+//!   (`msg_too_long`), and a message needs text or blocks (`no_text`);
+//! - `thread_ts` must name a message posted in that channel;
+//! - channels can be marked as ones the bot is not in (`not_in_channel`).
+//!
+//! Every call, accepted or not, is recorded.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One recorded call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `chat.postMessage`, or `response_url` for calls to a response URL.
+    pub method: String,
+    /// The `Authorization` header as sent.
+    pub authorization: Option<String>,
+    /// The JSON body (form bodies are converted to JSON objects).
+    pub body: Value,
+    /// The HTTP status the fake answered.
+    pub status: u16,
+    /// Slack's `error` code when `ok` was false.
+    pub error: Option<String>,
+    /// When the call arrived.
+    pub at: Instant,
+}
+
+impl Call {
+    /// The channel the call names.
+    pub fn channel(&self) -> Option<&str> {
+        self.body.get("channel").and_then(Value::as_str)
+    }
+
+    /// The thread the call posts into.
+    pub fn thread_ts(&self) -> Option<&str> {
+        self.body.get("thread_ts").and_then(Value::as_str)
+    }
+
+    /// Every text in the message: `text` and all block texts, joined.
+    pub fn all_text(&self) -> String {
+        let mut out = Vec::new();
+        collect_text(&self.body, &mut out);
+        out.join("\n")
+    }
+}
+
+fn collect_text(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "text" {
+                    if let Some(s) = v.as_str() {
+                        out.push(s.to_string());
+                        continue;
+                    }
+                }
+                collect_text(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
+        _ => {}
+    }
+}
+
+/// What the fake remembers.
+#[derive(Debug)]
+struct Inner {
+    token: String,
+    interval: Duration,
+    calls: Mutex<Vec<Call>>,
+    last_post: Mutex<HashMap<String, Instant>>,
+    posted: Mutex<HashSet<(String, String)>>,
+    not_member: Mutex<HashSet<String>>,
+    down: Mutex<bool>,
+    seq: AtomicU64,
+}
+
+/// A running fake Slack.
+#[derive(Debug, Clone)]
+pub struct FakeSlack {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+impl FakeSlack {
+    /// Starts a fake that accepts `token`, pacing channels at one message a
+    /// second.
+    pub async fn start(token: &str) -> FakeSlack {
+        Self::start_with_interval(token, Duration::from_secs(1)).await
+    }
+
+    /// Starts a fake with a custom per-channel interval.
+    pub async fn start_with_interval(token: &str, interval: Duration) -> FakeSlack {
+        let inner = Arc::new(Inner {
+            token: token.to_string(),
+            interval,
+            calls: Mutex::default(),
+            last_post: Mutex::default(),
+            posted: Mutex::default(),
+            not_member: Mutex::default(),
+            down: Mutex::new(false),
+            seq: AtomicU64::new(1),
+        });
+        let app = Router::new()
+            .route("/api/{method}", post(api))
+            .route("/response/{id}", post(response_url))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake Slack");
+        let addr = listener.local_addr().expect("fake Slack address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeSlack { addr, inner }
+    }
+
+    /// The Web API base URL, for `slack.api_url`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api/", self.addr)
+    }
+
+    /// A `response_url` served by this fake.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/response/{id}", self.addr)
+    }
+
+    /// Marks a channel as one the bot has not been invited to.
+    pub fn remove_bot_from(&self, channel: &str) {
+        self.inner
+            .not_member
+            .lock()
+            .unwrap()
+            .insert(channel.to_string());
+    }
+
+    /// Makes every call fail with 503 (an outage) until set back.
+    pub fn set_down(&self, down: bool) {
+        *self.inner.down.lock().unwrap() = down;
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.calls.lock().unwrap().clone()
+    }
+
+    /// Accepted `chat.postMessage` calls into `channel`, in order.
+    pub fn posts_in(&self, channel: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "chat.postMessage" && c.status == 200 && c.error.is_none())
+            .filter(|c| c.channel() == Some(channel))
+            .collect()
+    }
+
+    /// Waits until `channel` has at least `n` accepted posts, or panics
+    /// after `limit` with what it did see.
+    pub async fn wait_for_posts(&self, channel: &str, n: usize, limit: Duration) -> Vec<Call> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let posts = self.posts_in(channel);
+            if posts.len() >= n {
+                return posts;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "expected {n} posts in {channel} within {limit:?}, saw {}: {:#?}",
+                    posts.len(),
+                    self.calls()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for a call matching `pred`, or panics after `limit`.
+    pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&Call) -> bool) -> Call {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(c) = self.calls().into_iter().find(|c| pred(c)) {
+                return c;
+            }
+            if Instant::now() > deadline {
+                panic!("no matching call within {limit:?}: {:#?}", self.calls());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn slack_error(code: &str) -> (StatusCode, Value) {
+    (StatusCode::OK, json!({"ok": false, "error": code}))
+}
+
+/// Checks a message against Slack's documented limits.
+fn check_limits(body: &Value) -> Result<(), &'static str> {
+    let text = body.get("text").and_then(Value::as_str);
+    let blocks = body.get("blocks").and_then(Value::as_array);
+    if text.is_none_or(str::is_empty) && blocks.is_none_or(|b| b.is_empty()) {
+        return Err("no_text");
+    }
+    if text.is_some_and(|t| t.chars().count() > 40_000) {
+        return Err("msg_too_long");
+    }
+    for block in blocks.into_iter().flatten() {
+        let kind = block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match kind {
+            "section" => {
+                let t = block.pointer("/text/text").and_then(Value::as_str);
+                if t.is_some_and(|t| t.chars().count() > 3000 || t.is_empty()) {
+                    return Err("invalid_blocks");
+                }
+                if t.is_none() && block.get("fields").is_none() {
+                    return Err("invalid_blocks");
+                }
+            }
+            "context" => {
+                let n = block
+                    .get("elements")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                if n == 0 || n > 10 {
+                    return Err("invalid_blocks");
+                }
+            }
+            "header" => {
+                let t = block
+                    .pointer("/text/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if t.chars().count() > 150 {
+                    return Err("invalid_blocks");
+                }
+            }
+            "actions" | "divider" | "image" | "rich_text" => {}
+            _ => return Err("invalid_blocks"),
+        }
+    }
+    if blocks.is_some_and(|b| b.len() > 50) {
+        return Err("invalid_blocks");
+    }
+    Ok(())
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Value {
+    let is_json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        serde_json::from_slice(body).unwrap_or(Value::Null)
+    } else {
+        let pairs: HashMap<String, String> =
+            url::form_urlencoded::parse(body).into_owned().collect();
+        serde_json::to_value(pairs).unwrap_or(Value::Null)
+    }
+}
+
+async fn api(
+    State(s): State<Arc<Inner>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body = parse_body(&headers, &raw);
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (status, answer, retry_after) = answer(&s, &method, authorization.as_deref(), &body);
+    s.calls.lock().unwrap().push(Call {
+        method,
+        authorization,
+        body,
+        status: status.as_u16(),
+        error: answer
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        at: Instant::now(),
+    });
+    let mut response = (status, axum::Json(answer)).into_response();
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(
+            "retry-after",
+            secs.to_string().parse().expect("digits are a header value"),
+        );
+    }
+    response
+}
+
+fn answer(
+    s: &Inner,
+    method: &str,
+    auth: Option<&str>,
+    body: &Value,
+) -> (StatusCode, Value, Option<u64>) {
+    if *s.down.lock().unwrap() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ok": false, "error": "service_unavailable"}),
+            None,
+        );
+    }
+    let Some(auth) = auth else {
+        let (st, v) = slack_error("not_authed");
+        return (st, v, None);
+    };
+    if auth != format!("Bearer {}", s.token) {
+        let (st, v) = slack_error("invalid_auth");
+        return (st, v, None);
+    }
+    if method != "chat.postMessage" {
+        let (st, v) = slack_error("unknown_method");
+        return (st, v, None);
+    }
+    let Some(channel) = body
+        .get("channel")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        let (st, v) = slack_error("channel_not_found");
+        return (st, v, None);
+    };
+    if s.not_member.lock().unwrap().contains(&channel) {
+        let (st, v) = slack_error("not_in_channel");
+        return (st, v, None);
+    }
+    if let Err(code) = check_limits(body) {
+        let (st, v) = slack_error(code);
+        return (st, v, None);
+    }
+    if let Some(thread) = body.get("thread_ts").and_then(Value::as_str) {
+        if !s
+            .posted
+            .lock()
+            .unwrap()
+            .contains(&(channel.clone(), thread.to_string()))
+        {
+            let (st, v) = slack_error("thread_not_found");
+            return (st, v, None);
+        }
+    }
+    {
+        let mut last = s.last_post.lock().unwrap();
+        let now = Instant::now();
+        if let Some(prev) = last.get(&channel) {
+            let since = now.duration_since(*prev);
+            if since < s.interval {
+                let wait = (s.interval - since).as_secs_f64().ceil().max(1.0) as u64;
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({"ok": false, "error": "ratelimited"}),
+                    Some(wait),
+                );
+            }
+        }
+        last.insert(channel.clone(), now);
+    }
+    let ts = format!("1700000000.{:06}", s.seq.fetch_add(1, Ordering::SeqCst));
+    s.posted
+        .lock()
+        .unwrap()
+        .insert((channel.clone(), ts.clone()));
+    let message = json!({
+        "type": "message",
+        "user": "U0MEDICBOT",
+        "bot_id": "B0MEDICBOT",
+        "text": body.get("text").cloned().unwrap_or(Value::Null),
+        "ts": ts,
+    });
+    (
+        StatusCode::OK,
+        json!({"ok": true, "channel": channel, "ts": ts, "message": message}),
+        None,
+    )
+}
+
+async fn response_url(
+    State(s): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body = parse_body(&headers, &raw);
+    let mut body = body;
+    if let Value::Object(map) = &mut body {
+        map.insert("response_url_id".into(), Value::String(id));
+    }
+    s.calls.lock().unwrap().push(Call {
+        method: "response_url".into(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+        status: 200,
+        error: None,
+        at: Instant::now(),
+    });
+    (StatusCode::OK, "ok").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_match_slacks_documentation() {
+        let ok = json!({"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]});
+        assert_eq!(check_limits(&ok), Ok(()));
+        let long = json!({"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x".repeat(3001)}}]});
+        assert_eq!(check_limits(&long), Err("invalid_blocks"));
+        let many: Vec<Value> = (0..51).map(|_| json!({"type": "divider"})).collect();
+        assert_eq!(
+            check_limits(&json!({"text": "x", "blocks": many})),
+            Err("invalid_blocks")
+        );
+        assert_eq!(check_limits(&json!({"text": ""})), Err("no_text"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Signs requests the way the platforms do. Written from the platforms'
+//! documentation with hmac/sha2 directly, not with medic's verifier, so a
+//! bug in the verifier cannot hide itself.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// `v0=<hex>` over `v0:{ts}:{body}`, as Slack signs requests.
+pub fn slack_signature(secret: &str, ts: i64, body: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("v0:{ts}:").as_bytes());
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A slash-command form body shaped like Slack's (see
+/// tests/fixtures/slack/slash_command_docs.form.txt).
+pub fn slash_form(
+    command: &str,
+    text: &str,
+    channel: &str,
+    user_id: &str,
+    user_name: &str,
+    response_url: &str,
+) -> String {
+    serde_urlencoded::to_string([
+        ("token", "xyzz0WbapA4vBCDEFasx0q6G"),
+        ("team_id", "T1DC2JH3J"),
+        ("team_domain", "testteamnow"),
+        ("channel_id", channel),
+        ("channel_name", "incident"),
+        ("user_id", user_id),
+        ("user_name", user_name),
+        ("command", command),
+        ("text", text),
+        ("api_app_id", "A0MEDIC"),
+        ("is_enterprise_install", "false"),
+        ("response_url", response_url),
+        (
+            "trigger_id",
+            "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+        ),
+    ])
+    .expect("form encodes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_slacks_published_vector() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../fixtures/slack/signing_vector.json")).unwrap();
+        let sig = slack_signature(
+            v["signing_secret"].as_str().unwrap(),
+            v["headers"]["X-Slack-Request-Timestamp"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            v["body"].as_str().unwrap().as_bytes(),
+        );
+        assert_eq!(sig, v["headers"]["X-Slack-Signature"].as_str().unwrap());
+    }
+}
