@@ -291,7 +291,9 @@ impl Reader {
         source: Option<PathBuf>,
     ) -> Option<Settings> {
         let mut not_yet_served = Vec::new();
-        for key in root.keys() {
+        let mut sections: Vec<&String> = root.keys().collect();
+        sections.sort();
+        for key in sections {
             if NOT_YET_SERVED.contains(&key.as_str()) {
                 not_yet_served.push(key.clone());
             } else if !KNOWN_SECTIONS.contains(&key.as_str()) {
@@ -506,6 +508,8 @@ impl Reader {
                 return (targets, false);
             }
         };
+        // In name order, so problems are listed the same way every time.
+        let table: BTreeMap<String, Value> = table.into_iter().collect();
         for (name, value) in table {
             let key = format!("targets.{name}");
             if !valid_target_name(&name) {

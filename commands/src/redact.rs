@@ -98,16 +98,24 @@ pub fn redact(text: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        // Work on bytes, not str slices: a '%' before a multibyte character
+        // must not split it.
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -149,6 +157,12 @@ mod tests {
             "AUTH failed for ••••"
         );
         assert_eq!(r.redact("url had p%40ss-word"), "url had ••••");
+    }
+
+    #[test]
+    fn percent_signs_before_multibyte_characters_do_not_panic() {
+        let r = Redactor::new().with_secret("pä%éss%");
+        assert_eq!(r.redact("x pä%éss% y"), "x •••• y");
     }
 
     #[test]

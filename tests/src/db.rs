@@ -81,14 +81,14 @@ impl TestDb {
     /// Drops a PostgreSQL test database (SQLite files go with their
     /// directory).
     pub async fn drop_database(&self) {
-        if let TestDb::Postgres { admin, name, .. } = self {
-            if let Ok(mut conn) = PgConnection::connect(admin).await {
-                let _ = conn
-                    .execute(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                    )))
-                    .await;
-            }
+        if let TestDb::Postgres { admin, name, .. } = self
+            && let Ok(mut conn) = PgConnection::connect(admin).await
+        {
+            let _ = conn
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .await;
         }
     }
 }

@@ -39,9 +39,16 @@ pub async fn run(config: Option<&Path>, name: &str, json: bool) -> u8 {
     }
 
     if json {
+        // The overall status and headline are derived, so they are added
+        // here for scripts that want one field to branch on.
+        let out = serde_json::json!({
+            "status": report.status(),
+            "headline": report.headline(),
+            "report": report,
+        });
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("a report serializes")
+            serde_json::to_string_pretty(&out).expect("a report serializes")
         );
     } else {
         let style = Style {

@@ -151,7 +151,7 @@ impl Report {
     /// Builds a report, ordering findings worst first so that every renderer
     /// leads with what matters; findings of equal status keep check order.
     pub fn new(target: TargetRef, mut findings: Vec<Finding>, elapsed: Duration) -> Self {
-        findings.sort_by(|a, b| b.status.cmp(&a.status));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.status));
         Report {
             target,
             findings,

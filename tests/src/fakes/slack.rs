@@ -67,11 +67,11 @@ fn collect_text(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             for (k, v) in map {
-                if k == "text" {
-                    if let Some(s) = v.as_str() {
-                        out.push(s.to_string());
-                        continue;
-                    }
+                if k == "text"
+                    && let Some(s) = v.as_str()
+                {
+                    out.push(s.to_string());
+                    continue;
                 }
                 collect_text(v, out);
             }
@@ -352,16 +352,15 @@ fn answer(
         let (st, v) = slack_error(code);
         return (st, v, None);
     }
-    if let Some(thread) = body.get("thread_ts").and_then(Value::as_str) {
-        if !s
+    if let Some(thread) = body.get("thread_ts").and_then(Value::as_str)
+        && !s
             .posted
             .lock()
             .unwrap()
             .contains(&(channel.clone(), thread.to_string()))
-        {
-            let (st, v) = slack_error("thread_not_found");
-            return (st, v, None);
-        }
+    {
+        let (st, v) = slack_error("thread_not_found");
+        return (st, v, None);
     }
     {
         let mut last = s.last_post.lock().unwrap();

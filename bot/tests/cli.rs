@@ -1,0 +1,252 @@
+//! The `medic` binary as a user runs it: zero set-up, configuration checks,
+//! environment overrides, exit codes and graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const MEDIC: &str = env!("CARGO_BIN_EXE_medic");
+
+/// `medic` with a clean environment (no MEDIC_* from the developer's shell)
+/// in `dir`.
+fn medic(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(MEDIC);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn check_config_reports_every_problem_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("medic.toml"),
+        "[server]\nbind = \"nowhere\"\n[database]\nurl = \"mysql://x\"\n[slack]\nbot_token = \"xoxb-1\"\n[targets.cache]\nkind = \"memcached\"\n",
+    )
+    .unwrap();
+    let out = medic(dir.path()).arg("check-config").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("Configuration has 4 problem(s):"),
+        "{stdout}"
+    );
+    for key in [
+        "server.bind:",
+        "database.url:",
+        "slack.signing_secret:",
+        "targets.cache:",
+    ] {
+        assert!(stdout.contains(key), "{key} missing from {stdout}");
+    }
+}
+
+#[test]
+fn environment_overrides_the_file_and_secrets_are_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("custom.toml");
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:9000\"\n").unwrap();
+    let out = medic(dir.path())
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env("MEDIC__SERVER__BIND", "127.0.0.1:9001")
+        .env("MEDIC__SLACK__SIGNING_SECRET", "0077-signing-secret")
+        .env("MEDIC__SLACK__BOT_TOKEN", "xoxb-env-token-123")
+        .env("MEDIC__TARGETS__CACHE__KIND", "redis")
+        .env(
+            "MEDIC__TARGETS__CACHE__URL",
+            "redis://:hunter22@10.0.1.1:6379",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("server.bind: 127.0.0.1:9001"), "{stdout}");
+    assert!(stdout.contains("slack: configured"), "{stdout}");
+    assert!(stdout.contains("cache (redis 10.0.1.1:6379)"), "{stdout}");
+    for secret in ["0077-signing-secret", "xoxb-env-token-123", "hunter22"] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+    }
+}
+
+#[test]
+fn medic_config_names_the_file_and_a_missing_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = medic(dir.path())
+        .arg("check-config")
+        .env("MEDIC_CONFIG", dir.path().join("absent.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("absent.toml does not exist"));
+}
+
+#[test]
+fn diag_exit_codes_follow_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port();
+    let out = medic(dir.path())
+        .args(["diag", "cache"])
+        .env("MEDIC__TARGETS__CACHE__KIND", "redis")
+        .env(
+            "MEDIC__TARGETS__CACHE__URL",
+            format!("redis://:pw-secret@127.0.0.1:{port}"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "critical is 2: {stdout}");
+    assert!(
+        stdout.contains(&format!("Connection refused by 127.0.0.1:{port}")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pw-secret"));
+    assert!(!stdout.contains("\x1b["), "no colour when not a terminal");
+
+    let out = medic(dir.path())
+        .args(["diag", "cache", "--json"])
+        .env("MEDIC__TARGETS__CACHE__KIND", "redis")
+        .env(
+            "MEDIC__TARGETS__CACHE__URL",
+            format!("redis://127.0.0.1:{port}"),
+        )
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(v["status"], "critical");
+    assert_eq!(v["report"]["findings"][0]["check"], "redis.reach");
+
+    let out = medic(dir.path()).args(["diag", "nosuch"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no target named `nosuch`. Targets: redis.")
+    );
+}
+
+#[test]
+fn console_answers_typed_commands_as_a_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port();
+    let mut child = medic(dir.path())
+        .arg("console")
+        .env("MEDIC__TARGETS__CACHE__KIND", "redis")
+        .env(
+            "MEDIC__TARGETS__CACHE__URL",
+            format!("redis://127.0.0.1:{port}"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "/diag cache\n/diag nope\n/quit").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.contains("medic › Running diagnostics for cache"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("medic › 🔴 cache"), "{stdout}");
+    assert!(stdout.contains("╰─ thread"), "{stdout}");
+    assert!(
+        stdout.contains("I don't know the target `nope`."),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn serve_starts_with_zero_setup_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = medic(dir.path())
+        .arg("serve")
+        // Port 0 only so that parallel test runs cannot collide on 8080.
+        .env("MEDIC__SERVER__BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("medic logs its address");
+        log.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let text = log.join("\n");
+    assert!(text.contains("Slack: not configured"), "{text}");
+    assert!(
+        text.contains("MEDIC__SLACK__BOT_TOKEN"),
+        "says how to add Slack: {text}"
+    );
+    assert!(
+        text.contains("Targets (defaults): redis → redis 127.0.0.1:6379"),
+        "{text}"
+    );
+    assert!(
+        dir.path().join("medic.db").exists(),
+        "the SQLite file is created in the working directory"
+    );
+
+    let get = |path: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.1 200"));
+    assert!(get("/readyz").starts_with("HTTP/1.1 200"));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "medic did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("medic stopped.")),
+        "{rest:?}"
+    );
+}
