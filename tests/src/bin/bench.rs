@@ -1,1 +1,1102 @@
-fn main() {}
+//! `medic-bench`: medic's Slack slash-command acknowledgement path under
+//! load, beside a bare hyper server that only checks the same signature (the
+//! ceiling), measured the same way in the same run. Method and figures:
+//! BENCHMARKS.md.
+//!
+//! ```text
+//! cargo build --release -p medic -p medic-tests
+//! target/release/medic-bench [--duration S] [--warmup S] [--concurrency N]
+//!                            [--rounds N] [--drain S] [--skip-coalesced]
+//!                            [--medic PATH] [--redis URL] [--keep]
+//! ```
+//!
+//! Both servers run as child processes of this binary (medic as
+//! `medic serve --config …`, the ceiling as `medic-bench ceiling --port N`),
+//! so each one's CPU time and memory are its own. The load generator and a
+//! fake Slack Web API run in this process. It prints figures and asserts
+//! nothing about them.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use medic_tests::signing::{slack_signature, slash_form};
+use medic_tests::{BOT_TOKEN, FakeSlack, SIGNING_SECRET, now_unix};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const USAGE: &str = "\
+medic-bench: drives a running medic with signed Slack slash commands and
+compares it with a bare hyper server that only checks the same HMAC.
+
+USAGE (from the repository root):
+  cargo build --release -p medic -p medic-tests
+  target/release/medic-bench [OPTIONS]
+
+OPTIONS (each also readable from the environment variable shown):
+  --duration S      measured seconds per scenario     [MEDIC_BENCH_DURATION, 10]
+  --warmup S        unmeasured seconds before each    [MEDIC_BENCH_WARMUP, 3]
+  --concurrency N   connections / requests in flight  [MEDIC_BENCH_CONCURRENCY, 64]
+  --rounds N        ceiling + medic, N times          [MEDIC_BENCH_ROUNDS, 1]
+  --drain S         longest wait for medic's backlog  [MEDIC_BENCH_DRAIN, 60]
+  --skip-coalesced  skip the one-channel (coalesced) scenario
+  --medic PATH      medic binary (default: next to this one)
+  --redis URL       diagnostic target   [MEDIC_BENCH_REDIS, redis://127.0.0.1:6379]
+  --keep            keep the temporary directory (config, database, medic log)
+";
+
+/// What to run.
+#[derive(Debug, Clone)]
+struct Opts {
+    duration: Duration,
+    warmup: Duration,
+    concurrency: usize,
+    rounds: usize,
+    drain: Duration,
+    coalesced: bool,
+    medic: Option<PathBuf>,
+    redis: String,
+    keep: bool,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| format!("{name}={v} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Opts {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Opts, String> {
+        let mut o = Opts {
+            duration: Duration::from_secs_f64(env_or("MEDIC_BENCH_DURATION", 10.0)?),
+            warmup: Duration::from_secs_f64(env_or("MEDIC_BENCH_WARMUP", 3.0)?),
+            concurrency: env_or("MEDIC_BENCH_CONCURRENCY", 64)?,
+            rounds: env_or("MEDIC_BENCH_ROUNDS", 1)?,
+            drain: Duration::from_secs_f64(env_or("MEDIC_BENCH_DRAIN", 60.0)?),
+            coalesced: true,
+            medic: None,
+            redis: std::env::var("MEDIC_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            keep: false,
+        };
+        fn value(flag: &str, v: Option<String>) -> Result<String, String> {
+            v.ok_or_else(|| format!("{flag} needs a value"))
+        }
+        fn secs(flag: &str, v: Option<String>) -> Result<Duration, String> {
+            let v = value(flag, v)?;
+            let s: f64 = v.parse().map_err(|_| format!("{flag} {v}: not a number of seconds"))?;
+            if !(0.0..=3600.0).contains(&s) {
+                return Err(format!("{flag} {v}: between 0 and 3600 s"));
+            }
+            Ok(Duration::from_secs_f64(s))
+        }
+        fn count(flag: &str, v: Option<String>) -> Result<usize, String> {
+            let v = value(flag, v)?;
+            v.parse().map_err(|_| format!("{flag} {v}: not a count"))
+        }
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--duration" => o.duration = secs(&a, args.next())?,
+                "--warmup" => o.warmup = secs(&a, args.next())?,
+                "--drain" => o.drain = secs(&a, args.next())?,
+                "--concurrency" => o.concurrency = count(&a, args.next())?,
+                "--rounds" => o.rounds = count(&a, args.next())?,
+                "--skip-coalesced" => o.coalesced = false,
+                "--medic" => o.medic = Some(PathBuf::from(value(&a, args.next())?)),
+                "--redis" => o.redis = value(&a, args.next())?,
+                "--keep" => o.keep = true,
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        if o.concurrency == 0 || o.rounds == 0 || o.duration.is_zero() {
+            return Err("--concurrency, --rounds and --duration must be above 0".into());
+        }
+        Ok(o)
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("ceiling") {
+        args.next();
+        return ceiling::main(args);
+    }
+    let opts = match Opts::parse(args) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("medic-bench: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // Same runtime as medic's main: multi-thread, one worker per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(bench(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("medic-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The ceiling: bare hyper, the same signature check, the same small answer.
+// ---------------------------------------------------------------------------
+
+mod ceiling {
+    use std::convert::Infallible;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use bytes::Bytes;
+    use hmac::{Hmac, KeyInit, Mac};
+    use http_body_util::{BodyExt, Full, Limited};
+    use hyper::body::Incoming;
+    use hyper::header::{CONTENT_TYPE, HeaderValue};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Method, Request, Response, StatusCode};
+    use hyper_util::rt::TokioIo;
+    use sha2::Sha256;
+    use tokio::net::TcpListener;
+
+    /// medic's body limit (`http::MAX_BODY`).
+    const MAX_BODY: usize = 1024 * 1024;
+    /// medic's replay window (`verify::MAX_SKEW_SECS`).
+    const MAX_SKEW_SECS: i64 = 5 * 60;
+
+    /// `medic-bench ceiling --port N`.
+    pub fn main(mut args: impl Iterator<Item = String>) -> ExitCode {
+        let mut port = 0u16;
+        while let Some(a) = args.next() {
+            match (a.as_str(), args.next().map(|v| v.parse::<u16>())) {
+                ("--port", Some(Ok(p))) => port = p,
+                _ => {
+                    eprintln!("usage: medic-bench ceiling --port N");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        // The same runtime medic builds in its main.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        match runtime.block_on(serve(port)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("medic-bench ceiling: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    struct Ctx {
+        secret: Vec<u8>,
+        seq: AtomicU64,
+    }
+
+    async fn serve(port: u16) -> std::io::Result<()> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let ctx = Arc::new(Ctx {
+            secret: medic_tests::SIGNING_SECRET.as_bytes().to_vec(),
+            seq: AtomicU64::new(1),
+        });
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(c) => c,
+                Err(_) => continue,
+            };
+            // Like axum::serve: no TCP_NODELAY, one task per connection.
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(ctx.clone(), req));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *r.status_mut() = status;
+        r
+    }
+
+    async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n")),
+            (&Method::POST, "/slack/commands") => {}
+            _ => return Ok(text(StatusCode::NOT_FOUND, "not found\n")),
+        }
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_string())
+        };
+        let (Some(ts), Some(sig)) = (header("x-slack-request-timestamp"), header("x-slack-signature")) else {
+            return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
+        };
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "too large\n")),
+        };
+        if !verified(&ctx.secret, &ts, &sig, &body) {
+            return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
+        }
+        let n = ctx.seq.fetch_add(1, Ordering::Relaxed);
+        let answer = serde_json::json!({
+            "response_type": "ephemeral",
+            "text": format!("Running diagnostics for *redis* (127.0.0.1:6379)… (#{n})"),
+        });
+        let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(r)
+    }
+
+    /// Slack's v0 scheme, as medic checks it: timestamp within five minutes,
+    /// HMAC-SHA256 over `v0:{ts}:{body}`, compared in constant time.
+    fn verified(secret: &[u8], ts: &str, sig: &str, body: &[u8]) -> bool {
+        let Ok(t) = ts.parse::<i64>() else { return false };
+        if (medic_tests::now_unix() - t).abs() > MAX_SKEW_SECS {
+            return false;
+        }
+        let Some(Ok(expected)) = sig.strip_prefix("v0=").map(hex::decode) else {
+            return false;
+        };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
+        mac.update(b"v0:");
+        mac.update(ts.as_bytes());
+        mac.update(b":");
+        mac.update(body);
+        mac.verify_slice(&expected).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Child processes and /proc.
+// ---------------------------------------------------------------------------
+
+/// A server under test, killed when dropped (also on panic).
+struct Server {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until `GET /healthz` answers 200, or the child exits.
+    async fn wait_healthy(&mut self, log: Option<&Path>) -> anyhow::Result<()> {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let tail = log.map(log_tail).unwrap_or_default();
+                anyhow::bail!("{} exited during start-up ({status}){tail}", self.name);
+            }
+            if let Ok(200) = get_status(self.addr, "/healthz").await {
+                return Ok(());
+            }
+            if Instant::now() > give_up {
+                anyhow::bail!("{} did not answer /healthz on {} within 60 s", self.name, self.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(20);
+    format!("\n--- last lines of {} ---\n{}", path.display(), lines[from..].join("\n"))
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> std::io::Result<u16> {
+    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `(VmRSS, VmHWM)` in kB.
+fn rss_kb(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// User + system CPU time of a process (`"self"` for this one).
+fn cpu_time(pid: &str, tick_hz: f64) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / tick_hz)
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Other compilers running now: their CPU use makes figures noisy.
+fn busy_neighbours() -> Vec<String> {
+    let mut seen = Vec::new();
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if matches!(comm, "rustc" | "cargo" | "cc1" | "ld" | "cc" | "clippy-driver" | "rust-analyzer") {
+            seen.push(format!("{comm}({name})"));
+        }
+    }
+    seen
+}
+
+// ---------------------------------------------------------------------------
+// A minimal HTTP/1.1 keep-alive client: the same cheap client for both
+// servers, so that the load generator takes as little of the shared CPU as
+// possible.
+// ---------------------------------------------------------------------------
+
+struct Answer {
+    status: u16,
+    body: std::ops::Range<usize>,
+    close: bool,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> std::io::Result<Answer> {
+    use std::io::{Error, ErrorKind};
+    stream.write_all(request).await?;
+    buf.clear();
+    let head_end = loop {
+        if let Some(p) = find(buf, b"\r\n\r\n") {
+            break p + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(Error::new(ErrorKind::InvalidData, "response head too large"));
+        }
+        buf.reserve(4096);
+        if stream.read_buf(buf).await? == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| Error::new(ErrorKind::InvalidData, "bad status line"))?;
+    let mut length = None;
+    let mut close = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse::<usize>().ok();
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Error::new(ErrorKind::InvalidData, "chunked responses are not expected"));
+        } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
+            close = true;
+        }
+    }
+    let length = length.ok_or_else(|| Error::new(ErrorKind::InvalidData, "no content-length"))?;
+    while buf.len() < head_end + length {
+        buf.reserve(head_end + length - buf.len());
+        if stream.read_buf(buf).await? == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(Answer {
+        status,
+        body: head_end..head_end + length,
+        close,
+    })
+}
+
+async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+async fn get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut s = connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    let mut buf = Vec::new();
+    Ok(exchange(&mut s, req.as_bytes(), &mut buf).await?.status)
+}
+
+async fn get_text(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    let mut buf = Vec::new();
+    let a = exchange(&mut s, req.as_bytes(), &mut buf).await?;
+    Ok(String::from_utf8_lossy(&buf[a.body]).into_owned())
+}
+
+// ---------------------------------------------------------------------------
+// Load.
+// ---------------------------------------------------------------------------
+
+/// Which channel each command names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channels {
+    /// A fresh channel per request: every command is recorded and runs a
+    /// diagnostic (medic's full path).
+    PerRequest,
+    /// One channel for all: duplicates are coalesced while one runs.
+    Shared,
+}
+
+struct Load {
+    addr: SocketAddr,
+    concurrency: usize,
+    channels: Channels,
+    response_url: String,
+    /// Numbers channels; shared by every phase, so none repeats in a run.
+    seq: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    latencies_us: Vec<u32>,
+    non_200: u64,
+    transport_errors: u64,
+    accepted: u64,
+    coalesced: u64,
+    other: u64,
+    sample: Option<String>,
+}
+
+async fn worker(load: Arc<Load>, id: usize, deadline: Instant) -> WorkerStats {
+    let mut stats = WorkerStats {
+        latencies_us: Vec::with_capacity(16 * 1024),
+        ..WorkerStats::default()
+    };
+    let user = format!("U0BENCH{id:03}");
+    let host = load.addr.to_string();
+    let mut conn: Option<TcpStream> = None;
+    let mut request = Vec::with_capacity(2048);
+    let mut buf = Vec::with_capacity(4096);
+    while Instant::now() < deadline {
+        if conn.is_none() {
+            match connect(load.addr).await {
+                Ok(s) => conn = Some(s),
+                Err(_) => {
+                    stats.transport_errors += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
+        let channel = match load.channels {
+            Channels::PerRequest => format!("C0B{:07}", load.seq.fetch_add(1, Ordering::Relaxed)),
+            Channels::Shared => "C0BSHARED".to_string(),
+        };
+        // A freshly signed command, stamped now, as Slack sends it.
+        let body = slash_form("/diag", "redis", &channel, &user, "bench", &load.response_url);
+        let ts = now_unix();
+        let sig = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
+        request.clear();
+        let _ = write!(
+            DisplayBuf(&mut request),
+            "POST /slack/commands HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             x-slack-request-timestamp: {ts}\r\nx-slack-signature: {sig}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        request.extend_from_slice(body.as_bytes());
+
+        let stream = conn.as_mut().expect("connected above");
+        let started = Instant::now();
+        let answer = exchange(stream, &request, &mut buf).await;
+        let took = started.elapsed();
+        match answer {
+            Ok(a) => {
+                stats
+                    .latencies_us
+                    .push(took.as_micros().min(u32::MAX as u128) as u32);
+                let body = &buf[a.body];
+                if a.status != 200 {
+                    stats.non_200 += 1;
+                    if stats.sample.is_none() {
+                        stats.sample = Some(format!("HTTP {}: {}", a.status, String::from_utf8_lossy(body)));
+                    }
+                } else if find(body, b"Running diagnostics for").is_some() {
+                    stats.accepted += 1;
+                } else if find(body, b"already running").is_some() {
+                    stats.coalesced += 1;
+                } else {
+                    stats.other += 1;
+                    if stats.sample.is_none() {
+                        stats.sample = Some(String::from_utf8_lossy(body).into_owned());
+                    }
+                }
+                if a.close {
+                    conn = None;
+                }
+            }
+            Err(_) => {
+                stats.transport_errors += 1;
+                conn = None;
+            }
+        }
+    }
+    stats
+}
+
+/// `write!` into a byte buffer.
+struct DisplayBuf<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for DisplayBuf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// What one measured phase saw.
+#[derive(Debug, Clone, Default)]
+struct Phase {
+    requests: u64,
+    wall: Duration,
+    /// Sorted, microseconds.
+    latencies_us: Vec<u32>,
+    non_200: u64,
+    transport_errors: u64,
+    accepted: u64,
+    coalesced: u64,
+    other: u64,
+    sample: Option<String>,
+    server_cpu: Duration,
+    client_cpu: Duration,
+    rss_max_kb: u64,
+    rss_end_kb: u64,
+    hwm_kb: u64,
+}
+
+impl Phase {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.wall.as_secs_f64()
+    }
+
+    /// Nearest-rank percentile, in milliseconds.
+    fn pct_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize).clamp(1, self.latencies_us.len());
+        self.latencies_us[rank - 1] as f64 / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.latencies_us.last().map_or(f64::NAN, |v| *v as f64 / 1000.0)
+    }
+
+    fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+/// Runs `load` against the server with `pid` for `duration`, sampling its
+/// RSS every 100 ms and its CPU time before and after.
+async fn run_phase(load: &Arc<Load>, pid: u32, duration: Duration, tick_hz: f64) -> Phase {
+    let pid_s = pid.to_string();
+    let cpu0 = cpu_time(&pid_s, tick_hz);
+    let self0 = cpu_time("self", tick_hz);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut max = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some((rss, _)) = rss_kb(pid) {
+                    max = max.max(rss);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            max
+        })
+    };
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..load.concurrency)
+        .map(|id| tokio::spawn(worker(load.clone(), id, deadline)))
+        .collect();
+    let mut phase = Phase::default();
+    for w in workers {
+        let s = w.await.expect("a load worker panicked");
+        phase.latencies_us.extend_from_slice(&s.latencies_us);
+        phase.non_200 += s.non_200;
+        phase.transport_errors += s.transport_errors;
+        phase.accepted += s.accepted;
+        phase.coalesced += s.coalesced;
+        phase.other += s.other;
+        if phase.sample.is_none() {
+            phase.sample = s.sample;
+        }
+    }
+    phase.wall = started.elapsed();
+    phase.server_cpu = cpu_time(&pid_s, tick_hz).saturating_sub(cpu0);
+    phase.client_cpu = cpu_time("self", tick_hz).saturating_sub(self0);
+    stop.store(true, Ordering::Relaxed);
+    let sampled = sampler.await.unwrap_or(0);
+    let (rss_end, hwm) = rss_kb(pid).unwrap_or((0, 0));
+    phase.rss_max_kb = sampled.max(rss_end);
+    phase.rss_end_kb = rss_end;
+    phase.hwm_kb = hwm;
+    phase.requests = phase.latencies_us.len() as u64;
+    phase.latencies_us.sort_unstable();
+    phase
+}
+
+// ---------------------------------------------------------------------------
+// medic's own view: /metrics.
+// ---------------------------------------------------------------------------
+
+/// Sum of the samples of `metric` whose labels contain `label` (all when
+/// empty).
+fn metric_sum(text: &str, metric: &str, label: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+        .filter(|l| label.is_empty() || l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[derive(Debug, Default, Clone)]
+struct MedicCounters {
+    accepted: u64,
+    coalesced: u64,
+    diagnostics: u64,
+    diag_ok: u64,
+    posts_ok: u64,
+    posts_rate_limited: u64,
+    posts_failed: u64,
+    posts_retried: u64,
+}
+
+async fn medic_counters(addr: SocketAddr) -> Option<MedicCounters> {
+    let m = get_text(addr, "/metrics").await.ok()?;
+    Some(MedicCounters {
+        accepted: metric_sum(&m, "medic_slash_command_acks_total", "outcome=\"accepted\""),
+        coalesced: metric_sum(&m, "medic_slash_command_acks_total", "outcome=\"coalesced\""),
+        diagnostics: metric_sum(&m, "medic_diagnostic_duration_seconds_count", ""),
+        diag_ok: metric_sum(&m, "medic_diagnostic_duration_seconds_count", "status=\"ok\""),
+        posts_ok: metric_sum(&m, "medic_chat_posts_total", "outcome=\"ok\""),
+        posts_rate_limited: metric_sum(&m, "medic_chat_posts_total", "outcome=\"rate_limited\""),
+        posts_failed: metric_sum(&m, "medic_chat_posts_total", "outcome=\"failed\""),
+        posts_retried: metric_sum(&m, "medic_chat_posts_total", "outcome=\"retried\""),
+    })
+}
+
+/// How medic's background work caught up after the load stopped.
+#[derive(Debug, Default, Clone)]
+struct Drain {
+    took: Duration,
+    complete: bool,
+    before: MedicCounters,
+    after: MedicCounters,
+    cpu: Duration,
+    rss_end_kb: u64,
+    hwm_kb: u64,
+}
+
+/// Waits until every accepted command's diagnostic has run and chat posts
+/// have stopped for a second, or `limit` passes.
+async fn drain(addr: SocketAddr, pid: u32, limit: Duration, tick_hz: f64) -> Drain {
+    let started = Instant::now();
+    let cpu0 = cpu_time(&pid.to_string(), tick_hz);
+    let before = medic_counters(addr).await.unwrap_or_default();
+    let mut last = before.clone();
+    let mut still = 0;
+    let mut complete = false;
+    while started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(now) = medic_counters(addr).await else { continue };
+        let posts = now.posts_ok + now.posts_failed;
+        let was = last.posts_ok + last.posts_failed;
+        still = if posts == was && now.diagnostics >= now.accepted { still + 1 } else { 0 };
+        last = now;
+        if still >= 2 {
+            complete = true;
+            break;
+        }
+    }
+    let (rss_end_kb, hwm_kb) = rss_kb(pid).unwrap_or((0, 0));
+    Drain {
+        took: started.elapsed(),
+        complete,
+        before,
+        after: last,
+        cpu: cpu_time(&pid.to_string(), tick_hz).saturating_sub(cpu0),
+        rss_end_kb,
+        hwm_kb,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The run.
+// ---------------------------------------------------------------------------
+
+struct Round {
+    ceiling: Phase,
+    ceiling_idle_kb: u64,
+    medic_idle_kb: u64,
+    coalesced: Option<Phase>,
+    full: Phase,
+    drain: Drain,
+    medic_log_warnings: usize,
+}
+
+fn medic_binary(opts: &Opts) -> anyhow::Result<PathBuf> {
+    let path = match &opts.medic {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("medic"))
+            .ok_or_else(|| anyhow::anyhow!("cannot tell where medic-bench lives"))?,
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "no medic binary at {} — build both first: cargo build --release -p medic -p medic-tests",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn medic_config(port: u16, dir: &Path, slack: &FakeSlack, redis: &str) -> String {
+    format!(
+        r#"# Written by medic-bench.
+[server]
+bind = "127.0.0.1:{port}"
+shutdown_grace = "1s"
+
+[database]
+url = "sqlite://{db}"
+
+[slack]
+signing_secret = "{SIGNING_SECRET}"
+bot_token = "{BOT_TOKEN}"
+api_url = "{api}"
+
+[targets.redis]
+kind = "redis"
+url = "{redis}"
+
+# Raised for the bench: the load comes from 64 "people" sending thousands
+# of commands a second, far past the per-person default.
+[limits]
+commands_per_minute = 1000000
+command_burst = 1000000
+concurrent_diagnostics = 32
+"#,
+        db = dir.join("medic.db").display(),
+        api = slack.api_url(),
+    )
+}
+
+async fn start_ceiling() -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["ceiling", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut s = Server {
+        name: "ceiling",
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    s.wait_healthy(None).await?;
+    Ok(s)
+}
+
+async fn start_medic(bin: &Path, dir: &Path, slack: &FakeSlack, redis: &str) -> anyhow::Result<(Server, PathBuf)> {
+    let port = free_port()?;
+    let config = dir.join("medic.toml");
+    std::fs::write(&config, medic_config(port, dir, slack, redis))?;
+    let log = dir.join("medic.log");
+    let out = std::fs::File::create(&log)?;
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()?;
+    let mut s = Server {
+        name: "medic",
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    s.wait_healthy(Some(&log)).await?;
+    Ok((s, log))
+}
+
+/// Warm-up (discarded), then the measured phase.
+async fn measure(load: &Arc<Load>, server: &Server, opts: &Opts, tick_hz: f64) -> Phase {
+    if !opts.warmup.is_zero() {
+        let _ = run_phase(load, server.pid(), opts.warmup, tick_hz).await;
+    }
+    run_phase(load, server.pid(), opts.duration, tick_hz).await
+}
+
+async fn one_round(
+    n: usize,
+    opts: &Opts,
+    bin: &Path,
+    root: &Path,
+    slack: &FakeSlack,
+    seq: &Arc<AtomicU64>,
+    tick_hz: f64,
+) -> anyhow::Result<Round> {
+    let response_url = slack.response_url("bench");
+    let load = |addr, channels| {
+        Arc::new(Load {
+            addr,
+            concurrency: opts.concurrency,
+            channels,
+            response_url: response_url.clone(),
+            seq: seq.clone(),
+        })
+    };
+
+    eprintln!("[round {n}] ceiling: warm-up {:?}, measure {:?} …", opts.warmup, opts.duration);
+    let ceiling = start_ceiling().await?;
+    let ceiling_idle_kb = rss_kb(ceiling.pid()).map_or(0, |r| r.0);
+    let ceiling_phase = measure(&load(ceiling.addr, Channels::PerRequest), &ceiling, opts, tick_hz).await;
+    drop(ceiling);
+    // Let the machine settle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let dir = root.join(format!("round{n}"));
+    std::fs::create_dir_all(&dir)?;
+    let (medic, log) = start_medic(bin, &dir, slack, &opts.redis).await?;
+    let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
+    let coalesced = if opts.coalesced {
+        eprintln!("[round {n}] medic, one channel (coalesced) …");
+        let p = measure(&load(medic.addr, Channels::Shared), &medic, opts, tick_hz).await;
+        // Let the one running diagnostic finish.
+        let _ = drain(medic.addr, medic.pid(), Duration::from_secs(10), tick_hz).await;
+        Some(p)
+    } else {
+        None
+    };
+    eprintln!("[round {n}] medic, one channel per request (full path) …");
+    let full = measure(&load(medic.addr, Channels::PerRequest), &medic, opts, tick_hz).await;
+    eprintln!("[round {n}] waiting for medic's background work (at most {:?}) …", opts.drain);
+    let drain = drain(medic.addr, medic.pid(), opts.drain, tick_hz).await;
+    drop(medic);
+    let medic_log_warnings = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .count();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(Round {
+        ceiling: ceiling_phase,
+        ceiling_idle_kb,
+        medic_idle_kb,
+        coalesced,
+        full,
+        drain,
+        medic_log_warnings,
+    })
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn row(name: &str, p: &Phase) -> String {
+    format!(
+        "| {name:<32} | {:>8.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>7} | {:>6} | {:>9.2} | {:>9.1} | {:>5.1} / {:>5.1} |",
+        p.rps(),
+        p.pct_ms(0.50),
+        p.pct_ms(0.99),
+        p.max_ms(),
+        p.non_200 + p.other,
+        p.transport_errors,
+        p.server_cpu.as_secs_f64() / p.wall.as_secs_f64(),
+        p.cpu_us_per_request(),
+        mb(p.rss_max_kb),
+        mb(p.hwm_kb),
+    )
+}
+
+fn report(n: usize, opts: &Opts, r: &Round) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## Round {n}: concurrency {}, {:.0} s measured after {:.0} s warm-up\n",
+        opts.concurrency,
+        opts.duration.as_secs_f64(),
+        opts.warmup.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "| {:<32} | {:>8} | {:>6} | {:>6} | {:>7} | {:>7} | {:>6} | {:>9} | {:>9} | {:>13} |",
+        "server", "req/s", "p50 ms", "p99 ms", "max ms", "bad", "io err", "srv cores", "CPU µs/req", "RSS max/HWM MB"
+    );
+    let _ = writeln!(
+        out,
+        "|{:-<34}|{:->10}|{:->8}|{:->8}|{:->9}|{:->9}|{:->8}|{:->11}|{:->11}|{:->15}|",
+        "", ":", ":", ":", ":", ":", ":", ":", ":", ":"
+    );
+    let _ = writeln!(out, "{}", row("ceiling (bare hyper + HMAC)", &r.ceiling));
+    let _ = writeln!(out, "{}", row("medic, channel per request", &r.full));
+    if let Some(c) = &r.coalesced {
+        let _ = writeln!(out, "{}", row("medic, one channel (coalesced)", c));
+    }
+    let ratio = r.full.rps() / r.ceiling.rps();
+    let _ = writeln!(
+        out,
+        "\nmedic full path / ceiling throughput: {ratio:.2} (goal ≥ 0.75: {})",
+        if ratio >= 0.75 { "met" } else { "NOT met" }
+    );
+    if let Some(c) = &r.coalesced {
+        let _ = writeln!(out, "medic coalesced / ceiling throughput: {:.2}", c.rps() / r.ceiling.rps());
+    }
+    let peak = r.full.hwm_kb.max(r.drain.hwm_kb);
+    let _ = writeln!(
+        out,
+        "medic RSS: idle {:.1} MB, max sampled under full-path load {:.1} MB, peak (VmHWM) {:.1} MB, after drain {:.1} MB (goal ≤ 20 MB: {})",
+        mb(r.medic_idle_kb),
+        mb(r.full.rss_max_kb),
+        mb(peak),
+        mb(r.drain.rss_end_kb),
+        if mb(peak) <= 20.0 { "met" } else { "NOT met" }
+    );
+    let _ = writeln!(out, "ceiling RSS: idle {:.1} MB, peak {:.1} MB", mb(r.ceiling_idle_kb), mb(r.ceiling.hwm_kb));
+    let _ = writeln!(
+        out,
+        "load generator + fake Slack (this process) CPU: ceiling phase {:.2} cores, medic full phase {:.2} cores",
+        r.ceiling.client_cpu.as_secs_f64() / r.ceiling.wall.as_secs_f64(),
+        r.full.client_cpu.as_secs_f64() / r.full.wall.as_secs_f64()
+    );
+    let f = &r.full;
+    let _ = writeln!(
+        out,
+        "medic full path answers: {} accepted, {} coalesced, {} other, {} non-200, {} transport errors",
+        f.accepted, f.coalesced, f.other, f.non_200, f.transport_errors
+    );
+    if let Some(s) = r.ceiling.sample.as_ref().or(f.sample.as_ref()) {
+        let _ = writeln!(out, "first unexpected answer: {s}");
+    }
+    let d = &r.drain;
+    let _ = writeln!(
+        out,
+        "medic background work when the load stopped: {} accepted, {} diagnostics done, {} posts ok",
+        d.before.accepted, d.before.diagnostics, d.before.posts_ok
+    );
+    let _ = writeln!(
+        out,
+        "  … {} after {:.1} s ({:.2} cores): {} diagnostics ({} ok), {} posts ok, {} rate-limited, {} retried, {} failed; {} WARN/ERROR log lines",
+        if d.complete { "drained" } else { "NOT drained" },
+        d.took.as_secs_f64(),
+        d.cpu.as_secs_f64() / d.took.as_secs_f64(),
+        d.after.diagnostics,
+        d.after.diag_ok,
+        d.after.posts_ok,
+        d.after.posts_rate_limited,
+        d.after.posts_retried,
+        d.after.posts_failed,
+        r.medic_log_warnings
+    );
+    out
+}
+
+async fn bench(opts: Opts) -> anyhow::Result<()> {
+    let bin = medic_binary(&opts)?;
+    let tick_hz = clock_ticks();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("# medic-bench");
+    println!(
+        "medic: {} | cores: {cores} | load average at start: {}",
+        bin.display(),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    let neighbours = busy_neighbours();
+    if !neighbours.is_empty() {
+        println!(
+            "WARNING: compilers are running beside the bench ({}); figures will be noisy.",
+            neighbours.join(", ")
+        );
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = tempfile::Builder::new().prefix("medic-bench-").tempdir()?;
+    // Records every call (memory grows with the run; fine for bounded runs).
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    let seq = Arc::new(AtomicU64::new(1));
+    let mut rounds = Vec::new();
+    for n in 1..=opts.rounds {
+        let r = one_round(n, &opts, &bin, root.path(), &slack, &seq, tick_hz).await?;
+        println!("{}", report(n, &opts, &r));
+        rounds.push(r);
+    }
+    if rounds.len() > 1 {
+        let ratios: Vec<String> = rounds
+            .iter()
+            .map(|r| format!("{:.2}", r.full.rps() / r.ceiling.rps()))
+            .collect();
+        println!("\nmedic/ceiling ratio per round: {}", ratios.join(", "));
+    }
+    if opts.keep {
+        let kept = root.keep();
+        println!("kept {}", kept.display());
+    }
+    Ok(())
+}
