@@ -116,9 +116,15 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         running
     };
     if let Some(existing) = running {
+        // 0: the first request is still being recorded and has no number yet.
+        let reference = if existing > 0 {
+            format!(" (#{existing})")
+        } else {
+            String::new()
+        };
         return ack(
             format!(
-                "Diagnostics for *{}* are already running in this channel (#{existing}); the report will be posted here.",
+                "Diagnostics for *{}* are already running in this channel{reference}; the report will be posted here.",
                 target.name
             ),
             AckOutcome::Coalesced,
