@@ -2,16 +2,11 @@
 //! clear refusals of bad requests.
 
 use medic_tests::signing::slash_form;
-use medic_tests::{CHANNEL, Options, spawn_medic};
+use medic_tests::{CHANNEL, Options, dead_redis_target, spawn_medic, spawn_with_targets};
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let port = medic_tests::services::dead_port().await;
-    let medic = spawn_medic(Options {
-        targets: format!("[targets.cache]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n"),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(dead_redis_target("cache").await).await;
     assert_eq!(medic.get("/healthz").await, (200, "ok\n".to_string()));
     assert_eq!(medic.get("/readyz").await, (200, "ready\n".to_string()));
     medic.slash("/medic", "help").await;

@@ -3,21 +3,18 @@
 
 use std::time::Duration;
 
-use medic_tests::services::{dead_port, silent_listener};
-use medic_tests::{BOT_TOKEN, CHANNEL, FakeSlack, Options, spawn_medic};
-
-fn target(url: &str) -> String {
-    format!(
-        "[targets.cache]\nkind = \"redis\"\nurl = \"{url}\"\nconnect_timeout = \"1s\"\ntimeout = \"2s\"\n"
-    )
-}
+use medic_tests::services::silent_listener;
+use medic_tests::{
+    BOT_TOKEN, CHANNEL, FakeSlack, Options, dead_redis_target, redis_target, spawn_medic,
+    spawn_with_targets,
+};
 
 #[tokio::test]
 async fn a_429_is_waited_out_and_the_thread_still_arrives() {
     // A Slack stricter than medic's pacing: 3 s per channel.
     let slack = FakeSlack::start_with_interval(BOT_TOKEN, Duration::from_secs(3)).await;
     let medic = spawn_medic(Options {
-        targets: target(&format!("redis://127.0.0.1:{}", dead_port().await)),
+        targets: dead_redis_target("cache").await,
         slack: Some(slack),
         ..Default::default()
     })
@@ -49,11 +46,7 @@ async fn a_429_is_waited_out_and_the_thread_still_arrives() {
 
 #[tokio::test]
 async fn pacing_keeps_medic_under_slacks_limit() {
-    let medic = spawn_medic(Options {
-        targets: target(&format!("redis://127.0.0.1:{}", dead_port().await)),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(dead_redis_target("cache").await).await;
     medic.slash("/diag", "cache").await;
     medic
         .slack
@@ -74,11 +67,7 @@ async fn pacing_keeps_medic_under_slacks_limit() {
 
 #[tokio::test]
 async fn a_slack_outage_delays_the_report_but_does_not_lose_it() {
-    let medic = spawn_medic(Options {
-        targets: target(&format!("redis://127.0.0.1:{}", dead_port().await)),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(dead_redis_target("cache").await).await;
     medic.slack.set_down(true);
     medic.slash("/diag", "cache").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -99,11 +88,7 @@ async fn a_slack_outage_delays_the_report_but_does_not_lose_it() {
 
 #[tokio::test]
 async fn a_channel_medic_is_not_in_gets_the_report_privately() {
-    let medic = spawn_medic(Options {
-        targets: target(&format!("redis://127.0.0.1:{}", dead_port().await)),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(dead_redis_target("cache").await).await;
     medic.slack.remove_bot_from(CHANNEL);
     medic.slash("/diag", "cache").await;
     let private = medic
@@ -127,11 +112,7 @@ async fn a_channel_medic_is_not_in_gets_the_report_privately() {
 #[tokio::test]
 async fn shutdown_waits_for_a_running_diagnostic_to_reach_chat() {
     let hung = silent_listener().await;
-    let medic = spawn_medic(Options {
-        targets: target(&format!("redis://{hung}")),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(redis_target("cache", &format!("redis://{hung}"))).await;
     medic.slash("/diag", "cache").await;
     let slack = medic.slack.clone();
     // Stop at once, while the diagnostic is still waiting on the hung server.

@@ -4,14 +4,11 @@
 use std::time::{Duration, Instant};
 
 use medic_tests::services::{dead_port, redis_url_with_password, silent_listener};
-use medic_tests::{CHANNEL, Options, now_unix, require_redis, spawn_medic};
+use medic_tests::{
+    CHANNEL, Options, dead_redis_target, now_unix, redis_target, require_redis, spawn_medic,
+    spawn_with_targets,
+};
 use serde_json::Value;
-
-fn redis_target(name: &str, url: &str) -> String {
-    format!(
-        "[targets.{name}]\nkind = \"redis\"\nurl = \"{url}\"\nconnect_timeout = \"2s\"\ntimeout = \"3s\"\n"
-    )
-}
 
 async fn ephemeral_text(r: reqwest::Response) -> String {
     assert_eq!(r.status(), 200);
@@ -23,11 +20,7 @@ async fn ephemeral_text(r: reqwest::Response) -> String {
 #[tokio::test]
 async fn diag_redis_acks_at_once_then_posts_a_root_message_and_a_threaded_report() {
     let redis = require_redis!();
-    let medic = spawn_medic(Options {
-        targets: redis_target("redis", &redis),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(redis_target("redis", &redis)).await;
 
     let started = Instant::now();
     let response = medic.slash("/diag", "redis").await;
@@ -153,11 +146,8 @@ async fn bad_signature_and_stale_timestamp_are_401_and_nothing_runs() {
 #[tokio::test]
 async fn a_stopped_redis_is_reported_unreachable() {
     let port = dead_port().await;
-    let medic = spawn_medic(Options {
-        targets: redis_target("cache", &format!("redis://127.0.0.1:{port}")),
-        ..Default::default()
-    })
-    .await;
+    let medic =
+        spawn_with_targets(redis_target("cache", &format!("redis://127.0.0.1:{port}"))).await;
     ephemeral_text(medic.slash("/diag", "cache").await).await;
     let posts = medic
         .slack
@@ -231,11 +221,7 @@ async fn a_password_in_the_target_url_reaches_no_chat_message() {
 
 #[tokio::test]
 async fn unknown_targets_and_commands_get_ephemeral_help() {
-    let medic = spawn_medic(Options {
-        targets: redis_target("cache", "redis://127.0.0.1:6379"),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(redis_target("cache", "redis://127.0.0.1:6379")).await;
     let text = ephemeral_text(medic.slash("/diag", "mongo").await).await;
     assert!(
         text.starts_with("I don't know the target `mongo`."),
@@ -269,11 +255,7 @@ async fn unknown_targets_and_commands_get_ephemeral_help() {
 #[tokio::test]
 async fn the_same_diag_typed_twice_in_a_channel_runs_once() {
     let hung = silent_listener().await;
-    let medic = spawn_medic(Options {
-        targets: redis_target("hung", &format!("redis://{hung}")),
-        ..Default::default()
-    })
-    .await;
+    let medic = spawn_with_targets(redis_target("hung", &format!("redis://{hung}"))).await;
     let first = ephemeral_text(medic.slash("/diag", "hung").await).await;
     assert!(first.starts_with("Running diagnostics"), "{first}");
     let second = ephemeral_text(medic.slash("/diag", "hung").await).await;
@@ -303,7 +285,7 @@ async fn the_same_diag_typed_twice_in_a_channel_runs_once() {
 #[tokio::test]
 async fn a_person_over_the_command_limit_is_told_when_to_retry() {
     let medic = spawn_medic(Options {
-        targets: redis_target("cache", &format!("redis://127.0.0.1:{}", dead_port().await)),
+        targets: dead_redis_target("cache").await,
         extra: "[limits]\ncommands_per_minute = 2\ncommand_burst = 2\n".into(),
         ..Default::default()
     })

@@ -115,6 +115,32 @@ api_url = "{api}"
     }
 }
 
+/// `[targets.NAME]` for a Redis at `url`, with timeouts short enough for
+/// tests and long enough for a loaded CI machine.
+pub fn redis_target(name: &str, url: &str) -> String {
+    format!(
+        "[targets.{name}]\nkind = \"redis\"\nurl = \"{url}\"\nconnect_timeout = \"2s\"\ntimeout = \"3s\"\n"
+    )
+}
+
+/// `[targets.NAME]` for a Redis on a loopback port where nothing listens:
+/// a stopped server.
+pub async fn dead_redis_target(name: &str) -> String {
+    redis_target(
+        name,
+        &format!("redis://127.0.0.1:{}", services::dead_port().await),
+    )
+}
+
+/// Starts medic with these `[targets…]` and everything else default.
+pub async fn spawn_with_targets(targets: String) -> TestMedic {
+    spawn_medic(Options {
+        targets,
+        ..Default::default()
+    })
+    .await
+}
+
 /// Unix seconds now.
 pub fn now_unix() -> i64 {
     SystemTime::now()
