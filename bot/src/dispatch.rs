@@ -88,6 +88,17 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         );
     };
 
+    // Backpressure: when diagnostics queue up faster than they finish (an
+    // alert storm, a script), say so now instead of queueing without bound.
+    if state.diag_slots.available_permits() == 0
+        && state.tasks.len() >= state.settings.limits.queued_diagnostics
+    {
+        return ack(
+            "medic is busy: too many diagnostics are waiting to run. Try again in a minute.",
+            AckOutcome::Busy,
+        );
+    }
+
     if let Err(wait) = state.limiter.check(inv.place.platform, &inv.actor.id) {
         return ack(
             format!(

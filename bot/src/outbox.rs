@@ -50,9 +50,18 @@ impl Outbox {
     fn lane(&self, channel: &str) -> Arc<tokio::sync::Mutex<Option<Instant>>> {
         let mut channels = self.channels.lock().expect("outbox map lock");
         // Forget idle channels now and then, so the map does not grow with
-        // every channel ever posted to.
+        // every channel ever posted to. A lane is idle when nobody holds it
+        // *and* its pacing time has passed: forgetting a lane whose next
+        // slot is still ahead would let the next message (a thread reply
+        // right after its root) skip the pause and earn a 429.
         if channels.len() > 1024 {
-            channels.retain(|_, lane| Arc::strong_count(lane) > 1);
+            let now = Instant::now();
+            channels.retain(|_, lane| {
+                Arc::strong_count(lane) > 1
+                    || lane
+                        .try_lock()
+                        .map_or(true, |next| next.is_some_and(|at| at > now))
+            });
         }
         channels.entry(channel.to_string()).or_default().clone()
     }
@@ -145,6 +154,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_survives_the_eviction_of_idle_channels() {
+        let o = outbox();
+        for i in 0..1100 {
+            o.send(&format!("C{i}"), || async { Ok::<_, SlackApiError>(()) })
+                .await
+                .unwrap();
+        }
+        // C5's next slot is a second away; many other channels come and go
+        // in between, yet its next message still waits for that slot.
+        let before = Instant::now();
+        o.send("C1099", || async { Ok::<_, SlackApiError>(()) })
+            .await
+            .unwrap();
+        assert_eq!(before.elapsed(), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -46,6 +46,8 @@ pub enum AckOutcome {
     Help,
     /// The person hit the per-user limit.
     RateLimited,
+    /// Too many diagnostics were already waiting.
+    Busy,
     /// medic could not record the command (database down).
     Failed,
 }
@@ -57,6 +59,7 @@ impl AckOutcome {
             AckOutcome::Coalesced => "coalesced",
             AckOutcome::Help => "help",
             AckOutcome::RateLimited => "rate_limited",
+            AckOutcome::Busy => "busy",
             AckOutcome::Failed => "failed",
         }
     }

@@ -7,7 +7,8 @@
 //! cargo build --release -p medic -p medic-tests
 //! target/release/medic-bench [--duration S] [--warmup S] [--concurrency N]
 //!                            [--rounds N] [--drain S] [--skip-coalesced]
-//!                            [--medic PATH] [--redis URL] [--keep]
+//!                            [--concurrent-diagnostics N] [--medic PATH]
+//!                            [--redis URL] [--keep]
 //! ```
 //!
 //! Both servers run as child processes of this binary (medic as
@@ -46,6 +47,8 @@ OPTIONS (each also readable from the environment variable shown):
   --skip-coalesced  skip the one-channel (coalesced) scenario
   --medic PATH      medic binary (default: next to this one)
   --redis URL       diagnostic target   [MEDIC_BENCH_REDIS, redis://127.0.0.1:6379]
+  --concurrent-diagnostics N
+                    medic's limits.concurrent_diagnostics  [32, medic's default]
   --keep            keep the temporary directory (config, database, medic log)
 ";
 
@@ -60,6 +63,7 @@ struct Opts {
     coalesced: bool,
     medic: Option<PathBuf>,
     redis: String,
+    concurrent_diagnostics: usize,
     keep: bool,
 }
 
@@ -70,17 +74,30 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     }
 }
 
+/// Seconds between 0 and an hour, as a duration.
+fn seconds(what: &str, s: f64) -> Result<Duration, String> {
+    if !(0.0..=3600.0).contains(&s) {
+        return Err(format!("{what} {s}: between 0 and 3600 s"));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
 impl Opts {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Opts, String> {
         let mut o = Opts {
-            duration: Duration::from_secs_f64(env_or("MEDIC_BENCH_DURATION", 10.0)?),
-            warmup: Duration::from_secs_f64(env_or("MEDIC_BENCH_WARMUP", 3.0)?),
+            duration: seconds(
+                "MEDIC_BENCH_DURATION",
+                env_or("MEDIC_BENCH_DURATION", 10.0)?,
+            )?,
+            warmup: seconds("MEDIC_BENCH_WARMUP", env_or("MEDIC_BENCH_WARMUP", 3.0)?)?,
             concurrency: env_or("MEDIC_BENCH_CONCURRENCY", 64)?,
             rounds: env_or("MEDIC_BENCH_ROUNDS", 1)?,
-            drain: Duration::from_secs_f64(env_or("MEDIC_BENCH_DRAIN", 60.0)?),
+            drain: seconds("MEDIC_BENCH_DRAIN", env_or("MEDIC_BENCH_DRAIN", 60.0)?)?,
             coalesced: true,
             medic: None,
-            redis: std::env::var("MEDIC_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            redis: std::env::var("MEDIC_BENCH_REDIS")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            concurrent_diagnostics: 32,
             keep: false,
         };
         fn value(flag: &str, v: Option<String>) -> Result<String, String> {
@@ -88,11 +105,10 @@ impl Opts {
         }
         fn secs(flag: &str, v: Option<String>) -> Result<Duration, String> {
             let v = value(flag, v)?;
-            let s: f64 = v.parse().map_err(|_| format!("{flag} {v}: not a number of seconds"))?;
-            if !(0.0..=3600.0).contains(&s) {
-                return Err(format!("{flag} {v}: between 0 and 3600 s"));
-            }
-            Ok(Duration::from_secs_f64(s))
+            let s: f64 = v
+                .parse()
+                .map_err(|_| format!("{flag} {v}: not a number of seconds"))?;
+            seconds(flag, s)
         }
         fn count(flag: &str, v: Option<String>) -> Result<usize, String> {
             let v = value(flag, v)?;
@@ -108,6 +124,7 @@ impl Opts {
                 "--skip-coalesced" => o.coalesced = false,
                 "--medic" => o.medic = Some(PathBuf::from(value(&a, args.next())?)),
                 "--redis" => o.redis = value(&a, args.next())?,
+                "--concurrent-diagnostics" => o.concurrent_diagnostics = count(&a, args.next())?,
                 "--keep" => o.keep = true,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument `{other}`")),
@@ -237,7 +254,10 @@ mod ceiling {
         r
     }
 
-    async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn handle(
+        ctx: Arc<Ctx>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n")),
             (&Method::POST, "/slack/commands") => {}
@@ -249,7 +269,10 @@ mod ceiling {
                 .and_then(|v| v.to_str().ok())
                 .map(|s| s.trim().to_string())
         };
-        let (Some(ts), Some(sig)) = (header("x-slack-request-timestamp"), header("x-slack-signature")) else {
+        let (Some(ts), Some(sig)) = (
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+        ) else {
             return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
         };
         let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -264,7 +287,9 @@ mod ceiling {
             "response_type": "ephemeral",
             "text": format!("Running diagnostics for *redis* (127.0.0.1:6379)… (#{n})"),
         });
-        let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&answer).unwrap_or_default())));
+        let mut r = Response::new(Full::new(Bytes::from(
+            serde_json::to_vec(&answer).unwrap_or_default(),
+        )));
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(r)
@@ -273,7 +298,9 @@ mod ceiling {
     /// Slack's v0 scheme, as medic checks it: timestamp within five minutes,
     /// HMAC-SHA256 over `v0:{ts}:{body}`, compared in constant time.
     fn verified(secret: &[u8], ts: &str, sig: &str, body: &[u8]) -> bool {
-        let Ok(t) = ts.parse::<i64>() else { return false };
+        let Ok(t) = ts.parse::<i64>() else {
+            return false;
+        };
         if (medic_tests::now_unix() - t).abs() > MAX_SKEW_SECS {
             return false;
         }
@@ -296,6 +323,8 @@ mod ceiling {
 /// A server under test, killed when dropped (also on panic).
 struct Server {
     name: &'static str,
+    /// Whether it is medic (which serves /metrics).
+    medic: bool,
     child: Child,
     addr: SocketAddr,
 }
@@ -317,7 +346,11 @@ impl Server {
                 return Ok(());
             }
             if Instant::now() > give_up {
-                anyhow::bail!("{} did not answer /healthz on {} within 60 s", self.name, self.addr);
+                anyhow::bail!(
+                    "{} did not answer /healthz on {} within 60 s",
+                    self.name,
+                    self.addr
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -335,7 +368,11 @@ fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(20);
-    format!("\n--- last lines of {} ---\n{}", path.display(), lines[from..].join("\n"))
+    format!(
+        "\n--- last lines of {} ---\n{}",
+        path.display(),
+        lines[from..].join("\n")
+    )
 }
 
 /// A port that was free a moment ago.
@@ -345,15 +382,30 @@ fn free_port() -> std::io::Result<u16> {
 
 /// `(VmRSS, VmHWM)` in kB.
 fn rss_kb(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some((status_field(pid, "VmRSS:")?, status_field(pid, "VmHWM:")?))
+}
+
+/// A number from /proc/PID/status (kB for sizes).
+fn status_field(pid: u32, name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// What a process's memory is made of: `anon 40.1 MB, file 7.2 MB, shmem
+/// 0.1 MB, 9 threads`.
+fn memory_makeup(pid: u32) -> String {
+    let f = |name| status_field(pid, name).unwrap_or(0);
+    format!(
+        "anon {:.1} MB, file {:.1} MB, shmem {:.1} MB, {} threads",
+        mb(f("RssAnon:")),
+        mb(f("RssFile:")),
+        mb(f("RssShmem:")),
+        f("Threads:")
+    )
 }
 
 /// User + system CPU time of a process (`"self"` for this one).
@@ -364,6 +416,34 @@ fn cpu_time(pid: &str, tick_hz: f64) -> Duration {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / tick_hz)
+}
+
+/// Busy CPU time of the whole machine, all cores, from /proc/stat.
+fn machine_busy(tick_hz: f64) -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let first = stat.lines().next().unwrap_or_default();
+    let f: Vec<u64> = first
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
+    Duration::from_secs_f64(busy as f64 / tick_hz)
+}
+
+/// The redis-server listening on the port of `url` (its command line
+/// names it, as `redis-server 127.0.0.1:6379`), for its CPU time.
+fn redis_pid(url: &str) -> Option<u32> {
+    let port = url::Url::parse(url).ok()?.port().unwrap_or(6379);
+    let needle = format!(":{port}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        (comm.trim() == "redis-server" && cmdline.trim_end().ends_with(&needle)).then_some(pid)
+    })
 }
 
 fn clock_ticks() -> f64 {
@@ -387,7 +467,10 @@ fn busy_neighbours() -> Vec<String> {
         }
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         let comm = comm.trim();
-        if matches!(comm, "rustc" | "cargo" | "cc1" | "ld" | "cc" | "clippy-driver" | "rust-analyzer") {
+        if matches!(
+            comm,
+            "rustc" | "cc1" | "ld" | "clippy-driver" | "rust-analyzer"
+        ) {
             seen.push(format!("{comm}({name})"));
         }
     }
@@ -410,7 +493,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> std::io::Result<Answer> {
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Answer> {
     use std::io::{Error, ErrorKind};
     stream.write_all(request).await?;
     buf.clear();
@@ -419,14 +506,18 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> 
             break p + 4;
         }
         if buf.len() > 64 * 1024 {
-            return Err(Error::new(ErrorKind::InvalidData, "response head too large"));
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "response head too large",
+            ));
         }
         buf.reserve(4096);
         if stream.read_buf(buf).await? == 0 {
             return Err(ErrorKind::UnexpectedEof.into());
         }
     };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
+    let head =
+        std::str::from_utf8(&buf[..head_end]).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
@@ -436,12 +527,17 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> 
     let mut length = None;
     let mut close = false;
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
             length = value.parse::<usize>().ok();
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(Error::new(ErrorKind::InvalidData, "chunked responses are not expected"));
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "chunked responses are not expected",
+            ));
         } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
             close = true;
         }
@@ -500,6 +596,8 @@ struct Load {
     concurrency: usize,
     channels: Channels,
     response_url: String,
+    /// The diagnostic target's server, when found on this machine.
+    redis_pid: Option<u32>,
     /// Numbers channels; shared by every phase, so none repeats in a run.
     seq: Arc<AtomicU64>,
 }
@@ -541,7 +639,14 @@ async fn worker(load: Arc<Load>, id: usize, deadline: Instant) -> WorkerStats {
             Channels::Shared => "C0BSHARED".to_string(),
         };
         // A freshly signed command, stamped now, as Slack sends it.
-        let body = slash_form("/diag", "redis", &channel, &user, "bench", &load.response_url);
+        let body = slash_form(
+            "/diag",
+            "redis",
+            &channel,
+            &user,
+            "bench",
+            &load.response_url,
+        );
         let ts = now_unix();
         let sig = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
         request.clear();
@@ -566,7 +671,11 @@ async fn worker(load: Arc<Load>, id: usize, deadline: Instant) -> WorkerStats {
                 if a.status != 200 {
                     stats.non_200 += 1;
                     if stats.sample.is_none() {
-                        stats.sample = Some(format!("HTTP {}: {}", a.status, String::from_utf8_lossy(body)));
+                        stats.sample = Some(format!(
+                            "HTTP {}: {}",
+                            a.status,
+                            String::from_utf8_lossy(body)
+                        ));
                     }
                 } else if find(body, b"Running diagnostics for").is_some() {
                     stats.accepted += 1;
@@ -616,9 +725,14 @@ struct Phase {
     sample: Option<String>,
     server_cpu: Duration,
     client_cpu: Duration,
+    redis_cpu: Duration,
+    machine_cpu: Duration,
+    /// medic's own mean acknowledgement time (its histogram), ms.
+    server_ack_mean_ms: Option<f64>,
     rss_max_kb: u64,
     rss_end_kb: u64,
     hwm_kb: u64,
+    makeup: String,
 }
 
 impl Phase {
@@ -631,12 +745,20 @@ impl Phase {
         if self.latencies_us.is_empty() {
             return f64::NAN;
         }
-        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize).clamp(1, self.latencies_us.len());
+        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize)
+            .clamp(1, self.latencies_us.len());
         self.latencies_us[rank - 1] as f64 / 1000.0
     }
 
+    fn mean_ms(&self) -> f64 {
+        let n = self.latencies_us.len().max(1) as f64;
+        self.latencies_us.iter().map(|&v| v as f64).sum::<f64>() / n / 1000.0
+    }
+
     fn max_ms(&self) -> f64 {
-        self.latencies_us.last().map_or(f64::NAN, |v| *v as f64 / 1000.0)
+        self.latencies_us
+            .last()
+            .map_or(f64::NAN, |v| *v as f64 / 1000.0)
     }
 
     fn cpu_us_per_request(&self) -> f64 {
@@ -646,10 +768,24 @@ impl Phase {
 
 /// Runs `load` against the server with `pid` for `duration`, sampling its
 /// RSS every 100 ms and its CPU time before and after.
-async fn run_phase(load: &Arc<Load>, pid: u32, duration: Duration, tick_hz: f64) -> Phase {
+async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_hz: f64) -> Phase {
+    let pid = server.pid();
     let pid_s = pid.to_string();
+    let redis = load.redis_pid.map(|p| p.to_string());
+    let redis_cpu = || {
+        redis
+            .as_deref()
+            .map_or(Duration::ZERO, |p| cpu_time(p, tick_hz))
+    };
+    let acks0 = if server.medic {
+        ack_totals(server.addr).await
+    } else {
+        None
+    };
     let cpu0 = cpu_time(&pid_s, tick_hz);
     let self0 = cpu_time("self", tick_hz);
+    let redis0 = redis_cpu();
+    let machine0 = machine_busy(tick_hz);
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let stop = stop.clone();
@@ -685,11 +821,20 @@ async fn run_phase(load: &Arc<Load>, pid: u32, duration: Duration, tick_hz: f64)
     phase.wall = started.elapsed();
     phase.server_cpu = cpu_time(&pid_s, tick_hz).saturating_sub(cpu0);
     phase.client_cpu = cpu_time("self", tick_hz).saturating_sub(self0);
+    phase.redis_cpu = redis_cpu().saturating_sub(redis0);
+    phase.machine_cpu = machine_busy(tick_hz).saturating_sub(machine0);
+    if let Some((sum0, n0)) = acks0
+        && let Some((sum1, n1)) = ack_totals(server.addr).await
+        && n1 > n0
+    {
+        phase.server_ack_mean_ms = Some((sum1 - sum0) / (n1 - n0) * 1000.0);
+    }
     stop.store(true, Ordering::Relaxed);
     let sampled = sampler.await.unwrap_or(0);
     let (rss_end, hwm) = rss_kb(pid).unwrap_or((0, 0));
     phase.rss_max_kb = sampled.max(rss_end);
     phase.rss_end_kb = rss_end;
+    phase.makeup = memory_makeup(pid);
     phase.hwm_kb = hwm;
     phase.requests = phase.latencies_us.len() as u64;
     phase.latencies_us.sort_unstable();
@@ -702,21 +847,34 @@ async fn run_phase(load: &Arc<Load>, pid: u32, duration: Duration, tick_hz: f64)
 
 /// Sum of the samples of `metric` whose labels contain `label` (all when
 /// empty).
-fn metric_sum(text: &str, metric: &str, label: &str) -> u64 {
+fn metric_sum(text: &str, metric: &str, label: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
         .filter(|l| label.is_empty() || l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .sum::<f64>()
+}
+
+fn metric_sum_u64(text: &str, metric: &str, label: &str) -> u64 {
+    metric_sum(text, metric, label) as u64
+}
+
+/// medic's acknowledgement histogram: (sum of seconds, count).
+async fn ack_totals(addr: SocketAddr) -> Option<(f64, f64)> {
+    let m = get_text(addr, "/metrics").await.ok()?;
+    Some((
+        metric_sum(&m, "medic_slash_command_ack_seconds_sum", ""),
+        metric_sum(&m, "medic_slash_command_ack_seconds_count", ""),
+    ))
 }
 
 #[derive(Debug, Default, Clone)]
 struct MedicCounters {
     accepted: u64,
-    coalesced: u64,
     diagnostics: u64,
-    diag_ok: u64,
+    /// Diagnostics by report status (`ok 10, warning 5`).
+    diag_statuses: String,
     posts_ok: u64,
     posts_rate_limited: u64,
     posts_failed: u64,
@@ -726,14 +884,25 @@ struct MedicCounters {
 async fn medic_counters(addr: SocketAddr) -> Option<MedicCounters> {
     let m = get_text(addr, "/metrics").await.ok()?;
     Some(MedicCounters {
-        accepted: metric_sum(&m, "medic_slash_command_acks_total", "outcome=\"accepted\""),
-        coalesced: metric_sum(&m, "medic_slash_command_acks_total", "outcome=\"coalesced\""),
-        diagnostics: metric_sum(&m, "medic_diagnostic_duration_seconds_count", ""),
-        diag_ok: metric_sum(&m, "medic_diagnostic_duration_seconds_count", "status=\"ok\""),
-        posts_ok: metric_sum(&m, "medic_chat_posts_total", "outcome=\"ok\""),
-        posts_rate_limited: metric_sum(&m, "medic_chat_posts_total", "outcome=\"rate_limited\""),
-        posts_failed: metric_sum(&m, "medic_chat_posts_total", "outcome=\"failed\""),
-        posts_retried: metric_sum(&m, "medic_chat_posts_total", "outcome=\"retried\""),
+        accepted: metric_sum_u64(&m, "medic_slash_command_acks_total", "outcome=\"accepted\""),
+        diagnostics: metric_sum_u64(&m, "medic_diagnostic_duration_seconds_count", ""),
+        diag_statuses: ["ok", "warning", "critical", "unknown"]
+            .iter()
+            .filter_map(|st| {
+                let label = format!("status=\"{st}\"");
+                let n = metric_sum_u64(&m, "medic_diagnostic_duration_seconds_count", &label);
+                (n > 0).then(|| format!("{st} {n}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        posts_ok: metric_sum_u64(&m, "medic_chat_posts_total", "outcome=\"ok\""),
+        posts_rate_limited: metric_sum_u64(
+            &m,
+            "medic_chat_posts_total",
+            "outcome=\"rate_limited\"",
+        ),
+        posts_failed: metric_sum_u64(&m, "medic_chat_posts_total", "outcome=\"failed\""),
+        posts_retried: metric_sum_u64(&m, "medic_chat_posts_total", "outcome=\"retried\""),
     })
 }
 
@@ -747,6 +916,7 @@ struct Drain {
     cpu: Duration,
     rss_end_kb: u64,
     hwm_kb: u64,
+    makeup: String,
 }
 
 /// Waits until every accepted command's diagnostic has run and chat posts
@@ -760,10 +930,16 @@ async fn drain(addr: SocketAddr, pid: u32, limit: Duration, tick_hz: f64) -> Dra
     let mut complete = false;
     while started.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let Some(now) = medic_counters(addr).await else { continue };
+        let Some(now) = medic_counters(addr).await else {
+            continue;
+        };
         let posts = now.posts_ok + now.posts_failed;
         let was = last.posts_ok + last.posts_failed;
-        still = if posts == was && now.diagnostics >= now.accepted { still + 1 } else { 0 };
+        still = if posts == was && now.diagnostics >= now.accepted {
+            still + 1
+        } else {
+            0
+        };
         last = now;
         if still >= 2 {
             complete = true;
@@ -771,6 +947,7 @@ async fn drain(addr: SocketAddr, pid: u32, limit: Duration, tick_hz: f64) -> Dra
         }
     }
     let (rss_end_kb, hwm_kb) = rss_kb(pid).unwrap_or((0, 0));
+    let makeup = memory_makeup(pid);
     Drain {
         took: started.elapsed(),
         complete,
@@ -779,6 +956,7 @@ async fn drain(addr: SocketAddr, pid: u32, limit: Duration, tick_hz: f64) -> Dra
         cpu: cpu_time(&pid.to_string(), tick_hz).saturating_sub(cpu0),
         rss_end_kb,
         hwm_kb,
+        makeup,
     }
 }
 
@@ -794,6 +972,9 @@ struct Round {
     full: Phase,
     drain: Drain,
     medic_log_warnings: usize,
+    /// 429s the fake Slack answered during the round: (root posts, thread
+    /// replies).
+    slack_429: (usize, usize),
 }
 
 fn medic_binary(opts: &Opts) -> anyhow::Result<PathBuf> {
@@ -813,7 +994,7 @@ fn medic_binary(opts: &Opts) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn medic_config(port: u16, dir: &Path, slack: &FakeSlack, redis: &str) -> String {
+fn medic_config(port: u16, dir: &Path, slack: &FakeSlack, opts: &Opts) -> String {
     format!(
         r#"# Written by medic-bench.
 [server]
@@ -837,10 +1018,12 @@ url = "{redis}"
 [limits]
 commands_per_minute = 1000000
 command_burst = 1000000
-concurrent_diagnostics = 32
+concurrent_diagnostics = {diags}
 "#,
         db = dir.join("medic.db").display(),
         api = slack.api_url(),
+        redis = opts.redis,
+        diags = opts.concurrent_diagnostics,
     )
 }
 
@@ -854,6 +1037,7 @@ async fn start_ceiling() -> anyhow::Result<Server> {
         .spawn()?;
     let mut s = Server {
         name: "ceiling",
+        medic: false,
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
     };
@@ -861,10 +1045,15 @@ async fn start_ceiling() -> anyhow::Result<Server> {
     Ok(s)
 }
 
-async fn start_medic(bin: &Path, dir: &Path, slack: &FakeSlack, redis: &str) -> anyhow::Result<(Server, PathBuf)> {
+async fn start_medic(
+    bin: &Path,
+    dir: &Path,
+    slack: &FakeSlack,
+    opts: &Opts,
+) -> anyhow::Result<(Server, PathBuf)> {
     let port = free_port()?;
     let config = dir.join("medic.toml");
-    std::fs::write(&config, medic_config(port, dir, slack, redis))?;
+    std::fs::write(&config, medic_config(port, dir, slack, opts))?;
     let log = dir.join("medic.log");
     let out = std::fs::File::create(&log)?;
     let child = Command::new(bin)
@@ -878,6 +1067,7 @@ async fn start_medic(bin: &Path, dir: &Path, slack: &FakeSlack, redis: &str) -> 
         .spawn()?;
     let mut s = Server {
         name: "medic",
+        medic: true,
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
     };
@@ -888,9 +1078,9 @@ async fn start_medic(bin: &Path, dir: &Path, slack: &FakeSlack, redis: &str) -> 
 /// Warm-up (discarded), then the measured phase.
 async fn measure(load: &Arc<Load>, server: &Server, opts: &Opts, tick_hz: f64) -> Phase {
     if !opts.warmup.is_zero() {
-        let _ = run_phase(load, server.pid(), opts.warmup, tick_hz).await;
+        let _ = run_phase(load, server, opts.warmup, tick_hz).await;
     }
-    run_phase(load, server.pid(), opts.duration, tick_hz).await
+    run_phase(load, server, opts.duration, tick_hz).await
 }
 
 async fn one_round(
@@ -902,28 +1092,40 @@ async fn one_round(
     seq: &Arc<AtomicU64>,
     tick_hz: f64,
 ) -> anyhow::Result<Round> {
+    let round_start = Instant::now();
     let response_url = slack.response_url("bench");
+    let redis_pid = redis_pid(&opts.redis);
     let load = |addr, channels| {
         Arc::new(Load {
             addr,
             concurrency: opts.concurrency,
             channels,
             response_url: response_url.clone(),
+            redis_pid,
             seq: seq.clone(),
         })
     };
 
-    eprintln!("[round {n}] ceiling: warm-up {:?}, measure {:?} …", opts.warmup, opts.duration);
+    eprintln!(
+        "[round {n}] ceiling: warm-up {:?}, measure {:?} …",
+        opts.warmup, opts.duration
+    );
     let ceiling = start_ceiling().await?;
     let ceiling_idle_kb = rss_kb(ceiling.pid()).map_or(0, |r| r.0);
-    let ceiling_phase = measure(&load(ceiling.addr, Channels::PerRequest), &ceiling, opts, tick_hz).await;
+    let ceiling_phase = measure(
+        &load(ceiling.addr, Channels::PerRequest),
+        &ceiling,
+        opts,
+        tick_hz,
+    )
+    .await;
     drop(ceiling);
     // Let the machine settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let dir = root.join(format!("round{n}"));
     std::fs::create_dir_all(&dir)?;
-    let (medic, log) = start_medic(bin, &dir, slack, &opts.redis).await?;
+    let (medic, log) = start_medic(bin, &dir, slack, opts).await?;
     let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
     let coalesced = if opts.coalesced {
         eprintln!("[round {n}] medic, one channel (coalesced) …");
@@ -935,15 +1137,32 @@ async fn one_round(
         None
     };
     eprintln!("[round {n}] medic, one channel per request (full path) …");
-    let full = measure(&load(medic.addr, Channels::PerRequest), &medic, opts, tick_hz).await;
-    eprintln!("[round {n}] waiting for medic's background work (at most {:?}) …", opts.drain);
+    let full = measure(
+        &load(medic.addr, Channels::PerRequest),
+        &medic,
+        opts,
+        tick_hz,
+    )
+    .await;
+    eprintln!(
+        "[round {n}] waiting for medic's background work (at most {:?}) …",
+        opts.drain
+    );
     let drain = drain(medic.addr, medic.pid(), opts.drain, tick_hz).await;
     drop(medic);
     let medic_log_warnings = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .lines()
+        .map(strip_ansi)
         .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
         .count();
+    let calls = slack.calls();
+    let throttled = calls
+        .iter()
+        .filter(|c| c.at >= round_start && c.status == 429);
+    let (thread, root): (Vec<_>, Vec<_>) = throttled.partition(|c| c.thread_ts().is_some());
+    let slack_429 = (root.len(), thread.len());
+    drop(calls);
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(Round {
         ceiling: ceiling_phase,
@@ -953,108 +1172,179 @@ async fn one_round(
         full,
         drain,
         medic_log_warnings,
+        slack_429,
     })
+}
+
+/// A log line without its colour codes (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
+/// One row of the main table.
 fn row(name: &str, p: &Phase) -> String {
     format!(
-        "| {name:<32} | {:>8.0} | {:>6.2} | {:>6.2} | {:>7.1} | {:>7} | {:>6} | {:>9.2} | {:>9.1} | {:>5.1} / {:>5.1} |",
+        "| {name:<30} | {:>7.0} | {:>6.2} | {:>6.2} | {:>6.2} | {:>7.1} | {:>5} | {:>5} | {:>6.1} | {:>5.1} / {:>5.1} |",
         p.rps(),
+        p.mean_ms(),
         p.pct_ms(0.50),
         p.pct_ms(0.99),
         p.max_ms(),
         p.non_200 + p.other,
         p.transport_errors,
-        p.server_cpu.as_secs_f64() / p.wall.as_secs_f64(),
         p.cpu_us_per_request(),
         mb(p.rss_max_kb),
         mb(p.hwm_kb),
     )
 }
 
-fn report(n: usize, opts: &Opts, r: &Round) -> String {
+/// Where the CPU went during a phase, in cores busy.
+fn cpu_row(name: &str, p: &Phase) -> String {
+    let w = p.wall.as_secs_f64();
+    let c = |d: Duration| d.as_secs_f64() / w;
+    let others = (p.machine_cpu.as_secs_f64()
+        - p.server_cpu.as_secs_f64()
+        - p.client_cpu.as_secs_f64()
+        - p.redis_cpu.as_secs_f64())
+    .max(0.0)
+        / w;
+    format!(
+        "| {name:<30} | {:>6.2} | {:>6.2} | {:>6.2} | {:>6.2} | {:>7.2} | {:>13} |",
+        c(p.server_cpu),
+        c(p.client_cpu),
+        c(p.redis_cpu),
+        others,
+        c(p.machine_cpu),
+        p.server_ack_mean_ms
+            .map_or_else(|| "–".to_string(), |v| format!("{v:.3}")),
+    )
+}
+
+fn report(n: usize, opts: &Opts, cores: usize, r: &Round) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
         "\n## Round {n}: concurrency {}, {:.0} s measured after {:.0} s warm-up\n",
         opts.concurrency,
         opts.duration.as_secs_f64(),
         opts.warmup.as_secs_f64()
+    ));
+    line(
+        "| server                         |   req/s | mean ms | p50 ms | p99 ms |  max ms |   bad | io err | CPU µs/req | RSS max / HWM MB |"
+            .into(),
     );
-    let _ = writeln!(
-        out,
-        "| {:<32} | {:>8} | {:>6} | {:>6} | {:>7} | {:>7} | {:>6} | {:>9} | {:>9} | {:>13} |",
-        "server", "req/s", "p50 ms", "p99 ms", "max ms", "bad", "io err", "srv cores", "CPU µs/req", "RSS max/HWM MB"
+    line(
+        "|--------------------------------|--------:|-------:|-------:|-------:|--------:|------:|------:|-------:|--------------:|"
+            .into(),
     );
-    let _ = writeln!(
-        out,
-        "|{:-<34}|{:->10}|{:->8}|{:->8}|{:->9}|{:->9}|{:->8}|{:->11}|{:->11}|{:->15}|",
-        "", ":", ":", ":", ":", ":", ":", ":", ":", ":"
-    );
-    let _ = writeln!(out, "{}", row("ceiling (bare hyper + HMAC)", &r.ceiling));
-    let _ = writeln!(out, "{}", row("medic, channel per request", &r.full));
+    let mut phases = vec![
+        ("ceiling (bare hyper + HMAC)", &r.ceiling),
+        ("medic, channel per request", &r.full),
+    ];
     if let Some(c) = &r.coalesced {
-        let _ = writeln!(out, "{}", row("medic, one channel (coalesced)", c));
+        phases.push(("medic, one channel (coalesced)", c));
     }
+    for (name, p) in &phases {
+        line(row(name, p));
+    }
+    line(String::new());
+    line(format!(
+        "CPU, in cores busy (of {cores}); \"bench\" is this process (load generator + fake Slack):\n"
+    ));
+    line("| server                         | server |  bench |  redis | others | machine | medic's ack ms |".into());
+    line("|--------------------------------|-------:|-------:|-------:|-------:|--------:|--------------:|".into());
+    for (name, p) in &phases {
+        line(cpu_row(name, p));
+    }
+    line(String::new());
     let ratio = r.full.rps() / r.ceiling.rps();
-    let _ = writeln!(
-        out,
-        "\nmedic full path / ceiling throughput: {ratio:.2} (goal ≥ 0.75: {})",
+    line(format!(
+        "medic full path / ceiling throughput: {ratio:.3} (goal ≥ 0.75: {})",
         if ratio >= 0.75 { "met" } else { "NOT met" }
-    );
+    ));
     if let Some(c) = &r.coalesced {
-        let _ = writeln!(out, "medic coalesced / ceiling throughput: {:.2}", c.rps() / r.ceiling.rps());
+        line(format!(
+            "medic coalesced / ceiling throughput: {:.3}",
+            c.rps() / r.ceiling.rps()
+        ));
     }
     let peak = r.full.hwm_kb.max(r.drain.hwm_kb);
-    let _ = writeln!(
-        out,
-        "medic RSS: idle {:.1} MB, max sampled under full-path load {:.1} MB, peak (VmHWM) {:.1} MB, after drain {:.1} MB (goal ≤ 20 MB: {})",
+    line(format!(
+        "medic RSS: idle {:.1} MB; max sampled under full-path load {:.1} MB; peak (VmHWM) {:.1} MB; after drain {:.1} MB (goal ≤ 20 MB: {})",
         mb(r.medic_idle_kb),
         mb(r.full.rss_max_kb),
         mb(peak),
         mb(r.drain.rss_end_kb),
         if mb(peak) <= 20.0 { "met" } else { "NOT met" }
-    );
-    let _ = writeln!(out, "ceiling RSS: idle {:.1} MB, peak {:.1} MB", mb(r.ceiling_idle_kb), mb(r.ceiling.hwm_kb));
-    let _ = writeln!(
-        out,
-        "load generator + fake Slack (this process) CPU: ceiling phase {:.2} cores, medic full phase {:.2} cores",
-        r.ceiling.client_cpu.as_secs_f64() / r.ceiling.wall.as_secs_f64(),
-        r.full.client_cpu.as_secs_f64() / r.full.wall.as_secs_f64()
-    );
+    ));
+    if let Some(c) = &r.coalesced {
+        line(format!(
+            "medic RSS after the coalesced scenario (before the full path): {:.1} MB (VmHWM {:.1} MB)",
+            mb(c.rss_end_kb),
+            mb(c.hwm_kb)
+        ));
+    }
+    line(format!(
+        "medic memory at the end of the full-path load: {}; after drain: {}",
+        r.full.makeup, r.drain.makeup
+    ));
+    line(format!(
+        "ceiling RSS: idle {:.1} MB, peak {:.1} MB",
+        mb(r.ceiling_idle_kb),
+        mb(r.ceiling.hwm_kb)
+    ));
     let f = &r.full;
-    let _ = writeln!(
-        out,
+    line(format!(
         "medic full path answers: {} accepted, {} coalesced, {} other, {} non-200, {} transport errors",
         f.accepted, f.coalesced, f.other, f.non_200, f.transport_errors
-    );
-    if let Some(s) = r.ceiling.sample.as_ref().or(f.sample.as_ref()) {
-        let _ = writeln!(out, "first unexpected answer: {s}");
+    ));
+    for (name, p) in &phases {
+        if let Some(s) = &p.sample {
+            line(format!("first unexpected answer from {name}: {s}"));
+        }
     }
     let d = &r.drain;
-    let _ = writeln!(
-        out,
-        "medic background work when the load stopped: {} accepted, {} diagnostics done, {} posts ok",
+    line(format!(
+        "medic background work when the full-path load stopped: {} commands accepted (all scenarios), {} diagnostics done, {} posts ok",
         d.before.accepted, d.before.diagnostics, d.before.posts_ok
-    );
-    let _ = writeln!(
-        out,
-        "  … {} after {:.1} s ({:.2} cores): {} diagnostics ({} ok), {} posts ok, {} rate-limited, {} retried, {} failed; {} WARN/ERROR log lines",
+    ));
+    line(format!(
+        "  … {} after {:.1} s (medic {:.2} cores): {} diagnostics ({}); posts: {} ok, {} rate-limited (429), {} retried, {} failed; {} WARN/ERROR lines in medic's log",
         if d.complete { "drained" } else { "NOT drained" },
         d.took.as_secs_f64(),
         d.cpu.as_secs_f64() / d.took.as_secs_f64(),
         d.after.diagnostics,
-        d.after.diag_ok,
+        d.after.diag_statuses,
         d.after.posts_ok,
         d.after.posts_rate_limited,
         d.after.posts_retried,
         d.after.posts_failed,
         r.medic_log_warnings
-    );
+    ));
+    line(format!(
+        "fake Slack answered 429 (one message a second per channel) to {} root posts and {} thread replies this round",
+        r.slack_429.0, r.slack_429.1
+    ));
     out
 }
 
@@ -1067,7 +1357,10 @@ async fn bench(opts: Opts) -> anyhow::Result<()> {
     println!(
         "medic: {} | cores: {cores} | load average at start: {}",
         bin.display(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let neighbours = busy_neighbours();
     if !neighbours.is_empty() {
@@ -1084,15 +1377,24 @@ async fn bench(opts: Opts) -> anyhow::Result<()> {
     let mut rounds = Vec::new();
     for n in 1..=opts.rounds {
         let r = one_round(n, &opts, &bin, root.path(), &slack, &seq, tick_hz).await?;
-        println!("{}", report(n, &opts, &r));
+        println!("{}", report(n, &opts, cores, &r));
         rounds.push(r);
     }
     if rounds.len() > 1 {
-        let ratios: Vec<String> = rounds
-            .iter()
-            .map(|r| format!("{:.2}", r.full.rps() / r.ceiling.rps()))
-            .collect();
-        println!("\nmedic/ceiling ratio per round: {}", ratios.join(", "));
+        println!("\n## All rounds\n");
+        println!("| round | ceiling req/s | medic req/s | ratio | medic p99 ms | medic VmHWM MB |");
+        println!("|------:|--------------:|------------:|------:|-------------:|---------------:|");
+        for (i, r) in rounds.iter().enumerate() {
+            println!(
+                "| {} | {:.0} | {:.0} | {:.3} | {:.2} | {:.1} |",
+                i + 1,
+                r.ceiling.rps(),
+                r.full.rps(),
+                r.full.rps() / r.ceiling.rps(),
+                r.full.pct_ms(0.99),
+                mb(r.full.hwm_kb.max(r.drain.hwm_kb)),
+            );
+        }
     }
     if opts.keep {
         let kept = root.keep();
