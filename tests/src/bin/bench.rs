@@ -154,15 +154,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Same runtime as medic's main: multi-thread, one worker per core.
+    block_on("medic-bench", bench(opts))
+}
+
+/// Runs `fut` on the same runtime medic's main builds (multi-thread, one
+/// worker per core) and turns its result into an exit code.
+fn block_on<E: std::fmt::Display>(
+    label: &str,
+    fut: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(bench(opts)) {
+    match runtime.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("medic-bench: {e:#}");
+            eprintln!("{label}: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -207,18 +215,7 @@ mod ceiling {
                 }
             }
         }
-        // The same runtime medic builds in its main.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        match runtime.block_on(serve(port)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("medic-bench ceiling: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        super::block_on("medic-bench ceiling", serve(port))
     }
 
     struct Ctx {
