@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::dispatch::InFlight;
 use crate::ratelimit::CommandLimiter;
 use crate::settings::Settings;
+use crate::single_flight::DiagnosticRuns;
 use crate::slack::SlackRuntime;
 use crate::storage::Store;
 use crate::telemetry::metrics::Metrics;
@@ -41,8 +42,12 @@ pub struct Shared {
     pub targets: BTreeMap<String, Target>,
     /// The per-person command limit.
     pub limiter: CommandLimiter,
-    /// Bounds how many diagnostics run at once.
-    pub diag_slots: Semaphore,
+    /// Diagnostic runs in progress, shared by the commands that ask for
+    /// the same target meanwhile; bounds how many run at once.
+    pub diagnostics: DiagnosticRuns,
+    /// One permit per accepted command until its report is delivered:
+    /// the bound past which commands are answered "busy".
+    pub pending: Arc<Semaphore>,
     /// Diagnostics running now, for coalescing.
     pub in_flight: InFlight,
     /// Background jobs; shutdown waits for them.
@@ -99,7 +104,8 @@ impl App {
         let limits = settings.limits;
         let state = AppState(Arc::new(Shared {
             limiter: CommandLimiter::new(limits.commands_per_minute, limits.command_burst),
-            diag_slots: Semaphore::new(limits.concurrent_diagnostics.max(1)),
+            diagnostics: DiagnosticRuns::new(limits.concurrent_diagnostics, metrics.clone()),
+            pending: Arc::new(Semaphore::new(limits.pending_commands.max(1))),
             in_flight: InFlight::default(),
             tasks: TaskTracker::new(),
             settings,
@@ -133,10 +139,7 @@ impl App {
         spawn_housekeeping(state.clone(), housekeeping.clone());
 
         let router = crate::http::router(state.clone());
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        crate::http::serve(listener, router, shutdown).await;
 
         tracing::info!("Stopped accepting requests; finishing running diagnostics.");
         housekeeping.cancel();

@@ -33,6 +33,15 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    /// The platform it delivers to.
+    pub fn platform(&self) -> Platform {
+        match self {
+            Delivery::Slack { .. } => Platform::Slack,
+        }
+    }
+}
+
 /// The immediate answer to a command, shown only to its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -54,11 +63,9 @@ fn ack(text: impl Into<String>, outcome: AckOutcome) -> Ack {
 pub async fn command(state: &AppState, inv: CommandInvocation, delivery: Delivery) -> Ack {
     let started = Instant::now();
     let answer = decide(state, &inv, delivery).await;
-    state.metrics.command_ack(
-        inv.place.platform.as_str(),
-        answer.outcome,
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .command_ack(inv.place.platform, answer.outcome, started.elapsed());
     answer
 }
 
@@ -88,17 +95,6 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         );
     };
 
-    // Backpressure: when diagnostics queue up faster than they finish (an
-    // alert storm, a script), say so now instead of queueing without bound.
-    if state.diag_slots.available_permits() == 0
-        && state.tasks.len() >= state.settings.limits.queued_diagnostics
-    {
-        return ack(
-            "medic is busy: too many diagnostics are waiting to run. Try again in a minute.",
-            AckOutcome::Busy,
-        );
-    }
-
     if let Err(wait) = state.limiter.check(inv.place.platform, &inv.actor.id) {
         return ack(
             format!(
@@ -116,31 +112,50 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         inv.place.channel.clone(),
         target.name.clone(),
     );
-    let running = {
+    let admitted = {
         let mut in_flight = state.in_flight.lock().expect("in-flight lock");
-        let running = in_flight.get(&key).copied();
-        if running.is_none() {
-            // Reserve the slot before the await below, so a concurrent
-            // duplicate sees it; the number is filled in once recorded.
-            in_flight.insert(key.clone(), 0);
+        match in_flight.get(&key) {
+            Some(existing) => Err(Some(*existing)),
+            // Backpressure: every accepted command holds a permit until its
+            // report is in chat. When chat delivery or the targets cannot
+            // keep up (an alert storm, a script), say so now instead of
+            // queueing without bound.
+            None => match state.pending.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    // Reserve the channel before the await below, so a
+                    // concurrent duplicate sees it; the number is filled in
+                    // once recorded.
+                    in_flight.insert(key.clone(), 0);
+                    Ok(permit)
+                }
+                Err(_) => Err(None),
+            },
         }
-        running
     };
-    if let Some(existing) = running {
-        // 0: the first request is still being recorded and has no number yet.
-        let reference = if existing > 0 {
-            format!(" (#{existing})")
-        } else {
-            String::new()
-        };
-        return ack(
-            format!(
-                "Diagnostics for *{}* are already running in this channel{reference}; the report will be posted here.",
-                target.name
-            ),
-            AckOutcome::Coalesced,
-        );
-    }
+    let permit = match admitted {
+        Ok(permit) => permit,
+        Err(Some(existing)) => {
+            // 0: the first request is still being recorded and has no number yet.
+            let reference = if existing > 0 {
+                format!(" (#{existing})")
+            } else {
+                String::new()
+            };
+            return ack(
+                format!(
+                    "Diagnostics for *{}* are already running in this channel{reference}; the report will be posted here.",
+                    target.name
+                ),
+                AckOutcome::Coalesced,
+            );
+        }
+        Err(None) => {
+            return ack(
+                "medic is busy: too many reports are waiting to be delivered. Try again in a minute.",
+                AckOutcome::Busy,
+            );
+        }
+    };
 
     let command_text = format!(
         "/{} {}",
@@ -187,6 +202,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
     state.tasks.spawn(
         async move {
             run_and_deliver(&job_state, run_id, &target, &prov, delivery).await;
+            drop(permit);
             job_state
                 .in_flight
                 .lock()
@@ -210,17 +226,8 @@ async fn run_and_deliver(
     prov: &Provenance,
     delivery: Delivery,
 ) {
-    let report = {
-        let _slot = state
-            .diag_slots
-            .acquire()
-            .await
-            .expect("semaphore never closed");
-        target.run().await
-    };
-    state
-        .metrics
-        .diagnostic(&report.target.kind, report.status(), report.elapsed);
+    let report = state.diagnostics.report(target).await;
+    let platform = delivery.platform();
     if let Err(error) = state.store.set_report(run_id, &report).await {
         tracing::warn!(%error, "Could not store a report; delivering it anyway.");
     }
@@ -237,6 +244,7 @@ async fn run_and_deliver(
     if let Err(db) = state.store.finish_run(run_id, error.as_deref()).await {
         tracing::warn!(error = %db, "Could not mark a run finished.");
     }
+    state.metrics.report_finished(platform, error.is_none());
 }
 
 async fn deliver_slack(

@@ -23,6 +23,7 @@ pub mod http;
 pub mod outbox;
 pub mod ratelimit;
 pub mod settings;
+pub mod single_flight;
 pub mod slack;
 pub mod storage;
 pub mod telemetry;

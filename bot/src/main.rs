@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc malloc: the request path allocates small
+/// buffers on one worker thread and frees them on another, which made glibc
+/// take its arena locks (futex waits) on every request; see BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // One TLS crypto provider for the whole process, chosen before any
     // client is built (two in the tree would panic at the first TLS

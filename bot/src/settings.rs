@@ -118,9 +118,10 @@ pub struct LimitSettings {
     pub command_burst: u32,
     /// Diagnostics that may run at the same time; more wait their turn.
     pub concurrent_diagnostics: usize,
-    /// Diagnostics that may wait for a turn; past that, commands are
+    /// Commands accepted whose report is not yet in chat (waiting for a
+    /// diagnostic or for the platform's pace); past that, commands are
     /// answered "busy" instead of queueing without bound.
-    pub queued_diagnostics: usize,
+    pub pending_commands: usize,
 }
 
 impl Default for LimitSettings {
@@ -129,7 +130,7 @@ impl Default for LimitSettings {
             commands_per_minute: 30,
             command_burst: 10,
             concurrent_diagnostics: 32,
-            queued_diagnostics: 256,
+            pending_commands: 256,
         }
     }
 }

@@ -3,7 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use medic_tests::services::{dead_port, redis_url_with_password, silent_listener};
+use std::sync::atomic::Ordering;
+
+use medic_tests::services::{
+    counting_silent_listener, dead_port, redis_url_with_password, silent_listener,
+};
 use medic_tests::{
     CHANNEL, Options, dead_redis_target, now_unix, redis_target, require_redis, spawn_medic,
     spawn_with_targets,
@@ -278,6 +282,87 @@ async fn the_same_diag_typed_twice_in_a_channel_runs_once() {
         medic.slack.posts_in(CHANNEL).len(),
         2,
         "one report, not two"
+    );
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn channels_asking_about_the_same_target_at_once_share_one_probe() {
+    let (hung, probes) = counting_silent_listener().await;
+    let medic = spawn_with_targets(redis_target("hung", &format!("redis://{hung}"))).await;
+    let (a, b) = tokio::join!(
+        medic.slash_in("C0FIRST", "/diag", "hung"),
+        medic.slash_in("C0SECOND", "/diag", "hung"),
+    );
+    for ack in [ephemeral_text(a).await, ephemeral_text(b).await] {
+        assert!(ack.starts_with("Running diagnostics"), "{ack}");
+    }
+    // Each channel gets its own report, from the one run.
+    for channel in ["C0FIRST", "C0SECOND"] {
+        let posts = medic
+            .slack
+            .wait_for_posts(channel, 2, Duration::from_secs(15))
+            .await;
+        assert!(posts[0].all_text().contains("critical"), "{channel}");
+    }
+    let shared = probes.load(Ordering::SeqCst);
+    let (_, metrics) = medic.get("/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"medic_diagnostic_duration_seconds_count{kind="redis",status="critical"} 1"#
+        ),
+        "one diagnostic run for two commands:\n{metrics}"
+    );
+
+    // A later command starts a fresh run: that is what one run costs the
+    // target, and the two commands above together cost no more.
+    ephemeral_text(medic.slash_in("C0THIRD", "/diag", "hung").await).await;
+    medic
+        .slack
+        .wait_for_posts("C0THIRD", 2, Duration::from_secs(15))
+        .await;
+    let one_run = probes.load(Ordering::SeqCst) - shared;
+    assert!(one_run >= 1, "the diagnostic connects to its target");
+    assert_eq!(shared, one_run, "two channels, one probe of the target");
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn past_the_pending_limit_commands_are_answered_busy_until_reports_go_out() {
+    let hung = silent_listener().await;
+    let medic = spawn_medic(Options {
+        targets: redis_target("hung", &format!("redis://{hung}")),
+        extra: "[limits]\npending_commands = 1\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let first = ephemeral_text(medic.slash_in("C0FIRST", "/diag", "hung").await).await;
+    assert!(first.starts_with("Running diagnostics"), "{first}");
+    let second = ephemeral_text(medic.slash_in("C0SECOND", "/diag", "hung").await).await;
+    assert!(second.starts_with("medic is busy"), "{second}");
+    assert!(
+        medic.slack.posts_in("C0SECOND").is_empty(),
+        "a busy answer starts nothing"
+    );
+
+    // Once the first report is out, there is room again.
+    medic
+        .slack
+        .wait_for_posts("C0FIRST", 2, Duration::from_secs(15))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = ephemeral_text(medic.slash_in("C0SECOND", "/diag", "hung").await).await;
+        if again.starts_with("Running diagnostics") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still busy: {again}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, metrics) = medic.get("/metrics").await;
+    assert!(
+        metrics.contains(r#"medic_slash_command_acks_total{platform="slack",outcome="busy"} "#),
+        "{metrics}"
     );
     medic.stop().await.unwrap();
 }

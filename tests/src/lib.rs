@@ -157,10 +157,15 @@ impl TestMedic {
 
     /// Posts a signed slash command, as user U0ALICE in [`CHANNEL`].
     pub async fn slash(&self, command: &str, text: &str) -> reqwest::Response {
+        self.slash_in(CHANNEL, command, text).await
+    }
+
+    /// Posts a signed slash command, as user U0ALICE in `channel`.
+    pub async fn slash_in(&self, channel: &str, command: &str, text: &str) -> reqwest::Response {
         let body = signing::slash_form(
             command,
             text,
-            CHANNEL,
+            channel,
             "U0ALICE",
             "alice",
             &self.slack.response_url("r1"),

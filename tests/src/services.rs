@@ -88,17 +88,29 @@ pub async fn redis_url_with_password(base: &str, user: &str, password: &str) -> 
 /// what a hung Redis (or a proxy in front of a dead one) looks like.
 /// Returns its address; it lives as long as the test's runtime.
 pub async fn silent_listener() -> std::net::SocketAddr {
+    counting_silent_listener().await.0
+}
+
+/// A [`silent_listener`] that also counts the connections it accepted, so
+/// a test can tell how often a target was probed.
+pub async fn counting_silent_listener() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind silent listener");
     let addr = listener.local_addr().expect("address");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             held.push(stream);
         }
     });
-    addr
+    (addr, accepted)
 }
 
 /// A loopback port with nothing listening (bound, then released).

@@ -2,7 +2,10 @@
 //! one body limit and one request counter.
 
 mod health;
+mod serve;
 mod slack;
+
+pub use serve::serve;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -17,13 +20,18 @@ use crate::app::AppState;
 /// exhaust memory.
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Every route template medic serves: the closed set of values of the
+/// `route` label on `medic_http_requests_total`.
+const ROUTES: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/slack/commands"];
+
 /// Every route medic serves.
 pub fn router(state: AppState) -> Router {
+    let [healthz, readyz, metrics, slack_commands] = ROUTES;
     Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/slack/commands", post(slack::commands))
+        .route(healthz, get(health::healthz))
+        .route(readyz, get(health::readyz))
+        .route(metrics, get(health::metrics))
+        .route(slack_commands, post(slack::commands))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -38,11 +46,11 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+        .and_then(|p| ROUTES.iter().find(|r| **r == p.as_str()).copied())
+        .unwrap_or("unmatched");
     let response = next.run(req).await;
     state
         .metrics
-        .http_request(&route, response.status().as_u16());
+        .http_request(route, response.status().as_u16());
     response
 }

@@ -4,8 +4,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use medic_commands::model::inbound::CommandInvocation;
 use medic_integrations::chat::slack::parse::SlashCommand;
@@ -14,8 +15,29 @@ use medic_integrations::chat::slack::render::ephemeral;
 use crate::app::AppState;
 use crate::dispatch::{self, Delivery};
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// The two headers Slack signs a request with, taken on their own rather
+/// than cloning the whole header map on every request.
+pub struct SlackSignature {
+    timestamp: Option<String>,
+    signature: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Ok(SlackSignature {
+            timestamp: header("x-slack-request-timestamp"),
+            signature: header("x-slack-signature"),
+        })
+    }
 }
 
 fn now_unix() -> i64 {
@@ -27,7 +49,11 @@ fn now_unix() -> i64 {
 
 /// A slash command. The signature is checked on the raw bytes before
 /// anything is parsed; a failure is a 401 and one log line.
-pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn commands(
+    State(state): State<AppState>,
+    signed: SlackSignature,
+    body: Bytes,
+) -> Response {
     let Some(slack) = &state.slack else {
         tracing::warn!("A Slack request arrived, but Slack is not configured.");
         return (
@@ -37,8 +63,8 @@ pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: B
             .into_response();
     };
     let verified = slack.verifier.verify(
-        header(&headers, "x-slack-request-timestamp"),
-        header(&headers, "x-slack-signature"),
+        signed.timestamp.as_deref(),
+        signed.signature.as_deref(),
         &body,
         now_unix(),
     );

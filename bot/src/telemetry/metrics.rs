@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use medic_commands::model::inbound::Platform;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -13,7 +14,7 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
@@ -53,6 +54,27 @@ pub enum AckOutcome {
 }
 
 impl AckOutcome {
+    /// Every outcome, in the order of [`AckOutcome::index`].
+    const ALL: [AckOutcome; 6] = [
+        AckOutcome::Accepted,
+        AckOutcome::Coalesced,
+        AckOutcome::Help,
+        AckOutcome::RateLimited,
+        AckOutcome::Busy,
+        AckOutcome::Failed,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            AckOutcome::Accepted => 0,
+            AckOutcome::Coalesced => 1,
+            AckOutcome::Help => 2,
+            AckOutcome::RateLimited => 3,
+            AckOutcome::Busy => 4,
+            AckOutcome::Failed => 5,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             AckOutcome::Accepted => "accepted",
@@ -65,15 +87,29 @@ impl AckOutcome {
     }
 }
 
+/// The platforms, in the order of [`platform_index`].
+const PLATFORMS: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Console];
+
+fn platform_index(platform: Platform) -> usize {
+    match platform {
+        Platform::Slack => 0,
+        Platform::Discord => 1,
+        Platform::Console => 2,
+    }
+}
+
 /// All of medic's metrics.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
-    command_acks: Family<AckLabels, Counter>,
+    /// `command_acks`' series resolved once, by platform and outcome: an
+    /// ack is then one atomic add, not a locked map lookup.
+    ack_counters: [[Counter; AckOutcome::ALL.len()]; PLATFORMS.len()],
     ack_seconds: Histogram,
     diagnostic_seconds: Family<DiagLabels, Histogram>,
     chat_posts: Family<PostLabels, Counter>,
+    reports: Family<PostLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -119,34 +155,43 @@ impl Metrics {
             "Calls to post chat messages, by platform and outcome (ok, rate_limited, retried, failed)",
             chat_posts.clone(),
         );
+        let ack_counters = PLATFORMS.map(|platform| {
+            AckOutcome::ALL.map(|outcome| {
+                command_acks
+                    .get_or_create(&AckLabels {
+                        platform: platform.as_str(),
+                        outcome: outcome.as_str(),
+                    })
+                    .clone()
+            })
+        });
+        let reports = Family::<PostLabels, Counter>::default();
+        registry.register(
+            "reports",
+            "Accepted commands whose report reached chat (delivered) or could not (failed), by platform",
+            reports.clone(),
+        );
         Metrics {
             registry,
             http_requests,
-            command_acks,
+            ack_counters,
             ack_seconds,
             diagnostic_seconds,
             chat_posts,
+            reports,
         }
     }
 
     /// An HTTP request finished. `route` is the matched route template.
-    pub fn http_request(&self, route: &str, status: u16) {
+    pub fn http_request(&self, route: &'static str, status: u16) {
         self.http_requests
-            .get_or_create(&HttpLabels {
-                route: route.to_string(),
-                status,
-            })
+            .get_or_create(&HttpLabels { route, status })
             .inc();
     }
 
     /// A slash command was acknowledged after `took`.
-    pub fn command_ack(&self, platform: &'static str, outcome: AckOutcome, took: Duration) {
-        self.command_acks
-            .get_or_create(&AckLabels {
-                platform,
-                outcome: outcome.as_str(),
-            })
-            .inc();
+    pub fn command_ack(&self, platform: Platform, outcome: AckOutcome, took: Duration) {
+        self.ack_counters[platform_index(platform)][outcome.index()].inc();
         self.ack_seconds.observe(took.as_secs_f64());
     }
 
@@ -164,6 +209,17 @@ impl Metrics {
     pub fn chat_post(&self, platform: &'static str, outcome: &'static str) {
         self.chat_posts
             .get_or_create(&PostLabels { platform, outcome })
+            .inc();
+    }
+
+    /// An accepted command's report reached chat, or finally could not.
+    /// Equal to the accepted count once medic is idle: nothing is lost.
+    pub fn report_finished(&self, platform: Platform, delivered: bool) {
+        self.reports
+            .get_or_create(&PostLabels {
+                platform: platform.as_str(),
+                outcome: if delivered { "delivered" } else { "failed" },
+            })
             .inc();
     }
 

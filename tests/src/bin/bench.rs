@@ -599,15 +599,37 @@ struct Load {
     seq: Arc<AtomicU64>,
 }
 
-#[derive(Default)]
+/// What the load workers saw: every answer, classified by its text.
+#[derive(Debug, Clone, Default)]
 struct WorkerStats {
+    /// Microseconds per answered request (sorted once a phase ends).
     latencies_us: Vec<u32>,
     non_200: u64,
     transport_errors: u64,
+    /// "Running diagnostics…": recorded, will be reported.
     accepted: u64,
+    /// "already running in this channel".
     coalesced: u64,
+    /// "medic is busy": shed at once, nothing recorded.
+    busy: u64,
+    /// Anything else (a bug, for this bench).
     other: u64,
     sample: Option<String>,
+}
+
+impl WorkerStats {
+    fn absorb(&mut self, s: WorkerStats) {
+        self.latencies_us.extend_from_slice(&s.latencies_us);
+        self.non_200 += s.non_200;
+        self.transport_errors += s.transport_errors;
+        self.accepted += s.accepted;
+        self.coalesced += s.coalesced;
+        self.busy += s.busy;
+        self.other += s.other;
+        if self.sample.is_none() {
+            self.sample = s.sample;
+        }
+    }
 }
 
 async fn worker(load: Arc<Load>, id: usize, deadline: Instant) -> WorkerStats {
@@ -678,6 +700,8 @@ async fn worker(load: Arc<Load>, id: usize, deadline: Instant) -> WorkerStats {
                     stats.accepted += 1;
                 } else if find(body, b"already running").is_some() {
                     stats.coalesced += 1;
+                } else if find(body, b"medic is busy").is_some() {
+                    stats.busy += 1;
                 } else {
                     stats.other += 1;
                     if stats.sample.is_none() {
@@ -712,14 +736,7 @@ impl std::fmt::Write for DisplayBuf<'_> {
 struct Phase {
     requests: u64,
     wall: Duration,
-    /// Sorted, microseconds.
-    latencies_us: Vec<u32>,
-    non_200: u64,
-    transport_errors: u64,
-    accepted: u64,
-    coalesced: u64,
-    other: u64,
-    sample: Option<String>,
+    answers: WorkerStats,
     server_cpu: Duration,
     client_cpu: Duration,
     redis_cpu: Duration,
@@ -739,21 +756,23 @@ impl Phase {
 
     /// Nearest-rank percentile, in milliseconds.
     fn pct_ms(&self, q: f64) -> f64 {
-        if self.latencies_us.is_empty() {
+        let l = &self.answers.latencies_us;
+        if l.is_empty() {
             return f64::NAN;
         }
-        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize)
-            .clamp(1, self.latencies_us.len());
-        self.latencies_us[rank - 1] as f64 / 1000.0
+        let rank = ((q * l.len() as f64).ceil() as usize).clamp(1, l.len());
+        l[rank - 1] as f64 / 1000.0
     }
 
     fn mean_ms(&self) -> f64 {
-        let n = self.latencies_us.len().max(1) as f64;
-        self.latencies_us.iter().map(|&v| v as f64).sum::<f64>() / n / 1000.0
+        let l = &self.answers.latencies_us;
+        let n = l.len().max(1) as f64;
+        l.iter().map(|&v| v as f64).sum::<f64>() / n / 1000.0
     }
 
     fn max_ms(&self) -> f64 {
-        self.latencies_us
+        self.answers
+            .latencies_us
             .last()
             .map_or(f64::NAN, |v| *v as f64 / 1000.0)
     }
@@ -804,16 +823,9 @@ async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_h
         .collect();
     let mut phase = Phase::default();
     for w in workers {
-        let s = w.await.expect("a load worker panicked");
-        phase.latencies_us.extend_from_slice(&s.latencies_us);
-        phase.non_200 += s.non_200;
-        phase.transport_errors += s.transport_errors;
-        phase.accepted += s.accepted;
-        phase.coalesced += s.coalesced;
-        phase.other += s.other;
-        if phase.sample.is_none() {
-            phase.sample = s.sample;
-        }
+        phase
+            .answers
+            .absorb(w.await.expect("a load worker panicked"));
     }
     phase.wall = started.elapsed();
     phase.server_cpu = cpu_time(&pid_s, tick_hz).saturating_sub(cpu0);
@@ -833,8 +845,8 @@ async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_h
     phase.rss_end_kb = rss_end;
     phase.makeup = memory_makeup(pid);
     phase.hwm_kb = hwm;
-    phase.requests = phase.latencies_us.len() as u64;
-    phase.latencies_us.sort_unstable();
+    phase.requests = phase.answers.latencies_us.len() as u64;
+    phase.answers.latencies_us.sort_unstable();
     phase
 }
 
@@ -869,6 +881,10 @@ async fn ack_totals(addr: SocketAddr) -> Option<(f64, f64)> {
 #[derive(Debug, Default, Clone)]
 struct MedicCounters {
     accepted: u64,
+    /// Accepted commands whose report reached chat.
+    delivered: u64,
+    /// Accepted commands whose report finally could not.
+    undelivered: u64,
     diagnostics: u64,
     /// Diagnostics by report status (`ok 10, warning 5`).
     diag_statuses: String,
@@ -882,6 +898,8 @@ async fn medic_counters(addr: SocketAddr) -> Option<MedicCounters> {
     let m = get_text(addr, "/metrics").await.ok()?;
     Some(MedicCounters {
         accepted: metric_sum_u64(&m, "medic_slash_command_acks_total", "outcome=\"accepted\""),
+        delivered: metric_sum_u64(&m, "medic_reports_total", "outcome=\"delivered\""),
+        undelivered: metric_sum_u64(&m, "medic_reports_total", "outcome=\"failed\""),
         diagnostics: metric_sum_u64(&m, "medic_diagnostic_duration_seconds_count", ""),
         diag_statuses: ["ok", "warning", "critical", "unknown"]
             .iter()
@@ -916,8 +934,9 @@ struct Drain {
     makeup: String,
 }
 
-/// Waits until every accepted command's diagnostic has run and chat posts
-/// have stopped for a second, or `limit` passes.
+/// Waits until every accepted command's report has been delivered (or has
+/// finally failed) and chat posts have stopped for a second, or `limit`
+/// passes.
 async fn drain(addr: SocketAddr, pid: u32, limit: Duration, tick_hz: f64) -> Drain {
     let started = Instant::now();
     let cpu0 = cpu_time(&pid.to_string(), tick_hz);
@@ -932,7 +951,7 @@ async fn drain(addr: SocketAddr, pid: u32, limit: Duration, tick_hz: f64) -> Dra
         };
         let posts = now.posts_ok + now.posts_failed;
         let was = last.posts_ok + last.posts_failed;
-        still = if posts == was && now.diagnostics >= now.accepted {
+        still = if posts == was && now.delivered + now.undelivered >= now.accepted {
             still + 1
         } else {
             0
@@ -1204,8 +1223,8 @@ fn row(name: &str, p: &Phase) -> String {
         p.pct_ms(0.50),
         p.pct_ms(0.99),
         p.max_ms(),
-        p.non_200 + p.other,
-        p.transport_errors,
+        p.answers.non_200 + p.answers.other,
+        p.answers.transport_errors,
         p.cpu_us_per_request(),
         mb(p.rss_max_kb),
         mb(p.hwm_kb),
@@ -1276,7 +1295,7 @@ fn report(n: usize, opts: &Opts, cores: usize, r: &Round) -> String {
     line(String::new());
     let ratio = r.full.rps() / r.ceiling.rps();
     line(format!(
-        "medic full path / ceiling throughput: {ratio:.3} (goal ≥ 0.75: {})",
+        "medic full path / ceiling throughput (every answer: accepted, busy, …): {ratio:.3} (goal ≥ 0.75: {})",
         if ratio >= 0.75 { "met" } else { "NOT met" }
     ));
     if let Some(c) = &r.coalesced {
@@ -1310,26 +1329,37 @@ fn report(n: usize, opts: &Opts, cores: usize, r: &Round) -> String {
         mb(r.ceiling_idle_kb),
         mb(r.ceiling.hwm_kb)
     ));
-    let f = &r.full;
+    let f = &r.full.answers;
+    let secs = r.full.wall.as_secs_f64();
     line(format!(
-        "medic full path answers: {} accepted, {} coalesced, {} other, {} non-200, {} transport errors",
-        f.accepted, f.coalesced, f.other, f.non_200, f.transport_errors
+        "medic full path answers: {} accepted ({:.0}/s), {} busy ({:.0}/s), {} coalesced, {} other, {} non-200, {} transport errors",
+        f.accepted,
+        f.accepted as f64 / secs,
+        f.busy,
+        f.busy as f64 / secs,
+        f.coalesced,
+        f.other,
+        f.non_200,
+        f.transport_errors
     ));
     for (name, p) in &phases {
-        if let Some(s) = &p.sample {
+        if let Some(s) = &p.answers.sample {
             line(format!("first unexpected answer from {name}: {s}"));
         }
     }
     let d = &r.drain;
     line(format!(
-        "medic background work when the full-path load stopped: {} commands accepted (all scenarios), {} diagnostics done, {} posts ok",
-        d.before.accepted, d.before.diagnostics, d.before.posts_ok
+        "medic background work when the full-path load stopped: {} commands accepted (all scenarios), {} reports delivered, {} diagnostic runs, {} posts ok",
+        d.before.accepted, d.before.delivered, d.before.diagnostics, d.before.posts_ok
     ));
     line(format!(
-        "  … {} after {:.1} s (medic {:.2} cores): {} diagnostics ({}); posts: {} ok, {} rate-limited (429), {} retried, {} failed; {} WARN/ERROR lines in medic's log",
+        "  … {} after {:.1} s (medic {:.2} cores): reports delivered {} of {} accepted ({} failed); {} diagnostic runs ({}); posts: {} ok, {} rate-limited (429), {} retried, {} failed; {} WARN/ERROR lines in medic's log",
         if d.complete { "drained" } else { "NOT drained" },
         d.took.as_secs_f64(),
         d.cpu.as_secs_f64() / d.took.as_secs_f64(),
+        d.after.delivered,
+        d.after.accepted,
+        d.after.undelivered,
         d.after.diagnostics,
         d.after.diag_statuses,
         d.after.posts_ok,

@@ -3,11 +3,10 @@
 //! 400 a caller gets says what is wrong.
 
 use medic_commands::model::inbound::{Actor, Place, Platform};
-use serde::Deserialize;
 
 /// A slash command as Slack posts it (form-encoded). Only the fields medic
 /// uses are read; Slack adds fields over time and they are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlashCommand {
     /// Workspace id.
     pub team_id: String,
@@ -16,17 +15,14 @@ pub struct SlashCommand {
     /// Who typed it.
     pub user_id: String,
     /// Their handle (display only).
-    #[serde(default)]
     pub user_name: String,
     /// The command as registered, with its slash: `/diag`.
     pub command: String,
     /// What followed the command; empty when nothing did.
-    #[serde(default)]
     pub text: String,
     /// Where delayed answers may be posted (30 min, 5 uses).
     pub response_url: String,
-    /// Lets the app open a modal within 3 s.
-    #[serde(default)]
+    /// Unique per invocation (Slack uses it to open a modal within 3 s).
     pub trigger_id: String,
 }
 
@@ -35,19 +31,50 @@ pub struct SlashCommand {
 #[error("malformed slash command: {0}")]
 pub struct ParseError(pub String);
 
+/// Fields without which medic cannot answer, in the order they are named
+/// when missing.
+const REQUIRED: [&str; 5] = [
+    "team_id",
+    "channel_id",
+    "user_id",
+    "command",
+    "response_url",
+];
+
 impl SlashCommand {
-    /// Parses a form body.
+    /// Parses a form body in one pass, decoding only the fields medic
+    /// reads. This runs on every request within Slack's 3 s, so it avoids
+    /// a generic deserializer; a missing field is still named.
     pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(body));
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if path == "." || path.is_empty() {
-                ParseError(inner)
-            } else {
-                ParseError(format!("{path}: {inner}"))
+        let mut cmd = SlashCommand::default();
+        let mut seen = [false; REQUIRED.len()];
+        for pair in body.split(|b| *b == b'&') {
+            let (key, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            // Keys are compared undecoded: Slack's field names are plain
+            // ASCII that no form encoder escapes.
+            let slot = match key {
+                b"team_id" => &mut cmd.team_id,
+                b"channel_id" => &mut cmd.channel_id,
+                b"user_id" => &mut cmd.user_id,
+                b"user_name" => &mut cmd.user_name,
+                b"command" => &mut cmd.command,
+                b"text" => &mut cmd.text,
+                b"response_url" => &mut cmd.response_url,
+                b"trigger_id" => &mut cmd.trigger_id,
+                _ => continue,
+            };
+            if let Some(i) = REQUIRED.iter().position(|r| r.as_bytes() == key) {
+                seen[i] = true;
             }
-        })
+            *slot = form_decode(value);
+        }
+        match REQUIRED.iter().zip(seen).find(|(_, seen)| !seen) {
+            Some((name, _)) => Err(ParseError(format!("missing field `{name}`"))),
+            None => Ok(cmd),
+        }
     }
 
     /// Who typed it.
@@ -68,8 +95,30 @@ impl SlashCommand {
     }
 }
 
-fn form_urlencoded_parse(body: &[u8]) -> url::form_urlencoded::Parse<'_> {
-    url::form_urlencoded::parse(body)
+/// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
+/// `%XX` a byte; a malformed escape is kept as written and invalid UTF-8
+/// becomes U+FFFD, as browsers do.
+fn form_decode(raw: &[u8]) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < raw.len() => match (hex(raw[i + 1]), hex(raw[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -105,6 +154,27 @@ mod tests {
         let err = SlashCommand::parse(b"team_id=T1&user_id=U1&command=%2Fdiag&response_url=x")
             .unwrap_err();
         assert!(err.0.contains("channel_id"), "{err}");
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_field_wins_and_unknown_fields_are_ignored() {
+        let cmd = SlashCommand::parse(
+            b"team_id=T&channel_id=C1&channel_id=C2&user_id=U&command=%2Fdiag&response_url=x&new_field=1",
+        )
+        .unwrap();
+        assert_eq!(cmd.channel_id, "C2");
+        assert_eq!(cmd.user_name, "");
+    }
+
+    #[test]
+    fn values_decode_like_a_browser_form() {
+        assert_eq!(form_decode(b"a+b%20c"), "a b c");
+        assert_eq!(form_decode(b"%2Fdiag"), "/diag");
+        assert_eq!(form_decode(b"caf%C3%A9"), "café");
+        // Malformed escapes are kept as written; bad UTF-8 is replaced.
+        assert_eq!(form_decode(b"100%"), "100%");
+        assert_eq!(form_decode(b"%zz%4"), "%zz%4");
+        assert_eq!(form_decode(b"%FF"), "\u{FFFD}");
     }
 
     #[test]

@@ -184,9 +184,20 @@ pub fn thread_messages(report: &Report, prov: &Provenance) -> Vec<SlackMessageCo
         .collect()
 }
 
+/// An answer only the person who typed the command sees.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Ephemeral<'a> {
+    response_type: &'static str,
+    /// The message text (Slack mrkdwn).
+    pub text: &'a str,
+}
+
 /// An ephemeral answer (only the person who typed the command sees it).
-pub fn ephemeral(text: &str) -> serde_json::Value {
-    serde_json::json!({ "response_type": "ephemeral", "text": text })
+pub fn ephemeral(text: &str) -> Ephemeral<'_> {
+    Ephemeral {
+        response_type: "ephemeral",
+        text,
+    }
 }
 
 #[cfg(test)]
