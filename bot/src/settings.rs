@@ -528,13 +528,14 @@ impl Reader {
                 continue;
             };
             let check = match &spec {
-                TargetSpec::Redis(r) => r.validate(),
+                TargetSpec::Redis(r) => r.validate().map_err(|m| ("url", m)),
+                TargetSpec::Host(h) => h.validate(),
             };
             match check {
                 Ok(()) => {
                     targets.insert(name, spec);
                 }
-                Err(msg) => self.problems.push(problem(format!("{key}.url"), msg)),
+                Err((field, msg)) => self.problems.push(problem(format!("{key}.{field}"), msg)),
             }
         }
         if targets.contains_key("help") {

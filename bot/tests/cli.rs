@@ -130,7 +130,8 @@ fn diag_exit_codes_follow_the_report() {
     let out = medic(dir.path()).args(["diag", "nosuch"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no target named `nosuch`. Targets: redis.")
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no target named `nosuch`. Targets: host, redis.")
     );
 }
 
@@ -204,7 +205,7 @@ fn serve_starts_with_zero_setup_and_stops_on_sigterm() {
         "says how to add Slack: {text}"
     );
     assert!(
-        text.contains("Targets (defaults): redis → redis 127.0.0.1:6379"),
+        text.contains("Targets (defaults): host → host this machine, redis → redis 127.0.0.1:6379"),
         "{text}"
     );
     assert!(

@@ -16,6 +16,29 @@ fn nothing_configured_gives_zero_setup_defaults() {
     assert!(s.slack.is_none());
     assert!(s.default_targets);
     assert_eq!(s.targets["redis"].location(), "127.0.0.1:6379");
+    assert_eq!(s.targets["host"].location(), "this machine");
+}
+
+#[test]
+fn host_targets_name_the_key_at_fault() {
+    let problems = load(
+        r#"
+        [targets.box]
+        kind = "host"
+        ssh = "deploy@10.0.1.1"
+        [targets.mounted]
+        kind = "host"
+        root = "/host"
+        releases_dir = "/home/deploy/app/releases"
+        upgrade_window = "6h"
+    "#,
+    )
+    .unwrap_err();
+    assert_eq!(keys(&problems), ["targets.box.ssh"]);
+    assert!(
+        problems[0].message.contains("not supported yet"),
+        "{problems:?}"
+    );
 }
 
 #[test]

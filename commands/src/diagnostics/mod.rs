@@ -9,6 +9,7 @@
 //! refused by 127.0.0.1:6399", never an error value or a silent gap, and the
 //! whole run is bounded by the target's timeout.
 
+pub mod host;
 pub mod redis;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,8 @@ pub trait Diagnostic {
 pub enum TargetSpec {
     /// A Redis server.
     Redis(redis::RedisTarget),
+    /// A machine: this one, or one whose filesystem is mounted under `root`.
+    Host(host::HostTarget),
 }
 
 impl TargetSpec {
@@ -56,6 +59,7 @@ impl TargetSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             TargetSpec::Redis(_) => redis::RedisTarget::KIND,
+            TargetSpec::Host(_) => host::HostTarget::KIND,
         }
     }
 
@@ -63,6 +67,7 @@ impl TargetSpec {
     pub fn location(&self) -> String {
         match self {
             TargetSpec::Redis(t) => t.location(),
+            TargetSpec::Host(t) => t.location(),
         }
     }
 
@@ -70,12 +75,13 @@ impl TargetSpec {
     pub fn redactor(&self) -> Redactor {
         match self {
             TargetSpec::Redis(t) => t.redactor(),
+            TargetSpec::Host(t) => t.redactor(),
         }
     }
 }
 
 /// The kinds that config may name, for help and error messages.
-pub const KINDS: &[&str] = &["redis"];
+pub const KINDS: &[&str] = &["redis", "host"];
 
 /// A named target: what `/diag NAME` runs.
 #[derive(Debug, Clone)]
@@ -103,6 +109,7 @@ impl Target {
         let started = Instant::now();
         let findings = match &self.spec {
             TargetSpec::Redis(t) => bounded(t).await,
+            TargetSpec::Host(t) => bounded(t).await,
         };
         let redactor = self.spec.redactor();
         let findings = findings
@@ -138,12 +145,17 @@ fn redact_finding(r: &Redactor, mut f: Finding) -> Finding {
 }
 
 /// The targets that exist when config names none, so that a first
-/// `medic diag redis` works against a local server with no set-up.
+/// `medic diag redis` works against a local server and `medic diag host`
+/// against this machine, with no set-up.
 pub fn default_targets() -> BTreeMap<String, TargetSpec> {
     let mut targets = BTreeMap::new();
     targets.insert(
         "redis".to_string(),
         TargetSpec::Redis(redis::RedisTarget::local_default()),
+    );
+    targets.insert(
+        "host".to_string(),
+        TargetSpec::Host(host::HostTarget::local_default()),
     );
     targets
 }

@@ -1,0 +1,295 @@
+//! Purpose: what an on-call engineer types on a box when connections drop —
+//! `df -h`, `free -h`, `cat /proc/sys/fs/file-nr`, `uptime`,
+//! `dmesg | grep -i oom`, `systemctl --failed`, `tail /var/log/apt/history.log`
+//! (and `zcat history.log.*.gz`), `ls releases/ | tail`, and
+//! `dmesg | grep "systemd\[1\]:"` — done at once, from
+//! `seeds/production-debugging-guide.md` steps 3 to 6.
+//!
+//! # Layout
+//!
+//! One file per check family; each has a pure reading function (text in,
+//! findings out, "now" passed in) tested against real fixtures, and a thin
+//! async shell that reads under [`HostTarget::root`]:
+//! [`disk`] (space and inodes per mount), [`memory`] (memory and swap),
+//! [`fds`], [`load`], [`oom`] (OOM-killer events), [`systemd`] (failed
+//! units), [`apt`] (package changes, high-impact ones flagged; [`dpkg`] adds what
+//! bypassed apt), [`releases`]
+//! (recent deploys), [`journal`] (daemon reloads and journal restarts).
+//! [`clock`] reads log timestamps; [`io`] is the only way to the machine
+//! (capped reads, argv commands with a timeout).
+//!
+//! Every file is read under `root`, so a container reads a host mounted at
+//! `/host` and tests feed fixtures from a temporary directory. Commands
+//! (`dmesg`, `systemctl`, `journalctl`) describe the running kernel, so they
+//! run only when `root` is `/`.
+
+pub mod apt;
+pub mod clock;
+pub mod disk;
+pub mod dpkg;
+pub mod fds;
+pub mod io;
+pub mod journal;
+pub mod load;
+pub mod memory;
+pub mod oom;
+pub mod releases;
+pub mod systemd;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::Diagnostic;
+use crate::format::human_duration;
+use crate::model::report::Finding;
+use crate::redact::Redactor;
+
+/// `[targets.NAME] kind = "host"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTarget {
+    /// Where the host's filesystem is: `/` for this machine, `/host` for a
+    /// host mounted into medic's container. Every file is read under it.
+    #[serde(default = "default_root")]
+    pub root: PathBuf,
+    /// The most the whole diagnostic may take (default 5 s); each check gets
+    /// most of it, so one slow check cannot hide the others.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub timeout: Duration,
+    /// A directory (under `root`) of releases named `YYYYMMDDHHMMSS`
+    /// (Capistrano, Hatchbox); without it there is no deploy check.
+    #[serde(default)]
+    pub releases_dir: Option<PathBuf>,
+    /// How far back package changes, OOM kills and systemd reloads count
+    /// (default 24 h).
+    #[serde(
+        default = "default_window",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub upgrade_window: Duration,
+    /// Remote hosts are not supported yet. The key is accepted by the parser
+    /// only so that [`HostTarget::validate`] can say so plainly, instead of
+    /// an "unknown field" error.
+    #[serde(default)]
+    pub ssh: Option<String>,
+}
+
+fn default_root() -> PathBuf {
+    PathBuf::from("/")
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_window() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+impl HostTarget {
+    /// The zero-config target: this machine.
+    pub fn local_default() -> Self {
+        HostTarget {
+            root: default_root(),
+            timeout: default_timeout(),
+            releases_dir: None,
+            upgrade_window: default_window(),
+            ssh: None,
+        }
+    }
+
+    /// A target reading the files under `root` (tests, a mounted host).
+    pub fn under_root(root: impl Into<PathBuf>) -> Self {
+        HostTarget {
+            root: root.into(),
+            ..Self::local_default()
+        }
+    }
+
+    /// Checks what serde cannot. The error names the key at fault and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.ssh.is_some() {
+            return Err((
+                "ssh",
+                "host checks over ssh are not supported yet; medic checks the machine it runs on \
+                 (mount another host's / and set root instead)"
+                    .into(),
+            ));
+        }
+        if !self.root.is_absolute() {
+            return Err(("root", "must be an absolute path, like / or /host".into()));
+        }
+        if self.upgrade_window.is_zero() {
+            return Err(("upgrade_window", "must be longer than 0, like 24h".into()));
+        }
+        Ok(())
+    }
+
+    /// This machine itself, rather than files under another root: only then
+    /// do `dmesg`, `systemctl` and `journalctl` describe the same host.
+    pub fn is_local(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// The time each check may take: most of the whole, so that a stuck
+    /// check is reported by name before the diagnostic's own timeout.
+    fn check_budget(&self) -> Duration {
+        self.timeout
+            .mul_f64(0.8)
+            .max(Duration::from_millis(100).min(self.timeout))
+    }
+
+    /// Runs every check as of `now`. [`Diagnostic::run`] passes the wall
+    /// clock; tests pass a fixed instant that matches their fixtures.
+    pub async fn check_all(&self, now: OffsetDateTime) -> Vec<Finding> {
+        if let Some(ssh) = &self.ssh {
+            // Never check this machine while the user believes it is another.
+            return vec![Finding::critical(
+                "host.config",
+                format!("Not checked: ssh ({ssh}) is not supported yet"),
+            )];
+        }
+        let budget = self.check_budget();
+        let clock = clock::LogClock::load(&self.root, now).await;
+        let window_start = now - self.upgrade_window;
+        let ctx = Ctx {
+            root: self.root.clone(),
+            local: self.is_local(),
+            clock,
+            window: self.upgrade_window,
+            window_start,
+            budget,
+        };
+        // syslog is read once and shared by the OOM and reload checks.
+        let since = std::time::SystemTime::from(window_start);
+        let root = self.root.clone();
+        let syslog =
+            async move { Arc::new(io::read_rotated(&root, "var/log/syslog", Some(since)).await) }
+                .boxed()
+                .shared();
+
+        let (d, m, f, l, o, s, a, r, j) = tokio::join!(
+            guard("host.disk", "Disk use", budget, disk::check(&ctx)),
+            guard("host.memory", "Memory", budget, memory::check(&ctx)),
+            guard("host.fds", "File descriptors", budget, fds::check(&ctx)),
+            guard("host.load", "Load", budget, load::check(&ctx)),
+            guard(
+                "host.oom",
+                "The kernel log",
+                budget,
+                oom::check(&ctx, syslog.clone())
+            ),
+            guard(
+                "host.systemd",
+                "systemctl --failed",
+                budget,
+                systemd::check(&ctx)
+            ),
+            guard("host.apt", "The apt history", budget, apt::check(&ctx)),
+            guard(
+                "host.deploys",
+                "The releases directory",
+                budget,
+                releases::check(&ctx, self.releases_dir.as_deref())
+            ),
+            guard(
+                "host.reloads",
+                "The system log",
+                budget,
+                journal::check(&ctx, syslog)
+            ),
+        );
+        [d, m, f, l, o, s, a, r, j].into_iter().flatten().collect()
+    }
+}
+
+/// What every check needs to know about this run.
+pub struct Ctx {
+    /// The root every file is read under.
+    pub root: PathBuf,
+    /// `root` is `/`: commands may run.
+    pub local: bool,
+    /// Now, and how to read the host's log times.
+    pub clock: clock::LogClock,
+    /// How far back events count.
+    pub window: Duration,
+    /// `clock.now - window`.
+    pub window_start: OffsetDateTime,
+    /// The time each check (and each command) may take.
+    pub budget: Duration,
+}
+
+impl Ctx {
+    /// `path` under the root.
+    pub fn path(&self, path: &str) -> PathBuf {
+        io::under(&self.root, path)
+    }
+
+    /// The window in words: "24 h".
+    pub fn window_words(&self) -> String {
+        crate::format::human_age(self.window.as_secs())
+    }
+}
+
+/// The syslog of the host and its rotations, read once.
+pub type SharedSyslog =
+    futures::future::Shared<futures::future::BoxFuture<'static, Arc<Vec<io::LogFile>>>>;
+
+/// Bounds one check: past its budget it becomes one finding that names what
+/// did not answer, and the other checks still report.
+async fn guard(
+    check: &str,
+    what: &str,
+    budget: Duration,
+    fut: impl Future<Output = Vec<Finding>>,
+) -> Vec<Finding> {
+    match tokio::time::timeout(budget, fut).await {
+        Ok(findings) => findings,
+        Err(_) => vec![
+            Finding::unknown(
+                check,
+                format!("{what} did not answer within {}", human_duration(budget)),
+            )
+            .with_detail("A hung network mount or an overloaded machine looks like this."),
+        ],
+    }
+}
+
+impl Diagnostic for HostTarget {
+    const KIND: &'static str = "host";
+
+    fn location(&self) -> String {
+        match (&self.ssh, self.is_local()) {
+            (Some(ssh), _) => format!("ssh {ssh} (not supported)"),
+            (None, true) => "this machine".into(),
+            (None, false) => format!("this machine, files under {}", self.root.display()),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn redactor(&self) -> Redactor {
+        // No secret in a host target's config. Log lines quoted as evidence
+        // (an apt command line, a kernel line) still pass the redactor's
+        // secret shapes (password=…, URL credentials, tokens) in Target::run.
+        Redactor::new()
+    }
+
+    async fn run(&self) -> Vec<Finding> {
+        self.check_all(OffsetDateTime::now_utc()).await
+    }
+}

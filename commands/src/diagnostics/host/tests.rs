@@ -1,0 +1,327 @@
+//! The whole host diagnostic: against a root populated like a machine (proc
+//! files, logs, a releases directory), and against this machine's own /proc.
+
+use std::io::Write;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::*;
+use crate::Status;
+use crate::diagnostics::TargetSpec;
+
+fn write(root: &Path, path: &str, text: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn find<'a>(fs: &'a [Finding], check: &str) -> Vec<&'a Finding> {
+    let found: Vec<&Finding> = fs.iter().filter(|f| f.check == check).collect();
+    assert!(!found.is_empty(), "no {check} in {fs:#?}");
+    found
+}
+
+/// 2026-01-31 06:32:07 UTC, the runbook's outage.
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_769_841_127).unwrap()
+}
+
+fn populate(root: &Path) {
+    write(
+        root,
+        "proc/mounts",
+        "proc /proc proc rw 0 0\n/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /data ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n",
+    );
+    write(
+        root,
+        "proc/meminfo",
+        "MemTotal: 2000000 kB\nMemFree: 50000 kB\nMemAvailable: 60000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
+    );
+    write(root, "proc/sys/fs/file-nr", "1024\t0\t100000\n");
+    write(root, "proc/loadavg", "0.50 0.40 0.30 2/300 4242\n");
+    write(root, "proc/cpuinfo", "processor\t: 0\n\nprocessor\t: 1\n");
+    write(
+        root,
+        "var/log/kern.log",
+        "Jan 31 06:20:07 web1 kernel: [62279.421192] Out of memory: Killed process 4242 (postgres) total-vm:8000000kB, anon-rss:1048576kB, file-rss:4kB\n",
+    );
+    write(
+        root,
+        "var/log/syslog",
+        "Jan 31 06:20:07 web1 kernel: [62279.421192] Out of memory: Killed process 4242 (postgres) total-vm:8000000kB, anon-rss:1048576kB, file-rss:4kB\n\
+         Jan 31 06:32:09 web1 systemd[1]: Reloading.\n\
+         Jan 31 06:32:10 web1 systemd[1]: Stopped redis-server.service - Advanced key-value store.\n",
+    );
+    write(
+        root,
+        "var/log/apt/history.log",
+        "\nStart-Date: 2026-01-31  06:32:07\nCommandline: /usr/bin/unattended-upgrade\nUpgrade: libssl3t64:arm64 (3.0.13-0ubuntu3.6, 3.0.13-0ubuntu3.7), openssl:arm64 (3.0.13-0ubuntu3.6, 3.0.13-0ubuntu3.7)\nEnd-Date: 2026-01-31  06:32:09\n",
+    );
+    // A month-old rotation, gzip-compressed, with a failed run in it.
+    let gz = std::fs::File::create(root.join("var/log/apt/history.log.1.gz")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+    gz.write_all(b"Start-Date: 2026-01-02  06:00:00\nCommandline: apt-get install redis-server\nInstall: redis-server:amd64 (5:7.0.15-1)\nError: Sub-process /usr/bin/dpkg returned an error code (1)\nEnd-Date: 2026-01-02  06:00:30\n").unwrap();
+    gz.finish().unwrap();
+    for r in ["20260130120000", "20260131062000", "current"] {
+        std::fs::create_dir_all(root.join("home/deploy/app/releases").join(r)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_populated_root_gives_every_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    let target = HostTarget {
+        releases_dir: Some("/home/deploy/app/releases".into()),
+        ..HostTarget::under_root(dir.path())
+    };
+    assert!(target.validate().is_ok());
+    let fs = target.check_all(now()).await;
+
+    // / is the temp dir's real filesystem; /data does not exist under root.
+    let disk = find(&fs, "host.disk");
+    assert!(
+        disk.iter()
+            .any(|f| f.status == Status::Unknown && f.summary.contains("/data")),
+        "{disk:#?}"
+    );
+    assert!(
+        disk.iter()
+            .any(|f| f.summary.contains(" / ") || f.summary.contains(": / ")),
+        "{disk:#?}"
+    );
+    assert!(
+        !disk.iter().any(|f| f.summary.contains("/run")),
+        "tmpfs is skipped"
+    );
+
+    assert_eq!(find(&fs, "host.memory")[0].status, Status::Critical);
+    assert_eq!(find(&fs, "host.swap")[0].summary, "No swap configured");
+    assert_eq!(
+        find(&fs, "host.fds")[0].summary,
+        "File descriptors 1024 open of 100000 (1 %)"
+    );
+    assert_eq!(
+        find(&fs, "host.load")[0].summary,
+        "Load 0.50 / 0.40 / 0.30 (1/5/15 min) on 2 cores"
+    );
+
+    let oom = find(&fs, "host.oom")[0];
+    assert_eq!(oom.status, Status::Critical, "{oom:#?}");
+    assert!(
+        oom.summary
+            .starts_with("1 OOM kill in the last 24 h; latest postgres (pid 4242)"),
+        "{}",
+        oom.summary
+    );
+    assert!(
+        oom.detail
+            .iter()
+            .any(|d| d == "Read: /var/log/kern.log, /var/log/syslog"),
+        "{oom:#?}"
+    );
+
+    let systemd = find(&fs, "host.systemd")[0];
+    assert_eq!(systemd.status, Status::Ok);
+    assert!(systemd.summary.contains("not available"));
+
+    let apt = find(&fs, "host.apt");
+    assert_eq!(
+        apt.len(),
+        1,
+        "the month-old error is outside the window: {apt:#?}"
+    );
+    assert_eq!(apt[0].status, Status::Warn);
+    assert!(
+        apt[0].summary.contains("libssl3t64, openssl"),
+        "{}",
+        apt[0].summary
+    );
+
+    assert_eq!(
+        find(&fs, "host.deploys")[0].summary,
+        "Deployed 20260131062000 at 06:20:00 UTC (12 min ago)"
+    );
+    let reloads = find(&fs, "host.reloads")[0];
+    assert_eq!(reloads.status, Status::Warn);
+    assert_eq!(
+        reloads.summary,
+        "Systemd daemon-reload at 06:32:09 UTC (0 s ago)"
+    );
+    assert!(
+        reloads
+            .detail
+            .iter()
+            .any(|d| d.contains("redis-server.service"))
+    );
+
+    // A wider window reaches into the gz rotation and its failed run.
+    let wide = HostTarget {
+        upgrade_window: Duration::from_secs(40 * 86_400),
+        ..HostTarget::under_root(dir.path())
+    };
+    let fs = wide.check_all(now()).await;
+    assert!(
+        fs.iter().any(|f| f.check == "host.apt"
+            && f.summary.starts_with("apt failed at 2026-01-02 06:00 UTC")),
+        "{fs:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_root_is_findings_not_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = HostTarget {
+        releases_dir: Some("/srv/releases".into()),
+        ..HostTarget::under_root(dir.path())
+    };
+    let fs = target.check_all(now()).await;
+    for check in [
+        "host.disk",
+        "host.memory",
+        "host.fds",
+        "host.load",
+        "host.oom",
+        "host.deploys",
+    ] {
+        assert_eq!(
+            find(&fs, check)[0].status,
+            Status::Unknown,
+            "{check}: {fs:#?}"
+        );
+    }
+    for check in ["host.systemd", "host.apt", "host.reloads"] {
+        assert_eq!(
+            find(&fs, check)[0].status,
+            Status::Ok,
+            "{check} is a note: {fs:#?}"
+        );
+    }
+    assert!(
+        find(&fs, "host.oom")[0]
+            .summary
+            .starts_with("No kernel log here")
+    );
+}
+
+#[tokio::test]
+async fn this_machine_gives_sane_findings() {
+    let target = HostTarget::local_default();
+    let fs = target.run().await;
+    for check in [
+        "host.disk",
+        "host.memory",
+        "host.fds",
+        "host.load",
+        "host.oom",
+        "host.systemd",
+        "host.apt",
+        "host.reloads",
+    ] {
+        find(&fs, check);
+    }
+    let memory = find(&fs, "host.memory")[0];
+    assert!(memory.summary.starts_with("Memory "), "{memory:#?}");
+    assert!(find(&fs, "host.load")[0].summary.starts_with("Load "));
+    assert!(!fs.iter().any(|f| f.summary.is_empty()));
+    // Whatever this machine allows (dmesg may be restricted), the kernel
+    // log check says something an engineer can act on.
+    let oom = find(&fs, "host.oom")[0];
+    assert!(
+        oom.status != Status::Unknown
+            || oom.summary.contains("dmesg")
+            || oom.summary.contains("kernel log"),
+        "{oom:#?}"
+    );
+}
+
+#[test]
+fn config_parses_and_ssh_is_refused_plainly() {
+    let spec: TargetSpec = serde_json::from_str(
+        r#"{"kind":"host","root":"/host","releases_dir":"/home/deploy/app/releases","upgrade_window":"6h","timeout":"3s"}"#,
+    )
+    .unwrap();
+    let TargetSpec::Host(h) = spec else {
+        panic!("not a host")
+    };
+    assert_eq!(h.upgrade_window, Duration::from_secs(6 * 3600));
+    assert_eq!(h.location(), "this machine, files under /host");
+    assert!(h.validate().is_ok());
+
+    let spec: TargetSpec = serde_json::from_str(r#"{"kind":"host"}"#).unwrap();
+    let TargetSpec::Host(h) = spec else {
+        panic!("not a host")
+    };
+    assert_eq!(h.root, Path::new("/"));
+    assert_eq!(h.location(), "this machine");
+
+    let spec: TargetSpec =
+        serde_json::from_str(r#"{"kind":"host","ssh":"deploy@10.0.1.1"}"#).unwrap();
+    let TargetSpec::Host(h) = spec else {
+        panic!("not a host")
+    };
+    let (key, msg) = h.validate().unwrap_err();
+    assert_eq!(key, "ssh");
+    assert!(msg.contains("not supported yet"), "{msg}");
+
+    let err = serde_json::from_str::<TargetSpec>(r#"{"kind":"host","rooot":"/"}"#).unwrap_err();
+    assert!(err.to_string().contains("rooot"), "{err}");
+    let h = HostTarget {
+        root: "relative".into(),
+        ..HostTarget::local_default()
+    };
+    assert_eq!(h.validate().unwrap_err().0, "root");
+}
+
+#[tokio::test]
+async fn ssh_is_never_silently_this_machine() {
+    let h = HostTarget {
+        ssh: Some("deploy@10.0.1.1".into()),
+        ..HostTarget::local_default()
+    };
+    let fs = h.check_all(now()).await;
+    assert_eq!(fs.len(), 1);
+    assert_eq!(fs[0].status, Status::Critical);
+}
+
+#[tokio::test]
+async fn log_lines_quoted_as_evidence_are_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let start = format!(
+        "{:04}-{:02}-{:02}  {:02}:{:02}:{:02}",
+        hour_ago.year(),
+        hour_ago.month() as u8,
+        hour_ago.day(),
+        hour_ago.hour(),
+        hour_ago.minute(),
+        hour_ago.second()
+    );
+    write(
+        dir.path(),
+        "var/log/apt/history.log",
+        &format!(
+            "Start-Date: {start}\nCommandline: apt-get install -y -o Acquire::http::Proxy=http://ops:hunter22@proxy:3128 postgresql-16\nInstall: postgresql-16:amd64 (16.4-1)\nEnd-Date: {start}\n"
+        ),
+    );
+    let target = crate::diagnostics::Target {
+        name: "host".into(),
+        spec: TargetSpec::Host(HostTarget::under_root(dir.path())),
+    };
+    let report = target.run().await;
+    let apt = report
+        .findings
+        .iter()
+        .find(|f| f.check == "host.apt")
+        .unwrap();
+    assert_eq!(apt.status, Status::Warn, "{apt:#?}");
+    assert!(
+        apt.evidence.as_deref().unwrap().contains("ops:••••@proxy"),
+        "{apt:#?}"
+    );
+    assert!(
+        !format!("{report:?}").contains("hunter"),
+        "not even a cut piece"
+    );
+}
