@@ -82,6 +82,8 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            // As many idle connections as the outbox has calls in flight.
+            .pool_max_idle_per_host(crate::outbox::CONCURRENT_CALLS)
             .build()
             .context("building the HTTP client")?;
         let slack = match &settings.slack {

@@ -26,8 +26,16 @@ pub struct Outbox {
     interval: Duration,
     deadline: Duration,
     channels: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    /// Bounds the API calls in flight across channels. Each is an HTTP/1.1
+    /// connection with its buffers: a few hundred channels posting at once
+    /// must not open a few hundred connections (memory, and the platform's
+    /// own limits make more parallelism pointless).
+    calls: tokio::sync::Semaphore,
     metrics: Arc<Metrics>,
 }
+
+/// API calls in flight at once, across all channels.
+pub const CONCURRENT_CALLS: usize = 16;
 
 impl Outbox {
     /// An outbox sending at most one message per `interval` per channel and
@@ -43,6 +51,7 @@ impl Outbox {
             interval,
             deadline,
             channels: Mutex::new(HashMap::new()),
+            calls: tokio::sync::Semaphore::new(CONCURRENT_CALLS),
             metrics,
         }
     }
@@ -84,7 +93,10 @@ impl Outbox {
             if let Some(at) = *next_allowed {
                 tokio::time::sleep_until(at).await;
             }
-            let result = call().await;
+            let result = {
+                let _call = self.calls.acquire().await.expect("never closed");
+                call().await
+            };
             let now = Instant::now();
             *next_allowed = Some(now + self.interval);
             match result {

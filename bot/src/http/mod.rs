@@ -7,13 +7,19 @@ mod slack;
 
 pub use serve::serve;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::response::Response;
 use axum::routing::{get, post};
+use tower::{Layer, Service};
 
 use crate::app::AppState;
+use crate::telemetry::metrics::Metrics;
 
 /// Bodies larger than this are refused with 413 before they are read in
 /// full: no platform sends more, and a flood of huge bodies must not
@@ -32,25 +38,87 @@ pub fn router(state: AppState) -> Router {
         .route(readyz, get(health::readyz))
         .route(metrics, get(health::metrics))
         .route(slack_commands, post(slack::commands))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
+        .layer(CountRequests {
+            metrics: state.metrics.clone(),
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
 /// Counts requests by route template (never the raw path, which a caller
 /// could vary without bound) and status.
-async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|p| ROUTES.iter().find(|r| **r == p.as_str()).copied())
-        .unwrap_or("unmatched");
-    let response = next.run(req).await;
-    state
-        .metrics
-        .http_request(route, response.status().as_u16());
-    response
+///
+/// A plain tower layer rather than `middleware::from_fn`: it calls the
+/// route directly instead of cloning and boxing it on every request.
+#[derive(Clone)]
+struct CountRequests {
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Layer<S> for CountRequests {
+    type Service = Counted<S>;
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for Counted<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = CountedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .and_then(|p| ROUTES.iter().find(|r| **r == p.as_str()).copied())
+            .unwrap_or("unmatched");
+        CountedFuture {
+            inner: self.inner.call(req),
+            route,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct CountedFuture<F> {
+        #[pin]
+        inner: F,
+        route: &'static str,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl<F, E> Future for CountedFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = ready!(this.inner.poll(cx));
+        if let Ok(response) = &output {
+            this.metrics
+                .http_request(this.route, response.status().as_u16());
+        }
+        Poll::Ready(output)
+    }
 }
