@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use super::{Diagnostic, SecretUrl};
 use crate::format::{human_age, human_bytes, human_duration, human_latency, percent, utc_clock};
-use crate::model::report::Finding;
+use crate::model::report::{Finding, Status};
 use crate::redact::Redactor;
 
 /// A restart more recent than this is a warning: it explains a burst of
@@ -330,13 +330,11 @@ impl Info {
 
 fn by_ratio(check: &str, used: u64, limit: u64, summary: String) -> Finding {
     let ratio = used as f64 / limit as f64;
-    if ratio >= CRITICAL_RATIO {
-        Finding::critical(check, summary)
-    } else if ratio >= WARN_RATIO {
-        Finding::warn(check, summary)
-    } else {
-        Finding::ok(check, summary)
-    }
+    Finding::new(
+        check,
+        Status::by_level(ratio, WARN_RATIO, CRITICAL_RATIO),
+        summary,
+    )
 }
 
 /// Reads INFO the way an experienced engineer does. Pure: `now` is passed

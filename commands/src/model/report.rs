@@ -24,6 +24,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// Where `value` stands against two thresholds: critical at or above
+    /// `critical_at`, warning at or above `warn_at`, ok below. The one rule
+    /// every gauge check (memory, clients, disk, load) uses.
+    pub fn by_level(value: f64, warn_at: f64, critical_at: f64) -> Status {
+        if value >= critical_at {
+            Status::Critical
+        } else if value >= warn_at {
+            Status::Warn
+        } else {
+            Status::Ok
+        }
+    }
+
     /// The symbol that leads every line about this status. Colour alone never
     /// carries meaning (UX.md), so the symbol is always paired with a word.
     pub fn symbol(self) -> &'static str {

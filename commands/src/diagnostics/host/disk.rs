@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use super::Ctx;
 use super::io;
 use crate::format::{human_bytes, percent};
-use crate::model::report::Finding;
+use crate::model::report::{Finding, Status};
 
 /// Share used at which a disk (or its inodes) is a warning.
 pub const WARN_RATIO: f64 = 0.85;
@@ -148,13 +148,11 @@ impl Usage {
 }
 
 fn level(check: &str, ratio: f64, summary: String) -> Finding {
-    if ratio >= CRITICAL_RATIO {
-        Finding::critical(check, summary)
-    } else if ratio >= WARN_RATIO {
-        Finding::warn(check, summary)
-    } else {
-        Finding::ok(check, summary)
-    }
+    Finding::new(
+        check,
+        Status::by_level(ratio, WARN_RATIO, CRITICAL_RATIO),
+        summary,
+    )
 }
 
 /// One finding per full disk (space or inodes), one finding for the rest,

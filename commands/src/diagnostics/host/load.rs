@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use super::io;
-use crate::model::report::Finding;
+use crate::model::report::{Finding, Status};
 
 /// 5-minute load per core at which it is a warning: every core is busy and
 /// work queues.
@@ -43,12 +43,9 @@ pub fn findings(load: [f64; 3], cores: usize) -> Finding {
     } else {
         "Look at top (CPU) and iostat / the D state in ps (tasks waiting on disk)."
     };
-    if per_core >= CRITICAL_PER_CORE {
-        Finding::critical("host.load", summary).with_detail(trend)
-    } else if per_core >= WARN_PER_CORE {
-        Finding::warn("host.load", summary).with_detail(trend)
-    } else {
-        Finding::ok("host.load", summary)
+    match Status::by_level(per_core, WARN_PER_CORE, CRITICAL_PER_CORE) {
+        Status::Ok => Finding::ok("host.load", summary),
+        status => Finding::new("host.load", status, summary).with_detail(trend),
     }
 }
 
