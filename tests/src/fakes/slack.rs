@@ -278,6 +278,35 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Value {
     }
 }
 
+/// The `Authorization` header as sent, when it is text.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+impl Inner {
+    /// Records one call as the fake answered it, for tests to assert on.
+    fn record(
+        &self,
+        method: String,
+        authorization: Option<String>,
+        body: Value,
+        status: StatusCode,
+        error: Option<String>,
+    ) {
+        self.calls.lock().unwrap().push(Call {
+            method,
+            authorization,
+            body,
+            status: status.as_u16(),
+            error,
+            at: Instant::now(),
+        });
+    }
+}
+
 async fn api(
     State(s): State<Arc<Inner>>,
     Path(method): Path<String>,
@@ -285,22 +314,13 @@ async fn api(
     raw: Bytes,
 ) -> Response {
     let body = parse_body(&headers, &raw);
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let authorization = authorization(&headers);
     let (status, answer, retry_after) = answer(&s, &method, authorization.as_deref(), &body);
-    s.calls.lock().unwrap().push(Call {
-        method,
-        authorization,
-        body,
-        status: status.as_u16(),
-        error: answer
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        at: Instant::now(),
-    });
+    let error = answer
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    s.record(method, authorization, body, status, error);
     let mut response = (status, axum::Json(answer)).into_response();
     if let Some(secs) = retry_after {
         response.headers_mut().insert(
@@ -408,17 +428,13 @@ async fn response_url(
     if let Value::Object(map) = &mut body {
         map.insert("response_url_id".into(), Value::String(id));
     }
-    s.calls.lock().unwrap().push(Call {
-        method: "response_url".into(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+    s.record(
+        "response_url".into(),
+        authorization(&headers),
         body,
-        status: 200,
-        error: None,
-        at: Instant::now(),
-    });
+        StatusCode::OK,
+        None,
+    );
     (StatusCode::OK, "ok").into_response()
 }
 
