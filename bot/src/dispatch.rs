@@ -112,10 +112,10 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         inv.place.channel.clone(),
         target.name.clone(),
     );
-    let admitted = {
+    let admission = {
         let mut in_flight = state.in_flight.lock().expect("in-flight lock");
         match in_flight.get(&key) {
-            Some(existing) => Err(Some(*existing)),
+            Some(existing) => Admission::Running(*existing),
             // Backpressure: every accepted command holds a permit until its
             // report is in chat. When chat delivery or the targets cannot
             // keep up (an alert storm, a script), say so now instead of
@@ -126,15 +126,15 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
                     // concurrent duplicate sees it; the number is filled in
                     // once recorded.
                     in_flight.insert(key.clone(), 0);
-                    Ok(permit)
+                    Admission::Admitted(permit)
                 }
-                Err(_) => Err(None),
+                Err(_) => Admission::Busy,
             },
         }
     };
-    let permit = match admitted {
-        Ok(permit) => permit,
-        Err(Some(existing)) => {
+    let permit = match admission {
+        Admission::Admitted(permit) => permit,
+        Admission::Running(existing) => {
             // 0: the first request is still being recorded and has no number yet.
             let reference = if existing > 0 {
                 format!(" (#{existing})")
@@ -149,7 +149,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
                 AckOutcome::Coalesced,
             );
         }
-        Err(None) => {
+        Admission::Busy => {
             return ack(
                 "medic is busy: too many reports are waiting to be delivered. Try again in a minute.",
                 AckOutcome::Busy,
@@ -215,6 +215,17 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         format!("Running diagnostics for *{target_name}* ({location})… (#{run_id})"),
         AckOutcome::Accepted,
     )
+}
+
+/// Whether a command may start a diagnostic in its channel.
+enum Admission {
+    /// Yes; the permit is held until its report is delivered.
+    Admitted(tokio::sync::OwnedSemaphorePermit),
+    /// The same target is already being diagnosed there, as run `#n`
+    /// (0 while that run is still being recorded).
+    Running(i64),
+    /// Too many reports are waiting to be delivered.
+    Busy,
 }
 
 /// Runs one target's diagnostic (within the concurrency limit) and

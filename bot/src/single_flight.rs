@@ -67,11 +67,6 @@ impl DiagnosticRuns {
         report
     }
 
-    /// How many targets are being diagnosed now.
-    pub fn in_progress(&self) -> usize {
-        self.running.lock().expect("runs lock").len()
-    }
-
     fn start(&self, target: Target) -> Run {
         let slots = self.slots.clone();
         let metrics = self.metrics.clone();
