@@ -2,12 +2,17 @@
 //!
 //! A target in config is a closed enum tagged by `kind` ([`TargetSpec`]), so
 //! an unknown kind is a config error, and the exhaustive `match` in
-//! [`Target::run`] is the registry: adding a diagnostic is a new file, a new
-//! variant and a new arm, all checked by the compiler.
+//! [`for_each_kind!`] is the registry: adding a diagnostic is a new file, a
+//! new variant and a new arm, all checked by the compiler.
+//!
+//! A diagnostic is a set of [`Check`]s. They all start at once and each has
+//! the target's timeout, so a `/diag` takes as long as its slowest check,
+//! not the sum, and a hung check is reported by name while the others
+//! still answer. [`Target::start`] yields each check's findings as it
+//! finishes, so chat and the terminal can show results while the rest run.
 //!
 //! Every diagnostic turns failure into findings: a dead target is "connection
-//! refused by 127.0.0.1:6399", never an error value or a silent gap, and the
-//! whole run is bounded by the target's timeout.
+//! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
 pub mod host;
 pub mod redis;
@@ -15,12 +20,16 @@ pub mod redis;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use serde::Deserialize;
 use url::Url;
 
-use crate::model::report::{Finding, Report, TargetRef};
+use crate::model::report::{Finding, Report, Status, TargetRef};
 use crate::redact::Redactor;
 
 /// One kind of diagnostic, implemented by its target's config type.
@@ -31,20 +40,100 @@ pub trait Diagnostic {
     /// Where the target is, free of credentials (`127.0.0.1:6379`).
     fn location(&self) -> String;
 
-    /// The most the whole diagnostic may take; past it, what is still
-    /// running is reported as timed out.
+    /// The most each check may take; past it, that check is reported as
+    /// not answering. Checks run at once, so this also bounds the whole.
     fn timeout(&self) -> Duration;
 
     /// Secrets in this target's config, so that they are masked wherever an
     /// error text might echo them.
     fn redactor(&self) -> Redactor;
 
-    /// Runs every check and returns what it found. Must not fail: a failure
-    /// to reach or query the target is itself a finding.
-    fn run(&self) -> impl Future<Output = Vec<Finding>> + Send;
+    /// The checks of one run, not yet started. Each must not fail: a
+    /// failure to reach or query the target is itself a finding. Checks
+    /// that depend on a shared step (one connection) share it through a
+    /// shared future, and only one of them reports that step's failure.
+    fn checks(&self) -> Vec<Check>;
 }
 
-/// A target's config, tagged by `kind`. New kinds are added here.
+/// One independently timed part of a diagnostic: a connection and PING, a
+/// disk survey, a lock query.
+pub struct Check {
+    /// The id of the finding written when it does not answer in time
+    /// (`redis.session`).
+    pub id: &'static str,
+    /// What it asks, for that finding: "PING and INFO".
+    pub what: String,
+    /// The status of that finding: unknown by default (the check could not
+    /// tell), critical for the check whose silence *is* the outage.
+    pub when_silent: Status,
+    /// A line under that finding saying what such silence usually means.
+    pub silence_hint: Option<&'static str>,
+    run: BoxFuture<'static, Vec<Finding>>,
+}
+
+impl Check {
+    /// A check that runs `fut`.
+    pub fn new(
+        id: &'static str,
+        what: impl Into<String>,
+        fut: impl Future<Output = Vec<Finding>> + Send + 'static,
+    ) -> Self {
+        Check {
+            id,
+            what: what.into(),
+            when_silent: Status::Unknown,
+            silence_hint: None,
+            run: fut.boxed(),
+        }
+    }
+
+    /// Marks this check as the one whose silence means the target is down.
+    pub fn critical_when_silent(mut self) -> Self {
+        self.when_silent = Status::Critical;
+        self
+    }
+
+    /// Adds what silence from this check usually means.
+    pub fn silence_hint(mut self, hint: &'static str) -> Self {
+        self.silence_hint = Some(hint);
+        self
+    }
+
+    /// Runs the check within `limit`; past it, one finding says what did
+    /// not answer.
+    async fn bounded(self, limit: Duration, location: &str) -> Vec<Finding> {
+        match tokio::time::timeout(limit, self.run).await {
+            Ok(findings) => findings,
+            Err(_) => {
+                let finding = Finding::new(
+                    self.id,
+                    self.when_silent,
+                    format!(
+                        "{} on {location}: no answer within {}",
+                        self.what,
+                        crate::format::human_duration(limit)
+                    ),
+                );
+                vec![match self.silence_hint {
+                    Some(hint) => finding.with_detail(hint),
+                    None => finding,
+                }]
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Check")
+            .field("id", &self.id)
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A target's config, tagged by `kind`. New kinds are added here and in
+/// [`for_each_kind!`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TargetSpec {
@@ -54,29 +143,46 @@ pub enum TargetSpec {
     Host(host::HostTarget),
 }
 
+/// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
+/// the one place that lists every kind.
+macro_rules! for_each_kind {
+    ($spec:expr, $t:ident => $body:expr) => {
+        match $spec {
+            TargetSpec::Redis($t) => $body,
+            TargetSpec::Host($t) => $body,
+        }
+    };
+}
+
+/// The kind name of a diagnostic type, for [`for_each_kind!`].
+fn kind_of<D: Diagnostic>(_: &D) -> &'static str {
+    D::KIND
+}
+
 impl TargetSpec {
     /// The kind name of this spec.
     pub fn kind(&self) -> &'static str {
-        match self {
-            TargetSpec::Redis(_) => redis::RedisTarget::KIND,
-            TargetSpec::Host(_) => host::HostTarget::KIND,
-        }
+        for_each_kind!(self, t => kind_of(t))
     }
 
     /// Where it is, free of credentials.
     pub fn location(&self) -> String {
-        match self {
-            TargetSpec::Redis(t) => t.location(),
-            TargetSpec::Host(t) => t.location(),
-        }
+        for_each_kind!(self, t => t.location())
     }
 
     /// The redactor for this target's secrets.
     pub fn redactor(&self) -> Redactor {
-        match self {
-            TargetSpec::Redis(t) => t.redactor(),
-            TargetSpec::Host(t) => t.redactor(),
-        }
+        for_each_kind!(self, t => t.redactor())
+    }
+
+    /// Each check's time limit.
+    pub fn timeout(&self) -> Duration {
+        for_each_kind!(self, t => t.timeout())
+    }
+
+    /// The checks of one run, not started.
+    pub fn checks(&self) -> Vec<Check> {
+        for_each_kind!(self, t => t.checks())
     }
 }
 
@@ -102,39 +208,53 @@ impl Target {
         }
     }
 
-    /// Runs this target's diagnostic within its timeout and returns the
-    /// report. Every finding is passed through the target's redactor, so a
-    /// password echoed by a library error cannot reach a renderer.
+    /// Starts every check at once and yields each one's findings as it
+    /// finishes (checks with nothing to say yield nothing). Every finding
+    /// has passed the target's redactor, so a password echoed by a library
+    /// error cannot reach a renderer.
+    pub fn start(&self) -> impl Stream<Item = Vec<Finding>> + Send + use<> {
+        run_checks(
+            self.spec.checks(),
+            self.spec.timeout(),
+            &self.spec.location(),
+            self.spec.redactor(),
+        )
+    }
+
+    /// Runs every check and returns the whole report.
     pub async fn run(&self) -> Report {
         let started = Instant::now();
-        let findings = match &self.spec {
-            TargetSpec::Redis(t) => bounded(t).await,
-            TargetSpec::Host(t) => bounded(t).await,
-        };
-        let redactor = self.spec.redactor();
-        let findings = findings
-            .into_iter()
-            .map(|f| redact_finding(&redactor, f))
-            .collect();
+        let findings: Vec<Finding> = self.start().concat().await;
         Report::new(self.target_ref(), findings, started.elapsed())
     }
 }
 
-/// Runs a diagnostic under its overall timeout; a diagnostic that overruns
-/// becomes one critical finding saying so, rather than a hang.
-async fn bounded<D: Diagnostic>(d: &D) -> Vec<Finding> {
-    let limit = d.timeout();
-    match tokio::time::timeout(limit, d.run()).await {
-        Ok(findings) => findings,
-        Err(_) => vec![Finding::critical(
-            format!("{}.timeout", D::KIND),
-            format!(
-                "No complete answer from {} within {}",
-                d.location(),
-                crate::format::human_duration(limit)
-            ),
-        )],
-    }
+/// Starts `checks` at once, each within `limit`, and yields each one's
+/// findings, redacted, as it finishes.
+pub fn run_checks(
+    checks: Vec<Check>,
+    limit: Duration,
+    location: &str,
+    redactor: Redactor,
+) -> impl Stream<Item = Vec<Finding>> + Send + use<> {
+    let location: Arc<str> = location.into();
+    let redactor = Arc::new(redactor);
+    checks
+        .into_iter()
+        .map(|check| {
+            let location = location.clone();
+            let redactor = redactor.clone();
+            async move {
+                check
+                    .bounded(limit, &location)
+                    .await
+                    .into_iter()
+                    .map(|f| redact_finding(&redactor, f))
+                    .collect::<Vec<_>>()
+            }
+        })
+        .collect::<FuturesUnordered<_>>()
+        .filter(|findings| std::future::ready(!findings.is_empty()))
 }
 
 fn redact_finding(r: &Redactor, mut f: Finding) -> Finding {
@@ -240,6 +360,39 @@ mod tests {
     fn bad_url_error_does_not_echo_the_text() {
         let err = SecretUrl::parse("redis//:hunter22@host").unwrap_err();
         assert!(!err.contains("hunter22"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn checks_report_as_they_finish_and_a_hung_one_is_named() {
+        let checks = vec![
+            Check::new("t.hung", "The hung step", std::future::pending())
+                .silence_hint("Nobody home."),
+            Check::new("t.quick", "The quick step", async {
+                vec![Finding::ok("t.quick", "fine, password=hunter22")]
+            }),
+            Check::new("t.quiet", "Nothing to say", async { Vec::new() }),
+        ];
+        let results: Vec<Vec<Finding>> = run_checks(
+            checks,
+            Duration::from_millis(50),
+            "10.0.0.1:1",
+            Redactor::new(),
+        )
+        .collect()
+        .await;
+        // The quick check arrives first; the quiet one yields nothing; the
+        // hung one is reported by name, not waited for.
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert_eq!(results[0][0].check, "t.quick");
+        assert!(!results[0][0].summary.contains("hunter22"), "redacted");
+        let hung = &results[1][0];
+        assert_eq!(hung.check, "t.hung");
+        assert_eq!(hung.status, Status::Unknown);
+        assert_eq!(
+            hung.summary,
+            "The hung step on 10.0.0.1:1: no answer within 50 ms"
+        );
+        assert_eq!(hung.detail, ["Nobody home."]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
 
-use super::{Diagnostic, SecretUrl};
+use super::{Check, Diagnostic, SecretUrl};
 use crate::format::{human_age, human_bytes, human_duration, human_latency, percent, utc_clock};
 use crate::model::report::{Finding, Status};
 use crate::redact::Redactor;
@@ -111,7 +111,21 @@ impl Diagnostic for RedisTarget {
         self.url.redactor()
     }
 
-    async fn run(&self) -> Vec<Finding> {
+    fn checks(&self) -> Vec<Check> {
+        let target = self.clone();
+        vec![
+            Check::new("redis.session", "PING and INFO", async move {
+                target.session().await
+            })
+            .critical_when_silent(),
+        ]
+    }
+}
+
+impl RedisTarget {
+    /// TCP reach, then a session: AUTH from the URL, PING, INFO. Each step
+    /// stops the rest when it fails, and says why in plain words.
+    async fn session(&self) -> Vec<Finding> {
         let mut findings = Vec::new();
         let (host, port) = self.host_port();
         let location = self.location();
@@ -689,7 +703,7 @@ mod tests {
             url: SecretUrl::parse("redis://:topsecret@127.0.0.1:1").unwrap(),
             ..RedisTarget::local_default()
         };
-        let fs = target.run().await;
+        let fs = target.session().await;
         assert_eq!(fs.len(), 1);
         assert_eq!(fs[0].status, Status::Critical);
         assert!(

@@ -39,7 +39,6 @@ pub mod systemd;
 #[cfg(test)]
 mod tests;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,8 +47,7 @@ use futures::FutureExt;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::Diagnostic;
-use crate::format::human_duration;
+use super::{Check, Diagnostic};
 use crate::model::report::Finding;
 use crate::redact::Redactor;
 
@@ -151,69 +149,89 @@ impl HostTarget {
             .max(Duration::from_millis(100).min(self.timeout))
     }
 
-    /// Runs every check as of `now`. [`Diagnostic::run`] passes the wall
-    /// clock; tests pass a fixed instant that matches their fixtures.
+    /// Runs every check as of `now`, at once, and returns all findings.
+    /// [`Diagnostic::checks`] uses the wall clock; tests pass a fixed
+    /// instant that matches their fixtures.
     pub async fn check_all(&self, now: OffsetDateTime) -> Vec<Finding> {
+        use futures::StreamExt;
+        super::run_checks(
+            self.checks_at(now),
+            self.timeout,
+            &self.location(),
+            self.redactor(),
+        )
+        .concat()
+        .await
+    }
+
+    /// The checks of a run as of `now`.
+    pub fn checks_at(&self, now: OffsetDateTime) -> Vec<Check> {
         if let Some(ssh) = &self.ssh {
             // Never check this machine while the user believes it is another.
-            return vec![Finding::critical(
-                "host.config",
-                format!("Not checked: ssh ({ssh}) is not supported yet"),
-            )];
+            let summary = format!("Not checked: ssh ({ssh}) is not supported yet");
+            return vec![Check::new("host.config", "The config", async move {
+                vec![Finding::critical("host.config", summary)]
+            })];
         }
+        let root = self.root.clone();
+        let local = self.is_local();
+        let window = self.upgrade_window;
         let budget = self.check_budget();
-        let clock = clock::LogClock::load(&self.root, now).await;
-        let window_start = now - self.upgrade_window;
-        let ctx = Ctx {
-            root: self.root.clone(),
-            local: self.is_local(),
-            clock,
-            window: self.upgrade_window,
-            window_start,
-            budget,
-        };
+        // The log clock (the host's time zone) is read once and shared.
+        let ctx = async move {
+            let clock = clock::LogClock::load(&root, now).await;
+            Arc::new(Ctx {
+                root,
+                local,
+                clock,
+                window,
+                window_start: now - window,
+                budget,
+            })
+        }
+        .boxed()
+        .shared();
         // syslog is read once and shared by the OOM and reload checks.
-        let since = std::time::SystemTime::from(window_start);
+        let since = std::time::SystemTime::from(now - self.upgrade_window);
         let root = self.root.clone();
         let syslog =
             async move { Arc::new(io::read_rotated(&root, "var/log/syslog", Some(since)).await) }
                 .boxed()
                 .shared();
+        let releases_dir = self.releases_dir.clone();
 
-        let (d, m, f, l, o, s, a, r, j) = tokio::join!(
-            guard("host.disk", "Disk use", budget, disk::check(&ctx)),
-            guard("host.memory", "Memory", budget, memory::check(&ctx)),
-            guard("host.fds", "File descriptors", budget, fds::check(&ctx)),
-            guard("host.load", "Load", budget, load::check(&ctx)),
-            guard(
-                "host.oom",
-                "The kernel log",
-                budget,
-                oom::check(&ctx, syslog.clone())
-            ),
-            guard(
-                "host.systemd",
-                "systemctl --failed",
-                budget,
-                systemd::check(&ctx)
-            ),
-            guard("host.apt", "The apt history", budget, apt::check(&ctx)),
-            guard(
-                "host.deploys",
-                "The releases directory",
-                budget,
-                releases::check(&ctx, self.releases_dir.as_deref())
-            ),
-            guard(
-                "host.reloads",
-                "The system log",
-                budget,
-                journal::check(&ctx, syslog)
-            ),
-        );
-        [d, m, f, l, o, s, a, r, j].into_iter().flatten().collect()
+        /// A check that first waits for the shared context.
+        macro_rules! check {
+            ($id:literal, $what:literal, |$c:ident| $body:expr) => {{
+                let ctx = ctx.clone();
+                Check::new($id, $what, async move {
+                    let $c = ctx.await;
+                    $body.await
+                })
+                .silence_hint(SILENCE_HINT)
+            }};
+        }
+        let (oom_log, reload_log) = (syslog.clone(), syslog);
+        vec![
+            check!("host.disk", "Disk use", |c| disk::check(&c)),
+            check!("host.memory", "Memory", |c| memory::check(&c)),
+            check!("host.fds", "File descriptors", |c| fds::check(&c)),
+            check!("host.load", "Load", |c| load::check(&c)),
+            check!("host.oom", "The kernel log", |c| oom::check(&c, oom_log)),
+            check!("host.systemd", "systemctl --failed", |c| systemd::check(&c)),
+            check!("host.apt", "The apt history", |c| apt::check(&c)),
+            check!("host.deploys", "The releases directory", |c| {
+                releases::check(&c, releases_dir.as_deref())
+            }),
+            check!("host.reloads", "The system log", |c| journal::check(
+                &c, reload_log
+            )),
+        ]
     }
 }
+
+/// What a host check's silence usually means.
+const SILENCE_HINT: &str = "A hung network mount or an overloaded machine looks like this.";
 
 /// What every check needs to know about this run.
 pub struct Ctx {
@@ -247,26 +265,6 @@ impl Ctx {
 pub type SharedSyslog =
     futures::future::Shared<futures::future::BoxFuture<'static, Arc<Vec<io::LogFile>>>>;
 
-/// Bounds one check: past its budget it becomes one finding that names what
-/// did not answer, and the other checks still report.
-async fn guard(
-    check: &str,
-    what: &str,
-    budget: Duration,
-    fut: impl Future<Output = Vec<Finding>>,
-) -> Vec<Finding> {
-    match tokio::time::timeout(budget, fut).await {
-        Ok(findings) => findings,
-        Err(_) => vec![
-            Finding::unknown(
-                check,
-                format!("{what} did not answer within {}", human_duration(budget)),
-            )
-            .with_detail("A hung network mount or an overloaded machine looks like this."),
-        ],
-    }
-}
-
 impl Diagnostic for HostTarget {
     const KIND: &'static str = "host";
 
@@ -289,7 +287,7 @@ impl Diagnostic for HostTarget {
         Redactor::new()
     }
 
-    async fn run(&self) -> Vec<Finding> {
-        self.check_all(OffsetDateTime::now_utc()).await
+    fn checks(&self) -> Vec<Check> {
+        self.checks_at(OffsetDateTime::now_utc())
     }
 }
