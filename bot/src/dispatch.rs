@@ -7,40 +7,17 @@
 
 use std::time::Instant;
 
+use medic_commands::TargetRef;
 use medic_commands::command::{ChatCommand, help_text};
-use medic_commands::diagnostics::Target;
+use medic_commands::diagnostics::{self, Target};
 use medic_commands::model::inbound::{CommandInvocation, Platform};
-use medic_commands::{Report, TargetRef};
 use medic_integrations::chat::Provenance;
-use medic_integrations::chat::slack::client::SlackApiError;
-use medic_integrations::chat::slack::render;
 use tracing::Instrument;
 
 use crate::app::AppState;
+use crate::delivery::{Delivery, Gather, run_and_deliver};
 use crate::storage::runs::NewRun;
 use crate::telemetry::metrics::AckOutcome;
-
-/// How to deliver a report, once it exists.
-#[derive(Debug, Clone)]
-pub enum Delivery {
-    /// Into a Slack channel, with the command's `response_url` as the way
-    /// to reach the person when medic may not post in the channel.
-    Slack {
-        /// Where `chat.postMessage` goes.
-        channel: String,
-        /// Slack's per-command URL for delayed (ephemeral) answers.
-        response_url: String,
-    },
-}
-
-impl Delivery {
-    /// The platform it delivers to.
-    pub fn platform(&self) -> Platform {
-        match self {
-            Delivery::Slack { .. } => Platform::Slack,
-        }
-    }
-}
 
 /// The immediate answer to a command, shown only to its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +62,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         }
         Ok(ChatCommand::Diag { target }) => target,
     };
-    let Some(target) = state.targets.get(&target_name).cloned() else {
+    let Some(selected) = diagnostics::select(&state.targets, &target_name) else {
         return ack(
             format!(
                 "I don't know the target `{target_name}`.\n\n{}",
@@ -110,7 +87,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
     let key = (
         inv.place.platform,
         inv.place.channel.clone(),
-        target.name.clone(),
+        target_name.clone(),
     );
     let admission = {
         let mut in_flight = state.in_flight.lock().expect("in-flight lock");
@@ -143,8 +120,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
             };
             return ack(
                 format!(
-                    "Diagnostics for *{}* are already running in this channel{reference}; the report will be posted here.",
-                    target.name
+                    "Diagnostics for *{target_name}* are already running in this channel{reference}; the report will be posted here."
                 ),
                 AckOutcome::Coalesced,
             );
@@ -171,7 +147,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
             actor_id: &inv.actor.id,
             actor_name: &inv.actor.name,
             command: &command_text,
-            target: &target.name,
+            target: &target_name,
         })
         .await;
     let run_id = match recorded {
@@ -197,11 +173,27 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         reference: Some(run_id),
     };
     let job_state = state.clone();
-    let location = target.spec.location();
-    let span = tracing::info_span!("diag", run = run_id, target = %target.name);
+    let what = match selected.as_slice() {
+        [only] => only.spec.location(),
+        many => format!(
+            "{} targets: {}",
+            many.len(),
+            many.iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let span = tracing::info_span!("diag", run = run_id, target = %target_name);
+    let label = target_name.clone();
     state.tasks.spawn(
         async move {
-            run_and_deliver(&job_state, run_id, &target, &prov, delivery).await;
+            let watches = selected
+                .iter()
+                .map(|t| job_state.diagnostics.watch(t))
+                .collect();
+            let gather = Gather::new(label, watches);
+            run_and_deliver(&job_state, run_id, gather, &prov, delivery).await;
             drop(permit);
             job_state
                 .in_flight
@@ -212,7 +204,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         .instrument(span),
     );
     ack(
-        format!("Running diagnostics for *{target_name}* ({location})… (#{run_id})"),
+        format!("Running diagnostics for *{target_name}* ({what})… (#{run_id})"),
         AckOutcome::Accepted,
     )
 }
@@ -226,84 +218,6 @@ enum Admission {
     Running(i64),
     /// Too many reports are waiting to be delivered.
     Busy,
-}
-
-/// Runs one target's diagnostic (within the concurrency limit) and
-/// delivers the report, recording each step.
-async fn run_and_deliver(
-    state: &AppState,
-    run_id: i64,
-    target: &Target,
-    prov: &Provenance,
-    delivery: Delivery,
-) {
-    let report = state.diagnostics.report(target).await;
-    let platform = delivery.platform();
-    if let Err(error) = state.store.set_report(run_id, &report).await {
-        tracing::warn!(%error, "Could not store a report; delivering it anyway.");
-    }
-    let outcome = match delivery {
-        Delivery::Slack {
-            channel,
-            response_url,
-        } => deliver_slack(state, run_id, &report, prov, &channel, &response_url).await,
-    };
-    let error = outcome.err();
-    if let Some(e) = &error {
-        tracing::warn!(error = %e, "A report could not be delivered.");
-    }
-    if let Err(db) = state.store.finish_run(run_id, error.as_deref()).await {
-        tracing::warn!(error = %db, "Could not mark a run finished.");
-    }
-    state.metrics.report_finished(platform, error.is_none());
-}
-
-async fn deliver_slack(
-    state: &AppState,
-    run_id: i64,
-    report: &Report,
-    prov: &Provenance,
-    channel: &str,
-    response_url: &str,
-) -> Result<(), String> {
-    let Some(slack) = &state.slack else {
-        return Err("Slack is not configured".into());
-    };
-    let root = render::root_message(report, prov);
-    let posted = slack
-        .outbox
-        .send(channel, || {
-            slack.api.post_message(channel, root.clone(), None)
-        })
-        .await;
-    let posted = match posted {
-        Ok(p) => p,
-        Err(SlackApiError::Rejected { code })
-            if code == "not_in_channel" || code == "channel_not_found" =>
-        {
-            // Private channels and DMs need the bot invited; rather than
-            // lose the report, show it to the person who asked.
-            return slack
-                .respond_privately(response_url, report, prov, &code)
-                .await;
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    if let Err(error) = state.store.set_root(run_id, &posted.ts).await {
-        tracing::warn!(%error, "Could not record the root message.");
-    }
-    for message in render::thread_messages(report, prov) {
-        slack
-            .outbox
-            .send(channel, || {
-                slack
-                    .api
-                    .post_message(channel, message.clone(), Some(&posted.ts))
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// Diagnostics running now, by (platform, channel, target), with their run

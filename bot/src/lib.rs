@@ -10,6 +10,8 @@
 //!   future completes, drain.
 //! - [`http`]: routes, body limit, request metrics.
 //! - [`dispatch`]: a typed command → an acknowledgement now, a report later.
+//! - [`delivery`]: running diagnostics → root message, streamed thread, final edit.
+//! - [`single_flight`]: one run per target, shared and watched.
 //! - [`slack`]: the Slack runtime (verifier, Web API client, outbox).
 //! - [`outbox`]: per-channel pacing and retry of chat posts.
 //! - [`ratelimit`]: the per-person command limit.
@@ -18,6 +20,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod delivery;
 pub mod dispatch;
 pub mod http;
 pub mod outbox;

@@ -524,6 +524,13 @@ impl Reader {
                 ));
                 continue;
             }
+            if name == diagnostics::ALL {
+                self.problems.push(problem(
+                    &key,
+                    "`all` is reserved: `/diag all` runs every target",
+                ));
+                continue;
+            }
             let Some(spec) = self.section::<TargetSpec>(&key, Some(value)) else {
                 continue;
             };

@@ -1,30 +1,47 @@
 //! One diagnostic run per target at a time, shared by every command that
-//! asks for that target while it runs.
+//! asks for that target while it runs, and watched as it runs.
 //!
 //! During an incident many people, in many channels, type `/diag redis` at
 //! once, against a Redis that is already struggling. Each extra session
 //! costs the sick server a connection, a PING and an INFO, and costs medic
 //! a diagnostic slot. So a command that arrives while the same target is
-//! being diagnosed waits for that run and gets its report: the answer is
-//! never older than one run, and the target is probed once.
+//! being diagnosed joins that run: the answer is never older than one run,
+//! and the target is probed once.
+//!
+//! A run publishes its progress (findings so far, then the report) on a
+//! `watch` channel, so each channel that asked can stream results into its
+//! thread as checks finish, at its own pace.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
-use medic_commands::Report;
+use futures::StreamExt;
 use medic_commands::diagnostics::Target;
-use tokio::sync::Semaphore;
+use medic_commands::{Finding, Report, TargetRef};
+use tokio::sync::{Semaphore, watch};
 
 use crate::telemetry::metrics::Metrics;
 
-type Run = Shared<BoxFuture<'static, Arc<Report>>>;
+/// What a run has produced so far.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Findings in the order their checks finished.
+    pub findings: Vec<Finding>,
+    /// Checks finished, of `checks`.
+    pub checks_done: usize,
+    /// Checks in the run (0 until it has started).
+    pub checks: usize,
+    /// The whole report, once every check has answered.
+    pub report: Option<Arc<Report>>,
+}
+
+type Running = Arc<Mutex<HashMap<String, watch::Receiver<Progress>>>>;
 
 /// The diagnostic runs in progress, by target name.
 #[derive(Debug)]
 pub struct DiagnosticRuns {
-    running: Mutex<HashMap<String, Run>>,
+    running: Running,
     /// Bounds how many diagnostics run at once, across targets.
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
@@ -34,51 +51,166 @@ impl DiagnosticRuns {
     /// At most `concurrent` diagnostics run at once; more wait their turn.
     pub fn new(concurrent: usize, metrics: Arc<Metrics>) -> Self {
         DiagnosticRuns {
-            running: Mutex::new(HashMap::new()),
+            running: Arc::default(),
             slots: Arc::new(Semaphore::new(concurrent.max(1))),
             metrics,
         }
     }
 
-    /// The report of a run of `target` that starts no earlier than this
-    /// call: the one in progress when there is one, else a new one.
-    pub async fn report(&self, target: &Target) -> Arc<Report> {
-        let run = {
-            let mut running = self.running.lock().expect("runs lock");
-            match running.get(&target.name) {
-                Some(run) => run.clone(),
-                None => {
-                    let run = self.start(target.clone());
-                    running.insert(target.name.clone(), run.clone());
-                    run
-                }
+    /// Watches a run of `target` that starts no earlier than this call: the
+    /// one in progress when there is one, else a new one.
+    pub fn watch(&self, target: &Target) -> RunWatch {
+        let mut running = self.running.lock().expect("runs lock");
+        let rx = match running.get(&target.name) {
+            Some(rx) => rx.clone(),
+            None => {
+                let (tx, rx) = watch::channel(Progress::default());
+                running.insert(target.name.clone(), rx.clone());
+                tokio::spawn(run(
+                    target.clone(),
+                    tx,
+                    rx.clone(),
+                    self.running.clone(),
+                    self.slots.clone(),
+                    self.metrics.clone(),
+                ));
+                rx
             }
         };
-        let report = run.clone().await;
-        // The first waiter to see the run finish retires it, so the next
-        // command starts a fresh run.
-        let mut running = self.running.lock().expect("runs lock");
-        if running
-            .get(&target.name)
-            .is_some_and(|current| current.ptr_eq(&run))
-        {
-            running.remove(&target.name);
+        RunWatch {
+            target: target.target_ref(),
+            rx,
+            seen: 0,
         }
-        report
     }
 
-    fn start(&self, target: Target) -> Run {
-        let slots = self.slots.clone();
-        let metrics = self.metrics.clone();
-        async move {
-            let report = {
-                let _slot = slots.acquire().await.expect("semaphore never closed");
-                target.run().await
-            };
-            metrics.diagnostic(&report.target.kind, report.status(), report.elapsed);
-            Arc::new(report)
-        }
-        .boxed()
-        .shared()
+    /// The whole report of a run of `target` (see [`DiagnosticRuns::watch`]).
+    pub async fn report(&self, target: &Target) -> Arc<Report> {
+        self.watch(target).finished().await
     }
+}
+
+/// Runs one target's checks and publishes each result, then the report;
+/// then retires the run so that the next command starts a fresh one.
+async fn run(
+    target: Target,
+    tx: watch::Sender<Progress>,
+    me: watch::Receiver<Progress>,
+    running: Running,
+    slots: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+) {
+    let report = {
+        let _slot = slots.acquire().await.expect("semaphore never closed");
+        let started = Instant::now();
+        let mut run = target.start();
+        tx.send_modify(|p| p.checks = run.checks);
+        let mut findings = Vec::new();
+        while let Some(done) = run.results.next().await {
+            findings.extend(done.findings.iter().cloned());
+            tx.send_modify(|p| {
+                p.checks_done += 1;
+                p.findings.extend(done.findings);
+            });
+        }
+        Arc::new(Report::new(
+            target.target_ref(),
+            findings,
+            started.elapsed(),
+        ))
+    };
+    metrics.diagnostic(&report.target.kind, report.status(), report.elapsed);
+    tx.send_modify(|p| p.report = Some(report));
+    let mut running = running.lock().expect("runs lock");
+    if running
+        .get(&target.name)
+        .is_some_and(|current| current.same_channel(&me))
+    {
+        running.remove(&target.name);
+    }
+}
+
+/// One reader's view of a run: what it has not taken yet.
+#[derive(Debug)]
+pub struct RunWatch {
+    target: TargetRef,
+    rx: watch::Receiver<Progress>,
+    seen: usize,
+}
+
+impl RunWatch {
+    /// The target being diagnosed.
+    pub fn target(&self) -> &TargetRef {
+        &self.target
+    }
+
+    /// Findings that arrived since the last call, and the report once the
+    /// run is finished. Never waits.
+    pub fn take(&mut self) -> (Vec<Finding>, Option<Arc<Report>>) {
+        let progress = self.rx.borrow_and_update();
+        let new = progress.findings[self.seen.min(progress.findings.len())..].to_vec();
+        self.seen = progress.findings.len();
+        (new, progress.report.clone())
+    }
+
+    /// Checks finished and checks in all, as of now.
+    pub fn counts(&self) -> (usize, usize) {
+        let p = self.rx.borrow();
+        (p.checks_done, p.checks)
+    }
+
+    /// Waits until the run publishes something this reader has not seen.
+    /// Returns at once when the run has ended.
+    pub async fn changed(&mut self) {
+        if self.rx.borrow().report.is_some() {
+            return;
+        }
+        // Err: the run ended without a report (it panicked); the caller's
+        // next `take` or `finished` says so.
+        let _ = self.rx.changed().await;
+    }
+
+    /// Waits for the whole report.
+    pub async fn finished(mut self) -> Arc<Report> {
+        loop {
+            if let Some(report) = self.rx.borrow_and_update().report.clone() {
+                return report;
+            }
+            if self.rx.changed().await.is_err() {
+                return self
+                    .rx
+                    .borrow()
+                    .report
+                    .clone()
+                    .unwrap_or_else(|| crashed(&self.target));
+            }
+        }
+    }
+
+    /// Whether the run ended, with or without a report.
+    pub fn ended(&self) -> bool {
+        self.rx.borrow().report.is_some() || self.rx.has_changed().is_err()
+    }
+
+    /// The report, or a stand-in when the run died without one.
+    pub fn report_now(&self) -> Option<Arc<Report>> {
+        match self.rx.borrow().report.clone() {
+            Some(r) => Some(r),
+            None if self.rx.has_changed().is_err() => Some(crashed(&self.target)),
+            None => None,
+        }
+    }
+}
+
+/// A report saying medic itself failed, so that a bug in one diagnostic
+/// still ends in an answer rather than silence.
+fn crashed(target: &TargetRef) -> Arc<Report> {
+    Arc::new(Report::new(
+        target.clone(),
+        vec![Finding::unknown(
+            format!("{}.crashed", target.kind),
+            "medic's diagnostic stopped unexpectedly; its log has the reason",
+        )],
+        std::time::Duration::ZERO,
+    ))
 }

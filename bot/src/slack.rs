@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use medic_commands::Report;
+use medic_commands::Diagnosis;
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::slack::client::SlackApi;
 use medic_integrations::chat::slack::render;
@@ -76,7 +76,7 @@ impl SlackRuntime {
     pub async fn respond_privately(
         &self,
         response_url: &str,
-        report: &Report,
+        report: &Diagnosis,
         prov: &Provenance,
         code: &str,
     ) -> Result<(), String> {
@@ -86,8 +86,8 @@ impl SlackRuntime {
             ));
         }
         let mut blocks =
-            serde_json::to_value(render::root_message(report, prov).blocks).unwrap_or_default();
-        let thread = render::thread_messages(report, prov);
+            serde_json::to_value(render::diagnosis_root(report, prov).blocks).unwrap_or_default();
+        let thread = render::diagnosis_thread(report, prov);
         if let (Some(list), Some(first)) = (blocks.as_array_mut(), thread.first()) {
             if let Ok(serde_json::Value::Array(more)) = serde_json::to_value(&first.blocks) {
                 list.extend(more.into_iter().take(render::MAX_BLOCKS - 3));
@@ -100,7 +100,7 @@ impl SlackRuntime {
         }
         let body = serde_json::json!({
             "response_type": "ephemeral",
-            "text": format!("{} {} — {}", report.status().symbol(), report.target.name, report.headline()),
+            "text": format!("{} {} — {}", report.status().symbol(), report.label, report.headline()),
             "blocks": blocks,
         });
         let response = self

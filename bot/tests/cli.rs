@@ -131,7 +131,7 @@ fn diag_exit_codes_follow_the_report() {
     assert_eq!(out.status.code(), Some(64));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("no target named `nosuch`. Targets: host, redis.")
+            .contains("no target or kind named `nosuch`. Targets: host, redis; or `all`.")
     );
 }
 

@@ -23,7 +23,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "diag",
         usage: "/diag TARGET",
-        about: "Run the diagnostics for a configured target and post the report in a thread.",
+        about: "Run the diagnostics for a target (its name, a kind such as `postgres`, or `all`) and post the report in a thread.",
     },
     CommandSpec {
         name: "help",

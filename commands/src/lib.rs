@@ -21,4 +21,5 @@ pub mod format;
 pub mod model;
 pub mod redact;
 
+pub use model::diagnosis::Diagnosis;
 pub use model::report::{Finding, Report, Status, TargetRef};

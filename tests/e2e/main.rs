@@ -3,3 +3,4 @@
 mod operations;
 mod slack_delivery;
 mod slash_commands;
+mod streaming;

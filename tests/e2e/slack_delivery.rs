@@ -123,5 +123,6 @@ async fn shutdown_waits_for_a_running_diagnostic_to_reach_chat() {
         2,
         "root and thread were delivered before medic exited"
     );
-    assert!(posts[0].all_text().contains("critical"));
+    let root = slack.root_now(CHANNEL).unwrap();
+    assert!(root.contains("critical"), "the root was edited: {root}");
 }

@@ -9,17 +9,9 @@ use medic_tests::services::{
     counting_silent_listener, dead_port, redis_url_with_password, silent_listener,
 };
 use medic_tests::{
-    CHANNEL, Options, dead_redis_target, now_unix, redis_target, require_redis, spawn_medic,
-    spawn_with_targets,
+    CHANNEL, Options, dead_redis_target, ephemeral_text, now_unix, redis_target, require_redis,
+    spawn_medic, spawn_with_targets,
 };
-use serde_json::Value;
-
-async fn ephemeral_text(r: reqwest::Response) -> String {
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("JSON ack");
-    assert_eq!(v["response_type"], "ephemeral", "{v}");
-    v["text"].as_str().unwrap_or_default().to_string()
-}
 
 #[tokio::test]
 async fn diag_redis_acks_at_once_then_posts_a_root_message_and_a_threaded_report() {
@@ -268,11 +260,10 @@ async fn the_same_diag_typed_twice_in_a_channel_runs_once() {
         "{second}"
     );
 
-    let posts = medic
+    let (root, _) = medic
         .slack
-        .wait_for_posts(CHANNEL, 2, Duration::from_secs(15))
+        .wait_for_report(CHANNEL, Duration::from_secs(15))
         .await;
-    let root = posts[0].all_text();
     assert!(
         root.contains("critical"),
         "a silent server is critical: {root}"
@@ -299,11 +290,11 @@ async fn channels_asking_about_the_same_target_at_once_share_one_probe() {
     }
     // Each channel gets its own report, from the one run.
     for channel in ["C0FIRST", "C0SECOND"] {
-        let posts = medic
+        let (root, _) = medic
             .slack
-            .wait_for_posts(channel, 2, Duration::from_secs(15))
+            .wait_for_report(channel, Duration::from_secs(15))
             .await;
-        assert!(posts[0].all_text().contains("critical"), "{channel}");
+        assert!(root.contains("critical"), "{channel}: {root}");
     }
     let shared = probes.load(Ordering::SeqCst);
     let (_, metrics) = medic.get("/metrics").await;
@@ -319,7 +310,7 @@ async fn channels_asking_about_the_same_target_at_once_share_one_probe() {
     ephemeral_text(medic.slash_in("C0THIRD", "/diag", "hung").await).await;
     medic
         .slack
-        .wait_for_posts("C0THIRD", 2, Duration::from_secs(15))
+        .wait_for_report("C0THIRD", Duration::from_secs(15))
         .await;
     let one_run = probes.load(Ordering::SeqCst) - shared;
     assert!(one_run >= 1, "the diagnostic connects to its target");
@@ -348,7 +339,7 @@ async fn past_the_pending_limit_commands_are_answered_busy_until_reports_go_out(
     // Once the first report is out, there is room again.
     medic
         .slack
-        .wait_for_posts("C0FIRST", 2, Duration::from_secs(15))
+        .wait_for_report("C0FIRST", Duration::from_secs(15))
         .await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -356,7 +347,11 @@ async fn past_the_pending_limit_commands_are_answered_busy_until_reports_go_out(
         if again.starts_with("Running diagnostics") {
             break;
         }
-        assert!(Instant::now() < deadline, "still busy: {again}");
+        assert!(
+            Instant::now() < deadline,
+            "still busy: {again}: {:#?}",
+            medic.slack.calls()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, metrics) = medic.get("/metrics").await;

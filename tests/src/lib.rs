@@ -141,7 +141,16 @@ pub async fn spawn_with_targets(targets: String) -> TestMedic {
     .await
 }
 
-/// Unix seconds now.
+/// The text of medic's ephemeral answer to a slash command, checking that
+/// it is one (200, `response_type: ephemeral`).
+pub async fn ephemeral_text(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("JSON ack");
+    assert_eq!(v["response_type"], "ephemeral", "{v}");
+    v["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// Now as Unix seconds.
 pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -2,11 +2,13 @@
 //! `/diag redis` and the answer comes back as a root message with its
 //! thread, as it would in Slack; no platform, no database needed.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+use medic_commands::Diagnosis;
 use medic_commands::command::{ChatCommand, help_text};
-use medic_commands::diagnostics::Target;
+use medic_commands::diagnostics::{self, Target};
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::console::render::{self, Style};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -16,16 +18,21 @@ pub async fn run(config: Option<&Path>) -> u8 {
     let Some(loaded) = super::load_or_report(config) else {
         return super::EXIT_USAGE;
     };
-    let targets: Vec<Target> = loaded
+    let targets: BTreeMap<String, Target> = loaded
         .settings
         .targets
         .iter()
-        .map(|(name, spec)| Target {
-            name: name.clone(),
-            spec: spec.clone(),
+        .map(|(name, spec)| {
+            (
+                name.clone(),
+                Target {
+                    name: name.clone(),
+                    spec: spec.clone(),
+                },
+            )
         })
         .collect();
-    let refs: Vec<_> = targets.iter().map(Target::target_ref).collect();
+    let refs: Vec<_> = targets.values().map(Target::target_ref).collect();
     let interactive = std::io::stdin().is_terminal();
     let style = Style {
         color: std::io::stdout().is_terminal(),
@@ -62,29 +69,44 @@ pub async fn run(config: Option<&Path>) -> u8 {
         match parsed {
             Ok(ChatCommand::Help) => say(&help_text(&refs)),
             Err(e) => say(&format!("{e}\n{}", help_text(&refs))),
-            Ok(ChatCommand::Diag { target }) => match targets.iter().find(|t| t.name == target) {
+            Ok(ChatCommand::Diag { target }) => match diagnostics::select(&targets, &target) {
                 None => say(&format!(
                     "I don't know the target `{target}`.\n{}",
                     help_text(&refs)
                 )),
-                Some(t) => {
-                    say(&format!(
-                        "Running diagnostics for {} ({})…",
-                        t.name,
-                        t.spec.location()
-                    ));
-                    let report = t.run().await;
+                Some(selected) => {
+                    let what: Vec<String> = selected
+                        .iter()
+                        .map(|t| format!("{} ({})", t.name, t.spec.location()))
+                        .collect();
+                    say(&format!("Running diagnostics for {}…", what.join(", ")));
+                    let reports = futures::future::join_all(selected.iter().map(Target::run)).await;
+                    let diagnosis = Diagnosis {
+                        label: target.clone(),
+                        reports,
+                    };
                     let prov = Provenance {
-                        command: format!("/diag {}", t.name),
+                        command: format!("/diag {target}"),
                         actor: None,
                         reference: None,
                     };
-                    say(&render::root(&report, style));
-                    println!("        ╰─ thread");
-                    print!(
-                        "{}",
-                        render::details(&report, Some(&prov), style, "          ")
-                    );
+                    if diagnosis.single().is_none() {
+                        say(&format!(
+                            "{} {} — {} · {}",
+                            diagnosis.status().symbol(),
+                            target,
+                            diagnosis.status().word(),
+                            diagnosis.counts()
+                        ));
+                    }
+                    for report in &diagnosis.reports {
+                        say(&render::root(report, style));
+                        println!("        ╰─ thread");
+                        print!(
+                            "{}",
+                            render::details(report, Some(&prov), style, "          ")
+                        );
+                    }
                 }
             },
         }

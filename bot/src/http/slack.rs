@@ -13,7 +13,8 @@ use medic_integrations::chat::slack::parse::SlashCommand;
 use medic_integrations::chat::slack::render::ephemeral;
 
 use crate::app::AppState;
-use crate::dispatch::{self, Delivery};
+use crate::delivery::Delivery;
+use crate::dispatch;
 
 /// The two headers Slack signs a request with, taken on their own rather
 /// than cloning the whole header map on every request.

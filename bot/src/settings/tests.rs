@@ -179,3 +179,17 @@ fn a_named_file_that_is_missing_is_an_error() {
     .unwrap_err();
     assert_eq!(keys(&problems), vec!["config"]);
 }
+
+#[test]
+fn all_is_reserved_for_every_target() {
+    let problems = load(
+        r#"
+        [targets.all]
+        kind = "redis"
+        url = "redis://10.0.1.1"
+    "#,
+    )
+    .unwrap_err();
+    assert_eq!(keys(&problems), ["targets.all"]);
+    assert!(problems[0].message.contains("reserved"), "{problems:?}");
+}

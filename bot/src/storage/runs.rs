@@ -3,7 +3,7 @@
 //!
 //! The state column lets a restart find work that a crash interrupted.
 
-use medic_commands::Report;
+use medic_commands::Diagnosis;
 use sqlx::Row;
 
 use super::{Store, now_ms};
@@ -97,8 +97,8 @@ impl Store {
         row.try_get::<i64, _>(0)
     }
 
-    /// Stores the finished report.
-    pub async fn set_report(&self, id: i64, report: &Report) -> sqlx::Result<()> {
+    /// Stores the finished diagnosis (one report per target).
+    pub async fn set_report(&self, id: i64, report: &Diagnosis) -> sqlx::Result<()> {
         let json = serde_json::to_string(report).unwrap_or_default();
         sqlx::query(
             "UPDATE command_runs SET state = $1, finished_at = $2, status = $3, summary = $4, report_json = $5 WHERE id = $6",

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use serde::Deserialize;
 use url::Url;
@@ -208,25 +209,61 @@ impl Target {
         }
     }
 
-    /// Starts every check at once and yields each one's findings as it
-    /// finishes (checks with nothing to say yield nothing). Every finding
-    /// has passed the target's redactor, so a password echoed by a library
-    /// error cannot reach a renderer.
-    pub fn start(&self) -> impl Stream<Item = Vec<Finding>> + Send + use<> {
-        run_checks(
-            self.spec.checks(),
-            self.spec.timeout(),
-            &self.spec.location(),
-            self.spec.redactor(),
-        )
+    /// Starts every check at once. Each one's findings arrive as it
+    /// finishes, and have passed the target's redactor, so a password
+    /// echoed by a library error cannot reach a renderer.
+    pub fn start(&self) -> Started {
+        let checks = self.spec.checks();
+        Started {
+            checks: checks.len(),
+            results: run_checks(
+                checks,
+                self.spec.timeout(),
+                &self.spec.location(),
+                self.spec.redactor(),
+            )
+            .boxed(),
+        }
     }
 
     /// Runs every check and returns the whole report.
     pub async fn run(&self) -> Report {
         let started = Instant::now();
-        let findings: Vec<Finding> = self.start().concat().await;
+        let findings: Vec<Finding> = self
+            .start()
+            .results
+            .flat_map(|done| futures::stream::iter(done.findings))
+            .collect()
+            .await;
         Report::new(self.target_ref(), findings, started.elapsed())
     }
+}
+
+/// A run in progress: how many checks it has, and their results as they
+/// finish.
+pub struct Started {
+    /// The number of checks; `results` yields exactly this many items.
+    pub checks: usize,
+    /// Each check's outcome, in the order they finish.
+    pub results: BoxStream<'static, CheckDone>,
+}
+
+impl fmt::Debug for Started {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Started")
+            .field("checks", &self.checks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One finished check.
+#[derive(Debug, Clone)]
+pub struct CheckDone {
+    /// The check's id (`host.disk`).
+    pub id: &'static str,
+    /// What it found; empty when it had nothing to say (a step it depends
+    /// on failed and another check reported that).
+    pub findings: Vec<Finding>,
 }
 
 /// Starts `checks` at once, each within `limit`, and yields each one's
@@ -236,7 +273,7 @@ pub fn run_checks(
     limit: Duration,
     location: &str,
     redactor: Redactor,
-) -> impl Stream<Item = Vec<Finding>> + Send + use<> {
+) -> impl Stream<Item = CheckDone> + Send + use<> {
     let location: Arc<str> = location.into();
     let redactor = Arc::new(redactor);
     checks
@@ -245,17 +282,41 @@ pub fn run_checks(
             let location = location.clone();
             let redactor = redactor.clone();
             async move {
-                check
+                let id = check.id;
+                let findings = check
                     .bounded(limit, &location)
                     .await
                     .into_iter()
                     .map(|f| redact_finding(&redactor, f))
-                    .collect::<Vec<_>>()
+                    .collect();
+                CheckDone { id, findings }
             }
         })
         .collect::<FuturesUnordered<_>>()
-        .filter(|findings| std::future::ready(!findings.is_empty()))
 }
+
+/// What `/diag WORD` selects from the configured targets: the target named
+/// `WORD`; else every target of kind `WORD` (`/diag postgres` with targets
+/// `orders-db` and `users-db`); `all` selects every target. Names win over
+/// kinds, and `all` is reserved (config refuses a target named so). `None`
+/// when nothing matches.
+pub fn select(targets: &BTreeMap<String, Target>, word: &str) -> Option<Vec<Target>> {
+    if word == ALL {
+        return (!targets.is_empty()).then(|| targets.values().cloned().collect());
+    }
+    if let Some(t) = targets.get(word) {
+        return Some(vec![t.clone()]);
+    }
+    let of_kind: Vec<Target> = targets
+        .values()
+        .filter(|t| t.spec.kind() == word)
+        .cloned()
+        .collect();
+    (!of_kind.is_empty()).then_some(of_kind)
+}
+
+/// The word that selects every target.
+pub const ALL: &str = "all";
 
 fn redact_finding(r: &Redactor, mut f: Finding) -> Finding {
     f.summary = r.redact(&f.summary);
@@ -378,10 +439,12 @@ mod tests {
             "10.0.0.1:1",
             Redactor::new(),
         )
+        .map(|done| done.findings)
+        .filter(|findings| std::future::ready(!findings.is_empty()))
         .collect()
         .await;
-        // The quick check arrives first; the quiet one yields nothing; the
-        // hung one is reported by name, not waited for.
+        // The quick check arrives first; the quiet one has nothing to say;
+        // the hung one is reported by name, not waited for.
         assert_eq!(results.len(), 2, "{results:?}");
         assert_eq!(results[0][0].check, "t.quick");
         assert!(!results[0][0].summary.contains("hunter22"), "redacted");
@@ -393,6 +456,34 @@ mod tests {
             "The hung step on 10.0.0.1:1: no answer within 50 ms"
         );
         assert_eq!(hung.detail, ["Nobody home."]);
+    }
+
+    #[test]
+    fn a_word_selects_a_name_then_a_kind_then_all() {
+        let spec = |toml: &str| -> TargetSpec { serde_json::from_str(toml).unwrap() };
+        let mut targets = BTreeMap::new();
+        for (name, json) in [
+            ("orders", r#"{"kind":"redis","url":"redis://10.0.0.1"}"#),
+            ("sessions", r#"{"kind":"redis","url":"redis://10.0.0.2"}"#),
+            ("host", r#"{"kind":"host"}"#),
+        ] {
+            targets.insert(
+                name.to_string(),
+                Target {
+                    name: name.into(),
+                    spec: spec(json),
+                },
+            );
+        }
+        let names = |word: &str| -> Option<Vec<String>> {
+            select(&targets, word).map(|ts| ts.into_iter().map(|t| t.name).collect())
+        };
+        assert_eq!(names("orders").unwrap(), ["orders"]);
+        assert_eq!(names("redis").unwrap(), ["orders", "sessions"]);
+        assert_eq!(names("host").unwrap(), ["host"], "the name, once");
+        assert_eq!(names("all").unwrap(), ["host", "orders", "sessions"]);
+        assert_eq!(names("postgres"), None);
+        assert_eq!(select(&BTreeMap::new(), "all").map(|v| v.len()), None);
     }
 
     #[test]

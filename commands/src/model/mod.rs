@@ -1,4 +1,5 @@
 //! The platform-neutral model: what every adapter translates to and from.
 
+pub mod diagnosis;
 pub mod inbound;
 pub mod report;

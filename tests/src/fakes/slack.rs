@@ -9,11 +9,17 @@
 //!   section text, 10 context elements, 40 000 characters of `text`
 //!   (`msg_too_long`), and a message needs text or blocks (`no_text`);
 //! - `thread_ts` must name a message posted in that channel;
+//! - `chat.update` must name a message the bot posted in that channel
+//!   (`message_not_found`), obeys the same block limits, and is held to
+//!   Tier 3's ~50 calls a minute (429 with `Retry-After` past that);
 //! - channels can be marked as ones the bot is not in (`not_in_channel`).
 //!
 //! Every call, accepted or not, is recorded.
 
 use std::collections::{HashMap, HashSet};
+
+/// `chat.update` calls allowed per minute (Slack's Tier 3: "50+ per minute").
+pub const UPDATES_PER_MINUTE: usize = 50;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,6 +48,8 @@ pub struct Call {
     pub error: Option<String>,
     /// When the call arrived.
     pub at: Instant,
+    /// The `ts` Slack answered with (the message's id), when accepted.
+    pub ts: Option<String>,
 }
 
 impl Call {
@@ -57,10 +65,15 @@ impl Call {
 
     /// Every text in the message: `text` and all block texts, joined.
     pub fn all_text(&self) -> String {
-        let mut out = Vec::new();
-        collect_text(&self.body, &mut out);
-        out.join("\n")
+        all_text(&self.body)
     }
+}
+
+/// Every text in a message body, joined.
+pub fn all_text(body: &Value) -> String {
+    let mut out = Vec::new();
+    collect_text(body, &mut out);
+    out.join("\n")
 }
 
 fn collect_text(v: &Value, out: &mut Vec<String>) {
@@ -88,7 +101,10 @@ struct Inner {
     interval: Duration,
     calls: Mutex<Vec<Call>>,
     last_post: Mutex<HashMap<String, Instant>>,
-    posted: Mutex<HashSet<(String, String)>>,
+    /// Messages by (channel, ts): their latest body, after updates.
+    posted: Mutex<HashMap<(String, String), Value>>,
+    /// When recent `chat.update` calls arrived (Tier 3 window).
+    updates: Mutex<Vec<Instant>>,
     not_member: Mutex<HashSet<String>>,
     down: Mutex<bool>,
     seq: AtomicU64,
@@ -116,6 +132,7 @@ impl FakeSlack {
             calls: Mutex::default(),
             last_post: Mutex::default(),
             posted: Mutex::default(),
+            updates: Mutex::default(),
             not_member: Mutex::default(),
             down: Mutex::new(false),
             seq: AtomicU64::new(1),
@@ -161,6 +178,61 @@ impl FakeSlack {
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.inner.calls.lock().unwrap().clone()
+    }
+
+    /// A message as it reads now (its latest `text` and `blocks`, after any
+    /// `chat.update`), or `None` when no such message was posted.
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
+        self.inner
+            .posted
+            .lock()
+            .unwrap()
+            .get(&(channel.to_string(), ts.to_string()))
+            .cloned()
+    }
+
+    /// The first root message in `channel` (not a thread reply) as it
+    /// reads now, after any edits.
+    pub fn root_now(&self, channel: &str) -> Option<String> {
+        let root = self
+            .posts_in(channel)
+            .into_iter()
+            .find(|c| c.thread_ts().is_none())?;
+        self.message(channel, root.ts.as_deref()?)
+            .map(|m| all_text(&m))
+    }
+
+    /// Waits until `channel` has a finished report: a root message that no
+    /// longer says "checking…", and at least one reply in its thread.
+    /// Returns the root as it reads then, and every post. Panics after
+    /// `limit` with what it saw.
+    pub async fn wait_for_report(&self, channel: &str, limit: Duration) -> (String, Vec<Call>) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let posts = self.posts_in(channel);
+            if let Some(root) = self.root_now(channel)
+                && !root.contains("checking…")
+                && posts.iter().any(|c| c.thread_ts().is_some())
+            {
+                return (root, posts);
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no finished report in {channel} within {limit:?}: {:#?}",
+                    self.calls()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Accepted `chat.update` calls in `channel`, in order.
+    pub fn updates_in(&self, channel: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "chat.update" && c.status == 200 && c.error.is_none())
+            .filter(|c| c.channel() == Some(channel))
+            .collect()
     }
 
     /// Accepted `chat.postMessage` calls into `channel`, in order.
@@ -295,6 +367,7 @@ impl Inner {
         body: Value,
         status: StatusCode,
         error: Option<String>,
+        ts: Option<String>,
     ) {
         self.calls.lock().unwrap().push(Call {
             method,
@@ -303,6 +376,7 @@ impl Inner {
             status: status.as_u16(),
             error,
             at: Instant::now(),
+            ts,
         });
     }
 }
@@ -320,7 +394,8 @@ async fn api(
         .get("error")
         .and_then(Value::as_str)
         .map(str::to_string);
-    s.record(method, authorization, body, status, error);
+    let ts = answer.get("ts").and_then(Value::as_str).map(str::to_string);
+    s.record(method, authorization, body, status, error, ts);
     let mut response = (status, axum::Json(answer)).into_response();
     if let Some(secs) = retry_after {
         response.headers_mut().insert(
@@ -352,7 +427,7 @@ fn answer(
         let (st, v) = slack_error("invalid_auth");
         return (st, v, None);
     }
-    if method != "chat.postMessage" {
+    if method != "chat.postMessage" && method != "chat.update" {
         let (st, v) = slack_error("unknown_method");
         return (st, v, None);
     }
@@ -372,12 +447,15 @@ fn answer(
         let (st, v) = slack_error(code);
         return (st, v, None);
     }
+    if method == "chat.update" {
+        return update(s, channel, body);
+    }
     if let Some(thread) = body.get("thread_ts").and_then(Value::as_str)
         && !s
             .posted
             .lock()
             .unwrap()
-            .contains(&(channel.clone(), thread.to_string()))
+            .contains_key(&(channel.clone(), thread.to_string()))
     {
         let (st, v) = slack_error("thread_not_found");
         return (st, v, None);
@@ -402,7 +480,7 @@ fn answer(
     s.posted
         .lock()
         .unwrap()
-        .insert((channel.clone(), ts.clone()));
+        .insert((channel.clone(), ts.clone()), body.clone());
     let message = json!({
         "type": "message",
         "user": "U0MEDICBOT",
@@ -413,6 +491,58 @@ fn answer(
     (
         StatusCode::OK,
         json!({"ok": true, "channel": channel, "ts": ts, "message": message}),
+        None,
+    )
+}
+
+/// `chat.update`: replaces a posted message's text and blocks.
+fn update(s: &Inner, channel: String, body: &Value) -> (StatusCode, Value, Option<u64>) {
+    let Some(ts) = body.get("ts").and_then(Value::as_str).map(str::to_string) else {
+        let (st, v) = slack_error("message_not_found");
+        return (st, v, None);
+    };
+    {
+        let mut recent = s.updates.lock().unwrap();
+        let now = Instant::now();
+        recent.retain(|at| now.duration_since(*at) < Duration::from_secs(60));
+        if recent.len() >= UPDATES_PER_MINUTE {
+            let oldest = recent[0];
+            let wait = 60 - now.duration_since(oldest).as_secs().min(59);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"ok": false, "error": "ratelimited"}),
+                Some(wait),
+            );
+        }
+        recent.push(now);
+    }
+    let mut posted = s.posted.lock().unwrap();
+    let Some(message) = posted.get_mut(&(channel.clone(), ts.clone())) else {
+        let (st, v) = slack_error("message_not_found");
+        return (st, v, None);
+    };
+    if let Value::Object(m) = message {
+        for key in ["text", "blocks"] {
+            match body.get(key) {
+                Some(v) => m.insert(key.into(), v.clone()),
+                None => m.remove(key),
+            };
+        }
+    }
+    // As documented for chat.update: the channel, the ts, the new text
+    // and the updated message.
+    let text = body.get("text").cloned().unwrap_or(Value::Null);
+    let updated = json!({
+        "type": "message",
+        "user": "U0MEDICBOT",
+        "bot_id": "B0MEDICBOT",
+        "text": text,
+        "blocks": body.get("blocks").cloned().unwrap_or(Value::Null),
+        "edited": {"user": "U0MEDICBOT", "ts": format!("1700000001.{:06}", s.seq.fetch_add(1, Ordering::SeqCst))},
+    });
+    (
+        StatusCode::OK,
+        json!({"ok": true, "channel": channel, "ts": ts, "text": text, "message": updated}),
         None,
     )
 }
@@ -433,6 +563,7 @@ async fn response_url(
         authorization(&headers),
         body,
         StatusCode::OK,
+        None,
         None,
     );
     (StatusCode::OK, "ok").into_response()

@@ -160,7 +160,8 @@ impl HostTarget {
             &self.location(),
             self.redactor(),
         )
-        .concat()
+        .flat_map(|done| futures::stream::iter(done.findings))
+        .collect()
         .await
     }
 

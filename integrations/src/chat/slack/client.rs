@@ -31,6 +31,10 @@ pub enum SlackApiError {
         /// Slack's error code.
         code: String,
     },
+    /// Slack accepted the call but its answer could not be read. The call
+    /// probably took effect, so retrying could post the message twice.
+    #[error("Slack's answer could not be read: {0}")]
+    Unreadable(String),
     /// The call did not complete (network, TLS, a 5xx). Worth retrying.
     #[error("could not reach Slack: {0}")]
     Transport(String),
@@ -39,7 +43,10 @@ pub enum SlackApiError {
 impl SlackApiError {
     /// Whether trying the same call again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, SlackApiError::Rejected { .. })
+        !matches!(
+            self,
+            SlackApiError::Rejected { .. } | SlackApiError::Unreadable(_)
+        )
     }
 }
 
@@ -50,6 +57,7 @@ impl From<SlackClientError> for SlackApiError {
                 retry_after: r.retry_after.unwrap_or(Duration::from_secs(1)),
             },
             SlackClientError::ApiError(a) => SlackApiError::Rejected { code: a.code },
+            SlackClientError::ProtocolError(p) => SlackApiError::Unreadable(redact(&p.to_string())),
             // Error texts from the HTTP stack may hold URLs; scrub them.
             other => SlackApiError::Transport(redact(&other.to_string())),
         }
@@ -116,6 +124,27 @@ impl SlackApi {
         }
         let session = self.client.open_session(&self.token);
         let response = session.chat_post_message(&request).await?;
+        Ok(Posted {
+            channel: response.channel.0,
+            ts: response.ts.0,
+        })
+    }
+
+    /// Replaces the text and blocks of a message medic posted: the root
+    /// message gets its final status once every check has answered.
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        content: SlackMessageContent,
+    ) -> Result<Posted, SlackApiError> {
+        let request = SlackApiChatUpdateRequest::new(
+            SlackChannelId(channel.to_string()),
+            content,
+            SlackTs(ts.to_string()),
+        );
+        let session = self.client.open_session(&self.token);
+        let response = session.chat_update(&request).await?;
         Ok(Posted {
             channel: response.channel.0,
             ts: response.ts.0,

@@ -9,7 +9,7 @@
 //! section, evidence shortened with a note saying so.
 
 use medic_commands::format::human_duration;
-use medic_commands::{Finding, Report, Status};
+use medic_commands::{Diagnosis, Finding, Report, Status, TargetRef};
 use slack_morphism::prelude::*;
 
 use crate::chat::{Provenance, shorten};
@@ -53,19 +53,11 @@ fn root_line(report: &Report) -> String {
 
 /// The context line: "/diag redis by <@U1> · 12 ms · #42".
 fn context_line(report: &Report, prov: &Provenance, in_thread: bool) -> String {
-    let mut parts = vec![escape(&prov.command)];
-    if let Some(actor) = &prov.actor {
-        parts[0] = format!("{} by <@{}>", parts[0], escape(&actor.id));
-    }
     if in_thread {
-        parts.push(human_duration(report.elapsed));
+        provenance_line(prov, &human_duration(report.elapsed))
     } else {
-        parts.push("details in thread".into());
+        provenance_line(prov, "details in thread")
     }
-    if let Some(r) = prov.reference {
-        parts.push(format!("#{r}"));
-    }
-    parts.join(" · ")
 }
 
 fn section(text: String) -> SlackBlock {
@@ -130,18 +122,18 @@ fn finding_text(f: &Finding) -> String {
     text
 }
 
-/// The thread under the root message: one section per problem, the healthy
-/// checks together, and the context line. Usually one message; a report with
-/// more findings than fit continues in further messages rather than being
-/// rejected.
-pub fn thread_messages(report: &Report, prov: &Provenance) -> Vec<SlackMessageContent> {
-    let mut blocks: Vec<SlackBlock> = Vec::new();
-    for f in report.problems() {
-        blocks.push(section(finding_text(f)));
-    }
+/// The blocks for some findings: one section per problem, worst first,
+/// then the healthy checks together as a compact list.
+fn finding_blocks(findings: &[Finding]) -> Vec<SlackBlock> {
+    let mut problems: Vec<&Finding> = findings.iter().filter(|f| f.status != Status::Ok).collect();
+    problems.sort_by_key(|f| std::cmp::Reverse(f.status));
+    let mut blocks: Vec<SlackBlock> = problems
+        .into_iter()
+        .map(|f| section(finding_text(f)))
+        .collect();
     // Healthy checks read as a compact list, as many per section as fit.
     let mut ok_text = String::new();
-    for f in report.findings.iter().filter(|f| f.status == Status::Ok) {
+    for f in findings.iter().filter(|f| f.status == Status::Ok) {
         let line = format!("{} {}", f.status.symbol(), escape(&f.summary));
         let line = shorten(&line, MAX_SECTION_TEXT).0;
         if !ok_text.is_empty()
@@ -157,31 +149,180 @@ pub fn thread_messages(report: &Report, prov: &Provenance) -> Vec<SlackMessageCo
     if !ok_text.is_empty() {
         blocks.push(section(ok_text));
     }
+    blocks
+}
+
+/// Splits blocks into messages within [`MAX_BLOCKS`], the optional context
+/// line closing the last one.
+fn into_messages(
+    blocks: Vec<SlackBlock>,
+    fallback: &str,
+    closing: Option<SlackBlock>,
+) -> Vec<SlackMessageContent> {
+    let per_message = MAX_BLOCKS - 1; // room for the context line in the last one
+    let mut chunks: Vec<Vec<SlackBlock>> = blocks.chunks(per_message).map(|c| c.to_vec()).collect();
+    if chunks.is_empty() {
+        chunks.push(Vec::new());
+    }
+    if let (Some(last), Some(block)) = (chunks.last_mut(), closing) {
+        last.push(block);
+    }
+    chunks
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(|chunk| {
+            SlackMessageContent::new()
+                .with_text(fallback.to_string())
+                .with_blocks(chunk)
+        })
+        .collect()
+}
+
+/// The thread under the root message: one section per problem, the healthy
+/// checks together, and the context line. Usually one message; a report with
+/// more findings than fit continues in further messages rather than being
+/// rejected.
+pub fn thread_messages(report: &Report, prov: &Provenance) -> Vec<SlackMessageContent> {
+    let mut blocks = finding_blocks(&report.findings);
     if blocks.is_empty() {
         blocks.push(section("⚪ No checks ran.".into()));
     }
-
     let fallback = format!(
         "{} {} — details",
         report.status().symbol(),
         report.target.name
     );
-    let context_block = context(context_line(report, prov, true));
-    let per_message = MAX_BLOCKS - 1; // room for the context line in the last one
-    let chunks: Vec<Vec<SlackBlock>> = blocks.chunks(per_message).map(|c| c.to_vec()).collect();
-    let last = chunks.len() - 1;
-    chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut chunk)| {
-            if i == last {
-                chunk.push(context_block.clone());
-            }
-            SlackMessageContent::new()
-                .with_text(fallback.clone())
-                .with_blocks(chunk)
-        })
-        .collect()
+    into_messages(
+        blocks,
+        &fallback,
+        Some(context(context_line(report, prov, true))),
+    )
+}
+
+/// A target's header in a thread about several: "🔴 *db* (10.0.0.5:5432) —
+/// critical · 1 problem, 2 checks ok".
+fn target_header(report: &Report) -> SlackBlock {
+    section(root_line(report))
+}
+
+/// The root message for a request: a single target's [`root_message`], or
+/// for several (`/diag all`) the worst status, how many targets have
+/// problems, and which.
+pub fn diagnosis_root(diagnosis: &Diagnosis, prov: &Provenance) -> SlackMessageContent {
+    if let Some(report) = diagnosis.single() {
+        return root_message(report, prov);
+    }
+    let status = diagnosis.status();
+    let line = format!(
+        "{} *{}* — {} · {} · {}",
+        status.symbol(),
+        escape(&diagnosis.label),
+        status.word(),
+        diagnosis.counts(),
+        human_duration(diagnosis.elapsed())
+    );
+    let (headline, _) = shorten(
+        &escape(&diagnosis.headline()),
+        MAX_SECTION_TEXT - line.chars().count() - 1,
+    );
+    let fallback = format!(
+        "{} {} — {}: {}",
+        status.symbol(),
+        diagnosis.label,
+        status.word(),
+        diagnosis.headline()
+    );
+    SlackMessageContent::new()
+        .with_text(shorten(&fallback, MAX_FALLBACK_TEXT).0)
+        .with_blocks(vec![
+            section(format!("{line}\n{headline}")),
+            context(provenance_line(prov, "details in thread")),
+        ])
+}
+
+/// The thread for a whole request: a single target's [`thread_messages`],
+/// or for several, each target's header and findings, troubled targets
+/// first.
+pub fn diagnosis_thread(diagnosis: &Diagnosis, prov: &Provenance) -> Vec<SlackMessageContent> {
+    if let Some(report) = diagnosis.single() {
+        return thread_messages(report, prov);
+    }
+    let mut reports: Vec<&Report> = diagnosis.reports.iter().collect();
+    reports.sort_by_key(|r| std::cmp::Reverse(r.status()));
+    let mut blocks = Vec::new();
+    for r in reports {
+        blocks.push(target_header(r));
+        blocks.extend(finding_blocks(&r.findings));
+    }
+    let fallback = format!(
+        "{} {} — details",
+        diagnosis.status().symbol(),
+        diagnosis.label
+    );
+    let took = human_duration(diagnosis.elapsed());
+    into_messages(
+        blocks,
+        &fallback,
+        Some(context(provenance_line(prov, &took))),
+    )
+}
+
+/// The root message while checks are still running: what is being checked
+/// and that results follow in the thread. It is edited into
+/// [`diagnosis_root`] when the last check answers.
+pub fn running_root(label: &str, targets: &[TargetRef], prov: &Provenance) -> SlackMessageContent {
+    let what = match targets {
+        [only] => format!("*{}* ({})", escape(&only.name), escape(&only.location)),
+        many => format!("*{}* ({} targets)", escape(label), many.len()),
+    };
+    let line = format!("⏳ {what} — checking…");
+    SlackMessageContent::new()
+        .with_text(format!("⏳ {label} — checking…"))
+        .with_blocks(vec![
+            section(line),
+            context(provenance_line(prov, "results in thread as they arrive")),
+        ])
+}
+
+/// Thread messages for findings that just arrived while a request runs.
+/// With several targets each group is headed by its target's name.
+pub fn progress_messages(
+    batch: &[(TargetRef, Vec<Finding>)],
+    several: bool,
+) -> Vec<SlackMessageContent> {
+    let mut blocks = Vec::new();
+    for (target, findings) in batch {
+        if several {
+            let worst = findings
+                .iter()
+                .map(|f| f.status)
+                .max()
+                .unwrap_or(Status::Ok);
+            blocks.push(section(format!(
+                "{} *{}* ({})",
+                worst.symbol(),
+                escape(&target.name),
+                escape(&target.location)
+            )));
+        }
+        blocks.extend(finding_blocks(findings));
+    }
+    let names: Vec<&str> = batch.iter().map(|(t, _)| t.name.as_str()).collect();
+    let fallback = format!("Results from {}", names.join(", "));
+    into_messages(blocks, &fallback, None)
+}
+
+/// "/diag all by <@U1> · {middle} · #42".
+fn provenance_line(prov: &Provenance, middle: &str) -> String {
+    let mut parts = vec![escape(&prov.command)];
+    if let Some(actor) = &prov.actor {
+        parts[0] = format!("{} by <@{}>", parts[0], escape(&actor.id));
+    }
+    parts.push(middle.to_string());
+    if let Some(r) = prov.reference {
+        parts.push(format!("#{r}"));
+    }
+    parts.join(" · ")
 }
 
 /// An answer only the person who typed the command sees.

@@ -1,0 +1,175 @@
+//! What one request diagnosed: a single target's [`Report`], or several
+//! (`/diag all`, a kind with several targets, an alert's runbook). Chat
+//! shows one root message for the whole request, so the overall status,
+//! counts and headline are derived here, once, for every renderer.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::report::{Report, Status};
+
+/// The reports of one request, in the order the targets were selected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// What was asked for, as typed: `redis`, `postgres` (a kind), `all`.
+    pub label: String,
+    /// One report per target.
+    pub reports: Vec<Report>,
+}
+
+impl Diagnosis {
+    /// The single report when only one target was diagnosed.
+    pub fn single(&self) -> Option<&Report> {
+        match self.reports.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The worst status of any report; unknown when nothing ran.
+    pub fn status(&self) -> Status {
+        self.reports
+            .iter()
+            .map(Report::status)
+            .max()
+            .unwrap_or(Status::Unknown)
+    }
+
+    /// The longest report: the targets ran at once, so this is how long the
+    /// whole request took.
+    pub fn elapsed(&self) -> Duration {
+        self.reports
+            .iter()
+            .map(|r| r.elapsed)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Reports that are not ok, worst first.
+    pub fn troubled(&self) -> Vec<&Report> {
+        let mut bad: Vec<&Report> = self
+            .reports
+            .iter()
+            .filter(|r| r.status() != Status::Ok)
+            .collect();
+        bad.sort_by_key(|r| std::cmp::Reverse(r.status()));
+        bad
+    }
+
+    /// The count line: a single report's own ("1 problem, 4 checks ok"),
+    /// or "2 of 20 targets with problems".
+    // NOTE: shown in chat.
+    pub fn counts(&self) -> String {
+        if let Some(r) = self.single() {
+            return r.counts();
+        }
+        let n = self.reports.len();
+        match self.troubled().len() {
+            0 => format!("{n} targets ok"),
+            1 => format!("1 of {n} targets with problems"),
+            k => format!("{k} of {n} targets with problems"),
+        }
+    }
+
+    /// The one-line summary: a single report's own headline, or the
+    /// troubled targets' worst findings ("postgres: Connection refused …;
+    /// api: HTTP 502"), or a plain all-clear.
+    // NOTE: shown in chat.
+    pub fn headline(&self) -> String {
+        if let Some(r) = self.single() {
+            return r.headline();
+        }
+        let troubled = self.troubled();
+        if self.reports.is_empty() {
+            return "No targets to check.".into();
+        }
+        if troubled.is_empty() {
+            return format!("All {} targets passed every check.", self.reports.len());
+        }
+        let mut parts: Vec<String> = troubled
+            .iter()
+            .take(3)
+            .map(|r| {
+                let worst = r
+                    .findings
+                    .first()
+                    .map(|f| f.summary.as_str())
+                    .unwrap_or("no checks ran");
+                format!("{}: {worst}", r.target.name)
+            })
+            .collect();
+        if troubled.len() > 3 {
+            parts.push(format!("and {} more", troubled.len() - 3));
+        }
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Finding, TargetRef};
+
+    fn report(name: &str, findings: Vec<Finding>, ms: u64) -> Report {
+        Report::new(
+            TargetRef {
+                name: name.into(),
+                kind: "redis".into(),
+                location: "127.0.0.1:6379".into(),
+            },
+            findings,
+            Duration::from_millis(ms),
+        )
+    }
+
+    #[test]
+    fn one_target_reads_like_its_report() {
+        let d = Diagnosis {
+            label: "redis".into(),
+            reports: vec![report("redis", vec![Finding::warn("a", "Slow PING")], 5)],
+        };
+        assert_eq!(d.headline(), "Slow PING");
+        assert_eq!(d.counts(), "1 problem, 0 checks ok");
+        assert_eq!(d.status(), Status::Warn);
+    }
+
+    #[test]
+    fn several_targets_name_the_troubled_ones_worst_first() {
+        let d = Diagnosis {
+            label: "all".into(),
+            reports: vec![
+                report("cache", vec![Finding::ok("a", "fine")], 3),
+                report("api", vec![Finding::warn("h", "HTTP 429 in 80 ms")], 90),
+                report(
+                    "db",
+                    vec![Finding::critical(
+                        "p",
+                        "Connection refused by 10.0.0.5:5432",
+                    )],
+                    2000,
+                ),
+            ],
+        };
+        assert_eq!(d.status(), Status::Critical);
+        assert_eq!(d.counts(), "2 of 3 targets with problems");
+        assert_eq!(
+            d.headline(),
+            "db: Connection refused by 10.0.0.5:5432; api: HTTP 429 in 80 ms"
+        );
+        assert_eq!(d.elapsed(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn all_clear_over_several_targets() {
+        let d = Diagnosis {
+            label: "all".into(),
+            reports: vec![
+                report("a", vec![Finding::ok("x", "ok")], 1),
+                report("b", vec![Finding::ok("y", "ok")], 1),
+            ],
+        };
+        assert_eq!(d.headline(), "All 2 targets passed every check.");
+        assert_eq!(d.counts(), "2 targets ok");
+    }
+}
