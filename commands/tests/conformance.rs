@@ -1,0 +1,118 @@
+//! Every registered diagnostic, against targets that are not there: a port
+//! where nothing listens, and a server that accepts and never answers. Each
+//! must come back within its timeout with a finding that says so (never a
+//! hang, never "all ok", never a panic), and no secret from its config may
+//! appear anywhere in the report.
+//!
+//! A new kind fails [`every_kind_has_a_sample`] until it is added to
+//! [`dead_sample`], so no diagnostic escapes these checks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use medic_commands::Status;
+use medic_commands::diagnostics::{KINDS, Target, TargetSpec};
+use serde_json::{Value, json};
+
+/// The secret every sample carries where its kind has one.
+const SECRET: &str = "s3cr3t-Pa55w0rd";
+/// Each sample's per-check timeout.
+const TIMEOUT: &str = "2s";
+
+/// A config for `kind` pointing at `addr`, holding [`SECRET`] wherever the
+/// kind takes a credential.
+fn dead_sample(kind: &str, addr: SocketAddr) -> Option<Value> {
+    Some(match kind {
+        "redis" => json!({
+            "kind": "redis",
+            "url": format!("redis://medic:{SECRET}@{addr}/0"),
+            "connect_timeout": "1s",
+            "timeout": TIMEOUT,
+        }),
+        // A host's files under a root that does not exist: every check
+        // must say it could not read, not that all is well.
+        "host" => json!({
+            "kind": "host",
+            "root": format!("/nonexistent-medic-root-{}", addr.port()),
+            "timeout": TIMEOUT,
+        }),
+        _ => return None,
+    })
+}
+
+fn spec(value: Value) -> TargetSpec {
+    serde_json::from_value(value).expect("sample config parses")
+}
+
+/// A loopback port with nothing listening.
+async fn dead_addr() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+/// A loopback server that accepts connections and never answers (a
+/// blackholed service behind a live TCP stack).
+async fn silent_addr() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+async fn check_kind(kind: &str, addr: SocketAddr, what: &str) {
+    let target = Target {
+        name: format!("sample-{kind}"),
+        spec: spec(dead_sample(kind, addr).expect("sample")),
+    };
+    let limit = target.spec.timeout();
+    // Generous on purpose: this catches a hang, it does not time anything.
+    let report = tokio::time::timeout(limit + Duration::from_secs(3), target.run())
+        .await
+        .unwrap_or_else(|_| panic!("{kind} against a {what} did not finish within its timeout"));
+    assert!(
+        !report.findings.is_empty(),
+        "{kind} against a {what}: no finding"
+    );
+    assert_ne!(
+        report.status(),
+        Status::Ok,
+        "{kind} against a {what} must not read as healthy: {report:#?}"
+    );
+    let all = format!("{report:?}{}", serde_json::to_string(&report).unwrap());
+    assert!(
+        !all.contains(SECRET),
+        "{kind} against a {what} leaked the secret: {report:#?}"
+    );
+}
+
+#[test]
+fn every_kind_has_a_sample() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    for kind in KINDS {
+        let sample = dead_sample(kind, addr)
+            .unwrap_or_else(|| panic!("add a dead-target sample for `{kind}` to this test"));
+        assert_eq!(spec(sample).kind(), *kind);
+    }
+}
+
+#[tokio::test]
+async fn every_kind_reports_a_dead_port_without_leaking() {
+    for kind in KINDS {
+        check_kind(kind, dead_addr().await, "dead port").await;
+    }
+}
+
+#[tokio::test]
+async fn every_kind_reports_a_silent_server_without_leaking() {
+    let addr = silent_addr().await;
+    for kind in KINDS {
+        check_kind(kind, addr, "silent server").await;
+    }
+}
