@@ -1,5 +1,6 @@
 //! The platform-neutral model: what every adapter translates to and from.
 
+pub mod alert;
 pub mod diagnosis;
 pub mod inbound;
 pub mod report;
