@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, one module per capability.
 
+mod ingest_store;
 mod operations;
 mod slack_delivery;
 mod slash_commands;

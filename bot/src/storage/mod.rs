@@ -5,6 +5,7 @@
 //! written once with `$n` placeholders, times are unix milliseconds, and the
 //! DDL lives in one migrations folder per backend, kept in step by number.
 
+pub mod deliveries;
 pub mod runs;
 
 use std::str::FromStr;
