@@ -31,16 +31,7 @@ pub const ENV_PREFIX: &str = "MEDIC";
 
 /// Sections that later versions read; accepted now so a config written for
 /// the full design validates, and reported at start-up as not served yet.
-const NOT_YET_SERVED: &[&str] = &[
-    "discord",
-    "sentry",
-    "pagerduty",
-    "alertmanager",
-    "routes",
-    "runbooks",
-    "groups",
-    "actions",
-];
+const NOT_YET_SERVED: &[&str] = &["discord", "groups", "actions"];
 
 /// One problem in the configuration, with the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +141,8 @@ pub struct Settings {
     pub default_targets: bool,
     /// `[limits]`.
     pub limits: LimitSettings,
+    /// Alert sources, routes and runbooks.
+    pub alerts: AlertSettings,
     /// Sections present that this version does not serve yet.
     pub not_yet_served: Vec<String>,
     /// The file read, if any.
@@ -276,6 +269,25 @@ impl Settings {
             },
             targets.join(", ")
         ));
+        let a = &self.alerts;
+        let sources: Vec<&str> = [
+            a.sentry.as_ref().map(|_| "sentry"),
+            a.pagerduty.as_ref().map(|_| "pagerduty"),
+            a.alertmanager.as_ref().map(|_| "alertmanager"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        lines.push(if sources.is_empty() {
+            "alerts: no source configured (add [sentry], [pagerduty] or [alertmanager])".into()
+        } else {
+            format!(
+                "alerts: {} ({} routes, {} runbooks)",
+                sources.join(", "),
+                a.routes.len(),
+                a.runbooks.len()
+            )
+        });
         lines
     }
 }
@@ -287,7 +299,19 @@ struct Reader {
     warnings: Vec<Problem>,
 }
 
-const KNOWN_SECTIONS: &[&str] = &["server", "database", "redis", "slack", "targets", "limits"];
+const KNOWN_SECTIONS: &[&str] = &[
+    "server",
+    "database",
+    "redis",
+    "slack",
+    "targets",
+    "limits",
+    "sentry",
+    "pagerduty",
+    "alertmanager",
+    "routes",
+    "runbooks",
+];
 
 impl Reader {
     fn settings(
@@ -319,6 +343,7 @@ impl Reader {
             .section("limits", root.remove("limits"))
             .unwrap_or_default();
         let (targets, default_targets) = self.targets(root.remove("targets"));
+        let alerts = self.alerts(&mut root, &targets);
 
         Some(Settings {
             server: server?,
@@ -327,6 +352,7 @@ impl Reader {
             targets,
             default_targets,
             limits,
+            alerts,
             not_yet_served,
             source,
         })
@@ -575,5 +601,8 @@ fn is_loopback(u: &url::Url) -> bool {
     }
 }
 
+mod alerts;
 #[cfg(test)]
 mod tests;
+
+pub use alerts::{AlertSettings, AlertmanagerSettings, PagerDutySettings, SentrySettings};

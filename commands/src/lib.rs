@@ -20,6 +20,7 @@ pub mod duration;
 pub mod format;
 pub mod model;
 pub mod redact;
+pub mod routing;
 
 pub use model::diagnosis::Diagnosis;
 pub use model::report::{Finding, Report, Status, TargetRef};

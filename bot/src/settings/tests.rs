@@ -63,9 +63,26 @@ fn the_design_contract_parses() {
         [targets.redis]
         kind = "redis"
         url = "redis://10.0.1.1:6379"
+        [targets.host]
+        kind = "host"
+        root = "/"
+        [sentry]
+        client_secret = "…"
+        api_url = "https://sentry.io/api/0/"
+        auth_token = "…"
+        [pagerduty]
+        webhook_secrets = ["…"]
+        api_url = "https://api.pagerduty.com"
+        api_token = "…"
+        [alertmanager]
+        token = "…"
         [[routes]]
         match = { source = "sentry", service = "api" }
         slack_channel = "C0ALERTS"
+        discord_channel = "123456789012345678"
+        [[runbooks]]
+        match = { title = "(?i)redis|CannotConnectError" }
+        run = ["redis", "host"]
         [groups]
         sre = ["U0123ABCD"]
     "#;
@@ -74,7 +91,13 @@ fn the_design_contract_parses() {
     assert_eq!(s.slack.unwrap().api_url.as_str(), "https://slack.com/api/");
     assert_eq!(s.targets["redis"].location(), "10.0.1.1:6379");
     assert!(!s.default_targets);
-    assert_eq!(s.not_yet_served, vec!["discord", "groups", "routes"]);
+    assert_eq!(s.not_yet_served, vec!["discord", "groups"]);
+    assert!(s.alerts.sentry.is_some() && s.alerts.pagerduty.is_some());
+    assert_eq!(
+        s.alerts.routes[0].slack_channel.as_deref(),
+        Some("C0ALERTS")
+    );
+    assert_eq!(s.alerts.runbooks[0].run, ["redis", "host"]);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -192,4 +215,59 @@ fn all_is_reserved_for_every_target() {
     .unwrap_err();
     assert_eq!(keys(&problems), ["targets.all"]);
     assert!(problems[0].message.contains("reserved"), "{problems:?}");
+}
+
+#[test]
+fn alert_sections_name_what_is_missing() {
+    let problems = load(
+        r#"
+        [sentry]
+        api_url = "https://sentry.io/api/0/"
+        [pagerduty]
+        webhook_secrets = []
+        [[routes]]
+        match = { source = "sentry" }
+        [[runbooks]]
+        match = { title = "(?i)redis" }
+        run = ["redis", "mongo"]
+        [[runbooks]]
+        match = { title = "(unclosed" }
+        run = ["redis"]
+    "#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        [
+            "sentry.client_secret",
+            "pagerduty.webhook_secrets",
+            "routes[0]",
+            "runbooks"
+        ],
+        "{problems:#?}"
+    );
+    assert!(
+        problems[3].message.contains("regular expression"),
+        "{problems:?}"
+    );
+
+    let problems = load(
+        r#"
+        [[runbooks]]
+        run = ["mongo"]
+    "#,
+    )
+    .unwrap_err();
+    assert_eq!(keys(&problems), ["runbooks[0].run"]);
+    assert!(problems[0].message.contains("`mongo`"), "{problems:?}");
+}
+
+#[test]
+fn alertmanager_without_a_token_is_served_with_a_warning() {
+    let loaded = load("[alertmanager]\n").unwrap();
+    assert!(loaded.settings.alerts.alertmanager.is_some());
+    assert_eq!(keys(&loaded.warnings), ["alertmanager.token"]);
+    let loaded = load("[alertmanager]\ntoken = \"t0k3n\"\n").unwrap();
+    assert!(loaded.warnings.is_empty());
+    assert!(!format!("{:?}", loaded.settings).contains("t0k3n"));
 }

@@ -1,0 +1,188 @@
+//! `[sentry]`, `[pagerduty]`, `[alertmanager]`, `[[routes]]` and
+//! `[[runbooks]]`: where alerts come from, how they are verified, where
+//! their incidents go and what is diagnosed for them.
+//!
+//! A source is served only when its section is present: an endpoint that
+//! nobody configured answers 404 rather than accepting unverified alerts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use config::Value;
+use medic_commands::diagnostics::{self, TargetSpec};
+use medic_commands::routing::{Route, Runbook};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{Reader, problem};
+
+/// Everything about alert intake.
+#[derive(Debug, Clone, Default)]
+pub struct AlertSettings {
+    /// `[sentry]`, when configured.
+    pub sentry: Option<SentrySettings>,
+    /// `[pagerduty]`, when configured.
+    pub pagerduty: Option<PagerDutySettings>,
+    /// `[alertmanager]`, when configured.
+    pub alertmanager: Option<AlertmanagerSettings>,
+    /// `[[routes]]`, in order: the first match wins.
+    pub routes: Vec<Route>,
+    /// `[[runbooks]]`: every match adds its targets.
+    pub runbooks: Vec<Runbook>,
+}
+
+/// `[sentry]`.
+#[derive(Clone)]
+pub struct SentrySettings {
+    /// The integration's client secret: verifies `Sentry-Hook-Signature`.
+    pub client_secret: SecretString,
+}
+
+/// `[pagerduty]`.
+#[derive(Clone)]
+pub struct PagerDutySettings {
+    /// Webhook subscription secrets; several during a rotation.
+    pub webhook_secrets: Vec<SecretString>,
+}
+
+/// `[alertmanager]`.
+#[derive(Clone)]
+pub struct AlertmanagerSettings {
+    /// The bearer token Alertmanager sends (`http_config.authorization`);
+    /// without one, anyone who can reach medic can post alerts.
+    pub token: Option<SecretString>,
+}
+
+macro_rules! masked_debug {
+    ($t:ty, $name:literal) => {
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!($name, " { •••• }"))
+            }
+        }
+    };
+}
+masked_debug!(SentrySettings, "SentrySettings");
+masked_debug!(PagerDutySettings, "PagerDutySettings");
+masked_debug!(AlertmanagerSettings, "AlertmanagerSettings");
+
+fn blank(s: &SecretString) -> bool {
+    s.expose_secret().trim().is_empty()
+}
+
+impl Reader {
+    /// Reads the alert sections; `targets` checks that runbooks name
+    /// targets that exist.
+    pub(super) fn alerts(
+        &mut self,
+        root: &mut config::Map<String, Value>,
+        targets: &BTreeMap<String, TargetSpec>,
+    ) -> AlertSettings {
+        AlertSettings {
+            sentry: self.sentry(root.remove("sentry")),
+            pagerduty: self.pagerduty(root.remove("pagerduty")),
+            alertmanager: self.alertmanager(root.remove("alertmanager")),
+            routes: self.routes(root.remove("routes")),
+            runbooks: self.runbooks(root.remove("runbooks"), targets),
+        }
+    }
+
+    fn sentry(&mut self, value: Option<Value>) -> Option<SentrySettings> {
+        #[derive(Deserialize)]
+        struct Raw {
+            client_secret: Option<SecretString>,
+            // Used by remediation actions (resolve, ignore), later.
+            #[allow(dead_code)]
+            api_url: Option<String>,
+            #[allow(dead_code)]
+            auth_token: Option<SecretString>,
+        }
+        let raw: Raw = self.section("sentry", value)?;
+        match raw.client_secret {
+            Some(s) if !blank(&s) => Some(SentrySettings { client_secret: s }),
+            _ => {
+                self.problems.push(problem(
+                    "sentry.client_secret",
+                    "required to verify Sentry-Hook-Signature (Sentry → Settings → Developer Settings → your integration → Client Secret)",
+                ));
+                None
+            }
+        }
+    }
+
+    fn pagerduty(&mut self, value: Option<Value>) -> Option<PagerDutySettings> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            webhook_secrets: Vec<SecretString>,
+            #[allow(dead_code)]
+            api_url: Option<String>,
+            #[allow(dead_code)]
+            api_token: Option<SecretString>,
+        }
+        let raw: Raw = self.section("pagerduty", value)?;
+        if raw.webhook_secrets.is_empty() || raw.webhook_secrets.iter().any(blank) {
+            self.problems.push(problem(
+                "pagerduty.webhook_secrets",
+                "a list of one or more non-empty secrets is required to verify X-PagerDuty-Signature (shown when the webhook subscription is created)",
+            ));
+            return None;
+        }
+        Some(PagerDutySettings {
+            webhook_secrets: raw.webhook_secrets,
+        })
+    }
+
+    fn alertmanager(&mut self, value: Option<Value>) -> Option<AlertmanagerSettings> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            token: Option<SecretString>,
+        }
+        let value = value?;
+        let raw: Raw = self.section("alertmanager", Some(value))?;
+        let token = raw.token.filter(|t| !blank(t));
+        if token.is_none() {
+            self.warnings.push(problem(
+                "alertmanager.token",
+                "not set: anyone who can reach medic can post alerts; set a token and send it from Alertmanager (http_config.authorization)",
+            ));
+        }
+        Some(AlertmanagerSettings { token })
+    }
+
+    fn routes(&mut self, value: Option<Value>) -> Vec<Route> {
+        let routes: Vec<Route> = self.section("routes", value).unwrap_or_default();
+        for (i, r) in routes.iter().enumerate() {
+            if r.slack_channel.is_none() && r.discord_channel.is_none() {
+                self.problems.push(problem(
+                    format!("routes[{i}]"),
+                    "names no channel: set slack_channel (or discord_channel)",
+                ));
+            }
+        }
+        routes
+    }
+
+    fn runbooks(
+        &mut self,
+        value: Option<Value>,
+        targets: &BTreeMap<String, TargetSpec>,
+    ) -> Vec<Runbook> {
+        let runbooks: Vec<Runbook> = self.section("runbooks", value).unwrap_or_default();
+        for (i, r) in runbooks.iter().enumerate() {
+            for word in &r.run {
+                let known = word == diagnostics::ALL
+                    || targets.contains_key(word)
+                    || targets.values().any(|t| t.kind() == word);
+                if !known {
+                    self.problems.push(problem(
+                        format!("runbooks[{i}].run"),
+                        format!("`{word}` is no target name or kind configured here"),
+                    ));
+                }
+            }
+        }
+        runbooks
+    }
+}
