@@ -3,4 +3,5 @@
 pub mod alert;
 pub mod diagnosis;
 pub mod inbound;
+pub mod incident;
 pub mod report;

@@ -7,6 +7,7 @@
 //! - [`client`]: the Web API (`chat.postMessage`) at a configurable base URL.
 
 pub mod client;
+pub mod incident;
 pub mod parse;
 pub mod render;
 pub mod verify;

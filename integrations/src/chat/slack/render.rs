@@ -60,13 +60,13 @@ fn context_line(report: &Report, prov: &Provenance, in_thread: bool) -> String {
     }
 }
 
-fn section(text: String) -> SlackBlock {
+pub(crate) fn section(text: String) -> SlackBlock {
     SlackSectionBlock::new()
         .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(text)))
         .into()
 }
 
-fn context(text: String) -> SlackBlock {
+pub(crate) fn context(text: String) -> SlackBlock {
     SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
         SlackBlockMarkDownText::new(text),
     )])

@@ -1,0 +1,69 @@
+//! An incident as people see it: what fires, how often, since when, and
+//! whether it is over. Renderers build the root message from this, so every
+//! edit of the root ("seen 37×", resolved) reads the same on every platform.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::alert::{AlertSource, Severity};
+
+/// Whether an incident is still going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentState {
+    /// Firing (or acknowledged but not resolved).
+    Open,
+    /// The source said it is over.
+    Resolved,
+}
+
+impl IncidentState {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+
+    /// From storage; anything unknown reads as open (the safe side).
+    pub fn parse(s: &str) -> Self {
+        if s == "resolved" {
+            IncidentState::Resolved
+        } else {
+            IncidentState::Open
+        }
+    }
+}
+
+/// One incident, for rendering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// medic's incident number.
+    pub id: i64,
+    /// Where its alerts come from.
+    pub source: AlertSource,
+    /// Open or resolved.
+    pub state: IncidentState,
+    /// The alert's title.
+    pub title: String,
+    /// The worst severity seen.
+    pub severity: Severity,
+    /// Service, project or job.
+    pub service: Option<String>,
+    /// Host or instance.
+    pub host: Option<String>,
+    /// The incident at its source.
+    pub link: Option<String>,
+    /// Deliveries that fired it.
+    pub seen_count: i64,
+    /// The first of them.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    /// The latest.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// When the source said it was over.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+}
