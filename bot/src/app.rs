@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use medic_commands::diagnostics::Target;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +25,7 @@ use crate::settings::Settings;
 use crate::single_flight::DiagnosticRuns;
 use crate::slack::SlackRuntime;
 use crate::storage::Store;
+use crate::storage::deliveries::Ingest;
 use crate::telemetry::metrics::Metrics;
 
 /// What every request handler and background job shares.
@@ -52,6 +53,12 @@ pub struct Shared {
     pub in_flight: InFlight,
     /// Background jobs; shutdown waits for them.
     pub tasks: TaskTracker,
+    /// Commits alert deliveries, batched.
+    pub ingest: Ingest,
+    /// Wakes the incident worker when a delivery is stored.
+    pub incident_wake: Notify,
+    /// Wakes the outbox drain when calls are queued.
+    pub outbox_wake: Notify,
 }
 
 /// A cheap handle to [`Shared`].
@@ -110,6 +117,9 @@ impl App {
             pending: Arc::new(Semaphore::new(limits.pending_commands.max(1))),
             in_flight: InFlight::default(),
             tasks: TaskTracker::new(),
+            ingest: Ingest::start(store.clone()),
+            incident_wake: Notify::new(),
+            outbox_wake: Notify::new(),
             settings,
             store,
             metrics,
@@ -139,6 +149,14 @@ impl App {
         let App { listener, state } = self;
         let housekeeping = CancellationToken::new();
         spawn_housekeeping(state.clone(), housekeeping.clone());
+        tokio::spawn(crate::incidents::worker::run(
+            state.clone(),
+            housekeeping.clone(),
+        ));
+        tokio::spawn(crate::incidents::drain::run(
+            state.clone(),
+            housekeeping.clone(),
+        ));
 
         let router = crate::http::router(state.clone());
         crate::http::serve(listener, router, shutdown).await;

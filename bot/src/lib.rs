@@ -12,6 +12,7 @@
 //! - [`dispatch`]: a typed command → an acknowledgement now, a report later.
 //! - [`delivery`]: running diagnostics → root message, streamed thread, final edit.
 //! - [`single_flight`]: one run per target, shared and watched.
+//! - [`incidents`]: alert deliveries → incidents → threads, through a durable outbox.
 //! - [`slack`]: the Slack runtime (verifier, Web API client, outbox).
 //! - [`outbox`]: per-channel pacing and retry of chat posts.
 //! - [`ratelimit`]: the per-person command limit.
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod delivery;
 pub mod dispatch;
 pub mod http;
+pub mod incidents;
 pub mod outbox;
 pub mod ratelimit;
 pub mod settings;

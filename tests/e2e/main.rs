@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, one module per capability.
 
+mod incidents;
 mod ingest_store;
 mod operations;
 mod slack_delivery;

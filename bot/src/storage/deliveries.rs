@@ -218,3 +218,13 @@ impl Store {
             .try_get(0)
     }
 }
+
+/// Marks a delivery taken by the incident logic (inside its transaction).
+pub async fn delivery_done(conn: &mut sqlx::AnyConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE deliveries SET state = 'done', processed_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

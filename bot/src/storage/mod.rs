@@ -6,6 +6,8 @@
 //! DDL lives in one migrations folder per backend, kept in step by number.
 
 pub mod deliveries;
+pub mod incidents;
+pub mod outbox;
 pub mod runs;
 
 use std::str::FromStr;

@@ -1,0 +1,161 @@
+//! Sends the durable outbox: one lane per channel, each taking its
+//! channel's oldest call, at the platform's pace (the in-memory
+//! [`crate::outbox::Outbox`] paces, honours `Retry-After` and retries
+//! outages), and recording the result before the next.
+//!
+//! A call that keeps failing past the outbox's deadline goes back to
+//! pending and its lane stops; the next round starts it again. Nothing is
+//! dropped except what the platform rejects outright (a bad channel), which
+//! is marked failed with Slack's error code.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use medic_integrations::chat::slack::client::SlackApiError;
+use slack_morphism::prelude::SlackMessageContent;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::storage::outbox::{OutboxKind, OutboxRow};
+
+/// Runs until `stop`; lanes in flight finish their current call.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let mut lanes: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
+    loop {
+        lanes.retain(|_, lane| !lane.is_finished());
+        match state.store.outbox_channels().await {
+            Ok(channels) => {
+                for key in channels {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = lanes.entry(key) {
+                        let key = slot.key().clone();
+                        slot.insert(state.tasks.spawn(lane(state.clone(), key, stop.clone())));
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Could not read the outbox; retrying."),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = state.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// Sends one channel's calls in order until none is left.
+async fn lane(state: AppState, (platform, channel): (String, String), stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        let row = match state.store.outbox_next(&platform, &channel).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "Could not read the outbox; retrying.");
+                return;
+            }
+        };
+        match send(&state, &row).await {
+            Sent::Done => {}
+            Sent::Later => return,
+        }
+    }
+}
+
+enum Sent {
+    /// Recorded as sent or failed; go on with the next.
+    Done,
+    /// Not now (an outage past the deadline, the database); try later.
+    Later,
+}
+
+async fn send(state: &AppState, row: &OutboxRow) -> Sent {
+    let Some(slack) = &state.slack else {
+        let _ = state
+            .store
+            .outbox_failed(row.id, "Slack is not configured")
+            .await;
+        return Sent::Done;
+    };
+    let content: SlackMessageContent = match serde_json::from_str(&row.body) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = state
+                .store
+                .outbox_failed(row.id, &format!("unreadable message: {e}"))
+                .await;
+            return Sent::Done;
+        }
+    };
+    let root_ts = match row.incident_id {
+        Some(id) => match state.store.incident(id).await {
+            Ok(i) => i.and_then(|i| i.root_ts),
+            Err(_) => return Sent::Later,
+        },
+        None => None,
+    };
+    if row.kind != OutboxKind::Root && root_ts.is_none() {
+        // The root went before this in the lane; without it, it failed.
+        let _ = state
+            .store
+            .outbox_failed(row.id, "the incident has no root message")
+            .await;
+        return Sent::Done;
+    }
+    if state.store.outbox_sending(row.id).await.is_err() {
+        return Sent::Later;
+    }
+    let channel = row.channel.as_str();
+    let result = match row.kind {
+        OutboxKind::Root => {
+            slack
+                .outbox
+                .send(channel, || {
+                    slack.api.post_message(channel, content.clone(), None)
+                })
+                .await
+        }
+        OutboxKind::Reply => {
+            slack
+                .outbox
+                .send(channel, || {
+                    slack
+                        .api
+                        .post_message(channel, content.clone(), root_ts.as_deref())
+                })
+                .await
+        }
+        OutboxKind::Edit => {
+            let ts = root_ts.as_deref().unwrap_or_default();
+            slack
+                .outbox
+                .send(channel, || {
+                    slack.api.update_message(channel, ts, content.clone())
+                })
+                .await
+        }
+    };
+    let recorded = match result {
+        Ok(posted) => state.store.outbox_sent(row, &posted.ts).await,
+        Err(SlackApiError::Rejected { code }) => {
+            tracing::warn!(channel, %code, "Slack rejected an incident message.");
+            state.store.outbox_failed(row.id, &code).await
+        }
+        Err(SlackApiError::Unreadable(e)) => {
+            // Slack took it; its answer was garbled. Sending again could
+            // post twice, so it counts as sent, without a ts.
+            tracing::warn!(channel, error = %e, "Slack's answer could not be read.");
+            state.store.outbox_sent(row, "").await
+        }
+        Err(e) => {
+            tracing::warn!(channel, error = %e, "Chat is unreachable; the message waits.");
+            return Sent::Later;
+        }
+    };
+    match recorded {
+        Ok(()) => Sent::Done,
+        Err(error) => {
+            tracing::warn!(%error, "Could not record a sent message.");
+            Sent::Later
+        }
+    }
+}

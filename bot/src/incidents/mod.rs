@@ -1,0 +1,198 @@
+//! From stored alert deliveries to incident threads.
+//!
+//! - [`apply`]: one delivery's alerts change incidents (open, seen again,
+//!   resolved, reopened, noted) and queue the chat calls and follow-ups
+//!   that follow, in one transaction with the delivery marked done. Run
+//!   twice after a crash, it cannot happen twice: the delivery is either
+//!   still pending (nothing happened) or done (all of it did).
+//! - [`worker`]: takes pending deliveries and runbook jobs, in order.
+//! - [`drain`]: sends the durable outbox, one lane per channel, at the
+//!   platform's pace.
+
+pub mod drain;
+pub mod worker;
+
+use std::time::Duration;
+
+use medic_commands::model::alert::{Alert, AlertState};
+use medic_commands::routing;
+use medic_integrations::chat::slack::incident as render;
+use sqlx::AnyConnection;
+use time::OffsetDateTime;
+
+use crate::settings::AlertSettings;
+use crate::storage::deliveries::delivery_done;
+use crate::storage::incidents::{self, IncidentRow};
+use crate::storage::outbox::{OutboxKind, enqueue};
+use crate::storage::{Store, now_ms};
+
+/// How long after a resolve the same fingerprint reopens its incident
+/// (and thread) instead of starting a new one.
+pub const REOPEN_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What an alert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A new incident.
+    Opened(i64),
+    /// Another firing of an open one.
+    Repeated(i64),
+    /// It fired again within the reopen window.
+    Reopened(i64),
+    /// The source says it is over.
+    Resolved(i64),
+    /// Acknowledged, reassigned, annotated…: a line in the thread.
+    Noted(i64),
+    /// Nothing to do (a resolve of an incident medic never opened).
+    Nothing,
+}
+
+/// Applies a stored delivery: see the module docs. `slack` says whether
+/// routes to Slack channels can be served.
+pub async fn apply(
+    store: &Store,
+    config: &AlertSettings,
+    slack: bool,
+    delivery_id: i64,
+    alerts: &[Alert],
+) -> sqlx::Result<Vec<Change>> {
+    let mut tx = store.pool().begin().await?;
+    let now = now_ms();
+    let mut changes = Vec::new();
+    for alert in alerts {
+        changes.push(apply_one(&mut tx, config, slack, alert, now).await?);
+    }
+    delivery_done(&mut tx, delivery_id).await?;
+    tx.commit().await?;
+    Ok(changes)
+}
+
+async fn apply_one(
+    conn: &mut AnyConnection,
+    config: &AlertSettings,
+    slack: bool,
+    alert: &Alert,
+    now: i64,
+) -> sqlx::Result<Change> {
+    let open = incidents::open_incident(conn, alert).await?;
+    let change = match (alert.state, open) {
+        (AlertState::Resolved, Some(row)) => {
+            incidents::resolve(conn, row.id, now).await?;
+            Change::Resolved(row.id)
+        }
+        (AlertState::Resolved, None) => Change::Nothing,
+        (AlertState::Firing | AlertState::Reopened, Some(row)) => {
+            incidents::seen_again(conn, &row, alert, now).await?;
+            Change::Repeated(row.id)
+        }
+        (AlertState::Ignored, None) => Change::Nothing,
+        (_, Some(row)) => Change::Noted(row.id),
+        (state, None) => {
+            let since = now - REOPEN_WINDOW.as_millis() as i64;
+            match incidents::resolved_since(conn, alert, since).await? {
+                Some(row) if state != AlertState::Updated => {
+                    incidents::reopen(conn, row.id, now).await?;
+                    Change::Reopened(row.id)
+                }
+                _ => {
+                    let place = routing::route(&config.routes, alert)
+                        .and_then(|r| r.slack_channel.as_deref())
+                        .filter(|_| slack)
+                        .map(|c| ("slack", c));
+                    let id = incidents::insert_incident(conn, alert, place, now).await?;
+                    Change::Opened(id)
+                }
+            }
+        }
+    };
+    queue_messages(conn, config, alert, change).await?;
+    Ok(change)
+}
+
+/// Queues what people should see for `change`, in the incident's channel.
+async fn queue_messages(
+    conn: &mut AnyConnection,
+    config: &AlertSettings,
+    alert: &Alert,
+    change: Change,
+) -> sqlx::Result<()> {
+    let id = match change {
+        Change::Nothing => return Ok(()),
+        Change::Opened(id)
+        | Change::Repeated(id)
+        | Change::Reopened(id)
+        | Change::Resolved(id)
+        | Change::Noted(id) => id,
+    };
+    let Some(row) = incidents::incident(conn, id).await? else {
+        return Ok(());
+    };
+    let Some((platform, channel)) = row.place.clone() else {
+        return Ok(());
+    };
+    let root = json(&render::incident_root(&row.view));
+    let at = clock(OffsetDateTime::now_utc());
+    let source = alert.source.as_str();
+    match change {
+        Change::Opened(_) => {
+            enqueue(conn, &platform, &channel, id, OutboxKind::Root, &root).await?;
+            if !alert.details.is_empty() {
+                let note = alert.details.join("\n");
+                reply(conn, &row, &note).await?;
+            }
+            let words = routing::runbook_targets(&config.runbooks, alert);
+            if !words.is_empty() {
+                let payload = serde_json::to_string(&words).unwrap_or_default();
+                incidents::insert_job(conn, id, "diagnose", &payload, now_ms()).await?;
+            }
+        }
+        Change::Repeated(_) => {
+            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;
+        }
+        Change::Resolved(_) => {
+            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;
+            reply(conn, &row, &format!("✅ Resolved at {at} UTC ({source})")).await?;
+        }
+        Change::Reopened(_) => {
+            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;
+            reply(
+                conn,
+                &row,
+                &format!("🔁 Firing again at {at} UTC, after it was resolved ({source})"),
+            )
+            .await?;
+        }
+        Change::Noted(_) => {
+            let what = match alert.state {
+                AlertState::Acknowledged => "👀 Acknowledged",
+                AlertState::Ignored => "🔕 Ignored",
+                AlertState::Reopened => "🔁 Unresolved",
+                _ => "📝 Updated",
+            };
+            let mut note = format!("{what} at {at} UTC ({source})");
+            for line in &alert.details {
+                note.push('\n');
+                note.push_str(line);
+            }
+            reply(conn, &row, &note).await?;
+        }
+        Change::Nothing => {}
+    }
+    Ok(())
+}
+
+async fn reply(conn: &mut AnyConnection, row: &IncidentRow, text: &str) -> sqlx::Result<()> {
+    let Some((platform, channel)) = &row.place else {
+        return Ok(());
+    };
+    let body = json(&render::incident_note(text));
+    enqueue(conn, platform, channel, row.id, OutboxKind::Reply, &body).await
+}
+
+fn json(m: &slack_morphism::prelude::SlackMessageContent) -> String {
+    serde_json::to_string(m).unwrap_or_default()
+}
+
+fn clock(t: OffsetDateTime) -> String {
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}

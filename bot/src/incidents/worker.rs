@@ -1,0 +1,143 @@
+//! The loop that turns stored deliveries into incident changes, and runs
+//! the runbooks of new incidents into their threads.
+//!
+//! It wakes when a webhook stores a delivery, and every second anyway, so
+//! work left by a crash or a failed attempt is picked up without a trigger.
+
+use std::time::Duration;
+
+use medic_commands::Diagnosis;
+use medic_commands::diagnostics;
+use medic_commands::model::alert::Alert;
+use medic_integrations::chat::Provenance;
+use medic_integrations::chat::slack::render;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::storage::incidents::{self, Job};
+use crate::storage::now_ms;
+use crate::storage::outbox::{OutboxKind, enqueue};
+
+/// Deliveries taken per transaction batch.
+const DELIVERIES_PER_ROUND: i64 = 64;
+/// Runbook jobs run at once.
+const JOBS_PER_ROUND: i64 = 16;
+
+/// Runs until `stop`.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    loop {
+        let busy = deliveries(&state).await | jobs(&state).await;
+        if busy {
+            state.outbox_wake.notify_one();
+            continue;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = state.incident_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Applies pending deliveries; true when there were any.
+async fn deliveries(state: &AppState) -> bool {
+    let pending = match state.store.pending_deliveries(DELIVERIES_PER_ROUND).await {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::warn!(%error, "Could not read pending alert deliveries; retrying.");
+            return false;
+        }
+    };
+    let any = !pending.is_empty();
+    for (id, source, json) in pending {
+        let alerts: Vec<Alert> = match serde_json::from_str(&json) {
+            Ok(a) => a,
+            Err(error) => {
+                // Written by this medic; unreadable means a newer format
+                // from another version. Nothing can be done but say so.
+                tracing::error!(delivery = id, %source, %error, "A stored delivery cannot be read; skipping it.");
+                Vec::new()
+            }
+        };
+        let applied = super::apply(
+            &state.store,
+            &state.settings.alerts,
+            state.slack.is_some(),
+            id,
+            &alerts,
+        )
+        .await;
+        match applied {
+            Ok(changes) => {
+                tracing::debug!(delivery = id, ?changes, "Delivery applied.");
+            }
+            Err(error) => {
+                tracing::warn!(delivery = id, %error, "Could not apply a delivery; will retry.");
+                return any;
+            }
+        }
+    }
+    any
+}
+
+/// Runs pending runbook jobs at once; true when there were any.
+async fn jobs(state: &AppState) -> bool {
+    let pending = match state.store.pending_jobs(JOBS_PER_ROUND).await {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::warn!(%error, "Could not read pending incident jobs; retrying.");
+            return false;
+        }
+    };
+    let any = !pending.is_empty();
+    futures::future::join_all(pending.into_iter().map(|job| run_job(state, job))).await;
+    any
+}
+
+/// Runs one incident's runbook and queues the report into its thread,
+/// marking the job done in the same transaction.
+async fn run_job(state: &AppState, job: Job) {
+    let words: Vec<String> = serde_json::from_str(&job.payload).unwrap_or_default();
+    let mut selected: Vec<diagnostics::Target> = Vec::new();
+    for word in &words {
+        for t in diagnostics::select(&state.targets, word).unwrap_or_default() {
+            if !selected.iter().any(|s| s.name == t.name) {
+                selected.push(t);
+            }
+        }
+    }
+    let reports = futures::future::join_all(
+        selected
+            .iter()
+            .map(|t| async { state.diagnostics.report(t).await.as_ref().clone() }),
+    )
+    .await;
+    let diagnosis = Diagnosis {
+        label: words.join(", "),
+        reports,
+    };
+    let prov = Provenance {
+        command: format!("runbook: {}", words.join(", ")),
+        actor: None,
+        reference: Some(job.incident_id),
+    };
+    let queued = async {
+        let mut tx = state.store.pool().begin().await?;
+        if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
+            && let Some((platform, channel)) = &row.place
+        {
+            let mut messages = vec![render::diagnosis_root(&diagnosis, &prov)];
+            messages.extend(render::diagnosis_thread(&diagnosis, &prov));
+            for m in messages {
+                let body = serde_json::to_string(&m).unwrap_or_default();
+                enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;
+            }
+        }
+        incidents::finish_job(&mut tx, job.id, now_ms()).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(error) = queued {
+        tracing::warn!(job = job.id, %error, "Could not queue a runbook report; will retry.");
+    }
+}

@@ -1,0 +1,303 @@
+//! `incidents` and `incident_jobs`: one open incident per alert fingerprint,
+//! and the follow-up work (a runbook's diagnostics) that must survive a
+//! restart.
+//!
+//! Every function here takes a connection, so the incident logic can run a
+//! whole delivery (incidents, jobs, outbox rows, the delivery's state) in
+//! one transaction: after a crash either all of it happened or none.
+
+use medic_commands::model::alert::{Alert, AlertSource, Severity};
+use medic_commands::model::incident::{IncidentState, IncidentView};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
+
+use super::Store;
+
+/// An incident as stored.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    /// Its number.
+    pub id: i64,
+    /// The view renderers use.
+    pub view: IncidentView,
+    /// Where its thread is: platform and channel, when routed.
+    pub place: Option<(String, String)>,
+    /// Its root message, once posted.
+    pub root_ts: Option<String>,
+}
+
+const COLUMNS: &str = "id, source, fingerprint, state, title, severity, service, host, link, \
+     platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at";
+
+fn time_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn source(s: &str) -> AlertSource {
+    match s {
+        "pagerduty" => AlertSource::PagerDuty,
+        "alertmanager" => AlertSource::Alertmanager,
+        _ => AlertSource::Sentry,
+    }
+}
+
+/// The stored word for a severity.
+pub fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+        Severity::Critical => "critical",
+    }
+}
+
+fn severity(s: &str) -> Severity {
+    match s {
+        "info" => Severity::Info,
+        "warning" => Severity::Warning,
+        "critical" => Severity::Critical,
+        _ => Severity::Error,
+    }
+}
+
+fn from_row(r: &AnyRow) -> sqlx::Result<IncidentRow> {
+    let id: i64 = r.try_get(0)?;
+    let platform: Option<String> = r.try_get(9)?;
+    let channel: Option<String> = r.try_get(10)?;
+    Ok(IncidentRow {
+        id,
+        view: IncidentView {
+            id,
+            source: source(&r.try_get::<String, _>(1)?),
+            state: IncidentState::parse(&r.try_get::<String, _>(3)?),
+            title: r.try_get(4)?,
+            severity: severity(&r.try_get::<String, _>(5)?),
+            service: r.try_get(6)?,
+            host: r.try_get(7)?,
+            link: r.try_get(8)?,
+            seen_count: r.try_get(12)?,
+            first_seen: time_ms(r.try_get(13)?),
+            last_seen: time_ms(r.try_get(14)?),
+            resolved_at: r.try_get::<Option<i64>, _>(15)?.map(time_ms),
+        },
+        place: platform.zip(channel),
+        root_ts: r.try_get(11)?,
+    })
+}
+
+/// The open incident for a fingerprint.
+pub async fn open_incident(
+    conn: &mut AnyConnection,
+    alert: &Alert,
+) -> sqlx::Result<Option<IncidentRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents WHERE source = $1 AND fingerprint = $2 AND state = 'open'"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(alert.source.as_str())
+        .bind(alert.fingerprint.as_str())
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// The latest incident for a fingerprint resolved at or after `since_ms`.
+pub async fn resolved_since(
+    conn: &mut AnyConnection,
+    alert: &Alert,
+    since_ms: i64,
+) -> sqlx::Result<Option<IncidentRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents WHERE source = $1 AND fingerprint = $2 \
+         AND state = 'resolved' AND resolved_at >= $3 ORDER BY id DESC LIMIT 1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(alert.source.as_str())
+        .bind(alert.fingerprint.as_str())
+        .bind(since_ms)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// One incident by number.
+pub async fn incident(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<IncidentRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Opens a new incident for `alert`, routed to `place` (or nowhere).
+pub async fn insert_incident(
+    conn: &mut AnyConnection,
+    alert: &Alert,
+    place: Option<(&str, &str)>,
+    now_ms: i64,
+) -> sqlx::Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO incidents (source, fingerprint, state, title, severity, service, host, link, \
+         platform, channel, seen_count, first_seen, last_seen, alert_json) \
+         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11) RETURNING id",
+    )
+    .bind(alert.source.as_str())
+    .bind(alert.fingerprint.as_str())
+    .bind(alert.title.as_str())
+    .bind(severity_str(alert.severity))
+    .bind(alert.service.clone())
+    .bind(alert.host.clone())
+    .bind(alert.link.clone())
+    .bind(place.map(|p| p.0.to_string()))
+    .bind(place.map(|p| p.1.to_string()))
+    .bind(now_ms)
+    .bind(serde_json::to_string(alert).unwrap_or_default())
+    .fetch_one(conn)
+    .await?;
+    row.try_get(0)
+}
+
+/// Counts one more firing of an open incident; the severity only rises.
+pub async fn seen_again(
+    conn: &mut AnyConnection,
+    row: &IncidentRow,
+    alert: &Alert,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    let worst = row.view.severity.max(alert.severity);
+    sqlx::query(
+        "UPDATE incidents SET seen_count = seen_count + 1, last_seen = $1, severity = $2, \
+         alert_json = $3 WHERE id = $4",
+    )
+    .bind(now_ms)
+    .bind(severity_str(worst))
+    .bind(serde_json::to_string(alert).unwrap_or_default())
+    .bind(row.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an incident resolved.
+pub async fn resolve(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE incidents SET state = 'resolved', resolved_at = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Opens a resolved incident again (it fired within the reopen window).
+pub async fn reopen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE incidents SET state = 'open', resolved_at = NULL, seen_count = seen_count + 1, \
+         last_seen = $1 WHERE id = $2",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records where an incident's root message is.
+pub async fn set_root(conn: &mut AnyConnection, id: i64, ts: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE incidents SET root_ts = $1 WHERE id = $2")
+        .bind(ts)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A follow-up to run for an incident.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Its id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: i64,
+    /// `diagnose`.
+    pub kind: String,
+    /// For `diagnose`: the words to run, as JSON.
+    pub payload: String,
+}
+
+/// Queues a follow-up.
+pub async fn insert_job(
+    conn: &mut AnyConnection,
+    incident_id: i64,
+    kind: &str,
+    payload: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO incident_jobs (incident_id, kind, payload, state, created_at) \
+         VALUES ($1, $2, $3, 'pending', $4)",
+    )
+    .bind(incident_id)
+    .bind(kind)
+    .bind(payload)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a follow-up done.
+pub async fn finish_job(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE incident_jobs SET state = 'done', done_at = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Follow-ups not yet done, oldest first.
+    pub async fn pending_jobs(&self, limit: i64) -> sqlx::Result<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT id, incident_id, kind, payload FROM incident_jobs \
+             WHERE state = 'pending' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Job {
+                    id: r.try_get(0)?,
+                    incident_id: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    payload: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One incident by number.
+    pub async fn incident(&self, id: i64) -> sqlx::Result<Option<IncidentRow>> {
+        let mut conn = self.pool().acquire().await?;
+        incident(&mut conn, id).await
+    }
+
+    /// Every incident, newest first (operators and tests).
+    pub async fn incidents(&self) -> sqlx::Result<Vec<IncidentRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM incidents ORDER BY id DESC");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

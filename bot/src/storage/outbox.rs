@@ -1,0 +1,195 @@
+//! `outbox`: every chat call made for incidents, durable and in order per
+//! channel.
+//!
+//! Rows are written in the same transaction as the incident change that
+//! causes them, so a crash never loses a message nor sends one for a change
+//! that did not happen. The drain takes a channel's oldest row, marks it
+//! `sending`, calls the platform, and marks it `sent` with the message's
+//! ts. A row found `sending` at start-up was in flight when medic stopped:
+//! whether it landed is asked of the platform before it is sent again.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Store, now_ms};
+
+/// What a row asks the platform to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// Post an incident's root message; its ts becomes the incident's root.
+    Root,
+    /// Post into the incident's thread.
+    Reply,
+    /// Replace the incident's root message.
+    Edit,
+}
+
+impl OutboxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Root => "root",
+            OutboxKind::Reply => "reply",
+            OutboxKind::Edit => "edit",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "root" => OutboxKind::Root,
+            "edit" => OutboxKind::Edit,
+            _ => OutboxKind::Reply,
+        }
+    }
+}
+
+/// One chat call to make.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// Its id: also the marker that identifies the message at the platform.
+    pub id: i64,
+    /// `slack`.
+    pub platform: String,
+    /// The channel.
+    pub channel: String,
+    /// The incident it belongs to.
+    pub incident_id: Option<i64>,
+    /// What to do.
+    pub kind: OutboxKind,
+    /// The message, as the platform's JSON.
+    pub body: String,
+    /// `pending` or `sending`.
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, attempts";
+
+fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.try_get(0)?,
+        platform: r.try_get(1)?,
+        channel: r.try_get(2)?,
+        incident_id: r.try_get(3)?,
+        kind: OutboxKind::parse(&r.try_get::<String, _>(4)?),
+        body: r.try_get(5)?,
+        state: r.try_get(6)?,
+        attempts: r.try_get(7)?,
+    })
+}
+
+/// Queues a call. An edit of an incident's root replaces an edit still
+/// pending for it: only the latest state of the root matters, so a storm of
+/// repeats costs one `chat.update`, not one per delivery.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    platform: &str,
+    channel: &str,
+    incident_id: i64,
+    kind: OutboxKind,
+    body: &str,
+) -> sqlx::Result<()> {
+    if kind == OutboxKind::Edit {
+        let replaced = sqlx::query(
+            "UPDATE outbox SET body = $1 WHERE incident_id = $2 AND kind = 'edit' AND state = 'pending'",
+        )
+        .bind(body)
+        .bind(incident_id)
+        .execute(&mut *conn)
+        .await?;
+        if replaced.rows_affected() > 0 {
+            return Ok(());
+        }
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+    )
+    .bind(platform)
+    .bind(channel)
+    .bind(incident_id)
+    .bind(kind.as_str())
+    .bind(body)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Channels with calls waiting.
+    pub async fn outbox_channels(&self) -> sqlx::Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT platform, channel FROM outbox WHERE state IN ('pending', 'sending')",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// A channel's oldest unfinished call.
+    pub async fn outbox_next(
+        &self,
+        platform: &str,
+        channel: &str,
+    ) -> sqlx::Result<Option<OutboxRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE platform = $1 AND channel = $2 \
+             AND state IN ('pending', 'sending') ORDER BY id LIMIT 1"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(platform)
+            .bind(channel)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Marks a call as in flight, before it is made.
+    pub async fn outbox_sending(&self, id: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE outbox SET state = 'sending' WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a call done; for a root, records the incident's root message in
+    /// the same transaction.
+    pub async fn outbox_sent(&self, row: &OutboxRow, ts: &str) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE outbox SET state = 'sent', sent_ts = $1 WHERE id = $2")
+            .bind(ts)
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        if let (OutboxKind::Root, Some(incident)) = (row.kind, row.incident_id) {
+            super::incidents::set_root(&mut tx, incident, ts).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Gives up on a call (the platform rejected it; retrying cannot help).
+    pub async fn outbox_failed(&self, id: i64, error: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE outbox SET state = 'failed', error = $1 WHERE id = $2")
+            .bind(error)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Counts calls by state (metrics, tests).
+    pub async fn outbox_count(&self, state: &str) -> sqlx::Result<i64> {
+        sqlx::query("SELECT COUNT(*) FROM outbox WHERE state = $1")
+            .bind(state)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)
+    }
+}

@@ -1,0 +1,145 @@
+//! Alerts become incident threads: one root per fingerprint, edited as the
+//! incident changes, the runbook's diagnostics in its thread, resolve and
+//! reopen in the same thread. Deliveries are fed through medic's own
+//! writer, as the webhook endpoints do after verifying and parsing.
+
+use std::time::{Duration, Instant};
+
+use medic::storage::deliveries::{NewDelivery, Recorded};
+use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
+use medic_tests::{Options, TestMedic, redis_target, require_redis, spawn_medic};
+
+const ALERTS: &str = "C0ALERTS";
+
+fn alert(state: AlertState) -> Alert {
+    Alert {
+        source: AlertSource::Sentry,
+        fingerprint: "1170820242".into(),
+        state,
+        title: "ConnectionError: Error 111 connecting to redis:6379. Connection refused.".into(),
+        severity: Severity::Error,
+        service: Some("api".into()),
+        host: None,
+        labels: vec![("environment".into(), "production".into())],
+        occurred_at: None,
+        link: Some("https://sentry.io/organizations/acme/issues/1170820242/".into()),
+        details: vec!["Root cause: redis.exceptions.ConnectionError".into()],
+    }
+}
+
+async fn deliver(medic: &TestMedic, id: &str, alert: Alert) -> Recorded {
+    let recorded = medic
+        .state
+        .ingest
+        .record(NewDelivery {
+            source: "sentry",
+            delivery_id: id.into(),
+            alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
+        })
+        .await
+        .expect("recorded");
+    medic.state.incident_wake.notify_one();
+    recorded
+}
+
+/// Waits until the root message of `channel` reads with `needle`.
+async fn root_reads(medic: &TestMedic, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(root) = medic.slack.root_now(ALERTS)
+            && root.contains(needle)
+        {
+            return root;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "root never read {needle:?}: {:?}\n{:#?}",
+            medic.slack.root_now(ALERTS),
+            medic.slack.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn replies_with(medic: &TestMedic, needle: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = medic
+            .slack
+            .posts_in(ALERTS)
+            .iter()
+            .filter(|p| p.thread_ts().is_some() && p.all_text().contains(needle))
+            .count();
+        if n > 0 {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reply with {needle:?}: {:#?}",
+            medic.slack.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_alert_opens_one_thread_that_follows_the_incident() {
+    let redis = require_redis!();
+    let medic = spawn_medic(Options {
+        targets: redis_target("cache", &redis),
+        extra: format!(
+            "[[routes]]\nmatch = {{ source = \"sentry\" }}\nslack_channel = \"{ALERTS}\"\n\n\
+             [[runbooks]]\nmatch = {{ title = \"(?i)redis\" }}\nrun = [\"cache\"]\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+
+    assert!(matches!(
+        deliver(&medic, "d1", alert(AlertState::Firing)).await,
+        Recorded::New(_)
+    ));
+    let root = root_reads(&medic, "ConnectionError").await;
+    assert!(root.contains("seen 1×"), "{root}");
+    assert!(root.contains("— api · error"), "{root}");
+    // The first reply carries the root cause; the runbook's report follows.
+    replies_with(&medic, "Root cause: redis.exceptions.ConnectionError").await;
+    replies_with(&medic, "PING answered").await;
+
+    // Repeats edit the root; a redelivery of the same delivery is dropped.
+    deliver(&medic, "d2", alert(AlertState::Firing)).await;
+    assert_eq!(
+        deliver(&medic, "d2", alert(AlertState::Firing)).await,
+        Recorded::Duplicate
+    );
+    deliver(&medic, "d3", alert(AlertState::Firing)).await;
+    root_reads(&medic, "seen 3×").await;
+
+    // A resolve edits the root and adds one line.
+    deliver(&medic, "d4", alert(AlertState::Resolved)).await;
+    let root = root_reads(&medic, "resolved").await;
+    assert!(root.starts_with("✅"), "{root}");
+    replies_with(&medic, "✅ Resolved at").await;
+
+    // Firing again soon after reopens the same thread.
+    deliver(&medic, "d5", alert(AlertState::Firing)).await;
+    replies_with(&medic, "🔁 Firing again").await;
+    root_reads(&medic, "seen 4×").await;
+
+    let roots = medic
+        .slack
+        .posts_in(ALERTS)
+        .into_iter()
+        .filter(|p| p.thread_ts().is_none())
+        .count();
+    assert_eq!(roots, 1, "one thread for the whole incident");
+    let rate_limited = medic
+        .slack
+        .calls()
+        .iter()
+        .filter(|c| c.status == 429)
+        .count();
+    assert_eq!(rate_limited, 0, "paced, not throttled");
+    assert_eq!(medic.state.store.incidents().await.unwrap().len(), 1);
+    medic.stop().await.unwrap();
+}
