@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use medic_integrations::chat::slack::client::SlackApiError;
+use medic_integrations::chat::slack::client::{self, SlackApiError};
 use slack_morphism::prelude::SlackMessageContent;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -101,6 +101,38 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             .await;
         return Sent::Done;
     }
+    if row.state == "sending" && row.kind != OutboxKind::Edit {
+        // In flight when medic stopped (or gave up): ask Slack whether it
+        // landed before sending it again. Edits need no asking: sending
+        // the same edit twice changes nothing.
+        let oldest = slack_ts(row.created_at - 60_000);
+        let thread = match row.kind {
+            OutboxKind::Reply => root_ts.as_deref(),
+            _ => None,
+        };
+        match slack
+            .api
+            .find_marked(&row.channel, thread, &oldest, row.id)
+            .await
+        {
+            Ok(Some(ts)) => {
+                tracing::info!(
+                    outbox = row.id,
+                    "A message in flight at the last stop had landed; recorded, not resent."
+                );
+                return match state.store.outbox_sent(row, &ts).await {
+                    Ok(()) => Sent::Done,
+                    Err(_) => Sent::Later,
+                };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not ask Slack whether a message landed; will ask again.");
+                return Sent::Later;
+            }
+        }
+    }
+    let content = client::mark(content, row.id);
     if state.store.outbox_sending(row.id).await.is_err() {
         return Sent::Later;
     }
@@ -158,4 +190,10 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             Sent::Later
         }
     }
+}
+
+/// A Slack ts (seconds.micros) for a unix-ms time.
+fn slack_ts(ms: i64) -> String {
+    let ms = ms.max(0);
+    format!("{}.{:06}", ms / 1000, (ms % 1000) * 1000)
 }

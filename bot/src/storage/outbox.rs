@@ -61,9 +61,11 @@ pub struct OutboxRow {
     pub state: String,
     /// Failed attempts so far.
     pub attempts: i64,
+    /// When it was queued (unix ms).
+    pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, attempts";
+const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, attempts, created_at";
 
 fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -74,7 +76,11 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
         kind: OutboxKind::parse(&r.try_get::<String, _>(4)?),
         body: r.try_get(5)?,
         state: r.try_get(6)?,
-        attempts: r.try_get(7)?,
+        attempts: r
+            .try_get::<i32, _>(7)
+            .map(i64::from)
+            .or_else(|_| r.try_get(7))?,
+        created_at: r.try_get(8)?,
     })
 }
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -103,6 +104,8 @@ struct Inner {
     last_post: Mutex<HashMap<String, Instant>>,
     /// Messages by (channel, ts): their latest body, after updates.
     posted: Mutex<HashMap<(String, String), Value>>,
+    /// Every accepted post in order: (channel, ts, thread_ts).
+    order: Mutex<Vec<(String, String, Option<String>)>>,
     /// When recent `chat.update` calls arrived (Tier 3 window).
     updates: Mutex<Vec<Instant>>,
     not_member: Mutex<HashSet<String>>,
@@ -133,12 +136,13 @@ impl FakeSlack {
             last_post: Mutex::default(),
             posted: Mutex::default(),
             updates: Mutex::default(),
+            order: Mutex::default(),
             not_member: Mutex::default(),
             down: Mutex::new(false),
-            seq: AtomicU64::new(1),
+            seq: AtomicU64::new(0),
         });
         let app = Router::new()
-            .route("/api/{method}", post(api))
+            .route("/api/{method}", post(api).get(api_get))
             .route("/response/{id}", post(response_url))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -476,11 +480,18 @@ fn answer(
         }
         last.insert(channel.clone(), now);
     }
-    let ts = format!("1700000000.{:06}", s.seq.fetch_add(1, Ordering::SeqCst));
+    let ts = s.next_ts();
     s.posted
         .lock()
         .unwrap()
         .insert((channel.clone(), ts.clone()), body.clone());
+    s.order.lock().unwrap().push((
+        channel.clone(),
+        ts.clone(),
+        body.get("thread_ts")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    ));
     let message = json!({
         "type": "message",
         "user": "U0MEDICBOT",
@@ -493,6 +504,106 @@ fn answer(
         json!({"ok": true, "channel": channel, "ts": ts, "message": message}),
         None,
     )
+}
+
+/// `conversations.history` and `conversations.replies` (GET, query
+/// parameters, bearer token): a channel's top-level messages since
+/// `oldest`, newest first, or a thread's root and replies, oldest first.
+/// Message metadata is included only with `include_all_metadata=true`, as
+/// Slack does.
+async fn api_get(
+    State(s): State<Arc<Inner>>,
+    Path(method): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = authorization(&headers);
+    let body = serde_json::to_value(&q).unwrap_or(Value::Null);
+    let answer = if authorization.as_deref() != Some(&format!("Bearer {}", s.token)) {
+        json!({"ok": false, "error": "invalid_auth"})
+    } else {
+        match (method.as_str(), q.get("channel")) {
+            (_, None) => json!({"ok": false, "error": "channel_not_found"}),
+            ("conversations.history", Some(channel)) => {
+                let oldest = q.get("oldest").cloned().unwrap_or_default();
+                let order = s.order.lock().unwrap().clone();
+                let picked: Vec<(String, String)> = order
+                    .into_iter()
+                    .rev()
+                    .filter(|(c, ts, thread)| c == channel && thread.is_none() && *ts >= oldest)
+                    .map(|(c, ts, _)| (c, ts))
+                    .collect();
+                json!({"ok": true, "messages": s.messages(&picked, &q), "has_more": false})
+            }
+            ("conversations.replies", Some(channel)) => {
+                let root = q.get("ts").cloned().unwrap_or_default();
+                let order = s.order.lock().unwrap().clone();
+                let picked: Vec<(String, String)> = order
+                    .into_iter()
+                    .filter(|(c, ts, thread)| {
+                        c == channel && (*ts == root || thread.as_deref() == Some(root.as_str()))
+                    })
+                    .map(|(c, ts, _)| (c, ts))
+                    .collect();
+                if picked.is_empty() {
+                    json!({"ok": false, "error": "thread_not_found"})
+                } else {
+                    json!({"ok": true, "messages": s.messages(&picked, &q), "has_more": false})
+                }
+            }
+            _ => json!({"ok": false, "error": "unknown_method"}),
+        }
+    };
+    let error = answer
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    s.record(method, authorization, body, StatusCode::OK, error, None);
+    (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+impl Inner {
+    /// A message ts as Slack makes them: the wall clock in seconds and
+    /// microseconds, unique (later than every earlier one).
+    fn next_ts(&self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as u64;
+        let prev = self.seq.fetch_max(now, Ordering::SeqCst);
+        let micros = if now > prev {
+            now
+        } else {
+            self.seq.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+    }
+
+    /// Messages as `conversations.*` return them.
+    fn messages(&self, picked: &[(String, String)], q: &HashMap<String, String>) -> Vec<Value> {
+        let with_metadata = q.get("include_all_metadata").is_some_and(|v| v == "true");
+        let posted = self.posted.lock().unwrap();
+        picked
+            .iter()
+            .filter_map(|key| {
+                let body = posted.get(key)?;
+                let mut m = json!({
+                    "type": "message",
+                    "user": "U0MEDICBOT",
+                    "bot_id": "B0MEDICBOT",
+                    "ts": key.1,
+                    "text": body.get("text").cloned().unwrap_or(Value::Null),
+                });
+                if let Some(t) = body.get("thread_ts") {
+                    m["thread_ts"] = t.clone();
+                }
+                if with_metadata && let Some(md) = body.get("metadata") {
+                    m["metadata"] = md.clone();
+                }
+                Some(m)
+            })
+            .collect()
+    }
 }
 
 /// `chat.update`: replaces a posted message's text and blocks.
@@ -538,7 +649,7 @@ fn update(s: &Inner, channel: String, body: &Value) -> (StatusCode, Value, Optio
         "bot_id": "B0MEDICBOT",
         "text": text,
         "blocks": body.get("blocks").cloned().unwrap_or(Value::Null),
-        "edited": {"user": "U0MEDICBOT", "ts": format!("1700000001.{:06}", s.seq.fetch_add(1, Ordering::SeqCst))},
+        "edited": {"user": "U0MEDICBOT", "ts": s.next_ts()},
     });
     (
         StatusCode::OK,

@@ -150,4 +150,68 @@ impl SlackApi {
             ts: response.ts.0,
         })
     }
+
+    /// Looks for the message medic posted for outbox row `outbox_id` (see
+    /// [`mark`]) in `channel` since `oldest` (a Slack ts), or in the thread
+    /// of `thread_ts`. Returns its ts when it landed. Asked after a crash
+    /// left a post in flight: the answer decides between "record it" and
+    /// "send it", so a post is never made twice. Looks at the latest 200
+    /// messages, which covers the seconds around one post.
+    pub async fn find_marked(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        oldest: &str,
+        outbox_id: i64,
+    ) -> Result<Option<String>, SlackApiError> {
+        let channel = channel.to_string();
+        let oldest = oldest.to_string();
+        let yes = "true".to_string();
+        let limit = "200".to_string();
+        let thread = thread_ts.map(str::to_string);
+        let mut params = vec![
+            ("channel", Some(&channel)),
+            ("oldest", Some(&oldest)),
+            ("include_all_metadata", Some(&yes)),
+            ("limit", Some(&limit)),
+        ];
+        let method = match &thread {
+            Some(ts) => {
+                params.push(("ts", Some(ts)));
+                "conversations.replies"
+            }
+            None => "conversations.history",
+        };
+        let session = self.client.open_session(&self.token);
+        let answer: serde_json::Value = session
+            .http_session_api
+            .http_get(method, &params, None)
+            .await?;
+        let wanted = outbox_id.to_string();
+        let found = answer["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| {
+                m["metadata"]["event_type"] == MARKER_EVENT
+                    && m["metadata"]["event_payload"]["outbox_id"] == wanted.as_str()
+            })
+            .and_then(|m| m["ts"].as_str().map(str::to_string));
+        Ok(found)
+    }
+}
+
+/// The metadata event type on messages medic posts from its outbox.
+pub const MARKER_EVENT: &str = "medic_outbox";
+
+/// Marks a message as outbox row `outbox_id`'s, in Slack message metadata
+/// (invisible to people, returned by `conversations.history` with
+/// `include_all_metadata`).
+pub fn mark(content: SlackMessageContent, outbox_id: i64) -> SlackMessageContent {
+    let payload =
+        std::collections::HashMap::from([("outbox_id".to_string(), outbox_id.to_string())]);
+    content.with_metadata(SlackMessageMetadata {
+        event_type: MARKER_EVENT.to_string(),
+        event_payload: Some(payload),
+    })
 }
