@@ -110,6 +110,14 @@ pub struct Metrics {
     diagnostic_seconds: Family<DiagLabels, Histogram>,
     chat_posts: Family<PostLabels, Counter>,
     reports: Family<PostLabels, Counter>,
+    alert_deliveries: Family<AlertLabels, Counter>,
+}
+
+/// Labels of `medic_alert_deliveries_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabels {
+    source: &'static str,
+    outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -171,8 +179,15 @@ impl Metrics {
             "Accepted commands whose report reached chat (delivered) or could not (failed), by platform",
             reports.clone(),
         );
+        let alert_deliveries = Family::<AlertLabels, Counter>::default();
+        registry.register(
+            "alert_deliveries",
+            "Alert webhook deliveries by source and outcome (stored, duplicate, ignored, unauthorized, malformed, failed)",
+            alert_deliveries.clone(),
+        );
         Metrics {
             registry,
+            alert_deliveries,
             http_requests,
             ack_counters,
             ack_seconds,
@@ -220,6 +235,13 @@ impl Metrics {
                 platform: platform.as_str(),
                 outcome: if delivered { "delivered" } else { "failed" },
             })
+            .inc();
+    }
+
+    /// An alert delivery was answered with `outcome`.
+    pub fn alert_delivery(&self, source: &'static str, outcome: &'static str) {
+        self.alert_deliveries
+            .get_or_create(&AlertLabels { source, outcome })
             .inc();
     }
 
