@@ -311,6 +311,7 @@ const KNOWN_SECTIONS: &[&str] = &[
     "alertmanager",
     "routes",
     "runbooks",
+    "incidents",
 ];
 
 impl Reader {
@@ -605,4 +606,6 @@ mod alerts;
 #[cfg(test)]
 mod tests;
 
-pub use alerts::{AlertSettings, AlertmanagerSettings, PagerDutySettings, SentrySettings};
+pub use alerts::{
+    AlertSettings, AlertmanagerSettings, IncidentSettings, PagerDutySettings, SentrySettings,
+};

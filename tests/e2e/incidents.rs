@@ -143,3 +143,101 @@ async fn an_alert_opens_one_thread_that_follows_the_incident() {
     assert_eq!(medic.state.store.incidents().await.unwrap().len(), 1);
     medic.stop().await.unwrap();
 }
+
+/// A storm: more new incidents in one channel than Slack's pace lets
+/// through one root each. They arrive as digest messages, every incident a
+/// line, their updates in the digest's thread, no 429 from Slack.
+#[tokio::test]
+async fn a_storm_of_new_incidents_becomes_digests_not_a_queue_of_roots() {
+    const N: usize = 30;
+    let medic = spawn_medic(Options {
+        extra: format!(
+            "[[routes]]\nmatch = {{ source = \"sentry\" }}\nslack_channel = \"{ALERTS}\"\n\n\
+             [incidents]\ndigest_after = 5\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+    let storm = |i: usize, state| {
+        let mut a = alert(state);
+        a.fingerprint = format!("storm-{i}");
+        a.title = format!("TimeoutError: upstream {i} timed out");
+        a.details.clear();
+        a
+    };
+    for i in 0..N {
+        deliver(&medic, &format!("s{i}"), storm(i, AlertState::Firing)).await;
+    }
+
+    // Every incident is visible in a root message or a digest line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let roots = loop {
+        let roots = medic.slack.roots_now(ALERTS);
+        let all = roots.join("\n");
+        if (0..N).all(|i| all.contains(&format!("upstream {i} timed out"))) {
+            break roots;
+        }
+        assert!(Instant::now() < deadline, "not all visible: {roots:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let digests: Vec<&String> = roots
+        .iter()
+        .filter(|r| r.contains("new incidents at once"))
+        .collect();
+    assert!(!digests.is_empty(), "{roots:#?}");
+    assert!(
+        roots.len() <= 6,
+        "{} top-level messages for {N} incidents: {roots:#?}",
+        roots.len()
+    );
+
+    // A resolve of an incident in a digest edits its line and notes it in
+    // the digest's thread, headed by the incident.
+    let in_digest = (0..N)
+        .rev()
+        .find(|i| {
+            digests
+                .iter()
+                .any(|d| d.contains(&format!("upstream {i} timed out")))
+        })
+        .expect("an incident in a digest");
+    deliver(&medic, "r1", storm(in_digest, AlertState::Resolved)).await;
+    let note = replies_with(&medic, "✅ Resolved at").await;
+    assert_eq!(note, 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let roots = medic.slack.roots_now(ALERTS);
+        if roots.iter().any(|r| r.contains("1 resolved since")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "digest never edited: {roots:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let note = medic
+        .slack
+        .posts_in(ALERTS)
+        .into_iter()
+        .find(|p| p.all_text().contains("✅ Resolved at"))
+        .unwrap();
+    assert!(
+        note.all_text()
+            .contains(&format!("upstream {in_digest} timed out")),
+        "the note names its incident: {}",
+        note.all_text()
+    );
+
+    let incidents = medic.state.store.incidents().await.unwrap();
+    assert_eq!(incidents.len(), N);
+    assert!(
+        incidents.iter().all(|i| i.root_ts.is_some()),
+        "every incident has a thread"
+    );
+    let throttled = medic
+        .slack
+        .calls()
+        .iter()
+        .filter(|c| c.status == 429)
+        .count();
+    assert_eq!(throttled, 0, "paced, not throttled");
+    medic.stop().await.unwrap();
+}

@@ -12,11 +12,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use medic_integrations::chat::slack::client::{self, SlackApiError};
+use medic_integrations::chat::slack::incident as render;
 use slack_morphism::prelude::SlackMessageContent;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
+use crate::storage::incidents::IncidentRow;
 use crate::storage::outbox::{OutboxKind, OutboxRow};
 
 /// Runs until `stop`; lanes in flight finish their current call.
@@ -76,24 +78,22 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             .await;
         return Sent::Done;
     };
-    let content: SlackMessageContent = match serde_json::from_str(&row.body) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = state
-                .store
-                .outbox_failed(row.id, &format!("unreadable message: {e}"))
-                .await;
-            return Sent::Done;
-        }
-    };
-    let root_ts = match row.incident_id {
+    let mut row = row.clone();
+    match fold_storm(state, &row).await {
+        Ok(true) => row.kind = OutboxKind::Digest,
+        Ok(false) => {}
+        Err(_) => return Sent::Later,
+    }
+    let row = &row;
+    let incident = match row.incident_id {
         Some(id) => match state.store.incident(id).await {
-            Ok(i) => i.and_then(|i| i.root_ts),
+            Ok(i) => i,
             Err(_) => return Sent::Later,
         },
         None => None,
     };
-    if row.kind != OutboxKind::Root && root_ts.is_none() {
+    let root_ts = incident.as_ref().and_then(|i| i.root_ts.clone());
+    if !matches!(row.kind, OutboxKind::Root | OutboxKind::Digest) && root_ts.is_none() {
         // The root went before this in the lane; without it, it failed.
         let _ = state
             .store
@@ -101,6 +101,11 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             .await;
         return Sent::Done;
     }
+    let content = match content(state, row, incident.as_ref()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Sent::Done,
+        Err(_) => return Sent::Later,
+    };
     if row.state == "sending" && row.kind != OutboxKind::Edit {
         // In flight when medic stopped (or gave up): ask Slack whether it
         // landed before sending it again. Edits need no asking: sending
@@ -138,7 +143,7 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
     }
     let channel = row.channel.as_str();
     let result = match row.kind {
-        OutboxKind::Root => {
+        OutboxKind::Root | OutboxKind::Digest => {
             slack
                 .outbox
                 .send(channel, || {
@@ -190,6 +195,70 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             Sent::Later
         }
     }
+}
+
+/// In a storm, folds the channel's waiting roots into one digest when
+/// more than `[incidents] digest_after` wait and `row` is the first of
+/// them. True when `row` is now that digest.
+async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
+    let after = state.settings.alerts.incidents.digest_after;
+    if after == 0 || row.kind != OutboxKind::Root || row.state != "pending" {
+        return Ok(false);
+    }
+    let roots = state
+        .store
+        .outbox_pending_roots(&row.platform, &row.channel, render::DIGEST_MAX)
+        .await?;
+    if roots.len() <= after || roots.first() != Some(&row.id) {
+        return Ok(false);
+    }
+    state.store.outbox_fold_digest(&roots).await?;
+    tracing::info!(
+        channel = %row.channel,
+        incidents = roots.len(),
+        "Alert storm: new incidents are posted as one digest."
+    );
+    state.metrics.incident_digest();
+    Ok(true)
+}
+
+/// What to send for `row`: its stored message, except where a digest is
+/// involved: a digest (or an edit of an incident in one) is rendered from
+/// its incidents as they are now, and a note in a digest's thread is
+/// headed by its incident. `None` when the row was settled here.
+async fn content(
+    state: &AppState,
+    row: &OutboxRow,
+    incident: Option<&IncidentRow>,
+) -> sqlx::Result<Option<SlackMessageContent>> {
+    let digest_id = match row.kind {
+        OutboxKind::Digest => Some(row.id),
+        _ => incident.and_then(|i| i.digest_id),
+    };
+    if let (Some(digest), OutboxKind::Digest | OutboxKind::Edit) = (digest_id, row.kind) {
+        let views: Vec<_> = state
+            .store
+            .digest(digest)
+            .await?
+            .into_iter()
+            .map(|i| i.view)
+            .collect();
+        return Ok(Some(render::incident_digest(&views)));
+    }
+    let stored: SlackMessageContent = match serde_json::from_str(&row.body) {
+        Ok(c) => c,
+        Err(e) => {
+            state
+                .store
+                .outbox_failed(row.id, &format!("unreadable message: {e}"))
+                .await?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(match (incident, digest_id) {
+        (Some(i), Some(_)) => render::digest_note(&i.view, stored),
+        _ => stored,
+    }))
 }
 
 /// A Slack ts (seconds.micros) for a unix-ms time.

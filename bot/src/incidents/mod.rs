@@ -12,8 +12,6 @@
 pub mod drain;
 pub mod worker;
 
-use std::time::Duration;
-
 use medic_commands::model::alert::{Alert, AlertState};
 use medic_commands::routing;
 use medic_integrations::chat::slack::incident as render;
@@ -25,10 +23,6 @@ use crate::storage::deliveries::delivery_done;
 use crate::storage::incidents::{self, IncidentRow};
 use crate::storage::outbox::{OutboxKind, enqueue};
 use crate::storage::{Store, now_ms};
-
-/// How long after a resolve the same fingerprint reopens its incident
-/// (and thread) instead of starting a new one.
-pub const REOPEN_WINDOW: Duration = Duration::from_secs(3600);
 
 /// What an alert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +82,8 @@ async fn apply_one(
         (AlertState::Ignored, None) => Change::Nothing,
         (_, Some(row)) => Change::Noted(row.id),
         (state, None) => {
-            let since = now - REOPEN_WINDOW.as_millis() as i64;
+            let window = config.incidents.reopen_window.as_millis() as i64;
+            let since = now - window;
             match incidents::resolved_since(conn, alert, since).await? {
                 Some(row) if state != AlertState::Updated => {
                     incidents::reopen(conn, row.id, now).await?;

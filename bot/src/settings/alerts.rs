@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use config::Value;
 use medic_commands::diagnostics::{self, TargetSpec};
@@ -29,6 +30,30 @@ pub struct AlertSettings {
     pub routes: Vec<Route>,
     /// `[[runbooks]]`: every match adds its targets.
     pub runbooks: Vec<Runbook>,
+    /// `[incidents]`: how incidents reopen and how a storm is digested.
+    pub incidents: IncidentSettings,
+}
+
+/// `[incidents]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentSettings {
+    /// How long after a resolve the same fingerprint reopens its incident,
+    /// in the same thread, instead of starting a new one (default 1 h).
+    pub reopen_window: Duration,
+    /// When more new incidents than this wait to be posted in one channel,
+    /// the waiting ones are posted as one digest message instead of one
+    /// root each (default 5: more than five seconds of backlog at Slack's
+    /// one message a second). 0 turns digests off.
+    pub digest_after: usize,
+}
+
+impl Default for IncidentSettings {
+    fn default() -> Self {
+        IncidentSettings {
+            reopen_window: Duration::from_secs(3600),
+            digest_after: 5,
+        }
+    }
 }
 
 /// `[sentry]`.
@@ -84,7 +109,31 @@ impl Reader {
             alertmanager: self.alertmanager(root.remove("alertmanager")),
             routes: self.routes(root.remove("routes")),
             runbooks: self.runbooks(root.remove("runbooks"), targets),
+            incidents: self.incidents(root.remove("incidents")),
         }
+    }
+
+    fn incidents(&mut self, value: Option<Value>) -> IncidentSettings {
+        #[derive(Deserialize, Default)]
+        #[serde(default, deny_unknown_fields)]
+        struct Raw {
+            reopen_window: Option<String>,
+            digest_after: Option<usize>,
+        }
+        let mut settings = IncidentSettings::default();
+        let Some(raw) = value.and_then(|v| self.section::<Raw>("incidents", Some(v))) else {
+            return settings;
+        };
+        if let Some(text) = raw.reopen_window {
+            match medic_commands::duration::parse(&text) {
+                Ok(d) => settings.reopen_window = d,
+                Err(e) => self.problems.push(problem("incidents.reopen_window", e)),
+            }
+        }
+        if let Some(n) = raw.digest_after {
+            settings.digest_after = n;
+        }
+        settings
     }
 
     fn sentry(&mut self, value: Option<Value>) -> Option<SentrySettings> {

@@ -271,3 +271,19 @@ fn alertmanager_without_a_token_is_served_with_a_warning() {
     assert!(loaded.warnings.is_empty());
     assert!(!format!("{:?}", loaded.settings).contains("t0k3n"));
 }
+
+#[test]
+fn incidents_reopen_window_and_digest_threshold() {
+    let s = load("").unwrap().settings;
+    assert_eq!(s.alerts.incidents, IncidentSettings::default());
+    assert_eq!(s.alerts.incidents.reopen_window, Duration::from_secs(3600));
+    let s = load("[incidents]\nreopen_window = \"15m\"\ndigest_after = 0\n")
+        .unwrap()
+        .settings;
+    assert_eq!(s.alerts.incidents.reopen_window, Duration::from_secs(900));
+    assert_eq!(s.alerts.incidents.digest_after, 0);
+    let problems = load("[incidents]\nreopen_window = \"soon\"\n").unwrap_err();
+    assert_eq!(keys(&problems), ["incidents.reopen_window"]);
+    let problems = load("[incidents]\nreopen_windw = \"1h\"\n").unwrap_err();
+    assert_eq!(keys(&problems), ["incidents"], "a typo is named");
+}

@@ -23,12 +23,15 @@ pub struct IncidentRow {
     pub view: IncidentView,
     /// Where its thread is: platform and channel, when routed.
     pub place: Option<(String, String)>,
-    /// Its root message, once posted.
+    /// Its root message, once posted (a digest's, when it is in one).
     pub root_ts: Option<String>,
+    /// The digest it was posted in (the outbox row that posted it), when
+    /// it opened during a storm: its thread is the digest's.
+    pub digest_id: Option<i64>,
 }
 
 const COLUMNS: &str = "id, source, fingerprint, state, title, severity, service, host, link, \
-     platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at";
+     platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at, digest_id";
 
 fn time_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
@@ -84,6 +87,7 @@ fn from_row(r: &AnyRow) -> sqlx::Result<IncidentRow> {
         },
         place: platform.zip(channel),
         root_ts: r.try_get(11)?,
+        digest_id: r.try_get(16)?,
     })
 }
 
@@ -220,6 +224,21 @@ pub async fn set_root(conn: &mut AnyConnection, id: i64, ts: &str) -> sqlx::Resu
     Ok(())
 }
 
+/// The incidents a digest lists, in order.
+pub async fn digest_incidents(
+    conn: &mut AnyConnection,
+    digest_id: i64,
+) -> sqlx::Result<Vec<IncidentRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM incidents WHERE digest_id = $1 ORDER BY id");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(digest_id)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
 /// A follow-up to run for an incident.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -290,6 +309,12 @@ impl Store {
     pub async fn incident(&self, id: i64) -> sqlx::Result<Option<IncidentRow>> {
         let mut conn = self.pool().acquire().await?;
         incident(&mut conn, id).await
+    }
+
+    /// The incidents a digest lists.
+    pub async fn digest(&self, digest_id: i64) -> sqlx::Result<Vec<IncidentRow>> {
+        let mut conn = self.pool().acquire().await?;
+        digest_incidents(&mut conn, digest_id).await
     }
 
     /// Every incident, newest first (operators and tests).

@@ -22,6 +22,9 @@ pub enum OutboxKind {
     Reply,
     /// Replace the incident's root message.
     Edit,
+    /// Post one message for many new incidents (a storm): this row was
+    /// the first of them's root; the others' roots are folded into it.
+    Digest,
 }
 
 impl OutboxKind {
@@ -30,6 +33,7 @@ impl OutboxKind {
             OutboxKind::Root => "root",
             OutboxKind::Reply => "reply",
             OutboxKind::Edit => "edit",
+            OutboxKind::Digest => "digest",
         }
     }
 
@@ -37,6 +41,7 @@ impl OutboxKind {
         match s {
             "root" => OutboxKind::Root,
             "edit" => OutboxKind::Edit,
+            "digest" => OutboxKind::Digest,
             _ => OutboxKind::Reply,
         }
     }
@@ -136,7 +141,11 @@ impl Store {
             .collect()
     }
 
-    /// A channel's oldest unfinished call.
+    /// A channel's next call: one in flight at the last stop first, then
+    /// the oldest new root, then the oldest of the rest. Roots go before
+    /// other incidents' notes so that a new incident is never stuck
+    /// behind a busy thread; each incident's own calls keep their order
+    /// (its root is older than its notes and edits).
     pub async fn outbox_next(
         &self,
         platform: &str,
@@ -144,7 +153,9 @@ impl Store {
     ) -> sqlx::Result<Option<OutboxRow>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM outbox WHERE platform = $1 AND channel = $2 \
-             AND state IN ('pending', 'sending') ORDER BY id LIMIT 1"
+             AND state IN ('pending', 'sending') \
+             ORDER BY CASE WHEN state = 'sending' THEN 0 WHEN kind IN ('root', 'digest') THEN 1 ELSE 2 END, id \
+             LIMIT 1"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(platform)
@@ -174,8 +185,71 @@ impl Store {
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
-        if let (OutboxKind::Root, Some(incident)) = (row.kind, row.incident_id) {
-            super::incidents::set_root(&mut tx, incident, ts).await?;
+        match (row.kind, row.incident_id) {
+            (OutboxKind::Root, Some(incident)) => {
+                super::incidents::set_root(&mut tx, incident, ts).await?;
+            }
+            (OutboxKind::Digest, _) => {
+                sqlx::query("UPDATE incidents SET root_ts = $1 WHERE digest_id = $2")
+                    .bind(ts)
+                    .bind(row.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {}
+        }
+        tx.commit().await
+    }
+
+    /// The ids of a channel's roots waiting to be posted, oldest first, at
+    /// most `limit`.
+    pub async fn outbox_pending_roots(
+        &self,
+        platform: &str,
+        channel: &str,
+        limit: usize,
+    ) -> sqlx::Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM outbox WHERE platform = $1 AND channel = $2 AND kind = 'root' \
+             AND state = 'pending' ORDER BY id LIMIT $3",
+        )
+        .bind(platform)
+        .bind(channel)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| r.try_get(0)).collect()
+    }
+
+    /// Folds waiting roots into one digest: the first (`roots[0]`, the
+    /// lane's next row) becomes the digest, the rest are marked
+    /// `digested`, and each incident records the digest it is in, all in
+    /// one transaction, so a crash leaves either the single roots or the
+    /// digest, never a mix.
+    pub async fn outbox_fold_digest(&self, roots: &[i64]) -> sqlx::Result<()> {
+        let Some(&first) = roots.first() else {
+            return Ok(());
+        };
+        let mut tx = self.pool().begin().await?;
+        for &id in roots {
+            let state = if id == first { "pending" } else { "digested" };
+            sqlx::query(
+                "UPDATE outbox SET kind = CASE WHEN id = $1 THEN 'digest' ELSE kind END, \
+                 state = $2 WHERE id = $3 AND state = 'pending' AND kind = 'root'",
+            )
+            .bind(first)
+            .bind(state)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE incidents SET digest_id = $1 \
+                 WHERE id = (SELECT incident_id FROM outbox WHERE id = $2)",
+            )
+            .bind(first)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await
     }

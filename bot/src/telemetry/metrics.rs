@@ -111,6 +111,7 @@ pub struct Metrics {
     chat_posts: Family<PostLabels, Counter>,
     reports: Family<PostLabels, Counter>,
     alert_deliveries: Family<AlertLabels, Counter>,
+    incident_digests: Counter,
 }
 
 /// Labels of `medic_alert_deliveries_total`.
@@ -185,9 +186,16 @@ impl Metrics {
             "Alert webhook deliveries by source and outcome (stored, duplicate, ignored, unauthorized, malformed, failed)",
             alert_deliveries.clone(),
         );
+        let incident_digests = Counter::default();
+        registry.register(
+            "incident_digests",
+            "Digest messages posted for alert storms (many new incidents in one channel at once)",
+            incident_digests.clone(),
+        );
         Metrics {
             registry,
             alert_deliveries,
+            incident_digests,
             http_requests,
             ack_counters,
             ack_seconds,
@@ -243,6 +251,11 @@ impl Metrics {
         self.alert_deliveries
             .get_or_create(&AlertLabels { source, outcome })
             .inc();
+    }
+
+    /// A storm's new incidents were folded into one digest.
+    pub fn incident_digest(&self) {
+        self.incident_digests.inc();
     }
 
     /// The Prometheus text exposition.

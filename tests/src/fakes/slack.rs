@@ -206,6 +206,17 @@ impl FakeSlack {
             .map(|m| all_text(&m))
     }
 
+    /// Every root message in `channel` (not thread replies), in order, as
+    /// each reads now.
+    pub fn roots_now(&self, channel: &str) -> Vec<String> {
+        self.posts_in(channel)
+            .into_iter()
+            .filter(|c| c.thread_ts().is_none())
+            .filter_map(|c| self.message(channel, c.ts.as_deref()?))
+            .map(|m| all_text(&m))
+            .collect()
+    }
+
     /// Waits until `channel` has a finished report: a root message that no
     /// longer says "checking…", and at least one reply in its thread.
     /// Returns the root as it reads then, and every post. Panics after

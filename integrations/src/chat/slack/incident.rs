@@ -95,6 +95,96 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
         ])
 }
 
+/// The most incidents one digest lists: 40 lines of at most ~300
+/// characters fit Slack's 50 blocks with room for the header.
+pub const DIGEST_MAX: usize = 40;
+
+/// One line of a digest: how bad, what, where, how often.
+fn digest_line(v: &IncidentView) -> String {
+    let (mark, status) = match v.state {
+        IncidentState::Open => (symbol(v.severity), word(v.severity)),
+        IncidentState::Resolved => ("✅", "resolved"),
+    };
+    let place = match (&v.service, &v.host) {
+        (Some(s), _) => format!(" — {}", escape(&shorten(s, 60).0)),
+        (None, Some(h)) => format!(" — {}", escape(&shorten(h, 60).0)),
+        (None, None) => String::new(),
+    };
+    let title = escape(&shorten(&v.title, 150).0);
+    let title = match &v.link {
+        Some(link) => format!("<{}|{title}>", escape(link)),
+        None => title,
+    };
+    let seen = if v.seen_count > 1 {
+        format!(" · seen {}×", v.seen_count)
+    } else {
+        String::new()
+    };
+    format!("{mark} #{} *{title}*{place} · {status}{seen}", v.id)
+}
+
+/// One message for many new incidents in one channel (an alert storm):
+/// each incident a line that changes as it does, their updates in this
+/// message's thread. Posting one root per incident at Slack's pace would
+/// keep the channel busy for minutes and bury the first alert under the
+/// rest; a digest makes all of them visible at once.
+pub fn incident_digest(views: &[IncidentView]) -> SlackMessageContent {
+    let resolved = views
+        .iter()
+        .filter(|v| v.state == IncidentState::Resolved)
+        .count();
+    let mut head = format!(
+        "🚨 *{} new incidents at once* — listed together to keep this channel readable; their updates follow in this thread.",
+        views.len()
+    );
+    if resolved > 0 {
+        head.push_str(&format!(" {resolved} resolved since."));
+    }
+    let mut blocks = vec![section(head)];
+    let mut chunk = String::new();
+    for line in views.iter().take(DIGEST_MAX).map(digest_line) {
+        if !chunk.is_empty() && chunk.len() + line.len() + 1 > MAX_SECTION_TEXT {
+            blocks.push(section(std::mem::take(&mut chunk)));
+        }
+        if !chunk.is_empty() {
+            chunk.push('\n');
+        }
+        chunk.push_str(&shorten(&line, MAX_SECTION_TEXT).0);
+    }
+    if !chunk.is_empty() {
+        blocks.push(section(chunk));
+    }
+    let ids = match (views.first(), views.last()) {
+        (Some(a), Some(b)) if a.id != b.id => format!("incidents #{}–#{}", a.id, b.id),
+        (Some(a), _) => format!("incident #{}", a.id),
+        _ => "no incidents".to_string(),
+    };
+    blocks.push(context(format!("{ids} · alert storm digest")));
+    let titles: Vec<&str> = views.iter().map(|v| v.title.as_str()).collect();
+    SlackMessageContent::new()
+        .with_text(
+            shorten(
+                &format!("🚨 {} new incidents: {}", views.len(), titles.join("; ")),
+                200,
+            )
+            .0,
+        )
+        .with_blocks(blocks)
+}
+
+/// A note in a digest's thread, headed by the incident it is about (many
+/// incidents share that thread).
+pub fn digest_note(v: &IncidentView, note: SlackMessageContent) -> SlackMessageContent {
+    let head = context(format!("#{} · {}", v.id, escape(&shorten(&v.title, 200).0)));
+    let mut blocks = vec![head];
+    blocks.extend(note.blocks.clone().unwrap_or_default());
+    blocks.truncate(super::render::MAX_BLOCKS);
+    let text = note.text.clone().unwrap_or_default();
+    SlackMessageContent::new()
+        .with_text(shorten(&format!("#{}: {text}", v.id), 200).0)
+        .with_blocks(blocks)
+}
+
 /// A short note in an incident's thread ("✅ Resolved at 06:40:02 UTC by
 /// Sentry").
 pub fn incident_note(text: &str) -> SlackMessageContent {
@@ -154,5 +244,56 @@ mod tests {
         assert!(t.contains("✅ *ActiveRecord"), "{t}");
         assert!(t.contains("· resolved\\n"), "{t}");
         assert!(t.contains("resolved 06:40:02 UTC"), "{t}");
+    }
+
+    #[test]
+    fn a_digest_lists_every_incident_within_slacks_limits() {
+        let views: Vec<IncidentView> = (0..DIGEST_MAX as i64)
+            .map(|i| {
+                let mut v = view();
+                v.id = 100 + i;
+                v.seen_count = 1;
+                v.title = format!("{} {}", "x".repeat(180), i);
+                if i == 3 {
+                    v.state = IncidentState::Resolved;
+                }
+                v
+            })
+            .collect();
+        let m = incident_digest(&views);
+        let blocks = m.blocks.clone().unwrap();
+        assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+        let t = text(&m);
+        assert!(t.contains("*40 new incidents at once*"), "{t}");
+        assert!(t.contains("1 resolved since"), "{t}");
+        assert!(
+            t.contains("incidents #100–#139 · alert storm digest"),
+            "{t}"
+        );
+        for i in 0..DIGEST_MAX {
+            assert!(
+                t.contains(&format!("#{} *<https://sentry.io", 100 + i)),
+                "line {i}"
+            );
+        }
+        assert!(t.contains("✅ #103"), "{t}");
+        for b in blocks {
+            let b = serde_json::to_string(&b).unwrap();
+            assert!(b.chars().count() < MAX_SECTION_TEXT + 200, "{}", b.len());
+        }
+    }
+
+    #[test]
+    fn a_note_in_a_digest_thread_names_its_incident() {
+        let m = digest_note(
+            &view(),
+            incident_note("✅ Resolved at 06:40:02 UTC (sentry)"),
+        );
+        let t = text(&m);
+        assert!(
+            t.contains("#12 · ActiveRecord::DatabaseConnectionError"),
+            "{t}"
+        );
+        assert!(t.contains("✅ Resolved at 06:40:02"), "{t}");
     }
 }
