@@ -216,6 +216,28 @@ impl TestMedic {
         req.send().await.expect("medic answers")
     }
 
+    /// Posts a JSON body with `headers`, as an alert source does; returns
+    /// the status and the JSON answer (`null` when it is not JSON).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let r = req.send().await.expect("medic answers");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
     /// `GET path` → (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
         let r = self

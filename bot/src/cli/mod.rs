@@ -56,6 +56,29 @@ pub enum Command {
     CheckConfig,
 }
 
+/// The whole program: parses the command line, starts the runtime, runs
+/// the command. Shared by the `medic` binary and the test harness's copy of
+/// it (Cargo hands integration tests only their own package's binaries).
+pub fn main() -> std::process::ExitCode {
+    // One TLS crypto provider for the whole process, chosen before any
+    // client is built (two in the tree would panic at the first TLS
+    // handshake; CRATES.md pitfall P1).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("medic: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(70);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    std::process::ExitCode::from(code)
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
