@@ -65,6 +65,7 @@ impl std::fmt::Debug for SentryVerifier {
 
 impl SentryVerifier {
     /// A verifier for the integration's client secret (`sentry.client_secret`).
+    /// With an empty secret every delivery is refused.
     pub fn new(client_secret: &str) -> Self {
         SentryVerifier {
             secret: client_secret.as_bytes().to_vec(),
@@ -84,6 +85,13 @@ impl Intake for SentryVerifier {
     }
 
     fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), IntakeError> {
+        // Anyone can compute an HMAC under an empty key: refuse rather
+        // than accept everything (settings reject a blank secret too).
+        if self.secret.is_empty() {
+            return Err(IntakeError::Unauthorized(
+                "no Sentry client secret is configured".into(),
+            ));
+        }
         let given = header(headers, SIGNATURE_HEADER)
             .or_else(|| header(headers, LEGACY_SIGNATURE_HEADER))
             .ok_or_else(|| IntakeError::Unauthorized("missing Sentry-Hook-Signature".into()))?;

@@ -297,6 +297,33 @@ fn annotated_is_a_note_on_its_incident() {
     );
 }
 
+/// Other incident events (responders, status updates, …) carry an
+/// incident reference: a line in that incident's thread.
+#[test]
+fn other_incident_events_are_a_line_in_the_thread() {
+    let body = serde_json::to_vec(&json!({"event": {
+        "id": "01CZ8X3VPJ0Q0J1T2G0Q0Q0Q0S",
+        "event_type": "incident.status_update_published",
+        "resource_type": "incident",
+        "occurred_at": "2020-10-02T19:00:00.000Z",
+        "agent": {"id": "PLH1HKV", "summary": "Tenex Engineer", "type": "user_reference"},
+        "data": {
+            "type": "incident_status_update",
+            "incident": fixture_json("pagerduty/webhook_v3_event_data_incident_note_docs.json")["incident"],
+            "message": "Mitigated; watching.",
+        },
+    }}))
+    .unwrap();
+    let a = &accept(&body).unwrap()[0];
+    assert_eq!(a.fingerprint, "PGR0VU2");
+    assert_eq!(a.state, AlertState::Updated);
+    assert_eq!(a.title, "A little bump in the road");
+    assert_eq!(
+        a.details,
+        vec!["PagerDuty: incident.status_update_published by Tenex Engineer".to_string()]
+    );
+}
+
 #[test]
 fn service_updated_and_ping_are_ignored() {
     let why = ignored(accept(&fixture(

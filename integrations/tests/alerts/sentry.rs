@@ -141,6 +141,16 @@ fn a_missing_or_malformed_signature_is_unauthorized() {
 }
 
 #[test]
+fn an_empty_secret_verifies_nothing() {
+    let body = fixture("sentry/webhook_issue_created_docs.json");
+    let h = headers(&[
+        ("Sentry-Hook-Resource", "issue"),
+        ("Sentry-Hook-Signature", &hmac_hex("", &body)),
+    ]);
+    unauthorized(SentryVerifier::new("").accept(&h, &body));
+}
+
+#[test]
 fn the_secret_never_shows_in_errors_or_debug() {
     let secret = "sentry-secret-value-123";
     let verifier = SentryVerifier::new(secret);
