@@ -14,7 +14,9 @@
 //! # Layout
 //!
 //! - [`json`]: typed reads that name the bad field (`alerts[0].status`).
-//! - [`sentry`] (+ `sentry/event.rs`): Sentry integration-platform webhooks.
+//! - [`sentry`]: Sentry integration-platform webhooks; `sentry/wire.rs` the
+//!   payload shapes, [`sentry::event`] exception chains → root cause and
+//!   top frame.
 //! - [`pagerduty`]: PagerDuty V3 webhooks, rotating secrets.
 //! - [`alertmanager`]: Prometheus Alertmanager's v4 webhook payload.
 //! - `signature`: the constant-time HMAC and token comparisons they share.

@@ -32,15 +32,16 @@
 //!   it is refused as unauthorised, because anyone could post it.
 
 pub mod event;
+mod wire;
 
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
-use serde::Deserialize;
 
 use super::json::{self, header, malformed};
 use super::signature::{decode_hex_sha256, digests_equal, hmac_sha256};
 use super::{Intake, IntakeError};
 
-use event::{Exceptions, summarize};
+use event::summarize;
+use wire::{ErrorData, Event, EventAlertData, Hook, IssueData, MetricData};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "sentry-hook-signature";
@@ -141,145 +142,6 @@ impl Intake for SentryVerifier {
             .map(str::to_string)
             .unwrap_or_else(|| json::content_hash([body]))
     }
-}
-
-/// Every integration-platform payload: `{"action", "data", …}`.
-#[derive(Deserialize)]
-struct Hook<D> {
-    action: String,
-    data: D,
-}
-
-#[derive(Deserialize)]
-struct IssueData {
-    issue: Issue,
-}
-
-#[derive(Deserialize)]
-struct Issue {
-    #[serde(deserialize_with = "json::id_string")]
-    id: String,
-    title: String,
-    #[serde(default)]
-    culprit: Option<String>,
-    #[serde(default)]
-    level: Option<String>,
-    #[serde(default, rename = "shortId")]
-    short_id: Option<String>,
-    #[serde(default)]
-    platform: Option<String>,
-    #[serde(default)]
-    project: Option<Project>,
-    #[serde(default)]
-    permalink: Option<String>,
-    #[serde(default, rename = "firstSeen")]
-    first_seen: Option<String>,
-    #[serde(default, rename = "assignedTo")]
-    assigned_to: Option<Assignee>,
-}
-
-#[derive(Deserialize)]
-struct Project {
-    #[serde(default)]
-    slug: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Assignee {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorData {
-    error: Event,
-}
-
-#[derive(Deserialize)]
-struct EventAlertData {
-    event: Event,
-    #[serde(default)]
-    triggered_rule: Option<String>,
-    #[serde(default)]
-    issue_alert: Option<IssueAlert>,
-}
-
-#[derive(Deserialize)]
-struct IssueAlert {
-    #[serde(default)]
-    title: Option<String>,
-}
-
-/// An event as `error` and `event_alert` webhooks carry it.
-#[derive(Deserialize)]
-struct Event {
-    #[serde(deserialize_with = "json::id_string")]
-    issue_id: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    culprit: Option<String>,
-    #[serde(default)]
-    level: Option<String>,
-    #[serde(default)]
-    environment: Option<String>,
-    #[serde(default)]
-    datetime: Option<String>,
-    #[serde(default)]
-    web_url: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default, deserialize_with = "json::lenient_tags")]
-    tags: Vec<(String, String)>,
-    #[serde(default)]
-    exception: Exceptions,
-}
-
-#[derive(Deserialize)]
-struct MetricData {
-    metric_alert: MetricAlert,
-    #[serde(default)]
-    description_text: Option<String>,
-    #[serde(default)]
-    description_title: Option<String>,
-    #[serde(default)]
-    web_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MetricAlert {
-    #[serde(deserialize_with = "json::id_string")]
-    id: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    alert_rule: Option<AlertRule>,
-    #[serde(default)]
-    projects: Option<Vec<String>>,
-    #[serde(default)]
-    date_started: Option<String>,
-    #[serde(default)]
-    date_detected: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AlertRule {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    projects: Option<Vec<String>>,
-    #[serde(default)]
-    environment: Option<String>,
-    #[serde(default)]
-    aggregate: Option<String>,
-    #[serde(default)]
-    query: Option<String>,
 }
 
 fn issue(hook: Hook<IssueData>) -> Result<Alert, IntakeError> {
