@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::InFlight;
+use crate::http::webhooks::Intakes;
 use crate::ratelimit::CommandLimiter;
 use crate::settings::Settings;
 use crate::single_flight::DiagnosticRuns;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub tasks: TaskTracker,
     /// Commits alert deliveries, batched.
     pub ingest: Ingest,
+    /// The configured alert sources' verifiers and parsers.
+    pub intakes: Intakes,
     /// Wakes the incident worker when a delivery is stored.
     pub incident_wake: Notify,
     /// Wakes the outbox drain when calls are queued.
@@ -119,6 +122,7 @@ impl App {
             tasks: TaskTracker::new(),
             ingest: Ingest::start(store.clone()),
             incident_wake: Notify::new(),
+            intakes: Intakes::new(&settings.alerts),
             outbox_wake: Notify::new(),
             settings,
             store,

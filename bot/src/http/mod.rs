@@ -4,6 +4,7 @@
 mod health;
 mod serve;
 mod slack;
+pub mod webhooks;
 
 pub use serve::serve;
 
@@ -28,16 +29,35 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
-const ROUTES: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/slack/commands"];
+const ROUTES: [&str; 7] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/slack/commands",
+    "/webhooks/sentry",
+    "/webhooks/pagerduty",
+    "/webhooks/alertmanager",
+];
 
 /// Every route medic serves.
 pub fn router(state: AppState) -> Router {
-    let [healthz, readyz, metrics, slack_commands] = ROUTES;
+    let [
+        healthz,
+        readyz,
+        metrics,
+        slack_commands,
+        sentry,
+        pagerduty,
+        alertmanager,
+    ] = ROUTES;
     Router::new()
         .route(healthz, get(health::healthz))
         .route(readyz, get(health::readyz))
         .route(metrics, get(health::metrics))
         .route(slack_commands, post(slack::commands))
+        .route(sentry, post(webhooks::sentry))
+        .route(pagerduty, post(webhooks::pagerduty))
+        .route(alertmanager, post(webhooks::alertmanager))
         .layer(CountRequests {
             metrics: state.metrics.clone(),
         })

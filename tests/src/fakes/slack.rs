@@ -110,6 +110,8 @@ struct Inner {
     updates: Mutex<Vec<Instant>>,
     not_member: Mutex<HashSet<String>>,
     down: Mutex<bool>,
+    /// How long an accepted post waits before it is answered.
+    answer_delay: Mutex<Duration>,
     seq: AtomicU64,
 }
 
@@ -139,6 +141,7 @@ impl FakeSlack {
             order: Mutex::default(),
             not_member: Mutex::default(),
             down: Mutex::new(false),
+            answer_delay: Mutex::new(Duration::ZERO),
             seq: AtomicU64::new(0),
         });
         let app = Router::new()
@@ -177,6 +180,13 @@ impl FakeSlack {
     /// Makes every call fail with 503 (an outage) until set back.
     pub fn set_down(&self, down: bool) {
         *self.inner.down.lock().unwrap() = down;
+    }
+
+    /// Answers each accepted `chat.postMessage` only after `delay`: the
+    /// message is already in the channel, its ts not yet with the caller
+    /// (a slow network, or a crash in between).
+    pub fn set_answer_delay(&self, delay: Duration) {
+        *self.inner.answer_delay.lock().unwrap() = delay;
     }
 
     /// Every call so far.
@@ -410,7 +420,12 @@ async fn api(
         .and_then(Value::as_str)
         .map(str::to_string);
     let ts = answer.get("ts").and_then(Value::as_str).map(str::to_string);
+    let landed = method == "chat.postMessage" && ts.is_some();
     s.record(method, authorization, body, status, error, ts);
+    let delay = *s.answer_delay.lock().unwrap();
+    if landed && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut response = (status, axum::Json(answer)).into_response();
     if let Some(secs) = retry_after {
         response.headers_mut().insert(

@@ -1,0 +1,173 @@
+//! `POST /webhooks/{sentry,pagerduty,alertmanager}`: verify, parse, commit,
+//! then answer.
+//!
+//! The answer comes only after the delivery is committed (Sentry gives a
+//! webhook about a second): a 2xx means medic has it and will act on it
+//! even if it is killed the next instant. Everything after — incidents,
+//! diagnostics, chat — runs from the stored delivery.
+//!
+//! | outcome | status |
+//! |---|---|
+//! | stored, new | 202, `{"ok":true,"alerts":N}` |
+//! | a redelivery (same delivery id) | 200, `{"ok":true,"duplicate":true}` |
+//! | verified, nothing to act on (Sentry `installation`) | 200, `{"ok":true,"ignored":"…"}` |
+//! | bad or missing signature / token | 401 |
+//! | malformed body | 400 naming the field |
+//! | over 1 MiB | 413 (the router's body limit) |
+//! | the source is not configured | 404 |
+//! | the database is failing | 503: the vendor retries later |
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use medic_commands::model::alert::AlertSource;
+use medic_integrations::alerts::alertmanager::AlertmanagerVerifier;
+use medic_integrations::alerts::pagerduty::PagerDutyVerifier;
+use medic_integrations::alerts::sentry::SentryVerifier;
+use medic_integrations::alerts::{Intake, IntakeError};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::settings::AlertSettings;
+use crate::storage::deliveries::{IngestError, NewDelivery, Recorded};
+
+/// The configured alert sources' verifiers and parsers.
+#[derive(Default)]
+pub struct Intakes {
+    sentry: Option<Arc<dyn Intake + Send + Sync>>,
+    pagerduty: Option<Arc<dyn Intake + Send + Sync>>,
+    alertmanager: Option<Arc<dyn Intake + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Intakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intakes")
+            .field("sentry", &self.sentry.is_some())
+            .field("pagerduty", &self.pagerduty.is_some())
+            .field("alertmanager", &self.alertmanager.is_some())
+            .finish()
+    }
+}
+
+impl Intakes {
+    /// One intake per configured source.
+    pub fn new(settings: &AlertSettings) -> Self {
+        Intakes {
+            sentry: settings
+                .sentry
+                .as_ref()
+                .map(|s| Arc::new(SentryVerifier::new(s.client_secret.expose_secret())) as Arc<_>),
+            pagerduty: settings.pagerduty.as_ref().map(|p| {
+                Arc::new(PagerDutyVerifier::new(
+                    p.webhook_secrets.iter().map(|s| s.expose_secret()),
+                )) as Arc<_>
+            }),
+            alertmanager: settings.alertmanager.as_ref().map(|a| {
+                Arc::new(AlertmanagerVerifier::new(
+                    a.token.as_ref().map(|t| t.expose_secret()),
+                )) as Arc<_>
+            }),
+        }
+    }
+}
+
+/// `POST /webhooks/sentry`.
+pub async fn sentry(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let intake = state.intakes.sentry.clone();
+    accept(&state, AlertSource::Sentry, intake, &headers, &body).await
+}
+
+/// `POST /webhooks/pagerduty`.
+pub async fn pagerduty(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let intake = state.intakes.pagerduty.clone();
+    accept(&state, AlertSource::PagerDuty, intake, &headers, &body).await
+}
+
+/// `POST /webhooks/alertmanager`.
+pub async fn alertmanager(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let intake = state.intakes.alertmanager.clone();
+    accept(&state, AlertSource::Alertmanager, intake, &headers, &body).await
+}
+
+async fn accept(
+    state: &AppState,
+    source: AlertSource,
+    intake: Option<Arc<dyn Intake + Send + Sync>>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let name = source.as_str();
+    let Some(intake) = intake else {
+        tracing::warn!(
+            source = name,
+            "An alert arrived for a source that is not configured; refused."
+        );
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"ok": false, "error": format!("[{name}] is not configured on this medic")}),
+        );
+    };
+    let alerts = match intake.accept(headers, body) {
+        Ok(alerts) => alerts,
+        Err(IntakeError::Unauthorized(why)) => {
+            tracing::warn!(source = name, reason = %why, "Alert delivery refused: not verified.");
+            state.metrics.alert_delivery(name, "unauthorized");
+            return answer(
+                StatusCode::UNAUTHORIZED,
+                json!({"ok": false, "error": "invalid signature"}),
+            );
+        }
+        Err(IntakeError::Malformed { field, reason }) => {
+            tracing::warn!(source = name, %field, %reason, "Alert delivery refused: malformed.");
+            state.metrics.alert_delivery(name, "malformed");
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"ok": false, "error": format!("malformed {field}: {reason}"), "field": field}),
+            );
+        }
+        Err(IntakeError::Ignored(why)) => {
+            state.metrics.alert_delivery(name, "ignored");
+            return answer(StatusCode::OK, json!({"ok": true, "ignored": why}));
+        }
+    };
+    let delivery = NewDelivery {
+        source: name,
+        delivery_id: intake.delivery_id(headers, body),
+        alerts_json: serde_json::to_string(&alerts).unwrap_or_default(),
+    };
+    match state.ingest.record(delivery).await {
+        Ok(Recorded::New(_)) => {
+            state.metrics.alert_delivery(name, "stored");
+            state.incident_wake.notify_one();
+            answer(
+                StatusCode::ACCEPTED,
+                json!({"ok": true, "alerts": alerts.len()}),
+            )
+        }
+        Ok(Recorded::Duplicate) => {
+            state.metrics.alert_delivery(name, "duplicate");
+            answer(StatusCode::OK, json!({"ok": true, "duplicate": true}))
+        }
+        Err(e @ IngestError::Database(_)) | Err(e @ IngestError::Closed) => {
+            tracing::error!(source = name, error = %e, "Could not store an alert delivery; the vendor will retry.");
+            state.metrics.alert_delivery(name, "failed");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"ok": false, "error": "medic could not store the delivery; retry later"}),
+            )
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
