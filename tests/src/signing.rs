@@ -45,6 +45,22 @@ pub fn slash_form(
     .expect("form encodes")
 }
 
+/// Sentry's `Sentry-Hook-Signature`: bare hex HMAC-SHA256 of the body with
+/// the integration's client secret.
+pub fn sentry_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// PagerDuty's `X-PagerDuty-Signature` for one secret: `v1=<hex>` of
+/// HMAC-SHA256 over the body (several are joined with commas during a
+/// rotation).
+pub fn pagerduty_signature(secret: &str, body: &[u8]) -> String {
+    format!("v1={}", sentry_signature(secret, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,20 +80,4 @@ mod tests {
         );
         assert_eq!(sig, v["headers"]["X-Slack-Signature"].as_str().unwrap());
     }
-}
-
-/// Sentry's `Sentry-Hook-Signature`: bare hex HMAC-SHA256 of the body with
-/// the integration's client secret.
-pub fn sentry_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// PagerDuty's `X-PagerDuty-Signature` for one secret: `v1=<hex>` of
-/// HMAC-SHA256 over the body (several are joined with commas during a
-/// rotation).
-pub fn pagerduty_signature(secret: &str, body: &[u8]) -> String {
-    format!("v1={}", sentry_signature(secret, body))
 }
