@@ -350,6 +350,55 @@ async fn idle_transactions_long_queries_and_lock_waits_are_named_by_pid() {
 }
 
 #[tokio::test]
+async fn a_lock_query_stuck_behind_a_lock_is_cancelled_and_the_other_checks_still_answer() {
+    let Some(cluster) = pg::Cluster::start(&["max_connections = 50"]) else {
+        return;
+    };
+    // Another session holds pg_locks itself: the lock query cannot start.
+    let mut holder = cluster.session("postgres", "ddl-migration").await;
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("LOCK TABLE pg_catalog.pg_locks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let report = diagnose(&cluster.url("postgres"), json!({ "timeout": "2s" })).await;
+    let locks = find(&report, "postgres.locks");
+    assert_eq!(locks.status, Status::Unknown, "{locks:#?}");
+    assert_eq!(
+        locks.summary,
+        "Blocked and blocking sessions: the query failed"
+    );
+    assert!(
+        locks
+            .evidence
+            .as_deref()
+            .unwrap_or("")
+            .contains("canceling statement due to lock timeout"),
+        "{locks:#?}"
+    );
+    assert!(locks.detail[0].contains("lock_timeout"), "{locks:#?}");
+    // The same connection went on to answer everything else.
+    for check in [
+        "postgres.reach",
+        "postgres.connections",
+        "postgres.uptime",
+        "postgres.idle_in_transaction",
+        "postgres.long_queries",
+        "postgres.replication",
+        "postgres.statements",
+        "postgres.size",
+    ] {
+        assert_ne!(find(&report, check).status, Status::Unknown, "{report:#?}");
+    }
+    assert_eq!(
+        find(&report, "postgres.connections").summary,
+        "Connections 2/50 (4 %)"
+    );
+    holder.execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test]
 async fn a_restart_within_the_hour_is_a_warning_that_explains_terminated_connections() {
     let Some(cluster) = pg::Cluster::start(&[]) else {
         return;

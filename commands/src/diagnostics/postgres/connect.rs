@@ -62,9 +62,9 @@ impl QueryError {
                     f = f.with_detail(
                         "GRANT pg_monitor TO the medic user: it reads every statistics view medic needs.",
                     );
-                } else if e.contains("statement timeout") {
+                } else if e.contains("statement timeout") || e.contains("lock timeout") {
                     f = f.with_detail(
-                        "The server cancelled it at statement_timeout: the catalog is slow or locked.",
+                        "The server cancelled it at medic's statement_timeout / lock_timeout: a statistics view is locked (DDL, a LOCK TABLE) or the server is overloaded.",
                     );
                 }
                 f
@@ -135,10 +135,14 @@ impl Plan {
     ) -> Result<Self, String> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| format!("not a usable PostgreSQL URL ({})", error_text(&e)))?;
-        let ms = statement_timeout.as_millis().max(1).to_string();
+        // A wait for a lock gives up first, so the finding says "lock
+        // timeout" (someone holds what the query needs) rather than the
+        // vaguer statement timeout.
+        let statement_ms = statement_timeout.as_millis().max(2);
+        let lock_ms = statement_ms / 2;
         let options = options.application_name("medic").options([
-            ("statement_timeout", ms.as_str()),
-            ("lock_timeout", ms.as_str()),
+            ("statement_timeout", statement_ms),
+            ("lock_timeout", lock_ms),
         ]);
         Ok(Plan {
             user: options.get_username().to_string(),
