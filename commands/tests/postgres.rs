@@ -490,6 +490,45 @@ async fn a_streaming_replica_is_reported_by_the_primary_and_by_itself() {
     );
     assert_eq!(find(&report, "postgres.reach").status, Status::Ok);
 
+    // Replay paused on the replica while the primary writes: both sides
+    // show the WAL not yet replayed.
+    let mut standby = replica.session("postgres", "setup").await;
+    standby
+        .execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    setup
+        .execute("INSERT INTO t SELECT generate_series(1, 20000)")
+        .await
+        .unwrap();
+    wait_until(
+        &primary.url("postgres"),
+        "SELECT count(*) = 1 FROM pg_stat_replication \
+         WHERE flush_lsn = pg_current_wal_lsn() AND replay_lsn < flush_lsn",
+    )
+    .await;
+    let report = diagnose(&primary.url("postgres"), json!({})).await;
+    let f = find(&report, "postgres.replication");
+    assert!(
+        f.summary
+            .starts_with("Replica medic_standby (127.0.0.1): streaming, ")
+            && (f.summary.contains(" KiB behind") || f.summary.contains(" MiB behind")),
+        "bytes of lag on the primary: {f:#?}"
+    );
+    let report = diagnose(&replica.url("postgres"), json!({})).await;
+    let f = find(&report, "postgres.replication");
+    assert!(
+        f.summary.starts_with("Replica streaming from 127.0.0.1, ")
+            && f.summary
+                .contains(" received but not replayed, replay lag "),
+        "the replica's own lag: {f:#?}"
+    );
+    standby
+        .execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    drop(standby);
+
     // The primary goes away: the replica says it no longer streams.
     drop(setup);
     drop(primary);
@@ -548,5 +587,26 @@ async fn pg_stat_statements_lists_the_slowest_where_installed_and_says_so_where_
     assert_eq!(
         find(&report, "postgres.size").summary.split(':').next(),
         Some("Database plain")
+    );
+}
+
+#[test]
+fn a_dedicated_server_is_stopped_even_when_its_test_panics() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let outcome = std::thread::spawn(move || {
+        let Some(cluster) = pg::Cluster::start(&[]) else {
+            return;
+        };
+        tx.send(cluster.port).unwrap();
+        panic!("a failing test while its server runs");
+    })
+    .join();
+    let Ok(port) = rx.try_recv() else {
+        return; // skipped: PostgreSQL is not installed (outside CI)
+    };
+    assert!(outcome.is_err(), "the thread panicked");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens on {port} any more"
     );
 }
