@@ -51,6 +51,7 @@ async fn wait_until(url: &str, sql: &str) {
             .await
             .unwrap();
         if done {
+            conn.close().await.unwrap();
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -396,6 +397,58 @@ async fn a_lock_query_stuck_behind_a_lock_is_cancelled_and_the_other_checks_stil
         "Connections 2/50 (4 %)"
     );
     holder.execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_role_without_pg_monitor_is_told_what_it_cannot_see() {
+    let Some(cluster) = pg::Cluster::start(&[]) else {
+        return;
+    };
+    let mut admin = cluster.session("postgres", "setup").await;
+    admin.execute("CREATE ROLE watcher LOGIN").await.unwrap();
+    // Another user's session, idle in its transaction.
+    let mut app = cluster.session("postgres", "billing-worker").await;
+    app.execute("BEGIN").await.unwrap();
+    app.execute("SELECT 1").await.unwrap();
+    let url = format!("postgres://watcher@127.0.0.1:{}/postgres", cluster.port);
+    wait_until(
+        &cluster.url("postgres"),
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'billing-worker' \
+         AND state = 'idle in transaction' AND now() - state_change > interval '1.2 s'",
+    )
+    .await;
+
+    let report = diagnose(&url, json!({ "idle_in_transaction": "1s" })).await;
+    let conns = find(&report, "postgres.connections");
+    assert!(
+        conns
+            .detail
+            .iter()
+            .any(|d| d.starts_with("2 sessions are other users' and hidden")
+                && d.contains("GRANT pg_monitor")),
+        "{conns:#?}"
+    );
+    assert_eq!(
+        find(&report, "postgres.idle_in_transaction").status,
+        Status::Ok,
+        "hidden from this role"
+    );
+
+    admin.execute("GRANT pg_monitor TO watcher").await.unwrap();
+    let report = diagnose(&url, json!({ "idle_in_transaction": "1s" })).await;
+    let idle = find(&report, "postgres.idle_in_transaction");
+    assert_eq!(idle.status, Status::Warn, "{idle:#?}");
+    assert!(
+        idle.detail[0].contains("(billing-worker, postgres, 127.0.0.1)"),
+        "{idle:#?}"
+    );
+    assert!(
+        !find(&report, "postgres.connections")
+            .detail
+            .iter()
+            .any(|d| d.contains("hidden")),
+        "{report:#?}"
+    );
 }
 
 #[tokio::test]

@@ -26,11 +26,15 @@ pub const LIMITS: &str = "SELECT current_setting('max_connections')::int8 AS max
 /// Client sessions by state and application (the runbooks'
 /// `SELECT count(*), state, application_name FROM pg_stat_activity GROUP BY …`),
 /// limited to client backends: WAL senders and background workers do not
-/// take `max_connections` slots.
+/// take `max_connections` slots. A role without pg_monitor sees other
+/// users' sessions with most columns NULL, `backend_type` included; those
+/// in a database are counted (as state `unknown`): nearly all are clients,
+/// while the launchers and the checkpointer have no database.
 pub const CONNECTIONS: &str = "SELECT coalesce(state, 'unknown') AS state, \
      coalesce(nullif(application_name, ''), '(no application_name)') AS application, \
      count(*)::int8 AS sessions \
-     FROM pg_stat_activity WHERE backend_type = 'client backend' \
+     FROM pg_stat_activity \
+     WHERE backend_type = 'client backend' OR (backend_type IS NULL AND datid IS NOT NULL) \
      GROUP BY 1, 2";
 
 /// Sessions idle inside an open transaction, longest idle first. Idle time

@@ -121,6 +121,17 @@ pub fn connections(rows: &[SessionCount], max_connections: i64, reserved: i64) -
     if !by_app.is_empty() {
         f = f.with_detail(format!("By application: {}", listing(&by_app)));
     }
+    let hidden: i64 = rows
+        .iter()
+        .filter(|r| r.state == "unknown")
+        .map(|r| r.sessions)
+        .sum();
+    if hidden > 0 {
+        f = f.with_detail(format!(
+            "{hidden} {} other users' and hidden from medic's role: their state and queries are not checked. GRANT pg_monitor TO the medic user to see them.",
+            if hidden == 1 { "session is" } else { "sessions are" }
+        ));
+    }
     if status != Status::Ok {
         let ordinary = max_connections - reserved;
         f = f.with_detail(format!(

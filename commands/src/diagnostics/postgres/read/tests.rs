@@ -80,6 +80,18 @@ fn connections_escalate_at_80_and_95_percent_with_who_holds_them() {
 }
 
 #[test]
+fn sessions_hidden_from_medic_are_counted_and_explained() {
+    let rows = [count("active", "medic", 1), count("unknown", "api", 4)];
+    let f = connections(&rows, 100, 3);
+    assert_eq!(f.status, Status::Ok);
+    assert!(
+        f.detail[2].starts_with("4 sessions are other users' and hidden from medic's role")
+            && f.detail[2].ends_with("GRANT pg_monitor TO the medic user to see them."),
+        "{f:#?}"
+    );
+}
+
+#[test]
 fn many_applications_are_summed_past_the_first_five() {
     let rows: Vec<SessionCount> = (0..8)
         .map(|i| count("idle", &format!("app{i}"), 10 - i))
