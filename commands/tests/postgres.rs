@@ -41,6 +41,12 @@ fn find<'a>(report: &'a Report, check: &str) -> &'a Finding {
         .unwrap_or_else(|| panic!("no {check} in {report:#?}"))
 }
 
+/// `host:port` of a URL, as medic names a target's location.
+fn at(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}:{}", u.host_str().unwrap(), u.port().unwrap_or(5432))
+}
+
 /// Polls `sql` (one boolean) until it is true: waits for a state the test
 /// set up in other sessions to show in pg_stat_activity.
 async fn wait_until(url: &str, sql: &str) {
@@ -68,9 +74,10 @@ async fn the_shared_server_answers_every_check_and_the_password_stays_hidden() {
     let reach = find(&report, "postgres.reach");
     assert_eq!(reach.status, Status::Ok, "{report:#?}");
     assert!(
-        reach
-            .summary
-            .starts_with("Connected to 127.0.0.1:55432 as postgres (database postgres) in"),
+        reach.summary.starts_with(&format!(
+            "Connected to {} as postgres (database postgres) in",
+            at(&url)
+        )),
         "{}",
         reach.summary
     );
@@ -113,7 +120,7 @@ async fn the_shared_server_answers_every_check_and_the_password_stays_hidden() {
         .to_string();
     let all = format!("{report:?}{}", serde_json::to_string(&report).unwrap());
     assert!(!all.contains(&password), "leaked: {all}");
-    assert_eq!(report.target.location, "127.0.0.1:55432");
+    assert_eq!(report.target.location, at(&url));
 }
 
 #[tokio::test]
@@ -134,7 +141,10 @@ async fn a_wrong_password_is_unknown_and_says_what_to_fix() {
     assert_eq!(f.status, Status::Unknown, "the server is up: {f:#?}");
     assert_eq!(
         f.summary,
-        "PostgreSQL at 127.0.0.1:55432 refused the password of user postgres"
+        format!(
+            "PostgreSQL at {} refused the password of user postgres",
+            at(&url)
+        )
     );
     assert!(f.detail[0].contains("pg_hba.conf"), "{f:#?}");
     assert!(
