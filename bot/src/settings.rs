@@ -563,6 +563,7 @@ impl Reader {
             };
             let check = match &spec {
                 TargetSpec::Redis(r) => r.validate().map_err(|m| ("url", m)),
+                TargetSpec::Postgres(p) => p.validate(),
                 TargetSpec::Host(h) => h.validate(),
             };
             match check {

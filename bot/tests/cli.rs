@@ -130,8 +130,46 @@ fn diag_exit_codes_follow_the_report() {
     let out = medic(dir.path()).args(["diag", "nosuch"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("no target or kind named `nosuch`. Targets: host, redis; or `all`.")
+        String::from_utf8_lossy(&out.stderr).contains(
+            "no target or kind named `nosuch`. Targets: host, postgres, redis; or `all`."
+        )
+    );
+}
+
+#[test]
+fn diag_postgres_selects_the_kind_and_reports_a_dead_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port();
+    let out = medic(dir.path())
+        .args(["diag", "postgres"])
+        .env("MEDIC__TARGETS__ORDERS__KIND", "postgres")
+        .env(
+            "MEDIC__TARGETS__ORDERS__URL",
+            format!("postgres://app:pg-secret-77@127.0.0.1:{port}/orders"),
+        )
+        .env("MEDIC__TARGETS__ORDERS__CONNECT_TIMEOUT", "1s")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "critical is 2: {stdout}");
+    assert!(
+        stdout.contains(&format!("Connection refused by 127.0.0.1:{port}")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pg-secret-77"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("pg-secret-77"));
+
+    let out = medic(dir.path())
+        .args(["check-config"])
+        .env("MEDIC__TARGETS__ORDERS__KIND", "postgres")
+        .env("MEDIC__TARGETS__ORDERS__URL", "mysql://10.0.1.1/orders")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("targets.orders.url") && stdout.contains("not postgres://"),
+        "{stdout}"
     );
 }
 
@@ -205,7 +243,7 @@ fn serve_starts_with_zero_setup_and_stops_on_sigterm() {
         "says how to add Slack: {text}"
     );
     assert!(
-        text.contains("Targets (defaults): host → host this machine, redis → redis 127.0.0.1:6379"),
+        text.contains("Targets (defaults): host → host this machine, postgres → postgres 127.0.0.1:5432, redis → redis 127.0.0.1:6379"),
         "{text}"
     );
     assert!(

@@ -29,6 +29,12 @@ fn dead_sample(kind: &str, addr: SocketAddr) -> Option<Value> {
             "connect_timeout": "1s",
             "timeout": TIMEOUT,
         }),
+        "postgres" => json!({
+            "kind": "postgres",
+            "url": format!("postgres://medic:{SECRET}@{addr}/postgres"),
+            "connect_timeout": "1s",
+            "timeout": TIMEOUT,
+        }),
         // A host's files under a root that does not exist: every check
         // must say it could not read, not that all is well.
         "host" => json!({

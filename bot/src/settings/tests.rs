@@ -17,6 +17,57 @@ fn nothing_configured_gives_zero_setup_defaults() {
     assert!(s.default_targets);
     assert_eq!(s.targets["redis"].location(), "127.0.0.1:6379");
     assert_eq!(s.targets["host"].location(), "this machine");
+    assert_eq!(s.targets["postgres"].location(), "127.0.0.1:5432");
+}
+
+#[test]
+fn postgres_targets_take_their_keys_and_name_the_one_at_fault() {
+    let s = load(
+        r#"
+        [targets.orders]
+        kind = "postgres"
+        url = "postgresql://medic:pw-77-secret@10.0.1.1/orders?sslmode=require"
+        connect_timeout = "2s"
+        timeout = "8s"
+        idle_in_transaction = "5m"
+        long_query = "2m"
+    "#,
+    )
+    .unwrap()
+    .settings;
+    assert_eq!(s.targets["orders"].location(), "10.0.1.1:5432");
+    assert_eq!(
+        s.targets["orders"].timeout(),
+        std::time::Duration::from_secs(8)
+    );
+    assert!(!format!("{:?}", s.targets).contains("pw-77-secret"));
+
+    let problems = load(
+        r#"
+        [targets.a]
+        kind = "postgres"
+        url = "redis://10.0.1.1"
+        [targets.b]
+        kind = "postgres"
+        url = "postgres://10.0.1.1/app"
+        long_query = "0s"
+        [targets.c]
+        kind = "postgres"
+        url = "postgres://10.0.1.1/app"
+        idle_timeout = "1m"
+    "#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        ["targets.a.url", "targets.b.long_query", "targets.c"],
+        "{problems:#?}"
+    );
+    assert!(
+        problems[0].message.contains("not postgres://"),
+        "{problems:?}"
+    );
+    assert!(problems[2].message.contains("idle_timeout"), "{problems:?}");
 }
 
 #[test]

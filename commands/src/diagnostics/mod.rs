@@ -15,6 +15,7 @@
 //! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
 pub mod host;
+pub mod postgres;
 pub mod redis;
 
 use std::collections::BTreeMap;
@@ -140,6 +141,8 @@ impl fmt::Debug for Check {
 pub enum TargetSpec {
     /// A Redis server.
     Redis(redis::RedisTarget),
+    /// A PostgreSQL server.
+    Postgres(postgres::PostgresTarget),
     /// A machine: this one, or one whose filesystem is mounted under `root`.
     Host(host::HostTarget),
 }
@@ -150,6 +153,7 @@ macro_rules! for_each_kind {
     ($spec:expr, $t:ident => $body:expr) => {
         match $spec {
             TargetSpec::Redis($t) => $body,
+            TargetSpec::Postgres($t) => $body,
             TargetSpec::Host($t) => $body,
         }
     };
@@ -188,7 +192,7 @@ impl TargetSpec {
 }
 
 /// The kinds that config may name, for help and error messages.
-pub const KINDS: &[&str] = &["redis", "host"];
+pub const KINDS: &[&str] = &["redis", "postgres", "host"];
 
 /// A named target: what `/diag NAME` runs.
 #[derive(Debug, Clone)]
@@ -326,13 +330,18 @@ fn redact_finding(r: &Redactor, mut f: Finding) -> Finding {
 }
 
 /// The targets that exist when config names none, so that a first
-/// `medic diag redis` works against a local server and `medic diag host`
-/// against this machine, with no set-up.
+/// `medic diag redis` and `medic diag postgres` work against local servers
+/// on their default ports and `medic diag host` against this machine, with
+/// no set-up.
 pub fn default_targets() -> BTreeMap<String, TargetSpec> {
     let mut targets = BTreeMap::new();
     targets.insert(
         "redis".to_string(),
         TargetSpec::Redis(redis::RedisTarget::local_default()),
+    );
+    targets.insert(
+        "postgres".to_string(),
+        TargetSpec::Postgres(postgres::PostgresTarget::local_default()),
     );
     targets.insert(
         "host".to_string(),
@@ -482,7 +491,7 @@ mod tests {
         assert_eq!(names("redis").unwrap(), ["orders", "sessions"]);
         assert_eq!(names("host").unwrap(), ["host"], "the name, once");
         assert_eq!(names("all").unwrap(), ["host", "orders", "sessions"]);
-        assert_eq!(names("postgres"), None);
+        assert_eq!(names("mysql"), None);
         assert_eq!(select(&BTreeMap::new(), "all").map(|v| v.len()), None);
     }
 
