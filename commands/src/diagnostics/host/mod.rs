@@ -18,10 +18,13 @@
 //! [`clock`] reads log timestamps; [`io`] is the only way to the machine
 //! (capped reads, argv commands with a timeout).
 //!
-//! Every file is read under `root`, so a container reads a host mounted at
-//! `/host` and tests feed fixtures from a temporary directory. Commands
-//! (`dmesg`, `systemctl`, `journalctl`) describe the running kernel, so they
-//! run only when `root` is `/`.
+//! Every check reads through a [`machine::Machine`]: this machine, with
+//! every file read under `root` (so a container reads a host mounted at
+//! `/host` and tests feed fixtures from a temporary directory), or a remote
+//! host (`ssh = "deploy@10.0.1.1"`) whose files and command outputs
+//! [`ssh`] collects in one round trip with the fixed script of
+//! [`snapshot`]. Commands (`dmesg`, `systemctl`, `journalctl`) describe the
+//! running kernel, so they run only when `root` is `/`, or over ssh.
 
 pub mod apt;
 pub mod clock;
@@ -31,9 +34,12 @@ pub mod fds;
 pub mod io;
 pub mod journal;
 pub mod load;
+pub mod machine;
 pub mod memory;
 pub mod oom;
 pub mod releases;
+pub mod snapshot;
+pub mod ssh;
 pub mod systemd;
 
 #[cfg(test)]
@@ -77,11 +83,22 @@ pub struct HostTarget {
         deserialize_with = "crate::duration::deserialize"
     )]
     pub upgrade_window: Duration,
-    /// Remote hosts are not supported yet. The key is accepted by the parser
-    /// only so that [`HostTarget::validate`] can say so plainly, instead of
-    /// an "unknown field" error.
+    /// `user@host`: check that host over ssh instead of this machine
+    /// (the system ssh client, batch mode, strict host keys; see [`ssh`]).
     #[serde(default)]
     pub ssh: Option<String>,
+    /// The ssh port (default 22).
+    #[serde(default)]
+    pub ssh_port: Option<u16>,
+    /// The private key medic logs in with (default: the ssh client's own
+    /// choice, the user's keys and agent).
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts file holding the host's key (default: the user's).
+    /// The key is always checked strictly: an unknown or changed host key
+    /// stops the run with a finding.
+    #[serde(default)]
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 fn default_root() -> PathBuf {
@@ -105,6 +122,9 @@ impl HostTarget {
             releases_dir: None,
             upgrade_window: default_window(),
             ssh: None,
+            ssh_port: None,
+            ssh_key: None,
+            ssh_known_hosts: None,
         }
     }
 
@@ -118,13 +138,36 @@ impl HostTarget {
 
     /// Checks what serde cannot. The error names the key at fault and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if self.ssh.is_some() {
-            return Err((
-                "ssh",
-                "host checks over ssh are not supported yet; medic checks the machine it runs on \
-                 (mount another host's / and set root instead)"
-                    .into(),
-            ));
+        match &self.ssh {
+            Some(dest) => {
+                ssh::Destination::parse(dest).map_err(|m| ("ssh", m))?;
+                if self.root != Path::new("/") {
+                    return Err((
+                        "root",
+                        "cannot be combined with ssh: a remote host is read from its own /".into(),
+                    ));
+                }
+                if self.ssh_port == Some(0) {
+                    return Err(("ssh_port", "must be a port number, 1 to 65535".into()));
+                }
+                if let Some(key) = &self.ssh_key {
+                    ssh::check_path(key).map_err(|m| ("ssh_key", m))?;
+                }
+                if let Some(known) = &self.ssh_known_hosts {
+                    ssh::check_path(known).map_err(|m| ("ssh_known_hosts", m))?;
+                }
+            }
+            None => {
+                for (key, set) in [
+                    ("ssh_port", self.ssh_port.is_some()),
+                    ("ssh_key", self.ssh_key.is_some()),
+                    ("ssh_known_hosts", self.ssh_known_hosts.is_some()),
+                ] {
+                    if set {
+                        return Err((key, "only means something with ssh = \"user@host\"".into()));
+                    }
+                }
+            }
         }
         if !self.root.is_absolute() {
             return Err(("root", "must be an absolute path, like / or /host".into()));
@@ -135,10 +178,113 @@ impl HostTarget {
         Ok(())
     }
 
-    /// This machine itself, rather than files under another root: only then
-    /// do `dmesg`, `systemctl` and `journalctl` describe the same host.
+    /// This machine itself, rather than files under another root or a
+    /// host over ssh.
     pub fn is_local(&self) -> bool {
-        self.root == Path::new("/")
+        self.ssh.is_none() && self.root == Path::new("/")
+    }
+
+    /// How to reach the host over ssh, when `ssh` is set and valid.
+    pub fn ssh(&self) -> Option<Result<ssh::Ssh, String>> {
+        let dest = self.ssh.as_deref()?;
+        Some(ssh::Destination::parse(dest).map(|dest| ssh::Ssh {
+            dest,
+            port: self.ssh_port,
+            key: self.ssh_key.clone(),
+            known_hosts: self.ssh_known_hosts.clone(),
+            // Half of a check's time for the handshake, the rest for the
+            // script.
+            connect_timeout: self.check_budget() / 2,
+        }))
+    }
+
+    /// What the checks read on a remote host, from their own paths and
+    /// argv, as of `now`.
+    fn remote_plan(&self, now: OffsetDateTime) -> snapshot::Plan {
+        let start = (now - self.upgrade_window).unix_timestamp();
+        let abs = |p: &str| format!("/{p}");
+        let cmd = |argv: &[&str], when| snapshot::PlannedCommand {
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            when,
+        };
+        snapshot::Plan {
+            files: [
+                "proc/mounts",
+                "proc/self/mounts",
+                "proc/meminfo",
+                "proc/loadavg",
+                "proc/cpuinfo",
+                "proc/sys/fs/file-nr",
+                "proc/stat",
+                "proc/sys/kernel/dmesg_restrict",
+            ]
+            .map(abs)
+            .to_vec(),
+            binary: vec![abs("etc/localtime")],
+            logs: [SYSLOG, oom::KERN_LOG, apt::HISTORY_LOG, apt::DPKG_LOG]
+                .map(abs)
+                .to_vec(),
+            since: start,
+            exists: vec![abs(systemd::SYSTEMD_DIR)],
+            dirs: self
+                .releases_dir
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
+            commands: vec![
+                cmd(&oom::DMESG_ISO, snapshot::When::Always),
+                cmd(&oom::DMESG_PLAIN, snapshot::When::PreviousFailed),
+                cmd(&systemd::FAILED_ARGV, snapshot::When::Systemd),
+                snapshot::PlannedCommand {
+                    argv: oom::journal_argv(start),
+                    when: snapshot::When::Always,
+                },
+                snapshot::PlannedCommand {
+                    argv: journal::journal_argv(start),
+                    when: snapshot::When::Always,
+                },
+            ],
+            usage: true,
+        }
+    }
+
+    /// The machine of a run and, over ssh, the finding saying how it was
+    /// reached (or why not).
+    fn machine(&self, now: OffsetDateTime) -> SharedMachine {
+        let root = self.root.clone();
+        let Some(ssh) = self.ssh() else {
+            return futures::future::ready((Some(machine::Machine::Local { root }), None))
+                .boxed()
+                .shared();
+        };
+        let plan = self.remote_plan(now);
+        let limit = self.check_budget();
+        async move {
+            let ssh = match ssh {
+                Ok(ssh) => ssh,
+                Err(e) => {
+                    return (
+                        None,
+                        Some(Finding::critical("host.ssh", format!("Not checked: {e}"))),
+                    );
+                }
+            };
+            let started = std::time::Instant::now();
+            let nonce = snapshot::nonce();
+            match ssh.run(&snapshot::script(&plan, &nonce), limit).await {
+                Ok(out) => {
+                    let text = String::from_utf8_lossy(&out);
+                    let commands = plan.commands.iter().map(|c| c.argv.clone()).collect();
+                    let snap = snapshot::Snapshot::parse(&text, &nonce, commands);
+                    let f = reached(&ssh, &snap, started.elapsed());
+                    let m = (!snap.is_empty()).then(|| machine::Machine::Remote(Arc::new(snap)));
+                    (m, Some(f))
+                }
+                Err(e) => (None, Some(ssh_failure(&ssh, &e, limit))),
+            }
+        }
+        .boxed()
+        .shared()
     }
 
     /// The time each check may take: most of the whole, so that a stuck
@@ -167,53 +313,76 @@ impl HostTarget {
 
     /// The checks of a run as of `now`.
     pub fn checks_at(&self, now: OffsetDateTime) -> Vec<Check> {
-        if let Some(ssh) = &self.ssh {
-            // Never check this machine while the user believes it is another.
-            let summary = format!("Not checked: ssh ({ssh}) is not supported yet");
-            return vec![Check::new("host.config", "The config", async move {
-                vec![Finding::critical("host.config", summary)]
-            })];
-        }
+        // Over ssh, the machine is what one connection collected; when it
+        // fails, the ssh check says why and the others stay silent (never
+        // this machine's answers for another host's).
+        let machine = self.machine(now);
         let root = self.root.clone();
-        let local = self.is_local();
         let window = self.upgrade_window;
         let budget = self.check_budget();
         // The log clock (the host's time zone) is read once and shared.
-        let ctx = async move {
-            let clock = clock::LogClock::load(&root, now).await;
-            Arc::new(Ctx {
-                root,
-                local,
-                clock,
-                window,
-                window_start: now - window,
-                budget,
-            })
-        }
-        .boxed()
-        .shared();
+        let ctx = {
+            let machine = machine.clone();
+            async move {
+                let machine = machine.await.0?;
+                let clock = clock::LogClock::load(&machine, now).await;
+                Some(Arc::new(Ctx {
+                    root,
+                    local: machine.runs_commands(),
+                    machine,
+                    clock,
+                    window,
+                    window_start: now - window,
+                    budget,
+                }))
+            }
+            .boxed()
+            .shared()
+        };
         // syslog is read once and shared by the OOM and reload checks.
         let since = std::time::SystemTime::from(now - self.upgrade_window);
-        let root = self.root.clone();
-        let syslog =
-            async move { Arc::new(io::read_rotated(&root, "var/log/syslog", Some(since)).await) }
-                .boxed()
-                .shared();
+        let syslog = {
+            let machine = machine.clone();
+            async move {
+                let files = match machine.await.0 {
+                    Some(m) => m.read_rotated(SYSLOG, Some(since)).await,
+                    None => Vec::new(),
+                };
+                Arc::new(files)
+            }
+            .boxed()
+            .shared()
+        };
         let releases_dir = self.releases_dir.clone();
 
-        /// A check that first waits for the shared context.
+        /// A check that first waits for the shared context; silent when
+        /// there is no machine to read (the ssh check says why).
         macro_rules! check {
             ($id:literal, $what:literal, |$c:ident| $body:expr) => {{
                 let ctx = ctx.clone();
                 Check::new($id, $what, async move {
-                    let $c = ctx.await;
-                    $body.await
+                    match ctx.await {
+                        Some($c) => $body.await,
+                        None => Vec::new(),
+                    }
                 })
                 .silence_hint(SILENCE_HINT)
             }};
         }
         let (oom_log, reload_log) = (syslog.clone(), syslog);
-        vec![
+        let mut checks = Vec::new();
+        if self.ssh.is_some() {
+            checks.push(
+                Check::new("host.ssh", "The ssh connection", async move {
+                    machine.await.1.into_iter().collect()
+                })
+                .critical_when_silent()
+                .silence_hint(
+                    "sshd accepted the connection and never answered, or the host is overloaded.",
+                ),
+            );
+        }
+        checks.extend([
             check!("host.disk", "Disk use", |c| disk::check(&c)),
             check!("host.memory", "Memory", |c| memory::check(&c)),
             check!("host.fds", "File descriptors", |c| fds::check(&c)),
@@ -227,8 +396,109 @@ impl HostTarget {
             check!("host.reloads", "The system log", |c| journal::check(
                 &c, reload_log
             )),
-        ]
+        ]);
+        checks
     }
+}
+
+/// The system log, as the checks name it.
+pub const SYSLOG: &str = "var/log/syslog";
+
+/// The machine of a run (none when ssh failed) and the ssh finding.
+type SharedMachine = futures::future::Shared<
+    futures::future::BoxFuture<'static, (Option<machine::Machine>, Option<Finding>)>,
+>;
+
+/// The ssh check's finding when the script ran.
+fn reached(ssh: &ssh::Ssh, snap: &snapshot::Snapshot, took: Duration) -> Finding {
+    let shown = ssh.shown();
+    if snap.is_empty() {
+        return Finding::unknown(
+            "host.ssh",
+            format!("Logged in to {shown} over ssh, but the check script printed nothing"),
+        )
+        .with_detail(
+            "medic runs `sh -s` there: the login shell must be able to start a POSIX sh.",
+        );
+    }
+    let mut f = Finding::ok(
+        "host.ssh",
+        format!(
+            "Checked {shown} over ssh (one connection, {})",
+            crate::format::human_duration(took)
+        ),
+    );
+    if snap.truncated {
+        f = f.with_detail("The answer was cut short (size cap or a dropped connection): what is missing reads as not found.");
+    }
+    f
+}
+
+/// The ssh check's finding when ssh failed: unreachable is critical; a key
+/// or login problem is medic's configuration, so the host is unknown.
+fn ssh_failure(ssh: &ssh::Ssh, e: &ssh::SshError, limit: Duration) -> Finding {
+    use ssh::SshError as E;
+    let shown = ssh.shown();
+    let by_hand = format!("By hand: ssh {}", shown_command(ssh));
+    let (f, hint) = match e {
+        E::Refused => (
+            Finding::critical("host.ssh", format!("ssh to {shown}: connection refused")),
+            "Nothing listens on the ssh port: the host is down or rebooting, or sshd is stopped.".to_string(),
+        ),
+        E::Timeout => (
+            Finding::critical(
+                "host.ssh",
+                format!("ssh to {shown}: no answer within {}", crate::format::human_duration(limit)),
+            ),
+            "A down host, a firewall dropping packets or a broken private network looks like this.".into(),
+        ),
+        E::Unreachable | E::Resolve => (
+            Finding::critical("host.ssh", format!("ssh to {shown}: {e}")),
+            "Check the network path (and DNS) from medic's host.".into(),
+        ),
+        E::HostKeyChanged => (
+            Finding::critical(
+                "host.ssh",
+                format!("ssh to {shown} refused: the host key has CHANGED"),
+            ),
+            "Either the host was reinstalled, or something is impersonating it. Verify the new key out of band before updating ssh_known_hosts.".into(),
+        ),
+        E::HostKeyUnknown => (
+            Finding::unknown("host.ssh", format!("ssh to {shown} refused: the host key is not known")),
+            "Add the host's key to the file named by ssh_known_hosts (ssh-keyscan, verified out of band); medic never accepts an unknown key.".into(),
+        ),
+        E::AuthDenied => (
+            Finding::unknown("host.ssh", format!("ssh to {shown}: the login was refused")),
+            "Put the public half of ssh_key in that user's ~/.ssh/authorized_keys; medic never types a password.".into(),
+        ),
+        E::Missing => (
+            Finding::unknown("host.ssh", e.to_string()),
+            "Install openssh-client in medic's image.".into(),
+        ),
+        E::Other(_) => (
+            Finding::unknown("host.ssh", format!("ssh to {shown} failed")),
+            "sshd closed the connection (MaxStartups, AllowUsers, a firewall) or something else listens there.".into(),
+        ),
+    };
+    let f = f.with_detail(hint).with_detail(by_hand);
+    match e {
+        E::Other(words) => f.with_evidence(words.clone()),
+        _ => f,
+    }
+}
+
+/// The ssh command an engineer would type to try the same.
+fn shown_command(ssh: &ssh::Ssh) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = ssh.port {
+        parts.push(format!("-p {p}"));
+    }
+    if let Some(k) = &ssh.key {
+        parts.push(format!("-i {}", k.display()));
+    }
+    parts.push(ssh.dest.to_string());
+    parts.push("true".into());
+    parts.join(" ")
 }
 
 /// What a host check's silence usually means.
@@ -236,10 +506,13 @@ const SILENCE_HINT: &str = "A hung network mount or an overloaded machine looks 
 
 /// What every check needs to know about this run.
 pub struct Ctx {
-    /// The root every file is read under.
+    /// The root every file is read under (`/` over ssh), for messages.
     pub root: PathBuf,
-    /// `root` is `/`: commands may run.
+    /// Commands describe the host: `root` is `/`, or the host is read over
+    /// ssh.
     pub local: bool,
+    /// Where files are read and commands run.
+    pub machine: machine::Machine,
     /// Now, and how to read the host's log times.
     pub clock: clock::LogClock,
     /// How far back events count.
@@ -270,8 +543,9 @@ impl Diagnostic for HostTarget {
     const KIND: &'static str = "host";
 
     fn location(&self) -> String {
-        match (&self.ssh, self.is_local()) {
-            (Some(ssh), _) => format!("ssh {ssh} (not supported)"),
+        match (self.ssh(), self.is_local()) {
+            (Some(Ok(ssh)), _) => format!("{} over ssh", ssh.shown()),
+            (Some(Err(_)), _) => "an invalid ssh destination".into(),
             (None, true) => "this machine".into(),
             (None, false) => format!("this machine, files under {}", self.root.display()),
         }
