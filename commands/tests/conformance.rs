@@ -5,7 +5,7 @@
 //! appear anywhere in the report.
 //!
 //! A new kind fails [`every_kind_has_a_sample`] until it is added to
-//! [`dead_sample`], so no diagnostic escapes these checks.
+//! [`dead_samples`], so no diagnostic escapes these checks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,29 +19,39 @@ const SECRET: &str = "s3cr3t-Pa55w0rd";
 /// Each sample's per-check timeout.
 const TIMEOUT: &str = "2s";
 
-/// A config for `kind` pointing at `addr`, holding [`SECRET`] wherever the
-/// kind takes a credential.
-fn dead_sample(kind: &str, addr: SocketAddr) -> Option<Value> {
+/// Configs for `kind` pointing at `addr`, holding [`SECRET`] wherever the
+/// kind takes a credential; a kind that reaches its target in more than one
+/// way has a sample for each.
+fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
     Some(match kind {
-        "redis" => json!({
+        "redis" => vec![json!({
             "kind": "redis",
             "url": format!("redis://medic:{SECRET}@{addr}/0"),
             "connect_timeout": "1s",
             "timeout": TIMEOUT,
-        }),
-        "postgres" => json!({
+        })],
+        "postgres" => vec![json!({
             "kind": "postgres",
             "url": format!("postgres://medic:{SECRET}@{addr}/postgres"),
             "connect_timeout": "1s",
             "timeout": TIMEOUT,
-        }),
-        // A host's files under a root that does not exist: every check
-        // must say it could not read, not that all is well.
-        "host" => json!({
-            "kind": "host",
-            "root": format!("/nonexistent-medic-root-{}", addr.port()),
-            "timeout": TIMEOUT,
-        }),
+        })],
+        "host" => vec![
+            // A host's files under a root that does not exist: every check
+            // must say it could not read, not that all is well.
+            json!({
+                "kind": "host",
+                "root": format!("/nonexistent-medic-root-{}", addr.port()),
+                "timeout": TIMEOUT,
+            }),
+            // A host over ssh at that address (always loopback here).
+            json!({
+                "kind": "host",
+                "ssh": format!("medic@{}", addr.ip()),
+                "ssh_port": addr.port(),
+                "timeout": TIMEOUT,
+            }),
+        ],
         _ => return None,
     })
 }
@@ -73,15 +83,27 @@ async fn silent_addr() -> SocketAddr {
 }
 
 async fn check_kind(kind: &str, addr: SocketAddr, what: &str) {
+    assert!(
+        addr.ip().is_loopback(),
+        "samples only ever point at loopback"
+    );
+    for sample in dead_samples(kind, addr).expect("samples") {
+        check_sample(kind, sample, addr, what).await;
+    }
+}
+
+async fn check_sample(kind: &str, sample: Value, addr: SocketAddr, what: &str) {
     let target = Target {
         name: format!("sample-{kind}"),
-        spec: spec(dead_sample(kind, addr).expect("sample")),
+        spec: spec(sample),
     };
     let limit = target.spec.timeout();
     // Generous on purpose: this catches a hang, it does not time anything.
     let report = tokio::time::timeout(limit + Duration::from_secs(3), target.run())
         .await
-        .unwrap_or_else(|_| panic!("{kind} against a {what} did not finish within its timeout"));
+        .unwrap_or_else(|_| {
+            panic!("{kind} against a {what} ({addr}) did not finish within its timeout")
+        });
     assert!(
         !report.findings.is_empty(),
         "{kind} against a {what}: no finding"
@@ -102,9 +124,11 @@ async fn check_kind(kind: &str, addr: SocketAddr, what: &str) {
 fn every_kind_has_a_sample() {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     for kind in KINDS {
-        let sample = dead_sample(kind, addr)
+        let samples = dead_samples(kind, addr)
             .unwrap_or_else(|| panic!("add a dead-target sample for `{kind}` to this test"));
-        assert_eq!(spec(sample).kind(), *kind);
+        for sample in samples {
+            assert_eq!(spec(sample).kind(), *kind);
+        }
     }
 }
 

@@ -76,7 +76,13 @@ fn host_targets_name_the_key_at_fault() {
         r#"
         [targets.box]
         kind = "host"
+        ssh = "-oProxyCommand=touch /tmp/pwned"
+        [targets.remote]
+        kind = "host"
         ssh = "deploy@10.0.1.1"
+        ssh_port = 2222
+        ssh_key = "/etc/medic/id_ed25519"
+        ssh_known_hosts = "/etc/medic/known_hosts"
         [targets.mounted]
         kind = "host"
         root = "/host"
@@ -87,7 +93,7 @@ fn host_targets_name_the_key_at_fault() {
     .unwrap_err();
     assert_eq!(keys(&problems), ["targets.box.ssh"]);
     assert!(
-        problems[0].message.contains("not supported yet"),
+        problems[0].message.contains("must be user@host"),
         "{problems:?}"
     );
 }

@@ -338,12 +338,17 @@ fn short(text: &str) -> String {
     format!("{}…", &text[..text.floor_char_boundary(MAX)])
 }
 
+/// apt's own history of what it did.
+pub const HISTORY_LOG: &str = "var/log/apt/history.log";
+/// dpkg's log, which also records what bypassed apt.
+pub const DPKG_LOG: &str = "var/log/dpkg.log";
+
 /// Reads `var/log/apt/history.log` (and rotations) and `var/log/dpkg.log`
 /// under root.
 pub async fn check(ctx: &Ctx) -> Vec<Finding> {
     let since = std::time::SystemTime::from(ctx.window_start);
-    let history = io::read_rotated(&ctx.root, "var/log/apt/history.log", Some(since)).await;
-    let dpkg = io::read_rotated(&ctx.root, "var/log/dpkg.log", Some(since)).await;
+    let history = ctx.machine.read_rotated(HISTORY_LOG, Some(since)).await;
+    let dpkg = ctx.machine.read_rotated(DPKG_LOG, Some(since)).await;
     if history.is_empty() && dpkg.is_empty() {
         return vec![Finding::ok(
             "host.apt",

@@ -10,7 +10,6 @@
 //! included), not medic's own zone: a container in UTC reading a mounted
 //! host in Europe/Berlin must not shift every event by an hour or two.
 
-use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -53,14 +52,12 @@ impl LogClock {
     /// Reads the zone and boot time of the host under `root`. A missing or
     /// unreadable `/etc/localtime` means UTC, which is what the C library
     /// assumes too.
-    pub async fn load(root: &Path, now: OffsetDateTime) -> Self {
-        let zone = super::io::under(root, "etc/localtime");
-        let mut clock = match tokio::fs::read(&zone).await {
+    pub async fn load(machine: &super::machine::Machine, now: OffsetDateTime) -> Self {
+        let mut clock = match machine.read_bytes("etc/localtime").await {
             Ok(bytes) => Self::with_tzif(now, &bytes).unwrap_or_else(|_| Self::utc(now)),
             Err(_) => Self::utc(now),
         };
-        let stat = super::io::under(root, "proc/stat");
-        if let Ok(text) = super::io::read_small(&stat).await {
+        if let Ok(text) = machine.read_small("proc/stat").await {
             clock.boot = text
                 .lines()
                 .find_map(|l| l.strip_prefix("btime "))

@@ -8,7 +8,6 @@
 //! out, so every line is a real disk.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use super::Ctx;
 use super::io;
@@ -102,7 +101,7 @@ pub fn parse_mounts(text: &str) -> Vec<Mount> {
 }
 
 /// `/proc/mounts` writes a space as `\040`, a tab as `\011`.
-fn unescape(field: &str) -> String {
+pub(crate) fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -243,7 +242,7 @@ pub async fn check(ctx: &Ctx) -> Vec<Finding> {
     let mut table = None;
     let mut why = String::new();
     for name in ["proc/mounts", "proc/self/mounts"] {
-        match io::read_small(&ctx.path(name)).await {
+        match ctx.machine.read_small(name).await {
             Ok(t) => {
                 table = Some(t);
                 break;
@@ -267,28 +266,9 @@ pub async fn check(ctx: &Ctx) -> Vec<Finding> {
     // Every mount at once, each with its own limit: one hung network mount
     // is one unknown line, not a silent disk check.
     let limit = ctx.budget.mul_f64(0.75);
-    let results = futures::future::join_all(mounts.into_iter().map(|m| {
-        let path: PathBuf = if !ctx.local && std::path::Path::new(&m.point).starts_with(&ctx.root) {
-            PathBuf::from(&m.point)
-        } else {
-            io::under(&ctx.root, &m.point)
-        };
-        async move {
-            let usage = match tokio::time::timeout(
-                limit,
-                tokio::task::spawn_blocking(move || statvfs(&path)),
-            )
-            .await
-            {
-                Ok(Ok(usage)) => usage,
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!(
-                    "no answer within {} (a hung network mount?)",
-                    crate::format::human_duration(limit)
-                )),
-            };
-            (m, usage)
-        }
+    let results = futures::future::join_all(mounts.into_iter().map(|m| async move {
+        let usage = ctx.machine.fs_usage(&m.point, limit).await;
+        (m, usage)
     }))
     .await;
     let mut out = findings(&results);
@@ -301,7 +281,7 @@ pub async fn check(ctx: &Ctx) -> Vec<Finding> {
     out
 }
 
-fn statvfs(path: &std::path::Path) -> Result<Usage, String> {
+pub(crate) fn statvfs(path: &std::path::Path) -> Result<Usage, String> {
     let s = rustix::fs::statvfs(path).map_err(|e| io::io_words(&e.into()))?;
     let frsize = if s.f_frsize > 0 {
         s.f_frsize

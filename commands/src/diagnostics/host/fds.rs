@@ -42,7 +42,7 @@ pub fn findings(open: u64, max: u64) -> Finding {
 
 /// Reads `root/proc/sys/fs/file-nr`.
 pub async fn check(ctx: &Ctx) -> Vec<Finding> {
-    let f = match io::read_small(&ctx.path("proc/sys/fs/file-nr")).await {
+    let f = match ctx.machine.read_small("proc/sys/fs/file-nr").await {
         Ok(text) => match parse_file_nr(&text) {
             Some((open, max)) => findings(open, max),
             None => Finding::unknown("host.fds", "/proc/sys/fs/file-nr is not three numbers")

@@ -199,6 +199,21 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// systemd's own messages (PID 1) and journald's since `start` (unix
+/// seconds).
+pub fn journal_argv(start: i64) -> Vec<String> {
+    ["journalctl", "-q", "--no-pager", "-o", "short-iso"]
+        .into_iter()
+        .map(String::from)
+        .chain([
+            format!("--since=@{start}"),
+            "_PID=1".into(),
+            "+".into(),
+            "SYSLOG_IDENTIFIER=systemd-journald".into(),
+        ])
+        .collect()
+}
+
 /// Reads the shared syslog, or the journal where there is no syslog.
 pub async fn check(ctx: &Ctx, syslog: SharedSyslog) -> Vec<Finding> {
     let files = syslog.await;
@@ -228,19 +243,9 @@ pub async fn check(ctx: &Ctx, syslog: SharedSyslog) -> Vec<Finding> {
                 ),
             )];
         }
-        let since = format!("--since=@{}", ctx.window_start.unix_timestamp());
-        let argv = [
-            "journalctl",
-            "-q",
-            "--no-pager",
-            "-o",
-            "short-iso",
-            &since,
-            "_PID=1",
-            "+",
-            "SYSLOG_IDENTIFIER=systemd-journald",
-        ];
-        match io::run_argv(&argv, ctx.budget).await {
+        let argv = journal_argv(ctx.window_start.unix_timestamp());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        match ctx.machine.run(&argv, ctx.budget).await {
             Ok(out) if out.success => {
                 events.extend(parse_events(&out.stdout, &ctx.clock));
                 read = true;

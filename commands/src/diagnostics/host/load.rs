@@ -53,7 +53,7 @@ pub fn findings(load: [f64; 3], cores: usize) -> Finding {
 /// (the whole machine's, which is what the load average is about); on this
 /// machine, what the process may use when cpuinfo is unreadable.
 pub async fn check(ctx: &Ctx) -> Vec<Finding> {
-    let load = match io::read_small(&ctx.path("proc/loadavg")).await {
+    let load = match ctx.machine.read_small("proc/loadavg").await {
         Ok(text) => match parse_loadavg(&text) {
             Some(l) => l,
             None => {
@@ -74,11 +74,13 @@ pub async fn check(ctx: &Ctx) -> Vec<Finding> {
             )];
         }
     };
-    let mut cores = io::read_small(&ctx.path("proc/cpuinfo"))
+    let mut cores = ctx
+        .machine
+        .read_small("proc/cpuinfo")
         .await
         .map(|t| count_cpus(&t))
         .unwrap_or(0);
-    if cores == 0 && ctx.local {
+    if cores == 0 && ctx.machine.is_this_machine() {
         cores = std::thread::available_parallelism().map_or(0, usize::from);
     }
     if cores == 0 {

@@ -93,7 +93,7 @@ pub fn findings(info: &HashMap<String, u64>) -> Vec<Finding> {
 
 /// Reads `root/proc/meminfo`.
 pub async fn check(ctx: &Ctx) -> Vec<Finding> {
-    match io::read_small(&ctx.path("proc/meminfo")).await {
+    match ctx.machine.read_small("proc/meminfo").await {
         Ok(text) => findings(&parse_meminfo(&text)),
         Err(e) => vec![Finding::unknown(
             "host.memory",

@@ -15,13 +15,17 @@
 //! units), [`apt`] (package changes, high-impact ones flagged; [`dpkg`] adds what
 //! bypassed apt), [`releases`]
 //! (recent deploys), [`journal`] (daemon reloads and journal restarts).
-//! [`clock`] reads log timestamps; [`io`] is the only way to the machine
-//! (capped reads, argv commands with a timeout).
+//! [`clock`] reads log timestamps; [`machine`] is the only way to the host
+//! ([`io`] for this machine: capped reads, argv commands with a timeout;
+//! [`ssh`] and [`snapshot`] for a remote one).
 //!
-//! Every file is read under `root`, so a container reads a host mounted at
-//! `/host` and tests feed fixtures from a temporary directory. Commands
-//! (`dmesg`, `systemctl`, `journalctl`) describe the running kernel, so they
-//! run only when `root` is `/`.
+//! Every check reads through a [`machine::Machine`]: this machine, with
+//! every file read under `root` (so a container reads a host mounted at
+//! `/host` and tests feed fixtures from a temporary directory), or a remote
+//! host (`ssh = "deploy@10.0.1.1"`) whose files and command outputs
+//! [`ssh`] collects in one round trip with the fixed script of
+//! [`snapshot`]. Commands (`dmesg`, `systemctl`, `journalctl`) describe the
+//! running kernel, so they run only when `root` is `/`, or over ssh.
 
 pub mod apt;
 pub mod clock;
@@ -31,9 +35,13 @@ pub mod fds;
 pub mod io;
 pub mod journal;
 pub mod load;
+pub mod machine;
 pub mod memory;
 pub mod oom;
 pub mod releases;
+mod remote;
+pub mod snapshot;
+pub mod ssh;
 pub mod systemd;
 
 #[cfg(test)]
@@ -77,11 +85,22 @@ pub struct HostTarget {
         deserialize_with = "crate::duration::deserialize"
     )]
     pub upgrade_window: Duration,
-    /// Remote hosts are not supported yet. The key is accepted by the parser
-    /// only so that [`HostTarget::validate`] can say so plainly, instead of
-    /// an "unknown field" error.
+    /// `user@host`: check that host over ssh instead of this machine
+    /// (the system ssh client, batch mode, strict host keys; see [`ssh`]).
     #[serde(default)]
     pub ssh: Option<String>,
+    /// The ssh port (default 22).
+    #[serde(default)]
+    pub ssh_port: Option<u16>,
+    /// The private key medic logs in with (default: the ssh client's own
+    /// choice, the user's keys and agent).
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts file holding the host's key (default: the user's).
+    /// The key is always checked strictly: an unknown or changed host key
+    /// stops the run with a finding.
+    #[serde(default)]
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 fn default_root() -> PathBuf {
@@ -105,6 +124,9 @@ impl HostTarget {
             releases_dir: None,
             upgrade_window: default_window(),
             ssh: None,
+            ssh_port: None,
+            ssh_key: None,
+            ssh_known_hosts: None,
         }
     }
 
@@ -118,13 +140,36 @@ impl HostTarget {
 
     /// Checks what serde cannot. The error names the key at fault and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if self.ssh.is_some() {
-            return Err((
-                "ssh",
-                "host checks over ssh are not supported yet; medic checks the machine it runs on \
-                 (mount another host's / and set root instead)"
-                    .into(),
-            ));
+        match &self.ssh {
+            Some(dest) => {
+                ssh::Destination::parse(dest).map_err(|m| ("ssh", m))?;
+                if self.root != Path::new("/") {
+                    return Err((
+                        "root",
+                        "cannot be combined with ssh: a remote host is read from its own /".into(),
+                    ));
+                }
+                if self.ssh_port == Some(0) {
+                    return Err(("ssh_port", "must be a port number, 1 to 65535".into()));
+                }
+                if let Some(key) = &self.ssh_key {
+                    ssh::check_path(key).map_err(|m| ("ssh_key", m))?;
+                }
+                if let Some(known) = &self.ssh_known_hosts {
+                    ssh::check_path(known).map_err(|m| ("ssh_known_hosts", m))?;
+                }
+            }
+            None => {
+                for (key, set) in [
+                    ("ssh_port", self.ssh_port.is_some()),
+                    ("ssh_key", self.ssh_key.is_some()),
+                    ("ssh_known_hosts", self.ssh_known_hosts.is_some()),
+                ] {
+                    if set {
+                        return Err((key, "only means something with ssh = \"user@host\"".into()));
+                    }
+                }
+            }
         }
         if !self.root.is_absolute() {
             return Err(("root", "must be an absolute path, like / or /host".into()));
@@ -135,10 +180,10 @@ impl HostTarget {
         Ok(())
     }
 
-    /// This machine itself, rather than files under another root: only then
-    /// do `dmesg`, `systemctl` and `journalctl` describe the same host.
+    /// This machine itself, rather than files under another root or a
+    /// host over ssh.
     pub fn is_local(&self) -> bool {
-        self.root == Path::new("/")
+        self.ssh.is_none() && self.root == Path::new("/")
     }
 
     /// The time each check may take: most of the whole, so that a stuck
@@ -167,53 +212,76 @@ impl HostTarget {
 
     /// The checks of a run as of `now`.
     pub fn checks_at(&self, now: OffsetDateTime) -> Vec<Check> {
-        if let Some(ssh) = &self.ssh {
-            // Never check this machine while the user believes it is another.
-            let summary = format!("Not checked: ssh ({ssh}) is not supported yet");
-            return vec![Check::new("host.config", "The config", async move {
-                vec![Finding::critical("host.config", summary)]
-            })];
-        }
+        // Over ssh, the machine is what one connection collected; when it
+        // fails, the ssh check says why and the others stay silent (never
+        // this machine's answers for another host's).
+        let machine: remote::SharedMachine = self.machine(now);
         let root = self.root.clone();
-        let local = self.is_local();
         let window = self.upgrade_window;
         let budget = self.check_budget();
         // The log clock (the host's time zone) is read once and shared.
-        let ctx = async move {
-            let clock = clock::LogClock::load(&root, now).await;
-            Arc::new(Ctx {
-                root,
-                local,
-                clock,
-                window,
-                window_start: now - window,
-                budget,
-            })
-        }
-        .boxed()
-        .shared();
+        let ctx = {
+            let machine = machine.clone();
+            async move {
+                let machine = machine.await.0?;
+                let clock = clock::LogClock::load(&machine, now).await;
+                Some(Arc::new(Ctx {
+                    root,
+                    local: machine.runs_commands(),
+                    machine,
+                    clock,
+                    window,
+                    window_start: now - window,
+                    budget,
+                }))
+            }
+            .boxed()
+            .shared()
+        };
         // syslog is read once and shared by the OOM and reload checks.
         let since = std::time::SystemTime::from(now - self.upgrade_window);
-        let root = self.root.clone();
-        let syslog =
-            async move { Arc::new(io::read_rotated(&root, "var/log/syslog", Some(since)).await) }
-                .boxed()
-                .shared();
+        let syslog = {
+            let machine = machine.clone();
+            async move {
+                let files = match machine.await.0 {
+                    Some(m) => m.read_rotated(SYSLOG, Some(since)).await,
+                    None => Vec::new(),
+                };
+                Arc::new(files)
+            }
+            .boxed()
+            .shared()
+        };
         let releases_dir = self.releases_dir.clone();
 
-        /// A check that first waits for the shared context.
+        /// A check that first waits for the shared context; silent when
+        /// there is no machine to read (the ssh check says why).
         macro_rules! check {
             ($id:literal, $what:literal, |$c:ident| $body:expr) => {{
                 let ctx = ctx.clone();
                 Check::new($id, $what, async move {
-                    let $c = ctx.await;
-                    $body.await
+                    match ctx.await {
+                        Some($c) => $body.await,
+                        None => Vec::new(),
+                    }
                 })
                 .silence_hint(SILENCE_HINT)
             }};
         }
         let (oom_log, reload_log) = (syslog.clone(), syslog);
-        vec![
+        let mut checks = Vec::new();
+        if self.ssh.is_some() {
+            checks.push(
+                Check::new("host.ssh", "The ssh connection", async move {
+                    machine.await.1.into_iter().collect()
+                })
+                .critical_when_silent()
+                .silence_hint(
+                    "sshd accepted the connection and never answered, or the host is overloaded.",
+                ),
+            );
+        }
+        checks.extend([
             check!("host.disk", "Disk use", |c| disk::check(&c)),
             check!("host.memory", "Memory", |c| memory::check(&c)),
             check!("host.fds", "File descriptors", |c| fds::check(&c)),
@@ -227,19 +295,26 @@ impl HostTarget {
             check!("host.reloads", "The system log", |c| journal::check(
                 &c, reload_log
             )),
-        ]
+        ]);
+        checks
     }
 }
+
+/// The system log, as the checks name it.
+pub const SYSLOG: &str = "var/log/syslog";
 
 /// What a host check's silence usually means.
 const SILENCE_HINT: &str = "A hung network mount or an overloaded machine looks like this.";
 
 /// What every check needs to know about this run.
 pub struct Ctx {
-    /// The root every file is read under.
+    /// The root every file is read under (`/` over ssh), for messages.
     pub root: PathBuf,
-    /// `root` is `/`: commands may run.
+    /// Commands describe the host: `root` is `/`, or the host is read over
+    /// ssh.
     pub local: bool,
+    /// Where files are read and commands run.
+    pub machine: machine::Machine,
     /// Now, and how to read the host's log times.
     pub clock: clock::LogClock,
     /// How far back events count.
@@ -270,8 +345,9 @@ impl Diagnostic for HostTarget {
     const KIND: &'static str = "host";
 
     fn location(&self) -> String {
-        match (&self.ssh, self.is_local()) {
-            (Some(ssh), _) => format!("ssh {ssh} (not supported)"),
+        match (self.ssh(), self.is_local()) {
+            (Some(Ok(ssh)), _) => format!("{} over ssh", ssh.shown()),
+            (Some(Err(_)), _) => "an invalid ssh destination".into(),
             (None, true) => "this machine".into(),
             (None, false) => format!("this machine, files under {}", self.root.display()),
         }

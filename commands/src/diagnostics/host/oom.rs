@@ -239,6 +239,23 @@ pub fn findings(
         .with_evidence(latest.evidence.clone())
 }
 
+/// The kernel log file of Debian and Ubuntu.
+pub const KERN_LOG: &str = "var/log/kern.log";
+
+/// `dmesg` with absolute times.
+pub const DMESG_ISO: [&str; 3] = ["dmesg", "--time-format", "iso"];
+/// `dmesg` where `--time-format` is unknown (busybox).
+pub const DMESG_PLAIN: [&str; 1] = ["dmesg"];
+
+/// The journal's kernel messages since `start` (unix seconds).
+pub fn journal_argv(start: i64) -> Vec<String> {
+    ["journalctl", "-k", "-q", "--no-pager", "-o", "short-iso"]
+        .into_iter()
+        .map(String::from)
+        .chain([format!("--since=@{start}")])
+        .collect()
+}
+
 /// Reads the kernel log: `dmesg` on this machine, then `kern.log` and
 /// `syslog` (with rotations) under root, and the journal's kernel messages
 /// when neither file exists.
@@ -256,7 +273,7 @@ pub async fn check(ctx: &Ctx, syslog: SharedSyslog) -> Vec<Finding> {
         }
     }
     let since = std::time::SystemTime::from(ctx.window_start);
-    let kern = io::read_rotated(&ctx.root, "var/log/kern.log", Some(since)).await;
+    let kern = ctx.machine.read_rotated(KERN_LOG, Some(since)).await;
     let syslog = syslog.await;
     for f in kern.iter().chain(syslog.iter()) {
         match &f.text {
@@ -274,17 +291,9 @@ pub async fn check(ctx: &Ctx, syslog: SharedSyslog) -> Vec<Finding> {
     // The journal only when there is nothing else: dmesg and the files say
     // the same, and journalctl is the slowest of them.
     if ctx.local && read.is_empty() {
-        let since = format!("--since=@{}", ctx.window_start.unix_timestamp());
-        let argv = [
-            "journalctl",
-            "-k",
-            "-q",
-            "--no-pager",
-            "-o",
-            "short-iso",
-            &since,
-        ];
-        match io::run_argv(&argv, ctx.budget).await {
+        let argv = journal_argv(ctx.window_start.unix_timestamp());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        match ctx.machine.run(&argv, ctx.budget).await {
             Ok(out) if out.success => {
                 parsed.push(parse_kills(&out.stdout, &ctx.clock));
                 read.push("journalctl -k".to_string());
@@ -326,14 +335,16 @@ pub async fn check(ctx: &Ctx, syslog: SharedSyslog) -> Vec<Finding> {
 /// option is unknown (busybox), its `[uptime]` stamps read from the boot
 /// time. An error is the sentence for the finding, with how to grant access.
 async fn dmesg(ctx: &Ctx) -> Result<String, String> {
-    let mut out = match io::run_argv(&["dmesg", "--time-format", "iso"], ctx.budget).await {
+    let mut out = match ctx.machine.run(&DMESG_ISO, ctx.budget).await {
         Ok(out) => out,
         Err(e) => return Err(e.to_string()),
     };
     let unknown_option =
         |s: &str| s.contains("unrecognized option") || s.contains("invalid option");
     if !out.success && unknown_option(&out.stderr) {
-        out = io::run_argv(&["dmesg"], ctx.budget)
+        out = ctx
+            .machine
+            .run(&DMESG_PLAIN, ctx.budget)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -342,7 +353,9 @@ async fn dmesg(ctx: &Ctx) -> Result<String, String> {
     }
     let stderr = out.stderr.trim().to_string();
     if stderr.contains("not permitted") || stderr.contains("ermission denied") {
-        let restrict = io::read_small(&ctx.path("proc/sys/kernel/dmesg_restrict"))
+        let restrict = ctx
+            .machine
+            .read_small("proc/sys/kernel/dmesg_restrict")
             .await
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "?".into());

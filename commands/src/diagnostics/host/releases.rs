@@ -79,10 +79,9 @@ pub async fn check(ctx: &Ctx, dir: Option<&Path>) -> Vec<Finding> {
     let Some(dir) = dir else {
         return Vec::new();
     };
-    let path = io::under(&ctx.root, dir);
     let shown = dir.display().to_string();
-    let mut entries = match tokio::fs::read_dir(&path).await {
-        Ok(e) => e,
+    let names = match ctx.machine.list_dir(dir).await {
+        Ok(names) => names,
         Err(e) => {
             return vec![Finding::unknown(
                 "host.deploys",
@@ -91,13 +90,6 @@ pub async fn check(ctx: &Ctx, dir: Option<&Path>) -> Vec<Finding> {
             .with_detail("releases_dir names the directory holding YYYYMMDDHHMMSS release folders (e.g. /home/deploy/app/releases), readable by medic's user.")];
         }
     };
-    let mut names = Vec::new();
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        if names.len() >= 10_000 {
-            break;
-        }
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
     let releases = parse_releases(names.iter().map(String::as_str));
     vec![findings(&releases, ctx.clock.now, &shown)]
 }

@@ -7,7 +7,7 @@
 //! (a container, a mounted root) this says so as a note, not as a fault.
 
 use super::Ctx;
-use super::io::{self, CmdError};
+use super::io::CmdError;
 use crate::model::report::Finding;
 
 /// One line of `systemctl --failed --no-legend --plain`.
@@ -60,6 +60,18 @@ pub fn findings(units: &[FailedUnit]) -> Finding {
     f.with_detail("Why: systemctl status UNIT and journalctl -u UNIT -n 50.")
 }
 
+/// Exists where systemd is PID 1.
+pub const SYSTEMD_DIR: &str = "run/systemd/system";
+
+/// `systemctl --failed`, in words a parser can read.
+pub const FAILED_ARGV: [&str; 5] = [
+    "systemctl",
+    "--failed",
+    "--no-legend",
+    "--plain",
+    "--no-pager",
+];
+
 /// Runs `systemctl --failed` where systemd runs.
 pub async fn check(ctx: &Ctx) -> Vec<Finding> {
     if !ctx.local {
@@ -71,20 +83,13 @@ pub async fn check(ctx: &Ctx) -> Vec<Finding> {
             ),
         )];
     }
-    if !io::exists(&ctx.path("run/systemd/system")).await {
+    if !ctx.machine.exists(SYSTEMD_DIR).await {
         return vec![Finding::ok(
             "host.systemd",
             "systemd is not running here (not available)",
         )];
     }
-    let argv = [
-        "systemctl",
-        "--failed",
-        "--no-legend",
-        "--plain",
-        "--no-pager",
-    ];
-    let f = match io::run_argv(&argv, ctx.budget).await {
+    let f = match ctx.machine.run(&FAILED_ARGV, ctx.budget).await {
         Ok(out) if out.success => findings(&parse_failed(&out.stdout)),
         Ok(out) => Finding::unknown("host.systemd", "systemctl --failed did not answer")
             .with_detail("medic's user needs no privilege for this; is the system bus (dbus) up?")

@@ -237,7 +237,7 @@ async fn this_machine_gives_sane_findings() {
 }
 
 #[test]
-fn config_parses_and_ssh_is_refused_plainly() {
+fn config_parses_and_ssh_keys_are_validated() {
     let spec: TargetSpec = serde_json::from_str(
         r#"{"kind":"host","root":"/host","releases_dir":"/home/deploy/app/releases","upgrade_window":"6h","timeout":"3s"}"#,
     )
@@ -256,14 +256,45 @@ fn config_parses_and_ssh_is_refused_plainly() {
     assert_eq!(h.root, Path::new("/"));
     assert_eq!(h.location(), "this machine");
 
-    let spec: TargetSpec =
-        serde_json::from_str(r#"{"kind":"host","ssh":"deploy@10.0.1.1"}"#).unwrap();
-    let TargetSpec::Host(h) = spec else {
-        panic!("not a host")
+    // Parsing and validating never connects anywhere.
+    let host = |json: &str| -> HostTarget {
+        match serde_json::from_str::<TargetSpec>(json).unwrap() {
+            TargetSpec::Host(h) => h,
+            _ => panic!("not a host"),
+        }
     };
-    let (key, msg) = h.validate().unwrap_err();
-    assert_eq!(key, "ssh");
-    assert!(msg.contains("not supported yet"), "{msg}");
+    let h = host(
+        r#"{"kind":"host","ssh":"deploy@10.0.1.1","ssh_port":2222,"ssh_key":"/etc/medic/id_ed25519","ssh_known_hosts":"/etc/medic/known_hosts"}"#,
+    );
+    assert!(h.validate().is_ok(), "{:?}", h.validate());
+    assert_eq!(h.location(), "deploy@10.0.1.1:2222 over ssh");
+    assert!(!h.is_local());
+
+    // Option injection and shell words are refused by the key at fault.
+    for bad in [
+        r#"{"kind":"host","ssh":"-oProxyCommand=touch /tmp/pwned"}"#,
+        r#"{"kind":"host","ssh":"deploy@-oProxyCommand=sh"}"#,
+        r#"{"kind":"host","ssh":"deploy@host;reboot"}"#,
+        r#"{"kind":"host","ssh":"deploy"}"#,
+    ] {
+        assert_eq!(host(bad).validate().unwrap_err().0, "ssh", "{bad}");
+    }
+    let problems = [
+        (
+            r#"{"kind":"host","ssh":"a@b","ssh_key":"id_rsa"}"#,
+            "ssh_key",
+        ),
+        (
+            r#"{"kind":"host","ssh":"a@b","ssh_known_hosts":"/my hosts"}"#,
+            "ssh_known_hosts",
+        ),
+        (r#"{"kind":"host","ssh":"a@b","ssh_port":0}"#, "ssh_port"),
+        (r#"{"kind":"host","ssh":"a@b","root":"/host"}"#, "root"),
+        (r#"{"kind":"host","ssh_port":22}"#, "ssh_port"),
+    ];
+    for (json, key) in problems {
+        assert_eq!(host(json).validate().unwrap_err().0, key, "{json}");
+    }
 
     let err = serde_json::from_str::<TargetSpec>(r#"{"kind":"host","rooot":"/"}"#).unwrap_err();
     assert!(err.to_string().contains("rooot"), "{err}");
@@ -276,13 +307,25 @@ fn config_parses_and_ssh_is_refused_plainly() {
 
 #[tokio::test]
 async fn ssh_is_never_silently_this_machine() {
+    // Loopback only: a port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let h = HostTarget {
-        ssh: Some("deploy@10.0.1.1".into()),
+        ssh: Some("deploy@127.0.0.1".into()),
+        ssh_port: Some(port),
         ..HostTarget::local_default()
     };
     let fs = h.check_all(now()).await;
-    assert_eq!(fs.len(), 1);
+    assert_eq!(fs.len(), 1, "{fs:#?}");
+    assert_eq!(fs[0].check, "host.ssh");
     assert_eq!(fs[0].status, Status::Critical);
+    assert_eq!(
+        fs[0].summary,
+        format!("ssh to deploy@127.0.0.1:{port}: connection refused")
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,227 @@
+//! The host diagnostic over ssh against a real OpenSSH server on loopback
+//! (support/sshd.rs): the checks really run on the far side of one ssh
+//! connection; a changed or unknown host key, a refused login and a dead
+//! port are findings; a destination that ssh would read as an option never
+//! reaches ssh.
+//!
+//! Only 127.0.0.1 is ever contacted.
+
+#[path = "support/sshd.rs"]
+mod sshd;
+
+use std::path::Path;
+use std::time::Duration;
+
+use medic_commands::Status;
+use medic_commands::diagnostics::host::HostTarget;
+use medic_commands::diagnostics::{Target, TargetSpec};
+use serde_json::json;
+use sshd::{Sshd, free_port};
+
+macro_rules! sshd {
+    () => {
+        match Sshd::start().await {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+fn spec(value: serde_json::Value) -> HostTarget {
+    match serde_json::from_value(value).expect("host config parses") {
+        TargetSpec::Host(h) => h,
+        _ => panic!("not a host"),
+    }
+}
+
+/// A target for `sshd`, with `known_hosts` and `key` (the right ones unless
+/// a test swaps them).
+fn target(sshd: &Sshd, known_hosts: &Path, key: &Path) -> HostTarget {
+    let h = spec(json!({
+        "kind": "host",
+        "ssh": format!("{}@127.0.0.1", sshd.user),
+        "ssh_port": sshd.port,
+        "ssh_key": key,
+        "ssh_known_hosts": known_hosts,
+        // Generous: this catches a hang, it times nothing.
+        "timeout": "20s",
+    }));
+    h.validate().expect("a valid ssh target");
+    h
+}
+
+async fn run(h: HostTarget) -> medic_commands::Report {
+    let t = Target {
+        name: "remote".into(),
+        spec: TargetSpec::Host(h),
+    };
+    tokio::time::timeout(Duration::from_secs(40), t.run())
+        .await
+        .expect("the report within its timeout")
+}
+
+fn one<'a>(report: &'a medic_commands::Report, check: &str) -> &'a medic_commands::Finding {
+    let of: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == check)
+        .collect();
+    assert!(!of.is_empty(), "no {check} in {report:#?}");
+    of[0]
+}
+
+#[tokio::test]
+async fn host_checks_run_over_one_real_ssh_connection() {
+    let sshd = sshd!();
+    let releases = sshd.scratch().join("releases");
+    std::fs::create_dir(&releases).unwrap();
+    std::fs::create_dir(releases.join("20260131062000")).unwrap();
+    let mut h = target(&sshd, &sshd.known_hosts, &sshd.key);
+    h.releases_dir = Some(releases.clone());
+    let report = run(h).await;
+
+    let ssh = one(&report, "host.ssh");
+    assert_eq!(
+        ssh.status,
+        Status::Ok,
+        "{report:#?}\nsshd log:\n{}",
+        sshd.log()
+    );
+    assert!(
+        ssh.summary.starts_with(&format!(
+            "Checked {}@127.0.0.1:{} over ssh (one connection, ",
+            sshd.user, sshd.port
+        )),
+        "{}",
+        ssh.summary
+    );
+    // Every check answered from what the far side sent.
+    for check in [
+        "host.disk",
+        "host.memory",
+        "host.fds",
+        "host.load",
+        "host.oom",
+        "host.systemd",
+        "host.apt",
+        "host.deploys",
+        "host.reloads",
+    ] {
+        one(&report, check);
+    }
+    assert!(
+        one(&report, "host.memory").summary.starts_with("Memory "),
+        "{report:#?}"
+    );
+    assert!(
+        one(&report, "host.fds")
+            .summary
+            .starts_with("File descriptors ")
+    );
+    // The far side's core count (the same box here) came through cpuinfo.
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    assert!(
+        one(&report, "host.load")
+            .summary
+            .ends_with(&format!("on {cores} cores")),
+        "{}",
+        one(&report, "host.load").summary
+    );
+    let disk = one(&report, "host.disk");
+    assert!(
+        disk.summary.contains("/ ") && disk.summary.ends_with('%'),
+        "the root filesystem's usage came over ssh: {disk:#?}"
+    );
+    assert!(
+        one(&report, "host.deploys")
+            .summary
+            .contains(" 20260131062000 at "),
+        "the releases directory was listed over ssh: {report:#?}"
+    );
+    // One login for the whole run.
+    let logins = sshd.log().matches("Accepted publickey for").count();
+    assert_eq!(logins, 1, "sshd log:\n{}", sshd.log());
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_a_critical_finding_and_nothing_runs() {
+    let sshd = sshd!();
+    let report = run(target(&sshd, &sshd.wrong_known_hosts(), &sshd.key)).await;
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    let f = &report.findings[0];
+    assert_eq!(f.check, "host.ssh");
+    assert_eq!(f.status, Status::Critical);
+    assert!(
+        f.summary.ends_with("refused: the host key has CHANGED"),
+        "{}",
+        f.summary
+    );
+    assert!(
+        !sshd.log().contains("Accepted publickey"),
+        "no login happened"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_host_key_or_a_refused_login_is_reported_not_guessed() {
+    let sshd = sshd!();
+    let report = run(target(&sshd, &sshd.empty_known_hosts(), &sshd.key)).await;
+    let f = one(&report, "host.ssh");
+    assert_eq!(f.status, Status::Unknown, "{f:#?}");
+    assert!(
+        f.summary.ends_with("refused: the host key is not known"),
+        "{}",
+        f.summary
+    );
+    assert_eq!(report.findings.len(), 1);
+
+    let report = run(target(&sshd, &sshd.known_hosts, &sshd.stranger_key())).await;
+    let f = one(&report, "host.ssh");
+    assert_eq!(f.status, Status::Unknown, "{f:#?}");
+    assert!(
+        f.summary.ends_with(": the login was refused"),
+        "{}",
+        f.summary
+    );
+    assert!(f.detail[0].contains("authorized_keys"), "{f:#?}");
+    assert_eq!(report.findings.len(), 1);
+}
+
+#[tokio::test]
+async fn a_dead_port_is_a_critical_finding() {
+    let sshd = sshd!();
+    let mut h = target(&sshd, &sshd.known_hosts, &sshd.key);
+    h.ssh_port = Some(free_port());
+    let report = run(h).await;
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    let f = &report.findings[0];
+    assert_eq!(f.status, Status::Critical);
+    assert!(f.summary.ends_with(": connection refused"), "{}", f.summary);
+}
+
+#[tokio::test]
+async fn an_option_disguised_as_a_destination_never_reaches_ssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwned = dir.path().join("pwned");
+    let h = spec(json!({
+        "kind": "host",
+        "ssh": format!("-oProxyCommand=touch {}", pwned.display()),
+        "timeout": "5s",
+    }));
+    let (key, _) = h.validate().unwrap_err();
+    assert_eq!(key, "ssh");
+    // Even run without validation, it is refused, not passed on.
+    let report = run(h).await;
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    assert_eq!(report.findings[0].status, Status::Critical);
+    assert!(
+        report.findings[0]
+            .summary
+            .starts_with("Not checked: must be user@host")
+    );
+    assert!(!pwned.exists(), "ssh ran the ProxyCommand");
+}
