@@ -563,6 +563,10 @@ impl Reader {
             let check = match &spec {
                 TargetSpec::Redis(r) => r.validate().map_err(|m| ("url", m)),
                 TargetSpec::Host(h) => h.validate(),
+                TargetSpec::Http(h) => h.validate(),
+                TargetSpec::Tcp(t) => t.validate(),
+                TargetSpec::Tls(t) => t.validate(),
+                TargetSpec::Dns(d) => d.validate(),
             };
             match check {
                 Ok(()) => {

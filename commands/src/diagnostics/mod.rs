@@ -14,8 +14,13 @@
 //! Every diagnostic turns failure into findings: a dead target is "connection
 //! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
+pub mod dns;
 pub mod host;
+pub mod http;
+pub mod net;
 pub mod redis;
+pub mod tcp;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -142,6 +147,14 @@ pub enum TargetSpec {
     Redis(redis::RedisTarget),
     /// A machine: this one, or one whose filesystem is mounted under `root`.
     Host(host::HostTarget),
+    /// An HTTP(S) endpoint: status, latency, body.
+    Http(http::HttpTarget),
+    /// A TCP port: connect time, optionally a banner.
+    Tcp(tcp::TcpTarget),
+    /// A TLS endpoint: certificate expiry, issuer, name, trust.
+    Tls(tls::TlsTarget),
+    /// A DNS name: resolution, answers, time.
+    Dns(dns::DnsTarget),
 }
 
 /// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
@@ -151,6 +164,10 @@ macro_rules! for_each_kind {
         match $spec {
             TargetSpec::Redis($t) => $body,
             TargetSpec::Host($t) => $body,
+            TargetSpec::Http($t) => $body,
+            TargetSpec::Tcp($t) => $body,
+            TargetSpec::Tls($t) => $body,
+            TargetSpec::Dns($t) => $body,
         }
     };
 }
@@ -188,7 +205,7 @@ impl TargetSpec {
 }
 
 /// The kinds that config may name, for help and error messages.
-pub const KINDS: &[&str] = &["redis", "host"];
+pub const KINDS: &[&str] = &["redis", "host", "http", "tcp", "tls", "dns"];
 
 /// A named target: what `/diag NAME` runs.
 #[derive(Debug, Clone)]
