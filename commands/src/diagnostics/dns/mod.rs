@@ -342,12 +342,11 @@ impl Diagnostic for DnsTarget {
     const KIND: &'static str = "dns";
 
     fn location(&self) -> String {
-        format!(
-            "{} {} @{}",
-            self.name,
-            self.record.to_ascii_uppercase(),
-            self.server_words()
-        )
+        let record = self.record.to_ascii_uppercase();
+        match self.server {
+            Some(s) => format!("{} {record} @{s}", self.name),
+            None => format!("{} {record} (system resolver)", self.name),
+        }
     }
 
     fn timeout(&self) -> Duration {
