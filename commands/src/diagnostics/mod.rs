@@ -20,6 +20,8 @@ pub mod http;
 pub mod net;
 pub mod redis;
 pub mod tcp;
+#[cfg(test)]
+mod testcerts;
 pub mod tls;
 
 use std::collections::BTreeMap;

@@ -381,3 +381,43 @@ fn config_parses_with_defaults_and_a_header_table() {
         "headers are secret in Debug"
     );
 }
+
+#[tokio::test]
+async fn https_trusts_a_private_ca_only_through_ca_file() {
+    use crate::diagnostics::testcerts::{DAY, ca, serve_tls, signed};
+    let ca = ca();
+    let addr = serve_tls(
+        signed(&ca, "localhost", -DAY, 30 * DAY),
+        Some(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"ok\"}"),
+    )
+    .await;
+    let url = SecretUrl::parse(&format!("https://localhost:{}/health", addr.port())).unwrap();
+    let t = HttpTarget {
+        expect_body: Some("\"status\":\"ok\"".into()),
+        timeout: Duration::from_secs(3),
+        ..HttpTarget::for_url(url)
+    };
+
+    let fs = t.probe().await;
+    let f = only(&fs, "http.response");
+    assert_eq!(f.status, Status::Critical);
+    assert_eq!(
+        f.summary,
+        format!(
+            "GET https://localhost:{}/health: TLS handshake failed",
+            addr.port()
+        )
+    );
+    assert!(
+        f.evidence.as_deref().unwrap().contains("UnknownIssuer"),
+        "{f:#?}"
+    );
+
+    let t = HttpTarget {
+        ca_file: Some(ca.pem_file.path().to_path_buf()),
+        ..t
+    };
+    let fs = t.probe().await;
+    assert_eq!(only(&fs, "http.response").status, Status::Ok, "{fs:#?}");
+    assert_eq!(only(&fs, "http.body").status, Status::Ok, "{fs:#?}");
+}

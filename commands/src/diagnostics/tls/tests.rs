@@ -5,88 +5,12 @@
 
 use std::net::SocketAddr;
 
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rcgen::KeyPair;
 use tokio::net::TcpListener;
 
 use super::*;
 use crate::Status;
-
-const DAY: time::Duration = time::Duration::DAY;
-
-/// A CA for this test run, written to a PEM file for `ca_file`.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem_file: tempfile::NamedTempFile,
-}
-
-fn ca() -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "medic test CA");
-    params.not_before = OffsetDateTime::now_utc() - 365 * DAY;
-    params.not_after = OffsetDateTime::now_utc() + 3650 * DAY;
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let pem_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(pem_file.path(), cert.pem()).unwrap();
-    Ca {
-        issuer: Issuer::new(params, key),
-        pem_file,
-    }
-}
-
-/// Leaf parameters for `name`, valid from `from` to `to` (relative to now).
-fn leaf_params(name: &str, from: time::Duration, to: time::Duration) -> CertificateParams {
-    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now + from;
-    params.not_after = now + to;
-    params
-}
-
-fn signed(ca: &Ca, name: &str, from: time::Duration, to: time::Duration) -> (Certificate, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf_params(name, from, to)
-        .signed_by(&key, &ca.issuer)
-        .unwrap();
-    (cert, key)
-}
-
-/// Serves `cert` over TLS on a loopback port, completing handshakes.
-async fn serve((cert, key): (Certificate, KeyPair)) -> SocketAddr {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(stream).await {
-                    // Hold the session briefly, as a server would.
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    drop(tls);
-                }
-            });
-        }
-    });
-    addr
-}
+use crate::diagnostics::testcerts::{Ca, DAY, HOUR, ca, leaf_params, serve, signed};
 
 fn target(addr: SocketAddr, ca: Option<&Ca>) -> TlsTarget {
     TlsTarget {
@@ -109,8 +33,6 @@ fn only<'a>(fs: &'a [Finding], check: &str) -> &'a Finding {
     assert_eq!(found.len(), 1, "one {check} in {fs:#?}");
     found[0]
 }
-
-const HOUR: time::Duration = time::Duration::HOUR;
 
 #[tokio::test]
 async fn a_healthy_certificate_from_a_private_ca_in_ca_file() {
