@@ -119,14 +119,9 @@ impl DnsTarget {
         Ok(())
     }
 
-    fn server_words(&self) -> String {
-        match self.server {
-            Some(s) => s.to_string(),
-            None => "the system resolver".into(),
-        }
-    }
-
-    fn resolver(&self, budget: Duration) -> Result<TokioResolver, String> {
+    /// A resolver for this target, and the servers it asks in words
+    /// (`10.0.0.2:53`, or `the system resolver (10.0.0.2:53)`).
+    fn resolver(&self, budget: Duration) -> Result<(TokioResolver, String), String> {
         let (config, mut opts) = match self.server {
             Some(addr) => {
                 let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
@@ -151,10 +146,25 @@ impl DnsTarget {
         opts.timeout = budget / 2;
         opts.use_hosts_file = ResolveHosts::Never;
         opts.cache_size = 0;
-        Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+        let words = match self.server {
+            Some(s) => s.to_string(),
+            None => {
+                let servers: Vec<String> = config
+                    .name_servers()
+                    .iter()
+                    .map(|ns| {
+                        let port = ns.connections.first().map_or(53, |c| c.port);
+                        SocketAddr::new(ns.ip, port).to_string()
+                    })
+                    .collect();
+                format!("the system resolver ({})", servers.join(", "))
+            }
+        };
+        let resolver = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .build()
-            .map_err(|e| format!("cannot set up a resolver ({e})"))
+            .map_err(|e| format!("cannot set up a resolver ({e})"))?;
+        Ok((resolver, words))
     }
 
     /// One lookup, read the way `dig` output is read.
@@ -166,20 +176,19 @@ impl DnsTarget {
             }
         };
         let budget = self.timeout.mul_f64(0.9);
-        let resolver = match self.resolver(budget) {
+        let (resolver, server) = match self.resolver(budget) {
             Ok(r) => r,
             Err(e) => return vec![Finding::unknown("dns.resolve", format!("Not checked: {e}"))],
         };
         let asked = format!("{} {rtype}", self.name);
-        let server = self.server_words();
         let started = Instant::now();
         let result = tokio::time::timeout(budget, resolver.lookup(name, rtype)).await;
         let took = started.elapsed();
         let lookup = match result {
             Ok(Ok(lookup)) => lookup,
-            Ok(Err(e)) => return vec![self.failure(&asked, &e)],
+            Ok(Err(e)) => return vec![self.failure(&asked, &e, &server)],
             Err(_) => {
-                return vec![self.silent(&asked, budget)];
+                return vec![self.silent(&asked, budget, &server)];
             }
         };
         let answers: Vec<String> = lookup
@@ -244,12 +253,11 @@ impl DnsTarget {
         )
     }
 
-    fn silent(&self, asked: &str, after: Duration) -> Finding {
+    fn silent(&self, asked: &str, after: Duration, server: &str) -> Finding {
         Finding::critical(
             "dns.resolve",
             format!(
-                "{asked}: no answer from {} within {}",
-                self.server_words(),
+                "{asked}: no answer from {server} within {}",
                 human_duration(after)
             ),
         )
@@ -257,8 +265,7 @@ impl DnsTarget {
         .with_detail(self.by_hand())
     }
 
-    fn failure(&self, asked: &str, e: &NetError) -> Finding {
-        let server = self.server_words();
+    fn failure(&self, asked: &str, e: &NetError, server: &str) -> Finding {
         let (summary, hint) = match e {
             NetError::Dns(DnsError::NoRecordsFound(nr))
                 if nr.response_code == ResponseCode::NXDomain =>
@@ -287,7 +294,7 @@ impl DnsTarget {
                 format!("{asked}: {code} from {server}"),
                 "The server answered with an error code.",
             ),
-            NetError::Timeout => return self.silent(asked, self.timeout.mul_f64(0.9)),
+            NetError::Timeout => return self.silent(asked, self.timeout.mul_f64(0.9), server),
             NetError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (
                 format!("{asked}: {server} refused (nothing listens on its DNS port)"),
                 "The DNS server is not running there.",

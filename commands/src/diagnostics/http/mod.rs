@@ -308,6 +308,11 @@ impl HttpTarget {
                 format!("{shown}: the host name does not resolve"),
                 "Check DNS from medic's host (a dns target).",
             )
+        } else if chain.contains("connection closed") || chain.contains("reset by peer") {
+            (
+                format!("{shown}: the server closed the connection without an HTTP answer"),
+                "Not an HTTP server on that port (TLS only? another protocol?), or a proxy dropping the request.",
+            )
         } else if e.is_redirect() {
             (
                 format!("{shown}: more than {MAX_REDIRECTS} redirects"),
