@@ -304,10 +304,20 @@ impl DnsTarget {
                 "See the evidence for the resolver's words.",
             ),
         };
-        Finding::critical("dns.resolve", summary)
+        let f = Finding::critical("dns.resolve", summary)
             .with_detail(hint)
-            .with_detail(self.by_hand())
-            .with_evidence(e.to_string())
+            .with_detail(self.by_hand());
+        match e {
+            // The summary says it all; the resolver's text is a Debug dump.
+            NetError::Dns(DnsError::NoRecordsFound(nr)) => match &nr.soa {
+                Some(soa) => f.with_detail(format!(
+                    "An authoritative negative answer (SOA {}).",
+                    soa.name.to_string().trim_end_matches('.')
+                )),
+                None => f,
+            },
+            _ => f.with_evidence(e.to_string()),
+        }
     }
 }
 

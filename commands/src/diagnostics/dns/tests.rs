@@ -146,6 +146,7 @@ async fn nxdomain_and_servfail_are_critical_and_named() {
         f.summary,
         format!("gone.service.test A: NXDOMAIN from {server}, the name does not exist")
     );
+    assert_eq!(f.evidence, None, "no resolver Debug dump: {f:#?}");
 
     let fs = probe(&target(server, "broken.service.test")).await;
     let f = only(&fs, "dns.resolve");
