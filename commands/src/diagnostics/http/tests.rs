@@ -387,11 +387,11 @@ async fn https_trusts_a_private_ca_only_through_ca_file() {
     use crate::diagnostics::testcerts::{DAY, ca, serve_tls, signed};
     let ca = ca();
     let addr = serve_tls(
-        signed(&ca, "localhost", -DAY, 30 * DAY),
+        signed(&ca, "127.0.0.1", -DAY, 30 * DAY),
         Some(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"ok\"}"),
     )
     .await;
-    let url = SecretUrl::parse(&format!("https://localhost:{}/health", addr.port())).unwrap();
+    let url = SecretUrl::parse(&format!("https://{addr}/health")).unwrap();
     let t = HttpTarget {
         expect_body: Some("\"status\":\"ok\"".into()),
         timeout: Duration::from_secs(3),
@@ -403,10 +403,7 @@ async fn https_trusts_a_private_ca_only_through_ca_file() {
     assert_eq!(f.status, Status::Critical);
     assert_eq!(
         f.summary,
-        format!(
-            "GET https://localhost:{}/health: TLS handshake failed",
-            addr.port()
-        )
+        format!("GET https://{addr}/health: TLS handshake failed")
     );
     assert!(
         f.evidence.as_deref().unwrap().contains("UnknownIssuer"),
