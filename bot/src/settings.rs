@@ -565,6 +565,10 @@ impl Reader {
                 TargetSpec::Redis(r) => r.validate().map_err(|m| ("url", m)),
                 TargetSpec::Postgres(p) => p.validate(),
                 TargetSpec::Host(h) => h.validate(),
+                TargetSpec::Http(h) => h.validate(),
+                TargetSpec::Tcp(t) => t.validate(),
+                TargetSpec::Tls(t) => t.validate(),
+                TargetSpec::Dns(d) => d.validate(),
             };
             match check {
                 Ok(()) => {

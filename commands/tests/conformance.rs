@@ -52,6 +52,36 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
                 "timeout": TIMEOUT,
             }),
         ],
+        // Credentials in the URL, a token in its query and a secret
+        // header: none may reach the report, whatever the error says.
+        "http" => vec![json!({
+            "kind": "http",
+            "url": format!("http://medic:{SECRET}@{addr}/health?token={SECRET}"),
+            "headers": { "X-Api-Key": SECRET },
+            "timeout": TIMEOUT,
+        })],
+        // With a banner expected, an accepting-but-silent server is a
+        // finding too, not "port open, all is well".
+        "tcp" => vec![json!({
+            "kind": "tcp",
+            "address": addr.to_string(),
+            "expect": "SSH-",
+            "timeout": TIMEOUT,
+        })],
+        "tls" => vec![json!({
+            "kind": "tls",
+            "address": addr.to_string(),
+            "server_name": "service.test",
+            "timeout": TIMEOUT,
+        })],
+        // The dead or silent address as the DNS server (UDP there is
+        // refused or unanswered).
+        "dns" => vec![json!({
+            "kind": "dns",
+            "name": "api.service.test",
+            "server": addr.to_string(),
+            "timeout": TIMEOUT,
+        })],
         _ => return None,
     })
 }

@@ -344,3 +344,74 @@ fn incidents_reopen_window_and_digest_threshold() {
     let problems = load("[incidents]\nreopen_windw = \"1h\"\n").unwrap_err();
     assert_eq!(keys(&problems), ["incidents"], "a typo is named");
 }
+
+#[test]
+fn network_targets_parse_and_name_the_key_at_fault() {
+    let loaded = load(
+        r#"
+        [targets.api]
+        kind = "http"
+        url = "https://api.example.com/health"
+        expect_status = 200
+        expect_body = '"status":"ok"'
+        headers = { Authorization = "Bearer abc" }
+        [targets.ssh]
+        kind = "tcp"
+        address = "10.0.1.1:22"
+        expect = "SSH-"
+        [targets.cert]
+        kind = "tls"
+        address = "api.example.com:443"
+        ca_file = "/etc/medic/internal-ca.pem"
+        [targets.names]
+        kind = "dns"
+        name = "api.example.com"
+        record = "AAAA"
+        server = "10.0.0.2"
+    "#,
+    )
+    .unwrap();
+    let t = &loaded.settings.targets;
+    assert_eq!(t["api"].kind(), "http");
+    assert_eq!(t["api"].location(), "https://api.example.com/health");
+    assert_eq!(t["ssh"].location(), "10.0.1.1:22");
+    assert_eq!(t["cert"].location(), "api.example.com:443");
+    assert_eq!(t["names"].location(), "api.example.com AAAA @10.0.0.2:53");
+
+    let problems = load(
+        r#"
+        [targets.a]
+        kind = "http"
+        url = "ftp://files.example.com/"
+        [targets.b]
+        kind = "http"
+        url = "http://x.test/"
+        method = "HEAD"
+        expect_body = "ok"
+        [targets.c]
+        kind = "tcp"
+        address = "10.0.1.1"
+        [targets.d]
+        kind = "tls"
+        address = "api.example.com:443"
+        ca_file = "relative.pem"
+        [targets.e]
+        kind = "dns"
+        name = "api.example.com"
+        record = "BOGUS"
+    "#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        [
+            "targets.a.url",
+            "targets.b.expect_body",
+            "targets.c",
+            "targets.d.ca_file",
+            "targets.e.record",
+        ],
+        "{problems:#?}"
+    );
+    assert!(problems[2].message.contains("no port"), "{}", problems[2]);
+}

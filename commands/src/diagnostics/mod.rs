@@ -14,9 +14,16 @@
 //! Every diagnostic turns failure into findings: a dead target is "connection
 //! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
+pub mod dns;
 pub mod host;
+pub mod http;
+pub mod net;
 pub mod postgres;
 pub mod redis;
+pub mod tcp;
+#[cfg(test)]
+mod testcerts;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -145,6 +152,14 @@ pub enum TargetSpec {
     Postgres(postgres::PostgresTarget),
     /// A machine: this one, or one whose filesystem is mounted under `root`.
     Host(host::HostTarget),
+    /// An HTTP(S) endpoint: status, latency, body.
+    Http(http::HttpTarget),
+    /// A TCP port: connect time, optionally a banner.
+    Tcp(tcp::TcpTarget),
+    /// A TLS endpoint: certificate expiry, issuer, name, trust.
+    Tls(tls::TlsTarget),
+    /// A DNS name: resolution, answers, time.
+    Dns(dns::DnsTarget),
 }
 
 /// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
@@ -155,6 +170,10 @@ macro_rules! for_each_kind {
             TargetSpec::Redis($t) => $body,
             TargetSpec::Postgres($t) => $body,
             TargetSpec::Host($t) => $body,
+            TargetSpec::Http($t) => $body,
+            TargetSpec::Tcp($t) => $body,
+            TargetSpec::Tls($t) => $body,
+            TargetSpec::Dns($t) => $body,
         }
     };
 }
@@ -192,7 +211,7 @@ impl TargetSpec {
 }
 
 /// The kinds that config may name, for help and error messages.
-pub const KINDS: &[&str] = &["redis", "postgres", "host"];
+pub const KINDS: &[&str] = &["redis", "postgres", "host", "http", "tcp", "tls", "dns"];
 
 /// A named target: what `/diag NAME` runs.
 #[derive(Debug, Clone)]
