@@ -84,6 +84,16 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
         Ok(false) => {}
         Err(_) => return Sent::Later,
     }
+    if row.state == "pending" {
+        // Marked in flight before its body is read: an edit coalesced into
+        // this row a moment ago is in the body returned, and none can be
+        // coalesced into it from now on (a newer one queues after it).
+        match state.store.outbox_sending(row.id).await {
+            Ok(Some(body)) => row.body = body,
+            Ok(None) => return Sent::Done,
+            Err(_) => return Sent::Later,
+        }
+    }
     let row = &row;
     let incident = match row.incident_id {
         Some(id) => match state.store.incident(id).await {
@@ -138,9 +148,6 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
         }
     }
     let content = client::mark(content, row.id);
-    if state.store.outbox_sending(row.id).await.is_err() {
-        return Sent::Later;
-    }
     let channel = row.channel.as_str();
     let result = match row.kind {
         OutboxKind::Root | OutboxKind::Digest => {

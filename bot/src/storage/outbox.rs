@@ -167,13 +167,16 @@ impl Store {
             .transpose()
     }
 
-    /// Marks a call as in flight, before it is made.
-    pub async fn outbox_sending(&self, id: i64) -> sqlx::Result<()> {
-        sqlx::query("UPDATE outbox SET state = 'sending' WHERE id = $1")
+    /// Marks a call as in flight, before it is made, and returns its body
+    /// as it is at that moment (`None` when the row is gone). From then on
+    /// no pending edit is coalesced into it, so what is sent is the latest.
+    pub async fn outbox_sending(&self, id: i64) -> sqlx::Result<Option<String>> {
+        sqlx::query("UPDATE outbox SET state = 'sending' WHERE id = $1 RETURNING body")
             .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()
     }
 
     /// Marks a call done; for a root, records the incident's root message in
