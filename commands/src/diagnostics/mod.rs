@@ -338,6 +338,11 @@ pub fn select(targets: &BTreeMap<String, Target>, word: &str) -> Option<Vec<Targ
     (!of_kind.is_empty()).then_some(of_kind)
 }
 
+/// Every kind's default `timeout`: the most each check may take.
+pub(crate) fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
 /// The word that selects every target.
 pub const ALL: &str = "all";
 

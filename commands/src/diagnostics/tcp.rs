@@ -36,14 +36,10 @@ pub struct TcpTarget {
     pub expect: Option<String>,
     /// The most the check may take (default 5 s).
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 impl TcpTarget {

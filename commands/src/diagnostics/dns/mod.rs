@@ -59,7 +59,7 @@ pub struct DnsTarget {
     pub expect: Option<String>,
     /// The most the lookup may take (default 5 s).
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
@@ -67,10 +67,6 @@ pub struct DnsTarget {
 
 fn default_record() -> String {
     "A".into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 fn deserialize_server<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {

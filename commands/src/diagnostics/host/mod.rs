@@ -70,7 +70,7 @@ pub struct HostTarget {
     /// The most the whole diagnostic may take (default 5 s); each check gets
     /// most of it, so one slow check cannot hide the others.
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
@@ -107,10 +107,6 @@ fn default_root() -> PathBuf {
     PathBuf::from("/")
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
 fn default_window() -> Duration {
     Duration::from_secs(24 * 3600)
 }
@@ -120,7 +116,7 @@ impl HostTarget {
     pub fn local_default() -> Self {
         HostTarget {
             root: default_root(),
-            timeout: default_timeout(),
+            timeout: crate::diagnostics::default_timeout(),
             releases_dir: None,
             upgrade_window: default_window(),
             ssh: None,

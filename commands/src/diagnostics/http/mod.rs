@@ -92,7 +92,7 @@ pub struct HttpTarget {
     pub ca_file: Option<PathBuf>,
     /// The most the request may take, connect to last byte (default 5 s).
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
@@ -100,10 +100,6 @@ pub struct HttpTarget {
 
 fn default_slow() -> Duration {
     Duration::from_secs(1)
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 impl HttpTarget {
@@ -118,7 +114,7 @@ impl HttpTarget {
             headers: BTreeMap::new(),
             slow: default_slow(),
             ca_file: None,
-            timeout: default_timeout(),
+            timeout: crate::diagnostics::default_timeout(),
         }
     }
 

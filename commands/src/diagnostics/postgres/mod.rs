@@ -54,7 +54,7 @@ pub struct PostgresTarget {
     pub connect_timeout: Duration,
     /// The most each check may take (default 5 s); checks run at once.
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
@@ -75,10 +75,6 @@ pub struct PostgresTarget {
 
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(3)
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 fn default_idle_in_transaction() -> Duration {
@@ -105,7 +101,7 @@ impl PostgresTarget {
         PostgresTarget {
             url,
             connect_timeout: default_connect_timeout(),
-            timeout: default_timeout(),
+            timeout: crate::diagnostics::default_timeout(),
             idle_in_transaction: default_idle_in_transaction(),
             long_query: default_long_query(),
         }

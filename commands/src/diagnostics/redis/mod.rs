@@ -66,7 +66,7 @@ pub struct RedisTarget {
     pub connect_timeout: Duration,
     /// The most each check may take (default 5 s); checks run at once.
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
@@ -76,17 +76,13 @@ fn default_connect_timeout() -> Duration {
     Duration::from_secs(2)
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
 impl RedisTarget {
     /// The zero-config target: a Redis on this machine's default port.
     pub fn local_default() -> Self {
         RedisTarget {
             url: SecretUrl::parse("redis://127.0.0.1:6379").expect("static URL parses"),
             connect_timeout: default_connect_timeout(),
-            timeout: default_timeout(),
+            timeout: crate::diagnostics::default_timeout(),
         }
     }
 

@@ -56,14 +56,10 @@ pub struct TlsTarget {
     pub ca_file: Option<PathBuf>,
     /// The most the check may take, connect and handshake (default 5 s).
     #[serde(
-        default = "default_timeout",
+        default = "crate::diagnostics::default_timeout",
         deserialize_with = "crate::duration::deserialize"
     )]
     pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 /// ring, explicitly: the one provider in medic's tree (CRATES.md P1).
