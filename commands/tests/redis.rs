@@ -375,3 +375,135 @@ async fn a_real_replica_falls_behind_then_loses_its_master() {
         f.summary
     );
 }
+
+#[tokio::test]
+async fn a_cache_at_maxmemory_evicting_is_a_warning_that_says_so() {
+    let server = server!("--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru");
+    let mut c = server.conn().await;
+    let value = "x".repeat(64 * 1024);
+    for i in 0..200 {
+        redis::cmd("SET")
+            .arg(format!("page:{i}"))
+            .arg(&value)
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap();
+    }
+    let evicted: u64 = server
+        .info_field("evicted_keys")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(evicted > 0, "12 MiB into 4 MiB must evict");
+
+    let report = server.target("cache").run().await;
+    let evictions = finding(&report, "redis.evictions");
+    assert_eq!(evictions.status, Status::Warn);
+    assert!(
+        evictions
+            .summary
+            .ends_with("keys evicted since start (policy allkeys-lru)"),
+        "{}",
+        evictions.summary
+    );
+    // At its limit, a cache that evicts does its job: a warning, not an
+    // outage.
+    let memory = finding(&report, "redis.memory");
+    assert_eq!(memory.status, Status::Warn, "{memory:#?}");
+    assert!(
+        memory.summary.contains("policy allkeys-lru"),
+        "{}",
+        memory.summary
+    );
+    assert!(
+        memory
+            .detail
+            .iter()
+            .any(|d| d.contains("allkeys-lru evicts keys")),
+        "{memory:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_limit_reached_is_named_from_inside_and_outside() {
+    let server = server!("--maxclients", "6");
+    // Five clients hold connections; medic takes the sixth and last slot.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(server.conn().await);
+    }
+    // (Connections just dropped close a moment later: wait for the slot.)
+    let report = until(&server, |r| {
+        r.findings.iter().any(|f| f.check == "redis.clients")
+    })
+    .await;
+    let clients = finding(&report, "redis.clients");
+    assert_eq!(clients.status, Status::Critical, "{report:#?}");
+    assert_eq!(clients.summary, "Clients 6/6 (100 %)");
+
+    // One more client (once medic's own connection has closed): now medic
+    // itself is turned away, and says why.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            redis::Client::open(server.url())
+                .unwrap()
+                .get_multiplexed_async_connection(),
+        )
+        .await
+        {
+            held.push(c);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sixth slot never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let report = server.target("cache").run().await;
+    assert_eq!(report.status(), Status::Critical, "{report:#?}");
+    let refused = finding(&report, "redis.session");
+    assert_eq!(refused.status, Status::Critical);
+    assert!(
+        refused
+            .summary
+            .ends_with("turns new connections away: max number of clients reached"),
+        "{}",
+        refused.summary
+    );
+
+    // A slot frees up: medic gets in and reports the refusals it saw.
+    drop(held.pop());
+    let report = until(&server, |r| {
+        r.findings.iter().all(|f| f.check != "redis.session")
+    })
+    .await;
+    let rejected = finding(&report, "redis.rejected");
+    assert_eq!(rejected.status, Status::Warn);
+    assert!(
+        rejected
+            .summary
+            .ends_with("connections rejected since start (maxclients reached)"),
+        "{}",
+        rejected.summary
+    );
+}
+
+/// Runs the diagnostic until `done` holds of its report (at most 5 s).
+async fn until(
+    server: &RedisServer,
+    done: impl Fn(&medic_commands::Report) -> bool,
+) -> medic_commands::Report {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let report = server.target("cache").run().await;
+        if done(&report) {
+            return report;
+        }
+        assert!(std::time::Instant::now() < deadline, "{report:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

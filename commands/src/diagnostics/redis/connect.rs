@@ -121,7 +121,7 @@ impl RedisTarget {
         {
             Ok(c) => c,
             Err(e) => {
-                findings.push(session_failure(&location, &e));
+                findings.push(self.session_failure_heard(&location, &e).await);
                 return None;
             }
         };
@@ -149,7 +149,7 @@ impl RedisTarget {
                 .with_evidence(e.to_string()),
             ),
             Err(e) => {
-                findings.push(session_failure(&location, &e));
+                findings.push(self.session_failure_heard(&location, &e).await);
                 return None;
             }
         }
@@ -218,6 +218,49 @@ fn unreachable(location: &str, e: &std::io::Error, after: Duration) -> Finding {
     Finding::critical("redis.reach", summary)
         .with_detail(hint)
         .with_evidence(e.to_string())
+}
+
+impl RedisTarget {
+    /// [`session_failure`], except when Redis hung up: then a bare
+    /// connection hears what it says to newcomers before it hangs up ("-ERR
+    /// max number of clients reached"), which the client library, busy
+    /// writing its first command, never reads.
+    async fn session_failure_heard(&self, location: &str, e: &redis::RedisError) -> Finding {
+        if e.is_connection_dropped() || e.is_io_error() {
+            let (host, port) = self.host_port();
+            let wait = self.connect_timeout.min(Duration::from_millis(500));
+            if let Some(line) = greeting(&host, port, wait).await
+                && let Some(said) = line.strip_prefix('-')
+            {
+                let said = said.strip_prefix("ERR ").unwrap_or(said).trim();
+                let mut f = Finding::critical(
+                    "redis.session",
+                    format!("Redis at {location} turns new connections away: {said}"),
+                );
+                if said.contains("max number of clients") {
+                    f = f.with_detail(
+                        "Every slot up to maxclients is taken, so new clients (and medic) are refused: find who holds them (CLIENT LIST from an open session, ss -tnp on the server) and raise maxclients if the load is real.",
+                    );
+                }
+                return f.with_evidence(line);
+            }
+        }
+        session_failure(location, e)
+    }
+}
+
+/// The first line a server sends on a fresh connection within `wait`, if
+/// any (Redis sends nothing unless it is refusing the client).
+async fn greeting(host: &str, port: u16, wait: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut stream = TcpStream::connect((host, port)).await.ok()?;
+        let mut buf = vec![0u8; 512];
+        let n = stream.read(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        text.lines().next().map(str::to_string)
+    };
+    tokio::time::timeout(wait, read).await.ok().flatten()
 }
 
 /// A failure once TCP worked: authentication, protocol, loading, timeouts.
