@@ -241,3 +241,81 @@ async fn a_storm_of_new_incidents_becomes_digests_not_a_queue_of_roots() {
     assert_eq!(throttled, 0, "paced, not throttled");
     medic.stop().await.unwrap();
 }
+
+/// Slack down for a while, then slower than medic's pace (429 with
+/// Retry-After): every incident still ends in exactly one root, with its
+/// note in its thread; nothing is dropped, nothing doubled.
+#[tokio::test]
+async fn the_outbox_waits_out_an_outage_and_429s_and_loses_nothing() {
+    const N: usize = 4;
+    // A channel that takes one message every 2 s: medic's 1/s pace meets
+    // 429s and must honour Retry-After.
+    let slack =
+        medic_tests::FakeSlack::start_with_interval(medic_tests::BOT_TOKEN, Duration::from_secs(2))
+            .await;
+    slack.set_down(true);
+    let medic = spawn_medic(Options {
+        extra: format!(
+            "[[routes]]\nmatch = {{}}\nslack_channel = \"{ALERTS}\"\n\n[incidents]\ndigest_after = 0\n"
+        ),
+        slack: Some(slack),
+        ..Default::default()
+    })
+    .await;
+    for i in 0..N {
+        let mut a = alert(AlertState::Firing);
+        a.fingerprint = format!("outage-{i}");
+        a.title = format!("OutageProbe{i} fires");
+        a.details = vec![format!("note for OutageProbe{i}")];
+        deliver(&medic, &format!("o{i}"), a).await;
+    }
+    // Slack is down: calls fail with 503 and wait; nothing is lost.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(medic.slack.posts_in(ALERTS).is_empty());
+    let failed = medic
+        .slack
+        .calls()
+        .iter()
+        .filter(|c| c.status == 503)
+        .count();
+    assert!(failed > 0, "medic tried during the outage");
+    medic.slack.set_down(false);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let posts = medic.slack.posts_in(ALERTS);
+        let done = (0..N).all(|i| {
+            posts.iter().any(|p| {
+                p.thread_ts().is_some()
+                    && p.all_text().contains(&format!("note for OutageProbe{i}"))
+            })
+        });
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:#?}", medic.slack.calls());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let posts = medic.slack.posts_in(ALERTS);
+    for i in 0..N {
+        let roots = posts
+            .iter()
+            .filter(|p| {
+                p.thread_ts().is_none() && p.all_text().contains(&format!("OutageProbe{i} fires"))
+            })
+            .count();
+        let notes = posts
+            .iter()
+            .filter(|p| p.all_text().contains(&format!("note for OutageProbe{i}")))
+            .count();
+        assert_eq!((roots, notes), (1, 1), "probe {i}: {posts:#?}");
+    }
+    let throttled = medic
+        .slack
+        .calls()
+        .iter()
+        .filter(|c| c.status == 429)
+        .count();
+    assert!(throttled > 0, "the slow channel answered 429 at least once");
+    medic.stop().await.unwrap();
+}

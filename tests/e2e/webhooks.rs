@@ -340,3 +340,90 @@ async fn a_source_that_is_not_configured_is_not_found() {
     );
     medic.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_sentry_mock_and_pagerduty_event_is_answered_as_its_kind() {
+    let medic = spawn_medic(Options {
+        extra: sources(),
+        ..Default::default()
+    })
+    .await;
+
+    // getsentry/integration-platform-example's mocks: each resource and
+    // action Sentry sends, with the resource header it comes with.
+    let mocks: serde_json::Map<String, Value> = serde_json::from_slice(&fixture(
+        "sentry/integration_platform_example_mock_webhooks.json",
+    ))
+    .unwrap();
+    for (n, (name, mock)) in mocks.iter().enumerate() {
+        let resource = mock["Sentry-Hook-Resource"].as_str().unwrap();
+        let body = serde_json::to_vec(&mock["body"]).unwrap();
+        let (status, answer) = sentry(&medic, resource, &format!("mock-{n}"), body).await;
+        let expected = match resource {
+            "installation" | "comment" => 200,
+            _ => 202,
+        };
+        assert_eq!(status, expected, "{name}: {answer}");
+    }
+
+    // PagerDuty: an incident triggers, is annotated and re-prioritised
+    // (notes in its thread); a service change is acknowledged, no thread.
+    let signed = |body: &[u8]| vec![("x-pagerduty-signature", pagerduty_signature(PD_OLD, body))];
+    let triggered = pagerduty_event("incident.triggered", "01PDTRIGGER");
+    let (status, _) = medic
+        .post_json("/webhooks/pagerduty", &signed(&triggered), triggered)
+        .await;
+    assert_eq!(status, 202);
+    let note: Value = serde_json::from_slice(&fixture(
+        "pagerduty/webhook_v3_event_data_incident_note_docs.json",
+    ))
+    .unwrap();
+    let annotated = serde_json::to_vec(&json!({"event": {
+        "id": "01PDANNOTATED",
+        "event_type": "incident.annotated",
+        "resource_type": "incident",
+        "occurred_at": "2020-04-09T15:20:00.000Z",
+        "agent": null,
+        "client": null,
+        "data": note,
+    }}))
+    .unwrap();
+    let (status, answer) = medic
+        .post_json("/webhooks/pagerduty", &signed(&annotated), annotated)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    for (file, expected) in [
+        (
+            "pagerduty/webhook_v3_incident_priority_updated_docs.json",
+            202,
+        ),
+        ("pagerduty/webhook_v3_service_updated_docs.json", 200),
+    ] {
+        let body = fixture(file);
+        let (status, answer) = medic
+            .post_json("/webhooks/pagerduty", &signed(&body), body)
+            .await;
+        assert_eq!(status, expected, "{file}: {answer}");
+    }
+
+    // The PagerDuty incident's thread carries the annotation.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let noted = medic
+            .slack
+            .posts_in(ALERTS)
+            .iter()
+            .any(|p| p.thread_ts().is_some() && p.all_text().contains("I sure am glad"));
+        if noted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:#?}", medic.slack.calls());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, metrics) = medic.get("/metrics").await;
+    assert!(
+        metrics.contains(r#"medic_alert_deliveries_total{source="pagerduty",outcome="ignored"} 1"#),
+        "{metrics}"
+    );
+    medic.stop().await.unwrap();
+}
