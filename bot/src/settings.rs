@@ -270,14 +270,7 @@ impl Settings {
             targets.join(", ")
         ));
         let a = &self.alerts;
-        let sources: Vec<&str> = [
-            a.sentry.as_ref().map(|_| "sentry"),
-            a.pagerduty.as_ref().map(|_| "pagerduty"),
-            a.alertmanager.as_ref().map(|_| "alertmanager"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let sources = a.sources();
         lines.push(if sources.is_empty() {
             "alerts: no source configured (add [sentry], [pagerduty] or [alertmanager])".into()
         } else {

@@ -78,4 +78,23 @@ fn announce(s: &Settings) {
     } else {
         tracing::info!("Targets: {}.", targets.join(", "));
     }
+    let a = &s.alerts;
+    let sources = a.sources();
+    if sources.is_empty() {
+        tracing::info!(
+            "Alerts: no source configured; add [sentry], [pagerduty] or [alertmanager] to open incident threads from alerts."
+        );
+    } else {
+        let routes = if a.routes.is_empty() {
+            " No [[routes]]: incidents are recorded but posted nowhere.".to_string()
+        } else {
+            String::new()
+        };
+        tracing::info!(
+            "Alerts: POST /webhooks/{{{}}}; {} routes, {} runbooks.{routes}",
+            sources.join(","),
+            a.routes.len(),
+            a.runbooks.len()
+        );
+    }
 }

@@ -34,6 +34,21 @@ pub struct AlertSettings {
     pub incidents: IncidentSettings,
 }
 
+impl AlertSettings {
+    /// The configured sources, by name (`sentry`, `pagerduty`,
+    /// `alertmanager`).
+    pub fn sources(&self) -> Vec<&'static str> {
+        [
+            self.sentry.as_ref().map(|_| "sentry"),
+            self.pagerduty.as_ref().map(|_| "pagerduty"),
+            self.alertmanager.as_ref().map(|_| "alertmanager"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// `[incidents]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IncidentSettings {
