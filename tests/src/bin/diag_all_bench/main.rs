@@ -230,13 +230,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// A report's status: its worst finding's (`unknown` when it has none).
 fn report_status(report: &serde_json::Value) -> &str {
-    const ORDER: [&str; 4] = ["ok", "unknown", "warning", "critical"];
+    // As medic's `Status` serializes; anything else counts as the worst.
+    const ORDER: [&str; 4] = ["ok", "unknown", "warn", "critical"];
     report["findings"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|f| f["status"].as_str())
-        .max_by_key(|s| ORDER.iter().position(|o| o == s))
+        .max_by_key(|s| ORDER.iter().position(|o| o == s).unwrap_or(ORDER.len()))
         .unwrap_or("unknown")
 }
 
@@ -293,11 +294,17 @@ fn main() {
             .as_str()
             .unwrap_or("?")
             .replace('|', "/");
-        let not_ok: Vec<String> = reports
-            .iter()
-            .filter(|r| !name(r).contains("-dead-") && report_status(r) != "ok")
-            .map(|r| format!("{} {}", name(r), report_status(r)))
-            .collect();
+        // Live targets that were not ok, by kind and status ("redis warn ×5").
+        let mut not_ok = std::collections::BTreeMap::<String, usize>::new();
+        for r in reports.iter().filter(|r| !name(r).contains("-dead-")) {
+            if report_status(r) != "ok" {
+                let kind = r["target"]["kind"].as_str().unwrap_or("?");
+                *not_ok
+                    .entry(format!("{kind} {}", report_status(r)))
+                    .or_default() += 1;
+            }
+        }
+        let not_ok: Vec<String> = not_ok.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
         let over = wall.as_secs_f64() * 1000.0 - limit.as_secs_f64() * 1000.0;
         walls.push(wall.as_secs_f64() * 1000.0);
         println!(
