@@ -51,6 +51,21 @@ pub fn open(target: &RedisTarget) -> SharedSession {
 }
 
 impl RedisTarget {
+    /// The most one reply may take: 90 % of `timeout`, so that a server
+    /// that accepts and then stays silent is named by this step ("accepted
+    /// the connection but did not answer") instead of racing the check's
+    /// own cut-off at `timeout` and its generic "no answer" (issue #3's
+    /// bench showed either one leading the report, round to round).
+    fn reply_budget(&self) -> Duration {
+        self.timeout.mul_f64(0.9)
+    }
+
+    /// The most the connection may take: `connect_timeout`, but always
+    /// inside the reply budget, for the same reason.
+    fn connect_budget(&self) -> Duration {
+        self.connect_timeout.min(self.reply_budget())
+    }
+
     /// TCP reach, then a session: AUTH from the URL, PING, INFO. Each step
     /// stops the rest when it fails, and says why in plain words.
     pub(super) async fn open(&self) -> Opened {
@@ -69,7 +84,7 @@ impl RedisTarget {
         // 1. TCP reach: separates "network/host down" from "Redis unwell".
         let started = Instant::now();
         match tokio::time::timeout(
-            self.connect_timeout,
+            self.connect_budget(),
             TcpStream::connect((host.as_str(), port)),
         )
         .await
@@ -91,7 +106,7 @@ impl RedisTarget {
                         "redis.reach",
                         format!(
                             "No answer from {location} after {} (connect timed out)",
-                            human_duration(self.connect_timeout)
+                            human_duration(self.connect_budget())
                         ),
                     )
                     .with_detail("A firewall dropping packets, a down host or a broken private network looks like this.")
@@ -113,8 +128,8 @@ impl RedisTarget {
             }
         };
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout));
+            .set_connection_timeout(Some(self.connect_budget()))
+            .set_response_timeout(Some(self.reply_budget()));
         let mut conn = match client
             .get_multiplexed_async_connection_with_config(&config)
             .await

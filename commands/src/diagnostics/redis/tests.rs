@@ -136,3 +136,35 @@ async fn a_dead_port_is_a_finding_not_an_error() {
     );
     assert!(!format!("{fs:?}").contains("topsecret"));
 }
+
+#[tokio::test]
+async fn a_silent_server_is_named_by_the_session_not_cut_off_by_the_timeout() {
+    // A loopback port that accepts and never answers (held open by the
+    // listener's backlog; nothing ever reads).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A connect_timeout longer than timeout: the session must still give
+    // up inside the check's timeout and say what happened.
+    let target = crate::diagnostics::Target {
+        name: "silent".into(),
+        spec: crate::diagnostics::TargetSpec::Redis(RedisTarget {
+            url: SecretUrl::parse(&format!("redis://:topsecret@{addr}")).unwrap(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_millis(1500),
+        }),
+    };
+    // Generous: catches a hang, times nothing.
+    let report = tokio::time::timeout(Duration::from_secs(20), target.run())
+        .await
+        .expect("the redis diagnostic finishes");
+    let session = find(&report.findings, "redis.session");
+    assert_eq!(session.status, Status::Critical, "{session:#?}");
+    assert_eq!(
+        session.summary,
+        format!("Redis at {addr} accepted the connection but did not answer"),
+        "{:#?}",
+        report.findings
+    );
+    assert!(!format!("{report:?}").contains("topsecret"));
+    drop(listener);
+}
