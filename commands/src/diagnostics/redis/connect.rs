@@ -241,9 +241,11 @@ impl RedisTarget {
     /// max number of clients reached"), which the client library, busy
     /// writing its first command, never reads.
     async fn session_failure_heard(&self, location: &str, e: &redis::RedisError) -> Finding {
-        if e.is_connection_dropped() || e.is_io_error() {
+        // Not after a timeout: a silent server has nothing to say, and the
+        // check's own time is nearly spent.
+        if !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error()) {
             let (host, port) = self.host_port();
-            let wait = self.connect_timeout.min(Duration::from_millis(500));
+            let wait = self.connect_timeout.min(Duration::from_millis(300));
             if let Some(line) = greeting(&host, port, wait).await
                 && let Some(said) = line.strip_prefix('-')
             {
