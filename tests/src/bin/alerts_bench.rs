@@ -251,7 +251,7 @@ struct Payload {
 fn payload(n: usize) -> Payload {
     let mut v: Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
     let issue = &mut v["data"]["issue"];
-    issue["id"] = Value::String(format!("{}", 4_000_000_000u64 + n as u64));
+    issue["id"] = Value::String((4_000_000_000u64 + n as u64).to_string());
     issue["shortId"] = Value::String(format!("FRONT-END-{n}"));
     issue["title"] = Value::String(format!("ReferenceError: storm_{n:04} is not defined"));
     let body = Bytes::from(serde_json::to_vec(&v).expect("serialises"));
@@ -291,7 +291,7 @@ fn request(out: &mut Vec<u8>, host: &str, p: &Payload, id: &str) {
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -299,7 +299,7 @@ impl Rng {
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 }
 
@@ -391,7 +391,7 @@ async fn ingest_worker(load: Arc<Ingest>, id: usize, deadline: Instant, measured
         }
         let redelivery = !sent.is_empty() && rng.chance(load.redeliver);
         let (rid, index) = if redelivery {
-            sent[(rng.next() % sent.len() as u64) as usize].clone()
+            sent[(rng.next_u64() % sent.len() as u64) as usize].clone()
         } else {
             let n = load.seq.fetch_add(1, Ordering::Relaxed);
             (

@@ -20,14 +20,14 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use medic_tests::bench_support::{
-    DisplayBuf, RssSampler, Server, bench_main, block_on, clock_ticks, connect, cpu_time, exchange,
-    find, get_text, log_warnings, machine_busy, mb, medic_binary, memory_makeup, metric_sum,
+    DisplayBuf, RssSampler, Server, bench_main, clock_ticks, connect, cpu_time, exchange, find,
+    get_text, log_warnings, machine_busy, mb, medic_binary, memory_makeup, metric_sum,
     metric_sum_u64, nearest_rank, print_heading, redis_pid, rss_kb, start_ceiling, start_medic,
 };
 use medic_tests::signing::{slack_signature, slash_form};
