@@ -3,10 +3,15 @@
 //! redelivery is recognised whether it lands in the same batch or later.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use medic::incidents::apply;
+use medic::settings::AlertSettings;
 use medic::storage::Store;
 use medic::storage::deliveries::{Ingest, NewDelivery, Recorded};
 use medic_commands::diagnostics::SecretUrl;
+use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 use medic_tests::db::TestDb;
 
 fn delivery(id: usize) -> NewDelivery {
@@ -62,6 +67,85 @@ async fn concurrent_deliveries_are_all_kept_and_redeliveries_dropped() {
     assert_eq!(
         store.pending_deliveries(1000).await.unwrap().len(),
         unique.len()
+    );
+    store.close().await;
+    db.drop_database().await;
+}
+
+fn firing(n: usize) -> Alert {
+    Alert {
+        source: AlertSource::Sentry,
+        fingerprint: format!("issue-{n}"),
+        state: AlertState::Firing,
+        title: format!("ReferenceError: storm_{n} is not defined"),
+        severity: Severity::Error,
+        service: Some("front-end".into()),
+        host: None,
+        labels: Vec::new(),
+        occurred_at: None,
+        link: None,
+        details: Vec::new(),
+    }
+}
+
+/// The incident logic reads, then writes, in one transaction, while the
+/// delivery writer commits new deliveries all the time (an alert storm).
+/// On SQLite a deferred transaction that has read cannot wait for the
+/// write lock once another connection has committed: it failed at once
+/// with "database is locked" and the delivery was retried in a loop. Every
+/// apply must succeed here, however the two interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_applied_while_new_ones_keep_being_committed() {
+    let db = TestDb::fresh().await;
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("database");
+    let ingest = Ingest::start(store.clone());
+    const N: usize = 60;
+    for n in 0..N {
+        let recorded = ingest
+            .record(NewDelivery {
+                source: "sentry",
+                delivery_id: format!("first-{n}"),
+                alerts_json: serde_json::to_string(&vec![firing(n)]).unwrap(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(recorded, Recorded::New(_)));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (ingest, stop) = (ingest.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                ingest
+                    .record(delivery(100_000 + n))
+                    .await
+                    .expect("recorded");
+                n += 1;
+            }
+            n
+        })
+    };
+    let config = AlertSettings::default();
+    let pending = store.pending_deliveries(N as i64).await.unwrap();
+    assert_eq!(pending.len(), N);
+    for (id, _, json) in pending {
+        let alerts: Vec<Alert> = serde_json::from_str(&json).unwrap();
+        apply(&store, &config, false, id, &alerts)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("delivery {id} not applied ({} backend): {e}", db.backend())
+            });
+        // Let the writer commit between two applies.
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert!(
+        written > 0,
+        "the writer committed while deliveries were applied"
     );
     store.close().await;
     db.drop_database().await;

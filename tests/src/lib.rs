@@ -12,6 +12,7 @@
 //! - [`signing`]: signs requests the way the platforms do, independently of
 //!   medic's own verifier.
 
+pub mod bench_support;
 pub mod db;
 pub mod fakes;
 pub mod services;

@@ -50,7 +50,7 @@ pub async fn apply(
     delivery_id: i64,
     alerts: &[Alert],
 ) -> sqlx::Result<Vec<Change>> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let now = now_ms();
     let mut changes = Vec::new();
     for alert in alerts {

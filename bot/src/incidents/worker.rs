@@ -122,7 +122,7 @@ async fn run_job(state: &AppState, job: Job) {
         reference: Some(job.incident_id),
     };
     let queued = async {
-        let mut tx = state.store.pool().begin().await?;
+        let mut tx = state.store.begin_write().await?;
         if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
             && let Some((platform, channel)) = &row.place
         {

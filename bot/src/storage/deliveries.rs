@@ -155,7 +155,7 @@ impl Store {
                 .bind(d.alerts_json.as_str());
         }
         let inserted = async {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             let returned = query.fetch_all(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(returned)

@@ -129,6 +129,21 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`:
+    /// it takes the write lock at once, waiting behind another writer for
+    /// up to `busy_timeout`. A plain (deferred) `BEGIN` that reads first
+    /// and writes later cannot wait: if another connection committed since
+    /// its read, SQLite answers `SQLITE_BUSY` ("database is locked") at
+    /// once, busy_timeout or not. Under an alert storm the delivery writer
+    /// commits all the time, so the incident logic failed nearly every
+    /// delivery and retried in a loop. PostgreSQL needs nothing of the kind.
+    pub(crate) async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
 }
 
 /// Now, in the unit every table uses.

@@ -182,7 +182,7 @@ impl Store {
     /// Marks a call done; for a root, records the incident's root message in
     /// the same transaction.
     pub async fn outbox_sent(&self, row: &OutboxRow, ts: &str) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE outbox SET state = 'sent', sent_ts = $1 WHERE id = $2")
             .bind(ts)
             .bind(row.id)
@@ -233,7 +233,7 @@ impl Store {
         let Some(&first) = roots.first() else {
             return Ok(());
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for &id in roots {
             let state = if id == first { "pending" } else { "digested" };
             sqlx::query(

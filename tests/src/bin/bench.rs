@@ -18,16 +18,20 @@
 //! nothing about them.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use medic_tests::bench_support::{
+    DisplayBuf, RssSampler, Server, bench_main, clock_ticks, connect, cpu_time, exchange, find,
+    get_text, log_warnings, machine_busy, mb, medic_binary, memory_makeup, metric_sum,
+    metric_sum_u64, nearest_rank, print_heading, redis_pid, rss_kb, start_ceiling, start_medic,
+};
 use medic_tests::signing::{slack_signature, slash_form};
 use medic_tests::{BOT_TOKEN, FakeSlack, SIGNING_SECRET, now_unix};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const USAGE: &str = "\
@@ -138,42 +142,7 @@ impl Opts {
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("ceiling") {
-        args.next();
-        return ceiling::main(args);
-    }
-    let opts = match Opts::parse(args) {
-        Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("medic-bench: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    block_on("medic-bench", bench(opts))
-}
-
-/// Runs `fut` on the same runtime medic's main builds (multi-thread, one
-/// worker per core) and turns its result into an exit code.
-fn block_on<E: std::fmt::Display>(
-    label: &str,
-    fut: impl std::future::Future<Output = Result<(), E>>,
-) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(fut) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{label}: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("medic-bench", USAGE, Opts::parse, ceiling::main, bench)
 }
 
 // ---------------------------------------------------------------------------
@@ -191,31 +160,19 @@ mod ceiling {
     use http_body_util::{BodyExt, Full, Limited};
     use hyper::body::Incoming;
     use hyper::header::{CONTENT_TYPE, HeaderValue};
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
     use hyper::{Method, Request, Response, StatusCode};
-    use hyper_util::rt::TokioIo;
+    use medic_tests::bench_support::{MAX_BODY, block_on, ceiling_port, serve_bare, text};
     use sha2::Sha256;
-    use tokio::net::TcpListener;
 
-    /// medic's body limit (`http::MAX_BODY`).
-    const MAX_BODY: usize = 1024 * 1024;
     /// medic's replay window (`verify::MAX_SKEW_SECS`).
     const MAX_SKEW_SECS: i64 = 5 * 60;
 
     /// `medic-bench ceiling --port N`.
-    pub fn main(mut args: impl Iterator<Item = String>) -> ExitCode {
-        let mut port = 0u16;
-        while let Some(a) = args.next() {
-            match (a.as_str(), args.next().map(|v| v.parse::<u16>())) {
-                ("--port", Some(Ok(p))) => port = p,
-                _ => {
-                    eprintln!("usage: medic-bench ceiling --port N");
-                    return ExitCode::from(2);
-                }
-            }
+    pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
+        match ceiling_port("medic-bench", args) {
+            Ok(port) => block_on("medic-bench ceiling", serve(port)),
+            Err(code) => code,
         }
-        super::block_on("medic-bench ceiling", serve(port))
     }
 
     struct Ctx {
@@ -224,31 +181,11 @@ mod ceiling {
     }
 
     async fn serve(port: u16) -> std::io::Result<()> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let ctx = Arc::new(Ctx {
             secret: medic_tests::SIGNING_SECRET.as_bytes().to_vec(),
             seq: AtomicU64::new(1),
         });
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(c) => c,
-                Err(_) => continue,
-            };
-            // Like axum::serve: no TCP_NODELAY, one task per connection.
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| handle(ctx.clone(), req));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    }
-
-    fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-        *r.status_mut() = status;
-        r
+        serve_bare(port, move |req| handle(ctx.clone(), req)).await
     }
 
     async fn handle(
@@ -311,267 +248,6 @@ mod ceiling {
         mac.update(body);
         mac.verify_slice(&expected).is_ok()
     }
-}
-
-// ---------------------------------------------------------------------------
-// Child processes and /proc.
-// ---------------------------------------------------------------------------
-
-/// A server under test, killed when dropped (also on panic).
-struct Server {
-    name: &'static str,
-    /// Whether it is medic (which serves /metrics).
-    medic: bool,
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits until `GET /healthz` answers 200, or the child exits.
-    async fn wait_healthy(&mut self, log: Option<&Path>) -> anyhow::Result<()> {
-        let give_up = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                let tail = log.map(log_tail).unwrap_or_default();
-                anyhow::bail!("{} exited during start-up ({status}){tail}", self.name);
-            }
-            if let Ok(200) = get_status(self.addr, "/healthz").await {
-                return Ok(());
-            }
-            if Instant::now() > give_up {
-                anyhow::bail!(
-                    "{} did not answer /healthz on {} within 60 s",
-                    self.name,
-                    self.addr
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let from = lines.len().saturating_sub(20);
-    format!(
-        "\n--- last lines of {} ---\n{}",
-        path.display(),
-        lines[from..].join("\n")
-    )
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> std::io::Result<u16> {
-    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `(VmRSS, VmHWM)` in kB.
-fn rss_kb(pid: u32) -> Option<(u64, u64)> {
-    Some((status_field(pid, "VmRSS:")?, status_field(pid, "VmHWM:")?))
-}
-
-/// A number from /proc/PID/status (kB for sizes).
-fn status_field(pid: u32, name: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-}
-
-/// What a process's memory is made of: `anon 40.1 MB, file 7.2 MB, shmem
-/// 0.1 MB, 9 threads`.
-fn memory_makeup(pid: u32) -> String {
-    let f = |name| status_field(pid, name).unwrap_or(0);
-    format!(
-        "anon {:.1} MB, file {:.1} MB, shmem {:.1} MB, {} threads",
-        mb(f("RssAnon:")),
-        mb(f("RssFile:")),
-        mb(f("RssShmem:")),
-        f("Threads:")
-    )
-}
-
-/// User + system CPU time of a process (`"self"` for this one).
-fn cpu_time(pid: &str, tick_hz: f64) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / tick_hz)
-}
-
-/// Busy CPU time of the whole machine, all cores, from /proc/stat.
-fn machine_busy(tick_hz: f64) -> Duration {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let first = stat.lines().next().unwrap_or_default();
-    let f: Vec<u64> = first
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal: all but idle and iowait.
-    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
-    Duration::from_secs_f64(busy as f64 / tick_hz)
-}
-
-/// The redis-server listening on the port of `url` (its command line
-/// names it, as `redis-server 127.0.0.1:6379`), for its CPU time.
-fn redis_pid(url: &str) -> Option<u32> {
-    let port = url::Url::parse(url).ok()?.port().unwrap_or(6379);
-    let needle = format!(":{port}");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        (comm.trim() == "redis-server" && cmdline.trim_end().ends_with(&needle)).then_some(pid)
-    })
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Other compilers running now: their CPU use makes figures noisy.
-fn busy_neighbours() -> Vec<String> {
-    let mut seen = Vec::new();
-    let me = std::process::id().to_string();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        let comm = comm.trim();
-        if matches!(
-            comm,
-            "rustc" | "cc1" | "ld" | "clippy-driver" | "rust-analyzer"
-        ) {
-            seen.push(format!("{comm}({name})"));
-        }
-    }
-    seen
-}
-
-// ---------------------------------------------------------------------------
-// A minimal HTTP/1.1 keep-alive client: the same cheap client for both
-// servers, so that the load generator takes as little of the shared CPU as
-// possible.
-// ---------------------------------------------------------------------------
-
-struct Answer {
-    status: u16,
-    body: std::ops::Range<usize>,
-    close: bool,
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-async fn exchange(
-    stream: &mut TcpStream,
-    request: &[u8],
-    buf: &mut Vec<u8>,
-) -> std::io::Result<Answer> {
-    use std::io::{Error, ErrorKind};
-    stream.write_all(request).await?;
-    buf.clear();
-    let head_end = loop {
-        if let Some(p) = find(buf, b"\r\n\r\n") {
-            break p + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return Err(Error::new(
-                ErrorKind::InvalidData,
-                "response head too large",
-            ));
-        }
-        buf.reserve(4096);
-        if stream.read_buf(buf).await? == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-    };
-    let head =
-        std::str::from_utf8(&buf[..head_end]).map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| Error::new(ErrorKind::InvalidData, "bad status line"))?;
-    let mut length = None;
-    let mut close = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = value.parse::<usize>().ok();
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(Error::new(
-                ErrorKind::InvalidData,
-                "chunked responses are not expected",
-            ));
-        } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
-            close = true;
-        }
-    }
-    let length = length.ok_or_else(|| Error::new(ErrorKind::InvalidData, "no content-length"))?;
-    while buf.len() < head_end + length {
-        buf.reserve(head_end + length - buf.len());
-        if stream.read_buf(buf).await? == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-    }
-    Ok(Answer {
-        status,
-        body: head_end..head_end + length,
-        close,
-    })
-}
-
-async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect(addr).await?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
-async fn get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
-    let mut s = connect(addr).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
-    let mut buf = Vec::new();
-    Ok(exchange(&mut s, req.as_bytes(), &mut buf).await?.status)
-}
-
-async fn get_text(addr: SocketAddr, path: &str) -> std::io::Result<String> {
-    let mut s = connect(addr).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
-    let mut buf = Vec::new();
-    let a = exchange(&mut s, req.as_bytes(), &mut buf).await?;
-    Ok(String::from_utf8_lossy(&buf[a.body]).into_owned())
 }
 
 // ---------------------------------------------------------------------------
@@ -721,16 +397,6 @@ async fn worker(load: Arc<Load>, id: usize, deadline: Instant) -> WorkerStats {
     stats
 }
 
-/// `write!` into a byte buffer.
-struct DisplayBuf<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for DisplayBuf<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 /// What one measured phase saw.
 #[derive(Debug, Clone, Default)]
 struct Phase {
@@ -756,12 +422,7 @@ impl Phase {
 
     /// Nearest-rank percentile, in milliseconds.
     fn pct_ms(&self, q: f64) -> f64 {
-        let l = &self.answers.latencies_us;
-        if l.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((q * l.len() as f64).ceil() as usize).clamp(1, l.len());
-        l[rank - 1] as f64 / 1000.0
+        nearest_rank(&self.answers.latencies_us, q, 1000.0)
     }
 
     fn mean_ms(&self) -> f64 {
@@ -802,20 +463,7 @@ async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_h
     let self0 = cpu_time("self", tick_hz);
     let redis0 = redis_cpu();
     let machine0 = machine_busy(tick_hz);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut max = 0;
-            while !stop.load(Ordering::Relaxed) {
-                if let Some((rss, _)) = rss_kb(pid) {
-                    max = max.max(rss);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            max
-        })
-    };
+    let sampler = RssSampler::start(pid);
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = (0..load.concurrency)
@@ -838,8 +486,7 @@ async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_h
     {
         phase.server_ack_mean_ms = Some((sum1 - sum0) / (n1 - n0) * 1000.0);
     }
-    stop.store(true, Ordering::Relaxed);
-    let sampled = sampler.await.unwrap_or(0);
+    let sampled = sampler.stop().await;
     let (rss_end, hwm) = rss_kb(pid).unwrap_or((0, 0));
     phase.rss_max_kb = sampled.max(rss_end);
     phase.rss_end_kb = rss_end;
@@ -853,21 +500,6 @@ async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_h
 // ---------------------------------------------------------------------------
 // medic's own view: /metrics.
 // ---------------------------------------------------------------------------
-
-/// Sum of the samples of `metric` whose labels contain `label` (all when
-/// empty).
-fn metric_sum(text: &str, metric: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
-        .filter(|l| label.is_empty() || l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>()
-}
-
-fn metric_sum_u64(text: &str, metric: &str, label: &str) -> u64 {
-    metric_sum(text, metric, label) as u64
-}
 
 /// medic's acknowledgement histogram: (sum of seconds, count).
 async fn ack_totals(addr: SocketAddr) -> Option<(f64, f64)> {
@@ -993,23 +625,6 @@ struct Round {
     slack_429: (usize, usize),
 }
 
-fn medic_binary(opts: &Opts) -> anyhow::Result<PathBuf> {
-    let path = match &opts.medic {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(|d| d.join("medic"))
-            .ok_or_else(|| anyhow::anyhow!("cannot tell where medic-bench lives"))?,
-    };
-    if !path.is_file() {
-        anyhow::bail!(
-            "no medic binary at {} — build both first: cargo build --release -p medic -p medic-tests",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
 fn medic_config(port: u16, dir: &Path, slack: &FakeSlack, opts: &Opts) -> String {
     format!(
         r#"# Written by medic-bench.
@@ -1041,54 +656,6 @@ concurrent_diagnostics = {diags}
         redis = opts.redis,
         diags = opts.concurrent_diagnostics,
     )
-}
-
-async fn start_ceiling() -> anyhow::Result<Server> {
-    let port = free_port()?;
-    let child = Command::new(std::env::current_exe()?)
-        .args(["ceiling", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut s = Server {
-        name: "ceiling",
-        medic: false,
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    s.wait_healthy(None).await?;
-    Ok(s)
-}
-
-async fn start_medic(
-    bin: &Path,
-    dir: &Path,
-    slack: &FakeSlack,
-    opts: &Opts,
-) -> anyhow::Result<(Server, PathBuf)> {
-    let port = free_port()?;
-    let config = dir.join("medic.toml");
-    std::fs::write(&config, medic_config(port, dir, slack, opts))?;
-    let log = dir.join("medic.log");
-    let out = std::fs::File::create(&log)?;
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .spawn()?;
-    let mut s = Server {
-        name: "medic",
-        medic: true,
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    s.wait_healthy(Some(&log)).await?;
-    Ok((s, log))
 }
 
 /// Warm-up (discarded), then the measured phase.
@@ -1141,7 +708,7 @@ async fn one_round(
 
     let dir = root.join(format!("round{n}"));
     std::fs::create_dir_all(&dir)?;
-    let (medic, log) = start_medic(bin, &dir, slack, opts).await?;
+    let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack, opts)).await?;
     let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
     let coalesced = if opts.coalesced {
         eprintln!("[round {n}] medic, one channel (coalesced) …");
@@ -1166,12 +733,7 @@ async fn one_round(
     );
     let drain = drain(medic.addr, medic.pid(), opts.drain, tick_hz).await;
     drop(medic);
-    let medic_log_warnings = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .map(strip_ansi)
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-        .count();
+    let medic_log_warnings = log_warnings(&log);
     let calls = slack.calls();
     let throttled = calls
         .iter()
@@ -1190,28 +752,6 @@ async fn one_round(
         medic_log_warnings,
         slack_429,
     })
-}
-
-/// A log line without its colour codes (`ESC [ … m`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn mb(kb: u64) -> f64 {
-    kb as f64 / 1024.0
 }
 
 /// One row of the main table.
@@ -1376,26 +916,10 @@ fn report(n: usize, opts: &Opts, cores: usize, r: &Round) -> String {
 }
 
 async fn bench(opts: Opts) -> anyhow::Result<()> {
-    let bin = medic_binary(&opts)?;
+    let bin = medic_binary(opts.medic.as_deref())?;
     let tick_hz = clock_ticks();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("# medic-bench");
-    println!(
-        "medic: {} | cores: {cores} | load average at start: {}",
-        bin.display(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let neighbours = busy_neighbours();
-    if !neighbours.is_empty() {
-        println!(
-            "WARNING: compilers are running beside the bench ({}); figures will be noisy.",
-            neighbours.join(", ")
-        );
-    }
+    print_heading("medic-bench", &bin, cores);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let root = tempfile::Builder::new().prefix("medic-bench-").tempdir()?;
     // Records every call (memory grows with the run; fine for bounded runs).

@@ -1,0 +1,1180 @@
+//! `medic-bench-alerts`: medic's alert intake under load (issue #4's two
+//! benchmarks). Method and figures: BENCHMARKS.md, "Alert intake".
+//!
+//! ```text
+//! cargo build --release -p medic -p medic-tests
+//! target/release/medic-bench-alerts [--scenario ingest|storm|both] [OPTIONS]
+//! ```
+//!
+//! - **ingest**: signed Sentry `issue` deliveries at concurrency 64, 30 % of
+//!   them redeliveries (same `Request-ID`, same body), against a real
+//!   `medic serve` and, in the same run, a bare hyper server that only
+//!   checks the same signature (the ceiling). Afterwards medic's SQLite file
+//!   is compared with what the load generator saw answered.
+//! - **storm**: 1,000 distinct alerts spread over 60 s, routed to one
+//!   channel of the fake Slack; how long until every one is visible there,
+//!   how many top-level messages, how many 429s, medic's peak memory, and
+//!   how long until medic's outbox is empty.
+//!
+//! medic and the ceiling run as child processes (`medic serve`,
+//! `medic-bench-alerts ceiling --port N`), so each one's CPU time and memory
+//! are its own; the load generator and the fake Slack run in this process.
+//! It prints figures and asserts nothing.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use medic_tests::bench_support::{
+    DisplayBuf, RssSampler, Server, bench_main, clock_ticks, connect, cpu_time, exchange, get_text,
+    log_warnings, mb, medic_binary, memory_makeup, metric_sum_u64, nearest_rank, print_heading,
+    rss_kb, start_ceiling, start_medic,
+};
+use medic_tests::signing::sentry_signature;
+use medic_tests::{BOT_TOKEN, FakeSlack, SIGNING_SECRET};
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+/// The integration's client secret both servers check signatures with.
+const CLIENT_SECRET: &str = "bench-sentry-client-secret-5b1d0c7e";
+/// The channel every alert is routed to.
+const CHANNEL: &str = "C0BENCHALERTS";
+/// Sentry's documented `issue.created` webhook (a real vendor payload).
+const FIXTURE: &str =
+    include_str!("../../../integrations/tests/fixtures/sentry/webhook_issue_created_docs.json");
+
+const USAGE: &str = "\
+medic-bench-alerts: medic's Sentry webhook intake under load (durable
+ingest beside a bare-server ceiling), and an alert storm into one channel.
+
+USAGE (from the repository root):
+  cargo build --release -p medic -p medic-tests
+  target/release/medic-bench-alerts [OPTIONS]
+
+OPTIONS:
+  --scenario S      ingest | storm | both                      [both]
+  --rounds N        times each scenario runs                   [1]
+  --concurrency N   ingest: requests in flight                 [64]
+  --duration S      ingest: measured seconds per server        [10]
+  --warmup S        ingest: unmeasured seconds before each     [3]
+  --redeliver P     ingest: share of requests that are redeliveries [0.3]
+  --issues N        ingest: distinct Sentry issue ids cycled   [1000]
+  --alerts N        storm: distinct alerts                     [1000]
+  --window S        storm: seconds the alerts are spread over  [60]
+  --drain S         longest wait for medic's background work   [600]
+  --medic PATH      medic binary (default: next to this one)
+  --keep            keep the temporary directory (config, database, log)
+";
+
+#[derive(Debug, Clone)]
+struct Opts {
+    ingest: bool,
+    storm: bool,
+    rounds: usize,
+    concurrency: usize,
+    duration: Duration,
+    warmup: Duration,
+    redeliver: f64,
+    issues: usize,
+    alerts: usize,
+    window: Duration,
+    drain: Duration,
+    medic: Option<PathBuf>,
+    keep: bool,
+}
+
+impl Opts {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Opts, String> {
+        let mut o = Opts {
+            ingest: true,
+            storm: true,
+            rounds: 1,
+            concurrency: 64,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(3),
+            redeliver: 0.3,
+            issues: 1000,
+            alerts: 1000,
+            window: Duration::from_secs(60),
+            drain: Duration::from_secs(600),
+            medic: None,
+            keep: false,
+        };
+        fn value(flag: &str, v: Option<String>) -> Result<String, String> {
+            v.ok_or_else(|| format!("{flag} needs a value"))
+        }
+        fn number(flag: &str, v: Option<String>) -> Result<f64, String> {
+            let v = value(flag, v)?;
+            v.parse()
+                .map_err(|_| format!("{flag} {v}: not a number"))
+                .and_then(|n: f64| {
+                    if (0.0..=3600.0).contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err(format!("{flag} {v}: between 0 and 3600"))
+                    }
+                })
+        }
+        fn count(flag: &str, v: Option<String>) -> Result<usize, String> {
+            let v = value(flag, v)?;
+            v.parse().map_err(|_| format!("{flag} {v}: not a count"))
+        }
+        let secs = |flag: &str, v| number(flag, v).map(Duration::from_secs_f64);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--scenario" => match value(&a, args.next())?.as_str() {
+                    "ingest" => (o.ingest, o.storm) = (true, false),
+                    "storm" => (o.ingest, o.storm) = (false, true),
+                    "both" => (o.ingest, o.storm) = (true, true),
+                    other => return Err(format!("--scenario {other}: ingest, storm or both")),
+                },
+                "--rounds" => o.rounds = count(&a, args.next())?,
+                "--concurrency" => o.concurrency = count(&a, args.next())?,
+                "--duration" => o.duration = secs(&a, args.next())?,
+                "--warmup" => o.warmup = secs(&a, args.next())?,
+                "--redeliver" => o.redeliver = number(&a, args.next())?.min(1.0),
+                "--issues" => o.issues = count(&a, args.next())?,
+                "--alerts" => o.alerts = count(&a, args.next())?,
+                "--window" => o.window = secs(&a, args.next())?,
+                "--drain" => o.drain = secs(&a, args.next())?,
+                "--medic" => o.medic = Some(PathBuf::from(value(&a, args.next())?)),
+                "--keep" => o.keep = true,
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        if o.concurrency == 0 || o.rounds == 0 || o.duration.is_zero() || o.issues == 0 {
+            return Err("--concurrency, --rounds, --duration and --issues must be above 0".into());
+        }
+        if o.alerts == 0 || o.alerts > 9999 {
+            return Err("--alerts: between 1 and 9999".into());
+        }
+        Ok(o)
+    }
+}
+
+fn main() -> ExitCode {
+    bench_main(
+        "medic-bench-alerts",
+        USAGE,
+        Opts::parse,
+        ceiling::main,
+        bench,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The ceiling: bare hyper checking Sentry's signature, a tiny answer.
+// ---------------------------------------------------------------------------
+
+mod ceiling {
+    use std::convert::Infallible;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use hmac::{Hmac, KeyInit, Mac};
+    use http_body_util::{BodyExt, Full, Limited};
+    use hyper::body::Incoming;
+    use hyper::header::{CONTENT_TYPE, HeaderValue};
+    use hyper::{Method, Request, Response, StatusCode};
+    use medic_tests::bench_support::{MAX_BODY, block_on, ceiling_port, serve_bare, text};
+    use sha2::Sha256;
+
+    /// `medic-bench-alerts ceiling --port N`.
+    pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
+        let port = match ceiling_port("medic-bench-alerts", args) {
+            Ok(port) => port,
+            Err(code) => return code,
+        };
+        let secret: Arc<[u8]> = super::CLIENT_SECRET.as_bytes().into();
+        block_on(
+            "medic-bench-alerts ceiling",
+            serve_bare(port, move |req| handle(secret.clone(), req)),
+        )
+    }
+
+    async fn handle(
+        secret: Arc<[u8]>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => return Ok(text(StatusCode::OK, "ok\n")),
+            (&Method::POST, "/webhooks/sentry") => {}
+            _ => return Ok(text(StatusCode::NOT_FOUND, "not found\n")),
+        }
+        let sig = req
+            .headers()
+            .get("sentry-hook-signature")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| hex::decode(s.trim()).ok());
+        let Some(sig) = sig else {
+            return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
+        };
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "too large\n")),
+        };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).expect("any key length");
+        mac.update(&body);
+        if mac.verify_slice(&sig).is_err() {
+            return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
+        }
+        // medic's answer to a new delivery, same size.
+        let mut r = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true,\"alerts\":1}")));
+        *r.status_mut() = StatusCode::ACCEPTED;
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(r)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Payloads.
+// ---------------------------------------------------------------------------
+
+/// One signed Sentry `issue.created` body.
+struct Payload {
+    body: Bytes,
+    signature: String,
+}
+
+/// The fixture with its issue id, short id and title made unique for `n`.
+/// Serialised compactly once; Sentry signs the exact bytes it sends, so
+/// the signature is computed once per body too.
+fn payload(n: usize) -> Payload {
+    let mut v: Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
+    let issue = &mut v["data"]["issue"];
+    issue["id"] = Value::String((4_000_000_000u64 + n as u64).to_string());
+    issue["shortId"] = Value::String(format!("FRONT-END-{n}"));
+    issue["title"] = Value::String(format!("ReferenceError: storm_{n:04} is not defined"));
+    let body = Bytes::from(serde_json::to_vec(&v).expect("serialises"));
+    let signature = sentry_signature(CLIENT_SECRET, &body);
+    Payload { body, signature }
+}
+
+/// A Request-ID in Sentry's form (a uuid), unique per `(round, seq)`.
+fn request_id(round: u64, seq: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        0xbe_0000 + round,
+        (seq >> 48) & 0xffff,
+        (seq >> 36) & 0xfff,
+        (seq >> 24) & 0xfff,
+        seq & 0xff_ffff_ffff
+    )
+}
+
+/// The raw request for one delivery.
+fn request(out: &mut Vec<u8>, host: &str, p: &Payload, id: &str) {
+    out.clear();
+    let _ = write!(
+        DisplayBuf(out),
+        "POST /webhooks/sentry HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+         request-id: {id}\r\nsentry-hook-resource: issue\r\nsentry-hook-timestamp: {ts}\r\n\
+         sentry-hook-signature: {sig}\r\ncontent-length: {len}\r\n\r\n",
+        ts = medic_tests::now_unix(),
+        sig = p.signature,
+        len = p.body.len()
+    );
+    out.extend_from_slice(&p.body);
+}
+
+/// A tiny deterministic generator (xorshift64*), so the bench needs no
+/// random-number crate and a run is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Ingest.
+// ---------------------------------------------------------------------------
+
+/// What the load generator saw, over a whole server's run (warm-up too).
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    /// Microseconds per answered request, of the measured phase only.
+    latencies_us: Vec<u32>,
+    requests: u64,
+    new_sent: u64,
+    redeliveries_sent: u64,
+    /// New deliveries answered 202.
+    new_202: u64,
+    /// New deliveries answered 200 (a duplicate: would be a bug).
+    new_200: u64,
+    /// Redeliveries answered 200 (`duplicate`).
+    redelivery_200: u64,
+    /// Redeliveries answered 202 (stored twice: would be a bug).
+    redelivery_202: u64,
+    other_status: u64,
+    transport_errors: u64,
+    /// Ids of new deliveries whose answer was lost in transport: medic may
+    /// or may not hold them.
+    unknown_ids: Vec<String>,
+    /// Ids answered 2xx as new (what medic must hold, exactly once each).
+    acked_ids: Vec<String>,
+    sample: Option<String>,
+}
+
+impl Seen {
+    fn absorb(&mut self, s: Seen) {
+        self.latencies_us.extend_from_slice(&s.latencies_us);
+        self.requests += s.requests;
+        self.new_sent += s.new_sent;
+        self.redeliveries_sent += s.redeliveries_sent;
+        self.new_202 += s.new_202;
+        self.new_200 += s.new_200;
+        self.redelivery_200 += s.redelivery_200;
+        self.redelivery_202 += s.redelivery_202;
+        self.other_status += s.other_status;
+        self.transport_errors += s.transport_errors;
+        self.unknown_ids.extend(s.unknown_ids);
+        self.acked_ids.extend(s.acked_ids);
+        if self.sample.is_none() {
+            self.sample = s.sample;
+        }
+    }
+}
+
+struct Ingest {
+    addr: SocketAddr,
+    concurrency: usize,
+    redeliver: f64,
+    payloads: Arc<Vec<Payload>>,
+    round: u64,
+    /// Numbers new deliveries across phases, so no Request-ID repeats.
+    seq: Arc<AtomicU64>,
+}
+
+/// One connection's loop: a new delivery, or (with probability
+/// `redeliver`) a redelivery of one this worker sent earlier and saw
+/// answered, until `deadline`.
+async fn ingest_worker(load: Arc<Ingest>, id: usize, deadline: Instant, measured: bool) -> Seen {
+    let mut seen = Seen {
+        latencies_us: Vec::with_capacity(if measured { 16 * 1024 } else { 0 }),
+        ..Seen::default()
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) << 17) ^ load.round);
+    let host = load.addr.to_string();
+    // What this worker sent and saw answered: (Request-ID, payload index).
+    let mut sent: Vec<(String, usize)> = Vec::new();
+    let mut conn: Option<TcpStream> = None;
+    let mut req = Vec::with_capacity(4096);
+    let mut buf = Vec::with_capacity(4096);
+    while Instant::now() < deadline {
+        if conn.is_none() {
+            match connect(load.addr).await {
+                Ok(s) => conn = Some(s),
+                Err(_) => {
+                    seen.transport_errors += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
+        let redelivery = !sent.is_empty() && rng.chance(load.redeliver);
+        let (rid, index) = if redelivery {
+            sent[(rng.next_u64() % sent.len() as u64) as usize].clone()
+        } else {
+            let n = load.seq.fetch_add(1, Ordering::Relaxed);
+            (
+                request_id(load.round, n),
+                (n % load.payloads.len() as u64) as usize,
+            )
+        };
+        request(&mut req, &host, &load.payloads[index], &rid);
+        let stream = conn.as_mut().expect("connected above");
+        let started = Instant::now();
+        let answer = exchange(stream, &req, &mut buf).await;
+        let took = started.elapsed();
+        seen.requests += 1;
+        if redelivery {
+            seen.redeliveries_sent += 1;
+        } else {
+            seen.new_sent += 1;
+        }
+        match answer {
+            Ok(a) => {
+                if measured {
+                    seen.latencies_us
+                        .push(took.as_micros().min(u32::MAX as u128) as u32);
+                }
+                match (redelivery, a.status) {
+                    (false, 202) => seen.new_202 += 1,
+                    (false, 200) => seen.new_200 += 1,
+                    (true, 200) => seen.redelivery_200 += 1,
+                    (true, 202) => seen.redelivery_202 += 1,
+                    (_, status) => {
+                        seen.other_status += 1;
+                        if seen.sample.is_none() {
+                            seen.sample = Some(format!(
+                                "HTTP {status}: {}",
+                                String::from_utf8_lossy(&buf[a.body.clone()])
+                            ));
+                        }
+                    }
+                }
+                if !redelivery && (a.status == 200 || a.status == 202) {
+                    seen.acked_ids.push(rid.clone());
+                    sent.push((rid, index));
+                }
+                if a.close {
+                    conn = None;
+                }
+            }
+            Err(_) => {
+                seen.transport_errors += 1;
+                if !redelivery {
+                    seen.unknown_ids.push(rid);
+                }
+                conn = None;
+            }
+        }
+    }
+    seen
+}
+
+/// One measured phase against one server.
+#[derive(Debug, Default)]
+struct Phase {
+    wall: Duration,
+    seen: Seen,
+    server_cpu: Duration,
+    client_cpu: Duration,
+    rss_max_kb: u64,
+    hwm_kb: u64,
+}
+
+impl Phase {
+    fn rps(&self) -> f64 {
+        self.seen.latencies_us.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    /// Nearest-rank percentile, ms (latencies sorted).
+    fn pct_ms(&self, q: f64) -> f64 {
+        nearest_rank(&self.seen.latencies_us, q, 1000.0)
+    }
+
+    fn mean_ms(&self) -> f64 {
+        let l = &self.seen.latencies_us;
+        l.iter().map(|&v| v as f64).sum::<f64>() / l.len().max(1) as f64 / 1000.0
+    }
+}
+
+/// Runs the ingest load against `server` for `duration`, sampling its RSS.
+async fn ingest_phase(
+    load: &Arc<Ingest>,
+    server: &Server,
+    duration: Duration,
+    measured: bool,
+    tick_hz: f64,
+) -> Phase {
+    let pid = server.pid();
+    let cpu0 = cpu_time(&pid.to_string(), tick_hz);
+    let self0 = cpu_time("self", tick_hz);
+    let sampler = RssSampler::start(pid);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..load.concurrency)
+        .map(|id| tokio::spawn(ingest_worker(load.clone(), id, deadline, measured)))
+        .collect();
+    let mut phase = Phase::default();
+    for w in workers {
+        if let Ok(s) = w.await {
+            phase.seen.absorb(s);
+        }
+    }
+    phase.wall = started.elapsed();
+    phase.server_cpu = cpu_time(&pid.to_string(), tick_hz).saturating_sub(cpu0);
+    phase.client_cpu = cpu_time("self", tick_hz).saturating_sub(self0);
+    phase.rss_max_kb = sampler.stop().await;
+    phase.hwm_kb = rss_kb(pid).map_or(0, |r| r.1);
+    phase.seen.latencies_us.sort_unstable();
+    phase
+}
+
+/// What medic's database and /metrics say after the ingest run.
+#[derive(Debug, Default)]
+struct Stored {
+    rows: u64,
+    distinct_ids: u64,
+    /// Ids answered 2xx that medic does not hold.
+    lost: u64,
+    /// Ids medic holds that were never answered 2xx (nor lost in transit).
+    unexpected: u64,
+    metric_stored: u64,
+    metric_duplicate: u64,
+}
+
+async fn sqlite(db: &Path) -> anyhow::Result<sqlx::SqlitePool> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true);
+    Ok(sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await?)
+}
+
+async fn stored(db: &Path, addr: SocketAddr, seen: &Seen) -> anyhow::Result<Stored> {
+    let pool = sqlite(db).await?;
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT delivery_id FROM deliveries WHERE source = 'sentry'")
+            .fetch_all(&pool)
+            .await?;
+    pool.close().await;
+    let held: HashSet<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
+    let acked: HashSet<&str> = seen.acked_ids.iter().map(String::as_str).collect();
+    let unknown: HashSet<&str> = seen.unknown_ids.iter().map(String::as_str).collect();
+    let metrics = get_text(addr, "/metrics").await.unwrap_or_default();
+    let metric = |outcome: &str| {
+        metric_sum_u64(
+            &metrics,
+            "medic_alert_deliveries_total",
+            &format!("outcome=\"{outcome}\""),
+        )
+    };
+    Ok(Stored {
+        rows: ids.len() as u64,
+        distinct_ids: held.len() as u64,
+        lost: acked.iter().filter(|id| !held.contains(*id)).count() as u64,
+        unexpected: held
+            .iter()
+            .filter(|id| !acked.contains(*id) && !unknown.contains(*id))
+            .count() as u64,
+        metric_stored: metric("stored"),
+        metric_duplicate: metric("duplicate"),
+    })
+}
+
+/// Counts of medic's unfinished background work.
+#[derive(Debug, Default, Clone, Copy)]
+struct Backlog {
+    deliveries: i64,
+    jobs: i64,
+    outbox: i64,
+}
+
+impl Backlog {
+    fn empty(&self) -> bool {
+        self.deliveries == 0 && self.jobs == 0 && self.outbox == 0
+    }
+}
+
+async fn backlog(db: &Path) -> anyhow::Result<Backlog> {
+    let pool = sqlite(db).await?;
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (i64,)>(sql)
+                .fetch_one(&pool)
+                .await
+                .map(|r| r.0)
+        }
+    };
+    let b = Backlog {
+        deliveries: count("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").await?,
+        jobs: count("SELECT COUNT(*) FROM incident_jobs WHERE state = 'pending'").await?,
+        outbox: count("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')").await?,
+    };
+    pool.close().await;
+    Ok(b)
+}
+
+/// Waits (at most `limit`) until medic's backlog is empty.
+async fn wait_drained(db: &Path, limit: Duration) -> (Duration, Backlog) {
+    let started = Instant::now();
+    loop {
+        let b = backlog(db).await.unwrap_or(Backlog {
+            deliveries: -1,
+            jobs: -1,
+            outbox: -1,
+        });
+        if b.empty() || started.elapsed() > limit {
+            return (started.elapsed(), b);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+struct IngestRound {
+    ceiling: Phase,
+    medic: Phase,
+    /// medic's answers over warm-up and measured phase together.
+    medic_all: Seen,
+    medic_idle_kb: u64,
+    stored: Stored,
+    backlog_at_end: Backlog,
+    drain: (Duration, Backlog),
+    drain_hwm_kb: u64,
+    makeup: String,
+    slack_429: usize,
+    warnings: usize,
+}
+
+async fn ingest_round(
+    n: usize,
+    opts: &Opts,
+    bin: &Path,
+    root: &Path,
+    slack: &FakeSlack,
+    tick_hz: f64,
+) -> anyhow::Result<IngestRound> {
+    let round_start = Instant::now();
+    let payloads = Arc::new((0..opts.issues).map(payload).collect::<Vec<_>>());
+    let load = |addr, round| {
+        Arc::new(Ingest {
+            addr,
+            concurrency: opts.concurrency,
+            redeliver: opts.redeliver,
+            payloads: payloads.clone(),
+            round,
+            seq: Arc::new(AtomicU64::new(1)),
+        })
+    };
+
+    eprintln!("[ingest {n}] ceiling …");
+    let ceiling = start_ceiling().await?;
+    let l = load(ceiling.addr, 0);
+    if !opts.warmup.is_zero() {
+        ingest_phase(&l, &ceiling, opts.warmup, false, tick_hz).await;
+    }
+    let ceiling_phase = ingest_phase(&l, &ceiling, opts.duration, true, tick_hz).await;
+    drop(ceiling);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    eprintln!("[ingest {n}] medic …");
+    let dir = root.join(format!("ingest{n}"));
+    std::fs::create_dir_all(&dir)?;
+    let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack)).await?;
+    let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
+    let l = load(medic.addr, n as u64);
+    let mut medic_all = Seen::default();
+    if !opts.warmup.is_zero() {
+        let w = ingest_phase(&l, &medic, opts.warmup, false, tick_hz).await;
+        medic_all.absorb(w.seen);
+    }
+    let medic_phase = ingest_phase(&l, &medic, opts.duration, true, tick_hz).await;
+    let mut measured = medic_phase.seen.clone();
+    measured.latencies_us.clear();
+    medic_all.absorb(measured);
+    let db = dir.join("medic.db");
+    let stored = stored(&db, medic.addr, &medic_all).await?;
+    let backlog_at_end = backlog(&db).await?;
+    eprintln!("[ingest {n}] waiting for medic's background work …");
+    let drain = wait_drained(&db, opts.drain).await;
+    let drain_hwm_kb = rss_kb(medic.pid()).map_or(0, |r| r.1);
+    let makeup = memory_makeup(medic.pid());
+    drop(medic);
+    let slack_429 = slack
+        .calls()
+        .iter()
+        .filter(|c| c.at >= round_start && c.status == 429)
+        .count();
+    Ok(IngestRound {
+        ceiling: ceiling_phase,
+        medic: medic_phase,
+        medic_all,
+        medic_idle_kb,
+        stored,
+        backlog_at_end,
+        drain,
+        drain_hwm_kb,
+        makeup,
+        slack_429,
+        warnings: log_warnings(&log),
+    })
+}
+
+fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "\n## Ingest, round {n}: concurrency {}, {:.0} s measured after {:.0} s warm-up, {:.0} % redeliveries, {} issue ids cycled\n",
+        opts.concurrency,
+        opts.duration.as_secs_f64(),
+        opts.warmup.as_secs_f64(),
+        opts.redeliver * 100.0,
+        opts.issues
+    ));
+    line("| server | req/s | mean ms | p50 ms | p90 ms | p99 ms | max ms | server CPU (cores of {cores}) | bench CPU | CPU µs/req | RSS max / HWM MB |".replace("{cores}", &cores.to_string()));
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
+    for (name, p) in [
+        ("ceiling (bare hyper + HMAC)", &r.ceiling),
+        ("medic", &r.medic),
+    ] {
+        let w = p.wall.as_secs_f64();
+        line(format!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {:.0} | {:.1} / {:.1} |",
+            p.rps(),
+            p.mean_ms(),
+            p.pct_ms(0.5),
+            p.pct_ms(0.9),
+            p.pct_ms(0.99),
+            p.pct_ms(1.0),
+            p.server_cpu.as_secs_f64() / w,
+            p.client_cpu.as_secs_f64() / w,
+            p.server_cpu.as_secs_f64() * 1e6 / p.seen.latencies_us.len().max(1) as f64,
+            mb(p.rss_max_kb),
+            mb(p.hwm_kb),
+        ));
+    }
+    let ratio = r.medic.rps() / r.ceiling.rps();
+    line(String::new());
+    line(format!(
+        "medic / ceiling throughput: {ratio:.3} (goal ≥ 0.5: {})",
+        if ratio >= 0.5 { "met" } else { "NOT met" }
+    ));
+    let a = &r.medic_all;
+    let s = &r.stored;
+    line(format!(
+        "medic, warm-up + measured: {} requests: {} new ({} → 202, {} → 200), {} redeliveries ({} → 200 duplicate, {} → 202), {} other status, {} transport errors ({} new ids with no answer)",
+        a.requests,
+        a.new_sent,
+        a.new_202,
+        a.new_200,
+        a.redeliveries_sent,
+        a.redelivery_200,
+        a.redelivery_202,
+        a.other_status,
+        a.transport_errors,
+        a.unknown_ids.len()
+    ));
+    line(format!(
+        "medic's database: {} sentry deliveries, {} distinct ids; ids answered 2xx but not stored (lost): {}; stored but never answered 2xx: {}",
+        s.rows, s.distinct_ids, s.lost, s.unexpected
+    ));
+    line(format!(
+        "medic's /metrics: medic_alert_deliveries_total stored {} (load generator's 202s: {}), duplicate {} (load generator's 200s: {})",
+        s.metric_stored,
+        a.new_202 + a.redelivery_202,
+        s.metric_duplicate,
+        a.new_200 + a.redelivery_200
+    ));
+    let exact = s.lost == 0
+        && s.unexpected == 0
+        && s.rows == s.distinct_ids
+        && s.rows == a.new_202
+        && a.new_200 == 0
+        && a.redelivery_202 == 0
+        && s.metric_stored == a.new_202
+        && s.metric_duplicate == a.redelivery_200;
+    line(format!(
+        "0 lost, dedup exact: {}",
+        if exact { "yes" } else { "NO" }
+    ));
+    if let Some(sample) = a.sample.as_ref().or(r.ceiling.seen.sample.as_ref()) {
+        line(format!("first unexpected answer: {sample}"));
+    }
+    line(format!(
+        "medic RSS: idle {:.1} MB, max sampled under load {:.1} MB, VmHWM after drain {:.1} MB; {}",
+        mb(r.medic_idle_kb),
+        mb(r.medic.rss_max_kb),
+        mb(r.drain_hwm_kb),
+        r.makeup
+    ));
+    let b = r.backlog_at_end;
+    let (took, left) = r.drain;
+    line(format!(
+        "medic's backlog when the load stopped: {} deliveries, {} incident jobs, {} outbox calls; {} after {:.1} s more (left: {} / {} / {}); fake Slack 429s: {}; {} WARN/ERROR lines in medic's log",
+        b.deliveries,
+        b.jobs,
+        b.outbox,
+        if left.empty() {
+            "drained"
+        } else {
+            "NOT drained"
+        },
+        took.as_secs_f64(),
+        left.deliveries,
+        left.jobs,
+        left.outbox,
+        r.slack_429,
+        r.warnings
+    ));
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Storm.
+// ---------------------------------------------------------------------------
+
+struct StormRound {
+    alerts: usize,
+    sent_in: Duration,
+    answers_2xx: usize,
+    send_errors: usize,
+    /// From the first send until every alert was visible (None: never,
+    /// within the wait).
+    all_visible: Option<Duration>,
+    /// Per alert: from its own send until visible, ms (sorted).
+    visible_after_ms: Vec<u32>,
+    roots: usize,
+    digests: usize,
+    slack_429: usize,
+    posts_ok: usize,
+    drained: (Duration, Backlog),
+    hwm_kb: u64,
+    rss_max_kb: u64,
+    idle_kb: u64,
+    cpu: Duration,
+    makeup: String,
+    warnings: usize,
+}
+
+/// The alert numbers `text` shows (`storm_0042` → 42).
+fn visible_numbers(text: &str, into: &mut [bool]) {
+    let mut rest = text;
+    while let Some(p) = rest.find("storm_") {
+        let digits = &rest[p + 6..];
+        if let Some(n) = digits.get(..4).and_then(|d| d.parse::<usize>().ok())
+            && n < into.len()
+        {
+            into[n] = true;
+        }
+        rest = &rest[p + 6..];
+    }
+}
+
+async fn storm_round(
+    n: usize,
+    opts: &Opts,
+    bin: &Path,
+    root: &Path,
+    tick_hz: f64,
+) -> anyhow::Result<StormRound> {
+    // A fresh fake Slack per round: its pace (one message a second per
+    // channel) and its record start empty.
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    let dir = root.join(format!("storm{n}"));
+    std::fs::create_dir_all(&dir)?;
+    let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, &slack)).await?;
+    let pid = medic.pid();
+    let idle_kb = rss_kb(pid).map_or(0, |r| r.0);
+    let cpu0 = cpu_time(&pid.to_string(), tick_hz);
+    let sampler = RssSampler::start(pid);
+    let payloads: Arc<Vec<Payload>> = Arc::new((0..opts.alerts).map(payload).collect());
+    let step = opts.window.div_f64(opts.alerts as f64);
+    let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; opts.alerts]));
+    let next = Arc::new(AtomicU64::new(0));
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    eprintln!(
+        "[storm {n}] {} alerts over {:?} into {CHANNEL} …",
+        opts.alerts, opts.window
+    );
+    let start = Instant::now();
+    // Eight senders take alerts in order, each at its scheduled time.
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let (payloads, sent_at, next, ok, errors) = (
+                payloads.clone(),
+                sent_at.clone(),
+                next.clone(),
+                ok.clone(),
+                errors.clone(),
+            );
+            let addr = medic.addr;
+            tokio::spawn(async move {
+                let host = addr.to_string();
+                let mut conn: Option<TcpStream> = None;
+                let (mut req, mut buf) = (Vec::new(), Vec::new());
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= payloads.len() {
+                        break;
+                    }
+                    tokio::time::sleep_until((start + step * i as u32).into()).await;
+                    request(
+                        &mut req,
+                        &host,
+                        &payloads[i],
+                        &request_id(1000 + n as u64, i as u64),
+                    );
+                    sent_at.lock().unwrap()[i] = Some(Instant::now());
+                    let mut answered = false;
+                    for _ in 0..3 {
+                        if conn.is_none() {
+                            conn = connect(addr).await.ok();
+                        }
+                        let Some(stream) = conn.as_mut() else {
+                            continue;
+                        };
+                        match exchange(stream, &req, &mut buf).await {
+                            Ok(a) if a.status == 202 => {
+                                answered = true;
+                                break;
+                            }
+                            _ => conn = None,
+                        }
+                    }
+                    if answered {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Watch the channel while sending and after.
+    let mut visible = vec![false; opts.alerts];
+    let mut visible_at: Vec<Option<Instant>> = vec![None; opts.alerts];
+    let give_up = start + opts.window + Duration::from_secs(600);
+    let mut all_visible = None;
+    let mut sent_in = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if sent_in.is_none() && senders.iter().all(|s| s.is_finished()) {
+            sent_in = Some(start.elapsed());
+        }
+        let text = slack.roots_now(CHANNEL).join("\n");
+        visible_numbers(&text, &mut visible);
+        let now = Instant::now();
+        for (i, v) in visible.iter().enumerate() {
+            if *v && visible_at[i].is_none() {
+                visible_at[i] = Some(now);
+            }
+        }
+        if visible.iter().all(|v| *v) {
+            all_visible = Some(start.elapsed());
+            break;
+        }
+        if now > give_up {
+            break;
+        }
+    }
+    for s in senders {
+        let _ = s.await;
+    }
+    let sent_in = sent_in.unwrap_or_else(|| start.elapsed());
+    let sent_at = sent_at.lock().unwrap().clone();
+    let mut visible_after_ms: Vec<u32> = visible_at
+        .iter()
+        .zip(&sent_at)
+        .filter_map(|(v, s)| Some(v.as_ref()?.saturating_duration_since(*s.as_ref()?)))
+        .map(|d| d.as_millis().min(u32::MAX as u128) as u32)
+        .collect();
+    visible_after_ms.sort_unstable();
+    eprintln!("[storm {n}] waiting for medic's outbox to drain …");
+    let waited_from = start.elapsed();
+    let (took, left) = wait_drained(&dir.join("medic.db"), opts.drain).await;
+    let drained = (waited_from + took, left);
+    let rss_max_kb = sampler.stop().await;
+    let hwm_kb = rss_kb(pid).map_or(0, |r| r.1);
+    let cpu = cpu_time(&pid.to_string(), tick_hz).saturating_sub(cpu0);
+    let makeup = memory_makeup(pid);
+    drop(medic);
+    let roots = slack.roots_now(CHANNEL);
+    let calls = slack.calls();
+    Ok(StormRound {
+        alerts: opts.alerts,
+        sent_in,
+        answers_2xx: ok.load(Ordering::Relaxed) as usize,
+        send_errors: errors.load(Ordering::Relaxed) as usize,
+        all_visible,
+        visible_after_ms,
+        digests: roots
+            .iter()
+            .filter(|r| r.contains("new incidents at once"))
+            .count(),
+        roots: roots.len(),
+        slack_429: calls.iter().filter(|c| c.status == 429).count(),
+        posts_ok: calls
+            .iter()
+            .filter(|c| c.status == 200 && c.error.is_none())
+            .count(),
+        drained,
+        hwm_kb,
+        rss_max_kb,
+        idle_kb,
+        cpu,
+        makeup,
+        warnings: log_warnings(&log),
+    })
+}
+
+fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "\n## Storm, round {n}: {} distinct alerts over {:.0} s into one channel\n",
+        r.alerts,
+        opts.window.as_secs_f64()
+    ));
+    let pct = |q: f64| nearest_rank(&r.visible_after_ms, q, 1000.0);
+    let all = r.all_visible.map_or_else(
+        || "never".to_string(),
+        |d| format!("{:.1} s", d.as_secs_f64()),
+    );
+    let (took, left) = r.drained;
+    line("| alerts answered 202 | sent in s | all visible after (from first send) | per-alert send→visible p50 / p99 / max s | top-level messages (digests) | 429s | chat calls ok | medic peak RSS (VmHWM) MB | outbox drained after s | medic CPU s |".into());
+    line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
+    line(format!(
+        "| {} of {} | {:.1} | {all} | {:.1} / {:.1} / {:.1} | {} ({}) | {} | {} | {:.1} | {} | {:.1} |",
+        r.answers_2xx,
+        r.alerts,
+        r.sent_in.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        r.roots,
+        r.digests,
+        r.slack_429,
+        r.posts_ok,
+        mb(r.hwm_kb),
+        if left.empty() {
+            format!("{:.1}", took.as_secs_f64())
+        } else {
+            format!(
+                "not within {:.0} (left {} / {} / {})",
+                took.as_secs_f64(),
+                left.deliveries,
+                left.jobs,
+                left.outbox
+            )
+        },
+        r.cpu.as_secs_f64(),
+    ));
+    line(String::new());
+    let visible_ok = r.all_visible.is_some_and(|d| d <= Duration::from_secs(120));
+    line(format!(
+        "every alert visible within 2 minutes: {}; no 429: {}; RSS ≤ 20 MB: {}",
+        if visible_ok { "met" } else { "NOT met" },
+        if r.slack_429 == 0 { "met" } else { "NOT met" },
+        if mb(r.hwm_kb) <= 20.0 {
+            "met"
+        } else {
+            "NOT met"
+        },
+    ));
+    line(format!(
+        "medic RSS: idle {:.1} MB, max sampled {:.1} MB, VmHWM {:.1} MB; {}; send errors {}; {} WARN/ERROR lines in medic's log",
+        mb(r.idle_kb),
+        mb(r.rss_max_kb),
+        mb(r.hwm_kb),
+        r.makeup,
+        r.send_errors,
+        r.warnings
+    ));
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Servers.
+// ---------------------------------------------------------------------------
+
+/// medic with Sentry intake and one catch-all route; `[incidents]` at its
+/// defaults (digest_after 5).
+fn medic_config(port: u16, dir: &Path, slack: &FakeSlack) -> String {
+    format!(
+        r#"# Written by medic-bench-alerts.
+[server]
+bind = "127.0.0.1:{port}"
+shutdown_grace = "1s"
+
+[database]
+url = "sqlite://{db}"
+
+[slack]
+signing_secret = "{SIGNING_SECRET}"
+bot_token = "{BOT_TOKEN}"
+api_url = "{api}"
+
+[sentry]
+client_secret = "{CLIENT_SECRET}"
+
+[[routes]]
+match = {{}}
+slack_channel = "{CHANNEL}"
+"#,
+        db = dir.join("medic.db").display(),
+        api = slack.api_url(),
+    )
+}
+
+async fn bench(opts: Opts) -> anyhow::Result<()> {
+    let bin = medic_binary(opts.medic.as_deref())?;
+    let tick_hz = clock_ticks();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    print_heading("medic-bench-alerts", &bin, cores);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = tempfile::Builder::new()
+        .prefix("medic-bench-alerts-")
+        .tempdir()?;
+    if opts.ingest {
+        let slack = FakeSlack::start(BOT_TOKEN).await;
+        let mut ratios = Vec::new();
+        for n in 1..=opts.rounds {
+            let r = ingest_round(n, &opts, &bin, root.path(), &slack, tick_hz).await?;
+            println!("{}", ingest_report(n, &opts, cores, &r));
+            ratios.push((r.ceiling.rps(), r.medic.rps(), r.medic.pct_ms(0.99)));
+        }
+        if ratios.len() > 1 {
+            println!("\n| ingest round | ceiling req/s | medic req/s | ratio | medic p99 ms |");
+            println!("|---:|---:|---:|---:|---:|");
+            for (i, (c, m, p99)) in ratios.iter().enumerate() {
+                println!("| {} | {c:.0} | {m:.0} | {:.3} | {p99:.2} |", i + 1, m / c);
+            }
+        }
+    }
+    if opts.storm {
+        for n in 1..=opts.rounds {
+            let r = storm_round(n, &opts, &bin, root.path(), tick_hz).await?;
+            println!("{}", storm_report(n, &opts, &r));
+        }
+    }
+    if opts.keep {
+        println!("kept {}", root.keep().display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_storm_number_in_a_text_is_found() {
+        let mut seen = vec![false; 12];
+        visible_numbers(
+            "🚨 3 new incidents: ReferenceError: storm_0001 is not defined; storm_0011 x\nstorm_0042 storm_",
+            &mut seen,
+        );
+        let found: Vec<usize> = (0..12).filter(|&i| seen[i]).collect();
+        assert_eq!(found, vec![1, 11]);
+    }
+
+    #[test]
+    fn request_ids_are_unique_per_round_and_sequence() {
+        let ids: HashSet<String> = (0..2)
+            .flat_map(|r| (0..1000).map(move |s| request_id(r, s)))
+            .collect();
+        assert_eq!(ids.len(), 2000);
+        assert_eq!(request_id(1, 7).len(), 36);
+    }
+}
