@@ -133,12 +133,7 @@ async fn an_alert_opens_one_thread_that_follows_the_incident() {
         .filter(|p| p.thread_ts().is_none())
         .count();
     assert_eq!(roots, 1, "one thread for the whole incident");
-    let rate_limited = medic
-        .slack
-        .calls()
-        .iter()
-        .filter(|c| c.status == 429)
-        .count();
+    let rate_limited = medic.slack.rate_limited();
     assert_eq!(rate_limited, 0, "paced, not throttled");
     assert_eq!(medic.state.store.incidents().await.unwrap().len(), 1);
     medic.stop().await.unwrap();
@@ -232,12 +227,7 @@ async fn a_storm_of_new_incidents_becomes_digests_not_a_queue_of_roots() {
         incidents.iter().all(|i| i.root_ts.is_some()),
         "every incident has a thread"
     );
-    let throttled = medic
-        .slack
-        .calls()
-        .iter()
-        .filter(|c| c.status == 429)
-        .count();
+    let throttled = medic.slack.rate_limited();
     assert_eq!(throttled, 0, "paced, not throttled");
     medic.stop().await.unwrap();
 }
@@ -310,12 +300,7 @@ async fn the_outbox_waits_out_an_outage_and_429s_and_loses_nothing() {
             .count();
         assert_eq!((roots, notes), (1, 1), "probe {i}: {posts:#?}");
     }
-    let throttled = medic
-        .slack
-        .calls()
-        .iter()
-        .filter(|c| c.status == 429)
-        .count();
+    let throttled = medic.slack.rate_limited();
     assert!(throttled > 0, "the slow channel answered 429 at least once");
     medic.stop().await.unwrap();
 }

@@ -189,6 +189,11 @@ impl FakeSlack {
         *self.inner.answer_delay.lock().unwrap() = delay;
     }
 
+    /// How many calls were answered 429 (rate limited) so far.
+    pub fn rate_limited(&self) -> usize {
+        self.calls().iter().filter(|c| c.status == 429).count()
+    }
+
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.inner.calls.lock().unwrap().clone()
