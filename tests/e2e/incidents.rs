@@ -165,16 +165,12 @@ async fn a_storm_of_new_incidents_becomes_digests_not_a_queue_of_roots() {
     }
 
     // Every incident is visible in a root message or a digest line.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let roots = loop {
-        let roots = medic.slack.roots_now(ALERTS);
-        let all = roots.join("\n");
-        if (0..N).all(|i| all.contains(&format!("upstream {i} timed out"))) {
-            break roots;
-        }
-        assert!(Instant::now() < deadline, "not all visible: {roots:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let titles: Vec<String> = (0..N).map(|i| format!("upstream {i} timed out")).collect();
+    let needles: Vec<&str> = titles.iter().map(String::as_str).collect();
+    let roots = medic
+        .slack
+        .wait_for_roots(ALERTS, &needles, Duration::from_secs(30))
+        .await;
     let digests: Vec<&String> = roots
         .iter()
         .filter(|r| r.contains("new incidents at once"))
@@ -199,15 +195,10 @@ async fn a_storm_of_new_incidents_becomes_digests_not_a_queue_of_roots() {
     deliver(&medic, "r1", storm(in_digest, AlertState::Resolved)).await;
     let note = replies_with(&medic, "✅ Resolved at").await;
     assert_eq!(note, 1);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let roots = medic.slack.roots_now(ALERTS);
-        if roots.iter().any(|r| r.contains("1 resolved since")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "digest never edited: {roots:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    medic
+        .slack
+        .wait_for_roots(ALERTS, &["1 resolved since"], Duration::from_secs(20))
+        .await;
     let note = medic
         .slack
         .posts_in(ALERTS)

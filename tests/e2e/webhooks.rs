@@ -75,23 +75,6 @@ fn pagerduty_event(event_type: &str, id: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// Waits until the channel's root messages, together, mention every needle.
-async fn roots_mention(medic: &TestMedic, needles: &[&str]) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let roots = medic.slack.roots_now(ALERTS);
-        let all = roots.join("\n");
-        if needles.iter().all(|n| all.contains(n)) {
-            return roots;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "roots never mentioned all of {needles:?}: {roots:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits until medic has nothing left to send.
 async fn drained(medic: &TestMedic) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -170,17 +153,20 @@ async fn every_published_payload_opens_its_incident_through_the_endpoint() {
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["alerts"], 2, "{answer}");
 
-    let roots = roots_mention(
-        &medic,
-        &[
-            "blooopy is not defined",
-            "heck is not defined",
-            "A little bump in the road",
-            "web-1",
-            "web-2",
-        ],
-    )
-    .await;
+    let roots = medic
+        .slack
+        .wait_for_roots(
+            ALERTS,
+            &[
+                "blooopy is not defined",
+                "heck is not defined",
+                "A little bump in the road",
+                "web-1",
+                "web-2",
+            ],
+            Duration::from_secs(30),
+        )
+        .await;
     // The Sentry issue and the error it belongs to are one incident or
     // two, but never more posts than incidents.
     let incidents = medic.state.store.incidents().await.unwrap();

@@ -232,6 +232,31 @@ impl FakeSlack {
             .collect()
     }
 
+    /// Waits until `channel`'s root messages, as they read now, mention
+    /// every needle between them; returns them. Panics after `limit` with
+    /// what they said.
+    pub async fn wait_for_roots(
+        &self,
+        channel: &str,
+        needles: &[&str],
+        limit: Duration,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let roots = self.roots_now(channel);
+            let all = roots.join("\n");
+            if needles.iter().all(|n| all.contains(n)) {
+                return roots;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "roots in {channel} never mentioned all of {needles:?} within {limit:?}: {roots:#?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until `channel` has a finished report: a root message that no
     /// longer says "checking…", and at least one reply in its thread.
     /// Returns the root as it reads then, and every post. Panics after
