@@ -19,7 +19,7 @@ use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use crate::settings::AlertSettings;
-use crate::storage::deliveries::delivery_done;
+use crate::storage::deliveries::deliveries_done;
 use crate::storage::incidents::{self, IncidentRow};
 use crate::storage::outbox::{OutboxKind, enqueue};
 use crate::storage::{Store, now_ms};
@@ -50,15 +50,50 @@ pub async fn apply(
     delivery_id: i64,
     alerts: &[Alert],
 ) -> sqlx::Result<Vec<Change>> {
+    let batch = [Pending {
+        id: delivery_id,
+        alerts: alerts.to_vec(),
+    }];
+    Ok(apply_batch(store, config, slack, &batch)
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// A stored delivery waiting for the incident logic.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Its row id in `deliveries`.
+    pub id: i64,
+    /// Its normalised alerts.
+    pub alerts: Vec<Alert>,
+}
+
+/// Applies several deliveries, in order, in one transaction: one write
+/// lock and one commit for the lot instead of one per delivery. In an
+/// alert storm the incident logic shares SQLite's single write lock with
+/// the webhooks' group commits and the outbox, and a commit per delivery
+/// was most of its cost. Returns each delivery's changes, in order.
+pub async fn apply_batch(
+    store: &Store,
+    config: &AlertSettings,
+    slack: bool,
+    batch: &[Pending],
+) -> sqlx::Result<Vec<Vec<Change>>> {
     let mut tx = store.begin_write().await?;
     let now = now_ms();
-    let mut changes = Vec::new();
-    for alert in alerts {
-        changes.push(apply_one(&mut tx, config, slack, alert, now).await?);
+    let mut all = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        let mut changes = Vec::with_capacity(delivery.alerts.len());
+        for alert in &delivery.alerts {
+            changes.push(apply_one(&mut tx, config, slack, alert, now).await?);
+        }
+        all.push(changes);
     }
-    delivery_done(&mut tx, delivery_id).await?;
+    let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+    deliveries_done(&mut tx, &ids).await?;
     tx.commit().await?;
-    Ok(changes)
+    Ok(all)
 }
 
 async fn apply_one(
@@ -75,9 +110,16 @@ async fn apply_one(
             Change::Resolved(row.id)
         }
         (AlertState::Resolved, None) => Change::Nothing,
-        (AlertState::Firing | AlertState::Reopened, Some(row)) => {
+        (AlertState::Firing | AlertState::Reopened, Some(mut row)) => {
             incidents::seen_again(conn, &row, alert, now).await?;
-            Change::Repeated(row.id)
+            // The row as the UPDATE left it, without reading it back: a
+            // repeat is most of a storm's alerts.
+            row.view.seen_count += 1;
+            row.view.last_seen = incidents::time_ms(now);
+            row.view.severity = row.view.severity.max(alert.severity);
+            let id = row.id;
+            queue_messages(conn, config, alert, Change::Repeated(id), Some(row)).await?;
+            return Ok(Change::Repeated(id));
         }
         (AlertState::Ignored, None) => Change::Nothing,
         (_, Some(row)) => Change::Noted(row.id),
@@ -100,16 +142,18 @@ async fn apply_one(
             }
         }
     };
-    queue_messages(conn, config, alert, change).await?;
+    queue_messages(conn, config, alert, change, None).await?;
     Ok(change)
 }
 
 /// Queues what people should see for `change`, in the incident's channel.
+/// `known` is the incident as it now stands when the caller has it.
 async fn queue_messages(
     conn: &mut AnyConnection,
     config: &AlertSettings,
     alert: &Alert,
     change: Change,
+    known: Option<IncidentRow>,
 ) -> sqlx::Result<()> {
     let id = match change {
         Change::Nothing => return Ok(()),
@@ -119,8 +163,12 @@ async fn queue_messages(
         | Change::Resolved(id)
         | Change::Noted(id) => id,
     };
-    let Some(row) = incidents::incident(conn, id).await? else {
-        return Ok(());
+    let row = match known {
+        Some(row) => row,
+        None => match incidents::incident(conn, id).await? {
+            Some(row) => row,
+            None => return Ok(()),
+        },
     };
     let Some((platform, channel)) = row.place.clone() else {
         return Ok(());

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
-use medic_commands::model::alert::Alert;
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::slack::render;
 use tokio_util::sync::CancellationToken;
 
+use super::Pending;
 use crate::app::AppState;
 use crate::storage::incidents::{self, Job};
 use crate::storage::now_ms;
@@ -49,32 +49,40 @@ async fn deliveries(state: &AppState) -> bool {
         }
     };
     let any = !pending.is_empty();
-    for (id, source, json) in pending {
-        let alerts: Vec<Alert> = match serde_json::from_str(&json) {
-            Ok(a) => a,
-            Err(error) => {
+    let batch: Vec<Pending> = pending
+        .into_iter()
+        .map(|(id, source, json)| {
+            let alerts = serde_json::from_str(&json).unwrap_or_else(|error| {
                 // Written by this medic; unreadable means a newer format
                 // from another version. Nothing can be done but say so.
                 tracing::error!(delivery = id, %source, %error, "A stored delivery cannot be read; skipping it.");
                 Vec::new()
-            }
-        };
-        let applied = super::apply(
-            &state.store,
-            &state.settings.alerts,
-            state.slack.is_some(),
-            id,
-            &alerts,
-        )
-        .await;
-        match applied {
-            Ok(changes) => {
-                tracing::debug!(delivery = id, ?changes, "Delivery applied.");
-            }
-            Err(error) => {
-                tracing::warn!(delivery = id, %error, "Could not apply a delivery; will retry.");
-                return any;
-            }
+            });
+            Pending { id, alerts }
+        })
+        .collect();
+    let settings = &state.settings.alerts;
+    let slack = state.slack.is_some();
+    match super::apply_batch(&state.store, settings, slack, &batch).await {
+        Ok(changes) => {
+            tracing::debug!(deliveries = batch.len(), ?changes, "Deliveries applied.");
+            return any;
+        }
+        Err(error) if batch.len() > 1 => {
+            tracing::warn!(%error, deliveries = batch.len(), "Could not apply a batch of deliveries; applying them one by one.");
+        }
+        Err(error) => {
+            tracing::warn!(delivery = batch[0].id, %error, "Could not apply a delivery; will retry.");
+            return any;
+        }
+    }
+    // One by one, so that a delivery that keeps failing holds back only
+    // itself and those after it, and the log names it.
+    for delivery in &batch {
+        let one = std::slice::from_ref(delivery);
+        if let Err(error) = super::apply_batch(&state.store, settings, slack, one).await {
+            tracing::warn!(delivery = delivery.id, %error, "Could not apply a delivery; will retry.");
+            return any;
         }
     }
     any

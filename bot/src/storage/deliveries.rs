@@ -219,12 +219,20 @@ impl Store {
     }
 }
 
-/// Marks a delivery taken by the incident logic (inside its transaction).
-pub async fn delivery_done(conn: &mut sqlx::AnyConnection, id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE deliveries SET state = 'done', processed_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id)
-        .execute(conn)
-        .await?;
+/// Marks deliveries taken by the incident logic (inside its transaction),
+/// in one statement.
+pub async fn deliveries_done(conn: &mut sqlx::AnyConnection, ids: &[i64]) -> sqlx::Result<()> {
+    for chunk in ids.chunks(MAX_BATCH) {
+        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "UPDATE deliveries SET state = 'done', processed_at = $1 WHERE id IN ({})",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now_ms());
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }

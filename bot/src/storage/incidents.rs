@@ -33,7 +33,8 @@ pub struct IncidentRow {
 const COLUMNS: &str = "id, source, fingerprint, state, title, severity, service, host, link, \
      platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at, digest_id";
 
-fn time_ms(ms: i64) -> OffsetDateTime {
+/// A stored time (unix milliseconds) as a time.
+pub fn time_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
