@@ -1,0 +1,68 @@
+//! A request's state in words, as its status message shows it:
+//! pending → approved by X → running → succeeded / failed with output;
+//! or denied, expired, skipped.
+
+use medic_commands::actions::Action;
+use medic_commands::actions::view::StatusView;
+
+use crate::storage::offers::{Request, RequestState};
+
+/// The status message of `request`, with `approvers` (names) and extra
+/// `lines` (before/after).
+pub fn view(
+    action: Option<&Action>,
+    request: &Request,
+    approvers: &[(String, String)],
+    lines: Vec<String>,
+) -> StatusView {
+    let title = action.map_or(request.action.as_str(), |a| a.title.as_str());
+    let counted = approvers
+        .iter()
+        .filter(|(id, _)| *id != request.requester)
+        .count() as i64;
+    let missing = (request.approvals_needed - counted).max(0);
+    let (symbol, state) = match request.state {
+        RequestState::Pending => ("⏳", format!("waiting for {missing} more approval(s)")),
+        RequestState::Approved => ("✅", "approved".to_string()),
+        RequestState::Running => ("⚙️", "running".to_string()),
+        RequestState::Succeeded => ("🟢", "succeeded".to_string()),
+        RequestState::Failed => ("🔴", "failed".to_string()),
+        RequestState::Skipped => ("⏭️", "not run".to_string()),
+        RequestState::Denied => ("⛔", "denied".to_string()),
+        RequestState::Expired => ("⌛", "expired".to_string()),
+    };
+    let mut all = vec![format!(
+        "Requested by <@{}>{}",
+        request.requester,
+        if request.approvals_needed > 0 {
+            format!(
+                " · needs {} approval(s), never the requester's own",
+                request.approvals_needed
+            )
+        } else {
+            " · no approval needed".to_string()
+        }
+    )];
+    if !approvers.is_empty() {
+        let names: Vec<String> = approvers.iter().map(|(id, _)| format!("<@{id}>")).collect();
+        all.push(format!("Approved by {}", names.join(", ")));
+    }
+    if let Some(a) = action
+        && request.state == RequestState::Pending
+        && !a.may_approve.is_empty()
+    {
+        let rules: Vec<String> = a.may_approve.iter().map(|p| p.to_string()).collect();
+        all.push(format!("May approve: {}", rules.join(", ")));
+    }
+    if let Some(outcome) = &request.outcome {
+        all.push(format!("Outcome: {outcome}"));
+    }
+    all.extend(lines);
+    StatusView {
+        request_id: request.id.clone(),
+        headline: format!("{symbol} *{title}* on `{}` — {state}", request.target),
+        lines: all,
+        output: request.output.clone().filter(|o| !o.trim().is_empty()),
+        decision_buttons: request.state == RequestState::Pending,
+    }
+}
