@@ -244,7 +244,7 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
             && let Err(e) =
                 policy::may_approve(action, dir, &click.actor.id, &request.requester, &[])
         {
-            let why = format!("Not denied: {}.", e.to_string().replace("approve", "deny"));
+            let why = format!("Not denied: only the requester or an approver may deny ({e}).");
             return refuse(
                 state,
                 click,

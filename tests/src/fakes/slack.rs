@@ -319,6 +319,79 @@ impl FakeSlack {
         }
     }
 
+    /// The texts sent to response URL `id` (ephemeral answers), in order.
+    pub fn ephemerals_to(&self, id: &str) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "response_url" && c.body["response_url_id"] == id)
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Waits until response URL `id` has received `n` answers; returns
+    /// them all.
+    pub async fn wait_for_ephemerals(&self, id: &str, n: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.ephemerals_to(id);
+            if got.len() >= n {
+                return got;
+            }
+            if Instant::now() > deadline {
+                panic!("expected {n} answers to {id} within {limit:?}, saw {got:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every button with `action_id` in messages posted in `channel`, as
+    /// (value, the message's ts, its thread_ts).
+    pub fn buttons(&self, channel: &str, action_id: &str) -> Vec<(String, String, Option<String>)> {
+        let mut out = Vec::new();
+        for c in self.posts_in(channel) {
+            for block in c.body["blocks"].as_array().into_iter().flatten() {
+                for e in block["elements"].as_array().into_iter().flatten() {
+                    if e["type"] == "button" && e["action_id"] == action_id {
+                        out.push((
+                            e["value"].as_str().unwrap_or_default().to_string(),
+                            c.ts.clone().unwrap_or_default(),
+                            c.thread_ts().map(str::to_string),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits for a message matching `pred` (by its text as it reads now,
+    /// after edits) in `channel`; returns that text.
+    pub async fn wait_for_message(
+        &self,
+        channel: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            for c in self.posts_in(channel) {
+                if let Some(m) = c.ts.as_deref().and_then(|ts| self.message(channel, ts)) {
+                    let text = all_text(&m);
+                    if pred(&text) {
+                        return text;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no matching message in {channel} within {limit:?}: {:#?}",
+                    self.calls()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for a call matching `pred`, or panics after `limit`.
     pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&Call) -> bool) -> Call {
         let deadline = Instant::now() + limit;
