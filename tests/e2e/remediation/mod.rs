@@ -6,6 +6,7 @@
 mod command;
 mod expiry;
 mod postgres;
+mod storage;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
