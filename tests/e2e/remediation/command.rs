@@ -10,7 +10,10 @@ use super::*;
 const HOSTILE: &str = "run;$(touch pwned) `id`XXXXXX";
 
 async fn medic(dir: &Path, approvals: u32) -> TestMedic {
-    let port = services::dead_port().await;
+    medic_on(dir, approvals, services::dead_port().await).await
+}
+
+async fn medic_on(dir: &Path, approvals: u32, port: u16) -> TestMedic {
     spawn_medic(Options {
         targets: format!(
             "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"
@@ -146,5 +149,32 @@ async fn without_approvals_a_double_click_runs_once() {
     let said = m.slack.wait_for_ephemerals(ALICE, 1, LIMIT).await;
     assert!(said[0].contains("already used"), "{said:?}");
     assert_eq!(files(dir.path()).len(), 1);
+    m.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn trouble_gone_before_approval_means_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = services::dead_port().await;
+    let m = medic_on(dir.path(), 1, port).await;
+    assert_eq!(m.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&m, "medic.request", 1).await.remove(0);
+    press(&m, ALICE, "medic.request", &offer, &thread).await;
+    let (request, _) = wait_for_buttons(&m, "medic.approve", 1).await.remove(0);
+    // The service comes back before anyone approves.
+    let _up = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the dead port is free again");
+    press(&m, BOB, "medic.approve", &request, &thread).await;
+    let status = m
+        .slack
+        .wait_for_message(CHANNEL, LIMIT, |t| {
+            t.contains("Mark a run") && t.contains("not run")
+        })
+        .await;
+    assert!(status.contains("precondition no longer holds"), "{status}");
+    assert!(files(dir.path()).is_empty());
+    let events = audited_events(&m).await;
+    assert!(events.iter().any(|e| e == "skipped"), "{events:?}");
     m.stop().await.unwrap();
 }

@@ -5,6 +5,7 @@
 
 mod command;
 mod expiry;
+mod incident;
 mod postgres;
 mod storage;
 
