@@ -195,6 +195,7 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
         let notifier = crate::http::interactions::SlackNotifier {
             state: state.clone(),
             response_url: None,
+            clicker: None,
         };
         loop {
             tokio::select! {

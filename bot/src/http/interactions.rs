@@ -62,6 +62,11 @@ pub async fn interactions(
         let notifier = SlackNotifier {
             state: task_state.clone(),
             response_url,
+            clicker: Some((
+                click.place.channel.clone(),
+                click.actor.id.clone(),
+                click.place.thread.clone(),
+            )),
         };
         flow::handle(&task_state, click, &notifier).await;
     });
@@ -74,14 +79,37 @@ pub struct SlackNotifier {
     pub state: AppState,
     /// The click's `response_url`, for ephemeral answers.
     pub response_url: Option<String>,
+    /// The clicker's channel, user id and thread, for `chat.postEphemeral`
+    /// when the `response_url` is missing, expired or not Slack's.
+    pub clicker: Option<(String, String, Option<String>)>,
 }
 
 impl Notifier for SlackNotifier {
     async fn ephemeral(&self, text: &str) {
-        let (Some(slack), Some(url)) = (&self.state.slack, &self.response_url) else {
+        let Some(slack) = &self.state.slack else {
             return;
         };
-        if let Err(error) = slack.respond_ephemeral(url, text).await {
+        if let Some(url) = &self.response_url {
+            match slack.respond_ephemeral(url, text).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::info!(%error, "A click's response_url failed; answering with chat.postEphemeral.");
+                }
+            }
+        }
+        let Some((channel, user, thread)) = &self.clicker else {
+            return;
+        };
+        let text = medic_commands::redact::redact(text);
+        let sent = slack
+            .outbox
+            .send(channel, || {
+                slack
+                    .api
+                    .post_ephemeral(channel, user, &text, thread.as_deref())
+            })
+            .await;
+        if let Err(error) = sent {
             tracing::warn!(%error, "Could not answer a click privately.");
         }
     }

@@ -42,6 +42,37 @@ pub async fn execute<N: Notifier>(
     request: Request,
     notifier: &N,
 ) {
+    // Checked at the press and again now: another request of the same
+    // action and target may have run while this one waited for approval.
+    if let Err(why) = super::gate(&state.store, action, &request.target).await {
+        let why = format!("not run: {why}");
+        if let Ok(true) = state
+            .store
+            .finish_request(
+                &request.id,
+                RequestState::Approved,
+                RequestState::Skipped,
+                &why,
+                None,
+            )
+            .await
+        {
+            audit(
+                state,
+                AuditEvent {
+                    event: "skipped",
+                    actor: "medic",
+                    action: &request.action,
+                    target: &request.target,
+                    ref_id: &request.id,
+                    detail: &why,
+                },
+            )
+            .await;
+            refresh(state, &request.id, notifier, Vec::new()).await;
+        }
+        return;
+    }
     match state.store.claim_run(&request.id).await {
         Ok(Claim::Won) => {}
         Ok(Claim::Lost) => return,
@@ -186,4 +217,64 @@ pub async fn execute<N: Notifier>(
     .await;
     tracing::info!(action = %request.action, target = %request.target, success = outcome.success, "A remediation ran.");
     refresh(state, &request.id, notifier, lines).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use medic_commands::actions::{Action, ActionConfig};
+    use medic_commands::{Finding, Report, TargetRef};
+
+    use super::precondition;
+
+    fn report(findings: Vec<Finding>) -> Report {
+        let t = TargetRef {
+            name: "db".into(),
+            kind: "postgres".into(),
+            location: "127.0.0.1:5432".into(),
+        };
+        Report::new(t, findings, Duration::from_millis(5))
+    }
+
+    fn action(kind: &str) -> Action {
+        Action::parse(
+            "a",
+            &ActionConfig {
+                title: "A".into(),
+                kind: kind.into(),
+                run: vec!["true".into()],
+                offered_on: vec!["db".into()],
+                may_request: vec!["U1".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_offering_check_decides_for_built_ins() {
+        let a = action("postgres.terminate_idle");
+        let busy = report(vec![
+            Finding::ok("postgres.uptime", "up 3 days"),
+            Finding::critical("postgres.connections", "Connections 19/20 (95 %)"),
+        ]);
+        let (holds, line) = precondition(&a, &busy);
+        assert!(holds);
+        assert!(line.ends_with("Connections 19/20 (95 %)"), "{line}");
+        let calm = report(vec![
+            Finding::warn("postgres.uptime", "restarted"),
+            Finding::ok("postgres.connections", "Connections 3/20 (15 %)"),
+        ]);
+        let (holds, line) = precondition(&a, &calm);
+        assert!(!holds);
+        assert!(line.contains("Connections 3/20"), "{line}");
+    }
+
+    #[test]
+    fn any_problem_holds_for_other_kinds() {
+        let a = action("command");
+        assert!(precondition(&a, &report(vec![Finding::warn("tcp.connect", "slow")])).0);
+        assert!(!precondition(&a, &report(vec![Finding::ok("tcp.connect", "open")])).0);
+    }
 }

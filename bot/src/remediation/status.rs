@@ -66,3 +66,68 @@ pub fn view(
         decision_buttons: request.state == RequestState::Pending,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn request(state: RequestState) -> Request {
+        Request {
+            id: "r1".into(),
+            offer_id: "o1".into(),
+            action: "mark".into(),
+            target: "svc".into(),
+            params: BTreeMap::new(),
+            platform: "slack".into(),
+            channel: "C1".into(),
+            thread: None,
+            requester: "U1".into(),
+            requester_name: "u1".into(),
+            approvals_needed: 2,
+            state,
+            created_at: 0,
+            expires_at: 0,
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            output: Some("done".into()),
+            message_ts: None,
+        }
+    }
+
+    #[test]
+    fn pending_counts_only_others_and_offers_the_decision() {
+        let approvers = vec![
+            ("U1".to_string(), "u1".to_string()),
+            ("U2".to_string(), "u2".to_string()),
+        ];
+        let v = view(
+            None,
+            &request(RequestState::Pending),
+            &approvers,
+            Vec::new(),
+        );
+        assert_eq!(
+            v.headline,
+            "⏳ *mark* on `svc` — waiting for 1 more approval(s)"
+        );
+        assert!(v.decision_buttons);
+        assert!(v.lines.iter().any(|l| l == "Approved by <@U1>, <@U2>"));
+    }
+
+    #[test]
+    fn finished_requests_show_output_and_no_buttons() {
+        let v = view(
+            None,
+            &request(RequestState::Succeeded),
+            &[],
+            vec!["Before: x".into()],
+        );
+        assert!(v.headline.ends_with("— succeeded"));
+        assert!(!v.decision_buttons);
+        assert_eq!(v.output.as_deref(), Some("done"));
+        assert_eq!(v.lines.last().map(String::as_str), Some("Before: x"));
+    }
+}

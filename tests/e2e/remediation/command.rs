@@ -178,3 +178,39 @@ async fn trouble_gone_before_approval_means_nothing_runs() {
     assert!(events.iter().any(|e| e == "skipped"), "{events:?}");
     m.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn without_a_usable_response_url_the_refusal_goes_by_post_ephemeral() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = medic(dir.path(), 1).await;
+    assert_eq!(m.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&m, "medic.request", 1).await.remove(0);
+    // Not Slack's address: medic must not call it, and answers another way.
+    let body = medic_tests::signing::block_actions_form(
+        MALLORY,
+        CHANNEL,
+        Some(&thread),
+        "medic.request",
+        &offer,
+        "https://hooks.example.invalid/actions/1",
+    );
+    let r = m
+        .post_signed("/slack/interactions", &body, medic_tests::now_unix())
+        .await;
+    assert_eq!(r.status(), 200);
+    let call = m
+        .slack
+        .wait_for(LIMIT, |c| c.method == "chat.postEphemeral")
+        .await;
+    assert_eq!(call.status, 200);
+    assert_eq!(call.error, None);
+    assert_eq!(call.body["user"], MALLORY);
+    assert_eq!(call.body["channel"], CHANNEL);
+    assert!(
+        call.body["text"].as_str().unwrap().contains("may_request"),
+        "{}",
+        call.body
+    );
+    assert!(files(dir.path()).is_empty());
+    m.stop().await.unwrap();
+}

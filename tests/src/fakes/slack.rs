@@ -12,7 +12,9 @@
 //! - `chat.update` must name a message the bot posted in that channel
 //!   (`message_not_found`), obeys the same block limits, and is held to
 //!   Tier 3's ~50 calls a minute (429 with `Retry-After` past that);
-//! - channels can be marked as ones the bot is not in (`not_in_channel`).
+//! - channels can be marked as ones the bot is not in (`not_in_channel`);
+//! - `chat.postEphemeral` needs a `user` and the same token and limits,
+//!   and is not paced with the channel's messages.
 //!
 //! Every call, accepted or not, is recorded.
 
@@ -560,7 +562,7 @@ fn answer(
         let (st, v) = slack_error("invalid_auth");
         return (st, v, None);
     }
-    if method != "chat.postMessage" && method != "chat.update" {
+    if !["chat.postMessage", "chat.update", "chat.postEphemeral"].contains(&method) {
         let (st, v) = slack_error("unknown_method");
         return (st, v, None);
     }
@@ -582,6 +584,23 @@ fn answer(
     }
     if method == "chat.update" {
         return update(s, channel, body);
+    }
+    if method == "chat.postEphemeral" {
+        // Seen by `user` alone; not a channel message (no ts to thread on,
+        // not held to the channel's posting pace).
+        if body
+            .get("user")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let (st, v) = slack_error("user_not_in_channel");
+            return (st, v, None);
+        }
+        return (
+            StatusCode::OK,
+            json!({"ok": true, "message_ts": s.next_ts()}),
+            None,
+        );
     }
     if let Some(thread) = body.get("thread_ts").and_then(Value::as_str)
         && !s
