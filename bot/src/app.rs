@@ -189,10 +189,23 @@ impl App {
 fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // Pending approvals are expired within seconds of their expiry,
+        // so their messages say "expired" while people still look.
+        let mut expiry = tokio::time::interval(Duration::from_secs(10));
+        let notifier = crate::http::interactions::SlackNotifier {
+            state: state.clone(),
+            response_url: None,
+            clicker: None,
+        };
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => state.limiter.forget_idle(),
+                _ = expiry.tick() => {
+                    if !state.settings.remediation.actions.is_empty() {
+                        crate::remediation::flow::expire_sweep(&state, &notifier).await;
+                    }
+                }
             }
         }
     });

@@ -234,6 +234,7 @@ async fn deliver_slack(
         for message in render::diagnosis_thread(&diagnosis, prov) {
             post_in_thread(state, channel, &posted.ts, message).await?;
         }
+        offer_remediations(state, channel, &posted.ts, &diagnosis).await?;
         return Ok(());
     }
 
@@ -265,6 +266,41 @@ async fn deliver_slack(
         })
         .await
         .map_err(|e| e.to_string())?;
+    offer_remediations(state, channel, &posted.ts, &diagnosis).await?;
+    Ok(())
+}
+
+/// Posts, in the report's thread, the buttons of the actions its reports
+/// offer (`[actions.NAME] offered_on`), each bound to this thread.
+async fn offer_remediations(
+    state: &AppState,
+    channel: &str,
+    root_ts: &str,
+    diagnosis: &Diagnosis,
+) -> Result<(), String> {
+    let place = medic_commands::model::inbound::Place {
+        platform: Platform::Slack,
+        channel: channel.to_string(),
+        thread: Some(root_ts.to_string()),
+    };
+    for report in &diagnosis.reports {
+        let buttons = crate::remediation::make_offers(state, report, &place).await;
+        if buttons.is_empty() {
+            continue;
+        }
+        let expires = buttons
+            .iter()
+            .map(|b| b.expires_in)
+            .min()
+            .unwrap_or(medic_commands::actions::DEFAULT_EXPIRES);
+        let note = format!("in {}", medic_commands::format::human_duration(expires));
+        let message = medic_integrations::chat::slack::buttons::offer_message(
+            &report.target.name,
+            &buttons,
+            &note,
+        );
+        post_in_thread(state, channel, root_ts, message).await?;
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 //! - [`delivery`]: running diagnostics → root message, streamed thread, final edit.
 //! - [`single_flight`]: one run per target, shared and watched.
 //! - [`incidents`]: alert deliveries → incidents → threads, through a durable outbox.
+//! - [`remediation`]: buttons → policy → approval → one run → audit.
 //! - [`slack`]: the Slack runtime (verifier, Web API client, outbox).
 //! - [`outbox`]: per-channel pacing and retry of chat posts.
 //! - [`ratelimit`]: the per-person command limit.
@@ -27,6 +28,7 @@ pub mod http;
 pub mod incidents;
 pub mod outbox;
 pub mod ratelimit;
+pub mod remediation;
 pub mod settings;
 pub mod single_flight;
 pub mod slack;

@@ -31,7 +31,7 @@ pub const ENV_PREFIX: &str = "MEDIC";
 
 /// Sections that later versions read; accepted now so a config written for
 /// the full design validates, and reported at start-up as not served yet.
-const NOT_YET_SERVED: &[&str] = &["discord", "groups", "actions"];
+const NOT_YET_SERVED: &[&str] = &["discord"];
 
 /// One problem in the configuration, with the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +143,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Alert sources, routes and runbooks.
     pub alerts: AlertSettings,
+    /// `[groups]`, `[oncall]` and `[actions.NAME]`.
+    pub remediation: RemediationSettings,
     /// Sections present that this version does not serve yet.
     pub not_yet_served: Vec<String>,
     /// The file read, if any.
@@ -281,6 +283,27 @@ impl Settings {
                 a.runbooks.len()
             )
         });
+        let r = &self.remediation;
+        if !r.actions.is_empty() {
+            let list: Vec<String> = r
+                .actions
+                .values()
+                .map(|a| {
+                    format!(
+                        "{} ({}, on {})",
+                        a.name,
+                        a.kind.name(),
+                        a.offered_on.join(", ")
+                    )
+                })
+                .collect();
+            lines.push(format!(
+                "actions: {} ({} groups, {} on call)",
+                list.join(", "),
+                r.directory.groups.len(),
+                r.directory.on_call.len()
+            ));
+        }
         lines
     }
 }
@@ -305,6 +328,9 @@ const KNOWN_SECTIONS: &[&str] = &[
     "routes",
     "runbooks",
     "incidents",
+    "groups",
+    "oncall",
+    "actions",
 ];
 
 impl Reader {
@@ -338,6 +364,12 @@ impl Reader {
             .unwrap_or_default();
         let (targets, default_targets) = self.targets(root.remove("targets"));
         let alerts = self.alerts(&mut root, &targets);
+        let remediation = self.remediation(
+            root.remove("groups"),
+            root.remove("oncall"),
+            root.remove("actions"),
+            &targets,
+        );
 
         Some(Settings {
             server: server?,
@@ -347,6 +379,7 @@ impl Reader {
             default_targets,
             limits,
             alerts,
+            remediation,
             not_yet_served,
             source,
         })
@@ -601,8 +634,11 @@ fn is_loopback(u: &url::Url) -> bool {
 }
 
 mod alerts;
+mod remediation;
 #[cfg(test)]
 mod tests;
+
+pub use remediation::RemediationSettings;
 
 pub use alerts::{
     AlertSettings, AlertmanagerSettings, IncidentSettings, PagerDutySettings, SentrySettings,

@@ -71,6 +71,31 @@ impl SlackRuntime {
         }
     }
 
+    /// Answers one person through an interaction's `response_url`, seen
+    /// by them alone, leaving the clicked message as it is.
+    pub async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), String> {
+        if !self.trusted_response_url(response_url) {
+            return Err("the response_url is not Slack's".into());
+        }
+        let body = serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": medic_commands::redact::redact(text),
+        });
+        let response = self
+            .http
+            .post(response_url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| medic_commands::redact::redact(&e.to_string()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the response_url answered {}", response.status()))
+        }
+    }
+
     /// Shows a report to the person who asked, through the command's
     /// `response_url`, when medic may not post into the channel.
     pub async fn respond_privately(

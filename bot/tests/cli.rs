@@ -289,3 +289,74 @@ fn serve_starts_with_zero_setup_and_stops_on_sigterm() {
         "{rest:?}"
     );
 }
+
+const POLICY: &str = r#"
+[database]
+url = "sqlite://medic.db"
+[targets.db]
+kind = "postgres"
+url = "postgres://medic@127.0.0.1/app"
+[groups]
+sre = ["U1", "U2"]
+[oncall]
+users = ["U9"]
+[actions.kill-idle]
+title = "Terminate idle connections"
+kind = "postgres.terminate_idle"
+offered_on = ["db"]
+may_request = ["group:sre", "oncall"]
+may_approve = ["group:sre"]
+approvals = 1
+cooldown = "5m"
+"#;
+
+#[test]
+fn policy_check_answers_like_a_button_would() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("medic.toml"), POLICY).unwrap();
+    let out = medic(dir.path())
+        .args(["policy", "check", "U9", "kill-idle", "--target", "db"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("by the rule \"oncall\""), "{stdout}");
+    assert!(
+        stdout.contains("needs 1 approval(s) from [group:sre]"),
+        "{stdout}"
+    );
+
+    let out = medic(dir.path())
+        .args(["policy", "check", "U7", "kill-idle"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("may_request = [\"group:sre\", \"oncall\"]` does not include you"),
+        "{stdout}"
+    );
+
+    let out = medic(dir.path())
+        .args(["policy", "check", "U1", "kill-idle", "--target", "cache"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("not offered for `cache`"), "{stdout}");
+
+    let out = medic(dir.path())
+        .args(["policy", "check", "U1", "restart"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+
+    // An empty audit log verifies.
+    let out = medic(dir.path()).arg("audit").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("Audit chain verified: 0 row(s)"),
+        "{stdout}"
+    );
+}

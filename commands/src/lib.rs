@@ -5,6 +5,8 @@
 //!
 //! - [`model`]: the neutral data that flows through medic — [`Report`],
 //!   [`Finding`], [`Status`] and the inbound [`model::inbound`] types.
+//! - [`actions`]: remediations from config, the policy that guards them,
+//!   and the argv runner.
 //! - [`command`]: the chat grammar (`/diag TARGET`, `/help`) as data, parsed
 //!   from the words a user typed.
 //! - [`diagnostics`]: target specs from config (a closed enum tagged by
@@ -14,6 +16,7 @@
 //!   or logs.
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod command;
 pub mod diagnostics;
 pub mod duration;

@@ -34,11 +34,23 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             r"(?i)\b(bearer|basic|bot)\s+[A-Za-z0-9\-._~+/]{8,}=*",
             "${1} ••••",
         ),
-        // key=value style secrets in DSNs and query strings.
+        // Authorization header values, whatever the scheme.
         (
-            r"(?i)\b(password|passwd|pwd|secret|token|api_key|apikey|auth)=([^\s&;]+)",
-            "${1}=••••",
+            r"(?i)\b((?:proxy-)?authorization)(\s*[:=]\s*)(?:(?:bearer|basic|token|bot|digest)\s+)?[^\s,;]+",
+            "${1}${2}••••",
         ),
+        // key=value and key: value secrets in DSNs, query strings, env
+        // dumps, JSON and YAML.
+        (
+            r#"(?i)\b(password|passwd|pwd|secret|client_secret|token|access_token|api[_-]?key|apikey|auth|access[_-]?key|private[_-]?key)("?\s*[=:]\s*"?)([^\s&;",}]+)"#,
+            "${1}${2}••••",
+        ),
+        // Vendor API key shapes (Stripe, OpenAI-style, GitHub, GitLab, AWS).
+        (r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{8,}", "••••"),
+        (r"\bsk-[A-Za-z0-9_\-]{16,}", "••••"),
+        (r"\bgh[pousr]_[A-Za-z0-9]{20,}", "••••"),
+        (r"\bglpat-[A-Za-z0-9_\-]{16,}", "••••"),
+        (r"\bAKIA[0-9A-Z]{16}\b", "••••"),
     ]
     .into_iter()
     .map(|(re, with)| (Regex::new(re).expect("redaction pattern compiles"), with))
@@ -88,8 +100,55 @@ impl Redactor {
                 out = re.replace_all(&out, *with).into_owned();
             }
         }
-        out
+        mask_high_entropy(&out)
     }
+}
+
+/// Runs of token characters at least this long are candidates for the
+/// entropy test.
+const LONG_TOKEN: usize = 32;
+/// Shannon entropy (bits per character) above which a long token reads as
+/// random: generated keys score 4.5–5.5, words and identifiers far less,
+/// and hex (hashes, commit ids, at most 4.0) stays readable.
+const HIGH_ENTROPY: f64 = 4.2;
+
+static TOKEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z0-9+_\-=]{32,}").expect("token pattern compiles"));
+
+/// Masks long, random-looking strings: secrets nobody told us about
+/// (a key in a command's output) have no shape but their randomness.
+fn mask_high_entropy(text: &str) -> String {
+    if text.len() < LONG_TOKEN {
+        return text.to_string();
+    }
+    TOKEN
+        .replace_all(text, |c: &regex::Captures<'_>| {
+            let t = &c[0];
+            let letters = t.chars().any(|ch| ch.is_ascii_alphabetic());
+            let digits = t.chars().any(|ch| ch.is_ascii_digit());
+            if letters && digits && entropy(t) > HIGH_ENTROPY {
+                MASK.to_string()
+            } else {
+                t.to_string()
+            }
+        })
+        .into_owned()
+}
+
+fn entropy(t: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in t.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = t.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// Masks secret shapes only; for text from places with no known secrets.
@@ -169,6 +228,50 @@ mod tests {
     fn short_secrets_do_not_shred_text() {
         let r = Redactor::new().with_secret("a");
         assert_eq!(r.redact("a cat"), "a cat");
+    }
+
+    #[test]
+    fn headers_keys_and_vendor_tokens_are_masked() {
+        let cases = [
+            "Authorization: Basic dXNlcjpwYXNz",
+            "authorization=Token abc123def456",
+            "PASSWORD: hunter2hunter2",
+            "{\"api_key\": \"k-12345678\"}",
+            "client_secret=abcdefgh12",
+            "key sk_live_4eC39HqLyjWDarjtT1zdp7dc here",
+            "OPENAI sk-proj-abcdefghijklmnop1234",
+            "gh token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "aws AKIAIOSFODNN7EXAMPLE",
+        ];
+        for c in cases {
+            let out = redact(c);
+            for secret in [
+                "dXNlcjpwYXNz",
+                "abc123def456",
+                "hunter2hunter2",
+                "k-12345678",
+                "abcdefgh12",
+                "4eC39HqLyjWDarjtT1zdp7dc",
+                "abcdefghijklmnop1234",
+                "16C7e42F292c",
+                "IOSFODNN7",
+            ] {
+                assert!(!out.contains(secret), "{c} → {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_looking_strings_are_masked_but_hashes_and_words_stay() {
+        let key = "Zq8vL2mX9pR4tK7wY1nB6cH3jF5gD0sA";
+        assert_eq!(
+            redact(&format!("export KEY_VALUE {key}")),
+            "export KEY_VALUE ••••"
+        );
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert_eq!(redact(sha), sha);
+        let ident = "postgres_connections_by_application_name_total";
+        assert_eq!(redact(ident), ident);
     }
 
     #[test]

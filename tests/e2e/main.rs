@@ -4,6 +4,7 @@ mod crash;
 mod incidents;
 mod ingest_store;
 mod operations;
+mod remediation;
 mod slack_delivery;
 mod slash_commands;
 mod streaming;

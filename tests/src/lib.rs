@@ -183,6 +183,28 @@ impl TestMedic {
         self.post_signed("/slack/commands", &body, now_unix()).await
     }
 
+    /// Presses a button as `user` in [`CHANNEL`]: a signed
+    /// `block_actions` interaction carrying `action_id` and `value`. The
+    /// ephemeral answer goes to the fake's response URL `user`.
+    pub async fn click(
+        &self,
+        user: &str,
+        action_id: &str,
+        value: &str,
+        thread_ts: Option<&str>,
+    ) -> reqwest::Response {
+        let body = signing::block_actions_form(
+            user,
+            CHANNEL,
+            thread_ts,
+            action_id,
+            value,
+            &self.slack.response_url(user),
+        );
+        self.post_signed("/slack/interactions", &body, now_unix())
+            .await
+    }
+
     /// Posts `body` signed with medic's secret at timestamp `ts`.
     pub async fn post_signed(&self, path: &str, body: &str, ts: i64) -> reqwest::Response {
         let sig = signing::slack_signature(SIGNING_SECRET, ts, body.as_bytes());

@@ -61,6 +61,36 @@ pub fn pagerduty_signature(secret: &str, body: &[u8]) -> String {
     format!("v1={}", sentry_signature(secret, body))
 }
 
+/// A `block_actions` interaction body as Slack posts it (form field
+/// `payload=` holding JSON), built from the published payload in
+/// tests/fixtures/slack/block_actions_button.json with this click's user,
+/// channel, thread, button and `response_url`.
+pub fn block_actions_form(
+    user: &str,
+    channel: &str,
+    thread_ts: Option<&str>,
+    action_id: &str,
+    value: &str,
+    response_url: &str,
+) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/slack/block_actions_button.json"))
+            .expect("fixture parses");
+    v["user"]["id"] = user.into();
+    v["user"]["username"] = user.to_lowercase().into();
+    v["user"]["name"] = user.to_lowercase().into();
+    v["channel"]["id"] = channel.into();
+    v["container"]["channel_id"] = channel.into();
+    v["container"]["is_ephemeral"] = false.into();
+    if let Some(ts) = thread_ts {
+        v["container"]["thread_ts"] = ts.into();
+    }
+    v["response_url"] = response_url.into();
+    v["actions"][0]["action_id"] = action_id.into();
+    v["actions"][0]["value"] = value.into();
+    serde_urlencoded::to_string([("payload", v.to_string())]).expect("form encodes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,11 @@
 //! expect); 1 for `check-config` problems; 64 for a bad invocation or
 //! configuration that stops a command from running.
 
+mod audit;
 mod check;
 mod console;
 mod diag;
+mod policy;
 mod serve;
 
 use std::path::PathBuf;
@@ -54,6 +56,37 @@ pub enum Command {
     Console,
     /// Validate the configuration and report every problem at once.
     CheckConfig,
+    /// Export the audit log and verify its hash chain (exit 1 if broken).
+    Audit {
+        /// Only print rows since this time (RFC 3339) or this long ago (24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the remediation policy a question, as a button click would.
+    Policy {
+        /// What to ask.
+        #[command(subcommand)]
+        question: PolicyQuestion,
+    },
+}
+
+/// `medic policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyQuestion {
+    /// May USER request ACTION (on --target)? Exit 0 yes, 1 no.
+    Check {
+        /// A chat user id (`U0123ABCD`).
+        user: String,
+        /// The action's name, as in [actions.NAME].
+        action: String,
+        /// The target it would run on; also checks cooldown and runs in
+        /// progress in the database.
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 /// The whole program: parses the command line, starts the runtime, runs
@@ -86,6 +119,17 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Diag { target, json } => diag::run(cli.config.as_deref(), &target, json).await,
         Command::Console => console::run(cli.config.as_deref()).await,
         Command::CheckConfig => check::run(cli.config.as_deref()),
+        Command::Audit { since, json } => {
+            audit::run(cli.config.as_deref(), since.as_deref(), json).await
+        }
+        Command::Policy {
+            question:
+                PolicyQuestion::Check {
+                    user,
+                    action,
+                    target,
+                },
+        } => policy::check(cli.config.as_deref(), &user, &action, target.as_deref()).await,
     }
 }
 

@@ -19,8 +19,8 @@ use crate::dispatch;
 /// The two headers Slack signs a request with, taken on their own rather
 /// than cloning the whole header map on every request.
 pub struct SlackSignature {
-    timestamp: Option<String>,
-    signature: Option<String>,
+    pub(super) timestamp: Option<String>,
+    pub(super) signature: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
@@ -41,7 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
     }
 }
 
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
+use medic_commands::model::inbound::{Place, Platform};
 use medic_integrations::chat::Provenance;
-use medic_integrations::chat::slack::render;
+use medic_integrations::chat::slack::{buttons, render};
 use tokio_util::sync::CancellationToken;
 
 use super::Pending;
@@ -129,6 +130,33 @@ async fn run_job(state: &AppState, job: Job) {
         actor: None,
         reference: Some(job.incident_id),
     };
+    // Buttons for the remediations the reports offer, bound to the
+    // incident's channel (its thread may not be posted yet). Made before
+    // the write transaction: on SQLite a write from another connection
+    // inside it would wait for it.
+    let offers = match state.store.incident(job.incident_id).await {
+        Ok(Some(row)) => match &row.place {
+            Some((platform, channel)) if platform == "slack" => {
+                let place = Place {
+                    platform: Platform::Slack,
+                    channel: channel.clone(),
+                    thread: None,
+                };
+                let mut messages = Vec::new();
+                for report in &diagnosis.reports {
+                    let buttons = crate::remediation::make_offers(state, report, &place).await;
+                    if let Some(expires) = buttons.iter().map(|b| b.expires_in).min() {
+                        let note =
+                            format!("in {}", medic_commands::format::human_duration(expires));
+                        messages.push(buttons::offer_message(&report.target.name, &buttons, &note));
+                    }
+                }
+                messages
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
     let queued = async {
         let mut tx = state.store.begin_write().await?;
         if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
@@ -136,6 +164,7 @@ async fn run_job(state: &AppState, job: Job) {
         {
             let mut messages = vec![render::diagnosis_root(&diagnosis, &prov)];
             messages.extend(render::diagnosis_thread(&diagnosis, &prov));
+            messages.extend(offers.iter().cloned());
             for m in messages {
                 let body = serde_json::to_string(&m).unwrap_or_default();
                 enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;

@@ -148,7 +148,7 @@ fn the_design_contract_parses() {
     assert_eq!(s.slack.unwrap().api_url.as_str(), "https://slack.com/api/");
     assert_eq!(s.targets["redis"].location(), "10.0.1.1:6379");
     assert!(!s.default_targets);
-    assert_eq!(s.not_yet_served, vec!["discord", "groups"]);
+    assert_eq!(s.not_yet_served, vec!["discord"]);
     assert!(s.alerts.sentry.is_some() && s.alerts.pagerduty.is_some());
     assert_eq!(
         s.alerts.routes[0].slack_channel.as_deref(),
@@ -414,4 +414,90 @@ fn network_targets_parse_and_name_the_key_at_fault() {
         "{problems:#?}"
     );
     assert!(problems[2].message.contains("no port"), "{}", problems[2]);
+}
+
+const ACTIONS: &str = r#"
+    [targets.db]
+    kind = "postgres"
+    url = "postgres://medic@127.0.0.1/app"
+    [targets.cache]
+    kind = "redis"
+    url = "redis://127.0.0.1:6379"
+    [groups]
+    sre = ["U1", "U2"]
+    [oncall]
+    users = ["U9"]
+    [actions.kill-idle]
+    title = "Terminate idle connections"
+    kind = "postgres.terminate_idle"
+    idle_for = "10m"
+    application_name = "api"
+    offered_on = ["db"]
+    may_request = ["group:sre", "oncall"]
+    may_approve = ["group:sre"]
+    approvals = 1
+    cooldown = "5m"
+    [actions.restart-redis]
+    title = "Restart Redis"
+    kind = "command"
+    run = ["systemctl", "restart", "{unit}"]
+    offered_on = ["cache"]
+    may_request = ["U1"]
+    [actions.restart-redis.params.unit]
+    enum = ["redis-server"]
+    default = "redis-server"
+"#;
+
+#[test]
+fn actions_groups_and_oncall_parse() {
+    let loaded = load(ACTIONS).unwrap();
+    let r = &loaded.settings.remediation;
+    assert_eq!(r.actions.len(), 2);
+    assert_eq!(r.actions["kill-idle"].approvals, 1);
+    assert!(r.directory.on_call.contains("U9"));
+    assert_eq!(r.offered("db", &["postgres.connections"]).len(), 1);
+    assert!(r.offered("db", &["postgres.uptime"]).is_empty());
+    assert_eq!(r.offered("cache", &["redis.memory"]).len(), 1);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(loaded.settings.not_yet_served.is_empty());
+}
+
+#[test]
+fn action_problems_name_their_keys() {
+    let text = ACTIONS
+        .replace(
+            "offered_on = [\"db\"]",
+            "offered_on = [\"cache\", \"nope\"]",
+        )
+        .replace("may_request = [\"U1\"]", "may_request = [\"group:ops\"]")
+        .replace("\"{unit}\"", "\"--unit={unit}\"");
+    let problems = load(&text).unwrap_err();
+    let k = keys(&problems);
+    assert_eq!(
+        k,
+        vec![
+            "actions.kill-idle.offered_on",
+            "actions.kill-idle.offered_on",
+            "actions.restart-redis.run",
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[0].message.contains("PostgreSQL targets only"));
+    assert!(
+        problems[1]
+            .message
+            .contains("`nope` is not a configured target")
+    );
+    // A group typo is its own problem once the argv is fixed.
+    let text = ACTIONS.replace("may_request = [\"U1\"]", "may_request = [\"group:ops\"]");
+    let problems = load(&text).unwrap_err();
+    assert_eq!(keys(&problems), vec!["actions.restart-redis"]);
+    assert!(problems[0].message.contains("group:ops"), "{problems:?}");
+}
+
+#[test]
+fn oncall_with_nobody_on_call_is_a_warning() {
+    let text = ACTIONS.replace("users = [\"U9\"]", "users = []");
+    let loaded = load(&text).unwrap();
+    assert_eq!(keys(&loaded.warnings), vec!["oncall.users"]);
 }

@@ -5,8 +5,10 @@
 //! written once with `$n` placeholders, times are unix milliseconds, and the
 //! DDL lives in one migrations folder per backend, kept in step by number.
 
+pub mod audit;
 pub mod deliveries;
 pub mod incidents;
+pub mod offers;
 pub mod outbox;
 pub mod runs;
 
@@ -55,6 +57,16 @@ impl Store {
                 "&mode=rwc"
             } else {
                 "?mode=rwc"
+            });
+        }
+        if backend == Backend::Postgres && !text.contains("application_name=") {
+            // Named, so DBAs see medic in pg_stat_activity and the
+            // postgres.terminate_idle action never terminates medic's own
+            // store connections.
+            text.push_str(if text.contains('?') {
+                "&application_name=medic-store"
+            } else {
+                "?application_name=medic-store"
             });
         }
         let options = AnyConnectOptions::from_str(&text).map_err(|e| {

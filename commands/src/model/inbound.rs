@@ -60,3 +60,29 @@ pub struct CommandInvocation {
     /// The words after it (`["redis"]`).
     pub args: Vec<String>,
 }
+
+/// What a button press asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClickVerb {
+    /// Run (or ask approval for) an offered action.
+    Request,
+    /// Approve a pending request.
+    Approve,
+    /// Deny a pending request.
+    Deny,
+}
+
+/// A button press, after an adapter verified and parsed it. `id` is the
+/// opaque server-side id the button carried; nothing else in the click
+/// is trusted to say what to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ButtonClick {
+    /// Who pressed.
+    pub actor: Actor,
+    /// Where the button was.
+    pub place: Place,
+    /// What the button asks for.
+    pub verb: ClickVerb,
+    /// The offer id (for `Request`) or request id (`Approve`, `Deny`).
+    pub id: String,
+}

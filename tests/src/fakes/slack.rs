@@ -12,7 +12,9 @@
 //! - `chat.update` must name a message the bot posted in that channel
 //!   (`message_not_found`), obeys the same block limits, and is held to
 //!   Tier 3's ~50 calls a minute (429 with `Retry-After` past that);
-//! - channels can be marked as ones the bot is not in (`not_in_channel`).
+//! - channels can be marked as ones the bot is not in (`not_in_channel`);
+//! - `chat.postEphemeral` needs a `user` and the same token and limits,
+//!   and is not paced with the channel's messages.
 //!
 //! Every call, accepted or not, is recorded.
 
@@ -319,6 +321,79 @@ impl FakeSlack {
         }
     }
 
+    /// The texts sent to response URL `id` (ephemeral answers), in order.
+    pub fn ephemerals_to(&self, id: &str) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "response_url" && c.body["response_url_id"] == id)
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Waits until response URL `id` has received `n` answers; returns
+    /// them all.
+    pub async fn wait_for_ephemerals(&self, id: &str, n: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.ephemerals_to(id);
+            if got.len() >= n {
+                return got;
+            }
+            if Instant::now() > deadline {
+                panic!("expected {n} answers to {id} within {limit:?}, saw {got:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every button with `action_id` in messages posted in `channel`, as
+    /// (value, the message's ts, its thread_ts).
+    pub fn buttons(&self, channel: &str, action_id: &str) -> Vec<(String, String, Option<String>)> {
+        let mut out = Vec::new();
+        for c in self.posts_in(channel) {
+            for block in c.body["blocks"].as_array().into_iter().flatten() {
+                for e in block["elements"].as_array().into_iter().flatten() {
+                    if e["type"] == "button" && e["action_id"] == action_id {
+                        out.push((
+                            e["value"].as_str().unwrap_or_default().to_string(),
+                            c.ts.clone().unwrap_or_default(),
+                            c.thread_ts().map(str::to_string),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits for a message matching `pred` (by its text as it reads now,
+    /// after edits) in `channel`; returns that text.
+    pub async fn wait_for_message(
+        &self,
+        channel: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            for c in self.posts_in(channel) {
+                if let Some(m) = c.ts.as_deref().and_then(|ts| self.message(channel, ts)) {
+                    let text = all_text(&m);
+                    if pred(&text) {
+                        return text;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no matching message in {channel} within {limit:?}: {:#?}",
+                    self.calls()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for a call matching `pred`, or panics after `limit`.
     pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&Call) -> bool) -> Call {
         let deadline = Instant::now() + limit;
@@ -487,7 +562,7 @@ fn answer(
         let (st, v) = slack_error("invalid_auth");
         return (st, v, None);
     }
-    if method != "chat.postMessage" && method != "chat.update" {
+    if !["chat.postMessage", "chat.update", "chat.postEphemeral"].contains(&method) {
         let (st, v) = slack_error("unknown_method");
         return (st, v, None);
     }
@@ -509,6 +584,23 @@ fn answer(
     }
     if method == "chat.update" {
         return update(s, channel, body);
+    }
+    if method == "chat.postEphemeral" {
+        // Seen by `user` alone; not a channel message (no ts to thread on,
+        // not held to the channel's posting pace).
+        if body
+            .get("user")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let (st, v) = slack_error("user_not_in_channel");
+            return (st, v, None);
+        }
+        return (
+            StatusCode::OK,
+            json!({"ok": true, "message_ts": s.next_ts()}),
+            None,
+        );
     }
     if let Some(thread) = body.get("thread_ts").and_then(Value::as_str)
         && !s

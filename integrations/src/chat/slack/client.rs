@@ -130,6 +130,28 @@ impl SlackApi {
         })
     }
 
+    /// Shows `text` to `user` alone in `channel` (or a thread of it):
+    /// the fallback for a click whose `response_url` cannot be used.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<(), SlackApiError> {
+        let mut request = SlackApiChatPostEphemeralRequest::new(
+            SlackChannelId(channel.to_string()),
+            SlackUserId(user.to_string()),
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        if let Some(ts) = thread_ts {
+            request = request.with_thread_ts(SlackTs(ts.to_string()));
+        }
+        let session = self.client.open_session(&self.token);
+        session.chat_post_ephemeral(&request).await?;
+        Ok(())
+    }
+
     /// Replaces the text and blocks of a message medic posted: the root
     /// message gets its final status once every check has answered.
     pub async fn update_message(

@@ -98,7 +98,7 @@ impl SlashCommand {
 /// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
 /// `%XX` a byte; a malformed escape is kept as written and invalid UTF-8
 /// becomes U+FFFD, as browsers do.
-fn form_decode(raw: &[u8]) -> String {
+pub(crate) fn form_decode(raw: &[u8]) -> String {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }

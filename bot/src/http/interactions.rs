@@ -1,0 +1,154 @@
+//! `POST /slack/interactions`: button clicks. Verified exactly like slash
+//! commands (same verifier, same 401), parsed into a neutral click, and
+//! acknowledged at once; the click is handled in the background (a run
+//! can take longer than Slack's 3 s) and answers through `response_url`
+//! and the request's status message.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use medic_commands::actions::view::StatusView;
+use medic_integrations::chat::slack::buttons::status_message;
+use medic_integrations::chat::slack::interaction::{self, Interaction};
+
+use super::slack::{SlackSignature, now_unix};
+use crate::app::AppState;
+use crate::remediation::{Notifier, flow};
+use crate::storage::offers::Request;
+
+/// A button click.
+pub async fn interactions(
+    State(state): State<AppState>,
+    signed: SlackSignature,
+    body: Bytes,
+) -> Response {
+    let Some(slack) = &state.slack else {
+        return (
+            StatusCode::NOT_FOUND,
+            "Slack is not configured on this medic\n",
+        )
+            .into_response();
+    };
+    if let Err(error) = slack.verifier.verify(
+        signed.timestamp.as_deref(),
+        signed.signature.as_deref(),
+        &body,
+        now_unix(),
+    ) {
+        tracing::warn!(%error, route = "/slack/interactions", "Rejected a request that is not signed by Slack.");
+        return (StatusCode::UNAUTHORIZED, "invalid signature\n").into_response();
+    }
+    let (click, response_url) = match interaction::parse(&body) {
+        Ok(Interaction::Click {
+            click,
+            response_url,
+        }) => (click, response_url),
+        Ok(Interaction::Other(kind)) => {
+            tracing::debug!(
+                kind,
+                "Ignored an interaction that is not one of medic's buttons."
+            );
+            return StatusCode::OK.into_response();
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Rejected a malformed interaction.");
+            return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
+        }
+    };
+    tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed.");
+    let task_state = state.clone();
+    state.tasks.spawn(async move {
+        let notifier = SlackNotifier {
+            state: task_state.clone(),
+            response_url,
+            clicker: Some((
+                click.place.channel.clone(),
+                click.actor.id.clone(),
+                click.place.thread.clone(),
+            )),
+        };
+        flow::handle(&task_state, click, &notifier).await;
+    });
+    StatusCode::OK.into_response()
+}
+
+/// Answers and status messages for one click, through Slack.
+pub struct SlackNotifier {
+    /// The app, for its Slack runtime.
+    pub state: AppState,
+    /// The click's `response_url`, for ephemeral answers.
+    pub response_url: Option<String>,
+    /// The clicker's channel, user id and thread, for `chat.postEphemeral`
+    /// when the `response_url` is missing, expired or not Slack's.
+    pub clicker: Option<(String, String, Option<String>)>,
+}
+
+impl Notifier for SlackNotifier {
+    async fn ephemeral(&self, text: &str) {
+        let Some(slack) = &self.state.slack else {
+            return;
+        };
+        if let Some(url) = &self.response_url {
+            match slack.respond_ephemeral(url, text).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::info!(%error, "A click's response_url failed; answering with chat.postEphemeral.");
+                }
+            }
+        }
+        let Some((channel, user, thread)) = &self.clicker else {
+            return;
+        };
+        let text = medic_commands::redact::redact(text);
+        let sent = slack
+            .outbox
+            .send(channel, || {
+                slack
+                    .api
+                    .post_ephemeral(channel, user, &text, thread.as_deref())
+            })
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "Could not answer a click privately.");
+        }
+    }
+
+    async fn post_status(&self, request: &Request, view: &StatusView) -> Option<String> {
+        let slack = self.state.slack.as_ref()?;
+        let content = status_message(view);
+        let posted = slack
+            .outbox
+            .send(&request.channel, || {
+                slack
+                    .api
+                    .post_message(&request.channel, content.clone(), request.thread.as_deref())
+            })
+            .await;
+        match posted {
+            Ok(p) => Some(p.ts),
+            Err(error) => {
+                tracing::warn!(%error, "Could not post a request's status message.");
+                None
+            }
+        }
+    }
+
+    async fn update_status(&self, request: &Request, message: &str, view: &StatusView) {
+        let Some(slack) = self.state.slack.as_ref() else {
+            return;
+        };
+        let content = status_message(view);
+        let result = slack
+            .outbox
+            .send(&request.channel, || {
+                slack
+                    .api
+                    .update_message(&request.channel, message, content.clone())
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "Could not edit a request's status message.");
+        }
+    }
+}

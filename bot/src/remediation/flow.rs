@@ -1,0 +1,394 @@
+//! A click → the answer and the next state. Every refusal runs nothing
+//! and says why (naming the rule) to the clicker alone; every decision is
+//! audited.
+
+use medic_commands::actions::policy;
+use medic_commands::model::inbound::{ButtonClick, ClickVerb};
+
+use super::{Notifier, audit, gate, run, status};
+use crate::app::AppState;
+use crate::storage::audit::AuditEvent;
+use crate::storage::now_ms;
+use crate::storage::offers::{Request, RequestState, new_id};
+
+/// What the clicker is told when the id names nothing usable.
+pub const UNKNOWN: &str =
+    "This button is not one medic knows (unknown, or changed on the way); nothing was run.";
+
+/// Handles one click to its end (including the run, when it starts one).
+pub async fn handle<N: Notifier>(state: &AppState, click: ButtonClick, notifier: &N) {
+    match click.verb {
+        ClickVerb::Request => request(state, &click, notifier).await,
+        ClickVerb::Approve | ClickVerb::Deny => decide(state, &click, notifier).await,
+    }
+}
+
+async fn refuse<N: Notifier>(
+    state: &AppState,
+    click: &ButtonClick,
+    action: &str,
+    target: &str,
+    why: &str,
+    notifier: &N,
+) {
+    audit(
+        state,
+        AuditEvent {
+            event: "refused",
+            actor: &click.actor.id,
+            action,
+            target,
+            ref_id: &click.id,
+            detail: why,
+        },
+    )
+    .await;
+    notifier.ephemeral(why).await;
+}
+
+async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N) {
+    let offer = match state.store.offer(&click.id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return refuse(state, click, "", "", UNKNOWN, notifier).await,
+        Err(error) => {
+            tracing::warn!(%error, "Could not read an offer.");
+            return notifier.ephemeral("medic could not read its records just now; nothing was run. Try again in a moment.").await;
+        }
+    };
+    // A button's value only counts in the thread it was posted in.
+    if offer.platform != click.place.platform.as_str() || offer.channel != click.place.channel {
+        return refuse(
+            state,
+            click,
+            &offer.action,
+            &offer.target,
+            UNKNOWN,
+            notifier,
+        )
+        .await;
+    }
+    if now_ms() >= offer.expires_at {
+        let why =
+            "This button has expired; nothing was run. Run the diagnostic again for fresh buttons.";
+        return refuse(state, click, &offer.action, &offer.target, why, notifier).await;
+    }
+    let Some(action) = state.settings.remediation.actions.get(&offer.action) else {
+        let why = format!(
+            "`{}` is no longer configured; nothing was run.",
+            offer.action
+        );
+        return refuse(state, click, &offer.action, &offer.target, &why, notifier).await;
+    };
+    let dir = &state.settings.remediation.directory;
+    let rule = match policy::may_request(action, dir, &click.actor.id) {
+        Ok(rule) => rule.to_string(),
+        Err(e) => {
+            let why = format!("Not run: {e}.");
+            return refuse(state, click, &offer.action, &offer.target, &why, notifier).await;
+        }
+    };
+    if let Err(why) = gate(&state.store, action, &offer.target).await {
+        let why = format!("Not run: {why}.");
+        return refuse(state, click, &offer.action, &offer.target, &why, notifier).await;
+    }
+    let now = now_ms();
+    let request = Request {
+        id: new_id(),
+        offer_id: offer.id.clone(),
+        action: offer.action.clone(),
+        target: offer.target.clone(),
+        params: offer.params.clone(),
+        platform: offer.platform.clone(),
+        channel: offer.channel.clone(),
+        thread: offer.thread.clone(),
+        requester: click.actor.id.clone(),
+        requester_name: click.actor.name.clone(),
+        approvals_needed: action.approvals as i64,
+        state: if action.approvals == 0 {
+            RequestState::Approved
+        } else {
+            RequestState::Pending
+        },
+        created_at: now,
+        expires_at: now + action.expires.as_millis() as i64,
+        started_at: None,
+        finished_at: None,
+        outcome: None,
+        output: None,
+        message_ts: None,
+    };
+    match state.store.create_request(&request).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let why = "This button was already used; nothing was run again.";
+            return refuse(state, click, &offer.action, &offer.target, why, notifier).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Could not record a request.");
+            return notifier
+                .ephemeral(
+                    "medic could not record the request; nothing was run. Try again in a moment.",
+                )
+                .await;
+        }
+    }
+    audit(
+        state,
+        AuditEvent {
+            event: "requested",
+            actor: &click.actor.id,
+            action: &request.action,
+            target: &request.target,
+            ref_id: &request.id,
+            detail: &format!("offer {} by rule {rule}", offer.id),
+        },
+    )
+    .await;
+    let view = status::view(Some(action), &request, &[], Vec::new());
+    let message = notifier.post_status(&request, &view).await;
+    if let Some(ts) = &message
+        && let Err(error) = state.store.set_request_message(&request.id, ts).await
+    {
+        tracing::warn!(%error, "Could not record a status message's id.");
+    }
+    let request = Request {
+        message_ts: message,
+        ..request
+    };
+    if action.approvals == 0 {
+        run::execute(state, action, request, notifier).await;
+    } else {
+        notifier
+            .ephemeral(&format!(
+                "Requested *{}* on `{}`; it runs once {} approver(s) approve (not you).",
+                action.title, request.target, action.approvals
+            ))
+            .await;
+    }
+}
+
+async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N) {
+    let request = match state.store.request(&click.id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return refuse(state, click, "", "", UNKNOWN, notifier).await,
+        Err(error) => {
+            tracing::warn!(%error, "Could not read a request.");
+            return notifier
+                .ephemeral("medic could not read its records just now; nothing changed.")
+                .await;
+        }
+    };
+    if request.platform != click.place.platform.as_str() || request.channel != click.place.channel {
+        return refuse(
+            state,
+            click,
+            &request.action,
+            &request.target,
+            UNKNOWN,
+            notifier,
+        )
+        .await;
+    }
+    let action = state.settings.remediation.actions.get(&request.action);
+    if request.state != RequestState::Pending {
+        let why = format!(
+            "This request is already {}; nothing changes.",
+            request.state.as_str()
+        );
+        return refuse(
+            state,
+            click,
+            &request.action,
+            &request.target,
+            &why,
+            notifier,
+        )
+        .await;
+    }
+    if now_ms() >= request.expires_at {
+        for expired in state.store.expire_due().await.unwrap_or_default() {
+            expired_notice(state, &expired, notifier).await;
+        }
+        let why = "This request has expired; nothing was run.";
+        return refuse(
+            state,
+            click,
+            &request.action,
+            &request.target,
+            why,
+            notifier,
+        )
+        .await;
+    }
+    let Some(action) = action else {
+        let why = format!(
+            "`{}` is no longer configured; nothing was run.",
+            request.action
+        );
+        return refuse(
+            state,
+            click,
+            &request.action,
+            &request.target,
+            &why,
+            notifier,
+        )
+        .await;
+    };
+    let dir = &state.settings.remediation.directory;
+    let approvers = state.store.approvers(&request.id).await.unwrap_or_default();
+    let ids: Vec<String> = approvers.iter().map(|(id, _)| id.clone()).collect();
+    if click.verb == ClickVerb::Deny {
+        // The requester may withdraw; otherwise denying takes an approver.
+        if click.actor.id != request.requester
+            && let Err(e) =
+                policy::may_approve(action, dir, &click.actor.id, &request.requester, &[])
+        {
+            let why = format!("Not denied: only the requester or an approver may deny ({e}).");
+            return refuse(
+                state,
+                click,
+                &request.action,
+                &request.target,
+                &why,
+                notifier,
+            )
+            .await;
+        }
+        let why = format!("denied by <@{}>", click.actor.id);
+        if let Ok(true) = state
+            .store
+            .finish_request(
+                &request.id,
+                RequestState::Pending,
+                RequestState::Denied,
+                &why,
+                None,
+            )
+            .await
+        {
+            audit(
+                state,
+                AuditEvent {
+                    event: "denied",
+                    actor: &click.actor.id,
+                    action: &request.action,
+                    target: &request.target,
+                    ref_id: &request.id,
+                    detail: "",
+                },
+            )
+            .await;
+            refresh(state, &request.id, notifier, Vec::new()).await;
+        } else {
+            notifier
+                .ephemeral("This request was decided a moment ago; nothing changes.")
+                .await;
+        }
+        return;
+    }
+    let rule = match policy::may_approve(action, dir, &click.actor.id, &request.requester, &ids) {
+        Ok(rule) => rule.to_string(),
+        Err(e) => {
+            let why = format!("Not approved: {e}.");
+            return refuse(
+                state,
+                click,
+                &request.action,
+                &request.target,
+                &why,
+                notifier,
+            )
+            .await;
+        }
+    };
+    match state
+        .store
+        .add_approval(&request.id, &click.actor.id, &click.actor.name)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let why = format!("Not approved: you already approved *{}*.", action.title);
+            return refuse(
+                state,
+                click,
+                &request.action,
+                &request.target,
+                &why,
+                notifier,
+            )
+            .await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Could not record an approval.");
+            return notifier
+                .ephemeral("medic could not record the approval; try again.")
+                .await;
+        }
+    }
+    audit(
+        state,
+        AuditEvent {
+            event: "approved",
+            actor: &click.actor.id,
+            action: &request.action,
+            target: &request.target,
+            ref_id: &request.id,
+            detail: &format!("by rule {rule}"),
+        },
+    )
+    .await;
+    match state.store.mark_approved(&request.id).await {
+        Ok(true) => {
+            let Ok(Some(request)) = state.store.request(&request.id).await else {
+                return;
+            };
+            run::execute(state, action, request, notifier).await;
+        }
+        Ok(false) => refresh(state, &request.id, notifier, Vec::new()).await,
+        Err(error) => tracing::warn!(%error, "Could not move a request to approved."),
+    }
+}
+
+/// Re-reads a request and edits its status message.
+pub async fn refresh<N: Notifier>(state: &AppState, id: &str, notifier: &N, lines: Vec<String>) {
+    let Ok(Some(request)) = state.store.request(id).await else {
+        return;
+    };
+    let approvers = state.store.approvers(id).await.unwrap_or_default();
+    let action = state.settings.remediation.actions.get(&request.action);
+    let view = status::view(action, &request, &approvers, lines);
+    if let Some(ts) = &request.message_ts {
+        notifier.update_status(&request, ts, &view).await;
+    }
+}
+
+/// Expires pending requests past their expiry and edits their status
+/// messages ("expired"); run now and then by housekeeping.
+pub async fn expire_sweep<N: Notifier>(state: &AppState, notifier: &N) {
+    match state.store.expire_due().await {
+        Ok(list) => {
+            for r in list {
+                expired_notice(state, &r, notifier).await;
+            }
+        }
+        Err(error) => tracing::warn!(%error, "Could not expire pending requests."),
+    }
+}
+
+async fn expired_notice<N: Notifier>(state: &AppState, request: &Request, notifier: &N) {
+    audit(
+        state,
+        AuditEvent {
+            event: "expired",
+            actor: "medic",
+            action: &request.action,
+            target: &request.target,
+            ref_id: &request.id,
+            detail: "",
+        },
+    )
+    .await;
+    refresh(state, &request.id, notifier, Vec::new()).await;
+}

@@ -1,0 +1,132 @@
+//! Remediation buttons, platform-neutral: offers in reports, clicks →
+//! policy → approval → exactly-once run → audit.
+//!
+//! # Layout
+//!
+//! - this file: the [`Notifier`] a platform adapter implements, the
+//!   cooldown/one-at-a-time [`gate`], and [`make_offers`].
+//! - [`flow`]: a click (request, approve, deny) → what to say and do.
+//! - [`run`]: the run itself: precondition, action, after-check, record.
+//! - [`status`]: a request's state in words ([`StatusView`]).
+//!
+//! Slack (bot/src/http/interactions.rs) and, later, Discord only
+//! translate clicks into [`medic_commands::model::inbound::ButtonClick`]
+//! and implement [`Notifier`]; everything that decides is here and in
+//! `medic_commands::actions::policy`.
+
+pub mod flow;
+pub mod run;
+pub mod status;
+
+use std::future::Future;
+use std::time::Duration;
+
+use medic_commands::Report;
+use medic_commands::actions::view::{OfferButton, StatusView};
+use medic_commands::actions::{Action, params, policy};
+use medic_commands::model::inbound::Place;
+
+use crate::app::AppState;
+use crate::storage::audit::AuditEvent;
+use crate::storage::offers::{Offer, Request, new_id};
+use crate::storage::{Store, now_ms};
+
+/// What a platform adapter does for the flow: answer the clicker alone,
+/// and post and edit a request's status message in its thread.
+pub trait Notifier: Send + Sync {
+    /// An answer only the person who clicked sees.
+    fn ephemeral(&self, text: &str) -> impl Future<Output = ()> + Send;
+    /// Posts a request's status message in its thread; returns its id.
+    fn post_status(
+        &self,
+        request: &Request,
+        view: &StatusView,
+    ) -> impl Future<Output = Option<String>> + Send;
+    /// Replaces the status message `message` with `view`.
+    fn update_status(
+        &self,
+        request: &Request,
+        message: &str,
+        view: &StatusView,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Refuses a run while another of the same action on the same target is
+/// in progress, or before the cooldown has passed. The text names the
+/// rule. Used by clicks and by `medic policy check --target`.
+pub async fn gate(store: &Store, action: &Action, target: &str) -> Result<(), String> {
+    let (last, running) = store
+        .run_history(&action.name, target)
+        .await
+        .map_err(|e| format!("cannot read the run history: {e}"))?;
+    if running {
+        return Err(policy::Refusal::Running {
+            title: action.title.clone(),
+            target: target.to_string(),
+        }
+        .to_string());
+    }
+    let ago = last.map(|at| Duration::from_millis((now_ms() - at).max(0) as u64));
+    policy::check_cooldown(action, target, ago).map_err(|e| e.to_string())
+}
+
+/// Creates an offer for each action a report offers, bound to `place`
+/// (its channel and thread) and the action's expiry, and records them.
+pub async fn make_offers(state: &AppState, report: &Report, place: &Place) -> Vec<OfferButton> {
+    let problems: Vec<&str> = report.problems().map(|f| f.check.as_str()).collect();
+    let mut buttons = Vec::new();
+    for action in state
+        .settings
+        .remediation
+        .offered(&report.target.name, &problems)
+    {
+        let now = now_ms();
+        let offer = Offer {
+            id: new_id(),
+            action: action.name.clone(),
+            target: report.target.name.clone(),
+            params: params::offer_values(&report.target.name, &action.params),
+            platform: place.platform.as_str().to_string(),
+            channel: place.channel.clone(),
+            thread: place.thread.clone(),
+            created_at: now,
+            expires_at: now + action.expires.as_millis() as i64,
+        };
+        if let Err(error) = state.store.create_offer(&offer).await {
+            tracing::warn!(%error, action = %action.name, "Could not store an offer; its button is left out.");
+            continue;
+        }
+        audit(
+            state,
+            AuditEvent {
+                event: "offered",
+                actor: "medic",
+                action: &action.name,
+                target: &offer.target,
+                ref_id: &offer.id,
+                detail: &format!("in {} {}", offer.platform, offer.channel),
+            },
+        )
+        .await;
+        buttons.push(OfferButton {
+            title: action.title.clone(),
+            offer_id: offer.id,
+            approvals: action.approvals,
+            expires_in: action.expires,
+        });
+    }
+    buttons
+}
+
+/// Appends to the audit log; a failure is logged loudly (the action
+/// itself is not undone).
+pub async fn audit(state: &AppState, event: AuditEvent<'_>) {
+    let detail = medic_commands::redact::redact(event.detail);
+    let event = AuditEvent {
+        detail: &detail,
+        ..event
+    };
+    if let Err(error) = state.store.audit(event).await {
+        tracing::error!(%error, "Could not write to the audit log.");
+    }
+}

@@ -1,0 +1,133 @@
+//! A request's state in words, as its status message shows it:
+//! pending → approved by X → running → succeeded / failed with output;
+//! or denied, expired, skipped.
+
+use medic_commands::actions::Action;
+use medic_commands::actions::view::StatusView;
+
+use crate::storage::offers::{Request, RequestState};
+
+/// The status message of `request`, with `approvers` (names) and extra
+/// `lines` (before/after).
+pub fn view(
+    action: Option<&Action>,
+    request: &Request,
+    approvers: &[(String, String)],
+    lines: Vec<String>,
+) -> StatusView {
+    let title = action.map_or(request.action.as_str(), |a| a.title.as_str());
+    let counted = approvers
+        .iter()
+        .filter(|(id, _)| *id != request.requester)
+        .count() as i64;
+    let missing = (request.approvals_needed - counted).max(0);
+    let (symbol, state) = match request.state {
+        RequestState::Pending => ("⏳", format!("waiting for {missing} more approval(s)")),
+        RequestState::Approved => ("✅", "approved".to_string()),
+        RequestState::Running => ("⚙️", "running".to_string()),
+        RequestState::Succeeded => ("🟢", "succeeded".to_string()),
+        RequestState::Failed => ("🔴", "failed".to_string()),
+        RequestState::Skipped => ("⏭️", "not run".to_string()),
+        RequestState::Denied => ("⛔", "denied".to_string()),
+        RequestState::Expired => ("⌛", "expired".to_string()),
+    };
+    let mut all = vec![format!(
+        "Requested by <@{}>{}",
+        request.requester,
+        if request.approvals_needed > 0 {
+            format!(
+                " · needs {} approval(s), never the requester's own",
+                request.approvals_needed
+            )
+        } else {
+            " · no approval needed".to_string()
+        }
+    )];
+    if !approvers.is_empty() {
+        let names: Vec<String> = approvers.iter().map(|(id, _)| format!("<@{id}>")).collect();
+        all.push(format!("Approved by {}", names.join(", ")));
+    }
+    if let Some(a) = action
+        && request.state == RequestState::Pending
+        && !a.may_approve.is_empty()
+    {
+        let rules: Vec<String> = a.may_approve.iter().map(|p| p.to_string()).collect();
+        all.push(format!("May approve: {}", rules.join(", ")));
+    }
+    if let Some(outcome) = &request.outcome {
+        all.push(format!("Outcome: {outcome}"));
+    }
+    all.extend(lines);
+    StatusView {
+        request_id: request.id.clone(),
+        headline: format!("{symbol} *{title}* on `{}` — {state}", request.target),
+        lines: all,
+        output: request.output.clone().filter(|o| !o.trim().is_empty()),
+        decision_buttons: request.state == RequestState::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn request(state: RequestState) -> Request {
+        Request {
+            id: "r1".into(),
+            offer_id: "o1".into(),
+            action: "mark".into(),
+            target: "svc".into(),
+            params: BTreeMap::new(),
+            platform: "slack".into(),
+            channel: "C1".into(),
+            thread: None,
+            requester: "U1".into(),
+            requester_name: "u1".into(),
+            approvals_needed: 2,
+            state,
+            created_at: 0,
+            expires_at: 0,
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            output: Some("done".into()),
+            message_ts: None,
+        }
+    }
+
+    #[test]
+    fn pending_counts_only_others_and_offers_the_decision() {
+        let approvers = vec![
+            ("U1".to_string(), "u1".to_string()),
+            ("U2".to_string(), "u2".to_string()),
+        ];
+        let v = view(
+            None,
+            &request(RequestState::Pending),
+            &approvers,
+            Vec::new(),
+        );
+        assert_eq!(
+            v.headline,
+            "⏳ *mark* on `svc` — waiting for 1 more approval(s)"
+        );
+        assert!(v.decision_buttons);
+        assert!(v.lines.iter().any(|l| l == "Approved by <@U1>, <@U2>"));
+    }
+
+    #[test]
+    fn finished_requests_show_output_and_no_buttons() {
+        let v = view(
+            None,
+            &request(RequestState::Succeeded),
+            &[],
+            vec!["Before: x".into()],
+        );
+        assert!(v.headline.ends_with("— succeeded"));
+        assert!(!v.decision_buttons);
+        assert_eq!(v.output.as_deref(), Some("done"));
+        assert_eq!(v.lines.last().map(String::as_str), Some("Before: x"));
+    }
+}

@@ -1,0 +1,146 @@
+//! `[groups]`, `[oncall]` and `[actions.NAME]`: the remediations medic
+//! offers and the people who may use them.
+//!
+//! Validation goes past each action's own fields: the targets it is
+//! offered on must exist (and be PostgreSQL for the postgres built-ins),
+//! and every `group:NAME` must name a group — a typo there would quietly
+//! lock everyone out of a button when it is needed most.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use config::{Value, ValueKind};
+use medic_commands::actions::policy::{Directory, Principal};
+use medic_commands::actions::{Action, ActionConfig};
+use medic_commands::diagnostics::TargetSpec;
+use serde::Deserialize;
+
+use super::{Reader, problem};
+
+/// The remediations and who may use them.
+#[derive(Debug, Clone, Default)]
+pub struct RemediationSettings {
+    /// `[actions.NAME]`, validated.
+    pub actions: BTreeMap<String, Action>,
+    /// `[groups]` and `[oncall] users`.
+    pub directory: Directory,
+}
+
+impl RemediationSettings {
+    /// The actions a report of `target` with these troubled checks offers.
+    pub fn offered<'a>(&'a self, target: &str, problems: &[&str]) -> Vec<&'a Action> {
+        self.actions
+            .values()
+            .filter(|a| a.offered_for(target, problems))
+            .collect()
+    }
+}
+
+impl Reader {
+    pub(super) fn remediation(
+        &mut self,
+        groups: Option<Value>,
+        oncall: Option<Value>,
+        actions: Option<Value>,
+        targets: &BTreeMap<String, TargetSpec>,
+    ) -> RemediationSettings {
+        let mut directory = Directory::default();
+        if let Some(raw) = self.section::<BTreeMap<String, Vec<String>>>("groups", groups) {
+            for (name, members) in raw {
+                if members.is_empty() {
+                    self.warnings
+                        .push(problem(format!("groups.{name}"), "has no members"));
+                }
+                directory
+                    .groups
+                    .insert(name, members.into_iter().collect::<BTreeSet<_>>());
+            }
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct OnCall {
+            /// Who is on call until a schedule says (the seam for PagerDuty).
+            users: Vec<String>,
+        }
+        if let Some(raw) = self.section::<OnCall>("oncall", oncall) {
+            directory.on_call = raw.users.into_iter().collect();
+        }
+
+        let mut out = RemediationSettings {
+            actions: BTreeMap::new(),
+            directory,
+        };
+        let table = match actions.map(|v| v.kind) {
+            None => return out,
+            Some(ValueKind::Table(t)) => t,
+            Some(_) => {
+                self.problems.push(problem(
+                    "actions",
+                    "must be a table of [actions.NAME] sections",
+                ));
+                return out;
+            }
+        };
+        let table: BTreeMap<String, Value> = table.into_iter().collect();
+        let mut uses_oncall = false;
+        for (name, value) in table {
+            let key = format!("actions.{name}");
+            let Some(raw) = self.section::<ActionConfig>(&key, Some(value)) else {
+                continue;
+            };
+            let before = self.problems.len();
+            for t in &raw.offered_on {
+                match targets.get(t) {
+                    None => self.problems.push(problem(
+                        format!("{key}.offered_on"),
+                        format!("`{t}` is not a configured target"),
+                    )),
+                    Some(spec)
+                        if raw.kind.starts_with("postgres.")
+                            && !matches!(spec, TargetSpec::Postgres(_)) =>
+                    {
+                        self.problems.push(problem(
+                            format!("{key}.offered_on"),
+                            format!(
+                                "`{t}` is a {} target; {} acts on PostgreSQL targets only",
+                                spec.kind(),
+                                raw.kind
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            match Action::parse(&name, &raw) {
+                Ok(action) => {
+                    for p in action.may_request.iter().chain(&action.may_approve) {
+                        match p {
+                            Principal::Group(g) if !out.directory.groups.contains_key(g) => {
+                                self.problems.push(problem(
+                                    &key,
+                                    format!("`group:{g}` names no group in [groups]"),
+                                ));
+                            }
+                            Principal::OnCall => uses_oncall = true,
+                            _ => {}
+                        }
+                    }
+                    if self.problems.len() == before {
+                        out.actions.insert(name, action);
+                    }
+                }
+                Err(problems) => {
+                    for (field, msg) in problems {
+                        self.problems.push(problem(format!("{key}.{field}"), msg));
+                    }
+                }
+            }
+        }
+        if uses_oncall && out.directory.on_call.is_empty() {
+            self.warnings.push(problem(
+                "oncall.users",
+                "actions name `oncall`, but nobody is listed as on call, so that rule matches nobody",
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,102 @@
+//! Purpose: the `http` action kind — call an endpoint (a deploy system's
+//! rollback hook, a feature-flag API) with headers from the environment.
+//!
+//! Header values come from environment variables named in config, so a
+//! token never sits in the config file; the body is a template where
+//! `{param}` becomes the JSON-escaped value (it cannot close a string and
+//! add fields).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::exec::{Outcome, cap_output};
+
+/// Replaces each `{name}` in `template` with the JSON-escaped value.
+pub fn render_body(template: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_string();
+    for (name, value) in values {
+        let escaped = serde_json::to_string(value).unwrap_or_default();
+        let inner = &escaped[1..escaped.len().saturating_sub(1).max(1)];
+        out = out.replace(&format!("{{{name}}}"), inner);
+    }
+    out
+}
+
+/// Calls `url` with `method`, the headers (name → environment variable)
+/// and the rendered body, for at most `timeout`.
+pub async fn call(
+    method: &str,
+    url: &url::Url,
+    headers: &BTreeMap<String, String>,
+    body: Option<&str>,
+    timeout: Duration,
+    cap: usize,
+) -> Outcome {
+    let started = Instant::now();
+    let client = match reqwest::Client::builder().timeout(timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                success: false,
+                status: format!("cannot build an HTTP client: {e}"),
+                output: String::new(),
+                duration: started.elapsed(),
+            };
+        }
+    };
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    let mut req = client.request(method, url.clone());
+    for (name, var) in headers {
+        match std::env::var(var) {
+            Ok(v) => req = req.header(name.as_str(), v),
+            Err(_) => {
+                return Outcome {
+                    success: false,
+                    status: format!("header {name}: environment variable {var} is not set"),
+                    output: String::new(),
+                    duration: started.elapsed(),
+                };
+            }
+        }
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            Outcome {
+                success: status.is_success(),
+                status: format!("HTTP {}", status.as_u16()),
+                output: cap_output(&text, cap, text.len()),
+                duration: started.elapsed(),
+            }
+        }
+        Err(e) => Outcome {
+            success: false,
+            status: format!("request failed: {}", crate::redact::redact(&e.to_string())),
+            output: String::new(),
+            duration: started.elapsed(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_cannot_break_out_of_a_json_string() {
+        let values = BTreeMap::from([(
+            "target".to_string(),
+            "x\",\"admin\":true,\"y\":\"".to_string(),
+        )]);
+        let body = render_body(r#"{"service":"{target}"}"#, &values);
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed.as_object().unwrap().len(), 1);
+        assert_eq!(parsed["service"], "x\",\"admin\":true,\"y\":\"");
+    }
+}

@@ -1,0 +1,519 @@
+//! Remediations declared in config (`[actions.NAME]`): what they run, where
+//! they are offered, and who may request and approve them.
+//!
+//! # Layout
+//!
+//! - this file: [`Action`] (validated) from [`ActionConfig`] (as written).
+//! - [`params`]: typed parameters, substituted as whole argv elements.
+//! - [`policy`]: who may request and approve; cooldown; pure functions.
+//! - [`postgres`]: the PostgreSQL built-ins.
+//! - [`view`]: a request's status message, for any platform to render.
+//! - [`exec`]: runs an argv (here or over ssh) with a timeout and an output
+//!   cap — never through a shell.
+//!
+//! Nothing here knows a chat platform: the Slack and Discord adapters both
+//! turn a click into calls of these functions.
+
+pub mod exec;
+pub mod http;
+pub mod params;
+pub mod policy;
+pub mod postgres;
+pub mod view;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use params::{Arg, Param, ParamConfig};
+use policy::Principal;
+
+/// How long an offer and an approval stay valid unless `expires` says.
+pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(15 * 60);
+/// How long a run may take unless `timeout` says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes of output kept (and shown) unless `output_cap` says.
+pub const DEFAULT_OUTPUT_CAP: usize = 4000;
+/// Sessions idle this long are terminated unless `idle_for` says.
+pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(10 * 60);
+/// Queries blocking others this long are cancelled unless `blocked_for` says.
+pub const DEFAULT_BLOCKED_FOR: Duration = Duration::from_secs(60);
+
+/// `[actions.NAME]` as written in config. Every field is documented in the
+/// README's "Remediation buttons" section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ActionConfig {
+    /// The button's label.
+    pub title: String,
+    /// `command`, `http`, `postgres.terminate_idle`, `postgres.cancel_blocking`.
+    pub kind: String,
+    /// `command`: the argv; `{param}` elements are substituted whole.
+    pub run: Vec<String>,
+    /// `command`: run over ssh on this host (`deploy@10.0.1.1`) instead of here.
+    pub on: Option<String>,
+    /// `http`: the method (default POST).
+    pub method: Option<String>,
+    /// `http`: the URL.
+    pub url: Option<String>,
+    /// `http`: header name → the environment variable holding its value
+    /// (secrets stay out of the config file).
+    pub headers: BTreeMap<String, String>,
+    /// `http`: the body; `{param}` is replaced by the JSON-escaped value.
+    pub body: Option<String>,
+    /// `postgres.terminate_idle`: how long a session must have been idle.
+    pub idle_for: Option<String>,
+    /// `postgres.terminate_idle`: only sessions of this application_name.
+    pub application_name: Option<String>,
+    /// `postgres.cancel_blocking`: how long the blocked query has waited.
+    pub blocked_for: Option<String>,
+    /// Targets whose reports offer the action.
+    pub offered_on: Vec<String>,
+    /// Offered only when one of these checks is not ok (default: the
+    /// built-in's own check; for others, any problem in the report).
+    pub offered_when: Vec<String>,
+    /// Who may press the button.
+    pub may_request: Vec<String>,
+    /// Who may approve a request.
+    pub may_approve: Vec<String>,
+    /// Approvals needed besides the requester (0..N).
+    pub approvals: u32,
+    /// How long an offer and a request stay valid (default 15m).
+    pub expires: Option<String>,
+    /// Least time between the end of one run and the next on a target.
+    pub cooldown: Option<String>,
+    /// How long a run may take (default 60s).
+    pub timeout: Option<String>,
+    /// Bytes of output kept and shown (default 4000).
+    pub output_cap: Option<usize>,
+    /// Typed parameters.
+    pub params: BTreeMap<String, ParamConfig>,
+}
+
+/// What an action does.
+#[derive(Debug, Clone)]
+pub enum ActionKind {
+    /// Runs an argv, here or on `on` over ssh.
+    Command {
+        /// The program and its arguments.
+        argv: Vec<Arg>,
+        /// An ssh destination, or `None` for this machine.
+        on: Option<String>,
+    },
+    /// Calls an HTTP endpoint.
+    Http {
+        /// The method.
+        method: String,
+        /// The URL.
+        url: url::Url,
+        /// Header name → environment variable.
+        headers: BTreeMap<String, String>,
+        /// The body template.
+        body: Option<String>,
+    },
+    /// Terminates idle sessions on the offering PostgreSQL target.
+    TerminateIdle {
+        /// Idle at least this long.
+        idle_for: Duration,
+        /// Only this application's sessions.
+        application_name: Option<String>,
+    },
+    /// Cancels the queries that block others on the offering target.
+    CancelBlocking {
+        /// Only when the blocked query has waited this long.
+        blocked_for: Duration,
+    },
+}
+
+impl ActionKind {
+    /// The kind's name as written in config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::Command { .. } => "command",
+            ActionKind::Http { .. } => "http",
+            ActionKind::TerminateIdle { .. } => "postgres.terminate_idle",
+            ActionKind::CancelBlocking { .. } => "postgres.cancel_blocking",
+        }
+    }
+
+    /// Whether the kind acts on a PostgreSQL target's server.
+    pub fn needs_postgres_target(&self) -> bool {
+        matches!(
+            self,
+            ActionKind::TerminateIdle { .. } | ActionKind::CancelBlocking { .. }
+        )
+    }
+}
+
+/// A validated action.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// `NAME` of `[actions.NAME]`.
+    pub name: String,
+    /// The button's label.
+    pub title: String,
+    /// What it does.
+    pub kind: ActionKind,
+    /// Targets whose reports offer it.
+    pub offered_on: Vec<String>,
+    /// Checks whose trouble offers it (empty: any problem).
+    pub offered_when: Vec<String>,
+    /// Who may request it.
+    pub may_request: Vec<Principal>,
+    /// Who may approve it.
+    pub may_approve: Vec<Principal>,
+    /// Approvals needed besides the requester.
+    pub approvals: u32,
+    /// Validity of offers and requests.
+    pub expires: Duration,
+    /// Least time between runs on one target.
+    pub cooldown: Duration,
+    /// Longest run.
+    pub timeout: Duration,
+    /// Output kept.
+    pub output_cap: usize,
+    /// Typed parameters.
+    pub params: BTreeMap<String, Param>,
+}
+
+impl Action {
+    /// Validates a config entry; `Err` lists every problem as
+    /// `(field, message)`.
+    pub fn parse(name: &str, raw: &ActionConfig) -> Result<Action, Vec<(String, String)>> {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let mut p = |field: &str, msg: String| problems.push((field.to_string(), msg));
+        let duration = |field: &str,
+                        v: &Option<String>,
+                        default: Duration,
+                        p: &mut dyn FnMut(&str, String)| {
+            match v {
+                None => default,
+                Some(t) => crate::duration::parse(t).unwrap_or_else(|e| {
+                    p(field, e);
+                    default
+                }),
+            }
+        };
+        if raw.title.trim().is_empty() {
+            p("title", "missing: the button's label".into());
+        }
+        let mut params = BTreeMap::new();
+        for (pname, pc) in &raw.params {
+            if pname == params::TARGET_PARAM {
+                p(
+                    &format!("params.{pname}"),
+                    "`target` is given by the offer; choose another name".into(),
+                );
+                continue;
+            }
+            match Param::parse(pc) {
+                Ok(v) => {
+                    params.insert(pname.clone(), v);
+                }
+                Err(e) => p(&format!("params.{pname}"), e),
+            }
+        }
+        let kind = match raw.kind.as_str() {
+            "command" => match params::parse_argv(&raw.run, &params) {
+                Ok(argv) => Some(ActionKind::Command {
+                    argv,
+                    on: raw.on.clone().filter(|s| !s.trim().is_empty()),
+                }),
+                Err(e) => {
+                    p("run", e);
+                    None
+                }
+            },
+            "http" => {
+                let url = raw.url.as_deref().map(url::Url::parse);
+                let method = raw
+                    .method
+                    .clone()
+                    .unwrap_or_else(|| "POST".into())
+                    .to_uppercase();
+                if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                    p(
+                        "method",
+                        format!("`{method}` is not GET, POST, PUT, PATCH or DELETE"),
+                    );
+                }
+                match url {
+                    Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {
+                        Some(ActionKind::Http {
+                            method,
+                            url: u,
+                            headers: raw.headers.clone(),
+                            body: raw.body.clone(),
+                        })
+                    }
+                    Some(Ok(_)) => {
+                        p("url", "must be http:// or https://".into());
+                        None
+                    }
+                    Some(Err(e)) => {
+                        p("url", format!("not a valid URL ({e})"));
+                        None
+                    }
+                    None => {
+                        p("url", "missing: the endpoint to call".into());
+                        None
+                    }
+                }
+            }
+            "postgres.terminate_idle" => Some(ActionKind::TerminateIdle {
+                idle_for: duration("idle_for", &raw.idle_for, DEFAULT_IDLE_FOR, &mut p),
+                application_name: raw.application_name.clone(),
+            }),
+            "postgres.cancel_blocking" => Some(ActionKind::CancelBlocking {
+                blocked_for: duration("blocked_for", &raw.blocked_for, DEFAULT_BLOCKED_FOR, &mut p),
+            }),
+            "" => {
+                p(
+                    "kind",
+                    "missing: command, http, postgres.terminate_idle or postgres.cancel_blocking"
+                        .into(),
+                );
+                None
+            }
+            other if other.starts_with("pagerduty.") || other.starts_with("sentry.") => {
+                p(
+                    "kind",
+                    format!("`{other}` is not built yet in this version"),
+                );
+                None
+            }
+            other => {
+                p(
+                    "kind",
+                    format!(
+                        "`{other}` is not command, http, postgres.terminate_idle or postgres.cancel_blocking"
+                    ),
+                );
+                None
+            }
+        };
+        let mut principals = |field: &str, list: &[String]| -> Vec<Principal> {
+            list.iter()
+                .filter_map(|s| Principal::parse(s).map_err(|e| p(field, e)).ok())
+                .collect()
+        };
+        let may_request = principals("may_request", &raw.may_request);
+        let may_approve = principals("may_approve", &raw.may_approve);
+        if raw.may_request.is_empty() {
+            p(
+                "may_request",
+                "missing: nobody could press the button (e.g. [\"group:sre\"])".into(),
+            );
+        }
+        if raw.approvals > 0 && raw.may_approve.is_empty() {
+            p(
+                "may_approve",
+                format!("missing: `approvals = {}` needs approvers", raw.approvals),
+            );
+        }
+        if raw.offered_on.is_empty() {
+            p(
+                "offered_on",
+                "missing: the targets whose reports offer this action".into(),
+            );
+        }
+        let expires = duration("expires", &raw.expires, DEFAULT_EXPIRES, &mut p);
+        let cooldown = duration("cooldown", &raw.cooldown, Duration::ZERO, &mut p);
+        let timeout = duration("timeout", &raw.timeout, DEFAULT_TIMEOUT, &mut p);
+        if expires.is_zero() {
+            p("expires", "must be longer than 0s".into());
+        }
+        if timeout.is_zero() {
+            p("timeout", "must be longer than 0s".into());
+        }
+        let output_cap = raw.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
+        if output_cap == 0 {
+            p("output_cap", "must be at least 1 byte".into());
+        }
+        let offered_when = if raw.offered_when.is_empty() {
+            match raw.kind.as_str() {
+                "postgres.terminate_idle" => vec!["postgres.connections".to_string()],
+                "postgres.cancel_blocking" => vec!["postgres.locks".to_string()],
+                _ => Vec::new(),
+            }
+        } else {
+            raw.offered_when.clone()
+        };
+        match kind {
+            Some(kind) if problems.is_empty() => Ok(Action {
+                name: name.to_string(),
+                title: raw.title.trim().to_string(),
+                kind,
+                offered_on: raw.offered_on.clone(),
+                offered_when,
+                may_request,
+                may_approve,
+                approvals: raw.approvals,
+                expires,
+                cooldown,
+                timeout,
+                output_cap,
+                params,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// Whether a report of `target` whose troubled checks are `problems`
+    /// offers this action.
+    pub fn offered_for(&self, target: &str, problems: &[&str]) -> bool {
+        self.offered_on.iter().any(|t| t == target)
+            && if self.offered_when.is_empty() {
+                !problems.is_empty()
+            } else {
+                problems
+                    .iter()
+                    .any(|c| self.offered_when.iter().any(|w| w == c))
+            }
+    }
+}
+
+impl Action {
+    /// Runs the action with `values` (bound by its offer, checked again
+    /// here). `postgres_url` is the offering target's URL, for the
+    /// built-ins. Output is capped; the caller redacts it before it goes
+    /// anywhere.
+    pub async fn execute(
+        &self,
+        values: &BTreeMap<String, String>,
+        postgres_url: Option<&str>,
+    ) -> exec::Outcome {
+        let refuse = |status: String| exec::Outcome {
+            success: false,
+            status,
+            output: String::new(),
+            duration: Duration::ZERO,
+        };
+        let mut outcome = match &self.kind {
+            ActionKind::Command { argv, on } => {
+                match params::substitute(argv, &self.params, values) {
+                    Ok(argv) => {
+                        exec::run_argv(&argv, on.as_deref(), self.timeout, self.output_cap).await
+                    }
+                    Err(e) => refuse(format!("refused a parameter: {e}")),
+                }
+            }
+            ActionKind::Http {
+                method,
+                url,
+                headers,
+                body,
+            } => {
+                for (name, p) in &self.params {
+                    if let Some(v) = values.get(name)
+                        && let Err(e) = p.check(v)
+                    {
+                        return refuse(format!("refused a parameter: `{name}`: {e}"));
+                    }
+                }
+                let body = body.as_deref().map(|b| http::render_body(b, values));
+                http::call(
+                    method,
+                    url,
+                    headers,
+                    body.as_deref(),
+                    self.timeout,
+                    self.output_cap,
+                )
+                .await
+            }
+            ActionKind::TerminateIdle {
+                idle_for,
+                application_name,
+            } => match postgres_url {
+                Some(url) => {
+                    postgres::terminate_idle(
+                        url,
+                        *idle_for,
+                        application_name.as_deref(),
+                        self.timeout,
+                    )
+                    .await
+                }
+                None => refuse("the target is not a PostgreSQL target".into()),
+            },
+            ActionKind::CancelBlocking { blocked_for } => match postgres_url {
+                Some(url) => postgres::cancel_blocking(url, *blocked_for, self.timeout).await,
+                None => refuse("the target is not a PostgreSQL target".into()),
+            },
+        };
+        outcome.output = exec::cap_output(&outcome.output, self.output_cap, outcome.output.len());
+        outcome
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A terminate_idle action needing `approvals`, for policy tests.
+    pub(crate) fn action(approvals: u32) -> Action {
+        Action::parse(
+            "kill-idle",
+            &ActionConfig {
+                title: "Terminate idle".into(),
+                kind: "postgres.terminate_idle".into(),
+                offered_on: vec!["db".into()],
+                may_request: vec!["group:sre".into(), "oncall".into()],
+                may_approve: vec!["group:sre".into()],
+                approvals,
+                cooldown: Some("5m".into()),
+                ..Default::default()
+            },
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn defaults_and_offering() {
+        let a = action(1);
+        assert_eq!(a.expires, DEFAULT_EXPIRES);
+        assert_eq!(a.offered_when, vec!["postgres.connections"]);
+        assert!(a.offered_for("db", &["postgres.connections"]));
+        assert!(!a.offered_for("db", &["postgres.uptime"]));
+        assert!(!a.offered_for("other", &["postgres.connections"]));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_field() {
+        let raw = ActionConfig {
+            kind: "command".into(),
+            run: vec!["sh".into(), "-c={x}".into()],
+            may_request: vec!["team:x".into()],
+            approvals: 1,
+            expires: Some("soon".into()),
+            ..Default::default()
+        };
+        let errs = Action::parse("x", &raw).unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+        for f in [
+            "title",
+            "run",
+            "may_request",
+            "may_approve",
+            "offered_on",
+            "expires",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {errs:?}");
+        }
+    }
+
+    #[test]
+    fn later_builtins_are_named_as_not_built() {
+        let raw = ActionConfig {
+            title: "Ack".into(),
+            kind: "pagerduty.acknowledge".into(),
+            offered_on: vec!["x".into()],
+            may_request: vec!["oncall".into()],
+            ..Default::default()
+        };
+        let errs = Action::parse("ack", &raw).unwrap_err();
+        assert!(errs[0].1.contains("not built yet"), "{errs:?}");
+    }
+}

@@ -1,0 +1,63 @@
+//! Expired offers and expired approvals run nothing, and say so.
+
+use medic_tests::{Options, services, spawn_medic};
+
+use super::*;
+
+async fn sql(m: &TestMedic, statement: &'static str) {
+    let pool = sqlx::AnyPool::connect(m.db.url())
+        .await
+        .expect("connect to medic's database");
+    sqlx::query(statement)
+        .execute(&pool)
+        .await
+        .expect(statement);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn an_expired_offer_and_an_expired_approval_run_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = services::dead_port().await;
+    let m = spawn_medic(Options {
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"),
+        extra: format!(
+            "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = 1\n",
+            groups(),
+            dir.path().display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(m.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&m, "medic.request", 1).await.remove(0);
+
+    // The offer's time is up (as if 15 minutes had passed).
+    sql(&m, "UPDATE action_offers SET expires_at = 0").await;
+    press(&m, ALICE, "medic.request", &offer, &thread).await;
+    let said = m.slack.wait_for_ephemerals(ALICE, 1, LIMIT).await;
+    assert!(said[0].contains("expired"), "{said:?}");
+
+    // A fresh report, a fresh offer; requested, but the approval comes too late.
+    assert_eq!(m.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&m, "medic.request", 2).await.remove(1);
+    press(&m, ALICE, "medic.request", &offer, &thread).await;
+    let (request, _) = wait_for_buttons(&m, "medic.approve", 1).await.remove(0);
+    sql(&m, "UPDATE action_requests SET expires_at = 0").await;
+    press(&m, BOB, "medic.approve", &request, &thread).await;
+    let said = m.slack.wait_for_ephemerals(BOB, 1, LIMIT).await;
+    assert!(said[0].contains("expired"), "{said:?}");
+    // The approval message says so too.
+    m.slack
+        .wait_for_message(CHANNEL, LIMIT, |t| {
+            t.contains("Mark a run") && t.contains("— expired")
+        })
+        .await;
+
+    assert!(files(dir.path()).is_empty(), "something ran");
+    let events = audited_events(&m).await;
+    assert!(events.iter().any(|e| e == "expired"), "{events:?}");
+    assert!(!events.iter().any(|e| e == "started"), "{events:?}");
+    m.stop().await.unwrap();
+}
