@@ -1,6 +1,7 @@
 //! The HTTP surface: platform endpoints and operations endpoints, behind
 //! one body limit and one request counter.
 
+mod discord;
 mod health;
 mod serve;
 mod slack;
@@ -29,11 +30,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
-const ROUTES: [&str; 7] = [
+const ROUTES: [&str; 8] = [
     "/healthz",
     "/readyz",
     "/metrics",
     "/slack/commands",
+    "/discord/interactions",
     "/webhooks/sentry",
     "/webhooks/pagerduty",
     "/webhooks/alertmanager",
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         readyz,
         metrics,
         slack_commands,
+        discord_interactions,
         sentry,
         pagerduty,
         alertmanager,
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route(readyz, get(health::readyz))
         .route(metrics, get(health::metrics))
         .route(slack_commands, post(slack::commands))
+        .route(discord_interactions, post(discord::interactions))
         .route(sentry, post(webhooks::sentry))
         .route(pagerduty, post(webhooks::pagerduty))
         .route(alertmanager, post(webhooks::alertmanager))
