@@ -286,3 +286,52 @@ async fn a_rate_limited_thread_waits_out_retry_after_and_the_report_still_arrive
     );
     medic.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn discord_register_overwrites_the_commands_globally_or_in_a_guild() {
+    use clap::Parser as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fake = medic_tests::FakeDiscord::start(DISCORD_TOKEN, medic_tests::DISCORD_APP).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[discord]\napplication_id = \"{}\"\npublic_key = \"{}\"\nbot_token = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+            medic_tests::DISCORD_APP,
+            medic_tests::signing::discord_public_key(&discord_key(1)),
+            fake.api_url()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut argv = vec!["medic", "--config", config.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        medic::cli::run(medic::cli::Cli::parse_from(argv))
+    };
+    assert_eq!(
+        run(&["discord", "register", "--guild", "1290000000000000001"]).await,
+        0
+    );
+    let guild = fake
+        .commands(Some("1290000000000000001"))
+        .expect("guild commands");
+    assert_eq!(guild[0]["name"], "diag");
+    assert_eq!(guild[0]["options"][0]["name"], "target");
+    assert_eq!(guild[0]["options"][0]["autocomplete"], true);
+    assert!(fake.commands(None).is_none(), "not global");
+
+    assert_eq!(run(&["discord", "register"]).await, 0);
+    assert_eq!(fake.commands(None).unwrap()[0]["name"], "diag");
+    let calls = fake.calls_to("commands");
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|c| c.method == "PUT"
+        && c.authorization.as_deref() == Some(&*format!("Bot {DISCORD_TOKEN}"))));
+
+    assert_eq!(run(&["discord", "register", "--guild", "nope"]).await, 64);
+    assert_eq!(
+        fake.calls_to("commands").len(),
+        2,
+        "a bad guild id is not sent"
+    );
+}

@@ -6,6 +6,7 @@
 mod check;
 mod console;
 mod diag;
+pub mod discord;
 mod serve;
 
 use std::path::PathBuf;
@@ -54,6 +55,27 @@ pub enum Command {
     Console,
     /// Validate the configuration and report every problem at once.
     CheckConfig,
+    /// Discord set-up.
+    Discord {
+        /// What to do.
+        #[command(subcommand)]
+        action: DiscordAction,
+    },
+}
+
+/// `medic discord …`.
+#[derive(Debug, Subcommand)]
+pub enum DiscordAction {
+    /// Register medic's application commands (/diag) with Discord.
+    ///
+    /// Replaces the application's commands with medic's in one bulk
+    /// overwrite; run again after an upgrade.
+    Register {
+        /// Register in this server only (its id): usable at once, where
+        /// global commands can take a while to appear.
+        #[arg(long, value_name = "ID")]
+        guild: Option<String>,
+    },
 }
 
 /// The whole program: parses the command line, starts the runtime, runs
@@ -86,6 +108,9 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Diag { target, json } => diag::run(cli.config.as_deref(), &target, json).await,
         Command::Console => console::run(cli.config.as_deref()).await,
         Command::CheckConfig => check::run(cli.config.as_deref()),
+        Command::Discord {
+            action: DiscordAction::Register { guild },
+        } => discord::register(cli.config.as_deref(), guild.as_deref()).await,
     }
 }
 
