@@ -19,6 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::discord::DiscordRuntime;
 use crate::dispatch::InFlight;
 use crate::http::webhooks::Intakes;
 use crate::ratelimit::CommandLimiter;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Slack, when configured.
     pub slack: Option<SlackRuntime>,
+    /// Discord, when configured.
+    pub discord: Option<DiscordRuntime>,
     /// Targets by the name users type.
     pub targets: BTreeMap<String, Target>,
     /// The per-person command limit.
@@ -100,6 +103,10 @@ impl App {
             Some(s) => Some(SlackRuntime::new(s, metrics.clone(), http.clone())?),
             None => None,
         };
+        let discord = match &settings.discord {
+            Some(d) => Some(DiscordRuntime::new(d, metrics.clone(), http.clone())?),
+            None => None,
+        };
         let targets = settings
             .targets
             .iter()
@@ -128,6 +135,7 @@ impl App {
             store,
             metrics,
             slack,
+            discord,
             targets,
         }));
         Ok(App { listener, state })

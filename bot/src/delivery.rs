@@ -36,6 +36,16 @@ pub enum Delivery {
         /// Slack's per-command URL for delayed (ephemeral) answers.
         response_url: String,
     },
+    /// As the answer to a Discord interaction: its deferred response is
+    /// edited into the root, and the details go into a thread started
+    /// from it.
+    Discord {
+        /// The channel it came from (the outbox lane).
+        channel: String,
+        /// The interaction token (15 minutes), for the answer and
+        /// follow-ups. Never logged.
+        token: String,
+    },
 }
 
 impl Delivery {
@@ -43,6 +53,7 @@ impl Delivery {
     pub fn platform(&self) -> Platform {
         match self {
             Delivery::Slack { .. } => Platform::Slack,
+            Delivery::Discord { .. } => Platform::Discord,
         }
     }
 }
@@ -157,6 +168,9 @@ pub async fn run_and_deliver(
             channel,
             response_url,
         } => deliver_slack(state, run_id, &mut gather, prov, &channel, &response_url).await,
+        Delivery::Discord { channel, token } => {
+            deliver_discord(state, run_id, &mut gather, prov, &channel, &token).await
+        }
     };
     let error = outcome.err();
     if let Some(e) = &error {
@@ -321,4 +335,72 @@ async fn post_in_thread(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Discord: the deferred answer ("medic is thinking…") already says that
+/// something runs, so there is no "checking…" root to post and edit: the
+/// answer is edited once into the final root, a thread is started from
+/// it, and the findings go into the thread. Where no thread can be started
+/// (a DM, no permission to create threads), they follow as follow-up
+/// messages to the interaction instead, which need no channel permission.
+async fn deliver_discord(
+    state: &AppState,
+    run_id: i64,
+    gather: &mut Gather,
+    prov: &Provenance,
+    channel: &str,
+    token: &str,
+) -> Result<(), String> {
+    use medic_integrations::chat::discord::render as discord_render;
+
+    let Some(discord) = &state.discord else {
+        return Err("Discord is not configured".into());
+    };
+    gather.wait_all().await;
+    let diagnosis = gather.diagnosis();
+    record(state, run_id, &diagnosis).await;
+    let root = discord_render::diagnosis_root(&diagnosis, prov);
+    let posted = discord
+        .outbox
+        .send(channel, || discord.api.edit_original(token, &root))
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Err(error) = state.store.set_root(run_id, &posted.id).await {
+        tracing::warn!(%error, "Could not record the root message.");
+    }
+    let parent = if posted.channel_id.is_empty() {
+        channel
+    } else {
+        posted.channel_id.as_str()
+    };
+    let name = discord_render::thread_name(&diagnosis);
+    let thread = discord
+        .outbox
+        .send(parent, || {
+            discord.api.start_thread(parent, &posted.id, &name)
+        })
+        .await;
+    let messages = discord_render::diagnosis_thread(&diagnosis, prov);
+    match thread {
+        Ok(thread) => {
+            for m in &messages {
+                discord
+                    .outbox
+                    .send(&thread, || discord.api.create_message(&thread, m, None))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Could not start a thread for a report; its details follow as replies.");
+            for m in &messages {
+                discord
+                    .outbox
+                    .send(channel, || discord.api.followup(token, m))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -23,6 +23,7 @@
 pub mod app;
 pub mod cli;
 pub mod delivery;
+pub mod discord;
 pub mod dispatch;
 pub mod http;
 pub mod incidents;

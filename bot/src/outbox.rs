@@ -14,10 +14,51 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use medic_integrations::chat::discord::client::DiscordApiError;
 use medic_integrations::chat::slack::client::SlackApiError;
 use tokio::time::Instant;
 
 use crate::telemetry::metrics::Metrics;
+
+/// What the outbox needs to know of a platform's API errors.
+pub trait ChatError: Sized {
+    /// The platform asked to wait this long (429).
+    fn retry_after(&self) -> Option<Duration>;
+    /// Whether trying again later may succeed.
+    fn is_retryable(&self) -> bool;
+    /// The error reported when the deadline passed.
+    fn gave_up(message: String) -> Self;
+}
+
+impl ChatError for SlackApiError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SlackApiError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+    fn is_retryable(&self) -> bool {
+        SlackApiError::is_retryable(self)
+    }
+    fn gave_up(message: String) -> Self {
+        SlackApiError::Transport(message)
+    }
+}
+
+impl ChatError for DiscordApiError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DiscordApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+    fn is_retryable(&self) -> bool {
+        DiscordApiError::is_retryable(self)
+    }
+    fn gave_up(message: String) -> Self {
+        DiscordApiError::Transport(message)
+    }
+}
 
 /// Paces and retries chat posts per channel.
 #[derive(Debug)]
@@ -78,10 +119,11 @@ impl Outbox {
     /// Sends one message with `call`, which is retried as needed. Returns
     /// the call's result, or the error that made it give up: a rejection
     /// (retrying cannot help) or the last error when the deadline passed.
-    pub async fn send<T, F, Fut>(&self, channel: &str, mut call: F) -> Result<T, SlackApiError>
+    pub async fn send<T, E, F, Fut>(&self, channel: &str, mut call: F) -> Result<T, E>
     where
+        E: ChatError + std::fmt::Display,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SlackApiError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let lane = self.lane(channel);
         // Holding the lane while waiting keeps this channel's messages in
@@ -104,7 +146,8 @@ impl Outbox {
                     self.metrics.chat_post(self.platform, "ok");
                     return Ok(v);
                 }
-                Err(SlackApiError::RateLimited { retry_after }) => {
+                Err(e) if e.retry_after().is_some() => {
+                    let retry_after = e.retry_after().unwrap_or_default();
                     self.metrics.chat_post(self.platform, "rate_limited");
                     tracing::info!(
                         channel,
@@ -126,7 +169,7 @@ impl Outbox {
             }
             if next_allowed.is_some_and(|at| at > give_up) {
                 self.metrics.chat_post(self.platform, "failed");
-                return Err(SlackApiError::Transport(format!(
+                return Err(E::gave_up(format!(
                     "gave up after {} s of failures",
                     self.deadline.as_secs()
                 )));

@@ -31,7 +31,7 @@ pub const ENV_PREFIX: &str = "MEDIC";
 
 /// Sections that later versions read; accepted now so a config written for
 /// the full design validates, and reported at start-up as not served yet.
-const NOT_YET_SERVED: &[&str] = &["discord"];
+const NOT_YET_SERVED: &[&str] = &[];
 
 /// One problem in the configuration, with the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +135,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// `[slack]`, when configured.
     pub slack: Option<SlackSettings>,
+    /// `[discord]`, when configured.
+    pub discord: Option<DiscordSettings>,
     /// `[targets.NAME]`; medic's defaults when none are configured.
     pub targets: BTreeMap<String, TargetSpec>,
     /// Whether `targets` came from medic's defaults.
@@ -257,6 +259,13 @@ impl Settings {
             Some(s) => format!("slack: configured (Web API at {})", s.api_url),
             None => "slack: not configured".into(),
         });
+        lines.push(match &self.discord {
+            Some(d) => format!(
+                "discord: configured (application {}, REST API at {})",
+                d.application_id, d.api_url
+            ),
+            None => "discord: not configured".into(),
+        });
         let targets: Vec<String> = self
             .targets
             .iter()
@@ -320,6 +329,7 @@ const KNOWN_SECTIONS: &[&str] = &[
     "database",
     "redis",
     "slack",
+    "discord",
     "targets",
     "limits",
     "sentry",
@@ -359,6 +369,7 @@ impl Reader {
             self.redis(v);
         }
         let slack = self.slack(root.remove("slack"));
+        let discord = self.discord(root.remove("discord"));
         let limits: LimitSettings = self
             .section("limits", root.remove("limits"))
             .unwrap_or_default();
@@ -375,6 +386,7 @@ impl Reader {
             server: server?,
             database: database?,
             slack: slack?,
+            discord: discord?,
             targets,
             default_targets,
             limits,
@@ -634,7 +646,9 @@ fn is_loopback(u: &url::Url) -> bool {
 }
 
 mod alerts;
+mod discord;
 mod remediation;
+pub use discord::DiscordSettings;
 #[cfg(test)]
 mod tests;
 

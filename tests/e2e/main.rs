@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per capability.
 
 mod crash;
+mod discord;
 mod incidents;
 mod ingest_store;
 mod operations;

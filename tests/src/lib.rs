@@ -26,12 +26,22 @@ use medic::settings::{Settings, Sources};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use fakes::discord::FakeDiscord;
 pub use fakes::slack::FakeSlack;
 
 /// The Slack signing secret every test medic uses.
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The bot token the fake Slack accepts.
 pub const BOT_TOKEN: &str = "xoxb-test-0000-medic";
+/// The Discord bot token the fake Discord accepts.
+pub const DISCORD_TOKEN: &str = "MTAwMDAw.fake.discord-bot-token";
+/// The Discord application id of every test medic.
+pub const DISCORD_APP: &str = "1100000000000000001";
+/// The seed of the test Discord application's Ed25519 key.
+pub const DISCORD_KEY_SEED: u8 = 7;
+/// The Discord channel interactions come from unless a test says otherwise.
+pub const DISCORD_CHANNEL: &str = "1200000000000000001";
+
 /// The channel commands come from unless a test says otherwise.
 pub const CHANNEL: &str = "C0INCIDENT";
 
@@ -44,6 +54,8 @@ pub struct Options {
     pub extra: String,
     /// A pre-started fake Slack (e.g. with a custom interval).
     pub slack: Option<FakeSlack>,
+    /// Configure `[discord]` against a fake Discord.
+    pub discord: bool,
 }
 
 /// A running medic and its surroundings.
@@ -52,6 +64,8 @@ pub struct TestMedic {
     pub addr: SocketAddr,
     /// The fake Slack it posts to.
     pub slack: FakeSlack,
+    /// The fake Discord it posts to, when `Options::discord`.
+    pub discord: Option<FakeDiscord>,
     /// Its shared state (database, metrics).
     pub state: AppState,
     /// Its database.
@@ -73,6 +87,19 @@ pub async fn spawn_medic(opts: Options) -> TestMedic {
         None => FakeSlack::start(BOT_TOKEN).await,
     };
     let db = db::TestDb::fresh().await;
+    let discord = if opts.discord {
+        Some(FakeDiscord::start(DISCORD_TOKEN, DISCORD_APP).await)
+    } else {
+        None
+    };
+    let discord_section = match &discord {
+        Some(d) => format!(
+            "[discord]\napplication_id = \"{DISCORD_APP}\"\npublic_key = \"{}\"\nbot_token = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+            signing::discord_public_key(&signing::discord_key(DISCORD_KEY_SEED)),
+            d.api_url()
+        ),
+        None => String::new(),
+    };
     let config = format!(
         r#"
 [server]
@@ -86,6 +113,8 @@ url = "{db}"
 signing_secret = "{SIGNING_SECRET}"
 bot_token = "{BOT_TOKEN}"
 api_url = "{api}"
+
+{discord_section}
 
 {targets}
 
@@ -108,6 +137,7 @@ api_url = "{api}"
     TestMedic {
         addr,
         slack,
+        discord,
         state,
         db,
         http: reqwest::Client::new(),
@@ -215,6 +245,27 @@ impl TestMedic {
             Some(sig),
         )
         .await
+    }
+
+    /// Posts a Discord interaction signed with the test application's
+    /// key, now; returns the status and the JSON answer.
+    pub async fn interaction(&self, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let body = serde_json::to_vec(body).expect("JSON");
+        let ts = now_unix().to_string();
+        let sig = signing::discord_signature(&signing::discord_key(DISCORD_KEY_SEED), &ts, &body);
+        self.post_json(
+            "/discord/interactions",
+            &[("x-signature-ed25519", sig), ("x-signature-timestamp", ts)],
+            body,
+        )
+        .await
+    }
+
+    /// The fake Discord (panics when the medic was started without it).
+    pub fn discord(&self) -> &FakeDiscord {
+        self.discord
+            .as_ref()
+            .expect("spawned with Options { discord: true }")
     }
 
     /// Posts with exactly the headers given.

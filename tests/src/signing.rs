@@ -91,8 +91,51 @@ pub fn block_actions_form(
     serde_urlencoded::to_string([("payload", v.to_string())]).expect("form encodes")
 }
 
+/// A Discord application's Ed25519 key pair, made in the test from
+/// `seed` (any 32 bytes are a valid secret key).
+pub fn discord_key(seed: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+}
+
+/// The hex public key, for `discord.public_key`.
+pub fn discord_public_key(key: &ed25519_dalek::SigningKey) -> String {
+    hex::encode(key.verifying_key().to_bytes())
+}
+
+/// `X-Signature-Ed25519`: hex Ed25519 over the timestamp followed by the
+/// raw body, as Discord signs interactions.
+pub fn discord_signature(key: &ed25519_dalek::SigningKey, ts: &str, body: &[u8]) -> String {
+    use ed25519_dalek::Signer;
+    let mut message = ts.as_bytes().to_vec();
+    message.extend_from_slice(body);
+    hex::encode(key.sign(&message).to_bytes())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn matches_the_rfc8032_discord_vector() {
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../fixtures/discord/signature_vector_computed_rfc8032.json"
+        ))
+        .unwrap();
+        let seed: [u8; 32] = hex::decode(v["private_key_seed_hex"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        assert_eq!(
+            super::discord_public_key(&key),
+            v["public_key_hex"].as_str().unwrap()
+        );
+        let sig = super::discord_signature(
+            &key,
+            v["headers"]["X-Signature-Timestamp"].as_str().unwrap(),
+            v["body"].as_str().unwrap().as_bytes(),
+        );
+        assert_eq!(sig, v["headers"]["X-Signature-Ed25519"].as_str().unwrap());
+    }
+
     use super::*;
 
     #[test]

@@ -7,6 +7,7 @@ mod audit;
 mod check;
 mod console;
 mod diag;
+pub mod discord;
 mod policy;
 mod serve;
 
@@ -71,6 +72,12 @@ pub enum Command {
         #[command(subcommand)]
         question: PolicyQuestion,
     },
+    /// Discord set-up.
+    Discord {
+        /// What to do.
+        #[command(subcommand)]
+        action: DiscordAction,
+    },
 }
 
 /// `medic policy …`.
@@ -86,6 +93,21 @@ pub enum PolicyQuestion {
         /// progress in the database.
         #[arg(long)]
         target: Option<String>,
+    },
+}
+
+/// `medic discord …`.
+#[derive(Debug, Subcommand)]
+pub enum DiscordAction {
+    /// Register medic's application commands (/diag) with Discord.
+    ///
+    /// Replaces the application's commands with medic's in one bulk
+    /// overwrite; run again after an upgrade.
+    Register {
+        /// Register in this server only (its id): usable at once, where
+        /// global commands can take a while to appear.
+        #[arg(long, value_name = "ID")]
+        guild: Option<String>,
     },
 }
 
@@ -130,6 +152,9 @@ pub async fn run(cli: Cli) -> u8 {
                     target,
                 },
         } => policy::check(cli.config.as_deref(), &user, &action, target.as_deref()).await,
+        Command::Discord {
+            action: DiscordAction::Register { guild },
+        } => discord::register(cli.config.as_deref(), guild.as_deref()).await,
     }
 }
 

@@ -60,6 +60,13 @@ fn announce(s: &Settings) {
              Meanwhile, `medic console` is a local chat."
         ),
     }
+    if let Some(d) = &s.discord {
+        tracing::info!(
+            "Discord: configured; interactions at POST /discord/interactions, REST API at {}. \
+             Run `medic discord register` once to create /diag.",
+            d.api_url
+        );
+    }
     for section in &s.not_yet_served {
         tracing::warn!(
             "[{section}] is configured but not served by this version of medic; it is ignored."

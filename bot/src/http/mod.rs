@@ -1,6 +1,7 @@
 //! The HTTP surface: platform endpoints and operations endpoints, behind
 //! one body limit and one request counter.
 
+mod discord;
 mod health;
 pub mod interactions;
 mod serve;
@@ -30,12 +31,13 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
-const ROUTES: [&str; 8] = [
+const ROUTES: [&str; 9] = [
     "/healthz",
     "/readyz",
     "/metrics",
     "/slack/commands",
     "/slack/interactions",
+    "/discord/interactions",
     "/webhooks/sentry",
     "/webhooks/pagerduty",
     "/webhooks/alertmanager",
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         metrics,
         slack_commands,
         slack_interactions,
+        discord_interactions,
         sentry,
         pagerduty,
         alertmanager,
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route(metrics, get(health::metrics))
         .route(slack_commands, post(slack::commands))
         .route(slack_interactions, post(interactions::interactions))
+        .route(discord_interactions, post(discord::interactions))
         .route(sentry, post(webhooks::sentry))
         .route(pagerduty, post(webhooks::pagerduty))
         .route(alertmanager, post(webhooks::alertmanager))

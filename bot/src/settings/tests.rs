@@ -115,7 +115,7 @@ fn the_design_contract_parses() {
         api_url = "https://slack.com/api/"
         [discord]
         application_id = "1"
-        public_key = "ab"
+        public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         bot_token = "x"
         [targets.redis]
         kind = "redis"
@@ -148,7 +148,8 @@ fn the_design_contract_parses() {
     assert_eq!(s.slack.unwrap().api_url.as_str(), "https://slack.com/api/");
     assert_eq!(s.targets["redis"].location(), "10.0.1.1:6379");
     assert!(!s.default_targets);
-    assert_eq!(s.not_yet_served, vec!["discord"]);
+    assert!(s.not_yet_served.is_empty(), "{:?}", s.not_yet_served);
+    assert_eq!(s.discord.as_ref().unwrap().application_id, "1");
     assert!(s.alerts.sentry.is_some() && s.alerts.pagerduty.is_some());
     assert_eq!(
         s.alerts.routes[0].slack_channel.as_deref(),
@@ -500,4 +501,33 @@ fn oncall_with_nobody_on_call_is_a_warning() {
     let text = ACTIONS.replace("users = [\"U9\"]", "users = []");
     let loaded = load(&text).unwrap();
     assert_eq!(keys(&loaded.warnings), vec!["oncall.users"]);
+}
+
+#[test]
+fn discord_needs_a_valid_key_and_all_three_values() {
+    let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let ok = load(&format!(
+        "[discord]\napplication_id = \"11\"\npublic_key = \"{key}\"\nbot_token = \"secret-bot-token\"\n"
+    ))
+    .unwrap();
+    let d = ok.settings.discord.unwrap();
+    assert_eq!(d.api_url.as_str(), "https://discord.com/");
+    assert!(!format!("{d:?}").contains("secret-bot-token"));
+
+    let problems = load("[discord]\napplication_id = \"x1\"\npublic_key = \"abcd\"\n").unwrap_err();
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "discord.application_id",
+            "discord.public_key",
+            "discord.bot_token"
+        ]
+    );
+    let problems = load(&format!(
+        "[discord]\napplication_id = \"11\"\npublic_key = \"{key}\"\nbot_token = \"t\"\napi_url = \"http://discord.example\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(problems[0].key, "discord.api_url");
+    assert!(load("").unwrap().settings.discord.is_none());
 }

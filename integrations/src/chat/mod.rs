@@ -1,6 +1,7 @@
 //! Chat platforms, and what their renderers share.
 
 pub mod console;
+pub mod discord;
 pub mod slack;
 
 use medic_commands::model::inbound::Actor;

@@ -1,0 +1,205 @@
+//! `POST /discord/interactions`: verify, parse, answer within Discord's
+//! 3 s.
+//!
+//! - PING (1) → `{"type":1}`.
+//! - `/diag` (2) → the same dispatch as Slack's slash command. Accepted:
+//!   a deferred answer (5, "medic is thinking…") at once, edited into the
+//!   report's root when the diagnostics are done, with the details in a
+//!   thread started from it. Anything else (help, an unknown target, a
+//!   limit, busy) → an ephemeral message (4, flags 64).
+//! - autocomplete (4) → the configured target names matching what is
+//!   typed (8).
+//! - components (3) and modals (5) → the seam for buttons (#6): an
+//!   ephemeral "not handled" until offers are wired in [`component`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use medic_commands::model::inbound::CommandInvocation;
+use medic_integrations::chat::discord::commands::{DIAG, TARGET};
+use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
+use medic_integrations::chat::discord::render;
+
+use crate::app::AppState;
+use crate::delivery::Delivery;
+use crate::dispatch;
+use crate::telemetry::metrics::AckOutcome;
+
+/// The two headers Discord signs a request with.
+pub struct DiscordSignature {
+    timestamp: Option<String>,
+    signature: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DiscordSignature {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Ok(DiscordSignature {
+            timestamp: header("x-signature-timestamp"),
+            signature: header("x-signature-ed25519"),
+        })
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// An interaction. The signature is checked on the raw bytes before
+/// anything is parsed; a failure is a 401 and one log line.
+pub async fn interactions(
+    State(state): State<AppState>,
+    signed: DiscordSignature,
+    body: Bytes,
+) -> Response {
+    let Some(discord) = &state.discord else {
+        tracing::warn!("A Discord interaction arrived, but Discord is not configured.");
+        return (
+            StatusCode::NOT_FOUND,
+            "Discord is not configured on this medic\n",
+        )
+            .into_response();
+    };
+    let verified = discord.verifier.verify(
+        signed.timestamp.as_deref(),
+        signed.signature.as_deref(),
+        &body,
+        now_unix(),
+    );
+    if let Err(error) = verified {
+        tracing::warn!(%error, route = "/discord/interactions", "Rejected a request that is not signed by Discord.");
+        return (StatusCode::UNAUTHORIZED, "invalid request signature\n").into_response();
+    }
+    let interaction = match Interaction::parse(&body) {
+        Ok(i) => i,
+        Err(error) => {
+            tracing::warn!(%error, "Rejected a malformed Discord interaction.");
+            return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
+        }
+    };
+    let answer = match interaction.kind {
+        InteractionKind::Ping => render::pong(),
+        InteractionKind::Command => command(&state, &interaction).await,
+        InteractionKind::Autocomplete => autocomplete(&state, &interaction),
+        InteractionKind::Component | InteractionKind::ModalSubmit => component(&interaction),
+        InteractionKind::Other(n) => {
+            tracing::info!(
+                kind = n,
+                "A Discord interaction of a type this medic does not know."
+            );
+            render::ephemeral("medic does not handle this kind of interaction.")
+        }
+    };
+    Json(answer).into_response()
+}
+
+/// `/diag [target]`: dispatched like Slack's slash command.
+async fn command(state: &AppState, i: &Interaction) -> serde_json::Value {
+    let name = i.command_name();
+    let Some(channel) = i.channel().map(str::to_string) else {
+        return render::ephemeral(
+            "medic needs the channel this came from, and Discord did not say.",
+        );
+    };
+    let args = if name == DIAG {
+        i.options()
+            .into_iter()
+            .filter(|(n, _)| n == TARGET)
+            .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let invocation = CommandInvocation {
+        actor: i.actor(),
+        place: i.place(),
+        name: name.to_string(),
+        args,
+    };
+    let delivery = Delivery::Discord {
+        channel,
+        token: i.token.clone(),
+    };
+    let ack = dispatch::command(state, invocation, delivery).await;
+    match ack.outcome {
+        AckOutcome::Accepted => render::deferred(),
+        _ => render::ephemeral(&discord_markdown(&ack.text)),
+    }
+}
+
+/// The configured targets (and `all`) starting with what is typed, then
+/// those containing it; at most 25 (Discord's cap).
+fn autocomplete(state: &AppState, i: &Interaction) -> serde_json::Value {
+    let typed = i
+        .focused()
+        .map(|(_, v)| v.trim().to_lowercase())
+        .unwrap_or_default();
+    let mut names: Vec<String> = state.targets.keys().cloned().collect();
+    if state.targets.len() > 1 {
+        names.push("all".into());
+    }
+    let (mut starts, contains): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .filter(|n| n.to_lowercase().contains(&typed))
+        .partition(|n| n.to_lowercase().starts_with(&typed));
+    starts.extend(contains);
+    render::autocomplete(&starts)
+}
+
+/// Buttons and modals. The seam for offered actions (#6): a click will
+/// carry an opaque offer id in `custom_id`, and be answered here (type 6
+/// or 7) after the policy check. Until then, an honest ephemeral answer.
+fn component(i: &Interaction) -> serde_json::Value {
+    tracing::info!(
+        custom_id = i.custom_id().unwrap_or_default(),
+        "A Discord component interaction; buttons are not served by this version."
+    );
+    render::ephemeral("This button is not handled by this medic.")
+}
+
+/// The dispatcher's answers are written in Slack's mrkdwn, where `*x*` is
+/// bold; in Discord it is italic and `**x**` is bold.
+fn discord_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '*' if !in_code => out.push_str("**"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_bold_becomes_discord_bold_outside_code() {
+        assert_eq!(
+            discord_markdown("Running *redis* — `a*b`"),
+            "Running **redis** — `a*b`"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Discord: `/diag` as an application command over HTTP interactions,
+//! reports as embeds in a thread started from the answer.
+//!
+//! - [`verify`]: the Ed25519 request signature, checked before anything is
+//!   parsed.
+//! - [`parse`]: interaction JSON → [`parse::Interaction`], leniently (our
+//!   own structs with defaults: Discord adds and drops fields, and a click
+//!   or command must still be understood; CRATES.md on serenity's strict
+//!   structs).
+//! - [`render`]: [`medic_commands::Report`] → messages with embeds, fitted
+//!   into Discord's limits rather than rejected.
+//! - [`incident`]: alert incidents as a root message and thread notes.
+//! - [`client`]: the REST API (v10) at a configurable base URL.
+//! - [`commands`]: the application commands medic registers.
+
+pub mod client;
+pub mod commands;
+pub mod incident;
+pub mod parse;
+pub mod render;
+pub mod verify;
