@@ -281,6 +281,18 @@ impl Settings {
                 a.runbooks.len()
             )
         });
+        let t = &a.triage;
+        lines.push(if t.enabled {
+            format!(
+                "triage: {} error patterns ({} user files), correlation window {}, timeline window {}",
+                t.knowledge.patterns.len(),
+                t.knowledge_files.len(),
+                medic_commands::format::human_age(t.correlation_window.as_secs()),
+                medic_commands::format::human_age(t.timeline_window.as_secs()),
+            )
+        } else {
+            "triage: off".into()
+        });
         lines
     }
 }
@@ -305,6 +317,7 @@ const KNOWN_SECTIONS: &[&str] = &[
     "routes",
     "runbooks",
     "incidents",
+    "triage",
 ];
 
 impl Reader {
@@ -337,7 +350,9 @@ impl Reader {
             .section("limits", root.remove("limits"))
             .unwrap_or_default();
         let (targets, default_targets) = self.targets(root.remove("targets"));
-        let alerts = self.alerts(&mut root, &targets);
+        let mut alerts = self.alerts(&mut root, &targets);
+        let base = source.as_deref().and_then(std::path::Path::parent);
+        alerts.triage = self.triage(root.remove("triage"), base);
 
         Some(Settings {
             server: server?,
@@ -603,7 +618,9 @@ fn is_loopback(u: &url::Url) -> bool {
 mod alerts;
 #[cfg(test)]
 mod tests;
+mod triage;
 
 pub use alerts::{
     AlertSettings, AlertmanagerSettings, IncidentSettings, PagerDutySettings, SentrySettings,
 };
+pub use triage::TriageSettings;
