@@ -313,6 +313,18 @@ impl Settings {
                 r.directory.on_call.len()
             ));
         }
+        let t = &a.triage;
+        lines.push(if t.enabled {
+            format!(
+                "triage: {} error patterns ({} user files), correlation window {}, timeline window {}",
+                t.knowledge.patterns.len(),
+                t.knowledge_files.len(),
+                medic_commands::format::human_age(t.correlation_window.as_secs()),
+                medic_commands::format::human_age(t.timeline_window.as_secs()),
+            )
+        } else {
+            "triage: off".into()
+        });
         lines
     }
 }
@@ -341,6 +353,7 @@ const KNOWN_SECTIONS: &[&str] = &[
     "groups",
     "oncall",
     "actions",
+    "triage",
 ];
 
 impl Reader {
@@ -374,7 +387,9 @@ impl Reader {
             .section("limits", root.remove("limits"))
             .unwrap_or_default();
         let (targets, default_targets) = self.targets(root.remove("targets"));
-        let alerts = self.alerts(&mut root, &targets);
+        let mut alerts = self.alerts(&mut root, &targets);
+        let base = source.as_deref().and_then(std::path::Path::parent);
+        alerts.triage = self.triage(root.remove("triage"), base);
         let remediation = self.remediation(
             root.remove("groups"),
             root.remove("oncall"),
@@ -651,9 +666,11 @@ mod remediation;
 pub use discord::DiscordSettings;
 #[cfg(test)]
 mod tests;
+mod triage;
 
 pub use remediation::RemediationSettings;
 
 pub use alerts::{
     AlertSettings, AlertmanagerSettings, IncidentSettings, PagerDutySettings, SentrySettings,
 };
+pub use triage::TriageSettings;

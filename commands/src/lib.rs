@@ -12,6 +12,9 @@
 //! - [`diagnostics`]: target specs from config (a closed enum tagged by
 //!   `kind`), the [`diagnostics::Diagnostic`] trait, the concurrent runner, and
 //!   one file per built-in diagnostic.
+//! - [`triage`]: the likely cause of an incident, with its evidence —
+//!   knowledge (error patterns as data), the exception chain, the timeline
+//!   and correlation rules, all pure functions.
 //! - [`redact`]: the one place that scrubs secrets from text bound for chat
 //!   or logs.
 #![warn(missing_docs)]
@@ -24,6 +27,7 @@ pub mod format;
 pub mod model;
 pub mod redact;
 pub mod routing;
+pub mod triage;
 
 pub use model::diagnosis::Diagnosis;
 pub use model::report::{Finding, Report, Status, TargetRef};

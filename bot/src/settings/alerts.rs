@@ -32,6 +32,8 @@ pub struct AlertSettings {
     pub runbooks: Vec<Runbook>,
     /// `[incidents]`: how incidents reopen and how a storm is digested.
     pub incidents: IncidentSettings,
+    /// `[triage]`: the knowledge and windows of the "Likely cause" message.
+    pub triage: super::TriageSettings,
 }
 
 impl AlertSettings {
@@ -76,6 +78,12 @@ impl Default for IncidentSettings {
 pub struct SentrySettings {
     /// The integration's client secret: verifies `Sentry-Hook-Signature`.
     pub client_secret: SecretString,
+    /// Sentry's API (default `https://sentry.io/api/0/`): triage fetches an
+    /// issue's latest event from it when a webhook did not carry the event.
+    pub api_url: url::Url,
+    /// The token for that API (an internal integration's token with
+    /// `event:read`); without it, no event is fetched.
+    pub auth_token: Option<SecretString>,
 }
 
 /// `[pagerduty]`.
@@ -125,6 +133,7 @@ impl Reader {
             routes: self.routes(root.remove("routes")),
             runbooks: self.runbooks(root.remove("runbooks"), targets),
             incidents: self.incidents(root.remove("incidents")),
+            triage: Default::default(),
         }
     }
 
@@ -155,15 +164,37 @@ impl Reader {
         #[derive(Deserialize)]
         struct Raw {
             client_secret: Option<SecretString>,
-            // Used by remediation actions (resolve, ignore), later.
-            #[allow(dead_code)]
             api_url: Option<String>,
-            #[allow(dead_code)]
             auth_token: Option<SecretString>,
         }
         let raw: Raw = self.section("sentry", value)?;
+        let api_text = raw
+            .api_url
+            .unwrap_or_else(|| "https://sentry.io/api/0/".into());
+        let api_url = match url::Url::parse(&api_text) {
+            Ok(mut u) if matches!(u.scheme(), "http" | "https") => {
+                // Joined with relative paths: keep the trailing slash.
+                if !u.path().ends_with('/') {
+                    let p = format!("{}/", u.path());
+                    u.set_path(&p);
+                }
+                u
+            }
+            _ => {
+                self.problems.push(problem(
+                    "sentry.api_url",
+                    "must be an http(s) URL like https://sentry.io/api/0/",
+                ));
+                return None;
+            }
+        };
+        let auth_token = raw.auth_token.filter(|t| !blank(t));
         match raw.client_secret {
-            Some(s) if !blank(&s) => Some(SentrySettings { client_secret: s }),
+            Some(s) if !blank(&s) => Some(SentrySettings {
+                client_secret: s,
+                api_url,
+                auth_token,
+            }),
             _ => {
                 self.problems.push(problem(
                     "sentry.client_secret",

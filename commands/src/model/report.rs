@@ -89,6 +89,14 @@ pub struct Finding {
     /// shortened by renderers to their platform's limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// When the thing this finding reports happened (a restart, from an
+    /// uptime), so that triage can put it on the incident's timeline.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub at: Option<time::OffsetDateTime>,
 }
 
 impl Finding {
@@ -100,6 +108,7 @@ impl Finding {
             summary: summary.into(),
             detail: Vec::new(),
             evidence: None,
+            at: None,
         }
     }
 
@@ -126,6 +135,18 @@ impl Finding {
     /// Adds a detail line.
     pub fn with_detail(mut self, line: impl Into<String>) -> Self {
         self.detail.push(line.into());
+        self
+    }
+
+    /// Says when the reported event happened.
+    pub fn at(mut self, at: time::OffsetDateTime) -> Self {
+        self.at = Some(at);
+        self
+    }
+
+    /// [`Finding::at`] when the time is known.
+    pub fn at_opt(mut self, at: Option<time::OffsetDateTime>) -> Self {
+        self.at = at.or(self.at);
         self
     }
 

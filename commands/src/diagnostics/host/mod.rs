@@ -43,6 +43,7 @@ mod remote;
 pub mod snapshot;
 pub mod ssh;
 pub mod systemd;
+pub mod timeline;
 
 #[cfg(test)]
 mod tests;

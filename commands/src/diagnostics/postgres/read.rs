@@ -68,6 +68,7 @@ pub fn uptime(u: &Uptime) -> Finding {
             "A restart ends every session: applications saw \"terminating connection due to administrator command\" (or \"the database system is shutting down\") and reconnected.",
         )
         .with_detail("Why it restarted: journalctl -u postgresql, the server log, and the apt history for a postgresql upgrade.")
+        .at_opt(OffsetDateTime::from_unix_timestamp(u.started_epoch as i64).ok())
     } else {
         Finding::ok(
             "postgres.uptime",

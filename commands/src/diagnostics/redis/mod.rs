@@ -228,7 +228,8 @@ pub fn info_findings(info: &Info, now: OffsetDateTime) -> Vec<Finding> {
                     ),
                 )
                 .with_detail(format!("Redis {version}. Every client lost its connection at the restart; connection errors around then are explained by it."))
-                .with_detail("Why it restarted: journalctl -u redis-server, and the apt history for a redis upgrade."),
+                .with_detail("Why it restarted: journalctl -u redis-server, and the apt history for a redis upgrade.")
+                .at(restarted),
             );
         } else {
             out.push(Finding::ok(

@@ -1,0 +1,351 @@
+use std::time::Duration;
+
+use time::macros::datetime;
+
+use super::*;
+use crate::triage::correlation::Peer;
+use crate::triage::timeline::{EventKind, Service};
+use crate::{Finding, TargetRef};
+
+const FIRST: OffsetDateTime = datetime!(2026-01-31 06:33:00 UTC);
+const WINDOW: Duration = Duration::from_secs(1800);
+
+fn link(kind: &str, message: &str) -> Link {
+    Link {
+        kind: kind.into(),
+        message: message.into(),
+    }
+}
+
+fn upgrade(name: &str, at: OffsetDateTime) -> Event {
+    Event {
+        at,
+        kind: EventKind::Package {
+            name: name.into(),
+            action: "Upgrade".into(),
+            version: Some("3.0.13-0ubuntu3.5".into()),
+        },
+        place: "web-1".into(),
+        evidence: format!("Upgrade: {name}:amd64 (3.0.13-0ubuntu3.4, 3.0.13-0ubuntu3.5)"),
+    }
+}
+
+fn reload(at: OffsetDateTime) -> Event {
+    Event {
+        at,
+        kind: EventKind::Reload,
+        place: "web-1".into(),
+        evidence: "systemd[1]: Reloading.".into(),
+    }
+}
+
+fn report(name: &str, findings: Vec<Finding>) -> Report {
+    Report::new(
+        TargetRef {
+            name: name.into(),
+            kind: "x".into(),
+            location: "x".into(),
+        },
+        findings,
+        Duration::ZERO,
+    )
+}
+
+fn run(
+    chain: &[Link],
+    title: &str,
+    events: &[Event],
+    reports: &[Report],
+    correlated: &[Correlated],
+) -> Triage {
+    let k = Knowledge::builtin();
+    decide(&Input {
+        knowledge: &k,
+        chain,
+        title,
+        first_error: FIRST,
+        events,
+        reports,
+        correlated,
+        timeline_window: WINDOW,
+    })
+}
+
+fn likely(t: Triage) -> LikelyCause {
+    match t {
+        Triage::Likely(c) => c,
+        other => panic!("expected a likely cause, got {other:?}"),
+    }
+}
+
+#[test]
+fn ssl_closed_after_an_openssl_upgrade_is_that_upgrade_and_heals() {
+    let chain = [link(
+        "PG::ConnectionBad",
+        "SSL connection has been closed unexpectedly",
+    )];
+    let events = [
+        upgrade("openssl", datetime!(2026-01-31 06:30:00 UTC)),
+        reload(datetime!(2026-01-31 06:32:50 UTC)),
+    ];
+    let c = likely(run(&chain, "PG::ConnectionBad", &events, &[], &[]));
+    assert_eq!(c.rule.as_deref(), Some("ssl-closed-unexpectedly"));
+    assert_eq!(c.confidence, Confidence::High);
+    assert!(c.self_healing);
+    assert!(c.cause.contains("openssl upgraded"), "{}", c.cause);
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.contains("Upgrade: openssl:amd64")
+                && e.contains("3 min before the first error")),
+        "{:?}",
+        c.evidence
+    );
+}
+
+#[test]
+fn admin_command_in_the_innermost_link_is_a_database_restart() {
+    let chain = [
+        link(
+            "PG::ConnectionBad",
+            "terminating connection due to administrator command",
+        ),
+        link("PG::ConnectionBad", "Connection refused"),
+        link(
+            "ActiveRecord::DatabaseConnectionError",
+            "database unavailable",
+        ),
+    ];
+    let restart = Event {
+        at: datetime!(2026-01-31 06:32:40 UTC),
+        kind: EventKind::Restart {
+            service: Service::Postgres,
+        },
+        place: "db".into(),
+        evidence: "PostgreSQL 16.4 restarted at 06:32:40 (2 min ago)".into(),
+    };
+    let c = likely(run(
+        &chain,
+        "ActiveRecord::DatabaseConnectionError",
+        &[restart],
+        &[],
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("admin-command"));
+    assert_eq!(c.confidence, Confidence::High);
+    assert!(c.evidence[0].starts_with("Error (innermost of 3 chained exceptions)"));
+    assert!(c.evidence[1].contains("PostgreSQL restarted on db (20 s before"));
+}
+
+#[test]
+fn redis_and_postgres_against_one_host_are_one_infrastructure_event() {
+    let chain = [link(
+        "ActiveRecord::DatabaseConnectionError",
+        "connection to server at \"10.0.1.1\", port 5432 failed: Connection refused",
+    )];
+    let peer = Peer {
+        id: 7,
+        source: "sentry".into(),
+        service: Some("web".into()),
+        title: "RedisClient::CannotConnectError: Connection refused - connect(2) for 10.0.1.1:6379"
+            .into(),
+        hosts: vec!["10.0.1.1".into()],
+        first_seen: datetime!(2026-01-31 06:33:04 UTC),
+    };
+    let correlated = [Correlated {
+        peer,
+        host: "10.0.1.1".into(),
+        apart: Duration::from_secs(4),
+    }];
+    let events = [reload(datetime!(2026-01-31 06:32:58 UTC))];
+    let c = likely(run(
+        &chain,
+        "ActiveRecord::DatabaseConnectionError",
+        &events,
+        &[],
+        &correlated,
+    ));
+    assert_eq!(c.rule.as_deref(), Some("correlation"));
+    assert_eq!(c.category, Some(Category::Infrastructure));
+    assert_eq!(c.confidence, Confidence::High);
+    assert!(c.cause.contains("host 10.0.1.1"));
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.starts_with("Incident #7 (sentry, web)"))
+    );
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.contains("systemd[1]: Reloading."))
+    );
+}
+
+#[test]
+fn a_reload_explains_connections_the_server_closed() {
+    let chain = [link(
+        "PG::UnableToSend",
+        "server closed the connection unexpectedly",
+    )];
+    let events = [reload(datetime!(2026-01-31 06:31:00 UTC))];
+    let c = likely(run(&chain, "PG::UnableToSend", &events, &[], &[]));
+    assert_eq!(c.rule.as_deref(), Some("server-closed-connection"));
+    assert_eq!(c.confidence, Confidence::High);
+    assert!(c.self_healing);
+    assert!(c.cause.contains("systemd reload on web-1 (2 min before"));
+}
+
+#[test]
+fn pool_exhaustion_confirmed_by_the_connections_finding() {
+    let chain = [link(
+        "Npgsql.NpgsqlException",
+        "The connection pool has been exhausted",
+    )];
+    let reports = [report(
+        "db",
+        vec![
+            Finding::critical(
+                "postgres.connections",
+                "Connections 19/20 of max_connections (95 %)",
+            ),
+            Finding::ok("postgres.reach", "SELECT 1 in 1 ms"),
+        ],
+    )];
+    let c = likely(run(
+        &chain,
+        "Npgsql.NpgsqlException: Connection pool exhausted",
+        &[],
+        &reports,
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("pool-exhausted"));
+    assert_eq!(c.confidence, Confidence::High);
+    assert!(!c.self_healing);
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e == "db: Connections 19/20 of max_connections (95 %)")
+    );
+}
+
+#[test]
+fn a_full_disk_confirmed_by_the_disk_finding() {
+    let chain = [link("Errno::ENOSPC", "No space left on device @ io_write")];
+    let reports = [report(
+        "web-1",
+        vec![Finding::critical(
+            "host.disk",
+            "/ 99 % full (49.5 of 50 GiB)",
+        )],
+    )];
+    let c = likely(run(&chain, "Errno::ENOSPC", &[], &reports, &[]));
+    assert_eq!(c.rule.as_deref(), Some("disk-full"));
+    assert_eq!(c.category, Some(Category::Resource));
+    assert_eq!(c.confidence, Confidence::High);
+}
+
+#[test]
+fn a_type_error_is_never_blamed_on_the_infrastructure() {
+    let chain = [link(
+        "TypeError",
+        "Cannot read properties of undefined (reading 'email')",
+    )];
+    let events = [
+        upgrade("openssl", datetime!(2026-01-31 06:31:00 UTC)),
+        reload(datetime!(2026-01-31 06:32:00 UTC)),
+    ];
+    // Even with another incident naming a host at the same time.
+    let correlated = [Correlated {
+        peer: Peer {
+            id: 3,
+            source: "sentry".into(),
+            service: Some("api".into()),
+            title: "Timeout 10.0.1.1:6379".into(),
+            hosts: vec!["10.0.1.1".into()],
+            first_seen: FIRST,
+        },
+        host: "10.0.1.1".into(),
+        apart: Duration::ZERO,
+    }];
+    let c = likely(run(
+        &chain,
+        "TypeError: Cannot read properties of undefined (reading 'email')",
+        &events,
+        &[],
+        &correlated,
+    ));
+    assert_eq!(c.rule.as_deref(), Some("application-bug"));
+    assert_eq!(c.category, Some(Category::Application));
+    assert!(!c.cause.contains("openssl") && !c.cause.contains("reload"));
+    assert!(
+        c.evidence
+            .iter()
+            .all(|e| !e.contains("openssl") && !e.contains("Reloading"))
+    );
+    assert!(!c.self_healing);
+    assert_ne!(c.confidence, Confidence::High);
+}
+
+#[test]
+fn a_type_error_after_a_deploy_points_at_the_deploy() {
+    let chain = [link("TypeError", "x.map is not a function")];
+    let deploy = Event {
+        at: datetime!(2026-01-31 06:25:00 UTC),
+        kind: EventKind::Deploy {
+            release: "20260131062500".into(),
+        },
+        place: "web-1".into(),
+        evidence: "releases/20260131062500".into(),
+    };
+    let c = likely(run(&chain, "TypeError", &[deploy], &[], &[]));
+    assert_eq!(c.rule.as_deref(), Some("application-bug"));
+    assert!(
+        c.cause
+            .contains("deploy of release 20260131062500 on web-1 (8 min before")
+    );
+    assert_eq!(c.confidence, Confidence::High);
+}
+
+#[test]
+fn nothing_known_and_nothing_changed_says_so() {
+    let t = run(
+        &[link("Frobnicator::Jammed", "the widget is stuck")],
+        "Frobnicator::Jammed",
+        &[upgrade("curl", datetime!(2026-01-31 06:30:00 UTC))],
+        &[],
+        &[],
+    );
+    match t {
+        Triage::NoLikelyCause { looked_at } => {
+            assert!(looked_at[0].contains("known error patterns"));
+            assert!(looked_at[0].contains("1 chained exceptions"));
+        }
+        other => panic!("invented a cause: {other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_error_after_a_high_impact_change_is_a_low_confidence_candidate() {
+    let c = likely(run(
+        &[link("Frobnicator::Jammed", "the widget is stuck")],
+        "Frobnicator::Jammed",
+        &[reload(datetime!(2026-01-31 06:32:00 UTC))],
+        &[],
+        &[],
+    ));
+    assert_eq!(c.confidence, Confidence::Low);
+    assert_eq!(c.rule, None);
+    assert!(c.cause.starts_with("Unknown error, but systemd reload"));
+}
+
+#[test]
+fn a_change_outside_the_window_is_no_evidence() {
+    let chain = [link(
+        "PG::ConnectionBad",
+        "SSL connection has been closed unexpectedly",
+    )];
+    let events = [upgrade("openssl", datetime!(2026-01-31 04:00:00 UTC))];
+    let c = likely(run(&chain, "x", &events, &[], &[]));
+    assert_eq!(c.confidence, Confidence::Medium);
+    assert_eq!(c.evidence.len(), 1);
+}
