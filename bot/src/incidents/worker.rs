@@ -10,7 +10,6 @@ use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
 use medic_commands::model::alert::Alert;
 use medic_integrations::chat::Provenance;
-use medic_integrations::chat::slack::render;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
@@ -62,7 +61,10 @@ async fn deliveries(state: &AppState) -> bool {
         let applied = super::apply(
             &state.store,
             &state.settings.alerts,
-            state.slack.is_some(),
+            super::Platforms {
+                slack: state.slack.is_some(),
+                discord: state.discord.is_some(),
+            },
             id,
             &alerts,
         )
@@ -126,10 +128,7 @@ async fn run_job(state: &AppState, job: Job) {
         if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
             && let Some((platform, channel)) = &row.place
         {
-            let mut messages = vec![render::diagnosis_root(&diagnosis, &prov)];
-            messages.extend(render::diagnosis_thread(&diagnosis, &prov));
-            for m in messages {
-                let body = serde_json::to_string(&m).unwrap_or_default();
+            for body in super::render::report(platform, &diagnosis, &prov) {
                 enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;
             }
         }
