@@ -6,6 +6,7 @@ mod incidents;
 mod ingest_store;
 mod operations;
 mod slack_delivery;
+mod slack_events;
 mod slash_commands;
 mod streaming;
 mod webhooks;

@@ -55,6 +55,16 @@ pub enum Command {
     Console,
     /// Validate the configuration and report every problem at once.
     CheckConfig,
+    /// Print the Slack app manifest (YAML) medic needs: commands, scopes,
+    /// interactivity and event subscriptions.
+    SlackManifest {
+        /// For Socket Mode (no public URL; needs slack.app_token).
+        #[arg(long)]
+        socket_mode: bool,
+        /// Where Slack reaches medic over HTTP.
+        #[arg(long, value_name = "URL", default_value = "https://medic.example.com")]
+        url: String,
+    },
     /// Discord set-up.
     Discord {
         /// What to do.
@@ -108,6 +118,13 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Diag { target, json } => diag::run(cli.config.as_deref(), &target, json).await,
         Command::Console => console::run(cli.config.as_deref()).await,
         Command::CheckConfig => check::run(cli.config.as_deref()),
+        Command::SlackManifest { socket_mode, url } => {
+            print!(
+                "{}",
+                medic_integrations::chat::slack::manifest::manifest(&url, socket_mode)
+            );
+            0
+        }
         Command::Discord {
             action: DiscordAction::Register { guild },
         } => discord::register(cli.config.as_deref(), guild.as_deref()).await,

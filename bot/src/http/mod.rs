@@ -30,11 +30,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
-const ROUTES: [&str; 8] = [
+const ROUTES: [&str; 9] = [
     "/healthz",
     "/readyz",
     "/metrics",
     "/slack/commands",
+    "/slack/events",
     "/discord/interactions",
     "/webhooks/sentry",
     "/webhooks/pagerduty",
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         readyz,
         metrics,
         slack_commands,
+        slack_events,
         discord_interactions,
         sentry,
         pagerduty,
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route(readyz, get(health::readyz))
         .route(metrics, get(health::metrics))
         .route(slack_commands, post(slack::commands))
+        .route(slack_events, post(slack::events))
         .route(discord_interactions, post(discord::interactions))
         .route(sentry, post(webhooks::sentry))
         .route(pagerduty, post(webhooks::pagerduty))

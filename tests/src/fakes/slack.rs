@@ -168,6 +168,15 @@ impl FakeSlack {
         format!("http://{}/response/{id}", self.addr)
     }
 
+    /// A message a person wrote in `channel` at `ts` (an `@medic` mention
+    /// medic then answers in the thread of).
+    pub fn user_says(&self, channel: &str, ts: &str, text: &str) {
+        self.inner.posted.lock().unwrap().insert(
+            (channel.to_string(), ts.to_string()),
+            json!({ "type": "message", "user": "U0ALICE", "text": text, "ts": ts }),
+        );
+    }
+
     /// Marks a channel as one the bot has not been invited to.
     pub fn remove_bot_from(&self, channel: &str) {
         self.inner

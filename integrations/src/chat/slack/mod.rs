@@ -7,7 +7,9 @@
 //! - [`client`]: the Web API (`chat.postMessage`) at a configurable base URL.
 
 pub mod client;
+pub mod events;
 pub mod incident;
+pub mod manifest;
 pub mod parse;
 pub mod render;
 pub mod verify;
