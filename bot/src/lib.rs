@@ -31,5 +31,6 @@ pub mod ratelimit;
 pub mod settings;
 pub mod single_flight;
 pub mod slack;
+pub mod slack_socket;
 pub mod storage;
 pub mod telemetry;

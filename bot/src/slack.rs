@@ -97,6 +97,28 @@ impl SlackRuntime {
         }
     }
 
+    /// Shows `text` privately to the person who typed a command, through
+    /// its `response_url` (Socket Mode, where the acknowledgement goes
+    /// out before the command has run).
+    pub async fn respond_ephemeral(&self, response_url: &str, text: &str) -> Result<(), String> {
+        if !self.trusted_response_url(response_url) {
+            return Err("the response_url is not Slack's".into());
+        }
+        let body = serde_json::json!({ "response_type": "ephemeral", "text": text });
+        let response = self
+            .http
+            .post(response_url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the response_url answered {}", response.status()))
+        }
+    }
+
     /// Shows a report to the person who asked, through the command's
     /// `response_url`, when medic may not post into the channel.
     pub async fn respond_privately(

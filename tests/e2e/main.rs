@@ -8,5 +8,6 @@ mod operations;
 mod slack_delivery;
 mod slack_events;
 mod slash_commands;
+mod socket_mode;
 mod streaming;
 mod webhooks;

@@ -4,7 +4,7 @@
 mod discord;
 mod health;
 mod serve;
-mod slack;
+pub(crate) mod slack;
 pub mod webhooks;
 
 pub use serve::serve;

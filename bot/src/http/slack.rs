@@ -88,6 +88,13 @@ pub async fn commands(
             return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
         }
     };
+    let answer = slash(&state, &cmd).await;
+    Json(ephemeral(&answer)).into_response()
+}
+
+/// Runs a slash command (over HTTP or Socket Mode); returns the text of
+/// the private answer.
+pub(crate) async fn slash(state: &AppState, cmd: &SlashCommand) -> String {
     let invocation = CommandInvocation {
         actor: cmd.actor(),
         place: cmd.place(),
@@ -99,8 +106,7 @@ pub async fn commands(
         response_url: cmd.response_url.clone(),
         thread_ts: None,
     };
-    let answer = dispatch::command(&state, invocation, delivery).await;
-    Json(ephemeral(&answer.text)).into_response()
+    dispatch::command(state, invocation, delivery).await.text
 }
 
 /// The Events API: Slack's URL check, and `@medic diag redis` mentions,
@@ -143,21 +149,7 @@ pub async fn events(
                 .into_response()
         }
         "event_callback" => {
-            if let Some(id) = envelope.event_id.as_deref()
-                && !slack.first_sight(id)
-            {
-                tracing::info!(event_id = id, "Dropped a repeated Slack event.");
-                return StatusCode::OK.into_response();
-            }
-            if let Some(event) = envelope.event
-                && event.kind == "app_mention"
-                && event.bot_id.is_none()
-            {
-                // Acknowledged now; the command is recorded and answered
-                // after, so a slow database never makes Slack retry.
-                let job = state.clone();
-                state.tasks.spawn(async move { mention(&job, event).await });
-            }
+            event_callback(&state, envelope);
             StatusCode::OK.into_response()
         }
         other => {
@@ -167,6 +159,26 @@ pub async fn events(
             );
             StatusCode::OK.into_response()
         }
+    }
+}
+
+/// An event (over HTTP or Socket Mode): a repeat of one already seen is
+/// dropped; an `app_mention` runs in the background, so the event is
+/// acknowledged at once and a slow database never makes Slack retry.
+pub(crate) fn event_callback(state: &AppState, envelope: Envelope) {
+    let Some(slack) = &state.slack else { return };
+    if let Some(id) = envelope.event_id.as_deref()
+        && !slack.first_sight(id)
+    {
+        tracing::info!(event_id = id, "Dropped a repeated Slack event.");
+        return;
+    }
+    if let Some(event) = envelope.event
+        && event.kind == "app_mention"
+        && event.bot_id.is_none()
+    {
+        let job = state.clone();
+        state.tasks.spawn(async move { mention(&job, event).await });
     }
 }
 
