@@ -169,6 +169,10 @@ impl App {
             state.clone(),
             housekeeping.clone(),
         ));
+        tokio::spawn(crate::slack_socket::run(
+            state.clone(),
+            housekeeping.clone(),
+        ));
 
         let router = crate::http::router(state.clone());
         crate::http::serve(listener, router, shutdown).await;

@@ -33,8 +33,12 @@ pub enum Delivery {
     Slack {
         /// Where `chat.postMessage` goes.
         channel: String,
-        /// Slack's per-command URL for delayed (ephemeral) answers.
+        /// Slack's per-command URL for delayed (ephemeral) answers
+        /// (empty for a mention).
         response_url: String,
+        /// For an `@medic` mention: the thread the whole report goes in
+        /// (the root as a reply there, the details after it).
+        thread_ts: Option<String>,
     },
     /// As the answer to a Discord interaction: its deferred response is
     /// edited into the root, and the details go into a thread started
@@ -167,7 +171,19 @@ pub async fn run_and_deliver(
         Delivery::Slack {
             channel,
             response_url,
-        } => deliver_slack(state, run_id, &mut gather, prov, &channel, &response_url).await,
+            thread_ts,
+        } => {
+            deliver_slack(
+                state,
+                run_id,
+                &mut gather,
+                prov,
+                &channel,
+                &response_url,
+                thread_ts.as_deref(),
+            )
+            .await
+        }
         Delivery::Discord { channel, token } => {
             deliver_discord(state, run_id, &mut gather, prov, &channel, &token).await
         }
@@ -197,6 +213,7 @@ async fn deliver_slack(
     prov: &Provenance,
     channel: &str,
     response_url: &str,
+    in_thread: Option<&str>,
 ) -> Result<(), String> {
     let Some(slack) = &state.slack else {
         return Err("Slack is not configured".into());
@@ -218,7 +235,7 @@ async fn deliver_slack(
             } else {
                 render::running_root(&gather.label, &targets, prov)
             };
-            slack.api.post_message(channel, root, None)
+            slack.api.post_message(channel, root, in_thread)
         })
         .await;
     let posted = match posted {
@@ -240,13 +257,16 @@ async fn deliver_slack(
     if let Err(error) = state.store.set_root(run_id, &posted.ts).await {
         tracing::warn!(%error, "Could not record the root message.");
     }
+    // Slack threads do not nest: under a mention, the details follow the
+    // root in the mention's thread.
+    let thread_ts = in_thread.unwrap_or(&posted.ts);
 
     if root_final {
         let diagnosis = gather.diagnosis();
         record(state, run_id, &diagnosis).await;
         gather.take_pending();
         for message in render::diagnosis_thread(&diagnosis, prov) {
-            post_in_thread(state, channel, &posted.ts, message).await?;
+            post_in_thread(state, channel, thread_ts, message).await?;
         }
         offer_remediations(state, channel, &posted.ts, &diagnosis).await?;
         return Ok(());
@@ -261,7 +281,7 @@ async fn deliver_slack(
         let batch = gather.take_pending();
         if !batch.is_empty() {
             for message in render::progress_messages(&batch, several) {
-                post_in_thread(state, channel, &posted.ts, message).await?;
+                post_in_thread(state, channel, thread_ts, message).await?;
             }
             continue;
         }

@@ -33,5 +33,6 @@ pub mod remediation;
 pub mod settings;
 pub mod single_flight;
 pub mod slack;
+pub mod slack_socket;
 pub mod storage;
 pub mod telemetry;

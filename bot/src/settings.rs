@@ -87,6 +87,9 @@ pub struct SlackSettings {
     pub bot_token: SecretString,
     /// The Web API's base URL (tests point it at a fake).
     pub api_url: url::Url,
+    /// `xapp-…`: when set, medic also opens a Socket Mode connection and
+    /// takes commands and events there (no public URL needed).
+    pub app_token: Option<SecretString>,
 }
 
 impl fmt::Debug for SlackSettings {
@@ -95,6 +98,7 @@ impl fmt::Debug for SlackSettings {
             .field("signing_secret", &"••••")
             .field("bot_token", &"••••")
             .field("api_url", &self.api_url.as_str())
+            .field("app_token", &self.app_token.as_ref().map(|_| "••••"))
             .finish()
     }
 }
@@ -523,7 +527,18 @@ impl Reader {
             return Some(None);
         };
         let raw: Raw = self.section("slack", Some(value))?;
-        let _ = raw.app_token; // Socket Mode comes with a later version.
+        let app_token = raw
+            .app_token
+            .filter(|t| !t.expose_secret().trim().is_empty());
+        if app_token
+            .as_ref()
+            .is_some_and(|t| !t.expose_secret().starts_with("xapp-"))
+        {
+            self.warnings.push(problem(
+                "slack.app_token",
+                "does not start with xapp-; Socket Mode needs an app-level token with connections:write (Basic Information → App-Level Tokens)",
+            ));
+        }
         let api_text = raw
             .api_url
             .unwrap_or_else(|| "https://slack.com/api/".into());
@@ -561,6 +576,7 @@ impl Reader {
                     signing_secret: raw.signing_secret.expect("checked above"),
                     bot_token: token,
                     api_url: api_url?,
+                    app_token,
                 }))
             }
             (true, false) => {

@@ -360,3 +360,39 @@ fn policy_check_answers_like_a_button_would() {
         "{stdout}"
     );
 }
+
+#[test]
+fn slack_manifest_prints_the_app_for_http_or_socket_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = medic(dir.path())
+        .args(["slack-manifest", "--url", "https://ops.example.org"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        yaml.contains("request_url: \"https://ops.example.org/slack/events\""),
+        "{yaml}"
+    );
+    assert!(yaml.contains("  - command: /diag\n"), "{yaml}");
+    assert!(yaml.contains("socket_mode_enabled: false"), "{yaml}");
+
+    let out = medic(dir.path())
+        .args(["slack-manifest", "--socket-mode"])
+        .output()
+        .unwrap();
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains("socket_mode_enabled: true"), "{yaml}");
+    assert!(!yaml.contains("url:"), "{yaml}");
+}
+
+#[test]
+fn discord_register_without_discord_configured_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = medic(dir.path())
+        .args(["discord", "register"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[discord] is not configured"));
+}

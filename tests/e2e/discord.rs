@@ -288,6 +288,28 @@ async fn a_rate_limited_thread_waits_out_retry_after_and_the_report_still_arrive
 }
 
 #[tokio::test]
+async fn where_no_thread_can_be_started_the_details_follow_as_replies() {
+    let medic = spawn(dead_redis_target("redis").await).await;
+    let discord = medic.discord();
+    discord.expect_interaction("tok-dm", DISCORD_CHANNEL);
+    discord.refuse("start_thread", 1);
+    let (_, answer) = medic.interaction(&diag("tok-dm", Some("redis"))).await;
+    assert_eq!(answer, json!({ "type": 5 }));
+    discord
+        .wait_until("a follow-up", LIMIT, |d| !d.calls_to("followup").is_empty())
+        .await;
+    let followup = &discord.calls_to("followup")[0];
+    assert_eq!(followup.status, 200);
+    assert!(
+        all_text(&followup.body).contains("refused"),
+        "{:?}",
+        followup.body
+    );
+    assert!(discord.calls_to("create_message").is_empty());
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn discord_register_overwrites_the_commands_globally_or_in_a_guild() {
     use clap::Parser as _;
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -334,4 +356,164 @@ async fn discord_register_overwrites_the_commands_globally_or_in_a_guild() {
         2,
         "a bad guild id is not sent"
     );
+}
+
+mod incidents {
+    use medic::storage::deliveries::NewDelivery;
+    use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
+
+    use super::*;
+
+    const ALERTS: &str = "1200000000000000777";
+
+    fn alert(state: AlertState) -> Alert {
+        Alert {
+            source: AlertSource::Sentry,
+            fingerprint: "1170820242".into(),
+            state,
+            title: "ConnectionError: Error 111 connecting to redis:6379. Connection refused."
+                .into(),
+            severity: Severity::Error,
+            service: Some("api".into()),
+            host: None,
+            labels: vec![],
+            occurred_at: None,
+            link: Some("https://sentry.io/organizations/acme/issues/1170820242/".into()),
+            details: vec!["Root cause: redis.exceptions.ConnectionError".into()],
+        }
+    }
+
+    async fn deliver(medic: &TestMedic, id: &str, alert: Alert) {
+        medic
+            .state
+            .ingest
+            .record(NewDelivery {
+                source: "sentry",
+                delivery_id: id.into(),
+                alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
+            })
+            .await
+            .expect("recorded");
+        medic.state.incident_wake.notify_one();
+    }
+
+    /// The channel's only root, as it reads now.
+    fn root(d: &medic_tests::FakeDiscord) -> Option<(String, String)> {
+        let roots = d.messages_in(ALERTS);
+        assert!(roots.len() <= 1, "one root per incident: {roots:#?}");
+        roots.first().map(|(id, m)| (id.clone(), all_text(m)))
+    }
+
+    fn thread_text(d: &medic_tests::FakeDiscord) -> String {
+        root(d)
+            .map(|(id, _)| d.messages_in(&id))
+            .unwrap_or_default()
+            .iter()
+            .map(|(_, m)| all_text(m))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn an_alert_routed_to_discord_gets_a_root_and_a_thread_that_follow_it() {
+        let redis = require_redis!();
+        let medic = spawn_medic(Options {
+            targets: redis_target("cache", &redis),
+            // The route names a Slack channel too; this medic's Slack is
+            // configured, so only a Discord-only route goes to Discord.
+            extra: format!(
+                "[[routes]]\nmatch = {{ source = \"sentry\" }}\ndiscord_channel = \"{ALERTS}\"\n\n\
+                 [[runbooks]]\nmatch = {{ title = \"(?i)redis\" }}\nrun = [\"cache\"]\n"
+            ),
+            discord: true,
+            ..Default::default()
+        })
+        .await;
+        let d = medic.discord();
+        // Discord is busy when the root goes out: it waits and is sent.
+        d.rate_limit("create_message", 1, 0.3);
+
+        deliver(&medic, "d1", alert(AlertState::Firing)).await;
+        d.wait_until("the runbook's report in the thread", LIMIT, |d| {
+            thread_text(d).contains("PING answered")
+        })
+        .await;
+        let (root_id, text) = root(d).unwrap();
+        assert!(text.contains("ConnectionError"), "{text}");
+        assert!(text.contains("seen 1×"), "{text}");
+        let (parent, name) = d.thread(&root_id).expect("a thread on the root");
+        assert_eq!(parent, ALERTS);
+        assert!(name.starts_with("#1 ConnectionError"), "{name}");
+        assert!(thread_text(d).contains("Root cause: redis.exceptions.ConnectionError"));
+
+        // Repeats edit the root; a resolve edits it and adds a line.
+        deliver(&medic, "d2", alert(AlertState::Firing)).await;
+        d.wait_until("seen 2×", LIMIT, |d| {
+            root(d).is_some_and(|(_, t)| t.contains("seen 2×"))
+        })
+        .await;
+        deliver(&medic, "d3", alert(AlertState::Resolved)).await;
+        d.wait_until("resolved", LIMIT, |d| {
+            root(d).is_some_and(|(_, t)| t.starts_with("✅"))
+                && thread_text(d).contains("✅ Resolved at")
+        })
+        .await;
+
+        let creates = d.calls_to("create_message");
+        assert_eq!(creates[0].status, 429);
+        assert!(creates[1].at.duration_since(creates[0].at) >= Duration::from_millis(300));
+        assert!(
+            creates.iter().all(|c| c.body["nonce"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("medic-"))),
+            "every create carries its outbox nonce"
+        );
+        assert!(
+            d.calls().iter().all(|c| c.status == 200 || c.status == 429),
+            "{:#?}",
+            d.calls()
+        );
+        assert_eq!(medic.state.store.outbox_count("failed").await.unwrap(), 0);
+        assert!(medic.slack.calls().is_empty(), "nothing went to Slack");
+        medic.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_note_finding_no_thread_starts_it() {
+        let medic = spawn_medic(Options {
+            extra: format!(
+                "[[routes]]\nmatch = {{ source = \"sentry\" }}\ndiscord_channel = \"{ALERTS}\"\n"
+            ),
+            discord: true,
+            ..Default::default()
+        })
+        .await;
+        let d = medic.discord();
+        // The thread cannot be started with the root (a permission
+        // granted a moment later): the first note starts it.
+        d.refuse("start_thread", 1);
+        deliver(&medic, "d1", alert(AlertState::Firing)).await;
+        d.wait_until("the note in the thread", LIMIT, |d| {
+            thread_text(d).contains("Root cause")
+        })
+        .await;
+        let starts: Vec<u16> = d
+            .calls_to("start_thread")
+            .iter()
+            .map(|c| c.status)
+            .collect();
+        assert_eq!(starts, [403, 200]);
+        let posts: Vec<u16> = d
+            .calls_to("create_message")
+            .iter()
+            .map(|c| c.status)
+            .collect();
+        assert_eq!(
+            posts,
+            [200, 404, 200],
+            "root, the note into no thread, the note again"
+        );
+        assert_eq!(medic.state.store.outbox_count("failed").await.unwrap(), 0);
+        medic.stop().await.unwrap();
+    }
 }

@@ -133,7 +133,7 @@ async fn deliveries_are_applied_while_new_ones_keep_being_committed() {
     assert_eq!(pending.len(), N);
     for (id, _, json) in pending {
         let alerts: Vec<Alert> = serde_json::from_str(&json).unwrap();
-        apply(&store, &config, false, id, &alerts)
+        apply(&store, &config, Default::default(), id, &alerts)
             .await
             .unwrap_or_else(|e| {
                 panic!("delivery {id} not applied ({} backend): {e}", db.backend())

@@ -7,6 +7,8 @@ mod ingest_store;
 mod operations;
 mod remediation;
 mod slack_delivery;
+mod slack_events;
 mod slash_commands;
+mod socket_mode;
 mod streaming;
 mod webhooks;

@@ -56,6 +56,8 @@ pub struct Options {
     pub slack: Option<FakeSlack>,
     /// Configure `[discord]` against a fake Discord.
     pub discord: bool,
+    /// `slack.app_token`: Socket Mode (the fake Slack must serve it).
+    pub slack_app_token: Option<String>,
 }
 
 /// A running medic and its surroundings.
@@ -113,6 +115,7 @@ url = "{db}"
 signing_secret = "{SIGNING_SECRET}"
 bot_token = "{BOT_TOKEN}"
 api_url = "{api}"
+{app_token}
 
 {discord_section}
 
@@ -122,6 +125,11 @@ api_url = "{api}"
 "#,
         db = db.url(),
         api = slack.api_url(),
+        app_token = opts
+            .slack_app_token
+            .as_deref()
+            .map(|t| format!("app_token = \"{t}\""))
+            .unwrap_or_default(),
         targets = opts.targets,
         extra = opts.extra,
     );

@@ -72,6 +72,16 @@ pub enum Command {
         #[command(subcommand)]
         question: PolicyQuestion,
     },
+    /// Print the Slack app manifest (YAML) medic needs: commands, scopes,
+    /// interactivity and event subscriptions.
+    SlackManifest {
+        /// For Socket Mode (no public URL; needs slack.app_token).
+        #[arg(long)]
+        socket_mode: bool,
+        /// Where Slack reaches medic over HTTP.
+        #[arg(long, value_name = "URL", default_value = "https://medic.example.com")]
+        url: String,
+    },
     /// Discord set-up.
     Discord {
         /// What to do.
@@ -152,6 +162,13 @@ pub async fn run(cli: Cli) -> u8 {
                     target,
                 },
         } => policy::check(cli.config.as_deref(), &user, &action, target.as_deref()).await,
+        Command::SlackManifest { socket_mode, url } => {
+            print!(
+                "{}",
+                medic_integrations::chat::slack::manifest::manifest(&url, socket_mode)
+            );
+            0
+        }
         Command::Discord {
             action: DiscordAction::Register { guild },
         } => discord::register(cli.config.as_deref(), guild.as_deref()).await,

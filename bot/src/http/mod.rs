@@ -5,7 +5,7 @@ mod discord;
 mod health;
 pub mod interactions;
 mod serve;
-mod slack;
+pub(crate) mod slack;
 pub mod webhooks;
 
 pub use serve::serve;
@@ -31,12 +31,13 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
-const ROUTES: [&str; 9] = [
+const ROUTES: [&str; 10] = [
     "/healthz",
     "/readyz",
     "/metrics",
     "/slack/commands",
     "/slack/interactions",
+    "/slack/events",
     "/discord/interactions",
     "/webhooks/sentry",
     "/webhooks/pagerduty",
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         metrics,
         slack_commands,
         slack_interactions,
+        slack_events,
         discord_interactions,
         sentry,
         pagerduty,
@@ -62,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route(metrics, get(health::metrics))
         .route(slack_commands, post(slack::commands))
         .route(slack_interactions, post(interactions::interactions))
+        .route(slack_events, post(slack::events))
         .route(discord_interactions, post(discord::interactions))
         .route(sentry, post(webhooks::sentry))
         .route(pagerduty, post(webhooks::pagerduty))

@@ -1,4 +1,5 @@
-//! `POST /slack/commands`: verify, parse, acknowledge within Slack's 3 s.
+//! `POST /slack/commands` and `POST /slack/events`: verify, parse,
+//! acknowledge within Slack's 3 s.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,13 +9,15 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use medic_commands::model::inbound::CommandInvocation;
+use medic_commands::model::inbound::{Actor, CommandInvocation, Place, Platform};
+use medic_integrations::chat::slack::events::{Envelope, Event};
 use medic_integrations::chat::slack::parse::SlashCommand;
 use medic_integrations::chat::slack::render::ephemeral;
 
 use crate::app::AppState;
 use crate::delivery::Delivery;
 use crate::dispatch;
+use crate::telemetry::metrics::AckOutcome;
 
 /// The two headers Slack signs a request with, taken on their own rather
 /// than cloning the whole header map on every request.
@@ -85,6 +88,13 @@ pub async fn commands(
             return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
         }
     };
+    let answer = slash(&state, &cmd).await;
+    Json(ephemeral(&answer)).into_response()
+}
+
+/// Runs a slash command (over HTTP or Socket Mode); returns the text of
+/// the private answer.
+pub(crate) async fn slash(state: &AppState, cmd: &SlashCommand) -> String {
     let invocation = CommandInvocation {
         actor: cmd.actor(),
         place: cmd.place(),
@@ -94,7 +104,125 @@ pub async fn commands(
     let delivery = Delivery::Slack {
         channel: cmd.channel_id.clone(),
         response_url: cmd.response_url.clone(),
+        thread_ts: None,
     };
-    let answer = dispatch::command(&state, invocation, delivery).await;
-    Json(ephemeral(&answer.text)).into_response()
+    dispatch::command(state, invocation, delivery).await.text
+}
+
+/// The Events API: Slack's URL check, and `@medic diag redis` mentions,
+/// which run like `/diag redis` and answer in the mention's thread.
+/// Slack's retries of an event (`X-Slack-Retry-Num`) carry the same
+/// `event_id` and are acknowledged without running it again.
+pub async fn events(
+    State(state): State<AppState>,
+    signed: SlackSignature,
+    body: Bytes,
+) -> Response {
+    let Some(slack) = &state.slack else {
+        tracing::warn!("A Slack event arrived, but Slack is not configured.");
+        return (
+            StatusCode::NOT_FOUND,
+            "Slack is not configured on this medic\n",
+        )
+            .into_response();
+    };
+    let verified = slack.verifier.verify(
+        signed.timestamp.as_deref(),
+        signed.signature.as_deref(),
+        &body,
+        now_unix(),
+    );
+    if let Err(error) = verified {
+        tracing::warn!(%error, route = "/slack/events", "Rejected a request that is not signed by Slack.");
+        return (StatusCode::UNAUTHORIZED, "invalid signature\n").into_response();
+    }
+    let envelope = match Envelope::parse(&body) {
+        Ok(e) => e,
+        Err(error) => {
+            tracing::warn!(%error, "Rejected a malformed Slack event.");
+            return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
+        }
+    };
+    match envelope.kind.as_str() {
+        "url_verification" => {
+            Json(serde_json::json!({ "challenge": envelope.challenge.unwrap_or_default() }))
+                .into_response()
+        }
+        "event_callback" => {
+            event_callback(&state, envelope);
+            StatusCode::OK.into_response()
+        }
+        other => {
+            tracing::info!(
+                kind = other,
+                "A Slack event of a kind medic does not handle."
+            );
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+/// An event (over HTTP or Socket Mode): a repeat of one already seen is
+/// dropped; an `app_mention` runs in the background, so the event is
+/// acknowledged at once and a slow database never makes Slack retry.
+pub(crate) fn event_callback(state: &AppState, envelope: Envelope) {
+    let Some(slack) = &state.slack else { return };
+    if let Some(id) = envelope.event_id.as_deref()
+        && !slack.first_sight(id)
+    {
+        tracing::info!(event_id = id, "Dropped a repeated Slack event.");
+        return;
+    }
+    if let Some(event) = envelope.event
+        && event.kind == "app_mention"
+        && event.bot_id.is_none()
+    {
+        let job = state.clone();
+        state.tasks.spawn(async move { mention(&job, event).await });
+    }
+}
+
+/// `@medic diag redis`: dispatched like the slash command; what would be
+/// an ephemeral answer (help, a limit) is a reply in the mention's thread,
+/// since an event cannot be answered privately.
+async fn mention(state: &AppState, event: Event) {
+    let Some(slack) = &state.slack else { return };
+    let (name, args) = event.command();
+    let thread = event.answer_thread().to_string();
+    let user = event.user.clone().unwrap_or_default();
+    let invocation = CommandInvocation {
+        actor: Actor {
+            id: user.clone(),
+            name: user,
+        },
+        place: Place {
+            platform: Platform::Slack,
+            channel: event.channel.clone(),
+            thread: Some(thread.clone()),
+        },
+        name,
+        args,
+    };
+    let delivery = Delivery::Slack {
+        channel: event.channel.clone(),
+        response_url: String::new(),
+        thread_ts: Some(thread.clone()),
+    };
+    let ack = dispatch::command(state, invocation, delivery).await;
+    if ack.outcome == AckOutcome::Accepted {
+        return;
+    }
+    let channel = event.channel.as_str();
+    let content = slack_morphism::prelude::SlackMessageContent::new().with_text(ack.text);
+    let posted = slack
+        .outbox
+        .send(channel, || {
+            slack
+                .api
+                .post_message(channel, content.clone(), Some(&thread))
+        })
+        .await;
+    if let Err(error) = posted {
+        tracing::warn!(%error, "Could not answer a mention.");
+    }
 }

@@ -63,7 +63,7 @@ async fn lane(state: AppState, (platform, channel): (String, String), stop: Canc
     }
 }
 
-enum Sent {
+pub(super) enum Sent {
     /// Recorded as sent or failed; go on with the next.
     Done,
     /// Not now (an outage past the deadline, the database); try later.
@@ -71,6 +71,12 @@ enum Sent {
 }
 
 async fn send(state: &AppState, row: &OutboxRow) -> Sent {
+    if row.platform == "discord" {
+        // Its own sender: no storm digests (a Discord channel's roots go
+        // out one by one at its pace), and a nonce instead of a search to
+        // make a resend after a crash safe.
+        return super::discord::send(state, row).await;
+    }
     let Some(slack) = &state.slack else {
         let _ = state
             .store

@@ -9,12 +9,15 @@
 //! - [`drain`]: sends the durable outbox, one lane per channel, at the
 //!   platform's pace.
 
+mod discord;
 pub mod drain;
+mod render;
 pub mod worker;
+
+pub use render::Platforms;
 
 use medic_commands::model::alert::{Alert, AlertState};
 use medic_commands::routing;
-use medic_integrations::chat::slack::incident as render;
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
@@ -41,12 +44,12 @@ pub enum Change {
     Nothing,
 }
 
-/// Applies a stored delivery: see the module docs. `slack` says whether
-/// routes to Slack channels can be served.
+/// Applies a stored delivery: see the module docs. `platforms` says which
+/// routes' channels can be served.
 pub async fn apply(
     store: &Store,
     config: &AlertSettings,
-    slack: bool,
+    platforms: Platforms,
     delivery_id: i64,
     alerts: &[Alert],
 ) -> sqlx::Result<Vec<Change>> {
@@ -54,7 +57,7 @@ pub async fn apply(
         id: delivery_id,
         alerts: alerts.to_vec(),
     }];
-    Ok(apply_batch(store, config, slack, &batch)
+    Ok(apply_batch(store, config, platforms, &batch)
         .await?
         .pop()
         .unwrap_or_default())
@@ -77,7 +80,7 @@ pub struct Pending {
 pub async fn apply_batch(
     store: &Store,
     config: &AlertSettings,
-    slack: bool,
+    platforms: Platforms,
     batch: &[Pending],
 ) -> sqlx::Result<Vec<Vec<Change>>> {
     let mut tx = store.begin_write().await?;
@@ -86,7 +89,7 @@ pub async fn apply_batch(
     for delivery in batch {
         let mut changes = Vec::with_capacity(delivery.alerts.len());
         for alert in &delivery.alerts {
-            changes.push(apply_one(&mut tx, config, slack, alert, now).await?);
+            changes.push(apply_one(&mut tx, config, platforms, alert, now).await?);
         }
         all.push(changes);
     }
@@ -99,7 +102,7 @@ pub async fn apply_batch(
 async fn apply_one(
     conn: &mut AnyConnection,
     config: &AlertSettings,
-    slack: bool,
+    platforms: Platforms,
     alert: &Alert,
     now: i64,
 ) -> sqlx::Result<Change> {
@@ -132,10 +135,8 @@ async fn apply_one(
                     Change::Reopened(row.id)
                 }
                 _ => {
-                    let place = routing::route(&config.routes, alert)
-                        .and_then(|r| r.slack_channel.as_deref())
-                        .filter(|_| slack)
-                        .map(|c| ("slack", c));
+                    let place =
+                        routing::route(&config.routes, alert).and_then(|r| platforms.place(r));
                     let id = incidents::insert_incident(conn, alert, place, now).await?;
                     Change::Opened(id)
                 }
@@ -173,7 +174,7 @@ async fn queue_messages(
     let Some((platform, channel)) = row.place.clone() else {
         return Ok(());
     };
-    let root = json(&render::incident_root(&row.view));
+    let root = render::root(&platform, &row.view);
     let at = clock(OffsetDateTime::now_utc());
     let source = alert.source.as_str();
     match change {
@@ -228,12 +229,8 @@ async fn reply(conn: &mut AnyConnection, row: &IncidentRow, text: &str) -> sqlx:
     let Some((platform, channel)) = &row.place else {
         return Ok(());
     };
-    let body = json(&render::incident_note(text));
+    let body = render::note(platform, text);
     enqueue(conn, platform, channel, row.id, OutboxKind::Reply, &body).await
-}
-
-fn json(m: &slack_morphism::prelude::SlackMessageContent) -> String {
-    serde_json::to_string(m).unwrap_or_default()
 }
 
 fn clock(t: OffsetDateTime) -> String {

@@ -10,7 +10,7 @@ use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
 use medic_commands::model::inbound::{Place, Platform};
 use medic_integrations::chat::Provenance;
-use medic_integrations::chat::slack::{buttons, render};
+use medic_integrations::chat::slack::buttons;
 use tokio_util::sync::CancellationToken;
 
 use super::Pending;
@@ -63,8 +63,11 @@ async fn deliveries(state: &AppState) -> bool {
         })
         .collect();
     let settings = &state.settings.alerts;
-    let slack = state.slack.is_some();
-    match super::apply_batch(&state.store, settings, slack, &batch).await {
+    let platforms = super::Platforms {
+        slack: state.slack.is_some(),
+        discord: state.discord.is_some(),
+    };
+    match super::apply_batch(&state.store, settings, platforms, &batch).await {
         Ok(changes) => {
             tracing::debug!(deliveries = batch.len(), ?changes, "Deliveries applied.");
             return any;
@@ -81,7 +84,7 @@ async fn deliveries(state: &AppState) -> bool {
     // itself and those after it, and the log names it.
     for delivery in &batch {
         let one = std::slice::from_ref(delivery);
-        if let Err(error) = super::apply_batch(&state.store, settings, slack, one).await {
+        if let Err(error) = super::apply_batch(&state.store, settings, platforms, one).await {
             tracing::warn!(delivery = delivery.id, %error, "Could not apply a delivery; will retry.");
             return any;
         }
@@ -162,11 +165,14 @@ async fn run_job(state: &AppState, job: Job) {
         if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
             && let Some((platform, channel)) = &row.place
         {
-            let mut messages = vec![render::diagnosis_root(&diagnosis, &prov)];
-            messages.extend(render::diagnosis_thread(&diagnosis, &prov));
-            messages.extend(offers.iter().cloned());
-            for m in messages {
-                let body = serde_json::to_string(&m).unwrap_or_default();
+            let mut bodies = super::render::report(platform, &diagnosis, &prov);
+            // Offers are Slack buttons for now; Discord's come with #7.
+            bodies.extend(
+                offers
+                    .iter()
+                    .map(|m| serde_json::to_string(m).unwrap_or_default()),
+            );
+            for body in bodies {
                 enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;
             }
         }

@@ -531,3 +531,24 @@ fn discord_needs_a_valid_key_and_all_three_values() {
     assert_eq!(problems[0].key, "discord.api_url");
     assert!(load("").unwrap().settings.discord.is_none());
 }
+
+#[test]
+fn slack_app_token_enables_socket_mode_and_is_checked() {
+    let base = "[slack]\nsigning_secret = \"s\"\nbot_token = \"xoxb-1\"\n";
+    let ok = load(&format!("{base}app_token = \"xapp-1-secret-app\"\n")).unwrap();
+    let slack = ok.settings.slack.unwrap();
+    assert!(slack.app_token.is_some());
+    assert!(!format!("{slack:?}").contains("secret-app"));
+    assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
+    let odd = load(&format!("{base}app_token = \"xoxb-2\"\n")).unwrap();
+    assert_eq!(keys(&odd.warnings), ["slack.app_token"]);
+    assert!(
+        load(base)
+            .unwrap()
+            .settings
+            .slack
+            .unwrap()
+            .app_token
+            .is_none()
+    );
+}

@@ -82,6 +82,8 @@ struct Inner {
     interactions: Mutex<HashMap<String, (String, Option<String>)>>,
     /// Route → (429s still to answer, retry_after seconds).
     forced: Mutex<HashMap<String, (u32, f64)>>,
+    /// Route → refusals still to answer.
+    refused: Mutex<HashMap<String, u32>>,
     recent: Mutex<HashMap<String, Vec<Instant>>>,
     nonces: Mutex<HashMap<String, String>>,
     /// Guild (None: global) → the commands as last overwritten.
@@ -192,6 +194,7 @@ impl FakeDiscord {
             threads: Mutex::default(),
             interactions: Mutex::default(),
             forced: Mutex::default(),
+            refused: Mutex::default(),
             recent: Mutex::default(),
             nonces: Mutex::default(),
             commands: Mutex::default(),
@@ -251,6 +254,16 @@ impl FakeDiscord {
             .lock()
             .unwrap()
             .insert(route.to_string(), (times, retry_after));
+    }
+
+    /// Refuses the next `times` calls of `route` with 403 50001 Missing
+    /// Access (the bot lacks a permission there).
+    pub fn refuse(&self, route: &str, times: u32) {
+        self.inner
+            .refused
+            .lock()
+            .unwrap()
+            .insert(route.to_string(), times);
     }
 
     /// Every call so far.
@@ -343,7 +356,7 @@ impl FakeDiscord {
 pub fn all_text(body: &Value) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut push = |v: &Value| {
-        if let Some(s) = v.as_str() {
+        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
             out.push(s.to_string());
         }
     };
@@ -393,6 +406,12 @@ impl Inner {
     }
 
     fn forced_429(&self, route: &str) -> Result<(), Answer> {
+        if let Some(left) = self.refused.lock().unwrap().get_mut(route)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(error(StatusCode::FORBIDDEN, 50001, "Missing Access"));
+        }
         let mut forced = self.forced.lock().unwrap();
         if let Some((left, wait)) = forced.get_mut(route)
             && *left > 0

@@ -4,3 +4,4 @@
 
 pub mod discord;
 pub mod slack;
+pub mod socket_mode;

@@ -111,6 +111,9 @@ struct Inner {
     /// When recent `chat.update` calls arrived (Tier 3 window).
     updates: Mutex<Vec<Instant>>,
     not_member: Mutex<HashSet<String>>,
+    /// Socket Mode: the app-level token and the WebSocket URL that
+    /// `apps.connections.open` hands out.
+    socket: Mutex<Option<(String, String)>>,
     down: Mutex<bool>,
     /// How long an accepted post waits before it is answered.
     answer_delay: Mutex<Duration>,
@@ -142,6 +145,7 @@ impl FakeSlack {
             updates: Mutex::default(),
             order: Mutex::default(),
             not_member: Mutex::default(),
+            socket: Mutex::default(),
             down: Mutex::new(false),
             answer_delay: Mutex::new(Duration::ZERO),
             seq: AtomicU64::new(0),
@@ -168,6 +172,21 @@ impl FakeSlack {
     /// A `response_url` served by this fake.
     pub fn response_url(&self, id: &str) -> String {
         format!("http://{}/response/{id}", self.addr)
+    }
+
+    /// A message a person wrote in `channel` at `ts` (an `@medic` mention
+    /// medic then answers in the thread of).
+    pub fn user_says(&self, channel: &str, ts: &str, text: &str) {
+        self.inner.posted.lock().unwrap().insert(
+            (channel.to_string(), ts.to_string()),
+            json!({ "type": "message", "user": "U0ALICE", "text": text, "ts": ts }),
+        );
+    }
+
+    /// Serves `apps.connections.open` for `app_token`, handing out
+    /// `ws_url` (a fake Socket Mode server).
+    pub fn enable_socket_mode(&self, app_token: &str, ws_url: &str) {
+        *self.inner.socket.lock().unwrap() = Some((app_token.to_string(), ws_url.to_string()));
     }
 
     /// Marks a channel as one the bot has not been invited to.
@@ -558,6 +577,21 @@ fn answer(
         let (st, v) = slack_error("not_authed");
         return (st, v, None);
     };
+    if method == "apps.connections.open" {
+        // Only an app-level token opens a connection (a bot token gets
+        // not_allowed_token_type, like Slack).
+        let socket = s.socket.lock().unwrap().clone();
+        let (st, v) = match socket {
+            Some((token, url)) if auth == format!("Bearer {token}") => {
+                (StatusCode::OK, json!({"ok": true, "url": url}))
+            }
+            Some(_) if auth == format!("Bearer {}", s.token) => {
+                slack_error("not_allowed_token_type")
+            }
+            _ => slack_error("invalid_auth"),
+        };
+        return (st, v, None);
+    }
     if auth != format!("Bearer {}", s.token) {
         let (st, v) = slack_error("invalid_auth");
         return (st, v, None);

@@ -10,8 +10,10 @@
 
 pub mod buttons;
 pub mod client;
+pub mod events;
 pub mod incident;
 pub mod interaction;
+pub mod manifest;
 pub mod parse;
 pub mod render;
 pub mod verify;
