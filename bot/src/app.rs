@@ -204,6 +204,7 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
                 _ = expiry.tick() => {
                     if !state.settings.remediation.actions.is_empty() {
                         crate::remediation::flow::expire_sweep(&state, &notifier).await;
+                        crate::remediation::flow::lost_run_sweep(&state, &notifier).await;
                     }
                 }
             }

@@ -401,6 +401,18 @@ impl Store {
         rows.iter().map(request_from).collect()
     }
 
+    /// Requests in the `running` state.
+    pub async fn running_requests(&self) -> sqlx::Result<Vec<Request>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM action_requests WHERE state = 'running'"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(request_from).collect()
+    }
+
     /// Remembers the status message's id in chat.
     pub async fn set_request_message(&self, id: &str, ts: &str) -> sqlx::Result<()> {
         sqlx::query("UPDATE action_requests SET message_ts = $2 WHERE id = $1")

@@ -96,6 +96,9 @@ async fn two_processes_move_each_request_once() {
     let mut claims = [x.unwrap(), y.unwrap()];
     claims.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(claims, [Claim::Lost, Claim::Won]);
+    let running = b.running_requests().await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].id, id);
 
     // While it runs, another request of the same action on the same
     // target cannot start.
