@@ -6,6 +6,7 @@
 //! - this file: [`Action`] (validated) from [`ActionConfig`] (as written).
 //! - [`params`]: typed parameters, substituted as whole argv elements.
 //! - [`policy`]: who may request and approve; cooldown; pure functions.
+//! - [`http`]: the `http` kind (headers from the environment, escaped body).
 //! - [`postgres`]: the PostgreSQL built-ins.
 //! - [`view`]: a request's status message, for any platform to render.
 //! - `execute`: one run, dispatched by kind.
