@@ -212,10 +212,17 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tick.tick() => state.limiter.forget_idle(),
+                _ = tick.tick() => {
+                    state.limiter.forget_idle();
+                    // Unpressed offers a day past their expiry are noise.
+                    if let Err(error) = state.store.forget_old_offers(24 * 3600 * 1000).await {
+                        tracing::warn!(%error, "Could not forget old offers.");
+                    }
+                }
                 _ = expiry.tick() => {
                     if !state.settings.remediation.actions.is_empty() {
                         crate::remediation::flow::expire_sweep(&state, &notifier).await;
+                        crate::remediation::flow::lost_run_sweep(&state, &notifier).await;
                     }
                 }
             }

@@ -197,8 +197,8 @@ async fn http_sends_headers_from_the_environment_and_an_escaped_body() {
                         .get("authorization")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    seen.lock().unwrap().push((auth, body));
-                    "rolled back"
+                    seen.lock().unwrap().push((auth.clone(), body));
+                    format!("rolled back (you sent {})", auth.unwrap_or_default())
                 },
             ),
         )
@@ -220,7 +220,8 @@ async fn http_sends_headers_from_the_environment_and_an_escaped_body() {
     let out = a.execute(&values, None).await;
     assert!(out.success, "{out:?}");
     assert_eq!(out.status, "HTTP 200");
-    assert_eq!(out.output, "rolled back");
+    // The endpoint echoed the token; it does not reach the output.
+    assert_eq!(out.output, "rolled back (you sent ••••)");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0.as_deref(), Some("Bearer s3cr3t-t0ken"));

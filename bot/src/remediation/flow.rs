@@ -56,7 +56,11 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
         }
     };
     // A button's value only counts in the thread it was posted in.
-    if offer.platform != click.place.platform.as_str() || offer.channel != click.place.channel {
+    let other_thread = matches!((&offer.thread, &click.place.thread), (Some(a), Some(b)) if a != b);
+    if offer.platform != click.place.platform.as_str()
+        || offer.channel != click.place.channel
+        || other_thread
+    {
         return refuse(
             state,
             click,
@@ -374,6 +378,64 @@ pub async fn expire_sweep<N: Notifier>(state: &AppState, notifier: &N) {
             }
         }
         Err(error) => tracing::warn!(%error, "Could not expire pending requests."),
+    }
+}
+
+/// How long past its action's timeout a run may stay `running` before it
+/// is taken for lost (medic stopped while it ran): the diagnostics before
+/// and after it take their own time too.
+pub const LOST_RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Marks runs that have been `running` far past their timeout as failed
+/// with an unknown outcome — otherwise a crash mid-run would block the
+/// action on that target forever (one run at a time).
+pub async fn lost_run_sweep<N: Notifier>(state: &AppState, notifier: &N) {
+    let running = match state.store.running_requests().await {
+        Ok(r) => r,
+        Err(error) => {
+            tracing::warn!(%error, "Could not list running remediations.");
+            return;
+        }
+    };
+    for r in running {
+        let timeout = state
+            .settings
+            .remediation
+            .actions
+            .get(&r.action)
+            .map_or(medic_commands::actions::DEFAULT_TIMEOUT, |a| a.timeout);
+        let deadline =
+            r.started_at.unwrap_or(r.created_at) + (timeout + LOST_RUN_GRACE).as_millis() as i64;
+        if now_ms() < deadline {
+            continue;
+        }
+        let why =
+            "outcome unknown: medic stopped while it ran; check the target before running it again";
+        if let Ok(true) = state
+            .store
+            .finish_request(
+                &r.id,
+                RequestState::Running,
+                RequestState::Failed,
+                why,
+                None,
+            )
+            .await
+        {
+            audit(
+                state,
+                AuditEvent {
+                    event: "failed",
+                    actor: "medic",
+                    action: &r.action,
+                    target: &r.target,
+                    ref_id: &r.id,
+                    detail: why,
+                },
+            )
+            .await;
+            refresh(state, &r.id, notifier, Vec::new()).await;
+        }
     }
 }
 

@@ -142,6 +142,15 @@ fn the_design_contract_parses() {
         run = ["redis", "host"]
         [groups]
         sre = ["U0123ABCD"]
+        [actions.restart-redis]
+        title = "Restart Redis"
+        kind = "command"
+        run = ["systemctl", "restart", "redis-server"]
+        offered_on = ["redis"]
+        may_request = ["group:sre", "oncall"]
+        may_approve = ["group:sre"]
+        approvals = 1
+        expires = "15m"
     "#;
     let loaded = load(text).unwrap();
     let s = loaded.settings;
@@ -156,7 +165,11 @@ fn the_design_contract_parses() {
         Some("C0ALERTS")
     );
     assert_eq!(s.alerts.runbooks[0].run, ["redis", "host"]);
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let action = &s.remediation.actions["restart-redis"];
+    assert_eq!(action.approvals, 1);
+    assert_eq!(action.expires, Duration::from_secs(15 * 60));
+    // `oncall` with nobody listed as on call matches nobody: worth a word.
+    assert_eq!(keys(&loaded.warnings), vec!["oncall.users"]);
 }
 
 #[test]

@@ -401,6 +401,32 @@ impl Store {
         rows.iter().map(request_from).collect()
     }
 
+    /// Forgets offers that expired more than `age_ms` ago and were never
+    /// pressed (a pressed offer stays with its request). A click on one
+    /// then reads "unknown" instead of "expired"; either runs nothing.
+    pub async fn forget_old_offers(&self, age_ms: i64) -> sqlx::Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM action_offers WHERE expires_at < $1
+               AND NOT EXISTS (SELECT 1 FROM action_requests r WHERE r.offer_id = action_offers.id)",
+        )
+        .bind(now_ms() - age_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Requests in the `running` state.
+    pub async fn running_requests(&self) -> sqlx::Result<Vec<Request>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM action_requests WHERE state = 'running'"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(request_from).collect()
+    }
+
     /// Remembers the status message's id in chat.
     pub async fn set_request_message(&self, id: &str, ts: &str) -> sqlx::Result<()> {
         sqlx::query("UPDATE action_requests SET message_ts = $2 WHERE id = $1")

@@ -46,9 +46,18 @@ pub async fn call(
     };
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let mut req = client.request(method, url.clone());
+    // Header values are secrets more often than not; an endpoint that
+    // echoes them (or an error that quotes them) must not put them in chat.
+    let mut redactor = crate::redact::Redactor::new();
     for (name, var) in headers {
         match std::env::var(var) {
-            Ok(v) => req = req.header(name.as_str(), v),
+            Ok(v) => {
+                redactor.add_secret(&v);
+                if let Some((_, token)) = v.split_once(' ') {
+                    redactor.add_secret(token);
+                }
+                req = req.header(name.as_str(), v)
+            }
             Err(_) => {
                 return Outcome {
                     success: false,
@@ -68,6 +77,7 @@ pub async fn call(
         Ok(resp) => {
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
+            let text = redactor.redact(&text);
             Outcome {
                 success: status.is_success(),
                 status: format!("HTTP {}", status.as_u16()),
@@ -77,7 +87,7 @@ pub async fn call(
         }
         Err(e) => Outcome {
             success: false,
-            status: format!("request failed: {}", crate::redact::redact(&e.to_string())),
+            status: format!("request failed: {}", redactor.redact(&e.to_string())),
             output: String::new(),
             duration: started.elapsed(),
         },

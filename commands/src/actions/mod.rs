@@ -6,8 +6,10 @@
 //! - this file: [`Action`] (validated) from [`ActionConfig`] (as written).
 //! - [`params`]: typed parameters, substituted as whole argv elements.
 //! - [`policy`]: who may request and approve; cooldown; pure functions.
+//! - [`http`]: the `http` kind (headers from the environment, escaped body).
 //! - [`postgres`]: the PostgreSQL built-ins.
 //! - [`view`]: a request's status message, for any platform to render.
+//! - `execute`: one run, dispatched by kind.
 //! - [`exec`]: runs an argv (here or over ssh) with a timeout and an output
 //!   cap — never through a shell.
 //!
@@ -15,6 +17,7 @@
 //! turn a click into calls of these functions.
 
 pub mod exec;
+mod execute;
 pub mod http;
 pub mod params;
 pub mod policy;
@@ -371,80 +374,6 @@ impl Action {
                     .iter()
                     .any(|c| self.offered_when.iter().any(|w| w == c))
             }
-    }
-}
-
-impl Action {
-    /// Runs the action with `values` (bound by its offer, checked again
-    /// here). `postgres_url` is the offering target's URL, for the
-    /// built-ins. Output is capped; the caller redacts it before it goes
-    /// anywhere.
-    pub async fn execute(
-        &self,
-        values: &BTreeMap<String, String>,
-        postgres_url: Option<&str>,
-    ) -> exec::Outcome {
-        let refuse = |status: String| exec::Outcome {
-            success: false,
-            status,
-            output: String::new(),
-            duration: Duration::ZERO,
-        };
-        let mut outcome = match &self.kind {
-            ActionKind::Command { argv, on } => {
-                match params::substitute(argv, &self.params, values) {
-                    Ok(argv) => {
-                        exec::run_argv(&argv, on.as_deref(), self.timeout, self.output_cap).await
-                    }
-                    Err(e) => refuse(format!("refused a parameter: {e}")),
-                }
-            }
-            ActionKind::Http {
-                method,
-                url,
-                headers,
-                body,
-            } => {
-                for (name, p) in &self.params {
-                    if let Some(v) = values.get(name)
-                        && let Err(e) = p.check(v)
-                    {
-                        return refuse(format!("refused a parameter: `{name}`: {e}"));
-                    }
-                }
-                let body = body.as_deref().map(|b| http::render_body(b, values));
-                http::call(
-                    method,
-                    url,
-                    headers,
-                    body.as_deref(),
-                    self.timeout,
-                    self.output_cap,
-                )
-                .await
-            }
-            ActionKind::TerminateIdle {
-                idle_for,
-                application_name,
-            } => match postgres_url {
-                Some(url) => {
-                    postgres::terminate_idle(
-                        url,
-                        *idle_for,
-                        application_name.as_deref(),
-                        self.timeout,
-                    )
-                    .await
-                }
-                None => refuse("the target is not a PostgreSQL target".into()),
-            },
-            ActionKind::CancelBlocking { blocked_for } => match postgres_url {
-                Some(url) => postgres::cancel_blocking(url, *blocked_for, self.timeout).await,
-                None => refuse("the target is not a PostgreSQL target".into()),
-            },
-        };
-        outcome.output = exec::cap_output(&outcome.output, self.output_cap, outcome.output.len());
-        outcome
     }
 }
 

@@ -214,3 +214,33 @@ async fn without_a_usable_response_url_the_refusal_goes_by_post_ephemeral() {
     assert!(files(dir.path()).is_empty());
     m.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_denied_request_never_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = medic(dir.path(), 1).await;
+    assert_eq!(m.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&m, "medic.request", 1).await.remove(0);
+    press(&m, ALICE, "medic.request", &offer, &thread).await;
+    let (request, _) = wait_for_buttons(&m, "medic.deny", 1).await.remove(0);
+    // Someone outside the policy cannot deny either.
+    press(&m, MALLORY, "medic.deny", &request, &thread).await;
+    let said = m.slack.wait_for_ephemerals(MALLORY, 1, LIMIT).await;
+    assert!(said[0].contains("may_approve"), "{said:?}");
+    press(&m, BOB, "medic.deny", &request, &thread).await;
+    let status = m
+        .slack
+        .wait_for_message(CHANNEL, LIMIT, |t| {
+            t.contains("Mark a run") && t.contains("— denied")
+        })
+        .await;
+    assert!(status.contains("denied by <@U0BOB>"), "{status}");
+    // Approving afterwards changes nothing.
+    press(&m, CAROL, "medic.approve", &request, &thread).await;
+    let said = m.slack.wait_for_ephemerals(CAROL, 1, LIMIT).await;
+    assert!(said[0].contains("already denied"), "{said:?}");
+    assert!(files(dir.path()).is_empty());
+    let events = audited_events(&m).await;
+    assert!(events.iter().any(|e| e == "denied"), "{events:?}");
+    m.stop().await.unwrap();
+}

@@ -61,3 +61,80 @@ async fn an_expired_offer_and_an_expired_approval_run_nothing() {
     assert!(!events.iter().any(|e| e == "started"), "{events:?}");
     m.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() {
+    use std::collections::BTreeMap;
+
+    use medic::storage::now_ms;
+    use medic::storage::offers::{Claim, Offer, Request, RequestState, new_id};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = services::dead_port().await;
+    let m = spawn_medic(Options {
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"),
+        extra: format!(
+            "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
+            groups(),
+            dir.path().display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    // What a medic that died mid-run leaves behind: a request `running`
+    // since long before its timeout.
+    let store = &m.state.store;
+    let now = now_ms();
+    let offer = Offer {
+        id: new_id(),
+        action: "mark".into(),
+        target: "svc".into(),
+        params: BTreeMap::new(),
+        platform: "slack".into(),
+        channel: CHANNEL.into(),
+        thread: None,
+        created_at: now,
+        expires_at: now + 60_000,
+    };
+    store.create_offer(&offer).await.unwrap();
+    let request = Request {
+        id: new_id(),
+        offer_id: offer.id.clone(),
+        action: "mark".into(),
+        target: "svc".into(),
+        params: BTreeMap::new(),
+        platform: "slack".into(),
+        channel: CHANNEL.into(),
+        thread: None,
+        requester: ALICE.into(),
+        requester_name: "alice".into(),
+        approvals_needed: 0,
+        state: RequestState::Approved,
+        created_at: now,
+        expires_at: now + 60_000,
+        started_at: None,
+        finished_at: None,
+        outcome: None,
+        output: None,
+        message_ts: None,
+    };
+    assert!(store.create_request(&request).await.unwrap());
+    assert_eq!(store.claim_run(&request.id).await.unwrap(), Claim::Won);
+    sql(&m, "UPDATE action_requests SET started_at = 0").await;
+    assert!(store.run_history("mark", "svc").await.unwrap().1);
+
+    // Housekeeping (every 10 s) takes it for lost.
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let r = store.request(&request.id).await.unwrap().unwrap();
+        if r.state == RequestState::Failed {
+            assert!(r.outcome.unwrap().contains("outcome unknown"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {:?}", r.state);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!store.run_history("mark", "svc").await.unwrap().1);
+    m.stop().await.unwrap();
+}

@@ -96,6 +96,9 @@ async fn two_processes_move_each_request_once() {
     let mut claims = [x.unwrap(), y.unwrap()];
     claims.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(claims, [Claim::Lost, Claim::Won]);
+    let running = b.running_requests().await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].id, id);
 
     // While it runs, another request of the same action on the same
     // target cannot start.
@@ -139,9 +142,37 @@ async fn two_processes_move_each_request_once() {
     assert_eq!(expired[0].state, RequestState::Expired);
     assert!(!a.mark_approved(&late.id).await.unwrap());
 
+    // Old unpressed offers go; pressed ones stay with their requests.
+    let stale = Offer {
+        id: new_id(),
+        action: "mark".into(),
+        target: "svc".into(),
+        params: BTreeMap::new(),
+        platform: "slack".into(),
+        channel: "C1".into(),
+        thread: None,
+        created_at: 0,
+        expires_at: 1,
+    };
+    a.create_offer(&stale).await.unwrap();
+    sqlx_age_offers(&db).await;
+    assert_eq!(a.forget_old_offers(1000).await.unwrap(), 1);
+    assert!(a.offer(&stale.id).await.unwrap().is_none());
+    assert!(a.offer(&offer_id).await.unwrap().is_some());
+
     a.close().await;
     b.close().await;
     db.drop_database().await;
+}
+
+/// Makes every offer look long expired.
+async fn sqlx_age_offers(db: &TestDb) {
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    sqlx::query("UPDATE action_offers SET expires_at = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }
 
 #[tokio::test]
