@@ -41,6 +41,22 @@ async fn wait_for_one(url: &str, sql: &'static str) {
     panic!("never true: {sql}");
 }
 
+/// The sessions of `app` once they settle at `want`, or what is left after
+/// a bounded wait. `pg_terminate_backend` only signals a backend: it
+/// leaves `pg_stat_activity` a moment later, so an immediate count can
+/// still see it.
+async fn sessions_settle(url: &str, app: &str, want: i64) -> i64 {
+    let mut n = sessions_of(url, app).await;
+    for _ in 0..400 {
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        n = sessions_of(url, app).await;
+    }
+    n
+}
+
 async fn sessions_of(url: &str, app: &str) -> i64 {
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
@@ -82,7 +98,11 @@ async fn terminate_idle_takes_only_the_named_idle_sessions_and_never_medics() {
     assert!(out.success, "{out:?}");
     assert_eq!(out.status, "terminated 3 of 3 idle session(s)", "{out:?}");
     assert_eq!(out.output.lines().count(), 3, "{}", out.output);
-    assert_eq!(sessions_of(&url, "api").await, 1, "the busy one stays");
+    assert_eq!(
+        sessions_settle(&url, "api", 1).await,
+        1,
+        "the busy one stays"
+    );
     assert_eq!(sessions_of(&url, "worker").await, 1);
     assert_eq!(sessions_of(&url, "medic").await, 1);
 
@@ -94,7 +114,7 @@ async fn terminate_idle_takes_only_the_named_idle_sessions_and_never_medics() {
     });
     let out = all.execute(&BTreeMap::new(), Some(&url)).await;
     assert!(out.success, "{out:?}");
-    assert_eq!(sessions_of(&url, "worker").await, 0);
+    assert_eq!(sessions_settle(&url, "worker", 0).await, 0);
     assert_eq!(
         sessions_of(&url, "medic").await,
         1,
