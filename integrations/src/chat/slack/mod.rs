@@ -10,4 +10,5 @@ pub mod client;
 pub mod incident;
 pub mod parse;
 pub mod render;
+pub mod triage;
 pub mod verify;
