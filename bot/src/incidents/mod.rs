@@ -10,6 +10,7 @@
 //!   platform's pace.
 
 pub mod drain;
+pub mod triage;
 pub mod worker;
 
 use medic_commands::model::alert::{Alert, AlertState};
@@ -131,13 +132,20 @@ async fn queue_messages(
     match change {
         Change::Opened(_) => {
             enqueue(conn, &platform, &channel, id, OutboxKind::Root, &root).await?;
-            if !alert.details.is_empty() {
+            let words = routing::runbook_targets(&config.runbooks, alert);
+            // With triage on, the runbook job posts the likely cause first
+            // and these detail lines after it.
+            let deferred = config.triage.enabled && !words.is_empty();
+            if !alert.details.is_empty() && !deferred {
                 let note = alert.details.join("\n");
                 reply(conn, &row, &note).await?;
             }
-            let words = routing::runbook_targets(&config.runbooks, alert);
             if !words.is_empty() {
-                let payload = serde_json::to_string(&words).unwrap_or_default();
+                let job = triage::DiagnoseJob {
+                    run: words,
+                    alert: Some(alert.clone()),
+                };
+                let payload = serde_json::to_string(&job).unwrap_or_default();
                 incidents::insert_job(conn, id, "diagnose", &payload, now_ms()).await?;
             }
         }

@@ -130,6 +130,25 @@ pub async fn resolved_since(
         .transpose()
 }
 
+/// Incidents first seen between `from_ms` and `to_ms` (triage's
+/// correlation candidates), oldest first, at most 200.
+pub async fn first_seen_between(
+    conn: &mut AnyConnection,
+    from_ms: i64,
+    to_ms: i64,
+) -> sqlx::Result<Vec<IncidentRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents WHERE first_seen >= $1 AND first_seen <= $2 \
+         ORDER BY id LIMIT 200"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// One incident by number.
 pub async fn incident(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<IncidentRow>> {
     let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
