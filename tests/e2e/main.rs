@@ -7,4 +7,5 @@ mod operations;
 mod slack_delivery;
 mod slash_commands;
 mod streaming;
+mod triage;
 mod webhooks;

@@ -2,4 +2,5 @@
 //! checks authentication like the real one, enforces its documented
 //! limits, and records every call for assertions.
 
+pub mod sentry;
 pub mod slack;
