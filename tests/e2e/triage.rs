@@ -13,6 +13,9 @@ use medic_tests::signing::sentry_signature;
 use medic_tests::{Options, TestMedic, spawn_medic};
 use serde_json::{Value, json};
 
+#[path = "../../commands/tests/support/pg.rs"]
+mod pg;
+
 const ALERTS: &str = "C0TRIAGE";
 const SECRET: &str = "sentry-client-s3cret";
 const API_TOKEN: &str = "sntrys-api-t0ken-9f8e";
@@ -47,18 +50,26 @@ fn host_root(apt_history: &str, syslog: &str) -> tempfile::TempDir {
 }
 
 async fn medic(root: &Path, sentry: &FakeSentry) -> TestMedic {
+    medic_with(root, sentry, "", &["web-1"]).await
+}
+
+/// medic with the host `web-1` under `root`, `more` targets, and one
+/// runbook running `run` for every alert.
+async fn medic_with(root: &Path, sentry: &FakeSentry, more: &str, run: &[&str]) -> TestMedic {
+    let run: Vec<String> = run.iter().map(|w| format!("\"{w}\"")).collect();
     spawn_medic(Options {
         targets: format!(
-            "[targets.web-1]\nkind = \"host\"\nroot = \"{}\"\ntimeout = \"10s\"\n",
+            "[targets.web-1]\nkind = \"host\"\nroot = \"{}\"\ntimeout = \"10s\"\n\n{more}",
             root.display()
         ),
         extra: format!(
             "[sentry]\nclient_secret = \"{SECRET}\"\napi_url = \"{api}\"\nauth_token = \"{API_TOKEN}\"\n\n\
              [[routes]]\nmatch = {{}}\nslack_channel = \"{ALERTS}\"\n\n\
-             [[runbooks]]\nmatch = {{}}\nrun = [\"web-1\"]\n\n\
+             [[runbooks]]\nmatch = {{}}\nrun = [{run}]\n\n\
              [incidents]\ndigest_after = 0\n\n\
              [triage]\ncorrelation_window = \"2m\"\ntimeline_window = \"30m\"\n",
-            api = sentry.api_url()
+            api = sentry.api_url(),
+            run = run.join(", "),
         ),
         slack: None,
     })
@@ -341,5 +352,47 @@ async fn a_type_error_in_request_code_is_not_blamed_on_the_infrastructure() {
     assert!(!first.contains("openssl"), "{first}");
     assert!(!first.contains("Reloading"), "{first}");
     assert!(!first.contains("Heals itself"), "{first}");
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_pool_exhausted_on_a_real_postgresql() {
+    // A server of this test's own: filling the shared one would disturb others.
+    let Some(cluster) = pg::Cluster::start(&["max_connections = 20"]) else {
+        return;
+    };
+    // 18 application sessions plus medic's own: 19 of 20, critical.
+    let mut held = Vec::new();
+    for _ in 0..18 {
+        held.push(cluster.session("postgres", "checkout-api").await);
+    }
+    let root = host_root("", "");
+    let sentry = FakeSentry::start(API_TOKEN).await;
+    let db = format!(
+        "[targets.db]\nkind = \"postgres\"\nurl = \"{}\"\ntimeout = \"10s\"\n",
+        cluster.url("postgres")
+    );
+    let medic = medic_with(root.path(), &sentry, &db, &["web-1", "db"]).await;
+    deliver(
+        &medic,
+        "error",
+        "req-pool",
+        error_event(
+            "5501",
+            "checkout-api",
+            &[(
+                "Npgsql.NpgsqlException",
+                "The connection pool has been exhausted, either raise MaxPoolSize or Timeout",
+            )],
+        ),
+    )
+    .await;
+    let posts = thread(&medic, "Npgsql.NpgsqlException").await;
+    let first = posts[0].all_text();
+    assert!(first.contains("Likely cause (database)"), "{first}");
+    assert!(first.contains("connection pool is exhausted"), "{first}");
+    assert!(first.contains("Confidence:* high"), "{first}");
+    assert!(first.contains("db: Connections 19/20 (95 %)"), "{first}");
+    drop(held);
     medic.stop().await.unwrap();
 }
