@@ -206,21 +206,6 @@ async fn redis_and_postgres_failing_against_one_host_are_one_event_linked_both_w
     deliver(
         &medic,
         "error",
-        "req-redis",
-        error_event(
-            "5101",
-            "web",
-            &[(
-                "RedisClient::CannotConnectError",
-                "Connection refused - connect(2) for 10.0.1.1:6379",
-            )],
-        ),
-    )
-    .await;
-    let redis_thread = thread(&medic, "RedisClient::CannotConnectError").await;
-    deliver(
-        &medic,
-        "error",
         "req-pg",
         error_event(
             "5102",
@@ -239,10 +224,30 @@ async fn redis_and_postgres_failing_against_one_host_are_one_event_linked_both_w
     )
     .await;
     let pg_thread = thread(&medic, "ActiveRecord::DatabaseConnectionError").await;
-    let first = pg_thread[0].all_text();
+    deliver(
+        &medic,
+        "error",
+        "req-redis",
+        error_event(
+            "5101",
+            "web",
+            &[(
+                "RedisClient::CannotConnectError",
+                "Connection refused - connect(2) for 10.0.1.1:6379",
+            )],
+        ),
+    )
+    .await;
+    let redis_thread = thread(&medic, "RedisClient::CannotConnectError").await;
+    // PostgreSQL failed first, naming the host only inside its exception
+    // chain; Redis's triage still finds it.
+    let first = redis_thread[0].all_text();
     assert!(first.contains("One infrastructure event"), "{first}");
     assert!(first.contains("host 10.0.1.1"), "{first}");
-    assert!(first.contains("RedisClient::CannotConnectError"), "{first}");
+    assert!(
+        first.contains("ActiveRecord::DatabaseConnectionError"),
+        "{first}"
+    );
     assert!(first.contains("systemd reload on web-1"), "{first}");
     // Each thread links the other.
     let root_ts = redis_thread[0].thread_ts().unwrap().to_string();

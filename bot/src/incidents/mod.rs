@@ -96,6 +96,11 @@ async fn apply_one(
                         .filter(|_| slack)
                         .map(|c| ("slack", c));
                     let id = incidents::insert_incident(conn, alert, place, now).await?;
+                    let hosts =
+                        medic_commands::triage::correlation::named_hosts(alert, &alert.chain);
+                    if !hosts.is_empty() {
+                        incidents::set_named_hosts(conn, id, &hosts).await?;
+                    }
                     Change::Opened(id)
                 }
             }

@@ -124,11 +124,24 @@ async fn correlated(
 ) -> sqlx::Result<Vec<Correlated>> {
     let at = (row.view.first_seen.unix_timestamp_nanos() / 1_000_000) as i64;
     let w = window.as_millis() as i64;
+    let recorded = incidents::named_hosts_between(conn, at - w, at + w).await?;
     let others: Vec<Peer> = incidents::first_seen_between(conn, at - w, at + w)
         .await?
         .iter()
         .filter(|r| r.id != row.id)
-        .map(peer_of)
+        .map(|r| {
+            let mut p = peer_of(r);
+            // What the other's alert and chain named, recorded when it
+            // opened (and after its own triage fetched its event).
+            if let Some((_, hosts)) = recorded.iter().find(|(id, _)| *id == r.id) {
+                for h in hosts {
+                    if !p.hosts.contains(h) {
+                        p.hosts.push(h.clone());
+                    }
+                }
+            }
+            p
+        })
         .collect();
     Ok(correlation::correlate(me, &others, window))
 }
@@ -157,6 +170,12 @@ pub async fn run(
     let mut conn = state.store.pool().acquire().await?;
     let correlated = correlated(&mut conn, row, &me, settings.correlation_window).await?;
     drop(conn);
+    if !me.hosts.is_empty() && chain != alert.chain {
+        // The fetched event named more: record it for later incidents.
+        let mut tx = state.store.begin_write().await?;
+        incidents::set_named_hosts(&mut tx, row.id, &me.hosts).await?;
+        tx.commit().await?;
+    }
     let triage = decide(&Input {
         knowledge: &settings.knowledge,
         chain: &chain,
