@@ -401,3 +401,59 @@ async fn a_connection_pool_exhausted_on_a_real_postgresql() {
     drop(held);
     medic.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_sentry_token_falls_back_to_the_title_and_leaks_nothing() {
+    let root = host_root(OPENSSL_UPGRADE, "");
+    // The fake accepts another token than the one medic holds.
+    let sentry = FakeSentry::start("sntrys-some-other-token").await;
+    sentry.set_latest_event(
+        "4601",
+        json!({"exception": {"values": [
+            {"type": "PG::ConnectionBad", "value": "SSL connection has been closed unexpectedly"}
+        ]}}),
+    );
+    let medic = medic(root.path(), &sentry).await;
+    deliver(
+        &medic,
+        "issue",
+        "req-ssl-401",
+        json!({
+            "action": "created",
+            "data": {"issue": {
+                "id": "4601",
+                "title": "ActiveRecord::StatementInvalid",
+                "level": "error",
+                "firstSeen": FIRST_ERROR,
+                "project": {"slug": "pagecord"}
+            }},
+            "installation": {"uuid": "7a485448-a9e2-4c85-8a3c-4f44175783c9"}
+        }),
+    )
+    .await;
+    let posts = thread(&medic, "ActiveRecord::StatementInvalid").await;
+    let first = posts[0].all_text();
+    // Without the event the bare title matches no pattern: the upgrade is
+    // offered as a low-confidence candidate, not as the known cause.
+    assert!(
+        first.contains("Unknown error, but libssl3t64 upgraded"),
+        "{first}"
+    );
+    assert!(first.contains("Confidence:* low"), "{first}");
+    assert!(!first.contains("OpenSSL was upgraded"), "{first}");
+    let calls = sentry.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].status, 401);
+    assert_eq!(
+        calls[0].authorization.as_deref(),
+        Some(format!("Bearer {API_TOKEN}").as_str())
+    );
+    assert!(
+        medic
+            .slack
+            .calls()
+            .iter()
+            .all(|c| !c.all_text().contains(API_TOKEN))
+    );
+    medic.stop().await.unwrap();
+}
