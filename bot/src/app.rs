@@ -5,6 +5,7 @@
 //! finish and their reports reach chat (up to `server.shutdown_grace`), then
 //! close the database.
 
+use medic_integrations::alerts::sentry::api::SentryApi;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,6 +66,9 @@ pub struct Shared {
     pub incident_wake: Notify,
     /// Wakes the outbox drain when calls are queued.
     pub outbox_wake: Notify,
+    /// Sentry's API, when `sentry.auth_token` is set: triage fetches an
+    /// issue's latest event from it when the webhook did not carry one.
+    pub sentry_api: Option<SentryApi>,
 }
 
 /// A cheap handle to [`Shared`].
@@ -107,6 +111,11 @@ impl App {
             Some(d) => Some(DiscordRuntime::new(d, metrics.clone(), http.clone())?),
             None => None,
         };
+        let sentry_api = settings.alerts.sentry.as_ref().and_then(|s| {
+            use secrecy::ExposeSecret;
+            let token = s.auth_token.as_ref()?.expose_secret().to_string();
+            Some(SentryApi::new(s.api_url.clone(), token, http.clone()))
+        });
         let targets = settings
             .targets
             .iter()
@@ -137,6 +146,7 @@ impl App {
             slack,
             discord,
             targets,
+            sentry_api,
         }));
         Ok(App { listener, state })
     }

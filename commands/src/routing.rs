@@ -134,6 +134,7 @@ mod tests {
             occurred_at: None,
             link: None,
             details: vec![],
+            chain: Vec::new(),
         }
     }
 

@@ -380,6 +380,7 @@ mod incidents {
             occurred_at: None,
             link: Some("https://sentry.io/organizations/acme/issues/1170820242/".into()),
             details: vec!["Root cause: redis.exceptions.ConnectionError".into()],
+            chain: vec![],
         }
     }
 

@@ -24,6 +24,7 @@ fn alert(state: AlertState) -> Alert {
         occurred_at: None,
         link: Some("https://sentry.io/organizations/acme/issues/1170820242/".into()),
         details: vec!["Root cause: redis.exceptions.ConnectionError".into()],
+        chain: Vec::new(),
     }
 }
 

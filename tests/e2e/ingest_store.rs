@@ -85,6 +85,7 @@ fn firing(n: usize) -> Alert {
         occurred_at: None,
         link: None,
         details: Vec::new(),
+        chain: Vec::new(),
     }
 }
 

@@ -1,5 +1,10 @@
 //! End-to-end tests: one binary, one module per capability.
 
+/// Dedicated PostgreSQL clusters (shared with medic-commands' tests), for
+/// the scenarios that must fill or restart a server.
+#[path = "../../commands/tests/support/pg.rs"]
+mod pg;
+
 mod crash;
 mod discord;
 mod incidents;
@@ -11,4 +16,5 @@ mod slack_events;
 mod slash_commands;
 mod socket_mode;
 mod streaming;
+mod triage;
 mod webhooks;

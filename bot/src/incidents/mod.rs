@@ -12,6 +12,7 @@
 mod discord;
 pub mod drain;
 mod render;
+pub mod triage;
 pub mod worker;
 
 pub use render::Platforms;
@@ -138,6 +139,11 @@ async fn apply_one(
                     let place =
                         routing::route(&config.routes, alert).and_then(|r| platforms.place(r));
                     let id = incidents::insert_incident(conn, alert, place, now).await?;
+                    let hosts =
+                        medic_commands::triage::correlation::named_hosts(alert, &alert.chain);
+                    if !hosts.is_empty() {
+                        incidents::set_named_hosts(conn, id, &hosts).await?;
+                    }
                     Change::Opened(id)
                 }
             }
@@ -180,13 +186,20 @@ async fn queue_messages(
     match change {
         Change::Opened(_) => {
             enqueue(conn, &platform, &channel, id, OutboxKind::Root, &root).await?;
-            if !alert.details.is_empty() {
+            let words = routing::runbook_targets(&config.runbooks, alert);
+            // With triage on, the runbook job posts the likely cause first
+            // and these detail lines after it.
+            let deferred = config.triage.enabled && !words.is_empty();
+            if !alert.details.is_empty() && !deferred {
                 let note = alert.details.join("\n");
                 reply(conn, &row, &note).await?;
             }
-            let words = routing::runbook_targets(&config.runbooks, alert);
             if !words.is_empty() {
-                let payload = serde_json::to_string(&words).unwrap_or_default();
+                let job = triage::DiagnoseJob {
+                    run: words,
+                    alert: Some(alert.clone()),
+                };
+                let payload = serde_json::to_string(&job).unwrap_or_default();
                 incidents::insert_job(conn, id, "diagnose", &payload, now_ms()).await?;
             }
         }

@@ -4,11 +4,14 @@
 use medic_commands::Diagnosis;
 use medic_commands::model::incident::IncidentView;
 use medic_commands::routing::Route;
+use medic_commands::triage::Triage;
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::discord::incident as discord_incident;
 use medic_integrations::chat::discord::render as discord_render;
+use medic_integrations::chat::discord::triage as discord_triage;
 use medic_integrations::chat::slack::incident as slack_incident;
 use medic_integrations::chat::slack::render as slack_render;
+use medic_integrations::chat::slack::triage as slack_triage;
 
 /// The chat platforms this medic serves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +61,42 @@ pub fn note(platform: &str, text: &str) -> String {
     match platform {
         "discord" => json(&discord_incident::incident_note(text)),
         _ => json(&slack_incident::incident_note(text)),
+    }
+}
+
+/// The "Likely cause" message that leads a runbook's thread.
+pub fn likely_cause(platform: &str, triage: &Triage) -> String {
+    match platform {
+        "discord" => json(&discord_triage::likely_cause(triage)),
+        _ => json(&slack_triage::likely_cause(triage)),
+    }
+}
+
+/// The line in one incident's thread that names the other incident of the
+/// same event; on Slack it links that incident's thread when its root is
+/// posted (`channel`, `root_ts` are the other incident's).
+pub fn correlation(
+    platform: &str,
+    other_id: i64,
+    other_title: &str,
+    host: &str,
+    other_place: (&str, Option<&str>),
+) -> String {
+    match platform {
+        "discord" => json(&discord_triage::correlation_note(
+            other_id,
+            other_title,
+            host,
+        )),
+        _ => {
+            let link = slack_triage::thread_link(other_place.0, other_place.1);
+            json(&slack_triage::correlation_note(
+                other_id,
+                other_title,
+                host,
+                link.as_deref(),
+            ))
+        }
     }
 }
 

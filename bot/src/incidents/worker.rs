@@ -14,6 +14,7 @@ use medic_integrations::chat::slack::buttons;
 use tokio_util::sync::CancellationToken;
 
 use super::Pending;
+use super::triage::DiagnoseJob;
 use crate::app::AppState;
 use crate::storage::incidents::{self, Job};
 use crate::storage::now_ms;
@@ -106,12 +107,16 @@ async fn jobs(state: &AppState) -> bool {
     any
 }
 
-/// Runs one incident's runbook and queues the report into its thread,
-/// marking the job done in the same transaction.
+/// Runs one incident's runbook and queues, into its thread, the likely
+/// cause first (triage), then the alert's detail lines, then the report;
+/// the job is marked done in the same transaction. Correlated incidents
+/// get a line in each other's thread, written by the later incident's job
+/// only, so two jobs never post the pair twice.
 async fn run_job(state: &AppState, job: Job) {
-    let words: Vec<String> = serde_json::from_str(&job.payload).unwrap_or_default();
+    let job_spec = DiagnoseJob::parse(&job.payload);
+    let words = &job_spec.run;
     let mut selected: Vec<diagnostics::Target> = Vec::new();
-    for word in &words {
+    for word in words {
         for t in diagnostics::select(&state.targets, word).unwrap_or_default() {
             if !selected.iter().any(|s| s.name == t.name) {
                 selected.push(t);
@@ -124,6 +129,25 @@ async fn run_job(state: &AppState, job: Job) {
             .map(|t| async { state.diagnostics.report(t).await.as_ref().clone() }),
     )
     .await;
+    let row = match state.store.incident(job.incident_id).await {
+        Ok(row) => row,
+        Err(error) => {
+            tracing::warn!(job = job.id, %error, "Could not read a job's incident; will retry.");
+            return;
+        }
+    };
+    let outcome = match (&row, &job_spec.alert) {
+        (Some(row), Some(alert)) if state.settings.alerts.triage.enabled => {
+            match super::triage::run(state, row, alert, &selected, &reports).await {
+                Ok(o) => Some(o),
+                Err(error) => {
+                    tracing::warn!(job = job.id, %error, "Could not triage an incident; will retry.");
+                    return;
+                }
+            }
+        }
+        _ => None,
+    };
     let diagnosis = Diagnosis {
         label: words.join(", "),
         reports,
@@ -165,7 +189,18 @@ async fn run_job(state: &AppState, job: Job) {
         if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
             && let Some((platform, channel)) = &row.place
         {
-            let mut bodies = super::render::report(platform, &diagnosis, &prov);
+            let mut bodies = Vec::new();
+            if let Some(o) = &outcome {
+                bodies.push(super::render::likely_cause(platform, &o.triage));
+                // Deferred from the incident's opening, so the likely cause
+                // leads the thread (see `super::queue_messages`).
+                if let Some(alert) = &job_spec.alert
+                    && !alert.details.is_empty()
+                {
+                    bodies.push(super::render::note(platform, &alert.details.join("\n")));
+                }
+            }
+            bodies.extend(super::render::report(platform, &diagnosis, &prov));
             // Offers are Slack buttons for now; Discord's come with #7.
             bodies.extend(
                 offers
@@ -174,6 +209,48 @@ async fn run_job(state: &AppState, job: Job) {
             );
             for body in bodies {
                 enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;
+            }
+            if let Some(o) = &outcome {
+                for c in o.correlated.iter().filter(|c| c.peer.id < row.id) {
+                    let Some(peer) = incidents::incident(&mut tx, c.peer.id).await? else {
+                        continue;
+                    };
+                    let Some((p_platform, p_channel)) = &peer.place else {
+                        continue;
+                    };
+                    let to_peer = super::render::correlation(
+                        p_platform,
+                        row.id,
+                        &row.view.title,
+                        &c.host,
+                        (channel, row.root_ts.as_deref()),
+                    );
+                    let to_me = super::render::correlation(
+                        platform,
+                        peer.id,
+                        &peer.view.title,
+                        &c.host,
+                        (p_channel, peer.root_ts.as_deref()),
+                    );
+                    enqueue(
+                        &mut tx,
+                        platform,
+                        channel,
+                        row.id,
+                        OutboxKind::Reply,
+                        &to_me,
+                    )
+                    .await?;
+                    enqueue(
+                        &mut tx,
+                        p_platform,
+                        p_channel,
+                        peer.id,
+                        OutboxKind::Reply,
+                        &to_peer,
+                    )
+                    .await?;
+                }
             }
         }
         incidents::finish_job(&mut tx, job.id, now_ms()).await?;

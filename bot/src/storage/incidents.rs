@@ -131,6 +131,66 @@ pub async fn resolved_since(
         .transpose()
 }
 
+/// Incidents first seen between `from_ms` and `to_ms` (triage's
+/// correlation candidates), oldest first, at most 200.
+pub async fn first_seen_between(
+    conn: &mut AnyConnection,
+    from_ms: i64,
+    to_ms: i64,
+) -> sqlx::Result<Vec<IncidentRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents WHERE first_seen >= $1 AND first_seen <= $2 \
+         ORDER BY id LIMIT 200"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Records the hosts an incident's alert names (triage's correlation).
+pub async fn set_named_hosts(
+    conn: &mut AnyConnection,
+    id: i64,
+    hosts: &[String],
+) -> sqlx::Result<()> {
+    let json = serde_json::to_string(hosts).unwrap_or_else(|_| "[]".into());
+    sqlx::query("UPDATE incidents SET named_hosts = $1 WHERE id = $2")
+        .bind(json)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The recorded named hosts of incidents first seen between `from_ms` and
+/// `to_ms`, by incident id.
+pub async fn named_hosts_between(
+    conn: &mut AnyConnection,
+    from_ms: i64,
+    to_ms: i64,
+) -> sqlx::Result<Vec<(i64, Vec<String>)>> {
+    let rows = sqlx::query(
+        "SELECT id, named_hosts FROM incidents WHERE first_seen >= $1 AND first_seen <= $2 \
+         AND named_hosts IS NOT NULL ORDER BY id LIMIT 200",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let text: String = r.try_get(1)?;
+            Ok((
+                r.try_get(0)?,
+                serde_json::from_str(&text).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
 /// One incident by number.
 pub async fn incident(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<IncidentRow>> {
     let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");

@@ -98,6 +98,10 @@ pub struct Alert {
     /// Extra lines worth showing in the thread: the exception chain's
     /// innermost cause, an annotation, who acknowledged, the new priority.
     pub details: Vec<String>,
+    /// The exception chain, innermost (root cause) first, when the source
+    /// sent one (a Sentry event); triage matches its links first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<crate::triage::chain::Link>,
 }
 
 impl Alert {

@@ -27,6 +27,9 @@ use super::patterns;
 use super::timeline::{self, Event};
 use crate::model::report::{Report, Status};
 
+/// Timeline events quoted as evidence, at most.
+const MAX_EVENT_LINES: usize = 3;
+
 /// How sure medic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -218,7 +221,15 @@ pub fn decide(input: &Input) -> Triage {
                 r.event.describe(),
                 r.event.relative(input.first_error)
             ));
-            evidence.push(event_line(r));
+            // One upgrade often changes several of the packages named
+            // (libssl3t64 and openssl): show each, up to three.
+            evidence.extend(
+                ranked
+                    .iter()
+                    .take_while(|o| o.specificity == r.specificity)
+                    .take(MAX_EVENT_LINES)
+                    .map(event_line),
+            );
         }
         evidence.extend(confirming.iter().cloned());
         let explained = best.is_some_and(|r| r.specificity >= 3);
@@ -226,7 +237,7 @@ pub fn decide(input: &Input) -> Triage {
             (true, Some(r), _) => (
                 Confidence::High,
                 format!(
-                    "the error is the known sign of this cause, and the {} {} is exactly the change that produces it",
+                    "the error is the known sign of this cause, and \"{}\" {} is exactly the change that produces it",
                     r.event.describe(),
                     r.event.relative(input.first_error)
                 ),

@@ -214,6 +214,7 @@ mod tests {
             occurred_at: None,
             link: None,
             details: vec![],
+            chain: Vec::new(),
         };
         assert!(named_hosts(&alert, &[]).is_empty());
         let am = Alert {

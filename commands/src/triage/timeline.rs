@@ -136,10 +136,16 @@ impl Event {
     // NOTE: shown in chat.
     pub fn relative(&self, first_error: OffsetDateTime) -> String {
         let secs = (first_error - self.at).whole_seconds();
+        // Minutes to the nearest: 2 min 59 s reads "3 min", as people say it.
+        let words = |s: u64| match s {
+            0..60 => format!("{s} s"),
+            60..3600 => format!("{} min", (s + 30) / 60),
+            _ => human_age(s),
+        };
         if secs >= 0 {
-            format!("{} before the first error", human_age(secs as u64))
+            format!("{} before the first error", words(secs as u64))
         } else {
-            format!("{} after the first error", human_age(secs.unsigned_abs()))
+            format!("{} after the first error", words(secs.unsigned_abs()))
         }
     }
 }

@@ -244,6 +244,7 @@ fn alert(group: &Group, i: usize, a: &WireAlert) -> Result<Alert, IntakeError> {
         occurred_at: Some(occurred_at),
         link,
         details,
+        chain: Vec::new(),
     })
 }
 

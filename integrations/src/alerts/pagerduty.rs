@@ -358,6 +358,7 @@ fn incident(event: &Event) -> Result<Alert, IntakeError> {
             .html_url
             .or_else(|| inc.service.as_ref().and_then(|s| s.html_url.clone())),
         details,
+        chain: Vec::new(),
     })
 }
 
@@ -403,6 +404,7 @@ fn reference_update(event: &Event, inc: IncidentRef, line: String) -> Alert {
         occurred_at: json::rfc3339_lenient(event.occurred_at.as_deref()),
         link: inc.html_url,
         details: vec![line],
+        chain: Vec::new(),
     }
 }
 

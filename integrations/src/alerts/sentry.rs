@@ -31,6 +31,7 @@
 //! - The legacy "WebHooks" plugin is unsigned and has no resource header:
 //!   it is refused as unauthorised, because anyone could post it.
 
+pub mod api;
 pub mod event;
 mod wire;
 
@@ -190,12 +191,14 @@ fn issue(hook: Hook<IssueData>) -> Result<Alert, IntakeError> {
         occurred_at: json::rfc3339_lenient(issue.first_seen.as_deref()),
         link: issue.permalink.filter(|l| !l.is_empty()),
         details,
+        chain: Vec::new(),
     })
 }
 
 /// An `error` or `event_alert` event: one firing of the event's issue.
 fn event_alert(action: String, event: Event, rule: Option<String>) -> Alert {
     let summary = summarize(&event.exception);
+    let chain = event::chain(&event.exception);
     let title = nonempty(event.title.as_deref())
         .map(str::to_string)
         .or_else(|| summary.as_ref().map(|s| s.headline.clone()))
@@ -245,6 +248,7 @@ fn event_alert(action: String, event: Event, rule: Option<String>) -> Alert {
         occurred_at: json::rfc3339_lenient(event.datetime.as_deref()),
         link: event.web_url.filter(|l| !l.is_empty()),
         details,
+        chain,
     }
 }
 
@@ -315,6 +319,7 @@ fn metric_alert(hook: Hook<MetricData>) -> Alert {
         ),
         link: data.web_url.filter(|l| !l.is_empty()),
         details,
+        chain: Vec::new(),
     }
 }
 

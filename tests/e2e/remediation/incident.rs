@@ -36,6 +36,7 @@ async fn an_incident_thread_offers_and_runs_a_remediation() {
         occurred_at: None,
         link: None,
         details: Vec::new(),
+        chain: vec![],
     };
     m.state
         .ingest

@@ -11,8 +11,7 @@ use sqlx::Connection;
 
 use super::*;
 
-#[path = "../../../commands/tests/support/pg.rs"]
-mod pg;
+use crate::pg;
 
 const MEDIC: &str = env!("CARGO_BIN_EXE_medic-child");
 

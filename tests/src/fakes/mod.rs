@@ -3,5 +3,6 @@
 //! limits, and records every call for assertions.
 
 pub mod discord;
+pub mod sentry;
 pub mod slack;
 pub mod socket_mode;

@@ -119,6 +119,25 @@ pub struct Mechanism {
     pub parent_id: Option<u64>,
 }
 
+/// The chain as triage reads it: innermost first, exception-group leaves
+/// first (`medic_commands::triage::chain::order`).
+pub fn chain(exceptions: &Exceptions) -> Vec<medic_commands::triage::chain::Link> {
+    use medic_commands::triage::chain::{Entry, order};
+    let trimmed = |t: &Option<String>| t.as_deref().unwrap_or("").trim().to_string();
+    order(
+        exceptions
+            .0
+            .iter()
+            .map(|e| Entry {
+                kind: trimmed(&e.kind),
+                message: trimmed(&e.value),
+                exception_id: e.mechanism.as_ref().and_then(|m| m.exception_id),
+                parent_id: e.mechanism.as_ref().and_then(|m| m.parent_id),
+            })
+            .collect(),
+    )
+}
+
 impl Exception {
     /// `Type: message`, as Sentry titles an exception ("ReferenceError:
     /// blooopy is not defined"); the first line of a multi-line message.

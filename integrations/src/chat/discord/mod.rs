@@ -18,4 +18,5 @@ pub mod commands;
 pub mod incident;
 pub mod parse;
 pub mod render;
+pub mod triage;
 pub mod verify;

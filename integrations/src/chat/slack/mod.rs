@@ -16,4 +16,5 @@ pub mod interaction;
 pub mod manifest;
 pub mod parse;
 pub mod render;
+pub mod triage;
 pub mod verify;
