@@ -12,7 +12,7 @@ use medic_commands::actions::view::StatusView;
 use medic_integrations::chat::slack::buttons::status_message;
 use medic_integrations::chat::slack::interaction::{self, Interaction};
 
-use super::slack::{SlackSignature, now_unix};
+use super::slack::{SlackSignature, refuse_unless_slack};
 use crate::app::AppState;
 use crate::remediation::{Notifier, flow};
 use crate::storage::offers::Request;
@@ -23,21 +23,8 @@ pub async fn interactions(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    let Some(slack) = &state.slack else {
-        return (
-            StatusCode::NOT_FOUND,
-            "Slack is not configured on this medic\n",
-        )
-            .into_response();
-    };
-    if let Err(error) = slack.verifier.verify(
-        signed.timestamp.as_deref(),
-        signed.signature.as_deref(),
-        &body,
-        now_unix(),
-    ) {
-        tracing::warn!(%error, route = "/slack/interactions", "Rejected a request that is not signed by Slack.");
-        return (StatusCode::UNAUTHORIZED, "invalid signature\n").into_response();
+    if let Some(refused) = refuse_unless_slack(&state, &signed, &body, "/slack/interactions") {
+        return refused;
     }
     let (click, response_url) = match interaction::parse(&body) {
         Ok(Interaction::Click {

@@ -51,6 +51,42 @@ pub(super) fn now_unix() -> i64 {
         .unwrap_or_default()
 }
 
+/// The one gate every Slack route passes before it reads a byte of the
+/// body: Slack must be configured here (404 otherwise) and the request
+/// signed by Slack (401 and one log line otherwise). One function, so a
+/// new Slack route cannot forget half of it. `None` means it may go on.
+pub(super) fn refuse_unless_slack(
+    state: &AppState,
+    signed: &SlackSignature,
+    body: &[u8],
+    route: &str,
+) -> Option<Response> {
+    let Some(slack) = &state.slack else {
+        tracing::warn!(
+            route,
+            "A Slack request arrived, but Slack is not configured."
+        );
+        return Some(
+            (
+                StatusCode::NOT_FOUND,
+                "Slack is not configured on this medic\n",
+            )
+                .into_response(),
+        );
+    };
+    let verified = slack.verifier.verify(
+        signed.timestamp.as_deref(),
+        signed.signature.as_deref(),
+        body,
+        now_unix(),
+    );
+    if let Err(error) = verified {
+        tracing::warn!(%error, route, "Rejected a request that is not signed by Slack.");
+        return Some((StatusCode::UNAUTHORIZED, "invalid signature\n").into_response());
+    }
+    None
+}
+
 /// A slash command. The signature is checked on the raw bytes before
 /// anything is parsed; a failure is a 401 and one log line.
 pub async fn commands(
@@ -58,23 +94,8 @@ pub async fn commands(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    let Some(slack) = &state.slack else {
-        tracing::warn!("A Slack request arrived, but Slack is not configured.");
-        return (
-            StatusCode::NOT_FOUND,
-            "Slack is not configured on this medic\n",
-        )
-            .into_response();
-    };
-    let verified = slack.verifier.verify(
-        signed.timestamp.as_deref(),
-        signed.signature.as_deref(),
-        &body,
-        now_unix(),
-    );
-    if let Err(error) = verified {
-        tracing::warn!(%error, route = "/slack/commands", "Rejected a request that is not signed by Slack.");
-        return (StatusCode::UNAUTHORIZED, "invalid signature\n").into_response();
+    if let Some(refused) = refuse_unless_slack(&state, &signed, &body, "/slack/commands") {
+        return refused;
     }
     // Slack checks the certificate of a slash command's URL now and then
     // with a request that carries no command.
@@ -118,23 +139,8 @@ pub async fn events(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    let Some(slack) = &state.slack else {
-        tracing::warn!("A Slack event arrived, but Slack is not configured.");
-        return (
-            StatusCode::NOT_FOUND,
-            "Slack is not configured on this medic\n",
-        )
-            .into_response();
-    };
-    let verified = slack.verifier.verify(
-        signed.timestamp.as_deref(),
-        signed.signature.as_deref(),
-        &body,
-        now_unix(),
-    );
-    if let Err(error) = verified {
-        tracing::warn!(%error, route = "/slack/events", "Rejected a request that is not signed by Slack.");
-        return (StatusCode::UNAUTHORIZED, "invalid signature\n").into_response();
+    if let Some(refused) = refuse_unless_slack(&state, &signed, &body, "/slack/events") {
+        return refused;
     }
     let envelope = match Envelope::parse(&body) {
         Ok(e) => e,
