@@ -2,6 +2,7 @@
 
 mod crash;
 mod discord;
+mod discord_buttons;
 mod incidents;
 mod ingest_store;
 mod operations;
