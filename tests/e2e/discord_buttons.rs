@@ -24,11 +24,14 @@ const CAROL: &str = "500000000000000003";
 /// In no group.
 const MALLORY: &str = "500000000000000666";
 
+/// The target is a closed port on 127.0.0.2: its trouble (and so the
+/// offer's precondition) lasts, whereas a closed port on 127.0.0.1 can be
+/// taken by any other test's listener on port 0 meanwhile.
 async fn medic(dir: &Path, approvals: u32) -> TestMedic {
     let port = services::dead_port().await;
     spawn_medic(Options {
         targets: format!(
-            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"
+            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"
         ),
         extra: format!(
             "[groups]\nsre = [\"{ALICE}\", \"{BOB}\", \"{CAROL}\"]\n\

@@ -116,7 +116,7 @@ async fn remediation_buttons_work_over_socket_mode() {
     let port = medic_tests::services::dead_port().await;
     let medic = spawn_medic(Options {
         targets: format!(
-            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"
+            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"
         ),
         extra: format!(
             "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
