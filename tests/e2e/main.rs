@@ -6,6 +6,7 @@ mod discord_buttons;
 mod incidents;
 mod ingest_store;
 mod operations;
+mod parity;
 mod remediation;
 mod slack_delivery;
 mod slack_events;
