@@ -1,8 +1,8 @@
 //! One scenario list, run on every way medic talks to chat: Slack over
 //! HTTP, Slack over Socket Mode, and Discord over HTTP interactions. Each
 //! scenario is written once against [`Chat`]; only how a command is sent
-//! and where the answer is read differ per platform. (Remediation with
-//! approval is covered per platform in `remediation/`, `socket_mode.rs`
+//! and where the answer is read differ per platform. (The attacks on
+//! buttons are covered per platform in `remediation/`, `socket_mode.rs`
 //! and `discord_buttons.rs`.)
 
 use std::time::Duration;
@@ -36,6 +36,8 @@ struct Chat {
     via: Via,
     medic: TestMedic,
     socket: Option<FakeSocketMode>,
+    /// Discord: each click's interaction token, with who clicked.
+    tokens: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Chat {
@@ -67,7 +69,12 @@ impl Chat {
             s.wait_until("a connection", LIMIT, |s| s.connections() == 1)
                 .await;
         }
-        Chat { via, medic, socket }
+        Chat {
+            via,
+            medic,
+            socket,
+            tokens: Default::default(),
+        }
     }
 
     /// `/diag <text>` as a person types it on this platform.
@@ -164,6 +171,136 @@ impl Chat {
     }
 }
 
+impl Chat {
+    /// The buttons asking `verb` (`medic.request`, `medic.approve`) in the
+    /// `/diag` report's thread, as (what a click sends, the thread).
+    async fn buttons(&self, verb: &str) -> Vec<(String, String)> {
+        let found = || -> Vec<(String, String)> {
+            match self.via {
+                Via::Discord => {
+                    let d = self.medic.discord();
+                    let Some((thread, _)) = d.original("tok-parity") else {
+                        return Vec::new();
+                    };
+                    d.buttons(&thread, &format!("{verb}:"))
+                        .into_iter()
+                        .map(|(id, _)| (id, thread.clone()))
+                        .collect()
+                }
+                _ => self
+                    .medic
+                    .slack
+                    .buttons(CHANNEL, verb)
+                    .into_iter()
+                    .map(|(value, ts, thread)| (value, thread.unwrap_or(ts)))
+                    .collect(),
+            }
+        };
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            let b = found();
+            if !b.is_empty() {
+                return b;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: no {verb} button",
+                self.via
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `user` presses a button (`verb`, with what it sends) in `thread`.
+    async fn press(&self, user: &str, verb: &str, button: &str, thread: &str) {
+        match self.via {
+            Via::SlackHttp => {
+                let r = self.medic.click(user, verb, button, Some(thread)).await;
+                assert_eq!(r.status(), 200);
+            }
+            Via::SlackSocket => {
+                let envelope = medic_tests::fakes::socket_mode::interactive_click(
+                    user,
+                    CHANNEL,
+                    Some(thread),
+                    verb,
+                    button,
+                    &self.medic.slack.response_url(user),
+                );
+                self.socket.as_ref().unwrap().send(&envelope);
+            }
+            Via::Discord => {
+                let token = {
+                    let mut tokens = self.tokens.lock().unwrap();
+                    let token = format!("tok-parity-click-{}", tokens.len());
+                    tokens.push((user.to_string(), token.clone()));
+                    token
+                };
+                let d = self.medic.discord();
+                d.expect_interaction(&token, thread);
+                let body = json!({
+                    "id": "1300000000000000100",
+                    "application_id": medic_tests::DISCORD_APP,
+                    "type": 3,
+                    "token": token,
+                    "version": 1,
+                    "channel_id": thread,
+                    "member": { "user": { "id": user, "username": user } },
+                    "message": { "id": "1", "channel_id": thread },
+                    "data": { "custom_id": button, "component_type": 2 },
+                });
+                let (status, answer) = self.medic.interaction(&body).await;
+                assert_eq!((status, answer), (200, json!({ "type": 6 })));
+            }
+        }
+    }
+
+    /// Waits until `user` has been told `n` things privately; returns them.
+    async fn private_answers(&self, user: &str, n: usize) -> Vec<String> {
+        match self.via {
+            Via::Discord => {
+                let d = self.medic.discord();
+                let said = || -> Vec<String> {
+                    let tokens = self.tokens.lock().unwrap().clone();
+                    tokens
+                        .iter()
+                        .filter(|(u, _)| u == user)
+                        .flat_map(|(_, t)| d.followups_to(t))
+                        .collect()
+                };
+                d.wait_until("private answers", LIMIT, |_| said().len() >= n)
+                    .await;
+                said()
+            }
+            _ => self.medic.slack.wait_for_ephemerals(user, n, LIMIT).await,
+        }
+    }
+
+    /// Waits for a message in the report's thread matching `pred`.
+    async fn message_in(&self, thread: &str, pred: impl Fn(&str) -> bool) -> String {
+        match self.via {
+            Via::Discord => {
+                let d = self.medic.discord();
+                let find = |d: &medic_tests::FakeDiscord| {
+                    d.messages_in(thread)
+                        .iter()
+                        .map(|(_, m)| discord_text(m))
+                        .find(|t| pred(t))
+                };
+                d.wait_until("a status message", LIMIT, |d| find(d).is_some())
+                    .await;
+                find(d).unwrap()
+            }
+            _ => {
+                self.medic
+                    .slack
+                    .wait_for_message(CHANNEL, LIMIT, pred)
+                    .await
+            }
+        }
+    }
+}
+
 fn alertmanager_fixture() -> Vec<u8> {
     std::fs::read(format!(
         "{}/../integrations/tests/fixtures/alertmanager/webhook_v4_firing_2alerts_captured.json",
@@ -203,6 +340,50 @@ async fn an_alert_opens_an_incident_thread_with_its_runbook_everywhere() {
         let (root, thread) = chat.thread_with(chat.alert_channel(), "PING").await;
         assert!(root.contains("InstanceDown"), "{via:?}: {root}");
         assert!(thread.contains("PING"), "{via:?}: {thread}");
+        chat.medic.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_remediation_with_approval_runs_once_everywhere() {
+    const ALICE: &str = "510000000000000001";
+    const BOB: &str = "510000000000000002";
+    for via in ALL {
+        let dir = tempfile::tempdir().unwrap();
+        // A closed port on 127.0.0.2 stays closed until the approval.
+        let port = medic_tests::services::dead_port().await;
+        let chat = Chat::start(
+            via,
+            format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
+            &format!(
+                "[groups]\nsre = [\"{ALICE}\", \"{BOB}\"]\n\
+                 [actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+                 offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = 1\n",
+                dir.path().display()
+            ),
+        )
+        .await;
+        chat.diag("svc").await;
+        let (offer, thread) = chat.buttons("medic.request").await.remove(0);
+        chat.press(ALICE, "medic.request", &offer, &thread).await;
+        let (approve, _) = chat.buttons("medic.approve").await.remove(0);
+        chat.private_answers(ALICE, 1).await;
+        // The requester's own approval never counts.
+        chat.press(ALICE, "medic.approve", &approve, &thread).await;
+        let said = chat.private_answers(ALICE, 2).await;
+        assert!(said[1].contains("never counts"), "{via:?}: {said:?}");
+        // Another approver: it runs, once, even when approved twice.
+        chat.press(BOB, "medic.approve", &approve, &thread).await;
+        chat.press(BOB, "medic.approve", &approve, &thread).await;
+        let status = chat
+            .message_in(&thread, |t| {
+                t.contains("Mark a run") && t.contains("succeeded")
+            })
+            .await;
+        assert!(status.contains("Approved by"), "{via:?}: {status}");
+        chat.private_answers(BOB, 1).await;
+        let runs = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(runs, 1, "{via:?}");
         chat.medic.stop().await.unwrap();
     }
 }
