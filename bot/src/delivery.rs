@@ -410,6 +410,7 @@ async fn deliver_discord(
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            crate::remediation::discord::offer(state, &thread, &diagnosis.reports).await?;
         }
         Err(error) => {
             tracing::warn!(%error, "Could not start a thread for a report; its details follow as replies.");

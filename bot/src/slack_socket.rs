@@ -10,13 +10,16 @@
 //! connection at once; a dropped one is reopened with backoff. The loop
 //! stops with medic's shutdown token.
 //!
-//! Interactions (buttons) arrive here too and are the seam for #6: they
-//! are acknowledged and logged, not yet acted on.
+//! Interactions (remediation buttons, `block_actions`) arrive here too:
+//! acknowledged like every envelope, then handed to the same click
+//! handling as `POST /slack/interactions` (policy, approvals, single use,
+//! audit), answering privately through the click's `response_url`.
 
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use medic_integrations::chat::slack::events::Envelope;
+use medic_integrations::chat::slack::interaction::{self, Interaction};
 use medic_integrations::chat::slack::parse::SlashCommand;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -25,6 +28,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
+use crate::http::interactions::SlackNotifier;
+use crate::remediation::flow;
 
 /// The longest wait between attempts to reconnect.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -163,11 +168,7 @@ async fn connection(
                 Ok(envelope) => crate::http::slack::event_callback(state, envelope),
                 Err(error) => tracing::warn!(%error, "An unreadable Slack event over Socket Mode."),
             },
-            "interactive" => {
-                tracing::info!(
-                    "A Slack interaction over Socket Mode; buttons are not served by this version."
-                );
-            }
+            "interactive" => interactive(state, frame.payload),
             other => tracing::info!(kind = other, "A Socket Mode frame medic does not handle."),
         }
     }
@@ -199,5 +200,43 @@ fn slash_command(state: &AppState, payload: Value) {
         {
             tracing::warn!(%error, "Could not answer a slash command privately.");
         }
+    });
+}
+
+/// An interaction's payload is the JSON that `POST /slack/interactions`
+/// carries in its `payload=` form field; it is parsed by the same code
+/// and handled by the same flow (the envelope is already acknowledged).
+fn interactive(state: &AppState, payload: Value) {
+    let form = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_default();
+    let (click, response_url) = match interaction::parse(form.as_bytes()) {
+        Ok(Interaction::Click {
+            click,
+            response_url,
+        }) => (click, response_url),
+        Ok(Interaction::Other(kind)) => {
+            tracing::debug!(
+                kind,
+                "Ignored an interaction over Socket Mode that is not one of medic's buttons."
+            );
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "A malformed interaction over Socket Mode.");
+            return;
+        }
+    };
+    tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed (Socket Mode).");
+    let job = state.clone();
+    state.tasks.spawn(async move {
+        let notifier = SlackNotifier {
+            state: job.clone(),
+            response_url,
+            clicker: Some((
+                click.place.channel.clone(),
+                click.actor.id.clone(),
+                click.place.thread.clone(),
+            )),
+        };
+        flow::handle(&job, click, &notifier).await;
     });
 }

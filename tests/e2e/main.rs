@@ -7,9 +7,11 @@ mod pg;
 
 mod crash;
 mod discord;
+mod discord_buttons;
 mod incidents;
 mod ingest_store;
 mod operations;
+mod parity;
 mod remediation;
 mod slack_delivery;
 mod slack_events;

@@ -9,8 +9,8 @@
 //!   limit, busy) → an ephemeral message (4, flags 64).
 //! - autocomplete (4) → the configured target names matching what is
 //!   typed (8).
-//! - components (3) and modals (5) → the seam for buttons (#6): an
-//!   ephemeral "not handled" until offers are wired in [`component`].
+//! - components (3): remediation buttons, see [`component`]; modals (5)
+//!   are not used by medic and get an ephemeral answer.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,12 +22,15 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use medic_commands::model::inbound::CommandInvocation;
 use medic_integrations::chat::discord::commands::{DIAG, TARGET};
+use medic_integrations::chat::discord::components;
 use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
 use medic_integrations::chat::discord::render;
 
 use crate::app::AppState;
 use crate::delivery::Delivery;
 use crate::dispatch;
+use crate::remediation::discord::DiscordNotifier;
+use crate::remediation::flow;
 use crate::telemetry::metrics::AckOutcome;
 
 /// The two headers Discord signs a request with.
@@ -97,7 +100,10 @@ pub async fn interactions(
         InteractionKind::Ping => render::pong(),
         InteractionKind::Command => command(&state, &interaction).await,
         InteractionKind::Autocomplete => autocomplete(&state, &interaction),
-        InteractionKind::Component | InteractionKind::ModalSubmit => component(&interaction),
+        InteractionKind::Component => component(&state, &interaction),
+        InteractionKind::ModalSubmit => {
+            render::ephemeral("medic does not handle this kind of interaction.")
+        }
         InteractionKind::Other(n) => {
             tracing::info!(
                 kind = n,
@@ -162,15 +168,36 @@ fn autocomplete(state: &AppState, i: &Interaction) -> serde_json::Value {
     render::autocomplete(&starts)
 }
 
-/// Buttons and modals. The seam for offered actions (#6): a click will
-/// carry an opaque offer id in `custom_id`, and be answered here (type 6
-/// or 7) after the policy check. Until then, an honest ephemeral answer.
-fn component(i: &Interaction) -> serde_json::Value {
-    tracing::info!(
-        custom_id = i.custom_id().unwrap_or_default(),
-        "A Discord component interaction; buttons are not served by this version."
-    );
-    render::ephemeral("This button is not handled by this medic.")
+/// Buttons. One of medic's (`custom_id` `medic.request:…`, `medic.approve:…`,
+/// `medic.deny:…`) is answered at once with a deferred update (6) and
+/// handled in the background by the same flow as Slack's clicks: policy,
+/// approvals, single use, audit; what the clicker alone should read comes
+/// as ephemeral follow-ups. Anything else (another app's button, a modal)
+/// gets an honest ephemeral answer (4, flags 64).
+fn component(state: &AppState, i: &Interaction) -> serde_json::Value {
+    let Some(click) = components::click(i) else {
+        tracing::info!(
+            custom_id = i.custom_id().unwrap_or_default(),
+            "A Discord component interaction that is not one of medic's buttons."
+        );
+        return render::ephemeral("This button is not handled by this medic; nothing was run.");
+    };
+    if click.actor.id.is_empty() || click.place.channel.is_empty() {
+        return render::ephemeral(
+            "medic needs to know who clicked and where, and Discord did not say; nothing was run.",
+        );
+    }
+    tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed on Discord.");
+    let job = state.clone();
+    let token = i.token.clone();
+    state.tasks.spawn(async move {
+        let notifier = DiscordNotifier {
+            state: job.clone(),
+            token,
+        };
+        flow::handle(&job, click, &notifier).await;
+    });
+    components::deferred_update()
 }
 
 /// The dispatcher's answers are written in Slack's mrkdwn, where `*x*` is

@@ -14,6 +14,7 @@
 //! and implement [`Notifier`]; everything that decides is here and in
 //! `medic_commands::actions::policy`.
 
+pub mod discord;
 pub mod flow;
 pub mod run;
 pub mod status;

@@ -165,6 +165,45 @@ fn check_limits(body: &Value) -> Result<(), Answer> {
     if total > 6000 {
         return invalid("embeds: Embed size exceeds maximum size of 6000");
     }
+    check_components(body)
+}
+
+/// Discord's component limits: at most 5 action rows of at most 5
+/// buttons; a button's `custom_id` 1 to 100 characters, its label at most
+/// 80; `custom_id`s unique within the message.
+fn check_components(body: &Value) -> Result<(), Answer> {
+    let invalid = |what: &str| {
+        Err(answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "code": 50035, "message": "Invalid Form Body", "errors": { "components": what } }),
+        ))
+    };
+    let rows = body["components"].as_array().cloned().unwrap_or_default();
+    if rows.len() > 5 {
+        return invalid("Must be 5 or fewer in length.");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        if row["type"] != 1 {
+            return invalid("a top-level component must be an action row (type 1)");
+        }
+        let buttons = row["components"].as_array().cloned().unwrap_or_default();
+        if buttons.is_empty() || buttons.len() > 5 {
+            return invalid("an action row holds 1 to 5 buttons");
+        }
+        for b in &buttons {
+            let id = b["custom_id"].as_str().unwrap_or_default();
+            if b["type"] != 2 || id.is_empty() || id.chars().count() > 100 {
+                return invalid("a button needs a custom_id of 1 to 100 characters");
+            }
+            if b["label"].as_str().map_or(0, |l| l.chars().count()) > 80 {
+                return invalid("a button's label is at most 80 characters");
+            }
+            if !seen.insert(id.to_string()) {
+                return invalid("custom_id values must be unique");
+            }
+        }
+    }
     Ok(())
 }
 
@@ -318,6 +357,45 @@ impl FakeDiscord {
             .1
             .clone()?;
         Some((id.clone(), self.message(&id)?))
+    }
+
+    /// The texts of the follow-ups sent to interaction `token` (a
+    /// click's ephemeral answers, flags 64), in order.
+    pub fn followups_to(&self, token: &str) -> Vec<String> {
+        let path = format!("/webhooks/{}/{token}", self.inner.application_id);
+        self.calls_to("followup")
+            .into_iter()
+            .filter(|c| c.path == path && c.status == 200)
+            .map(|c| {
+                assert_eq!(c.body["flags"], 64, "a click's answer must be ephemeral");
+                all_text(&c.body)
+            })
+            .collect()
+    }
+
+    /// Waits until interaction `token` has `n` follow-ups; returns them.
+    pub async fn wait_for_followups(&self, token: &str, n: usize, limit: Duration) -> Vec<String> {
+        self.wait_until(&format!("{n} follow-up(s) to {token}"), limit, |d| {
+            d.followups_to(token).len() >= n
+        })
+        .await;
+        self.followups_to(token)
+    }
+
+    /// Every button in messages of `channel` whose `custom_id` starts
+    /// with `prefix`, as (custom_id, message id).
+    pub fn buttons(&self, channel: &str, prefix: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (id, m) in self.messages_in(channel) {
+            for row in m["components"].as_array().into_iter().flatten() {
+                for b in row["components"].as_array().into_iter().flatten() {
+                    if let Some(c) = b["custom_id"].as_str().filter(|c| c.starts_with(prefix)) {
+                        out.push((c.to_string(), id.clone()));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The commands registered (`None`: globally).
@@ -713,7 +791,7 @@ async fn followup(
     respond(
         &inner,
         Method::POST,
-        "/webhooks/{app}/{token}".into(),
+        format!("/webhooks/{app}/{token}"),
         "followup",
         &headers,
         &body,

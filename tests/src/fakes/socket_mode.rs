@@ -150,3 +150,34 @@ impl FakeSocketMode {
         }
     }
 }
+
+/// An `interactive` envelope carrying a press of a medic button: Slack's
+/// own Socket Mode envelope (fixture) around Slack's own `block_actions`
+/// payload (fixture), with the clicker, place, button and response URL
+/// set. Each call gets a fresh envelope id, as each delivery does.
+pub fn interactive_click(
+    user: &str,
+    channel: &str,
+    thread_ts: Option<&str>,
+    action_id: &str,
+    value: &str,
+    response_url: &str,
+) -> Value {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    let mut payload = fixture("block_actions_button.json");
+    payload["user"]["id"] = user.into();
+    payload["user"]["username"] = user.to_lowercase().into();
+    payload["channel"]["id"] = channel.into();
+    payload["container"]["channel_id"] = channel.into();
+    payload["container"]["is_ephemeral"] = false.into();
+    if let Some(ts) = thread_ts {
+        payload["container"]["thread_ts"] = ts.into();
+    }
+    payload["response_url"] = response_url.into();
+    payload["actions"][0]["action_id"] = action_id.into();
+    payload["actions"][0]["value"] = value.into();
+    let mut envelope = fixture("socket_mode_interactive_block_actions_static_select_large.json");
+    envelope["payload"] = payload;
+    envelope["envelope_id"] = format!("e0c1-click-{}", NEXT.fetch_add(1, Ordering::SeqCst)).into();
+    envelope
+}

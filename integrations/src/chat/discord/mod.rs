@@ -12,9 +12,12 @@
 //! - [`incident`]: alert incidents as a root message and thread notes.
 //! - [`client`]: the REST API (v10) at a configurable base URL.
 //! - [`commands`]: the application commands medic registers.
+//! - [`components`]: remediation buttons (offers, Approve/Deny) as
+//!   message components, and a click back into a neutral click.
 
 pub mod client;
 pub mod commands;
+pub mod components;
 pub mod incident;
 pub mod parse;
 pub mod render;

@@ -55,10 +55,10 @@ pub struct DiscordMessage {
     /// The embeds.
     #[serde(default)]
     pub embeds: Vec<Embed>,
-    /// Action rows of buttons. The seam for offered actions (#6): rendered
-    /// elsewhere as Discord component JSON and attached here; medic never
-    /// builds them in this module.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Action rows of buttons, built in [`super::components`]. Always
+    /// sent, even empty: on an edit, an absent `components` keeps the old
+    /// buttons, and a decided request's Approve/Deny must go.
+    #[serde(default)]
     pub components: Vec<Value>,
     /// 64 for ephemeral.
     #[serde(default, skip_serializing_if = "Option::is_none")]
