@@ -109,6 +109,9 @@ async fn jobs(state: &AppState) -> bool {
 /// Runs one incident's runbook and queues the report into its thread,
 /// marking the job done in the same transaction.
 async fn run_job(state: &AppState, job: Job) {
+    if job.kind == crate::remediation::vendor::JOB_KIND {
+        return crate::remediation::vendor::run_job(state, job).await;
+    }
     let words: Vec<String> = serde_json::from_str(&job.payload).unwrap_or_default();
     let mut selected: Vec<diagnostics::Target> = Vec::new();
     for word in &words {
