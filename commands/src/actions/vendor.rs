@@ -203,6 +203,122 @@ mod tests {
         }
     }
 
+    /// A vendor that answers each call with the next (status,
+    /// retry-after) and echoes the `Authorization` it got; counts calls.
+    async fn vendor_server(
+        answers: Vec<(u16, Option<&'static str>)>,
+    ) -> (url::Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let (status, retry) = answers[n.min(answers.len() - 1)];
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let mut resp = (
+                    StatusCode::from_u16(status).unwrap(),
+                    format!("{{\"error\": \"bad request from {auth}\"}}"),
+                )
+                    .into_response();
+                if let Some(r) = retry {
+                    resp.headers_mut().insert("retry-after", r.parse().unwrap());
+                }
+                resp
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url::Url::parse(&format!("http://{addr}/")).unwrap(), count)
+    }
+
+    fn request(url: &url::Url, token: &str) -> VendorRequest {
+        VendorRequest {
+            method: reqwest::Method::PUT,
+            url: url.join("incidents/P1").unwrap(),
+            headers: vec![("authorization", format!("Token token={token}"))],
+            body: serde_json::json!({"incident": {}}),
+            secret: token.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_echoed_token_is_redacted_and_the_status_named() {
+        let token = "y_NbAkKc66ryYTWUXYEu-echo";
+        let (url, count) = vendor_server(vec![(500, None)]).await;
+        let out = send(
+            "PagerDuty",
+            request(&url, token),
+            Duration::from_secs(10),
+            4000,
+        )
+        .await;
+        assert!(!out.success);
+        assert_eq!(out.status, "PagerDuty answered HTTP 500");
+        assert!(out.output.contains("bad request from"), "{}", out.output);
+        assert!(!out.output.contains(token), "{}", out.output);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_429_is_retried_once_only_when_retry_after_fits() {
+        let (url, count) = vendor_server(vec![(429, Some("0")), (429, Some("0"))]).await;
+        let out = send(
+            "Sentry",
+            request(&url, "tok-0123456789abcdef"),
+            Duration::from_secs(10),
+            4000,
+        )
+        .await;
+        assert!(!out.success);
+        assert!(out.status.contains("rate limiting"), "{}", out.status);
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "one retry, not more"
+        );
+
+        // A Retry-After longer than the timeout is not waited for.
+        let (url, count) = vendor_server(vec![(429, Some("5")), (200, None)]).await;
+        let out = send(
+            "Sentry",
+            request(&url, "tok-0123456789abcdef"),
+            Duration::from_secs(2),
+            4000,
+        )
+        .await;
+        assert!(!out.success);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn output_is_capped() {
+        let (url, _) = vendor_server(vec![(400, None)]).await;
+        let out = send(
+            "PagerDuty",
+            request(&url, "tok-0123456789abcdef"),
+            Duration::from_secs(10),
+            8,
+        )
+        .await;
+        assert!(
+            out.output.contains("output capped at 8 bytes"),
+            "{}",
+            out.output
+        );
+        assert!(out.output.starts_with("{\"error\""), "{}", out.output);
+    }
+
     #[test]
     fn debug_shows_no_token() {
         let apis = VendorApis {
