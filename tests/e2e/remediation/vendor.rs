@@ -21,6 +21,8 @@ const ORG: &str = "acme";
 const PD_INCIDENT: &str = "PGR0VU2";
 /// The issue id in Sentry's docs payload.
 const SENTRY_ISSUE: &str = "1170820242";
+/// The PagerDuty user `pd-reassign` assigns to.
+const LEAD: &str = "PXPGF42";
 
 fn fixture(path: &str) -> Vec<u8> {
     let full = format!(
@@ -43,6 +45,8 @@ fn config(pd: &FakePagerDuty, sentry: &FakeSentry, pd_token: &str) -> String {
          offered_on = [\"source:pagerduty\"]\nmay_request = [\"group:sre\"]\n\n\
          [actions.pd-resolve]\ntitle = \"Resolve in PagerDuty\"\nkind = \"pagerduty.resolve\"\n\
          offered_on = [\"source:pagerduty\"]\nmay_request = [\"group:sre\"]\n\n\
+         [actions.pd-reassign]\ntitle = \"Reassign to the lead\"\nkind = \"pagerduty.reassign\"\n\
+         assign_to = \"{LEAD}\"\noffered_on = [\"source:pagerduty\"]\nmay_request = [\"group:sre\"]\n\n\
          [actions.sentry-resolve]\ntitle = \"Resolve in Sentry\"\nkind = \"sentry.resolve\"\n\
          offered_on = [\"source:sentry\"]\nmay_request = [\"group:sre\"]\n\n\
          [actions.sentry-ignore]\ntitle = \"Ignore in Sentry\"\nkind = \"sentry.ignore\"\n\
@@ -143,8 +147,8 @@ async fn status_says(m: &TestMedic, title: &str, word: &str) -> String {
 async fn a_pagerduty_thread_acknowledges_its_incident_once() {
     let (m, pd, sentry) = start(PD_TOKEN).await;
     pagerduty_triggered(&m).await;
-    // Two PagerDuty actions offered, none of Sentry's.
-    let (offer, thread) = offer_titled(&m, "Acknowledge", 2).await;
+    // The three PagerDuty actions offered, none of Sentry's.
+    let (offer, thread) = offer_titled(&m, "Acknowledge", 3).await;
     let texts: String = m.slack.calls().iter().map(|c| c.all_text()).collect();
     assert!(
         texts.contains(&format!("PagerDuty incident {PD_INCIDENT}")),
@@ -232,7 +236,7 @@ async fn a_refused_token_fails_and_never_shows_the_token() {
     let wrong = "u+pdWrongKey9876543210zyxw";
     let (m, pd, _sentry) = start(wrong).await;
     pagerduty_triggered(&m).await;
-    let (offer, thread) = offer_titled(&m, "Resolve in PagerDuty", 2).await;
+    let (offer, thread) = offer_titled(&m, "Resolve in PagerDuty", 3).await;
     press(&m, ALICE, "medic.request", &offer, &thread).await;
     let text = status_says(&m, "Resolve in PagerDuty", "failed").await;
     assert!(text.contains("refused the token (HTTP 401)"), "{text}");
@@ -255,10 +259,28 @@ async fn a_rate_limited_call_is_retried_after_retry_after() {
     let (m, pd, _sentry) = start(PD_TOKEN).await;
     pagerduty_triggered(&m).await;
     pd.then(Trouble::RateLimited { seconds: 1 });
-    let (offer, thread) = offer_titled(&m, "Acknowledge", 2).await;
+    let (offer, thread) = offer_titled(&m, "Acknowledge", 3).await;
     press(&m, ALICE, "medic.request", &offer, &thread).await;
     status_says(&m, "Acknowledge", "succeeded").await;
     let statuses: Vec<u16> = pd.calls().iter().map(|c| c.status).collect();
     assert_eq!(statuses, vec![429, 200]);
+    m.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn reassign_sends_the_configured_user_as_the_assignee() {
+    let (m, pd, _sentry) = start(PD_TOKEN).await;
+    pagerduty_triggered(&m).await;
+    let (offer, thread) = offer_titled(&m, "Reassign to the lead", 3).await;
+    press(&m, CAROL, "medic.request", &offer, &thread).await;
+    status_says(&m, "Reassign to the lead", "succeeded").await;
+    let calls = pd.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(
+        calls[0].body,
+        json!({"incident": {"type": "incident_reference", "assignments": [
+            {"assignee": {"id": LEAD, "type": "user_reference"}}
+        ]}})
+    );
     m.stop().await.unwrap();
 }
