@@ -394,12 +394,13 @@ impl Reader {
         let mut alerts = self.alerts(&mut root, &targets);
         let base = source.as_deref().and_then(std::path::Path::parent);
         alerts.triage = self.triage(root.remove("triage"), base);
-        let remediation = self.remediation(
+        let mut remediation = self.remediation(
             root.remove("groups"),
             root.remove("oncall"),
             root.remove("actions"),
             &targets,
         );
+        self.vendor_actions(&mut alerts, &mut remediation);
 
         Some(Settings {
             server: server?,
@@ -683,6 +684,7 @@ pub use discord::DiscordSettings;
 #[cfg(test)]
 mod tests;
 mod triage;
+mod vendor;
 
 pub use remediation::RemediationSettings;
 

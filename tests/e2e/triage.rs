@@ -145,7 +145,7 @@ async fn thread(medic: &TestMedic, title: &str) -> Vec<Call> {
 #[tokio::test]
 async fn ssl_closed_after_an_openssl_upgrade_is_that_upgrade_fetched_from_sentry() {
     let root = host_root(OPENSSL_UPGRADE, "");
-    let sentry = FakeSentry::start(API_TOKEN).await;
+    let sentry = FakeSentry::start(API_TOKEN, "acme").await;
     // The issue webhook carries no event: medic asks Sentry's API for it.
     sentry.set_latest_event(
         "4501",
@@ -185,7 +185,7 @@ async fn ssl_closed_after_an_openssl_upgrade_is_that_upgrade_fetched_from_sentry
     assert!(first.contains("3 min before the first error"), "{first}");
     let calls = sentry.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].issue_id, "4501");
+    assert_eq!(calls[0].path, "/api/0/issues/4501/events/latest/");
     assert_eq!(calls[0].status, 200);
     // The token reached Sentry and nowhere else.
     assert!(
@@ -201,7 +201,7 @@ async fn ssl_closed_after_an_openssl_upgrade_is_that_upgrade_fetched_from_sentry
 #[tokio::test]
 async fn redis_and_postgres_failing_against_one_host_are_one_event_linked_both_ways() {
     let root = host_root("", RELOAD);
-    let sentry = FakeSentry::start(API_TOKEN).await;
+    let sentry = FakeSentry::start(API_TOKEN, "acme").await;
     let medic = medic(root.path(), &sentry).await;
     deliver(
         &medic,
@@ -271,7 +271,7 @@ async fn redis_and_postgres_failing_against_one_host_are_one_event_linked_both_w
 #[tokio::test]
 async fn services_restarted_by_a_systemd_reload() {
     let root = host_root("", RELOAD);
-    let sentry = FakeSentry::start(API_TOKEN).await;
+    let sentry = FakeSentry::start(API_TOKEN, "acme").await;
     let medic = medic(root.path(), &sentry).await;
     deliver(
         &medic,
@@ -304,7 +304,7 @@ async fn services_restarted_by_a_systemd_reload() {
 #[tokio::test]
 async fn a_full_disk_is_named() {
     let root = host_root("", "");
-    let sentry = FakeSentry::start(API_TOKEN).await;
+    let sentry = FakeSentry::start(API_TOKEN, "acme").await;
     let medic = medic(root.path(), &sentry).await;
     deliver(
         &medic,
@@ -334,7 +334,7 @@ async fn a_full_disk_is_named() {
 async fn a_type_error_in_request_code_is_not_blamed_on_the_infrastructure() {
     // The machine had an openssl upgrade and a reload just before: still a bug.
     let root = host_root(OPENSSL_UPGRADE, RELOAD);
-    let sentry = FakeSentry::start(API_TOKEN).await;
+    let sentry = FakeSentry::start(API_TOKEN, "acme").await;
     let medic = medic(root.path(), &sentry).await;
     deliver(
         &medic,
@@ -372,7 +372,7 @@ async fn a_connection_pool_exhausted_on_a_real_postgresql() {
         held.push(cluster.session("postgres", "checkout-api").await);
     }
     let root = host_root("", "");
-    let sentry = FakeSentry::start(API_TOKEN).await;
+    let sentry = FakeSentry::start(API_TOKEN, "acme").await;
     let db = format!(
         "[targets.db]\nkind = \"postgres\"\nurl = \"{}\"\ntimeout = \"10s\"\n",
         cluster.url("postgres")
@@ -406,7 +406,7 @@ async fn a_connection_pool_exhausted_on_a_real_postgresql() {
 async fn a_refused_sentry_token_falls_back_to_the_title_and_leaks_nothing() {
     let root = host_root(OPENSSL_UPGRADE, "");
     // The fake accepts another token than the one medic holds.
-    let sentry = FakeSentry::start("sntrys-some-other-token").await;
+    let sentry = FakeSentry::start("sntrys-some-other-token", "acme").await;
     sentry.set_latest_event(
         "4601",
         json!({"exception": {"values": [

@@ -202,6 +202,14 @@ async fn queue_messages(
                 let payload = serde_json::to_string(&job).unwrap_or_default();
                 incidents::insert_job(conn, id, "diagnose", &payload, now_ms()).await?;
             }
+            // Buttons for the vendor actions (acknowledge, resolve, …).
+            if platform == "slack"
+                && let Some(payload) =
+                    crate::remediation::vendor::job_payload(alert, &config.action_sources)
+            {
+                let kind = crate::remediation::vendor::JOB_KIND;
+                incidents::insert_job(conn, id, kind, &payload, now_ms()).await?;
+            }
         }
         Change::Repeated(_) => {
             enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;

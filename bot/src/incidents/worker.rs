@@ -113,6 +113,9 @@ async fn jobs(state: &AppState) -> bool {
 /// get a line in each other's thread, written by the later incident's job
 /// only, so two jobs never post the pair twice.
 async fn run_job(state: &AppState, job: Job) {
+    if job.kind == crate::remediation::vendor::JOB_KIND {
+        return crate::remediation::vendor::run_job(state, job).await;
+    }
     let job_spec = DiagnoseJob::parse(&job.payload);
     let words = &job_spec.run;
     let mut selected: Vec<diagnostics::Target> = Vec::new();

@@ -8,6 +8,7 @@
 //! - [`flow`]: a click (request, approve, deny) → what to say and do.
 //! - [`run`]: the run itself: precondition, action, after-check, record.
 //! - [`status`]: a request's state in words ([`StatusView`]).
+//! - [`vendor`]: the PagerDuty / Sentry buttons in an incident's thread.
 //!
 //! Slack (bot/src/http/interactions.rs) and, later, Discord only
 //! translate clicks into [`medic_commands::model::inbound::ButtonClick`]
@@ -18,6 +19,7 @@ pub mod discord;
 pub mod flow;
 pub mod run;
 pub mod status;
+pub mod vendor;
 
 use std::future::Future;
 use std::time::Duration;

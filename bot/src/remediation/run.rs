@@ -160,9 +160,12 @@ pub async fn execute<N: Notifier>(
         TargetSpec::Postgres(p) => Some(p.url.expose().to_string()),
         _ => None,
     });
-    let outcome = action
-        .execute(&request.params, postgres_url.as_deref())
-        .await;
+    let vendors = state.settings.alerts.vendor_apis();
+    let ctx = medic_commands::actions::RunContext {
+        postgres_url: postgres_url.as_deref(),
+        vendors: Some(&vendors),
+    };
+    let outcome = action.execute_in(&request.params, ctx).await;
     // Everything that leaves here passes the target's redactor (its own
     // secrets verbatim) and the shared one (secret shapes).
     let redactor = target

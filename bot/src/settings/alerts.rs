@@ -34,6 +34,10 @@ pub struct AlertSettings {
     pub incidents: IncidentSettings,
     /// `[triage]`: the knowledge and windows of the "Likely cause" message.
     pub triage: super::TriageSettings,
+    /// The sources whose new incidents offer vendor actions
+    /// (`offered_on = ["source:pagerduty"]`), filled in once `[actions]`
+    /// is read.
+    pub action_sources: Vec<&'static str>,
 }
 
 impl AlertSettings {
@@ -84,6 +88,8 @@ pub struct SentrySettings {
     /// The token for that API (an internal integration's token with
     /// `event:read`); without it, no event is fetched.
     pub auth_token: Option<SecretString>,
+    /// The organization slug, for the `sentry.*` actions' issue URLs.
+    pub organization: Option<String>,
 }
 
 /// `[pagerduty]`.
@@ -91,6 +97,13 @@ pub struct SentrySettings {
 pub struct PagerDutySettings {
     /// Webhook subscription secrets; several during a rotation.
     pub webhook_secrets: Vec<SecretString>,
+    /// PagerDuty's REST API (default `https://api.pagerduty.com/`), for
+    /// the `pagerduty.*` actions.
+    pub api_url: url::Url,
+    /// A REST API key for it (`Authorization: Token token=…`).
+    pub api_token: Option<SecretString>,
+    /// The email of the PagerDuty user changes are made as (`From:`).
+    pub from: Option<String>,
 }
 
 /// `[alertmanager]`.
@@ -114,6 +127,23 @@ masked_debug!(SentrySettings, "SentrySettings");
 masked_debug!(PagerDutySettings, "PagerDutySettings");
 masked_debug!(AlertmanagerSettings, "AlertmanagerSettings");
 
+/// One `@` between a non-empty local part and a dotted domain, no spaces
+/// or header-breaking characters: enough to catch a missing or pasted-wrong
+/// value; PagerDuty itself says whether it knows the user.
+fn plausible_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && s.chars().all(|c| c.is_ascii_graphic())
+        }
+        None => false,
+    }
+}
+
 fn blank(s: &SecretString) -> bool {
     s.expose_secret().trim().is_empty()
 }
@@ -134,6 +164,7 @@ impl Reader {
             runbooks: self.runbooks(root.remove("runbooks"), targets),
             incidents: self.incidents(root.remove("incidents")),
             triage: Default::default(),
+            action_sources: Vec::new(),
         }
     }
 
@@ -166,6 +197,7 @@ impl Reader {
             client_secret: Option<SecretString>,
             api_url: Option<String>,
             auth_token: Option<SecretString>,
+            organization: Option<String>,
         }
         let raw: Raw = self.section("sentry", value)?;
         let api_text = raw
@@ -189,11 +221,21 @@ impl Reader {
             }
         };
         let auth_token = raw.auth_token.filter(|t| !blank(t));
+        let organization = raw.organization.map(|o| o.trim().to_string());
+        if let Some(o) = &organization
+            && !medic_commands::actions::sentry::valid_organization(o)
+        {
+            self.problems.push(problem(
+                "sentry.organization",
+                "must be the organization's slug (lower-case letters, digits, - and _), as in sentry.io/organizations/SLUG/",
+            ));
+        }
         match raw.client_secret {
             Some(s) if !blank(&s) => Some(SentrySettings {
                 client_secret: s,
                 api_url,
                 auth_token,
+                organization,
             }),
             _ => {
                 self.problems.push(problem(
@@ -210,10 +252,9 @@ impl Reader {
         struct Raw {
             #[serde(default)]
             webhook_secrets: Vec<SecretString>,
-            #[allow(dead_code)]
             api_url: Option<String>,
-            #[allow(dead_code)]
             api_token: Option<SecretString>,
+            from: Option<String>,
         }
         let raw: Raw = self.section("pagerduty", value)?;
         if raw.webhook_secrets.is_empty() || raw.webhook_secrets.iter().any(blank) {
@@ -223,8 +264,33 @@ impl Reader {
             ));
             return None;
         }
+        let api_text = raw
+            .api_url
+            .unwrap_or_else(|| "https://api.pagerduty.com/".into());
+        let api_url = match url::Url::parse(&api_text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            _ => {
+                self.problems.push(problem(
+                    "pagerduty.api_url",
+                    "must be an http(s) URL like https://api.pagerduty.com/",
+                ));
+                return None;
+            }
+        };
+        let from = raw.from.map(|f| f.trim().to_string());
+        if let Some(f) = &from
+            && !plausible_email(f)
+        {
+            self.problems.push(problem(
+                "pagerduty.from",
+                "must be the email of a PagerDuty user (PagerDuty records changes as made by them)",
+            ));
+        }
         Some(PagerDutySettings {
             webhook_secrets: raw.webhook_secrets,
+            api_url,
+            api_token: raw.api_token.filter(|t| !blank(t)),
+            from,
         })
     }
 

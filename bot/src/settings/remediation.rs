@@ -89,6 +89,10 @@ impl Reader {
             };
             let before = self.problems.len();
             for t in &raw.offered_on {
+                // `source:…` names an alert source; settings/vendor.rs checks it.
+                if t.starts_with(medic_commands::actions::SOURCE_PREFIX) {
+                    continue;
+                }
                 match targets.get(t) {
                     None => self.problems.push(problem(
                         format!("{key}.offered_on"),

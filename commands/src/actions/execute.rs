@@ -1,11 +1,21 @@
-//! Purpose: one action run, dispatched by kind — argv, HTTP or a
-//! PostgreSQL built-in — with its parameters checked once more and its
-//! output capped.
+//! Purpose: one action run, dispatched by kind — argv, HTTP, a
+//! PostgreSQL or a vendor built-in — with its parameters checked once more
+//! and its output capped.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Action, ActionKind, exec, http, params, postgres};
+use super::vendor::{SOURCE_ID_PARAM, VendorApis};
+use super::{Action, ActionKind, exec, http, pagerduty, params, postgres, sentry, vendor};
+
+/// What a run may act on besides its parameters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunContext<'a> {
+    /// The offering target's URL, for the PostgreSQL built-ins.
+    pub postgres_url: Option<&'a str>,
+    /// The vendor APIs, for the PagerDuty and Sentry built-ins.
+    pub vendors: Option<&'a VendorApis>,
+}
 
 impl Action {
     /// Runs the action with `values` (bound by its offer, checked again
@@ -17,6 +27,22 @@ impl Action {
         values: &BTreeMap<String, String>,
         postgres_url: Option<&str>,
     ) -> exec::Outcome {
+        let ctx = RunContext {
+            postgres_url,
+            vendors: None,
+        };
+        self.execute_in(values, ctx).await
+    }
+
+    /// [`Action::execute`] with everything a run may act on; the vendor
+    /// built-ins act on the incident id their offer bound
+    /// ([`SOURCE_ID_PARAM`]).
+    pub async fn execute_in(
+        &self,
+        values: &BTreeMap<String, String>,
+        ctx: RunContext<'_>,
+    ) -> exec::Outcome {
+        let postgres_url = ctx.postgres_url;
         let refuse = |status: String| exec::Outcome {
             success: false,
             status,
@@ -75,6 +101,32 @@ impl Action {
                 Some(url) => postgres::cancel_blocking(url, *blocked_for, self.timeout).await,
                 None => refuse("the target is not a PostgreSQL target".into()),
             },
+            ActionKind::PagerDuty(op) => {
+                let api = ctx.vendors.and_then(|v| v.pagerduty.as_ref());
+                match (api, values.get(SOURCE_ID_PARAM)) {
+                    (None, _) => refuse("[pagerduty] api_token and from are not configured".into()),
+                    (_, None) => refuse("this button names no PagerDuty incident".into()),
+                    (Some(api), Some(id)) => match pagerduty::request(api, op, id) {
+                        Ok(req) => {
+                            vendor::send("PagerDuty", req, self.timeout, self.output_cap).await
+                        }
+                        Err(e) => refuse(format!("refused: {e}")),
+                    },
+                }
+            }
+            ActionKind::Sentry(op) => {
+                let api = ctx.vendors.and_then(|v| v.sentry.as_ref());
+                match (api, values.get(SOURCE_ID_PARAM)) {
+                    (None, _) => {
+                        refuse("[sentry] auth_token and organization are not configured".into())
+                    }
+                    (_, None) => refuse("this button names no Sentry issue".into()),
+                    (Some(api), Some(id)) => match sentry::request(api, *op, id) {
+                        Ok(req) => vendor::send("Sentry", req, self.timeout, self.output_cap).await,
+                        Err(e) => refuse(format!("refused: {e}")),
+                    },
+                }
+            }
         };
         outcome.output = exec::cap_output(&outcome.output, self.output_cap, outcome.output.len());
         outcome

@@ -8,6 +8,9 @@
 //! - [`policy`]: who may request and approve; cooldown; pure functions.
 //! - [`http`]: the `http` kind (headers from the environment, escaped body).
 //! - [`postgres`]: the PostgreSQL built-ins.
+//! - [`pagerduty`], [`sentry`]: the vendor built-ins, offered in an alert
+//!   incident's thread (`offered_on = ["source:pagerduty"]`); [`vendor`]:
+//!   their APIs and the one HTTP call they share.
 //! - [`view`]: a request's status message, for any platform to render.
 //! - `execute`: one run, dispatched by kind.
 //! - [`exec`]: runs an argv (here or over ssh) with a timeout and an output
@@ -18,10 +21,14 @@
 
 pub mod exec;
 mod execute;
+pub use execute::RunContext;
 pub mod http;
+pub mod pagerduty;
 pub mod params;
 pub mod policy;
 pub mod postgres;
+pub mod sentry;
+pub mod vendor;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -42,6 +49,23 @@ pub const DEFAULT_OUTPUT_CAP: usize = 4000;
 pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(10 * 60);
 /// Queries blocking others this long are cancelled unless `blocked_for` says.
 pub const DEFAULT_BLOCKED_FOR: Duration = Duration::from_secs(60);
+
+/// Every `kind`, as written in config.
+pub const KINDS: [&str; 9] = [
+    "command",
+    "http",
+    "postgres.terminate_idle",
+    "postgres.cancel_blocking",
+    "pagerduty.acknowledge",
+    "pagerduty.resolve",
+    "pagerduty.reassign",
+    "sentry.resolve",
+    "sentry.ignore",
+];
+
+/// How `offered_on` names an alert source's incidents
+/// (`source:pagerduty`); target names cannot contain `:`.
+pub const SOURCE_PREFIX: &str = "source:";
 
 /// `[actions.NAME]` as written in config. Every field is documented in the
 /// README's "Remediation buttons" section.
@@ -71,7 +95,10 @@ pub struct ActionConfig {
     pub application_name: Option<String>,
     /// `postgres.cancel_blocking`: how long the blocked query has waited.
     pub blocked_for: Option<String>,
-    /// Targets whose reports offer the action.
+    /// `pagerduty.reassign`: the PagerDuty user id to assign to.
+    pub assign_to: Option<String>,
+    /// Targets whose reports offer the action; for the vendor built-ins,
+    /// `source:pagerduty` or `source:sentry` (that source's incidents).
     pub offered_on: Vec<String>,
     /// Offered only when one of these checks is not ok (default: the
     /// built-in's own check; for others, any problem in the report).
@@ -127,6 +154,10 @@ pub enum ActionKind {
         /// Only when the blocked query has waited this long.
         blocked_for: Duration,
     },
+    /// Changes the PagerDuty incident whose thread offered it.
+    PagerDuty(pagerduty::Op),
+    /// Changes the Sentry issue whose thread offered it.
+    Sentry(sentry::Op),
 }
 
 impl ActionKind {
@@ -137,6 +168,18 @@ impl ActionKind {
             ActionKind::Http { .. } => "http",
             ActionKind::TerminateIdle { .. } => "postgres.terminate_idle",
             ActionKind::CancelBlocking { .. } => "postgres.cancel_blocking",
+            ActionKind::PagerDuty(op) => op.kind(),
+            ActionKind::Sentry(op) => op.kind(),
+        }
+    }
+
+    /// The alert source whose incidents offer the kind (`pagerduty`,
+    /// `sentry`), for the vendor built-ins.
+    pub fn source(&self) -> Option<&'static str> {
+        match self {
+            ActionKind::PagerDuty(_) => Some("pagerduty"),
+            ActionKind::Sentry(_) => Some("sentry"),
+            _ => None,
         }
     }
 
@@ -272,26 +315,38 @@ impl Action {
                 blocked_for: duration("blocked_for", &raw.blocked_for, DEFAULT_BLOCKED_FOR, &mut p),
             }),
             "" => {
-                p(
-                    "kind",
-                    "missing: command, http, postgres.terminate_idle or postgres.cancel_blocking"
-                        .into(),
-                );
+                p("kind", format!("missing: one of {}", KINDS.join(", ")));
                 None
             }
-            other if other.starts_with("pagerduty.") || other.starts_with("sentry.") => {
-                p(
-                    "kind",
-                    format!("`{other}` is not built yet in this version"),
-                );
-                None
-            }
+            "pagerduty.acknowledge" => Some(ActionKind::PagerDuty(pagerduty::Op::Acknowledge)),
+            "pagerduty.resolve" => Some(ActionKind::PagerDuty(pagerduty::Op::Resolve)),
+            "pagerduty.reassign" => match raw.assign_to.as_deref().map(str::trim) {
+                Some(user) if pagerduty::valid_user_id(user) => {
+                    Some(ActionKind::PagerDuty(pagerduty::Op::Reassign {
+                        user: user.to_string(),
+                    }))
+                }
+                Some(user) => {
+                    p(
+                        "assign_to",
+                        format!("`{user}` is not a PagerDuty user id (like PXPGF42)"),
+                    );
+                    None
+                }
+                None => {
+                    p(
+                        "assign_to",
+                        "missing: the PagerDuty user id to reassign to (like PXPGF42)".into(),
+                    );
+                    None
+                }
+            },
+            "sentry.resolve" => Some(ActionKind::Sentry(sentry::Op::Resolve)),
+            "sentry.ignore" => Some(ActionKind::Sentry(sentry::Op::Ignore)),
             other => {
                 p(
                     "kind",
-                    format!(
-                        "`{other}` is not command, http, postgres.terminate_idle or postgres.cancel_blocking"
-                    ),
+                    format!("`{other}` is not one of {}", KINDS.join(", ")),
                 );
                 None
             }
@@ -320,6 +375,33 @@ impl Action {
                 "offered_on",
                 "missing: the targets whose reports offer this action".into(),
             );
+        }
+        let source = kind.as_ref().and_then(ActionKind::source);
+        for o in &raw.offered_on {
+            match (o.strip_prefix(SOURCE_PREFIX), source) {
+                (Some(s), Some(want)) if s != want => p(
+                    "offered_on",
+                    format!(
+                        "`{o}`: {} acts on {want} incidents only; write `source:{want}`",
+                        raw.kind
+                    ),
+                ),
+                (Some(_), Some(_)) => {}
+                (None, Some(want)) => p(
+                    "offered_on",
+                    format!(
+                        "`{o}`: {} acts on an incident, not a target; write `source:{want}`",
+                        raw.kind
+                    ),
+                ),
+                (Some(_), None) if kind.is_some() => p(
+                    "offered_on",
+                    format!(
+                        "`{o}`: only the pagerduty.* and sentry.* built-ins are offered on incidents"
+                    ),
+                ),
+                _ => {}
+            }
         }
         let expires = duration("expires", &raw.expires, DEFAULT_EXPIRES, &mut p);
         let cooldown = duration("cooldown", &raw.cooldown, Duration::ZERO, &mut p);
@@ -361,6 +443,16 @@ impl Action {
             }),
             _ => Err(problems),
         }
+    }
+
+    /// Whether an incident from `source` (`pagerduty`, `sentry`) offers
+    /// this action in its thread.
+    pub fn offered_for_source(&self, source: &str) -> bool {
+        self.kind.source() == Some(source)
+            && self
+                .offered_on
+                .iter()
+                .any(|o| o.strip_prefix(SOURCE_PREFIX) == Some(source))
     }
 
     /// Whether a report of `target` whose troubled checks are `problems`
@@ -433,16 +525,54 @@ pub(crate) mod tests {
         }
     }
 
+    fn vendor(kind: &str, offered_on: &str) -> Result<Action, Vec<(String, String)>> {
+        Action::parse(
+            "v",
+            &ActionConfig {
+                title: "Vendor".into(),
+                kind: kind.into(),
+                offered_on: vec![offered_on.into()],
+                may_request: vec!["oncall".into()],
+                assign_to: Some("PXPGF42".into()),
+                ..Default::default()
+            },
+        )
+    }
+
     #[test]
-    fn later_builtins_are_named_as_not_built() {
+    fn vendor_built_ins_are_offered_on_their_source_only() {
+        let ack = vendor("pagerduty.acknowledge", "source:pagerduty").expect("valid");
+        assert!(ack.offered_for_source("pagerduty"));
+        assert!(!ack.offered_for_source("sentry"));
+        assert!(!ack.offered_for("pagerduty", &["x"]));
+        let ignore = vendor("sentry.ignore", "source:sentry").expect("valid");
+        assert!(ignore.offered_for_source("sentry"));
+        let errs = vendor("sentry.resolve", "source:pagerduty").unwrap_err();
+        assert!(errs[0].1.contains("write `source:sentry`"), "{errs:?}");
+        let errs = vendor("pagerduty.resolve", "db").unwrap_err();
+        assert!(errs[0].1.contains("not a target"), "{errs:?}");
+        let errs = vendor("postgres.terminate_idle", "source:sentry").unwrap_err();
+        assert!(errs.iter().any(|(f, _)| f == "offered_on"), "{errs:?}");
+    }
+
+    #[test]
+    fn reassign_needs_a_user_id() {
         let raw = ActionConfig {
-            title: "Ack".into(),
-            kind: "pagerduty.acknowledge".into(),
-            offered_on: vec!["x".into()],
+            title: "Reassign".into(),
+            kind: "pagerduty.reassign".into(),
+            offered_on: vec!["source:pagerduty".into()],
             may_request: vec!["oncall".into()],
             ..Default::default()
         };
-        let errs = Action::parse("ack", &raw).unwrap_err();
-        assert!(errs[0].1.contains("not built yet"), "{errs:?}");
+        let errs = Action::parse("r", &raw).unwrap_err();
+        assert_eq!(errs[0].0, "assign_to", "{errs:?}");
+        let raw = ActionConfig {
+            assign_to: Some("px\"}".into()),
+            ..raw
+        };
+        let errs = Action::parse("r", &raw).unwrap_err();
+        assert!(errs[0].1.contains("not a PagerDuty user id"), "{errs:?}");
+        let a = vendor("pagerduty.reassign", "source:pagerduty").expect("valid");
+        assert_eq!(a.kind.name(), "pagerduty.reassign");
     }
 }

@@ -8,6 +8,7 @@ mod expiry;
 mod incident;
 mod postgres;
 mod storage;
+mod vendor;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //! limits, and records every call for assertions.
 
 pub mod discord;
+pub mod pagerduty;
 pub mod sentry;
 pub mod slack;
 pub mod socket_mode;
+pub mod vendor;

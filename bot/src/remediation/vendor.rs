@@ -1,0 +1,214 @@
+//! Buttons for the vendor built-ins in an alert incident's thread: a new
+//! PagerDuty incident offers the `pagerduty.*` actions whose `offered_on`
+//! says `source:pagerduty`, a new Sentry issue the `sentry.*` ones, each
+//! bound to that incident's id at its source (its fingerprint).
+//!
+//! Opening the incident queues an `offer` job in the same transaction
+//! (so a crash cannot lose the buttons); the incident worker runs it like
+//! a runbook job: offers are recorded first (outside the write
+//! transaction, as SQLite needs), then the message is queued into the
+//! thread. From the click on, it is the same flow as every other action:
+//! policy, approvals, expiry, single use, audit.
+
+use medic_commands::actions::params;
+use medic_commands::actions::vendor::SOURCE_ID_PARAM;
+use medic_commands::actions::view::OfferButton;
+use medic_commands::model::alert::{Alert, AlertSource};
+use medic_commands::model::inbound::{Place, Platform};
+use medic_integrations::chat::slack::buttons;
+use serde::{Deserialize, Serialize};
+
+use super::audit;
+use crate::app::AppState;
+use crate::storage::audit::AuditEvent;
+use crate::storage::incidents::{self, Job};
+use crate::storage::now_ms;
+use crate::storage::offers::{Offer, new_id};
+use crate::storage::outbox::{OutboxKind, enqueue};
+
+/// The `incident_jobs.kind` of these jobs.
+pub const JOB_KIND: &str = "offer";
+
+/// What an offer job remembers of the alert.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    source: String,
+    id: String,
+}
+
+/// The offer job's payload for a new incident of `alert`, when its source
+/// has actions and its fingerprint is an id the vendor's API takes (a
+/// Sentry metric alert is no issue).
+pub fn job_payload(alert: &Alert, sources: &[&str]) -> Option<String> {
+    let source = alert.source.as_str();
+    if !sources.contains(&source) {
+        return None;
+    }
+    let id = alert.fingerprint.as_str();
+    let usable = match alert.source {
+        AlertSource::PagerDuty => medic_commands::actions::vendor::plain_id(id),
+        AlertSource::Sentry => !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
+        AlertSource::Alertmanager => false,
+    };
+    usable.then(|| {
+        serde_json::to_string(&Payload {
+            source: source.to_string(),
+            id: id.to_string(),
+        })
+        .unwrap_or_default()
+    })
+}
+
+/// The offer's target: the vendor incident, so that cooldowns and the
+/// one-run-at-a-time rule apply per incident (`pagerduty:PGR0VU2`).
+fn target(source: &str, id: &str) -> String {
+    format!("{source}:{id}")
+}
+
+/// Runs one offer job: records the offers and queues their message into
+/// the incident's thread, marking the job done in the same transaction.
+pub async fn run_job(state: &AppState, job: Job) {
+    let payload: Option<Payload> = serde_json::from_str(&job.payload).ok();
+    let place = match state.store.incident(job.incident_id).await {
+        Ok(Some(row)) => row.place,
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(job = job.id, %error, "Could not read an incident; will retry.");
+            return;
+        }
+    };
+    let mut message = None;
+    if let (Some(p), Some((platform, channel))) = (&payload, &place)
+        && platform == "slack"
+    {
+        let place = Place {
+            platform: Platform::Slack,
+            channel: channel.clone(),
+            thread: None,
+        };
+        let buttons = offers(state, &p.source, &p.id, &place).await;
+        if let Some(expires) = buttons.iter().map(|b| b.expires_in).min() {
+            let note = format!("in {}", medic_commands::format::human_duration(expires));
+            let label = match p.source.as_str() {
+                "pagerduty" => format!("PagerDuty incident {}", p.id),
+                _ => format!("Sentry issue {}", p.id),
+            };
+            let body = buttons::offer_message(&label, &buttons, &note);
+            message = Some((
+                platform.clone(),
+                channel.clone(),
+                serde_json::to_string(&body).unwrap_or_default(),
+            ));
+        }
+    }
+    let queued = async {
+        let mut tx = state.store.begin_write().await?;
+        if let Some((platform, channel, body)) = &message {
+            enqueue(
+                &mut tx,
+                platform,
+                channel,
+                job.incident_id,
+                OutboxKind::Reply,
+                body,
+            )
+            .await?;
+        }
+        incidents::finish_job(&mut tx, job.id, now_ms()).await?;
+        tx.commit().await
+    }
+    .await;
+    match queued {
+        Ok(()) => state.outbox_wake.notify_one(),
+        Err(error) => {
+            tracing::warn!(job = job.id, %error, "Could not queue an incident's action buttons; will retry.")
+        }
+    }
+}
+
+/// Records an offer of each action `source`'s incidents offer, bound to
+/// the vendor id and the thread's channel.
+async fn offers(state: &AppState, source: &str, id: &str, place: &Place) -> Vec<OfferButton> {
+    let target = target(source, id);
+    let mut out = Vec::new();
+    for action in state
+        .settings
+        .remediation
+        .actions
+        .values()
+        .filter(|a| a.offered_for_source(source))
+    {
+        let now = now_ms();
+        let mut values = params::offer_values(&target, &action.params);
+        values.insert(SOURCE_ID_PARAM.to_string(), id.to_string());
+        let offer = Offer {
+            id: new_id(),
+            action: action.name.clone(),
+            target: target.clone(),
+            params: values,
+            platform: place.platform.as_str().to_string(),
+            channel: place.channel.clone(),
+            thread: place.thread.clone(),
+            created_at: now,
+            expires_at: now + action.expires.as_millis() as i64,
+        };
+        if let Err(error) = state.store.create_offer(&offer).await {
+            tracing::warn!(%error, action = %action.name, "Could not store an offer; its button is left out.");
+            continue;
+        }
+        audit(
+            state,
+            AuditEvent {
+                event: "offered",
+                actor: "medic",
+                action: &action.name,
+                target: &offer.target,
+                ref_id: &offer.id,
+                detail: &format!("in {} {}", offer.platform, offer.channel),
+            },
+        )
+        .await;
+        out.push(OfferButton {
+            title: action.title.clone(),
+            offer_id: offer.id,
+            approvals: action.approvals,
+            expires_in: action.expires,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use medic_commands::model::alert::{AlertState, Severity};
+
+    use super::*;
+
+    fn alert(source: AlertSource, fingerprint: &str) -> Alert {
+        Alert {
+            source,
+            fingerprint: fingerprint.into(),
+            state: AlertState::Firing,
+            title: "t".into(),
+            severity: Severity::Error,
+            service: None,
+            host: None,
+            labels: Vec::new(),
+            occurred_at: None,
+            link: None,
+            details: Vec::new(),
+            chain: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_sources_with_actions_and_real_ids_get_a_job() {
+        let both = ["pagerduty", "sentry"];
+        let p = job_payload(&alert(AlertSource::PagerDuty, "PGR0VU2"), &both).unwrap();
+        assert_eq!(p, r#"{"source":"pagerduty","id":"PGR0VU2"}"#);
+        assert!(job_payload(&alert(AlertSource::Sentry, "1170820242"), &both).is_some());
+        assert!(job_payload(&alert(AlertSource::Sentry, "metric_alert:7"), &both).is_none());
+        assert!(job_payload(&alert(AlertSource::PagerDuty, "PGR0VU2"), &["sentry"]).is_none());
+        assert!(job_payload(&alert(AlertSource::Alertmanager, "g/1"), &both).is_none());
+    }
+}
