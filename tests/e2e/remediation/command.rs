@@ -13,10 +13,13 @@ async fn medic(dir: &Path, approvals: u32) -> TestMedic {
     medic_on(dir, approvals, services::dead_port().await).await
 }
 
+/// medic whose target `svc` is a closed port on 127.0.0.2: its trouble, and
+/// so the offer's precondition, lasts until the test opens it. On 127.0.0.1
+/// another test's listener could be given the same released port.
 async fn medic_on(dir: &Path, approvals: u32, port: u16) -> TestMedic {
     spawn_medic(Options {
         targets: format!(
-            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"
+            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"
         ),
         extra: format!(
             "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\", \"{{tmpl}}\"]\n\
@@ -162,7 +165,7 @@ async fn trouble_gone_before_approval_means_nothing_runs() {
     press(&m, ALICE, "medic.request", &offer, &thread).await;
     let (request, _) = wait_for_buttons(&m, "medic.approve", 1).await.remove(0);
     // The service comes back before anyone approves.
-    let _up = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let _up = tokio::net::TcpListener::bind(("127.0.0.2", port))
         .await
         .expect("the dead port is free again");
     press(&m, BOB, "medic.approve", &request, &thread).await;

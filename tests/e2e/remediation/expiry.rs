@@ -20,7 +20,7 @@ async fn an_expired_offer_and_an_expired_approval_run_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let port = services::dead_port().await;
     let m = spawn_medic(Options {
-        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"),
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
         extra: format!(
             "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
              offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = 1\n",
@@ -72,7 +72,7 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
     let dir = tempfile::tempdir().unwrap();
     let port = services::dead_port().await;
     let m = spawn_medic(Options {
-        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"),
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
         extra: format!(
             "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
              offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",

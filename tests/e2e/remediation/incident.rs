@@ -12,7 +12,7 @@ async fn an_incident_thread_offers_and_runs_a_remediation() {
     let dir = tempfile::tempdir().unwrap();
     let port = services::dead_port().await;
     let m = spawn_medic(Options {
-        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"2s\"\n"),
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
         extra: format!(
             "[[routes]]\nmatch = {{ source = \"sentry\" }}\nslack_channel = \"{CHANNEL}\"\n\n\
              [[runbooks]]\nmatch = {{ title = \"(?i)svc\" }}\nrun = [\"svc\"]\n\n{}\n\
