@@ -12,8 +12,6 @@
 //! - components (3): remediation buttons, see [`component`]; modals (5)
 //!   are not used by medic and get an ephemeral answer.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
@@ -57,13 +55,6 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordSignature {
     }
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// An interaction. The signature is checked on the raw bytes before
 /// anything is parsed; a failure is a 401 and one log line.
 pub async fn interactions(
@@ -83,7 +74,7 @@ pub async fn interactions(
         signed.timestamp.as_deref(),
         signed.signature.as_deref(),
         &body,
-        now_unix(),
+        super::now_unix(),
     );
     if let Err(error) = verified {
         tracing::warn!(%error, route = "/discord/interactions", "Rejected a request that is not signed by Discord.");

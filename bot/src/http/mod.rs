@@ -44,6 +44,15 @@ const ROUTES: [&str; 10] = [
     "/webhooks/alertmanager",
 ];
 
+/// Now, in the unit the platforms' signed timestamps use (seconds), for
+/// the replay windows of Slack's and Discord's verifiers.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// Every route medic serves.
 pub fn router(state: AppState) -> Router {
     let [

@@ -1,8 +1,6 @@
 //! `POST /slack/commands` and `POST /slack/events`: verify, parse,
 //! acknowledge within Slack's 3 s.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
@@ -44,13 +42,6 @@ impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
     }
 }
 
-pub(super) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// The one gate every Slack route passes before it reads a byte of the
 /// body: Slack must be configured here (404 otherwise) and the request
 /// signed by Slack (401 and one log line otherwise). One function, so a
@@ -78,7 +69,7 @@ pub(super) fn refuse_unless_slack(
         signed.timestamp.as_deref(),
         signed.signature.as_deref(),
         body,
-        now_unix(),
+        super::now_unix(),
     );
     if let Err(error) = verified {
         tracing::warn!(%error, route, "Rejected a request that is not signed by Slack.");

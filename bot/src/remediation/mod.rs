@@ -83,42 +83,56 @@ pub async fn make_offers(state: &AppState, report: &Report, place: &Place) -> Ve
         .remediation
         .offered(&report.target.name, &problems)
     {
-        let now = now_ms();
-        let offer = Offer {
-            id: new_id(),
-            action: action.name.clone(),
-            target: report.target.name.clone(),
-            params: params::offer_values(&report.target.name, &action.params),
-            platform: place.platform.as_str().to_string(),
-            channel: place.channel.clone(),
-            thread: place.thread.clone(),
-            created_at: now,
-            expires_at: now + action.expires.as_millis() as i64,
-        };
-        if let Err(error) = state.store.create_offer(&offer).await {
-            tracing::warn!(%error, action = %action.name, "Could not store an offer; its button is left out.");
-            continue;
-        }
-        audit(
-            state,
-            AuditEvent {
-                event: "offered",
-                actor: "medic",
-                action: &action.name,
-                target: &offer.target,
-                ref_id: &offer.id,
-                detail: &format!("in {} {}", offer.platform, offer.channel),
-            },
-        )
-        .await;
-        buttons.push(OfferButton {
-            title: action.title.clone(),
-            offer_id: offer.id,
-            approvals: action.approvals,
-            expires_in: action.expires,
-        });
+        let values = params::offer_values(&report.target.name, &action.params);
+        buttons.extend(offer(state, action, &report.target.name, values, place).await);
     }
     buttons
+}
+
+/// Stores one offer of `action` on `target` with these parameter values,
+/// bound to `place` and the action's expiry, and audits it; its button, or
+/// `None` when it could not be stored (the button is then left out).
+pub(crate) async fn offer(
+    state: &AppState,
+    action: &Action,
+    target: &str,
+    params: std::collections::BTreeMap<String, String>,
+    place: &Place,
+) -> Option<OfferButton> {
+    let now = now_ms();
+    let offer = Offer {
+        id: new_id(),
+        action: action.name.clone(),
+        target: target.to_string(),
+        params,
+        platform: place.platform.as_str().to_string(),
+        channel: place.channel.clone(),
+        thread: place.thread.clone(),
+        created_at: now,
+        expires_at: now + action.expires.as_millis() as i64,
+    };
+    if let Err(error) = state.store.create_offer(&offer).await {
+        tracing::warn!(%error, action = %action.name, "Could not store an offer; its button is left out.");
+        return None;
+    }
+    audit(
+        state,
+        AuditEvent {
+            event: "offered",
+            actor: "medic",
+            action: &action.name,
+            target: &offer.target,
+            ref_id: &offer.id,
+            detail: &format!("in {} {}", offer.platform, offer.channel),
+        },
+    )
+    .await;
+    Some(OfferButton {
+        title: action.title.clone(),
+        offer_id: offer.id,
+        approvals: action.approvals,
+        expires_in: action.expires,
+    })
 }
 
 /// Appends to the audit log; a failure is logged loudly (the action

@@ -18,12 +18,9 @@ use medic_commands::model::inbound::{Place, Platform};
 use medic_integrations::chat::slack::buttons;
 use serde::{Deserialize, Serialize};
 
-use super::audit;
 use crate::app::AppState;
-use crate::storage::audit::AuditEvent;
 use crate::storage::incidents::{self, Job};
 use crate::storage::now_ms;
-use crate::storage::offers::{Offer, new_id};
 use crate::storage::outbox::{OutboxKind, enqueue};
 
 /// The `incident_jobs.kind` of these jobs.
@@ -138,42 +135,9 @@ async fn offers(state: &AppState, source: &str, id: &str, place: &Place) -> Vec<
         .values()
         .filter(|a| a.offered_for_source(source))
     {
-        let now = now_ms();
         let mut values = params::offer_values(&target, &action.params);
         values.insert(SOURCE_ID_PARAM.to_string(), id.to_string());
-        let offer = Offer {
-            id: new_id(),
-            action: action.name.clone(),
-            target: target.clone(),
-            params: values,
-            platform: place.platform.as_str().to_string(),
-            channel: place.channel.clone(),
-            thread: place.thread.clone(),
-            created_at: now,
-            expires_at: now + action.expires.as_millis() as i64,
-        };
-        if let Err(error) = state.store.create_offer(&offer).await {
-            tracing::warn!(%error, action = %action.name, "Could not store an offer; its button is left out.");
-            continue;
-        }
-        audit(
-            state,
-            AuditEvent {
-                event: "offered",
-                actor: "medic",
-                action: &action.name,
-                target: &offer.target,
-                ref_id: &offer.id,
-                detail: &format!("in {} {}", offer.platform, offer.channel),
-            },
-        )
-        .await;
-        out.push(OfferButton {
-            title: action.title.clone(),
-            offer_id: offer.id,
-            approvals: action.approvals,
-            expires_in: action.expires,
-        });
+        out.extend(super::offer(state, action, &target, values, place).await);
     }
     out
 }
