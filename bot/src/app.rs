@@ -228,6 +228,9 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
                     if let Err(error) = state.store.forget_old_offers(24 * 3600 * 1000).await {
                         tracing::warn!(%error, "Could not forget old offers.");
                     }
+                    if let Err(error) = state.store.forget_old_events(24 * 3600 * 1000).await {
+                        tracing::warn!(%error, "Could not forget old event ids.");
+                    }
                 }
                 _ = expiry.tick() => {
                     if !state.settings.remediation.actions.is_empty() {

@@ -33,14 +33,7 @@ pub struct SlackRuntime {
     /// as one fake at one address).
     api_host: String,
     http: reqwest::Client,
-    /// Events API ids seen lately, with when: Slack retries an event it
-    /// thinks was not received (`X-Slack-Retry-Num`), with the same id.
-    seen_events: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
-
-/// How long an event id is remembered: Slack retries three times within
-/// about five minutes.
-const EVENT_MEMORY: Duration = Duration::from_secs(10 * 60);
 
 impl SlackRuntime {
     /// Builds the runtime from validated settings.
@@ -60,26 +53,7 @@ impl SlackRuntime {
             outbox: Outbox::new("slack", CHANNEL_INTERVAL, DELIVERY_DEADLINE, metrics),
             api_host: settings.api_url.host_str().unwrap_or_default().to_string(),
             http,
-            seen_events: Default::default(),
         })
-    }
-
-    /// True the first time `event_id` is seen (within [`EVENT_MEMORY`]).
-    /// In memory: a retry reaching another replica is answered twice; the
-    /// command coalescing of `/diag` still makes it one report.
-    pub fn first_sight(&self, event_id: &str) -> bool {
-        let mut seen = self.seen_events.lock().expect("seen events lock");
-        let now = std::time::Instant::now();
-        if seen.len() > 4096 {
-            seen.retain(|_, at| now.duration_since(*at) < EVENT_MEMORY);
-        }
-        match seen.get(event_id) {
-            Some(at) if now.duration_since(*at) < EVENT_MEMORY => false,
-            _ => {
-                seen.insert(event_id.to_string(), now);
-                true
-            }
-        }
     }
 
     /// Whether `url` is a Slack `response_url` medic may call: Slack's hooks

@@ -122,3 +122,40 @@ async fn a_mention_without_a_known_target_gets_help_in_its_thread() {
     assert!(text.contains("I don't know the target `nope`"), "{text}");
     medic.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_retry_that_reaches_another_replica_is_not_run_again() {
+    let redis = require_redis!();
+    let first = spawn_with_targets(redis_target("redis", &redis)).await;
+    // A second medic on the same database and the same Slack workspace,
+    // as behind a load balancer.
+    let second = medic_tests::spawn_medic(medic_tests::Options {
+        targets: redis_target("redis", &redis),
+        slack: Some(first.slack.clone()),
+        shared_database: Some(first.db.url().to_string()),
+        ..Default::default()
+    })
+    .await;
+    let ts = "1700000000.000300";
+    first.slack.user_says(CHANNEL, ts, "<@U0MEDIC> diag redis");
+    let event = mention("Ev0REPLICA", ts, "<@U0MEDIC> diag redis");
+
+    assert_eq!(post_event(&first, &event, None).await.0, 200);
+    // Slack thought the first answer was slow; its retry lands elsewhere.
+    assert_eq!(post_event(&second, &event, Some(1)).await.0, 200);
+
+    first
+        .slack
+        .wait_for_posts(CHANNEL, 2, Duration::from_secs(20))
+        .await;
+    // Let a duplicate run show itself before counting runs (both replicas
+    // write their runs into the one database).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(first.state.store.run(1).await.unwrap().is_some());
+    assert!(
+        first.state.store.run(2).await.unwrap().is_none(),
+        "one run for the event and its retry on two replicas"
+    );
+    second.stop().await.unwrap();
+    first.stop().await.unwrap();
+}

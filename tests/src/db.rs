@@ -27,6 +27,12 @@ pub enum TestDb {
         /// `postgres://…/name`.
         url: String,
     },
+    /// Another test medic's database (a second replica on it): dropped
+    /// by its owner, never by this one.
+    Shared {
+        /// The owner's URL.
+        url: String,
+    },
 }
 
 impl TestDb {
@@ -66,7 +72,9 @@ impl TestDb {
     /// The URL for `database.url`.
     pub fn url(&self) -> &str {
         match self {
-            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } | TestDb::Shared { url } => {
+                url
+            }
         }
     }
 
@@ -75,6 +83,8 @@ impl TestDb {
         match self {
             TestDb::Sqlite { .. } => "sqlite",
             TestDb::Postgres { .. } => "postgres",
+            TestDb::Shared { url } if url.starts_with("postgres") => "postgres",
+            TestDb::Shared { .. } => "sqlite",
         }
     }
 

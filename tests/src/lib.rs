@@ -58,6 +58,9 @@ pub struct Options {
     pub discord: bool,
     /// `slack.app_token`: Socket Mode (the fake Slack must serve it).
     pub slack_app_token: Option<String>,
+    /// Another test medic's `database.url`: this one is a second replica
+    /// on the same database (a fresh database when `None`).
+    pub shared_database: Option<String>,
 }
 
 /// A running medic and its surroundings.
@@ -88,7 +91,10 @@ pub async fn spawn_medic(opts: Options) -> TestMedic {
         Some(s) => s,
         None => FakeSlack::start(BOT_TOKEN).await,
     };
-    let db = db::TestDb::fresh().await;
+    let db = match opts.shared_database {
+        Some(url) => db::TestDb::Shared { url },
+        None => db::TestDb::fresh().await,
+    };
     let discord = if opts.discord {
         Some(FakeDiscord::start(DISCORD_TOKEN, DISCORD_APP).await)
     } else {

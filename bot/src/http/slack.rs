@@ -159,24 +159,38 @@ pub async fn events(
     }
 }
 
-/// An event (over HTTP or Socket Mode): a repeat of one already seen is
-/// dropped; an `app_mention` runs in the background, so the event is
-/// acknowledged at once and a slow database never makes Slack retry.
+/// An event (over HTTP or Socket Mode): an `app_mention` runs in the
+/// background, so the event is acknowledged at once and a slow database
+/// never makes Slack retry. Slack retries an event it thinks was lost
+/// (`X-Slack-Retry-Num`) with the same `event_id`, and the retry may reach
+/// another replica: the id is claimed in the database first, and only the
+/// medic that claims it runs the event. When the database cannot say, the
+/// mention runs anyway: answering twice beats not answering.
 pub(crate) fn event_callback(state: &AppState, envelope: Envelope) {
-    let Some(slack) = &state.slack else { return };
-    if let Some(id) = envelope.event_id.as_deref()
-        && !slack.first_sight(id)
-    {
-        tracing::info!(event_id = id, "Dropped a repeated Slack event.");
+    if state.slack.is_none() {
         return;
     }
-    if let Some(event) = envelope.event
-        && event.kind == "app_mention"
-        && event.bot_id.is_none()
-    {
-        let job = state.clone();
-        state.tasks.spawn(async move { mention(&job, event).await });
+    let Some(event) = envelope.event else { return };
+    if event.kind != "app_mention" || event.bot_id.is_some() {
+        return;
     }
+    let job = state.clone();
+    let event_id = envelope.event_id;
+    state.tasks.spawn(async move {
+        if let Some(id) = event_id.as_deref() {
+            match job.store.claim_event("slack", id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(event_id = id, "Dropped a repeated Slack event.");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(event_id = id, %error, "Could not record a Slack event id; handling it anyway.");
+                }
+            }
+        }
+        mention(&job, event).await
+    });
 }
 
 /// `@medic diag redis`: dispatched like the slash command; what would be

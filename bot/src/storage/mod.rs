@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod deliveries;
+pub mod events;
 pub mod incidents;
 pub mod offers;
 pub mod outbox;
