@@ -151,3 +151,142 @@ async fn deliveries_are_applied_while_new_ones_keep_being_committed() {
     store.close().await;
     db.drop_database().await;
 }
+
+fn alert(fingerprint: &str, state: AlertState, severity: Severity) -> Alert {
+    Alert {
+        fingerprint: fingerprint.into(),
+        state,
+        severity,
+        title: format!("ConnectionError: {fingerprint}"),
+        ..firing(0)
+    }
+}
+
+/// Repeats of open incidents are counted in memory and written once per
+/// incident at the end of a batch; a resolve between them must still see
+/// the repeats before it, and a firing after the resolve reopens. What the
+/// channel will show (each incident's pending root edit) must be what one
+/// delivery at a time would have queued.
+#[tokio::test]
+async fn a_batch_of_repeats_around_a_resolve_counts_every_alert_in_order() {
+    use medic::incidents::{Change, Pending, Platforms, apply_batch};
+    use sqlx::Row;
+
+    let db = TestDb::fresh().await;
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("database");
+    let loaded = medic::settings::Settings::load(&medic::settings::Sources::toml(
+        "[[routes]]\nmatch = {}\nslack_channel = \"C0BATCH\"\n",
+    ))
+    .expect("config");
+    let config = loaded.settings.alerts;
+    let platforms = Platforms {
+        slack: true,
+        discord: false,
+    };
+    let pending = |id: i64, alerts: Vec<Alert>| Pending { id, alerts };
+    use AlertState::{Firing, Resolved};
+    use Severity::{Critical, Error, Warning};
+
+    let opened = apply_batch(
+        &store,
+        &config,
+        platforms,
+        &[
+            pending(1, vec![alert("a", Firing, Error)]),
+            pending(2, vec![alert("b", Firing, Warning)]),
+        ],
+    )
+    .await
+    .unwrap();
+    let (Change::Opened(a), Change::Opened(b)) = (opened[0][0], opened[1][0]) else {
+        panic!("two incidents opened: {opened:?}");
+    };
+
+    let changes = apply_batch(
+        &store,
+        &config,
+        platforms,
+        &[
+            pending(
+                3,
+                vec![alert("a", Firing, Error), alert("b", Firing, Warning)],
+            ),
+            pending(4, vec![alert("a", Firing, Critical)]),
+            pending(
+                5,
+                vec![alert("b", Firing, Error), alert("a", Firing, Error)],
+            ),
+            pending(6, vec![alert("a", Resolved, Error)]),
+            pending(7, vec![alert("a", Firing, Error)]),
+            pending(8, vec![alert("b", Firing, Warning)]),
+        ],
+    )
+    .await
+    .unwrap();
+    let flat: Vec<Change> = changes.into_iter().flatten().collect();
+    assert_eq!(
+        flat,
+        vec![
+            Change::Repeated(a),
+            Change::Repeated(b),
+            Change::Repeated(a),
+            Change::Repeated(b),
+            Change::Repeated(a),
+            Change::Resolved(a),
+            Change::Reopened(a),
+            Change::Repeated(b),
+        ]
+    );
+
+    let rows = store.incidents().await.unwrap();
+    let of = |id: i64| rows.iter().find(|r| r.id == id).unwrap().view.clone();
+    // a: opened, three repeats, resolved, fired again (a reopen counts).
+    assert_eq!(of(a).seen_count, 5);
+    assert_eq!(of(a).state.as_str(), "open");
+    assert_eq!(of(a).severity, Critical, "severity only rises");
+    // b: opened and three repeats, written once at the batch's end.
+    assert_eq!(of(b).seen_count, 4);
+    assert_eq!(of(b).severity, Error);
+
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    let edits = sqlx::query(
+        "SELECT incident_id, body FROM outbox WHERE kind = 'edit' AND state = 'pending' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let edit_of = |id: i64| -> Vec<String> {
+        edits
+            .iter()
+            .filter(|r| r.get::<i64, _>(0) == id)
+            .map(|r| r.get::<String, _>(1))
+            .collect()
+    };
+    let (edit_a, edit_b) = (edit_of(a), edit_of(b));
+    assert_eq!(edit_a.len(), 1, "one pending root edit for a: {edit_a:?}");
+    assert_eq!(edit_b.len(), 1, "one pending root edit for b: {edit_b:?}");
+    assert!(edit_a[0].contains("seen 5×"), "{}", edit_a[0]);
+    assert!(edit_b[0].contains("seen 4×"), "{}", edit_b[0]);
+    let notes: Vec<String> = sqlx::query(
+        "SELECT body FROM outbox WHERE kind = 'reply' AND incident_id = $1 ORDER BY id",
+    )
+    .bind(a)
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+    assert_eq!(
+        notes.len(),
+        2,
+        "a resolved line and a firing-again line: {notes:?}"
+    );
+    assert!(notes[0].contains("Resolved"), "{}", notes[0]);
+    assert!(notes[1].contains("Firing again"), "{}", notes[1]);
+    pool.close().await;
+    store.close().await;
+    db.drop_database().await;
+}

@@ -17,7 +17,9 @@ pub mod worker;
 
 pub use render::Platforms;
 
-use medic_commands::model::alert::{Alert, AlertState};
+use std::collections::{HashMap, HashSet};
+
+use medic_commands::model::alert::{Alert, AlertSource, AlertState};
 use medic_commands::routing;
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
@@ -25,7 +27,7 @@ use time::OffsetDateTime;
 use crate::settings::AlertSettings;
 use crate::storage::deliveries::deliveries_done;
 use crate::storage::incidents::{self, IncidentRow};
-use crate::storage::outbox::{OutboxKind, enqueue};
+use crate::storage::outbox::{Edit, OutboxKind, enqueue, enqueue_edits};
 use crate::storage::{Store, now_ms};
 
 /// What an alert did.
@@ -78,6 +80,15 @@ pub struct Pending {
 /// alert storm the incident logic shares SQLite's single write lock with
 /// the webhooks' group commits and the outbox, and a commit per delivery
 /// was most of its cost. Returns each delivery's changes, in order.
+///
+/// Repeats of open incidents — most of a storm — are not written one by
+/// one: the batch's open incidents are read in one statement, repeats are
+/// counted in memory, and each repeated incident gets one UPDATE and one
+/// root edit for the whole batch, written together at the end
+/// ([`Repeated`]). Any other alert (a resolve, an acknowledgement, a new
+/// incident) first writes the repeats its incident has gathered so far,
+/// then takes the one-by-one path, so what it reads is current; later
+/// alerts of that fingerprint in the batch take that path too.
 pub async fn apply_batch(
     store: &Store,
     config: &AlertSettings,
@@ -86,18 +97,138 @@ pub async fn apply_batch(
 ) -> sqlx::Result<Vec<Vec<Change>>> {
     let mut tx = store.begin_write().await?;
     let now = now_ms();
+    let mut open = open_of_batch(&mut tx, batch).await?;
+    let mut repeated = Repeated::default();
     let mut all = Vec::with_capacity(batch.len());
     for delivery in batch {
         let mut changes = Vec::with_capacity(delivery.alerts.len());
         for alert in &delivery.alerts {
+            let key = (alert.source, alert.fingerprint.as_str());
+            let firing = matches!(alert.state, AlertState::Firing | AlertState::Reopened);
+            if firing && let Some(row) = open.get(&key) {
+                changes.push(Change::Repeated(row.id));
+                repeated.count(row, alert, now);
+                continue;
+            }
+            if let Some(row) = open.remove(&key) {
+                repeated.write_one(&mut tx, row.id).await?;
+            }
             changes.push(apply_one(&mut tx, config, platforms, alert, now).await?);
         }
         all.push(changes);
     }
+    repeated.write_all(&mut tx).await?;
     let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
     deliveries_done(&mut tx, &ids).await?;
     tx.commit().await?;
     Ok(all)
+}
+
+/// The open incidents the batch's alerts name, by source and fingerprint.
+async fn open_of_batch<'b>(
+    conn: &mut AnyConnection,
+    batch: &'b [Pending],
+) -> sqlx::Result<HashMap<(AlertSource, &'b str), IncidentRow>> {
+    let mut by_source: HashMap<AlertSource, Vec<&'b str>> = HashMap::new();
+    let mut seen = HashSet::new();
+    for alert in batch.iter().flat_map(|d| &d.alerts) {
+        if seen.insert((alert.source, alert.fingerprint.as_str())) {
+            by_source
+                .entry(alert.source)
+                .or_default()
+                .push(alert.fingerprint.as_str());
+        }
+    }
+    let mut open = HashMap::new();
+    for (source, fingerprints) in by_source {
+        let wanted: HashMap<&str, &'b str> = fingerprints.iter().map(|f| (*f, *f)).collect();
+        for (fingerprint, row) in incidents::open_incidents(conn, source, &fingerprints).await? {
+            // Keyed by the batch's own string, which outlives this call.
+            if let Some(fp) = wanted.get(fingerprint.as_str()) {
+                open.insert((source, *fp), row);
+            }
+        }
+    }
+    Ok(open)
+}
+
+/// A batch's repeats of open incidents, gathered in memory and written
+/// once per incident: its count, last time, severity and latest alert,
+/// and one root edit showing them.
+#[derive(Default)]
+struct Repeated<'b> {
+    /// In the order each incident was first repeated.
+    order: Vec<i64>,
+    by_id: HashMap<i64, (IncidentRow, incidents::Repeats<'b>)>,
+}
+
+impl<'b> Repeated<'b> {
+    fn count(&mut self, row: &IncidentRow, alert: &'b Alert, now: i64) {
+        let (row, r) = self.by_id.entry(row.id).or_insert_with(|| {
+            self.order.push(row.id);
+            (
+                row.clone(),
+                incidents::Repeats {
+                    id: row.id,
+                    count: 0,
+                    last_seen: now,
+                    severity: row.view.severity,
+                    alert,
+                },
+            )
+        });
+        r.count += 1;
+        r.last_seen = now;
+        r.severity = r.severity.max(alert.severity);
+        r.alert = alert;
+        // The row as the UPDATE will leave it, for the root edit.
+        row.view.seen_count += 1;
+        row.view.last_seen = incidents::time_ms(now);
+        row.view.severity = r.severity;
+    }
+
+    /// Writes one incident's repeats now (another alert of it follows).
+    async fn write_one(&mut self, conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
+        let Some(entry) = self.by_id.remove(&id) else {
+            return Ok(());
+        };
+        self.order.retain(|i| *i != id);
+        write(conn, vec![entry]).await
+    }
+
+    /// Writes every incident's repeats.
+    async fn write_all(mut self, conn: &mut AnyConnection) -> sqlx::Result<()> {
+        let entries = self
+            .order
+            .iter()
+            .filter_map(|id| self.by_id.remove(id))
+            .collect();
+        write(conn, entries).await
+    }
+}
+
+async fn write(
+    conn: &mut AnyConnection,
+    entries: Vec<(IncidentRow, incidents::Repeats<'_>)>,
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let updates: Vec<_> = entries.iter().map(|(_, r)| r.clone()).collect();
+    incidents::seen_again_many(conn, &updates).await?;
+    let edits: Vec<Edit> = entries
+        .iter()
+        .filter_map(|(row, _)| {
+            let (platform, channel) = row.place.as_ref()?;
+            Some(Edit {
+                platform,
+                channel,
+                incident_id: row.id,
+                body: render::root(platform, &row.view),
+            })
+        })
+        .collect();
+    enqueue_edits(conn, &edits).await
 }
 
 async fn apply_one(

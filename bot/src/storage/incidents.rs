@@ -110,6 +110,97 @@ pub async fn open_incident(
         .transpose()
 }
 
+/// The open incidents of several fingerprints of one source, with their
+/// fingerprints, in one statement: the incident logic reads a whole batch's incidents at once
+/// instead of one round trip per alert.
+pub async fn open_incidents(
+    conn: &mut AnyConnection,
+    source: AlertSource,
+    fingerprints: &[&str],
+) -> sqlx::Result<Vec<(String, IncidentRow)>> {
+    let mut found = Vec::with_capacity(fingerprints.len());
+    for chunk in fingerprints.chunks(MAX_ROWS) {
+        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE state = 'open' AND source = $1 \
+             AND fingerprint IN ({})",
+            list.join(", ")
+        );
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source.as_str());
+        for fingerprint in chunk {
+            query = query.bind(*fingerprint);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push((row.try_get(2)?, from_row(&row)?));
+        }
+    }
+    Ok(found)
+}
+
+/// Rows per generated multi-row statement: far below both databases'
+/// limits on bound parameters (SQLite 32,766; PostgreSQL 65,535).
+const MAX_ROWS: usize = 200;
+
+/// One incident's repeats within a batch, to be written at once.
+#[derive(Debug, Clone)]
+pub struct Repeats<'a> {
+    /// The incident.
+    pub id: i64,
+    /// How many more times it was seen.
+    pub count: i64,
+    /// When it was last seen (unix ms).
+    pub last_seen: i64,
+    /// Its severity after them (it only rises).
+    pub severity: Severity,
+    /// The latest alert.
+    pub alert: &'a Alert,
+}
+
+/// Counts the repeats of several open incidents in one statement per
+/// [`MAX_ROWS`] incidents (what [`seen_again`] does one at a time).
+pub async fn seen_again_many(
+    conn: &mut AnyConnection,
+    repeats: &[Repeats<'_>],
+) -> sqlx::Result<()> {
+    for chunk in repeats.chunks(MAX_ROWS) {
+        let mut values = String::new();
+        for n in 0..chunk.len() {
+            let p = n * 5;
+            if n > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            ));
+        }
+        // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite has no
+        // column list on a derived table; both accept this form.
+        let sql = format!(
+            "WITH v (id, n, last_seen, severity, alert_json) AS (VALUES {values}) \
+             UPDATE incidents SET seen_count = incidents.seen_count + v.n, \
+             last_seen = v.last_seen, severity = v.severity, alert_json = v.alert_json \
+             FROM v WHERE incidents.id = v.id"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.id)
+                .bind(r.count)
+                .bind(r.last_seen)
+                .bind(severity_str(r.severity))
+                .bind(serde_json::to_string(r.alert).unwrap_or_default());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// The latest incident for a fingerprint resolved at or after `since_ms`.
 pub async fn resolved_since(
     conn: &mut AnyConnection,

@@ -9,7 +9,7 @@
 //! whether it landed is asked of the platform before it is sent again.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{Store, now_ms};
 
@@ -125,6 +125,87 @@ pub async fn enqueue(
     .bind(now)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// A root edit to queue for an incident.
+#[derive(Debug, Clone)]
+pub struct Edit<'a> {
+    /// `slack` or `discord`.
+    pub platform: &'a str,
+    /// The incident's channel.
+    pub channel: &'a str,
+    /// The incident.
+    pub incident_id: i64,
+    /// The root as it should now read.
+    pub body: String,
+}
+
+/// Queues root edits of several incidents, as [`enqueue`] does for one
+/// with [`OutboxKind::Edit`]: each replaces its incident's pending edit
+/// when there is one, in one statement for all, and the rest are inserted
+/// in one more.
+pub async fn enqueue_edits(conn: &mut AnyConnection, edits: &[Edit<'_>]) -> sqlx::Result<()> {
+    const ROWS: usize = 200;
+    let now = now_ms();
+    for chunk in edits.chunks(ROWS) {
+        let mut values = String::new();
+        for n in 0..chunk.len() {
+            if n > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!("(${}, ${})", 2 * n + 1, 2 * n + 2));
+        }
+        let sql = format!(
+            "WITH v (incident_id, body) AS (VALUES {values}) \
+             UPDATE outbox SET body = v.body FROM v \
+             WHERE outbox.incident_id = v.incident_id AND outbox.kind = 'edit' \
+             AND outbox.state = 'pending' RETURNING outbox.incident_id"
+        );
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            query = query.bind(e.incident_id).bind(e.body.as_str());
+        }
+        let replaced: std::collections::HashSet<i64> = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<i64, _>(0).ok())
+            .collect();
+        let fresh: Vec<&Edit> = chunk
+            .iter()
+            .filter(|e| !replaced.contains(&e.incident_id))
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        let mut sql = String::from(
+            "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) VALUES ",
+        );
+        for n in 0..fresh.len() {
+            let p = n * 4;
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, 'edit', ${}, 'pending', 0, $1, $1)",
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            ));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        for e in fresh {
+            query = query
+                .bind(e.platform)
+                .bind(e.channel)
+                .bind(e.incident_id)
+                .bind(e.body.as_str());
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
