@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::render::{DiscordMessage, Embed, Footer, MAX_THREAD_NAME};
 use crate::chat::shorten;
 
-fn mark(severity: Severity) -> (&'static str, &'static str, u32) {
+/// The symbol, word and embed colour of a severity.
+pub(super) fn mark(severity: Severity) -> (&'static str, &'static str, u32) {
     match severity {
         Severity::Critical => ("🔴", "critical", 0xe7_4c_3c),
         Severity::Error => ("🔴", "error", 0xe7_4c_3c),

@@ -10,6 +10,7 @@
 //! - [`render`]: [`medic_commands::Report`] → messages with embeds, fitted
 //!   into Discord's limits rather than rejected.
 //! - [`incident`]: alert incidents as a root message and thread notes.
+//! - [`digest`]: an alert storm as one message listing its incidents.
 //! - [`client`]: the REST API (v10) at a configurable base URL.
 //! - [`commands`]: the application commands medic registers.
 //! - [`components`]: remediation buttons (offers, Approve/Deny) as
@@ -18,6 +19,7 @@
 pub mod client;
 pub mod commands;
 pub mod components;
+pub mod digest;
 pub mod incident;
 pub mod parse;
 pub mod render;
