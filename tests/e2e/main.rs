@@ -8,6 +8,7 @@ mod pg;
 mod crash;
 mod discord;
 mod discord_buttons;
+mod discord_incidents;
 mod incidents;
 mod ingest_store;
 mod operations;

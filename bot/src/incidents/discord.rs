@@ -1,6 +1,6 @@
 //! Sends one durable outbox row to Discord: an incident's root message
-//! (and the thread started from it), a note in that thread, or an edit of
-//! the root.
+//! (and the thread started from it), a note in that thread, an edit of
+//! the root, or, in an alert storm, one digest for many new incidents.
 //!
 //! The incident's `root_ts` holds the root message's id, which is also
 //! its thread's id: Discord gives a thread started from a message that
@@ -8,15 +8,35 @@
 //! (medic stopped between the root and the thread, or the thread could
 //! not be made then) starts it and posts again.
 //!
+//! Storms fold exactly as on Slack ([`super::drain::fold_storm`], the same
+//! `outbox_fold_digest` and `digest_id`): the digest is rendered from its
+//! incidents as they are now, an edit of one of them re-renders the
+//! digest, and a note goes into the digest's thread headed by its
+//! incident.
+//!
+//! Remediation buttons in a note are bound to the thread here, just
+//! before the note is posted. An incident's offers are made (by its
+//! runbook or vendor job) while its thread may not exist yet, so they are
+//! stored bound to the incident's channel; a click on a button inside a
+//! thread carries the thread's id as its channel, so the sender moves the
+//! offers the message carries from that channel to the thread it posts
+//! in (`root`). From then on a click counts only from that thread — not
+//! from the parent channel, not from another thread there — by the flow's
+//! ordinary check, and the status message of a request lands in the
+//! thread. (Accepting any click whose `channel.parent_id` is the offer's
+//! channel was the other way; it would let a button count from every
+//! thread of the channel.)
+//!
 //! A row found `sending` after a restart is simply sent again: every
 //! create carries the row's id as `nonce` with `enforce_nonce`, so Discord
 //! answers with the message that already landed instead of posting twice
 //! (Discord keeps nonces for a few minutes; a restart longer than that
-//! may repeat one message).
+//! may repeat one message). A digest keeps the id of the root row it was
+//! folded into, so its nonce too is the same on every attempt.
 
 use medic_integrations::chat::discord::client::{DiscordApiError, Posted, UNKNOWN_CHANNEL};
-use medic_integrations::chat::discord::incident::thread_name;
 use medic_integrations::chat::discord::render::DiscordMessage;
+use medic_integrations::chat::discord::{components, digest, incident};
 
 use super::drain::Sent;
 use crate::app::AppState;
@@ -34,6 +54,11 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
         return Sent::Done;
     };
     let mut row = row.clone();
+    match super::drain::fold_storm(state, &row, digest::DIGEST_MAX).await {
+        Ok(true) => row.kind = OutboxKind::Digest,
+        Ok(false) => {}
+        Err(_) => return Sent::Later,
+    }
     if row.state == "pending" {
         // In flight from now on: no edit is coalesced into it any more.
         match state.store.outbox_sending(row.id).await {
@@ -50,22 +75,17 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
         None => None,
     };
     let root = incident.as_ref().and_then(|i| i.root_ts.clone());
-    if row.kind != OutboxKind::Root && root.is_none() {
+    if !matches!(row.kind, OutboxKind::Root | OutboxKind::Digest) && root.is_none() {
         let _ = state
             .store
             .outbox_failed(row.id, "the incident has no root message")
             .await;
         return Sent::Done;
     }
-    let message: DiscordMessage = match serde_json::from_str(&row.body) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = state
-                .store
-                .outbox_failed(row.id, &format!("unreadable message: {e}"))
-                .await;
-            return Sent::Done;
-        }
+    let message = match content(state, &row, incident.as_ref()).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Sent::Done,
+        Err(_) => return Sent::Later,
     };
     let nonce = format!("medic-{}", row.id);
     let channel = row.channel.as_str();
@@ -80,13 +100,32 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
                 .await;
             if let (Ok(p), Some(i)) = (&posted, &incident) {
                 // Best effort here; a note finding no thread starts it.
-                if let Err(error) = start_thread(discord, channel, &p.id, i).await {
+                let started = match thread_name(state, &row, i).await {
+                    Ok(name) => start_thread(discord, channel, &p.id, &name)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(error) = started {
                     tracing::warn!(%error, incident = i.id, "Could not start an incident's thread; will try with its first note.");
                 }
             }
             posted
         }
         OutboxKind::Reply => {
+            let offers = components::offered_ids(&message);
+            if !offers.is_empty() {
+                match state
+                    .store
+                    .bind_offers(&offers, "discord", channel, &root)
+                    .await
+                {
+                    Ok(n) => {
+                        tracing::debug!(offers = n, thread = %root, "Offers bound to an incident's thread.")
+                    }
+                    Err(_) => return Sent::Later,
+                }
+            }
             let post = || async {
                 discord
                     .outbox
@@ -97,10 +136,16 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             };
             match post().await {
                 Err(e) if e.code() == Some(UNKNOWN_CHANNEL) => match &incident {
-                    Some(i) => match start_thread(discord, channel, &root, i).await {
-                        Ok(_) => post().await,
-                        Err(e) => Err(e),
-                    },
+                    Some(i) => {
+                        let started = match thread_name(state, &row, i).await {
+                            Ok(name) => start_thread(discord, channel, &root, &name).await,
+                            Err(_) => return Sent::Later,
+                        };
+                        match started {
+                            Ok(_) => post().await,
+                            Err(e) => Err(e),
+                        }
+                    }
                     None => Err(e),
                 },
                 other => other,
@@ -118,17 +163,77 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
     record(state, &row, result).await
 }
 
+/// What to send for `row`: its stored message, except where a digest is
+/// involved: a digest (or an edit of an incident in one) is rendered from
+/// its incidents as they are now, and a note in a digest's thread is
+/// headed by its incident. `None` when the row was settled here.
+async fn content(
+    state: &AppState,
+    row: &OutboxRow,
+    incident: Option<&IncidentRow>,
+) -> sqlx::Result<Option<DiscordMessage>> {
+    let digest_id = match row.kind {
+        OutboxKind::Digest => Some(row.id),
+        _ => incident.and_then(|i| i.digest_id),
+    };
+    if let (Some(d), OutboxKind::Digest | OutboxKind::Edit) = (digest_id, row.kind) {
+        let views: Vec<_> = state
+            .store
+            .digest(d)
+            .await?
+            .into_iter()
+            .map(|i| i.view)
+            .collect();
+        return Ok(Some(digest::incident_digest(&views)));
+    }
+    let stored: DiscordMessage = match serde_json::from_str(&row.body) {
+        Ok(m) => m,
+        Err(e) => {
+            state
+                .store
+                .outbox_failed(row.id, &format!("unreadable message: {e}"))
+                .await?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(match (incident, digest_id) {
+        (Some(i), Some(_)) => digest::digest_note(&i.view, stored),
+        _ => stored,
+    }))
+}
+
+/// The name of the thread `row` posts into or starts: the incident's own,
+/// or its digest's.
+async fn thread_name(state: &AppState, row: &OutboxRow, i: &IncidentRow) -> sqlx::Result<String> {
+    let digest_id = match row.kind {
+        OutboxKind::Digest => Some(row.id),
+        _ => i.digest_id,
+    };
+    Ok(match digest_id {
+        Some(d) => {
+            let views: Vec<_> = state
+                .store
+                .digest(d)
+                .await?
+                .into_iter()
+                .map(|i| i.view)
+                .collect();
+            digest::digest_thread_name(&views)
+        }
+        None => incident::thread_name(&i.view),
+    })
+}
+
 async fn start_thread(
     discord: &DiscordRuntime,
     channel: &str,
     message_id: &str,
-    incident: &IncidentRow,
+    name: &str,
 ) -> Result<String, DiscordApiError> {
-    let name = thread_name(&incident.view);
     discord
         .outbox
         .send(channel, || {
-            discord.api.start_thread(channel, message_id, &name)
+            discord.api.start_thread(channel, message_id, name)
         })
         .await
 }

@@ -72,9 +72,9 @@ pub(super) enum Sent {
 
 async fn send(state: &AppState, row: &OutboxRow) -> Sent {
     if row.platform == "discord" {
-        // Its own sender: no storm digests (a Discord channel's roots go
-        // out one by one at its pace), and a nonce instead of a search to
-        // make a resend after a crash safe.
+        // Its own sender: Discord's messages and threads, and a nonce
+        // instead of a search to make a resend after a crash safe; storms
+        // fold into digests there too.
         return super::discord::send(state, row).await;
     }
     let Some(slack) = &state.slack else {
@@ -85,7 +85,7 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
         return Sent::Done;
     };
     let mut row = row.clone();
-    match fold_storm(state, &row).await {
+    match fold_storm(state, &row, render::DIGEST_MAX).await {
         Ok(true) => row.kind = OutboxKind::Digest,
         Ok(false) => {}
         Err(_) => return Sent::Later,
@@ -210,17 +210,23 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
     }
 }
 
-/// In a storm, folds the channel's waiting roots into one digest when
-/// more than `[incidents] digest_after` wait and `row` is the first of
-/// them. True when `row` is now that digest.
-async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
+/// In a storm, folds the channel's waiting roots (at most `max`, what the
+/// platform's digest can list) into one digest when more than
+/// `[incidents] digest_after` wait and `row` is the first of them. True
+/// when `row` is now that digest. Slack's and Discord's senders both call
+/// it before marking `row` in flight.
+pub(super) async fn fold_storm(
+    state: &AppState,
+    row: &OutboxRow,
+    max: usize,
+) -> sqlx::Result<bool> {
     let after = state.settings.alerts.incidents.digest_after;
     if after == 0 || row.kind != OutboxKind::Root || row.state != "pending" {
         return Ok(false);
     }
     let roots = state
         .store
-        .outbox_pending_roots(&row.platform, &row.channel, render::DIGEST_MAX)
+        .outbox_pending_roots(&row.platform, &row.channel, max)
         .await?;
     if roots.len() <= after || roots.first() != Some(&row.id) {
         return Ok(false);

@@ -11,7 +11,7 @@
 
 mod discord;
 pub mod drain;
-mod render;
+pub(crate) mod render;
 pub mod triage;
 pub mod worker;
 
@@ -333,10 +333,10 @@ async fn queue_messages(
                 let payload = serde_json::to_string(&job).unwrap_or_default();
                 incidents::insert_job(conn, id, "diagnose", &payload, now_ms()).await?;
             }
-            // Buttons for the vendor actions (acknowledge, resolve, …).
-            if platform == "slack"
-                && let Some(payload) =
-                    crate::remediation::vendor::job_payload(alert, &config.action_sources)
+            // Buttons for the vendor actions (acknowledge, resolve, …),
+            // on Slack and Discord alike.
+            if let Some(payload) =
+                crate::remediation::vendor::job_payload(alert, &config.action_sources)
             {
                 let kind = crate::remediation::vendor::JOB_KIND;
                 incidents::insert_job(conn, id, kind, &payload, now_ms()).await?;

@@ -2,13 +2,16 @@
 //! platform's JSON, as stored in the outbox.
 
 use medic_commands::Diagnosis;
+use medic_commands::actions::view::OfferButton;
 use medic_commands::model::incident::IncidentView;
 use medic_commands::routing::Route;
 use medic_commands::triage::Triage;
 use medic_integrations::chat::Provenance;
+use medic_integrations::chat::discord::components as discord_components;
 use medic_integrations::chat::discord::incident as discord_incident;
 use medic_integrations::chat::discord::render as discord_render;
 use medic_integrations::chat::discord::triage as discord_triage;
+use medic_integrations::chat::slack::buttons as slack_buttons;
 use medic_integrations::chat::slack::incident as slack_incident;
 use medic_integrations::chat::slack::render as slack_render;
 use medic_integrations::chat::slack::triage as slack_triage;
@@ -98,6 +101,18 @@ pub fn correlation(
             ))
         }
     }
+}
+
+/// The message ending an incident's thread with the buttons of the
+/// actions offered for `label` (a target, or the vendor's incident);
+/// `None` when nothing is offered.
+pub fn offers(platform: &str, label: &str, buttons: &[OfferButton]) -> Option<String> {
+    let expires = buttons.iter().map(|b| b.expires_in).min()?;
+    let note = format!("in {}", medic_commands::format::human_duration(expires));
+    Some(match platform {
+        "discord" => json(&discord_components::offer_message(label, buttons, &note)),
+        _ => json(&slack_buttons::offer_message(label, buttons, &note)),
+    })
 }
 
 /// A runbook's report, as thread messages: its summary, then its details.

@@ -10,7 +10,6 @@ use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
 use medic_commands::model::inbound::{Place, Platform};
 use medic_integrations::chat::Provenance;
-use medic_integrations::chat::slack::buttons;
 use tokio_util::sync::CancellationToken;
 
 use super::Pending;
@@ -161,29 +160,33 @@ async fn run_job(state: &AppState, job: Job) {
         reference: Some(job.incident_id),
     };
     // Buttons for the remediations the reports offer, bound to the
-    // incident's channel (its thread may not be posted yet). Made before
-    // the write transaction: on SQLite a write from another connection
-    // inside it would wait for it.
+    // incident's channel (its thread may not be posted yet; on Discord the
+    // sender moves them into the thread as it posts them, see
+    // `super::discord`). Made before the write transaction: on SQLite a
+    // write from another connection inside it would wait for it.
     let offers = match state.store.incident(job.incident_id).await {
         Ok(Some(row)) => match &row.place {
-            Some((platform, channel)) if platform == "slack" => {
-                let place = Place {
-                    platform: Platform::Slack,
-                    channel: channel.clone(),
-                    thread: None,
-                };
-                let mut messages = Vec::new();
-                for report in &diagnosis.reports {
-                    let buttons = crate::remediation::make_offers(state, report, &place).await;
-                    if let Some(expires) = buttons.iter().map(|b| b.expires_in).min() {
-                        let note =
-                            format!("in {}", medic_commands::format::human_duration(expires));
-                        messages.push(buttons::offer_message(&report.target.name, &buttons, &note));
+            Some((platform, channel)) => match chat_platform(platform) {
+                Some(p) => {
+                    let place = Place {
+                        platform: p,
+                        channel: channel.clone(),
+                        thread: None,
+                    };
+                    let mut messages = Vec::new();
+                    for report in &diagnosis.reports {
+                        let buttons = crate::remediation::make_offers(state, report, &place).await;
+                        messages.extend(super::render::offers(
+                            platform,
+                            &report.target.name,
+                            &buttons,
+                        ));
                     }
+                    messages
                 }
-                messages
-            }
-            _ => Vec::new(),
+                None => Vec::new(),
+            },
+            None => Vec::new(),
         },
         _ => Vec::new(),
     };
@@ -204,12 +207,7 @@ async fn run_job(state: &AppState, job: Job) {
                 }
             }
             bodies.extend(super::render::report(platform, &diagnosis, &prov));
-            // Offers are Slack buttons for now; Discord's come with #7.
-            bodies.extend(
-                offers
-                    .iter()
-                    .map(|m| serde_json::to_string(m).unwrap_or_default()),
-            );
+            bodies.extend(offers);
             for body in bodies {
                 enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;
             }
@@ -262,5 +260,15 @@ async fn run_job(state: &AppState, job: Job) {
     .await;
     if let Err(error) = queued {
         tracing::warn!(job = job.id, %error, "Could not queue a runbook report; will retry.");
+    }
+}
+
+/// The chat platform of an incident's stored place; `None` for one this
+/// medic cannot post buttons on.
+pub(crate) fn chat_platform(platform: &str) -> Option<Platform> {
+    match platform {
+        "slack" => Some(Platform::Slack),
+        "discord" => Some(Platform::Discord),
+        _ => None,
     }
 }

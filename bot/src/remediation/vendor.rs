@@ -7,15 +7,14 @@
 //! (so a crash cannot lose the buttons); the incident worker runs it like
 //! a runbook job: offers are recorded first (outside the write
 //! transaction, as SQLite needs), then the message is queued into the
-//! thread. From the click on, it is the same flow as every other action:
+//! thread, on Slack or Discord alike. From the click on, it is the same flow as every other action:
 //! policy, approvals, expiry, single use, audit.
 
 use medic_commands::actions::params;
 use medic_commands::actions::vendor::SOURCE_ID_PARAM;
 use medic_commands::actions::view::OfferButton;
 use medic_commands::model::alert::{Alert, AlertSource};
-use medic_commands::model::inbound::{Place, Platform};
-use medic_integrations::chat::slack::buttons;
+use medic_commands::model::inbound::Place;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -76,27 +75,22 @@ pub async fn run_job(state: &AppState, job: Job) {
     };
     let mut message = None;
     if let (Some(p), Some((platform, channel))) = (&payload, &place)
-        && platform == "slack"
+        && let Some(chat) = crate::incidents::worker::chat_platform(platform)
     {
+        // Bound to the incident's channel; on Discord the sender moves
+        // them into the incident's thread as it posts them.
         let place = Place {
-            platform: Platform::Slack,
+            platform: chat,
             channel: channel.clone(),
             thread: None,
         };
         let buttons = offers(state, &p.source, &p.id, &place).await;
-        if let Some(expires) = buttons.iter().map(|b| b.expires_in).min() {
-            let note = format!("in {}", medic_commands::format::human_duration(expires));
-            let label = match p.source.as_str() {
-                "pagerduty" => format!("PagerDuty incident {}", p.id),
-                _ => format!("Sentry issue {}", p.id),
-            };
-            let body = buttons::offer_message(&label, &buttons, &note);
-            message = Some((
-                platform.clone(),
-                channel.clone(),
-                serde_json::to_string(&body).unwrap_or_default(),
-            ));
-        }
+        let label = match p.source.as_str() {
+            "pagerduty" => format!("PagerDuty incident {}", p.id),
+            _ => format!("Sentry issue {}", p.id),
+        };
+        message = crate::incidents::render::offers(platform, &label, &buttons)
+            .map(|body| (platform.clone(), channel.clone(), body));
     }
     let queued = async {
         let mut tx = state.store.begin_write().await?;

@@ -243,6 +243,35 @@ impl Store {
             .transpose()
     }
 
+    /// Moves offers still bound to `platform`'s channel `from` to the
+    /// channel `to` they are about to be posted in (a Discord thread whose
+    /// id was not known when they were made); returns how many moved.
+    /// Only offers bound to `from` move, so a message can carry an offer
+    /// only from where it was made to that place's own thread, never from
+    /// elsewhere. Moving again is a no-op, which makes a resend safe.
+    pub async fn bind_offers(
+        &self,
+        ids: &[String],
+        platform: &str,
+        from: &str,
+        to: &str,
+    ) -> sqlx::Result<u64> {
+        let mut moved = 0;
+        for id in ids {
+            moved += sqlx::query(
+                "UPDATE action_offers SET channel = $1 WHERE id = $2 AND platform = $3 AND channel = $4",
+            )
+            .bind(to)
+            .bind(id)
+            .bind(platform)
+            .bind(from)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        }
+        Ok(moved)
+    }
+
     /// Records a press of `offer`. `false`: the offer was already used
     /// (the request's `offer_id` is UNIQUE, so of two presses at once
     /// exactly one is recorded).

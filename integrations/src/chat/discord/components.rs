@@ -116,6 +116,20 @@ pub fn offer_message(target: &str, buttons: &[OfferButton], expires: &str) -> Di
     m
 }
 
+/// The offer ids of the request buttons `message` carries (the inverse
+/// of [`offer_message`]): the sender binds them to the channel it posts
+/// the message in, which for an incident's thread is known only then.
+pub fn offered_ids(message: &DiscordMessage) -> Vec<String> {
+    message
+        .components
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| parse_custom_id(b["custom_id"].as_str()?))
+        .filter(|(verb, _)| *verb == ClickVerb::Request)
+        .map(|(_, id)| id)
+        .collect()
+}
+
 /// A request's status message: headline, lines and output as content
 /// (within 2000 characters), Approve and Deny while pending. Once
 /// decided, `components` is empty, which on an edit removes the buttons.
@@ -201,6 +215,20 @@ mod tests {
             format!("medic.request:{:032x}", 0)
         );
         assert!(v["content"].as_str().unwrap().contains("2 more"));
+        let ids = offered_ids(&offer_message("db", &buttons, "in 15 min"));
+        assert_eq!(ids.len(), MAX_PER_ROW * MAX_ROWS, "only the buttons sent");
+        assert_eq!(ids[0], format!("{:032x}", 0));
+        let status = status_message(&StatusView {
+            request_id: "r1".into(),
+            headline: "h".into(),
+            lines: Vec::new(),
+            output: None,
+            decision_buttons: true,
+        });
+        assert!(
+            offered_ids(&status).is_empty(),
+            "Approve/Deny name no offer"
+        );
     }
 
     #[test]

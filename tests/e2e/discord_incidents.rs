@@ -1,0 +1,429 @@
+//! Alert incidents on Discord, as far as Slack's go: a runbook's report
+//! ends the incident's thread with the buttons of the actions it offers,
+//! a PagerDuty incident's thread offers the PagerDuty built-ins, and a
+//! storm of new incidents becomes digest messages instead of a queue of
+//! roots. Real signed webhooks in, real Ed25519-signed clicks, the fake
+//! Discord and the fake PagerDuty recording what medic sent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use medic_tests::fakes::discord::all_text;
+use medic_tests::fakes::pagerduty::FakePagerDuty;
+use medic_tests::signing::pagerduty_signature;
+use medic_tests::{FakeDiscord, Options, TestMedic, services, spawn_medic};
+use serde_json::{Value, json};
+
+use crate::remediation::{audited_events, files};
+
+const LIMIT: Duration = Duration::from_secs(40);
+/// Where alerts are routed.
+const ALERTS: &str = "1200000000000000555";
+/// Another channel of the same server.
+const ELSEWHERE: &str = "1200000000000000556";
+const AM_TOKEN: &str = "am-discord-incidents";
+/// In `group:sre`.
+const ALICE: &str = "520000000000000001";
+const BOB: &str = "520000000000000002";
+
+fn groups() -> String {
+    format!("[groups]\nsre = [\"{ALICE}\", \"{BOB}\"]\n")
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = format!(
+        "{}/../integrations/tests/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A fresh interaction token per click, as Discord gives each one.
+fn token() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    format!("tok-incident-click-{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// `user` clicks `custom_id` in `channel`, which is a thread of `parent`
+/// when given (Discord then sends the thread as `channel_id` and names
+/// its parent in `channel.parent_id`). The answer must be a deferred
+/// update at once; returns the click's token.
+async fn click(
+    m: &TestMedic,
+    user: &str,
+    channel: &str,
+    parent: Option<&str>,
+    custom_id: &str,
+) -> String {
+    let token = token();
+    m.discord().expect_interaction(&token, channel);
+    let mut ch = json!({ "id": channel, "type": 0 });
+    if let Some(p) = parent {
+        ch = json!({ "id": channel, "type": 11, "parent_id": p });
+    }
+    let body = json!({
+        "id": "1300000000000000200",
+        "application_id": medic_tests::DISCORD_APP,
+        "type": 3,
+        "token": token,
+        "version": 1,
+        "guild_id": "1290000000000000001",
+        "channel_id": channel,
+        "channel": ch,
+        "member": { "user": { "id": user, "username": user }, "roles": [] },
+        "message": { "id": "1300000000000000201", "channel_id": channel },
+        "data": { "custom_id": custom_id, "component_type": 2 },
+    });
+    let (status, answer) = m.interaction(&body).await;
+    assert_eq!((status, answer), (200, json!({ "type": 6 })));
+    token
+}
+
+/// The request buttons in the threads of [`ALERTS`]' roots, as
+/// (custom_id, thread, label), once there are at least `n`.
+async fn incident_buttons(d: &FakeDiscord, n: usize) -> Vec<(String, String, String)> {
+    let found = |d: &FakeDiscord| -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (root, _) in d.messages_in(ALERTS) {
+            for (_, m) in d.messages_in(&root) {
+                for row in m["components"].as_array().into_iter().flatten() {
+                    for b in row["components"].as_array().into_iter().flatten() {
+                        let id = b["custom_id"].as_str().unwrap_or_default();
+                        if id.starts_with("medic.request:") {
+                            let label = b["label"].as_str().unwrap_or_default().to_string();
+                            out.push((id.to_string(), root.clone(), label));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    };
+    d.wait_until("request buttons in an incident thread", LIMIT, |d| {
+        found(d).len() >= n
+    })
+    .await;
+    found(d)
+}
+
+/// The text of a message in `thread` matching `pred`, once there is one.
+async fn message_in(d: &FakeDiscord, thread: &str, pred: impl Fn(&str) -> bool) -> Value {
+    let find = |d: &FakeDiscord| {
+        d.messages_in(thread)
+            .into_iter()
+            .map(|(_, m)| m)
+            .find(|m| pred(&all_text(m)))
+    };
+    d.wait_until("a message in the thread", LIMIT, |d| find(d).is_some())
+        .await;
+    find(d).unwrap()
+}
+
+#[tokio::test]
+async fn an_alertmanager_incident_thread_offers_a_button_that_counts_only_there() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closed port on 127.0.0.2: its trouble lasts until the run.
+    let port = services::dead_port().await;
+    let m = spawn_medic(Options {
+        targets: format!(
+            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"
+        ),
+        extra: format!(
+            "[alertmanager]\ntoken = \"{AM_TOKEN}\"\n\n\
+             [[routes]]\nmatch = {{ source = \"alertmanager\" }}\ndiscord_channel = \"{ALERTS}\"\n\n\
+             [[runbooks]]\nmatch = {{ title = \"(?i)instancedown\" }}\nrun = [\"svc\"]\n\n{}\n\
+             [actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = 1\n",
+            groups(),
+            dir.path().display()
+        ),
+        discord: true,
+        ..Default::default()
+    })
+    .await;
+    let (status, answer) = m
+        .post_json(
+            "/webhooks/alertmanager",
+            &[("authorization", format!("Bearer {AM_TOKEN}"))],
+            fixture("alertmanager/webhook_v4_firing_2alerts_captured.json"),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let d = m.discord();
+
+    // Each of the two incidents' threads ends with the action's button.
+    let buttons = incident_buttons(d, 2).await;
+    let (offer, thread, label) = buttons[0].clone();
+    assert_eq!(label, "Mark a run");
+    assert_eq!(d.thread(&thread).map(|(p, _)| p).as_deref(), Some(ALERTS));
+    let last = d.messages_in(&thread).pop().unwrap().1;
+    assert!(
+        all_text(&last).contains("Remediations for** `svc`"),
+        "the thread ends with the offer: {last}"
+    );
+
+    // The same id from the parent channel or another channel: nothing.
+    for (channel, parent) in [(ALERTS, None), (ELSEWHERE, None)] {
+        let t = click(&m, ALICE, channel, parent, &offer).await;
+        let said = d.wait_for_followups(&t, 1, LIMIT).await;
+        assert!(said[0].contains("nothing was run"), "{channel}: {said:?}");
+    }
+    // Nor from the other incident's thread in the same channel.
+    let other = buttons.iter().find(|b| b.1 != thread).unwrap().1.clone();
+    let t = click(&m, ALICE, &other, Some(ALERTS), &offer).await;
+    let said = d.wait_for_followups(&t, 1, LIMIT).await;
+    assert!(said[0].contains("nothing was run"), "{said:?}");
+
+    // From its thread: requested, approved by another, run once.
+    let t = click(&m, ALICE, &thread, Some(ALERTS), &offer).await;
+    let said = d.wait_for_followups(&t, 1, LIMIT).await;
+    assert!(said[0].contains("Requested **Mark a run**"), "{said:?}");
+    let (approve, _) = d.buttons(&thread, "medic.approve:").remove(0);
+    assert!(files(dir.path()).is_empty(), "ran before approval");
+    click(&m, BOB, &thread, Some(ALERTS), &approve).await;
+    let status = message_in(d, &thread, |t| {
+        t.contains("Mark a run") && t.contains("succeeded")
+    })
+    .await;
+    assert!(all_text(&status).contains("Approved by"), "{status}");
+    assert_eq!(status["components"], json!([]), "decided: no buttons");
+
+    // The same button again: already used, nothing runs again.
+    let t = click(&m, BOB, &thread, Some(ALERTS), &offer).await;
+    let said = d.wait_for_followups(&t, 1, LIMIT).await;
+    assert!(said[0].contains("already used"), "{said:?}");
+    assert_eq!(files(dir.path()).len(), 1, "{:?}", files(dir.path()));
+
+    let events = audited_events(&m).await;
+    for e in ["offered", "refused", "requested", "approved", "succeeded"] {
+        assert!(events.iter().any(|x| x == e), "{e} not audited: {events:?}");
+    }
+    assert_eq!(events.iter().filter(|e| *e == "refused").count(), 4);
+    assert!(m.slack.calls().is_empty(), "nothing went to Slack");
+    m.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pagerduty_incident_on_discord_acknowledges_once() {
+    const PD_SECRET: &str = "pd-webhook-s3cret-discord";
+    const PD_TOKEN: &str = "u+pdRestKeyDiscord0123456";
+    let pd = FakePagerDuty::start(PD_TOKEN).await;
+    let m = spawn_medic(Options {
+        extra: format!(
+            "[pagerduty]\nwebhook_secrets = [\"{PD_SECRET}\"]\napi_url = \"{}\"\n\
+             api_token = \"{PD_TOKEN}\"\nfrom = \"oncall@example.com\"\n\n\
+             [[routes]]\nmatch = {{}}\ndiscord_channel = \"{ALERTS}\"\n\n{}\n\
+             [actions.pd-ack]\ntitle = \"Acknowledge\"\nkind = \"pagerduty.acknowledge\"\n\
+             offered_on = [\"source:pagerduty\"]\nmay_request = [\"group:sre\"]\n",
+            pd.api_url(),
+            groups()
+        ),
+        discord: true,
+        ..Default::default()
+    })
+    .await;
+    let data: Value = serde_json::from_slice(&fixture(
+        "pagerduty/webhook_v3_event_data_incident_docs.json",
+    ))
+    .unwrap();
+    let incident = data["id"].as_str().unwrap().to_string();
+    let body = serde_json::to_vec(&json!({"event": {
+        "id": "01BUX6JVJWGM9Q9B0FXTXDYKWJ",
+        "event_type": "incident.triggered",
+        "resource_type": "incident",
+        "occurred_at": "2020-04-09T15:16:27.000Z",
+        "agent": null,
+        "client": null,
+        "data": data,
+    }}))
+    .unwrap();
+    let sig = pagerduty_signature(PD_SECRET, &body);
+    let (status, answer) = m
+        .post_json(
+            "/webhooks/pagerduty",
+            &[
+                ("x-pagerduty-signature", sig),
+                ("x-webhook-id", "pd-discord-1".into()),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let d = m.discord();
+    let (offer, thread, label) = incident_buttons(d, 1).await.remove(0);
+    assert_eq!(label, "Acknowledge");
+    let offer_text = d
+        .messages_in(&thread)
+        .iter()
+        .map(|(_, m)| all_text(m))
+        .collect::<String>();
+    assert!(
+        offer_text.contains(&format!("PagerDuty incident {incident}")),
+        "{offer_text}"
+    );
+    assert!(pd.calls().is_empty());
+
+    click(&m, ALICE, &thread, Some(ALERTS), &offer).await;
+    message_in(d, &thread, |t| {
+        t.contains("Acknowledge") && t.contains("succeeded")
+    })
+    .await;
+    let t = click(&m, BOB, &thread, Some(ALERTS), &offer).await;
+    let said = d.wait_for_followups(&t, 1, LIMIT).await;
+    assert!(said[0].contains("already used"), "{said:?}");
+    let calls = pd.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].method, "PUT");
+    assert_eq!(calls[0].path, format!("/incidents/{incident}"));
+    assert_eq!(
+        calls[0].body,
+        json!({"incident": {"type": "incident_reference", "status": "acknowledged"}})
+    );
+    m.stop().await.unwrap();
+}
+
+mod storm {
+    use medic::storage::deliveries::NewDelivery;
+    use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
+
+    use super::*;
+
+    fn alert(i: usize, state: AlertState) -> Alert {
+        Alert {
+            source: AlertSource::Sentry,
+            fingerprint: format!("storm-{i}"),
+            state,
+            title: format!("TimeoutError: upstream {i} timed out"),
+            severity: Severity::Error,
+            service: Some("api".into()),
+            host: None,
+            labels: vec![],
+            occurred_at: None,
+            link: Some(format!("https://sentry.io/organizations/acme/issues/{i}/")),
+            details: vec![],
+            chain: vec![],
+        }
+    }
+
+    async fn deliver(m: &TestMedic, id: &str, alert: Alert) {
+        m.state
+            .ingest
+            .record(NewDelivery {
+                source: "sentry",
+                delivery_id: id.into(),
+                alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
+            })
+            .await
+            .expect("recorded");
+        m.state.incident_wake.notify_one();
+    }
+
+    /// The top-level messages of [`ALERTS`] as they read now.
+    fn roots(d: &FakeDiscord) -> Vec<(String, String)> {
+        d.messages_in(ALERTS)
+            .into_iter()
+            .map(|(id, m)| (id, all_text(&m)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_storm_on_discord_becomes_digests_and_loses_nothing() {
+        const N: usize = 30;
+        let m = spawn_medic(Options {
+            extra: format!(
+                "[[routes]]\nmatch = {{ source = \"sentry\" }}\ndiscord_channel = \"{ALERTS}\"\n\n\
+                 [incidents]\ndigest_after = 5\n"
+            ),
+            discord: true,
+            ..Default::default()
+        })
+        .await;
+        let d = m.discord();
+        // Discord is busy once on the way: medic waits it out.
+        d.rate_limit("create_message", 1, 0.5);
+        for i in 0..N {
+            deliver(&m, &format!("s{i}"), alert(i, AlertState::Firing)).await;
+        }
+        let title = |i: usize| format!("upstream {i} timed out");
+        d.wait_until("every incident visible in the channel", LIMIT, |d| {
+            let all: String = roots(d).into_iter().map(|(_, t)| t).collect();
+            (0..N).all(|i| all.contains(&title(i)))
+        })
+        .await;
+        let now = roots(d);
+        let digests: Vec<&(String, String)> = now
+            .iter()
+            .filter(|(_, t)| t.contains("new incidents at once"))
+            .collect();
+        assert!(!digests.is_empty(), "{now:#?}");
+        assert!(
+            now.len() <= 6,
+            "{} top-level messages for {N} incidents: {now:#?}",
+            now.len()
+        );
+        // A digest has its thread, named for its incidents.
+        let (digest, _) = digests[0];
+        d.wait_until("the digest's thread", LIMIT, |d| d.thread(digest).is_some())
+            .await;
+        let (parent, name) = d.thread(digest).unwrap();
+        assert_eq!(parent, ALERTS);
+        assert!(name.contains("new incidents"), "{name}");
+
+        // A repeat and a resolve of an incident in a digest edit its line
+        // and note it in the digest's thread, headed by the incident.
+        let i = (0..N)
+            .rev()
+            .find(|i| digests.iter().any(|(_, t)| t.contains(&title(*i))))
+            .unwrap();
+        deliver(&m, "again", alert(i, AlertState::Firing)).await;
+        d.wait_until("seen 2× in the digest", LIMIT, |d| {
+            roots(d)
+                .iter()
+                .any(|(_, t)| t.contains(&title(i)) && t.contains("api · error · seen 2×"))
+        })
+        .await;
+        deliver(&m, "resolved", alert(i, AlertState::Resolved)).await;
+        let holder = digests
+            .iter()
+            .find(|(_, t)| t.contains(&title(i)))
+            .unwrap()
+            .0
+            .clone();
+        d.wait_until("the resolve in the digest and its thread", LIMIT, |d| {
+            let line = d.message(&holder).map(|m| all_text(&m)).unwrap_or_default();
+            let note = d.messages_in(&holder).iter().any(|(_, m)| {
+                let t = all_text(m);
+                t.contains("✅ Resolved at") && t.contains(&title(i))
+            });
+            line.contains("1 resolved since") && line.contains("✅ #") && note
+        })
+        .await;
+
+        // Nothing lost, nothing refused, every 429 waited out.
+        let incidents = m.state.store.incidents().await.unwrap();
+        assert_eq!(incidents.len(), N);
+        assert!(
+            incidents.iter().all(|i| i.root_ts.is_some()),
+            "every incident has a thread"
+        );
+        assert_eq!(m.state.store.outbox_count("failed").await.unwrap(), 0);
+        let calls = d.calls();
+        assert!(
+            calls.iter().all(|c| c.status == 200 || c.status == 429),
+            "{calls:#?}"
+        );
+        let creates = d.calls_to("create_message");
+        let first_429 = creates.iter().position(|c| c.status == 429).unwrap();
+        let next = &creates[first_429 + 1];
+        assert!(
+            next.at.duration_since(creates[first_429].at) >= Duration::from_millis(500),
+            "retry_after honoured"
+        );
+        assert_eq!(
+            creates.iter().filter(|c| c.status == 429).count(),
+            1,
+            "paced within Discord's limit apart from the forced 429"
+        );
+        m.stop().await.unwrap();
+    }
+}
