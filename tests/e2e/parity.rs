@@ -211,17 +211,77 @@ impl Chat {
         }
     }
 
-    /// `user` presses a button (`verb`, with what it sends) in `thread`.
+    /// The request buttons in the threads of the alert channel, as (what
+    /// a click sends, the thread), once there are at least `n`.
+    async fn incident_buttons(&self, n: usize) -> Vec<(String, String)> {
+        let channel = self.alert_channel();
+        let found = || -> Vec<(String, String)> {
+            match self.via {
+                Via::Discord => {
+                    let d = self.medic.discord();
+                    d.messages_in(channel)
+                        .into_iter()
+                        .flat_map(|(root, _)| {
+                            d.buttons(&root, "medic.request:")
+                                .into_iter()
+                                .map(move |(id, _)| (id, root.clone()))
+                        })
+                        .collect()
+                }
+                _ => self
+                    .medic
+                    .slack
+                    .buttons(channel, "medic.request")
+                    .into_iter()
+                    .map(|(value, ts, thread)| (value, thread.unwrap_or(ts)))
+                    .collect(),
+            }
+        };
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            let b = found();
+            if b.len() >= n {
+                return b;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: no request button in an incident thread",
+                self.via
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `user` presses a button (`verb`, with what it sends) in `thread`
+    /// of the `/diag` channel.
     async fn press(&self, user: &str, verb: &str, button: &str, thread: &str) {
+        self.press_in(self.command_channel(), user, verb, button, thread)
+            .await
+    }
+
+    /// `user` presses a button in `thread` of `channel` (on Discord a
+    /// thread is a channel of its own, whose parent Discord names).
+    async fn press_in(&self, channel: &str, user: &str, verb: &str, button: &str, thread: &str) {
         match self.via {
             Via::SlackHttp => {
-                let r = self.medic.click(user, verb, button, Some(thread)).await;
+                let body = medic_tests::signing::block_actions_form(
+                    user,
+                    channel,
+                    Some(thread),
+                    verb,
+                    button,
+                    &self.medic.slack.response_url(user),
+                );
+                let r = self
+                    .medic
+                    .post_signed("/slack/interactions", &body, medic_tests::now_unix())
+                    .await;
                 assert_eq!(r.status(), 200);
             }
             Via::SlackSocket => {
                 let envelope = medic_tests::fakes::socket_mode::interactive_click(
                     user,
-                    CHANNEL,
+                    channel,
                     Some(thread),
                     verb,
                     button,
@@ -245,6 +305,7 @@ impl Chat {
                     "token": token,
                     "version": 1,
                     "channel_id": thread,
+                    "channel": { "id": thread, "type": 11, "parent_id": channel },
                     "member": { "user": { "id": user, "username": user } },
                     "message": { "id": "1", "channel_id": thread },
                     "data": { "custom_id": button, "component_type": 2 },
@@ -276,8 +337,19 @@ impl Chat {
         }
     }
 
-    /// Waits for a message in the report's thread matching `pred`.
+    /// Waits for a message in the `/diag` report's thread matching `pred`.
     async fn message_in(&self, thread: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.message_in_channel(self.command_channel(), thread, pred)
+            .await
+    }
+
+    /// Waits for a message in `thread` of `channel` matching `pred`.
+    async fn message_in_channel(
+        &self,
+        channel: &str,
+        thread: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         match self.via {
             Via::Discord => {
                 let d = self.medic.discord();
@@ -294,7 +366,7 @@ impl Chat {
             _ => {
                 self.medic
                     .slack
-                    .wait_for_message(CHANNEL, LIMIT, pred)
+                    .wait_for_message(channel, LIMIT, pred)
                     .await
             }
         }
@@ -382,6 +454,57 @@ async fn a_remediation_with_approval_runs_once_everywhere() {
             .await;
         assert!(status.contains("Approved by"), "{via:?}: {status}");
         chat.private_answers(BOB, 1).await;
+        let runs = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(runs, 1, "{via:?}");
+        chat.medic.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_incident_thread_offers_a_remediation_that_runs_once_everywhere() {
+    const ALICE: &str = "510000000000000011";
+    const BOB: &str = "510000000000000012";
+    for via in ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let port = medic_tests::services::dead_port().await;
+        let chat = Chat::start(
+            via,
+            format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
+            &format!(
+                "[[runbooks]]\nmatch = {{ title = \"(?i)instancedown\" }}\nrun = [\"svc\"]\n\n\
+                 [groups]\nsre = [\"{ALICE}\", \"{BOB}\"]\n\
+                 [actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+                 offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
+                dir.path().display()
+            ),
+        )
+        .await;
+        let (status, answer) = chat
+            .medic
+            .post_json(
+                "/webhooks/alertmanager",
+                &[("authorization", format!("Bearer {AM_TOKEN}"))],
+                alertmanager_fixture(),
+            )
+            .await;
+        assert_eq!(status, 202, "{via:?}: {answer}");
+        // Both incidents of the group offer the action in their thread.
+        let buttons = chat.incident_buttons(2).await;
+        let (offer, thread) = buttons[0].clone();
+        let channel = chat.alert_channel();
+        chat.press_in(channel, ALICE, "medic.request", &offer, &thread)
+            .await;
+        let status = chat
+            .message_in_channel(channel, &thread, |t| {
+                t.contains("Mark a run") && t.contains("succeeded")
+            })
+            .await;
+        assert!(status.contains("Mark a run"), "{via:?}: {status}");
+        // The same button again runs nothing.
+        chat.press_in(channel, BOB, "medic.request", &offer, &thread)
+            .await;
+        let said = chat.private_answers(BOB, 1).await;
+        assert!(said[0].contains("already used"), "{via:?}: {said:?}");
         let runs = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(runs, 1, "{via:?}");
         chat.medic.stop().await.unwrap();
