@@ -188,7 +188,7 @@ impl App {
         // The Discord gateway stops taking interactions when the HTTP
         // server does — as soon as shutdown begins, not after its drain.
         let stopping = CancellationToken::new();
-        let gateway = tokio::spawn(crate::discord::gateway::run(
+        let mut gateway = tokio::spawn(crate::discord::gateway::run(
             state.clone(),
             stopping.clone(),
         ));
@@ -205,10 +205,11 @@ impl App {
         stopping.cancel();
         // Closing the shard waits up to 5 s for Discord (serenity); the
         // lease is released after it.
-        if tokio::time::timeout(Duration::from_secs(15), gateway)
+        if tokio::time::timeout(Duration::from_secs(15), &mut gateway)
             .await
             .is_err()
         {
+            gateway.abort();
             tracing::warn!("The Discord gateway did not close in time.");
         }
 

@@ -92,7 +92,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             }
         }
     };
-    while wait_for_lease(&mut lease, &stop).await {
+    while !stop.is_cancelled() && wait_for_lease(&mut lease, &stop).await {
         hold_and_connect(&state, &mut lease, &stop).await;
     }
 }
@@ -101,7 +101,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 async fn wait_for_lease(lease: &mut Lease, stop: &CancellationToken) -> bool {
     let mut said_waiting = false;
     let mut said_error = false;
-    loop {
+    while !stop.is_cancelled() {
         match lease.try_acquire().await {
             Ok(true) => {
                 tracing::info!(
@@ -129,6 +129,7 @@ async fn wait_for_lease(lease: &mut Lease, stop: &CancellationToken) -> bool {
             _ = tokio::time::sleep(WAIT_POLL) => {}
         }
     }
+    false
 }
 
 /// Keeps the gateway connected while renewing the lease; disconnects when
