@@ -144,6 +144,25 @@ async fn gateway_mode_identifies_with_the_bot_token_and_no_privileged_intent() {
 }
 
 #[tokio::test]
+async fn a_dropped_connection_is_reopened_and_interactions_still_answered() {
+    let m = gateway_medic(String::new(), String::new(), None).await;
+    let gateway = m.discord().gateway().clone();
+    gateway.wait_live(1, LIMIT).await;
+    assert_eq!(gateway.drop_connections(4000), 1);
+    // The fake knows no session to resume: serenity identifies anew.
+    gateway
+        .wait_until("a second identified session", LIMIT, |g| {
+            g.identified().len() == 2 && g.live() == 1
+        })
+        .await;
+    let mut v = fixture("autocomplete_minimal_djs_test.json");
+    v["id"] = json!("1340000000000000001");
+    v["token"] = json!("tok-after-reconnect");
+    assert_eq!(inject(&m, &v).await["type"], 8);
+    m.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn diag_over_the_gateway_is_deferred_by_callback_then_reported_in_a_thread() {
     let redis = require_redis!();
     let m = gateway_medic(redis_target("redis", &redis), String::new(), None).await;

@@ -14,7 +14,9 @@
 //!   limiter off (CRATES.md §4b); it makes that one call, so nothing needs
 //!   the limiter, and tests and production run the same code.
 //! - Heartbeats, RESUME and reconnects are serenity's; medic logs one line
-//!   when connected and one when the connection drops, never the token.
+//!   when connected, one per reconnection (and one when a drop shows as a
+//!   stage change; serenity warns of an unclean close itself), never the
+//!   token.
 //! - With `[redis]`, only the replica holding the lease
 //!   ([`crate::lease`]) connects — Discord would deliver every interaction
 //!   to each connection, and each would answer. Without Redis medic is a
@@ -189,6 +191,7 @@ async fn connect_until(state: &AppState, stop: &CancellationToken) {
         let handler = Arc::new(Handler {
             state: state.clone(),
             connected: AtomicBool::new(false),
+            ready_once: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
         });
         let http = HttpBuilder::new(settings.bot_token.expose_secret())
@@ -241,6 +244,9 @@ struct Handler {
     /// Whether the last line logged said "connected": each change is
     /// logged once, however many retries serenity makes in between.
     connected: AtomicBool,
+    /// Whether a READY has been seen (the first is "connected", later
+    /// ones "reconnected").
+    ready_once: AtomicBool,
     /// Set when medic closes the connection itself.
     stopping: AtomicBool,
 }
@@ -248,13 +254,18 @@ struct Handler {
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, _: Context, ready: Ready) {
-        if !self.connected.swap(true, Ordering::SeqCst) {
+        // A READY after the first is a new session: serenity reconnected
+        // without always passing through a stage medic saw.
+        if !self.ready_once.swap(true, Ordering::SeqCst) {
             tracing::info!(
                 bot = %ready.user.name,
                 guilds = ready.guilds.len(),
                 "Connected to the Discord gateway."
             );
+        } else {
+            tracing::info!("Reconnected to the Discord gateway (new session).");
         }
+        self.connected.store(true, Ordering::SeqCst);
     }
 
     async fn resume(&self, _: Context, _: ResumedEvent) {

@@ -36,6 +36,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 pub const HEARTBEAT_MS: u64 = 500;
 /// The privileged intents: GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT.
 pub const PRIVILEGED_INTENTS: u64 = (1 << 1) | (1 << 8) | (1 << 15);
+/// A lane message that closes the connection instead of dispatching.
+const CLOSE: &str = "\u{0}close";
 /// The guild the bot is in.
 pub const GUILD: &str = "1290000000000000001";
 
@@ -133,6 +135,13 @@ impl FakeGateway {
             .count()
     }
 
+    /// Closes every open connection with `code` (4000 Unknown error: the
+    /// client may resume), as Discord does when it restarts a gateway
+    /// node; returns how many were closed.
+    pub fn drop_connections(&self, code: u16) -> usize {
+        self.dispatch(CLOSE, json!(code))
+    }
+
     /// Waits until `n` connections are identified and open; panics after
     /// `limit` with what the fake saw.
     pub async fn wait_live(&self, n: usize, limit: Duration) {
@@ -212,6 +221,12 @@ async fn connection(inner: Arc<Inner>, stream: TcpStream) {
     loop {
         tokio::select! {
             Some((t, d)) = rx.recv() => {
+                if t == CLOSE {
+                    let code = d.as_u64().unwrap_or(4000) as u16;
+                    let _ = ws.send(close(code, "Unknown error.")).await;
+                    session(&mut |s| s.closed = Some(code));
+                    break;
+                }
                 seq += 1;
                 if ws.send(frame(0, Some(seq), Some(&t), d)).await.is_err() {
                     break;
