@@ -1,7 +1,8 @@
 //! The running medic: built from settings, bound to a listener, stopped by
 //! a future. `main` passes SIGINT/SIGTERM; tests pass a channel.
 //!
-//! Shutdown order: stop accepting HTTP requests, let running diagnostics
+//! Shutdown order: stop accepting HTTP requests and close the Discord
+//! gateway (releasing its lock), let running diagnostics
 //! finish and their reports reach chat (up to `server.shutdown_grace`), then
 //! close the database.
 
@@ -184,8 +185,33 @@ impl App {
             housekeeping.clone(),
         ));
 
+        // The Discord gateway stops taking interactions when the HTTP
+        // server does — as soon as shutdown begins, not after its drain.
+        let stopping = CancellationToken::new();
+        let mut gateway = tokio::spawn(crate::discord::gateway::run(
+            state.clone(),
+            stopping.clone(),
+        ));
+        let shutdown = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                stopping.cancel();
+            }
+        };
+
         let router = crate::http::router(state.clone());
         crate::http::serve(listener, router, shutdown).await;
+        stopping.cancel();
+        // Closing the shard waits up to 5 s for Discord (serenity); the
+        // lease is released after it.
+        if tokio::time::timeout(Duration::from_secs(15), &mut gateway)
+            .await
+            .is_err()
+        {
+            gateway.abort();
+            tracing::warn!("The Discord gateway did not close in time.");
+        }
 
         tracing::info!("Stopped accepting requests; finishing running diagnostics.");
         housekeeping.cancel();

@@ -49,6 +49,9 @@ pub enum Delivery {
         /// The interaction token (15 minutes), for the answer and
         /// follow-ups. Never logged.
         token: String,
+        /// Resolves once the deferred answer has reached Discord: the
+        /// token takes edits only after that.
+        acked: crate::discord::ack::Acked,
     },
 }
 
@@ -184,9 +187,11 @@ pub async fn run_and_deliver(
             )
             .await
         }
-        Delivery::Discord { channel, token } => {
-            deliver_discord(state, run_id, &mut gather, prov, &channel, &token).await
-        }
+        Delivery::Discord {
+            channel,
+            token,
+            acked,
+        } => deliver_discord(state, run_id, &mut gather, prov, &channel, &token, &acked).await,
     };
     let error = outcome.err();
     if let Some(e) = &error {
@@ -370,6 +375,7 @@ async fn deliver_discord(
     prov: &Provenance,
     channel: &str,
     token: &str,
+    acked: &crate::discord::ack::Acked,
 ) -> Result<(), String> {
     use medic_integrations::chat::discord::render as discord_render;
 
@@ -379,6 +385,9 @@ async fn deliver_discord(
     gather.wait_all().await;
     let diagnosis = gather.diagnosis();
     record(state, run_id, &diagnosis).await;
+    if !acked.wait().await {
+        return Err("the interaction was never answered, so Discord takes no report for it".into());
+    }
     let root = discord_render::diagnosis_root(&diagnosis, prov);
     let posted = discord
         .outbox

@@ -1,5 +1,19 @@
 //! medic's Discord runtime: the verifier, the REST client and its outbox,
-//! built once from `[discord]`.
+//! built once from `[discord]`; and the two transports interactions come
+//! by, which share one handler.
+//!
+//! - [`interactions`]: an interaction → the response Discord is to get,
+//!   whichever way it came (the one place `/diag`, autocomplete and
+//!   buttons are handled).
+//! - [`ack`]: lets background work wait until that response has reached
+//!   Discord (over the gateway it is a separate call that can lose a race
+//!   with a fast report).
+//! - [`gateway`]: gateway mode — a serenity client, held by one replica.
+//! - HTTP interactions are `crate::http` (`POST /discord/interactions`).
+
+pub mod ack;
+pub mod gateway;
+pub mod interactions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +38,9 @@ pub const DELIVERY_DEADLINE: Duration = Duration::from_secs(14 * 60);
 /// Everything medic needs to speak Discord.
 #[derive(Debug)]
 pub struct DiscordRuntime {
-    /// Checks inbound interaction signatures.
-    pub verifier: DiscordVerifier,
+    /// Checks inbound interaction signatures; `None` in gateway mode
+    /// without a public key (nothing is taken over HTTP then).
+    pub verifier: Option<DiscordVerifier>,
     /// The REST API.
     pub api: DiscordApi,
     /// Paces posts per channel and thread.
@@ -39,8 +54,13 @@ impl DiscordRuntime {
         metrics: Arc<Metrics>,
         http: reqwest::Client,
     ) -> anyhow::Result<Self> {
-        let verifier = DiscordVerifier::new(&settings.public_key)
-            .map_err(|e| anyhow::anyhow!("discord.public_key: {e}"))?;
+        let verifier = match &settings.public_key {
+            Some(key) => Some(
+                DiscordVerifier::new(key)
+                    .map_err(|e| anyhow::anyhow!("discord.public_key: {e}"))?,
+            ),
+            None => None,
+        };
         let api = DiscordApi::new(
             settings.api_url.as_str(),
             &settings.application_id,

@@ -14,6 +14,9 @@
 //! - [`single_flight`]: one run per target, shared and watched.
 //! - [`incidents`]: alert deliveries → incidents → threads, through a durable outbox.
 //! - [`remediation`]: buttons → policy → approval → one run → audit.
+//! - [`discord`]: the Discord runtime, its interaction handling, and
+//!   gateway mode.
+//! - [`lease`]: one holder among replicas (a renewed Redis key).
 //! - [`slack`]: the Slack runtime (verifier, Web API client, outbox).
 //! - [`outbox`]: per-channel pacing and retry of chat posts.
 //! - [`ratelimit`]: the per-person command limit.
@@ -27,6 +30,7 @@ pub mod discord;
 pub mod dispatch;
 pub mod http;
 pub mod incidents;
+pub mod lease;
 pub mod outbox;
 pub mod ratelimit;
 pub mod remediation;

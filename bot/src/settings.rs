@@ -141,6 +141,9 @@ pub struct Settings {
     pub slack: Option<SlackSettings>,
     /// `[discord]`, when configured.
     pub discord: Option<DiscordSettings>,
+    /// `[redis]` `url`, when configured: medic's own shared state across
+    /// replicas (today the lock on the Discord gateway connection).
+    pub redis: Option<SecretUrl>,
     /// `[targets.NAME]`; medic's defaults when none are configured.
     pub targets: BTreeMap<String, TargetSpec>,
     /// Whether `targets` came from medic's defaults.
@@ -265,8 +268,10 @@ impl Settings {
         });
         lines.push(match &self.discord {
             Some(d) => format!(
-                "discord: configured (application {}, REST API at {})",
-                d.application_id, d.api_url
+                "discord: configured (application {}, REST API at {}, interactions over {})",
+                d.application_id,
+                d.api_url,
+                if d.gateway { "the gateway" } else { "HTTP" }
             ),
             None => "discord: not configured".into(),
         });
@@ -382,9 +387,7 @@ impl Reader {
 
         let server = self.server(root.remove("server"));
         let database = self.database(root.remove("database"));
-        if let Some(v) = root.remove("redis") {
-            self.redis(v);
-        }
+        let redis = root.remove("redis").and_then(|v| self.redis(v));
         let slack = self.slack(root.remove("slack"));
         let discord = self.discord(root.remove("discord"));
         let limits: LimitSettings = self
@@ -407,6 +410,7 @@ impl Reader {
             database: database?,
             slack: slack?,
             discord: discord?,
+            redis,
             targets,
             default_targets,
             limits,
@@ -498,20 +502,21 @@ impl Reader {
         }
     }
 
-    fn redis(&mut self, value: Value) {
+    fn redis(&mut self, value: Value) -> Option<SecretUrl> {
         #[derive(Deserialize)]
         struct Raw {
             url: String,
         }
-        if let Some(raw) = self.section::<Raw>("redis", Some(value))
-            && let Some(url) = self.ok_or("redis.url", SecretUrl::parse(&raw.url))
-            && !matches!(url.url().scheme(), "redis" | "rediss")
-        {
+        let raw = self.section::<Raw>("redis", Some(value))?;
+        let url = self.ok_or("redis.url", SecretUrl::parse(&raw.url))?;
+        if !matches!(url.url().scheme(), "redis" | "rediss") {
             self.problems.push(problem(
                 "redis.url",
                 "must start with redis:// or rediss://",
             ));
+            return None;
         }
+        Some(url)
     }
 
     /// `Some(None)`: not configured; `None`: configured with problems.

@@ -56,6 +56,14 @@ pub struct Options {
     pub slack: Option<FakeSlack>,
     /// Configure `[discord]` against a fake Discord.
     pub discord: bool,
+    /// A pre-started fake Discord (implies `discord`): several medics
+    /// against one Discord, or an application id of the test's own.
+    pub discord_fake: Option<FakeDiscord>,
+    /// `[discord] gateway = true` (and no public key: nothing comes over
+    /// HTTP then).
+    pub discord_gateway: bool,
+    /// `[redis] url`: medic's own Redis (the gateway lock).
+    pub redis: Option<String>,
     /// `slack.app_token`: Socket Mode (the fake Slack must serve it).
     pub slack_app_token: Option<String>,
     /// Another test medic's `database.url`: this one is a second replica
@@ -95,19 +103,32 @@ pub async fn spawn_medic(opts: Options) -> TestMedic {
         Some(url) => db::TestDb::Shared { url },
         None => db::TestDb::fresh().await,
     };
-    let discord = if opts.discord {
-        Some(FakeDiscord::start(DISCORD_TOKEN, DISCORD_APP).await)
-    } else {
-        None
+    let discord = match opts.discord_fake {
+        Some(d) => Some(d),
+        None if opts.discord || opts.discord_gateway => {
+            Some(FakeDiscord::start(DISCORD_TOKEN, DISCORD_APP).await)
+        }
+        None => None,
     };
     let discord_section = match &discord {
+        Some(d) if opts.discord_gateway => format!(
+            "[discord]\napplication_id = \"{}\"\nbot_token = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\ngateway = true\n",
+            d.application_id(),
+            d.api_url()
+        ),
         Some(d) => format!(
-            "[discord]\napplication_id = \"{DISCORD_APP}\"\npublic_key = \"{}\"\nbot_token = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+            "[discord]\napplication_id = \"{}\"\npublic_key = \"{}\"\nbot_token = \"{DISCORD_TOKEN}\"\napi_url = \"{}\"\n",
+            d.application_id(),
             signing::discord_public_key(&signing::discord_key(DISCORD_KEY_SEED)),
             d.api_url()
         ),
         None => String::new(),
     };
+    let redis_section = opts
+        .redis
+        .as_deref()
+        .map(|url| format!("[redis]\nurl = \"{url}\"\n"))
+        .unwrap_or_default();
     let config = format!(
         r#"
 [server]
@@ -124,6 +145,8 @@ api_url = "{api}"
 {app_token}
 
 {discord_section}
+
+{redis_section}
 
 {targets}
 

@@ -7,7 +7,9 @@ use crate::app::{App, shutdown_signal};
 use crate::settings::Settings;
 
 pub async fn run(config: Option<&Path>) -> u8 {
-    crate::telemetry::init("info");
+    // serenity's own info lines (every shard boot and heartbeat) would
+    // bury medic's; its warnings still show.
+    crate::telemetry::init("info,serenity=warn");
     let Some(loaded) = super::load_or_report(config) else {
         return super::EXIT_USAGE;
     };
@@ -60,12 +62,23 @@ fn announce(s: &Settings) {
              Meanwhile, `medic console` is a local chat."
         ),
     }
-    if let Some(d) = &s.discord {
-        tracing::info!(
+    match &s.discord {
+        Some(d) if d.gateway => tracing::info!(
+            "Discord: configured in gateway mode; interactions over the gateway{}, REST API at {}. \
+             Run `medic discord register` once to create /diag, and leave the Interactions Endpoint URL empty.",
+            if s.redis.is_some() {
+                " (one replica at a time: a lock in [redis])"
+            } else {
+                ""
+            },
+            d.api_url
+        ),
+        Some(d) => tracing::info!(
             "Discord: configured; interactions at POST /discord/interactions, REST API at {}. \
              Run `medic discord register` once to create /diag.",
             d.api_url
-        );
+        ),
+        None => {}
     }
     for section in &s.not_yet_served {
         tracing::warn!(

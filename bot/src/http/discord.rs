@@ -1,16 +1,7 @@
 //! `POST /discord/interactions`: verify, parse, answer within Discord's
-//! 3 s.
-//!
-//! - PING (1) → `{"type":1}`.
-//! - `/diag` (2) → the same dispatch as Slack's slash command. Accepted:
-//!   a deferred answer (5, "medic is thinking…") at once, edited into the
-//!   report's root when the diagnostics are done, with the details in a
-//!   thread started from it. Anything else (help, an unknown target, a
-//!   limit, busy) → an ephemeral message (4, flags 64).
-//! - autocomplete (4) → the configured target names matching what is
-//!   typed (8).
-//! - components (3): remediation buttons, see [`component`]; modals (5)
-//!   are not used by medic and get an ephemeral answer.
+//! 3 s. What the answer is — the same as over the gateway — is
+//! [`crate::discord::interactions::answer`]; here it becomes the response
+//! body.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,18 +9,11 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use medic_commands::model::inbound::CommandInvocation;
-use medic_integrations::chat::discord::commands::{DIAG, TARGET};
-use medic_integrations::chat::discord::components;
-use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
-use medic_integrations::chat::discord::render;
+use medic_integrations::chat::discord::parse::Interaction;
 
 use crate::app::AppState;
-use crate::delivery::Delivery;
-use crate::dispatch;
-use crate::remediation::discord::DiscordNotifier;
-use crate::remediation::flow;
-use crate::telemetry::metrics::AckOutcome;
+use crate::discord::ack::Acked;
+use crate::discord::interactions;
 
 /// The two headers Discord signs a request with.
 pub struct DiscordSignature {
@@ -70,7 +54,15 @@ pub async fn interactions(
         )
             .into_response();
     };
-    let verified = discord.verifier.verify(
+    let Some(verifier) = &discord.verifier else {
+        // Gateway mode without a public key: nothing is taken over HTTP,
+        // and an unverifiable request is refused like a forged one.
+        tracing::warn!(
+            "A Discord interaction arrived over HTTP, but discord.public_key is not set (gateway mode)."
+        );
+        return (StatusCode::UNAUTHORIZED, "invalid request signature\n").into_response();
+    };
+    let verified = verifier.verify(
         signed.timestamp.as_deref(),
         signed.signature.as_deref(),
         &body,
@@ -87,137 +79,6 @@ pub async fn interactions(
             return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
         }
     };
-    let answer = match interaction.kind {
-        InteractionKind::Ping => render::pong(),
-        InteractionKind::Command => command(&state, &interaction).await,
-        InteractionKind::Autocomplete => autocomplete(&state, &interaction),
-        InteractionKind::Component => component(&state, &interaction),
-        InteractionKind::ModalSubmit => {
-            render::ephemeral("medic does not handle this kind of interaction.")
-        }
-        InteractionKind::Other(n) => {
-            tracing::info!(
-                kind = n,
-                "A Discord interaction of a type this medic does not know."
-            );
-            render::ephemeral("medic does not handle this kind of interaction.")
-        }
-    };
+    let answer = interactions::answer(&state, &interaction, Acked::already()).await;
     Json(answer).into_response()
-}
-
-/// `/diag [target]`: dispatched like Slack's slash command.
-async fn command(state: &AppState, i: &Interaction) -> serde_json::Value {
-    let name = i.command_name();
-    let Some(channel) = i.channel().map(str::to_string) else {
-        return render::ephemeral(
-            "medic needs the channel this came from, and Discord did not say.",
-        );
-    };
-    let args = if name == DIAG {
-        i.options()
-            .into_iter()
-            .filter(|(n, _)| n == TARGET)
-            .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let invocation = CommandInvocation {
-        actor: i.actor(),
-        place: i.place(),
-        name: name.to_string(),
-        args,
-    };
-    let delivery = Delivery::Discord {
-        channel,
-        token: i.token.clone(),
-    };
-    let ack = dispatch::command(state, invocation, delivery).await;
-    match ack.outcome {
-        AckOutcome::Accepted => render::deferred(),
-        _ => render::ephemeral(&discord_markdown(&ack.text)),
-    }
-}
-
-/// The configured targets (and `all`) starting with what is typed, then
-/// those containing it; at most 25 (Discord's cap).
-fn autocomplete(state: &AppState, i: &Interaction) -> serde_json::Value {
-    let typed = i
-        .focused()
-        .map(|(_, v)| v.trim().to_lowercase())
-        .unwrap_or_default();
-    let mut names: Vec<String> = state.targets.keys().cloned().collect();
-    if state.targets.len() > 1 {
-        names.push("all".into());
-    }
-    let (mut starts, contains): (Vec<String>, Vec<String>) = names
-        .into_iter()
-        .filter(|n| n.to_lowercase().contains(&typed))
-        .partition(|n| n.to_lowercase().starts_with(&typed));
-    starts.extend(contains);
-    render::autocomplete(&starts)
-}
-
-/// Buttons. One of medic's (`custom_id` `medic.request:…`, `medic.approve:…`,
-/// `medic.deny:…`) is answered at once with a deferred update (6) and
-/// handled in the background by the same flow as Slack's clicks: policy,
-/// approvals, single use, audit; what the clicker alone should read comes
-/// as ephemeral follow-ups. Anything else (another app's button, a modal)
-/// gets an honest ephemeral answer (4, flags 64).
-fn component(state: &AppState, i: &Interaction) -> serde_json::Value {
-    let Some(click) = components::click(i) else {
-        tracing::info!(
-            custom_id = i.custom_id().unwrap_or_default(),
-            "A Discord component interaction that is not one of medic's buttons."
-        );
-        return render::ephemeral("This button is not handled by this medic; nothing was run.");
-    };
-    if click.actor.id.is_empty() || click.place.channel.is_empty() {
-        return render::ephemeral(
-            "medic needs to know who clicked and where, and Discord did not say; nothing was run.",
-        );
-    }
-    tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed on Discord.");
-    let job = state.clone();
-    let token = i.token.clone();
-    state.tasks.spawn(async move {
-        let notifier = DiscordNotifier {
-            state: job.clone(),
-            token,
-        };
-        flow::handle(&job, click, &notifier).await;
-    });
-    components::deferred_update()
-}
-
-/// The dispatcher's answers are written in Slack's mrkdwn, where `*x*` is
-/// bold; in Discord it is italic and `**x**` is bold.
-fn discord_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut in_code = false;
-    for c in text.chars() {
-        match c {
-            '`' => {
-                in_code = !in_code;
-                out.push(c);
-            }
-            '*' if !in_code => out.push_str("**"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slack_bold_becomes_discord_bold_outside_code() {
-        assert_eq!(
-            discord_markdown("Running *redis* — `a*b`"),
-            "Running **redis** — `a*b`"
-        );
-    }
 }

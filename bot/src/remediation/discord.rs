@@ -1,5 +1,5 @@
 //! Remediation buttons on Discord: the [`Notifier`] the neutral flow uses
-//! for a click that came through `POST /discord/interactions`, and the
+//! for a click (over HTTP interactions or the gateway), and the
 //! offer messages posted in a report's thread.
 //!
 //! A click is answered at once with a deferred update (type 6: "received",
@@ -18,6 +18,7 @@ use medic_integrations::chat::discord::components;
 
 use super::{Notifier, make_offers};
 use crate::app::AppState;
+use crate::discord::ack::Acked;
 use crate::storage::offers::Request;
 
 /// Answers and status messages for one Discord click.
@@ -26,6 +27,9 @@ pub struct DiscordNotifier {
     pub state: AppState,
     /// The click's interaction token, for ephemeral follow-ups.
     pub token: String,
+    /// Resolves once the click has been answered: follow-ups before that
+    /// are refused by Discord.
+    pub acked: Acked,
 }
 
 impl Notifier for DiscordNotifier {
@@ -33,6 +37,10 @@ impl Notifier for DiscordNotifier {
         let Some(discord) = &self.state.discord else {
             return;
         };
+        if !self.acked.wait().await {
+            tracing::warn!("A Discord click was never answered; its private reply is dropped.");
+            return;
+        }
         let text = medic_commands::redact::redact(text);
         let message = components::ephemeral_followup(&text);
         // Follow-ups go to the interaction's webhook, not a channel: their

@@ -1,4 +1,13 @@
-//! `[discord]`: Discord over HTTP interactions.
+//! `[discord]`: Discord over HTTP interactions, or over the gateway.
+//!
+//! ```toml
+//! [discord]
+//! application_id = "…"   # required: interaction webhooks and commands are named by it
+//! public_key = "…"       # hex; required for HTTP interactions, optional with gateway = true
+//! bot_token = "…"        # required: the REST API, and the gateway's IDENTIFY
+//! api_url = "https://discord.com"   # tests point this at a fake; the gateway URL is asked here too
+//! gateway = false        # true: take interactions over a gateway connection instead
+//! ```
 
 use std::fmt;
 
@@ -9,8 +18,8 @@ use serde::Deserialize;
 
 use super::{Reader, is_loopback, problem};
 
-/// `[discord]`: present when the application id, public key and bot token
-/// all are.
+/// `[discord]`: present when the application id, bot token and (for HTTP
+/// interactions) the public key are.
 #[derive(Clone)]
 pub struct DiscordSettings {
     /// The application's id (Developer Portal → General Information);
@@ -18,13 +27,19 @@ pub struct DiscordSettings {
     pub application_id: String,
     /// The application's Ed25519 public key, hex (General Information →
     /// Public Key): verifies `POST /discord/interactions`. Checked to be a
-    /// valid key at load time.
-    pub public_key: String,
+    /// valid key at load time. Optional in gateway mode, where nothing
+    /// arrives over HTTP.
+    pub public_key: Option<String>,
     /// The bot's token (Bot → Token), for the REST API.
     pub bot_token: SecretString,
     /// The REST API's base URL (`https://discord.com`; tests point it at a
     /// fake). `/api/v10` is appended.
     pub api_url: url::Url,
+    /// Take interactions over a gateway WebSocket (serenity) instead of
+    /// `POST /discord/interactions`: for teams without a public HTTPS
+    /// endpoint. The WebSocket URL is what `GET {api_url}/api/v10/gateway`
+    /// names, so a fake API also fakes the gateway.
+    pub gateway: bool,
 }
 
 impl fmt::Debug for DiscordSettings {
@@ -34,6 +49,7 @@ impl fmt::Debug for DiscordSettings {
             .field("public_key", &self.public_key)
             .field("bot_token", &"••••")
             .field("api_url", &self.api_url.as_str())
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -48,6 +64,7 @@ impl Reader {
             public_key: Option<String>,
             bot_token: Option<SecretString>,
             api_url: Option<String>,
+            gateway: bool,
         }
         let Some(value) = value else {
             return Some(None);
@@ -64,7 +81,7 @@ impl Reader {
         let token = raw
             .bot_token
             .filter(|t| !t.expose_secret().trim().is_empty());
-        if application_id.is_none() && public_key.is_none() && token.is_none() {
+        if application_id.is_none() && public_key.is_none() && token.is_none() && !raw.gateway {
             return Some(None);
         }
         let before = self.problems.len();
@@ -96,9 +113,11 @@ impl Reader {
             Some(_) => {}
         }
         match &public_key {
+            // Nothing arrives over HTTP in gateway mode: no key to check with.
+            None if raw.gateway => {}
             None => self.problems.push(problem(
                 "discord.public_key",
-                "missing: interactions cannot be verified without it (Developer Portal → General Information → Public Key)",
+                "missing: interactions cannot be verified without it (Developer Portal → General Information → Public Key; or set gateway = true)",
             )),
             Some(k) => {
                 if let Err(e) = DiscordVerifier::new(k) {
@@ -109,7 +128,11 @@ impl Reader {
         if token.is_none() {
             self.problems.push(problem(
                 "discord.bot_token",
-                "missing: medic cannot post without it (Developer Portal → Bot → Token)",
+                if raw.gateway {
+                    "missing: the gateway connection identifies with it, and medic cannot post without it (Developer Portal → Bot → Token)"
+                } else {
+                    "missing: medic cannot post without it (Developer Portal → Bot → Token)"
+                },
             ));
         }
         if self.problems.len() > before {
@@ -117,9 +140,10 @@ impl Reader {
         }
         Some(Some(DiscordSettings {
             application_id: application_id?,
-            public_key: public_key?,
+            public_key,
             bot_token: token?,
             api_url: api_url?,
+            gateway: raw.gateway,
         }))
     }
 }

@@ -565,3 +565,34 @@ fn slack_app_token_enables_socket_mode_and_is_checked() {
             .is_none()
     );
 }
+
+#[test]
+fn discord_gateway_mode_needs_no_public_key_but_the_token_and_application() {
+    let ok =
+        load("[discord]\napplication_id = \"11\"\nbot_token = \"t\"\ngateway = true\n").unwrap();
+    let d = ok.settings.discord.unwrap();
+    assert!(d.gateway);
+    assert!(d.public_key.is_none());
+
+    let problems = load("[discord]\ngateway = true\n").unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        ["discord.application_id", "discord.bot_token"],
+        "gateway = true alone is not a silent no-op"
+    );
+    assert!(problems[1].message.contains("gateway"), "{problems:?}");
+    // HTTP interactions still need the key.
+    let problems = load("[discord]\napplication_id = \"11\"\nbot_token = \"t\"\n").unwrap_err();
+    assert_eq!(keys(&problems), ["discord.public_key"]);
+}
+
+#[test]
+fn the_redis_url_is_kept_for_medic_itself() {
+    let s = load("[redis]\nurl = \"redis://127.0.0.1:6399/\"\n")
+        .unwrap()
+        .settings;
+    assert_eq!(s.redis.unwrap().expose(), "redis://127.0.0.1:6399/");
+    assert!(load("").unwrap().settings.redis.is_none());
+    let problems = load("[redis]\nurl = \"http://x\"\n").unwrap_err();
+    assert_eq!(keys(&problems), ["redis.url"]);
+}

@@ -20,6 +20,14 @@
 //! - `nonce` with `enforce_nonce` returns the earlier message instead of
 //!   posting twice.
 //!
+//! - the gateway: `GET /gateway` (and `/gateway/bot`, which needs the
+//!   token) name a [`FakeGateway`] started with the API; an interaction a
+//!   test injects there ([`FakeDiscord::inject_interaction`]) must be
+//!   answered once through `POST /interactions/{id}/{token}/callback`
+//!   (204; 10062 Unknown interaction for one never sent, 40060 already
+//!   acknowledged for a second answer) before its token takes follow-ups
+//!   or edits of `@original` (10015 Unknown Webhook until then).
+//!
 //! Every call, accepted or not, is recorded.
 
 use std::collections::HashMap;
@@ -33,8 +41,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post, put};
+use axum::routing::{get, patch, post, put};
 use serde_json::{Value, json};
+
+use super::discord_gateway::FakeGateway;
 
 /// Messages per channel per [`CHANNEL_WINDOW`].
 pub const CHANNEL_BURST: usize = 5;
@@ -80,6 +90,11 @@ struct Inner {
     threads: Mutex<HashMap<String, (String, String)>>,
     /// Interaction token → (channel, the original message once answered).
     interactions: Mutex<HashMap<String, (String, Option<String>)>>,
+    /// Interactions sent over the gateway and not yet answered: token →
+    /// (interaction id, channel).
+    pending: Mutex<HashMap<String, (String, String)>>,
+    /// The gateway's URL, for `GET /gateway`.
+    gateway_url: String,
     /// Route → (429s still to answer, retry_after seconds).
     forced: Mutex<HashMap<String, (u32, f64)>>,
     /// Route → refusals still to answer.
@@ -96,6 +111,7 @@ struct Inner {
 pub struct FakeDiscord {
     addr: SocketAddr,
     inner: Arc<Inner>,
+    gateway: FakeGateway,
 }
 
 /// A refusal: status, headers, JSON body (boxed: errors stay small).
@@ -224,6 +240,7 @@ fn non_empty(body: &Value) -> Result<(), Answer> {
 impl FakeDiscord {
     /// Starts a fake that accepts `token` for `application_id`.
     pub async fn start(token: &str, application_id: &str) -> FakeDiscord {
+        let gateway = FakeGateway::start(token, application_id).await;
         let inner = Arc::new(Inner {
             token: token.to_string(),
             application_id: application_id.to_string(),
@@ -232,6 +249,8 @@ impl FakeDiscord {
             order: Mutex::default(),
             threads: Mutex::default(),
             interactions: Mutex::default(),
+            pending: Mutex::default(),
+            gateway_url: gateway.url(),
             forced: Mutex::default(),
             refused: Mutex::default(),
             recent: Mutex::default(),
@@ -254,6 +273,12 @@ impl FakeDiscord {
                 "/api/v10/webhooks/{app}/{token}/messages/{which}",
                 patch(edit_original),
             )
+            .route("/api/v10/gateway", get(gateway_url))
+            .route("/api/v10/gateway/bot", get(gateway_bot))
+            .route(
+                "/api/v10/interactions/{id}/{token}/callback",
+                post(interaction_callback),
+            )
             .route("/api/v10/applications/{app}/commands", put(global_commands))
             .route(
                 "/api/v10/applications/{app}/guilds/{guild}/commands",
@@ -267,7 +292,52 @@ impl FakeDiscord {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeDiscord { addr, inner }
+        FakeDiscord {
+            addr,
+            inner,
+            gateway,
+        }
+    }
+
+    /// The application it serves.
+    pub fn application_id(&self) -> &str {
+        &self.inner.application_id
+    }
+
+    /// The fake gateway whose URL `GET /gateway` gives.
+    pub fn gateway(&self) -> &FakeGateway {
+        &self.gateway
+    }
+
+    /// Sends `interaction` as an INTERACTION_CREATE to every connected
+    /// bot, expecting its answer through the callback; returns how many
+    /// connections got it.
+    pub fn inject_interaction(&self, interaction: &Value) -> usize {
+        let channel = interaction["channel_id"]
+            .as_str()
+            .or(interaction["channel"]["id"].as_str())
+            .or(interaction["message"]["channel_id"].as_str())
+            .unwrap_or_default();
+        self.inner.pending.lock().unwrap().insert(
+            interaction["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            (
+                interaction["id"].as_str().unwrap_or_default().to_string(),
+                channel.to_string(),
+            ),
+        );
+        self.gateway
+            .dispatch("INTERACTION_CREATE", interaction.clone())
+    }
+
+    /// The callback bodies posted for interaction `token`, in order.
+    pub fn callbacks_to(&self, token: &str) -> Vec<Call> {
+        self.calls_to("callback")
+            .into_iter()
+            .filter(|c| c.path.split('/').nth(3) == Some(token))
+            .collect()
     }
 
     /// The base URL, for `discord.api_url`.
@@ -871,4 +941,99 @@ async fn guild_commands(
         &body,
         result,
     )
+}
+
+/// `GET /gateway`: where to connect (no token needed, as on Discord).
+async fn gateway_url(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let v = json!({ "url": inner.gateway_url });
+    respond(
+        &inner,
+        Method::GET,
+        "/gateway".into(),
+        "gateway",
+        &headers,
+        &Value::Null,
+        Ok(v),
+    )
+}
+
+/// `GET /gateway/bot`: the same, with the shard count and session limits;
+/// needs the bot token.
+async fn gateway_bot(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let result = inner.authorized(&headers).map(|()| {
+        json!({
+            "url": inner.gateway_url,
+            "shards": 1,
+            "session_start_limit": { "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1 }
+        })
+    });
+    respond(
+        &inner,
+        Method::GET,
+        "/gateway/bot".into(),
+        "gateway_bot",
+        &headers,
+        &Value::Null,
+        result,
+    )
+}
+
+/// `POST /interactions/{id}/{token}/callback`: the one answer to an
+/// interaction sent over the gateway. 204 with no body, like Discord.
+async fn interaction_callback(
+    State(inner): State<Arc<Inner>>,
+    Path((id, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body = parse(&raw).unwrap_or(Value::Null);
+    let result = (|| {
+        let body = parse(&raw)?;
+        if !(1..=10).contains(&body["type"].as_u64().unwrap_or_default()) {
+            return Err(error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body"));
+        }
+        check_limits(&body["data"])?;
+        if inner.interactions.lock().unwrap().contains_key(&token) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                40060,
+                "Interaction has already been acknowledged.",
+            ));
+        }
+        let mut pending = inner.pending.lock().unwrap();
+        match pending.get(&token) {
+            Some((known, _)) if *known == id => {}
+            _ => return Err(error(StatusCode::NOT_FOUND, 10062, "Unknown interaction")),
+        }
+        let (_, channel) = pending.remove(&token).expect("checked above");
+        inner
+            .interactions
+            .lock()
+            .unwrap()
+            .insert(token.clone(), (channel, None));
+        Ok(Value::Null)
+    })();
+    let path = format!("/interactions/{id}/{token}/callback");
+    match result {
+        Ok(_) => {
+            inner.record(
+                &Method::POST,
+                path,
+                "callback",
+                &headers,
+                &body,
+                StatusCode::NO_CONTENT,
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => respond(
+            &inner,
+            Method::POST,
+            path,
+            "callback",
+            &headers,
+            &body,
+            Err(e),
+        ),
+    }
 }

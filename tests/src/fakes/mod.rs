@@ -3,6 +3,7 @@
 //! limits, and records every call for assertions.
 
 pub mod discord;
+pub mod discord_gateway;
 pub mod pagerduty;
 pub mod sentry;
 pub mod slack;

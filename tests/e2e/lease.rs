@@ -1,0 +1,41 @@
+//! The lease against the real Redis: one holder at a time, a lapsed
+//! holder can neither renew nor delete what another took, and a released
+//! key is free at once.
+
+use std::time::Duration;
+
+use medic::lease::Lease;
+use medic_tests::require_redis;
+
+#[tokio::test]
+async fn one_holder_at_a_time_and_a_lapsed_holder_cannot_touch_its_successor() {
+    let redis = require_redis!();
+    let key = format!("medic:test:lease:{}", std::process::id());
+    let ttl = Duration::from_millis(400);
+    let mut a = Lease::connect(&redis, &key, ttl).await.unwrap();
+    let mut b = Lease::connect(&redis, &key, ttl).await.unwrap();
+    assert_ne!(a.holder(), b.holder());
+
+    assert!(a.try_acquire().await.unwrap());
+    assert!(!b.try_acquire().await.unwrap(), "held");
+    // Renewed, it outlives its first TTL.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(a.renew().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(!b.try_acquire().await.unwrap(), "still held after renewal");
+
+    // Not renewed, it lapses and the other takes it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(b.try_acquire().await.unwrap(), "lapsed");
+    assert!(
+        !a.renew().await.unwrap(),
+        "a lapsed holder cannot extend it"
+    );
+    assert!(!a.release().await.unwrap(), "nor delete it");
+    assert!(!a.try_acquire().await.unwrap());
+
+    // Released, it is free at once.
+    assert!(b.release().await.unwrap());
+    assert!(a.try_acquire().await.unwrap());
+    assert!(a.release().await.unwrap());
+}
