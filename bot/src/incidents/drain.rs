@@ -37,13 +37,26 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             }
             Err(error) => tracing::warn!(%error, "Could not read the outbox; retrying."),
         }
+        let scanned = tokio::time::Instant::now();
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = state.outbox_wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
+        // The incident logic wakes this after every batch, hundreds of
+        // times a second in a storm, and the scan reads every waiting row
+        // (thousands then); a channel's lane, once started, needs no scan.
+        // So at most one scan per RESCAN: a new channel's first message
+        // waits that much longer, nothing else does.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(scanned + RESCAN) => {}
+        }
     }
 }
+
+/// The least time between two scans for channels with calls waiting.
+const RESCAN: Duration = Duration::from_millis(100);
 
 /// Sends one channel's calls in order until none is left.
 async fn lane(state: AppState, (platform, channel): (String, String), stop: CancellationToken) {

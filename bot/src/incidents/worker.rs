@@ -20,36 +20,69 @@ use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};
 
 /// Deliveries taken per transaction batch.
-const DELIVERIES_PER_ROUND: i64 = 64;
+const DELIVERIES_PER_ROUND: i64 = 256;
 /// Runbook jobs run at once.
 const JOBS_PER_ROUND: i64 = 16;
+/// After a round that found fewer deliveries than a full batch, how long
+/// the worker lets more arrive before the next. A round has a fixed cost
+/// (a handful of statements, a commit) whatever its size; in a storm,
+/// rounds of one or two deliveries each spent most of medic's CPU on it.
+/// An alert's thread is at most this much later.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// What one round of [`deliveries`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Nothing pending: wait for a webhook.
+    Idle,
+    /// Fewer than a full batch: gather a little before the next.
+    Partial,
+    /// A full batch: more are likely waiting.
+    Full,
+    /// The database failed: retry in a second, whatever arrives meanwhile.
+    Failed,
+}
 
 /// Runs until `stop`.
 pub async fn run(state: AppState, stop: CancellationToken) {
     loop {
-        let busy = deliveries(&state).await | jobs(&state).await;
-        if busy {
+        let round = deliveries(&state).await;
+        let ran_jobs = jobs(&state).await;
+        if matches!(round, Round::Partial | Round::Full) || ran_jobs {
             state.outbox_wake.notify_one();
+        }
+        if round == Round::Full || ran_jobs {
             continue;
         }
+        let pause = match round {
+            Round::Partial => GATHER,
+            _ => Duration::from_secs(1),
+        };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = state.incident_wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
+            // Woken by a new delivery only when idle: after a round the
+            // gather pause runs out first, and after a failure the retry
+            // waits its second.
+            _ = state.incident_wake.notified(), if round == Round::Idle => {}
         }
     }
 }
 
-/// Applies pending deliveries; true when there were any.
-async fn deliveries(state: &AppState) -> bool {
+/// Applies pending deliveries.
+async fn deliveries(state: &AppState) -> Round {
     let pending = match state.store.pending_deliveries(DELIVERIES_PER_ROUND).await {
         Ok(p) => p,
         Err(error) => {
             tracing::warn!(%error, "Could not read pending alert deliveries; retrying.");
-            return false;
+            return Round::Failed;
         }
     };
-    let any = !pending.is_empty();
+    let taken = match pending.len() {
+        0 => return Round::Idle,
+        n if n >= DELIVERIES_PER_ROUND as usize => Round::Full,
+        _ => Round::Partial,
+    };
     let batch: Vec<Pending> = pending
         .into_iter()
         .map(|(id, source, json)| {
@@ -70,14 +103,14 @@ async fn deliveries(state: &AppState) -> bool {
     match super::apply_batch(&state.store, settings, platforms, &batch).await {
         Ok(changes) => {
             tracing::debug!(deliveries = batch.len(), ?changes, "Deliveries applied.");
-            return any;
+            return taken;
         }
         Err(error) if batch.len() > 1 => {
             tracing::warn!(%error, deliveries = batch.len(), "Could not apply a batch of deliveries; applying them one by one.");
         }
         Err(error) => {
             tracing::warn!(delivery = batch[0].id, %error, "Could not apply a delivery; will retry.");
-            return any;
+            return Round::Failed;
         }
     }
     // One by one, so that a delivery that keeps failing holds back only
@@ -86,10 +119,10 @@ async fn deliveries(state: &AppState) -> bool {
         let one = std::slice::from_ref(delivery);
         if let Err(error) = super::apply_batch(&state.store, settings, platforms, one).await {
             tracing::warn!(delivery = delivery.id, %error, "Could not apply a delivery; will retry.");
-            return any;
+            return Round::Failed;
         }
     }
-    any
+    taken
 }
 
 /// Runs pending runbook jobs at once; true when there were any.
