@@ -8,8 +8,10 @@
 //! lock: one transaction per webhook would cap an alert storm at the
 //! database's commit rate. So one writer task takes every delivery that
 //! arrived while the previous commit ran and writes them with one
-//! multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, in one
-//! transaction; each caller waits for its own batch. Under light load a
+//! multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` (one statement,
+//! so one implicit transaction: no BEGIN/COMMIT round trips), taking its
+//! turn at SQLite's write lock like every other writer
+//! ([`Store::write_turn`]); each caller waits for its own batch. Under light load a
 //! batch is one row and costs what a plain INSERT costs; under a storm the
 //! batch grows with the queue, so commits per second stay flat while rows
 //! per second grow. No timer: nothing waits for a batch to fill.
@@ -154,11 +156,11 @@ impl Store {
                 .bind(now)
                 .bind(d.alerts_json.as_str());
         }
+        // One statement commits on its own: no BEGIN and COMMIT round
+        // trips around it (it is all or nothing either way).
         let inserted = async {
-            let mut tx = self.begin_write().await?;
-            let returned = query.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(returned)
+            let _turn = self.write_turn().await;
+            query.fetch_all(self.pool()).await
         }
         .await;
         match inserted {

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod runs;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -39,6 +40,39 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's one write lock, taken in this process first: see
+    /// [`Store::begin_write`].
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (see [`Store::begin_write`]); it derefs to its
+/// connection like `sqlx::Transaction` does, and rolls back when dropped
+/// without [`WriteTx::commit`].
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// Held until the transaction ends (SQLite only).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer in.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -117,7 +151,11 @@ impl Store {
             .await
             .map_err(|e| anyhow::anyhow!(redactor.redact(&e.to_string())))
             .context("applying database migrations")?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Which backend this is.
@@ -144,17 +182,40 @@ impl Store {
     }
 
     /// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`:
-    /// it takes the write lock at once, waiting behind another writer for
-    /// up to `busy_timeout`. A plain (deferred) `BEGIN` that reads first
-    /// and writes later cannot wait: if another connection committed since
-    /// its read, SQLite answers `SQLITE_BUSY` ("database is locked") at
-    /// once, busy_timeout or not. Under an alert storm the delivery writer
-    /// commits all the time, so the incident logic failed nearly every
-    /// delivery and retried in a loop. PostgreSQL needs nothing of the kind.
-    pub(crate) async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    /// it takes the write lock at once. A plain (deferred) `BEGIN` that
+    /// reads first and writes later cannot wait: if another connection
+    /// committed since its read, SQLite answers `SQLITE_BUSY` ("database is
+    /// locked") at once, busy_timeout or not. Under an alert storm the
+    /// delivery writer commits all the time, so the incident logic failed
+    /// nearly every delivery and retried in a loop.
+    ///
+    /// And before that, on SQLite, it waits for this process's write turn
+    /// ([`Store::write_turn`]). SQLite has one write lock; a connection
+    /// that finds it taken waits in `busy_timeout`'s handler, which sleeps
+    /// 1, 2, 5, 10… ms between tries. With the webhooks' group commit and
+    /// the incident logic taking turns hundreds of times a second, those
+    /// sleeps, not the work, set the pace: medic used one core of two.
+    /// Queued on an async mutex, the next writer starts the moment the
+    /// last one commits. (Other processes on the same file still meet the
+    /// busy handler.) PostgreSQL needs neither.
+    pub async fn begin_write(&self) -> sqlx::Result<WriteTx> {
+        let turn = self.write_turn().await;
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// This process's turn at SQLite's write lock, for a write outside
+    /// [`Store::begin_write`] that runs often enough to matter (a single
+    /// statement commits on its own); `None` on PostgreSQL. Hold it no
+    /// longer than the statement, and never while waiting for another
+    /// turn: it is not reentrant.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
         }
     }
 }

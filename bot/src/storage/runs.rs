@@ -80,6 +80,7 @@ pub struct RunRecord {
 impl Store {
     /// Records an accepted command and returns its number.
     pub async fn insert_run(&self, run: &NewRun<'_>) -> sqlx::Result<i64> {
+        let _turn = self.write_turn().await;
         let row = sqlx::query(
             "INSERT INTO command_runs (platform, channel, actor_id, actor_name, command, target, state, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -100,6 +101,7 @@ impl Store {
     /// Stores the finished diagnosis (one report per target).
     pub async fn set_report(&self, id: i64, report: &Diagnosis) -> sqlx::Result<()> {
         let json = serde_json::to_string(report).unwrap_or_default();
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE command_runs SET state = $1, finished_at = $2, status = $3, summary = $4, report_json = $5 WHERE id = $6",
         )
@@ -116,6 +118,7 @@ impl Store {
 
     /// Records the root message once it is in the channel.
     pub async fn set_root(&self, id: i64, root_ts: &str) -> sqlx::Result<()> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE command_runs SET root_ts = $1 WHERE id = $2")
             .bind(root_ts)
             .bind(id)
@@ -126,6 +129,7 @@ impl Store {
 
     /// Marks the run delivered, or failed with a reason.
     pub async fn finish_run(&self, id: i64, error: Option<&str>) -> sqlx::Result<()> {
+        let _turn = self.write_turn().await;
         let state = if error.is_some() {
             RunState::Failed
         } else {

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde::Deserialize;
 
 /// The knowledge medic ships with.
