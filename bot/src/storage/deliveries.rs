@@ -130,17 +130,14 @@ impl Store {
         let mut sql = String::from(
             "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) VALUES ",
         );
+        let mut m = super::Markers::for_backend(self.backend());
         for (n, _) in rows.iter().enumerate() {
-            let p = n * 4;
             if n > 0 {
                 sql.push_str(", ");
             }
+            let (source, delivery, at, alerts) = (m.next(), m.next(), m.next(), m.next());
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, 'pending')",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4
+                "({source}, {delivery}, {at}, {alerts}, 'pending')"
             ));
         }
         sql.push_str(
@@ -225,11 +222,11 @@ impl Store {
 /// in one statement.
 pub async fn deliveries_done(conn: &mut sqlx::AnyConnection, ids: &[i64]) -> sqlx::Result<()> {
     for chunk in ids.chunks(MAX_BATCH) {
-        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "UPDATE deliveries SET state = 'done', processed_at = $1 WHERE id IN ({})",
-            list.join(", ")
-        );
+        let mut m = super::Markers::for_conn(conn);
+        let at = m.next();
+        let list = m.tuple(chunk.len());
+        let sql =
+            format!("UPDATE deliveries SET state = 'done', processed_at = {at} WHERE id IN {list}");
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now_ms());
         for id in chunk {
             query = query.bind(*id);

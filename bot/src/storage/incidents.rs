@@ -120,11 +120,12 @@ pub async fn open_incidents(
 ) -> sqlx::Result<Vec<(String, IncidentRow)>> {
     let mut found = Vec::with_capacity(fingerprints.len());
     for chunk in fingerprints.chunks(MAX_ROWS) {
-        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let mut m = super::Markers::for_conn(conn);
+        let source_marker = m.next();
+        let list = m.tuple(chunk.len());
         let sql = format!(
-            "SELECT {COLUMNS} FROM incidents WHERE state = 'open' AND source = $1 \
-             AND fingerprint IN ({})",
-            list.join(", ")
+            "SELECT {COLUMNS} FROM incidents WHERE state = 'open' AND source = {source_marker} \
+             AND fingerprint IN {list}"
         );
         // Only placeholders are generated; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source.as_str());
@@ -164,21 +165,9 @@ pub async fn seen_again_many(
     repeats: &[Repeats<'_>],
 ) -> sqlx::Result<()> {
     for chunk in repeats.chunks(MAX_ROWS) {
-        let mut values = String::new();
-        for n in 0..chunk.len() {
-            let p = n * 5;
-            if n > 0 {
-                values.push_str(", ");
-            }
-            values.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
-        }
+        let mut m = super::Markers::for_conn(conn);
+        let values: Vec<String> = chunk.iter().map(|_| m.tuple(5)).collect();
+        let values = values.join(", ");
         // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite has no
         // column list on a derived table; both accept this form.
         let sql = format!(

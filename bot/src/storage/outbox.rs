@@ -149,13 +149,9 @@ pub async fn enqueue_edits(conn: &mut AnyConnection, edits: &[Edit<'_>]) -> sqlx
     const ROWS: usize = 200;
     let now = now_ms();
     for chunk in edits.chunks(ROWS) {
-        let mut values = String::new();
-        for n in 0..chunk.len() {
-            if n > 0 {
-                values.push_str(", ");
-            }
-            values.push_str(&format!("(${}, ${})", 2 * n + 1, 2 * n + 2));
-        }
+        let mut m = super::Markers::for_conn(conn);
+        let values: Vec<String> = chunk.iter().map(|_| m.tuple(2)).collect();
+        let values = values.join(", ");
         let sql = format!(
             "WITH v (incident_id, body) AS (VALUES {values}) \
              UPDATE outbox SET body = v.body FROM v \
@@ -180,29 +176,32 @@ pub async fn enqueue_edits(conn: &mut AnyConnection, edits: &[Edit<'_>]) -> sqlx
         if fresh.is_empty() {
             continue;
         }
-        let mut sql = String::from(
-            "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) VALUES ",
+        // Markers in text order; `now` is bound twice a row (an anonymous
+        // marker cannot be repeated).
+        let mut m = super::Markers::for_conn(conn);
+        let rows: Vec<String> = fresh
+            .iter()
+            .map(|_| {
+                let (platform, channel, incident, body) = (m.next(), m.next(), m.next(), m.next());
+                let (not_before, created) = (m.next(), m.next());
+                format!(
+                    "({platform}, {channel}, {incident}, 'edit', {body}, 'pending', 0, {not_before}, {created})"
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) VALUES {}",
+            rows.join(", ")
         );
-        for n in 0..fresh.len() {
-            let p = n * 4;
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, 'edit', ${}, 'pending', 0, $1, $1)",
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
-        }
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for e in fresh {
             query = query
                 .bind(e.platform)
                 .bind(e.channel)
                 .bind(e.incident_id)
-                .bind(e.body.as_str());
+                .bind(e.body.as_str())
+                .bind(now)
+                .bind(now);
         }
         query.execute(&mut *conn).await?;
     }
