@@ -186,6 +186,10 @@ async fn content(
             .collect();
         return Ok(Some(digest::incident_digest(&views)));
     }
+    if let (OutboxKind::Edit, Some(i)) = (row.kind, incident) {
+        // The incident as it is now (see the Slack sender).
+        return Ok(Some(incident::incident_root(&i.view)));
+    }
     let stored: DiscordMessage = match serde_json::from_str(&row.body) {
         Ok(m) => m,
         Err(e) => {

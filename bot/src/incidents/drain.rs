@@ -277,6 +277,12 @@ async fn content(
             .collect();
         return Ok(Some(render::incident_digest(&views)));
     }
+    if let (OutboxKind::Edit, Some(i)) = (row.kind, incident) {
+        // An edit shows the incident as it is now, whatever it was when
+        // the edit was queued: the incident logic queues one per incident
+        // and never rewrites it (see `storage::outbox::enqueue`).
+        return Ok(Some(render::incident_root(&i.view)));
+    }
     let stored: SlackMessageContent = match serde_json::from_str(&row.body) {
         Ok(c) => c,
         Err(e) => {

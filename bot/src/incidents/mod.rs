@@ -153,17 +153,17 @@ async fn open_of_batch<'b>(
 }
 
 /// A batch's repeats of open incidents, gathered in memory and written
-/// once per incident: its count, last time, severity and latest alert,
-/// and one root edit showing them.
+/// once per incident: its count, last time and severity, and one root
+/// edit (rendered when sent) showing them.
 #[derive(Default)]
-struct Repeated<'b> {
+struct Repeated {
     /// In the order each incident was first repeated.
     order: Vec<i64>,
-    by_id: HashMap<i64, (IncidentRow, incidents::Repeats<'b>)>,
+    by_id: HashMap<i64, (IncidentRow, incidents::Repeats)>,
 }
 
-impl<'b> Repeated<'b> {
-    fn count(&mut self, row: &IncidentRow, alert: &'b Alert, now: i64) {
+impl Repeated {
+    fn count(&mut self, row: &IncidentRow, alert: &Alert, now: i64) {
         let (row, r) = self.by_id.entry(row.id).or_insert_with(|| {
             self.order.push(row.id);
             (
@@ -173,14 +173,12 @@ impl<'b> Repeated<'b> {
                     count: 0,
                     last_seen: now,
                     severity: row.view.severity,
-                    alert,
                 },
             )
         });
         r.count += 1;
         r.last_seen = now;
         r.severity = r.severity.max(alert.severity);
-        r.alert = alert;
         // The row as the UPDATE will leave it, for the root edit.
         row.view.seen_count += 1;
         row.view.last_seen = incidents::time_ms(now);
@@ -209,7 +207,7 @@ impl<'b> Repeated<'b> {
 
 async fn write(
     conn: &mut AnyConnection,
-    entries: Vec<(IncidentRow, incidents::Repeats<'_>)>,
+    entries: Vec<(IncidentRow, incidents::Repeats)>,
 ) -> sqlx::Result<()> {
     if entries.is_empty() {
         return Ok(());
@@ -224,7 +222,6 @@ async fn write(
                 platform,
                 channel,
                 incident_id: row.id,
-                body: render::root(platform, &row.view),
             })
         })
         .collect();
@@ -311,11 +308,11 @@ async fn queue_messages(
     let Some((platform, channel)) = row.place.clone() else {
         return Ok(());
     };
-    let root = render::root(&platform, &row.view);
     let at = clock(OffsetDateTime::now_utc());
     let source = alert.source.as_str();
     match change {
         Change::Opened(_) => {
+            let root = render::root(&platform, &row.view);
             enqueue(conn, &platform, &channel, id, OutboxKind::Root, &root).await?;
             let words = routing::runbook_targets(&config.runbooks, alert);
             // With triage on, the runbook job posts the likely cause first
@@ -343,14 +340,14 @@ async fn queue_messages(
             }
         }
         Change::Repeated(_) => {
-            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;
+            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, "").await?;
         }
         Change::Resolved(_) => {
-            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;
+            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, "").await?;
             reply(conn, &row, &format!("✅ Resolved at {at} UTC ({source})")).await?;
         }
         Change::Reopened(_) => {
-            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, &root).await?;
+            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, "").await?;
             reply(
                 conn,
                 &row,

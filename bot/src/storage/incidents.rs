@@ -145,7 +145,7 @@ const MAX_ROWS: usize = 200;
 
 /// One incident's repeats within a batch, to be written at once.
 #[derive(Debug, Clone)]
-pub struct Repeats<'a> {
+pub struct Repeats {
     /// The incident.
     pub id: i64,
     /// How many more times it was seen.
@@ -154,26 +154,21 @@ pub struct Repeats<'a> {
     pub last_seen: i64,
     /// Its severity after them (it only rises).
     pub severity: Severity,
-    /// The latest alert.
-    pub alert: &'a Alert,
 }
 
 /// Counts the repeats of several open incidents in one statement per
 /// [`MAX_ROWS`] incidents (what [`seen_again`] does one at a time).
-pub async fn seen_again_many(
-    conn: &mut AnyConnection,
-    repeats: &[Repeats<'_>],
-) -> sqlx::Result<()> {
+pub async fn seen_again_many(conn: &mut AnyConnection, repeats: &[Repeats]) -> sqlx::Result<()> {
     for chunk in repeats.chunks(MAX_ROWS) {
         let mut m = super::Markers::for_conn(conn);
-        let values: Vec<String> = chunk.iter().map(|_| m.tuple(5)).collect();
+        let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
         let values = values.join(", ");
         // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite has no
         // column list on a derived table; both accept this form.
         let sql = format!(
-            "WITH v (id, n, last_seen, severity, alert_json) AS (VALUES {values}) \
+            "WITH v (id, n, last_seen, severity) AS (VALUES {values}) \
              UPDATE incidents SET seen_count = incidents.seen_count + v.n, \
-             last_seen = v.last_seen, severity = v.severity, alert_json = v.alert_json \
+             last_seen = v.last_seen, severity = v.severity \
              FROM v WHERE incidents.id = v.id"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -182,8 +177,7 @@ pub async fn seen_again_many(
                 .bind(r.id)
                 .bind(r.count)
                 .bind(r.last_seen)
-                .bind(severity_str(r.severity))
-                .bind(serde_json::to_string(r.alert).unwrap_or_default());
+                .bind(severity_str(r.severity));
         }
         query.execute(&mut *conn).await?;
     }
@@ -312,6 +306,8 @@ pub async fn insert_incident(
 }
 
 /// Counts one more firing of an open incident; the severity only rises.
+/// (`alert_json` keeps the alert that opened it: a repeat of a storm need
+/// not rewrite it.)
 pub async fn seen_again(
     conn: &mut AnyConnection,
     row: &IncidentRow,
@@ -320,12 +316,10 @@ pub async fn seen_again(
 ) -> sqlx::Result<()> {
     let worst = row.view.severity.max(alert.severity);
     sqlx::query(
-        "UPDATE incidents SET seen_count = seen_count + 1, last_seen = $1, severity = $2, \
-         alert_json = $3 WHERE id = $4",
+        "UPDATE incidents SET seen_count = seen_count + 1, last_seen = $1, severity = $2 WHERE id = $3",
     )
     .bind(now_ms)
     .bind(severity_str(worst))
-    .bind(serde_json::to_string(alert).unwrap_or_default())
     .bind(row.id)
     .execute(conn)
     .await?;

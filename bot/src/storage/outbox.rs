@@ -89,9 +89,10 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
     })
 }
 
-/// Queues a call. An edit of an incident's root replaces an edit still
-/// pending for it: only the latest state of the root matters, so a storm of
-/// repeats costs one `chat.update`, not one per delivery.
+/// Queues a call. An edit of an incident's root carries no body: it is
+/// rendered from the incident when it is sent, so one pending edit per
+/// incident is enough and a storm of repeats costs one `chat.update`, not
+/// one per delivery (`body` is ignored for [`OutboxKind::Edit`]).
 pub async fn enqueue(
     conn: &mut AnyConnection,
     platform: &str,
@@ -101,16 +102,20 @@ pub async fn enqueue(
     body: &str,
 ) -> sqlx::Result<()> {
     if kind == OutboxKind::Edit {
-        let replaced = sqlx::query(
-            "UPDATE outbox SET body = $1 WHERE incident_id = $2 AND kind = 'edit' AND state = 'pending'",
+        // Rendered when sent, from the incident as it is then: one pending
+        // edit per incident is enough, and a repeat writes nothing here.
+        sqlx::query(
+            "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
+             SELECT $1, $2, $3, 'edit', '', 'pending', 0, $4, $4 \
+             WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE incident_id = $3 AND kind = 'edit' AND state = 'pending')",
         )
-        .bind(body)
+        .bind(platform)
+        .bind(channel)
         .bind(incident_id)
+        .bind(now_ms())
         .execute(&mut *conn)
         .await?;
-        if replaced.rows_affected() > 0 {
-            return Ok(());
-        }
+        return Ok(());
     }
     let now = now_ms();
     sqlx::query(
@@ -137,70 +142,33 @@ pub struct Edit<'a> {
     pub channel: &'a str,
     /// The incident.
     pub incident_id: i64,
-    /// The root as it should now read.
-    pub body: String,
 }
 
 /// Queues root edits of several incidents, as [`enqueue`] does for one
-/// with [`OutboxKind::Edit`]: each replaces its incident's pending edit
-/// when there is one, in one statement for all, and the rest are inserted
-/// in one more.
+/// with [`OutboxKind::Edit`], in one statement per 200: an incident that
+/// already has an edit waiting gets nothing more (the edit is rendered
+/// when it is sent), so in a storm a repeat writes nothing to the outbox.
 pub async fn enqueue_edits(conn: &mut AnyConnection, edits: &[Edit<'_>]) -> sqlx::Result<()> {
     const ROWS: usize = 200;
     let now = now_ms();
     for chunk in edits.chunks(ROWS) {
         let mut m = super::Markers::for_conn(conn);
-        let values: Vec<String> = chunk.iter().map(|_| m.tuple(2)).collect();
-        let values = values.join(", ");
+        let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
         let sql = format!(
-            "WITH v (incident_id, body) AS (VALUES {values}) \
-             UPDATE outbox SET body = v.body FROM v \
-             WHERE outbox.incident_id = v.incident_id AND outbox.kind = 'edit' \
-             AND outbox.state = 'pending' RETURNING outbox.incident_id"
+            "WITH v (platform, channel, incident_id, at) AS (VALUES {}) \
+             INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
+             SELECT v.platform, v.channel, v.incident_id, 'edit', '', 'pending', 0, v.at, v.at FROM v \
+             WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = v.incident_id \
+             AND o.kind = 'edit' AND o.state = 'pending')",
+            values.join(", ")
         );
         // Only placeholders are generated; every value is bound.
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
-            query = query.bind(e.incident_id).bind(e.body.as_str());
-        }
-        let replaced: std::collections::HashSet<i64> = query
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .filter_map(|r| r.try_get::<i64, _>(0).ok())
-            .collect();
-        let fresh: Vec<&Edit> = chunk
-            .iter()
-            .filter(|e| !replaced.contains(&e.incident_id))
-            .collect();
-        if fresh.is_empty() {
-            continue;
-        }
-        // Markers in text order; `now` is bound twice a row (an anonymous
-        // marker cannot be repeated).
-        let mut m = super::Markers::for_conn(conn);
-        let rows: Vec<String> = fresh
-            .iter()
-            .map(|_| {
-                let (platform, channel, incident, body) = (m.next(), m.next(), m.next(), m.next());
-                let (not_before, created) = (m.next(), m.next());
-                format!(
-                    "({platform}, {channel}, {incident}, 'edit', {body}, 'pending', 0, {not_before}, {created})"
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) VALUES {}",
-            rows.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for e in fresh {
             query = query
                 .bind(e.platform)
                 .bind(e.channel)
                 .bind(e.incident_id)
-                .bind(e.body.as_str())
-                .bind(now)
                 .bind(now);
         }
         query.execute(&mut *conn).await?;
