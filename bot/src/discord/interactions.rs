@@ -81,7 +81,7 @@ async fn command(state: &AppState, i: &Interaction, acked: Acked) -> serde_json:
     let ack = dispatch::command(state, invocation, delivery).await;
     match ack.outcome {
         AckOutcome::Accepted => render::deferred(),
-        _ => render::ephemeral(&discord_markdown(&ack.text)),
+        _ => render::ephemeral(&components::bold(&ack.text)),
     }
 }
 
@@ -135,35 +135,4 @@ fn component(state: &AppState, i: &Interaction, acked: Acked) -> serde_json::Val
         flow::handle(&job, click, &notifier).await;
     });
     components::deferred_update()
-}
-
-/// The dispatcher's answers are written in Slack's mrkdwn, where `*x*` is
-/// bold; in Discord it is italic and `**x**` is bold.
-fn discord_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut in_code = false;
-    for c in text.chars() {
-        match c {
-            '`' => {
-                in_code = !in_code;
-                out.push(c);
-            }
-            '*' if !in_code => out.push_str("**"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slack_bold_becomes_discord_bold_outside_code() {
-        assert_eq!(
-            discord_markdown("Running *redis* — `a*b`"),
-            "Running **redis** — `a*b`"
-        );
-    }
 }

@@ -186,6 +186,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    #[test]
+    fn slack_bold_becomes_discord_bold_outside_code() {
+        assert_eq!(bold("Running *redis* — `a*b`"), "Running **redis** — `a*b`");
+    }
+
     fn offer(n: usize) -> OfferButton {
         OfferButton {
             title: format!("Action {n} with a very long title {}", "x".repeat(100)),
