@@ -34,6 +34,7 @@
 //! may repeat one message). A digest keeps the id of the root row it was
 //! folded into, so its nonce too is the same on every attempt.
 
+use medic_commands::model::incident::IncidentView;
 use medic_integrations::chat::discord::client::{DiscordApiError, Posted, UNKNOWN_CHANNEL};
 use medic_integrations::chat::discord::render::DiscordMessage;
 use medic_integrations::chat::discord::{components, digest, incident};
@@ -82,7 +83,8 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             .await;
         return Sent::Done;
     }
-    let message = match content(state, &row, incident.as_ref()).await {
+    let message: DiscordMessage = match super::drain::content(state, &row, incident.as_ref()).await
+    {
         Ok(Some(m)) => m,
         Ok(None) => return Sent::Done,
         Err(_) => return Sent::Later,
@@ -163,47 +165,16 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
     record(state, &row, result).await
 }
 
-/// What to send for `row`: its stored message, except where a digest is
-/// involved: a digest (or an edit of an incident in one) is rendered from
-/// its incidents as they are now, and a note in a digest's thread is
-/// headed by its incident. `None` when the row was settled here.
-async fn content(
-    state: &AppState,
-    row: &OutboxRow,
-    incident: Option<&IncidentRow>,
-) -> sqlx::Result<Option<DiscordMessage>> {
-    let digest_id = match row.kind {
-        OutboxKind::Digest => Some(row.id),
-        _ => incident.and_then(|i| i.digest_id),
-    };
-    if let (Some(d), OutboxKind::Digest | OutboxKind::Edit) = (digest_id, row.kind) {
-        let views: Vec<_> = state
-            .store
-            .digest(d)
-            .await?
-            .into_iter()
-            .map(|i| i.view)
-            .collect();
-        return Ok(Some(digest::incident_digest(&views)));
+impl super::drain::Drawn for DiscordMessage {
+    fn digest(views: &[IncidentView]) -> Self {
+        digest::incident_digest(views)
     }
-    if let (OutboxKind::Edit, Some(i)) = (row.kind, incident) {
-        // The incident as it is now (see the Slack sender).
-        return Ok(Some(incident::incident_root(&i.view)));
+    fn root(view: &IncidentView) -> Self {
+        incident::incident_root(view)
     }
-    let stored: DiscordMessage = match serde_json::from_str(&row.body) {
-        Ok(m) => m,
-        Err(e) => {
-            state
-                .store
-                .outbox_failed(row.id, &format!("unreadable message: {e}"))
-                .await?;
-            return Ok(None);
-        }
-    };
-    Ok(Some(match (incident, digest_id) {
-        (Some(i), Some(_)) => digest::digest_note(&i.view, stored),
-        _ => stored,
-    }))
+    fn digest_note(view: &IncidentView, note: Self) -> Self {
+        digest::digest_note(view, note)
+    }
 }
 
 /// The name of the thread `row` posts into or starts: the incident's own,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use medic_commands::model::incident::IncidentView;
 use medic_integrations::chat::slack::client::{self, SlackApiError};
 use medic_integrations::chat::slack::incident as render;
 use slack_morphism::prelude::SlackMessageContent;
@@ -130,7 +131,7 @@ async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             .await;
         return Sent::Done;
     }
-    let content = match content(state, row, incident.as_ref()).await {
+    let content: SlackMessageContent = match content(state, row, incident.as_ref()).await {
         Ok(Some(c)) => c,
         Ok(None) => return Sent::Done,
         Err(_) => return Sent::Later,
@@ -254,15 +255,41 @@ pub(super) async fn fold_storm(
     Ok(true)
 }
 
+/// How a platform draws an incident's messages, so that one [`content`]
+/// decides for both senders what a row sends.
+pub(super) trait Drawn: serde::de::DeserializeOwned {
+    /// A digest of several new incidents.
+    fn digest(views: &[IncidentView]) -> Self;
+    /// An incident's root as it stands.
+    fn root(view: &IncidentView) -> Self;
+    /// A note in a digest's thread, headed by its incident.
+    fn digest_note(view: &IncidentView, note: Self) -> Self;
+}
+
+impl Drawn for SlackMessageContent {
+    fn digest(views: &[IncidentView]) -> Self {
+        render::incident_digest(views)
+    }
+    fn root(view: &IncidentView) -> Self {
+        render::incident_root(view)
+    }
+    fn digest_note(view: &IncidentView, note: Self) -> Self {
+        render::digest_note(view, note)
+    }
+}
+
 /// What to send for `row`: its stored message, except where a digest is
 /// involved: a digest (or an edit of an incident in one) is rendered from
 /// its incidents as they are now, and a note in a digest's thread is
-/// headed by its incident. `None` when the row was settled here.
-async fn content(
+/// headed by its incident. An edit shows the incident as it is now,
+/// whatever it was when the edit was queued: the incident logic queues one
+/// per incident and never rewrites it (see `storage::outbox::enqueue`).
+/// `None` when the row was settled here.
+pub(super) async fn content<M: Drawn>(
     state: &AppState,
     row: &OutboxRow,
     incident: Option<&IncidentRow>,
-) -> sqlx::Result<Option<SlackMessageContent>> {
+) -> sqlx::Result<Option<M>> {
     let digest_id = match row.kind {
         OutboxKind::Digest => Some(row.id),
         _ => incident.and_then(|i| i.digest_id),
@@ -275,15 +302,12 @@ async fn content(
             .into_iter()
             .map(|i| i.view)
             .collect();
-        return Ok(Some(render::incident_digest(&views)));
+        return Ok(Some(M::digest(&views)));
     }
     if let (OutboxKind::Edit, Some(i)) = (row.kind, incident) {
-        // An edit shows the incident as it is now, whatever it was when
-        // the edit was queued: the incident logic queues one per incident
-        // and never rewrites it (see `storage::outbox::enqueue`).
-        return Ok(Some(render::incident_root(&i.view)));
+        return Ok(Some(M::root(&i.view)));
     }
-    let stored: SlackMessageContent = match serde_json::from_str(&row.body) {
+    let stored: M = match serde_json::from_str(&row.body) {
         Ok(c) => c,
         Err(e) => {
             state
@@ -294,7 +318,7 @@ async fn content(
         }
     };
     Ok(Some(match (incident, digest_id) {
-        (Some(i), Some(_)) => render::digest_note(&i.view, stored),
+        (Some(i), Some(_)) => M::digest_note(&i.view, stored),
         _ => stored,
     }))
 }

@@ -129,19 +129,16 @@ async fn open_of_batch<'b>(
     conn: &mut AnyConnection,
     batch: &'b [Pending],
 ) -> sqlx::Result<HashMap<(AlertSource, &'b str), IncidentRow>> {
-    let mut by_source: HashMap<AlertSource, Vec<&'b str>> = HashMap::new();
-    let mut seen = HashSet::new();
+    let mut by_source: HashMap<AlertSource, HashSet<&'b str>> = HashMap::new();
     for alert in batch.iter().flat_map(|d| &d.alerts) {
-        if seen.insert((alert.source, alert.fingerprint.as_str())) {
-            by_source
-                .entry(alert.source)
-                .or_default()
-                .push(alert.fingerprint.as_str());
-        }
+        by_source
+            .entry(alert.source)
+            .or_default()
+            .insert(alert.fingerprint.as_str());
     }
     let mut open = HashMap::new();
-    for (source, fingerprints) in by_source {
-        let wanted: HashMap<&str, &'b str> = fingerprints.iter().map(|f| (*f, *f)).collect();
+    for (source, wanted) in by_source {
+        let fingerprints: Vec<&str> = wanted.iter().copied().collect();
         for (fingerprint, row) in incidents::open_incidents(conn, source, &fingerprints).await? {
             // Keyed by the batch's own string, which outlives this call.
             if let Some(fp) = wanted.get(fingerprint.as_str()) {

@@ -314,16 +314,13 @@ pub async fn seen_again(
     alert: &Alert,
     now_ms: i64,
 ) -> sqlx::Result<()> {
-    let worst = row.view.severity.max(alert.severity);
-    sqlx::query(
-        "UPDATE incidents SET seen_count = seen_count + 1, last_seen = $1, severity = $2 WHERE id = $3",
-    )
-    .bind(now_ms)
-    .bind(severity_str(worst))
-    .bind(row.id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let repeat = Repeats {
+        id: row.id,
+        count: 1,
+        last_seen: now_ms,
+        severity: row.view.severity.max(alert.severity),
+    };
+    seen_again_many(conn, &[repeat]).await
 }
 
 /// Marks an incident resolved.

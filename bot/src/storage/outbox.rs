@@ -102,20 +102,12 @@ pub async fn enqueue(
     body: &str,
 ) -> sqlx::Result<()> {
     if kind == OutboxKind::Edit {
-        // Rendered when sent, from the incident as it is then: one pending
-        // edit per incident is enough, and a repeat writes nothing here.
-        sqlx::query(
-            "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
-             SELECT $1, $2, $3, 'edit', '', 'pending', 0, $4, $4 \
-             WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE incident_id = $3 AND kind = 'edit' AND state = 'pending')",
-        )
-        .bind(platform)
-        .bind(channel)
-        .bind(incident_id)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?;
-        return Ok(());
+        let edit = Edit {
+            platform,
+            channel,
+            incident_id,
+        };
+        return enqueue_edits(conn, &[edit]).await;
     }
     let now = now_ms();
     sqlx::query(
