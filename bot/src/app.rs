@@ -63,10 +63,11 @@ pub struct Shared {
     pub ingest: Ingest,
     /// The configured alert sources' verifiers and parsers.
     pub intakes: Intakes,
-    /// Wakes the incident worker when a delivery is stored.
-    pub incident_wake: Notify,
+    /// Wakes the incident worker when a runbook job is queued or a
+    /// delivery is left pending.
+    pub incident_wake: Arc<Notify>,
     /// Wakes the outbox drain when calls are queued.
-    pub outbox_wake: Notify,
+    pub outbox_wake: Arc<Notify>,
     /// Sentry's API, when `sentry.auth_token` is set: triage fetches an
     /// issue's latest event from it when the webhook did not carry one.
     pub sentry_api: Option<SentryApi>,
@@ -131,16 +132,27 @@ impl App {
             })
             .collect();
         let limits = settings.limits;
+        let (incident_wake, outbox_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let platforms = crate::incidents::Platforms {
+            slack: slack.is_some(),
+            discord: discord.is_some(),
+        };
+        let applier = crate::incidents::Applier::new(
+            settings.alerts.clone(),
+            platforms,
+            incident_wake.clone(),
+            outbox_wake.clone(),
+        );
         let state = AppState(Arc::new(Shared {
             limiter: CommandLimiter::new(limits.commands_per_minute, limits.command_burst),
             diagnostics: DiagnosticRuns::new(limits.concurrent_diagnostics, metrics.clone()),
             pending: Arc::new(Semaphore::new(limits.pending_commands.max(1))),
             in_flight: InFlight::default(),
             tasks: TaskTracker::new(),
-            ingest: Ingest::start(store.clone()),
-            incident_wake: Notify::new(),
+            ingest: Ingest::start_applying(store.clone(), Arc::new(applier)),
+            incident_wake,
             intakes: Intakes::new(&settings.alerts),
-            outbox_wake: Notify::new(),
+            outbox_wake,
             settings,
             store,
             metrics,

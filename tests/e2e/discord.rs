@@ -359,7 +359,6 @@ async fn discord_register_overwrites_the_commands_globally_or_in_a_guild() {
 }
 
 mod incidents {
-    use medic::storage::deliveries::NewDelivery;
     use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 
     use super::*;
@@ -385,17 +384,7 @@ mod incidents {
     }
 
     async fn deliver(medic: &TestMedic, id: &str, alert: Alert) {
-        medic
-            .state
-            .ingest
-            .record(NewDelivery {
-                source: "sentry",
-                delivery_id: id.into(),
-                alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
-            })
-            .await
-            .expect("recorded");
-        medic.state.incident_wake.notify_one();
+        medic.deliver(id, alert).await;
     }
 
     /// The channel's only root, as it reads now.

@@ -283,7 +283,6 @@ async fn a_pagerduty_incident_on_discord_acknowledges_once() {
 }
 
 mod storm {
-    use medic::storage::deliveries::NewDelivery;
     use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 
     use super::*;
@@ -306,16 +305,7 @@ mod storm {
     }
 
     async fn deliver(m: &TestMedic, id: &str, alert: Alert) {
-        m.state
-            .ingest
-            .record(NewDelivery {
-                source: "sentry",
-                delivery_id: id.into(),
-                alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
-            })
-            .await
-            .expect("recorded");
-        m.state.incident_wake.notify_one();
+        m.deliver(id, alert).await;
     }
 
     /// The top-level messages of [`ALERTS`] as they read now.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use medic::storage::deliveries::{NewDelivery, Recorded};
+use medic::storage::deliveries::Recorded;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 use medic_tests::{Options, TestMedic, redis_target, require_redis, spawn_medic};
 
@@ -29,18 +29,7 @@ fn alert(state: AlertState) -> Alert {
 }
 
 async fn deliver(medic: &TestMedic, id: &str, alert: Alert) -> Recorded {
-    let recorded = medic
-        .state
-        .ingest
-        .record(NewDelivery {
-            source: "sentry",
-            delivery_id: id.into(),
-            alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
-        })
-        .await
-        .expect("recorded");
-    medic.state.incident_wake.notify_one();
-    recorded
+    medic.deliver(id, alert).await
 }
 
 /// Waits until the root message of `channel` reads with `needle`.

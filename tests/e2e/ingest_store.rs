@@ -19,6 +19,7 @@ fn delivery(id: usize) -> NewDelivery {
         source: "sentry",
         delivery_id: format!("req-{id}"),
         alerts_json: format!(r#"[{{"n":{id}}}]"#),
+        alerts: Vec::new(),
     }
 }
 
@@ -105,11 +106,11 @@ async fn deliveries_are_applied_while_new_ones_keep_being_committed() {
     const N: usize = 60;
     for n in 0..N {
         let recorded = ingest
-            .record(NewDelivery {
-                source: "sentry",
-                delivery_id: format!("first-{n}"),
-                alerts_json: serde_json::to_string(&vec![firing(n)]).unwrap(),
-            })
+            .record(NewDelivery::new(
+                "sentry",
+                format!("first-{n}"),
+                vec![firing(n)],
+            ))
             .await
             .unwrap();
         assert!(matches!(recorded, Recorded::New(_)));
@@ -286,6 +287,140 @@ async fn a_batch_of_repeats_around_a_resolve_counts_every_alert_in_order() {
     assert!(notes[0].contains("Resolved"), "{}", notes[0]);
     assert!(notes[1].contains("Firing again"), "{}", notes[1]);
     pool.close().await;
+    store.close().await;
+    db.drop_database().await;
+}
+
+/// With the incident logic as its applier, the writer commits a delivery
+/// and what it changed together: when `record` returns (when the webhook
+/// answers 2xx) the incident is there, nothing is left pending for the
+/// worker, and a redelivery changes nothing.
+#[tokio::test]
+async fn an_applying_writer_commits_the_incident_with_its_delivery() {
+    use medic::incidents::{Applier, Platforms};
+    use tokio::sync::Notify;
+
+    let db = TestDb::fresh().await;
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("database");
+    let (incident_wake, outbox_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let applier = Applier::new(
+        AlertSettings::default(),
+        Platforms::default(),
+        incident_wake.clone(),
+        outbox_wake.clone(),
+    );
+    let ingest = Ingest::start_applying(store.clone(), Arc::new(applier));
+
+    // Concurrent deliveries share batches: 40 alerts over 10 fingerprints.
+    let results = futures::future::join_all((0..40).map(|n| {
+        let ingest = ingest.clone();
+        async move {
+            ingest
+                .record(NewDelivery::new(
+                    "sentry",
+                    format!("d-{n}"),
+                    vec![firing(n % 10)],
+                ))
+                .await
+                .expect("recorded")
+        }
+    }))
+    .await;
+    assert!(results.iter().all(|r| matches!(r, Recorded::New(_))));
+    let rows = store.incidents().await.unwrap();
+    assert_eq!(
+        rows.len(),
+        10,
+        "one incident per fingerprint ({} backend)",
+        db.backend()
+    );
+    assert_eq!(rows.iter().map(|r| r.view.seen_count).sum::<i64>(), 40);
+    assert!(store.pending_deliveries(100).await.unwrap().is_empty());
+    // Both were woken: the outbox for the changes, the worker for the
+    // runbook jobs new incidents may have queued.
+    tokio::time::timeout(std::time::Duration::from_secs(1), outbox_wake.notified())
+        .await
+        .expect("outbox woken");
+    tokio::time::timeout(std::time::Duration::from_secs(1), incident_wake.notified())
+        .await
+        .expect("worker woken");
+
+    assert_eq!(
+        ingest
+            .record(NewDelivery::new("sentry", "d-0".into(), vec![firing(0)]))
+            .await
+            .unwrap(),
+        Recorded::Duplicate
+    );
+    let rows = store.incidents().await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.view.seen_count).sum::<i64>(), 40);
+    store.close().await;
+    db.drop_database().await;
+}
+
+/// An applier that writes, then fails: a bug or a constraint in the
+/// incident logic must not cost the delivery. The writer rolls back what
+/// the applier wrote, stores the batch as pending for the worker (which
+/// retries one by one and logs the one that fails), and still answers New.
+struct WritesThenFails;
+
+impl medic::storage::deliveries::Apply for WritesThenFails {
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut sqlx::AnyConnection,
+        _batch: &'c [medic::incidents::Pending],
+    ) -> futures::future::BoxFuture<'c, sqlx::Result<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) \
+                 VALUES ('sentry', 'written-by-a-failed-apply', 0, '[]', 'done')",
+            )
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("SELECT no_such_column FROM deliveries")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn committed(&self, _applied: bool) {}
+}
+
+#[tokio::test]
+async fn a_failing_applier_is_rolled_back_and_its_deliveries_left_pending() {
+    let db = TestDb::fresh().await;
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("database");
+    let ingest = Ingest::start_applying(store.clone(), Arc::new(WritesThenFails));
+    let results = futures::future::join_all((0..20).map(|n| {
+        let ingest = ingest.clone();
+        async move { ingest.record(delivery(n % 15)).await }
+    }))
+    .await;
+    let new = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Recorded::New(_))))
+        .count();
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Recorded::Duplicate)))
+        .count();
+    assert_eq!(
+        (new, duplicates),
+        (15, 5),
+        "{results:?} ({} backend)",
+        db.backend()
+    );
+    assert_eq!(store.pending_deliveries(100).await.unwrap().len(), 15);
+    assert_eq!(
+        store.count_deliveries("sentry").await.unwrap(),
+        15,
+        "the failed applier's own write was rolled back"
+    );
     store.close().await;
     db.drop_database().await;
 }

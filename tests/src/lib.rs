@@ -227,6 +227,25 @@ pub fn now_unix() -> i64 {
 }
 
 impl TestMedic {
+    /// Records one Sentry delivery of `alert` under delivery id `id`
+    /// through the webhooks' own writer (no HTTP, no signature): its
+    /// incident changes commit with it, as from `POST /webhooks/sentry`.
+    pub async fn deliver(
+        &self,
+        id: &str,
+        alert: medic_commands::model::alert::Alert,
+    ) -> medic::storage::deliveries::Recorded {
+        self.state
+            .ingest
+            .record(medic::storage::deliveries::NewDelivery::new(
+                "sentry",
+                id.into(),
+                vec![alert],
+            ))
+            .await
+            .expect("recorded")
+    }
+
     /// A URL on this medic.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

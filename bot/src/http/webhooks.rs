@@ -3,8 +3,8 @@
 //!
 //! The answer comes only after the delivery is committed (Sentry gives a
 //! webhook about a second): a 2xx means medic has it and will act on it
-//! even if it is killed the next instant. Everything after — incidents,
-//! diagnostics, chat — runs from the stored delivery.
+//! even if it is killed the next instant. The incident changes commit in
+//! the same transaction; diagnostics and chat run from what they queued.
 //!
 //! | outcome | status |
 //! |---|---|
@@ -139,19 +139,14 @@ async fn accept(
             return answer(StatusCode::OK, json!({"ok": true, "ignored": why}));
         }
     };
-    let delivery = NewDelivery {
-        source: name,
-        delivery_id: intake.delivery_id(headers, body),
-        alerts_json: serde_json::to_string(&alerts).unwrap_or_default(),
-    };
+    let count = alerts.len();
+    let delivery = NewDelivery::new(name, intake.delivery_id(headers, body), alerts);
     match state.ingest.record(delivery).await {
+        // Applied to its incidents as it was committed; the writer woke
+        // whoever acts on it.
         Ok(Recorded::New(_)) => {
             state.metrics.alert_delivery(name, "stored");
-            state.incident_wake.notify_one();
-            answer(
-                StatusCode::ACCEPTED,
-                json!({"ok": true, "alerts": alerts.len()}),
-            )
+            answer(StatusCode::ACCEPTED, json!({"ok": true, "alerts": count}))
         }
         Ok(Recorded::Duplicate) => {
             state.metrics.alert_delivery(name, "duplicate");

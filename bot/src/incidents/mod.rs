@@ -18,14 +18,19 @@ pub mod worker;
 pub use render::Platforms;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::BoxFuture;
 
 use medic_commands::model::alert::{Alert, AlertSource, AlertState};
 use medic_commands::routing;
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 
 use crate::settings::AlertSettings;
-use crate::storage::deliveries::deliveries_done;
+use crate::storage::deliveries::{Apply, deliveries_done};
 use crate::storage::incidents::{self, IncidentRow};
 use crate::storage::outbox::{Edit, OutboxKind, enqueue, enqueue_edits};
 use crate::storage::{Store, now_ms};
@@ -66,13 +71,74 @@ pub async fn apply(
         .unwrap_or_default())
 }
 
-/// A stored delivery waiting for the incident logic.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// Its row id in `deliveries`.
-    pub id: i64,
-    /// Its normalised alerts.
-    pub alerts: Vec<Alert>,
+pub use crate::storage::deliveries::Pending;
+
+/// The incident logic as the delivery writer's [`Apply`]: each batch of
+/// new deliveries changes incidents in the transaction that stores it.
+/// Before, the writer stored deliveries as pending and the worker read them
+/// back, parsed their JSON again, applied them and rewrote each row as
+/// done in a second transaction: two turns at SQLite's write lock per
+/// delivery, and most of the ingest path's database work.
+#[derive(Debug)]
+pub struct Applier {
+    config: AlertSettings,
+    platforms: Platforms,
+    /// The worker runs the runbook jobs new incidents queue, and the
+    /// deliveries left pending when applying failed.
+    incident_wake: Arc<Notify>,
+    outbox_wake: Arc<Notify>,
+    /// A batch opened an incident (it may have queued a runbook job)
+    /// since the worker was last woken.
+    opened: AtomicBool,
+}
+
+impl Applier {
+    /// The incident logic under `config`, for `platforms`, waking the
+    /// worker and the outbox when a batch commits.
+    pub fn new(
+        config: AlertSettings,
+        platforms: Platforms,
+        incident_wake: Arc<Notify>,
+        outbox_wake: Arc<Notify>,
+    ) -> Applier {
+        Applier {
+            config,
+            platforms,
+            incident_wake,
+            outbox_wake,
+            opened: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Apply for Applier {
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut AnyConnection,
+        batch: &'c [Pending],
+    ) -> BoxFuture<'c, sqlx::Result<()>> {
+        Box::pin(async move {
+            let changes = apply_in(conn, &self.config, self.platforms, batch).await?;
+            if changes
+                .iter()
+                .flatten()
+                .any(|c| matches!(c, Change::Opened(_)))
+            {
+                self.opened.store(true, Ordering::Relaxed);
+            }
+            tracing::debug!(deliveries = batch.len(), ?changes, "Deliveries applied.");
+            Ok(())
+        })
+    }
+
+    fn committed(&self, applied: bool) {
+        if applied {
+            self.outbox_wake.notify_one();
+        }
+        if !applied || self.opened.swap(false, Ordering::Relaxed) {
+            self.incident_wake.notify_one();
+        }
+    }
 }
 
 /// Applies several deliveries, in order, in one transaction: one write
@@ -96,8 +162,24 @@ pub async fn apply_batch(
     batch: &[Pending],
 ) -> sqlx::Result<Vec<Vec<Change>>> {
     let mut tx = store.begin_write().await?;
+    let all = apply_in(&mut tx, config, platforms, batch).await?;
+    let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+    deliveries_done(&mut tx, &ids).await?;
+    tx.commit().await?;
+    Ok(all)
+}
+
+/// [`apply_batch`] on `conn`, inside the caller's transaction, without
+/// marking the deliveries done: the delivery writer stores them done in the
+/// same transaction ([`Applier`]).
+pub async fn apply_in(
+    tx: &mut AnyConnection,
+    config: &AlertSettings,
+    platforms: Platforms,
+    batch: &[Pending],
+) -> sqlx::Result<Vec<Vec<Change>>> {
     let now = now_ms();
-    let mut open = open_of_batch(&mut tx, batch).await?;
+    let mut open = open_of_batch(tx, batch).await?;
     let mut repeated = Repeated::default();
     let mut all = Vec::with_capacity(batch.len());
     for delivery in batch {
@@ -111,16 +193,13 @@ pub async fn apply_batch(
                 continue;
             }
             if let Some(row) = open.remove(&key) {
-                repeated.write_one(&mut tx, row.id).await?;
+                repeated.write_one(tx, row.id).await?;
             }
-            changes.push(apply_one(&mut tx, config, platforms, alert, now).await?);
+            changes.push(apply_one(tx, config, platforms, alert, now).await?);
         }
         all.push(changes);
     }
-    repeated.write_all(&mut tx).await?;
-    let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
-    deliveries_done(&mut tx, &ids).await?;
-    tx.commit().await?;
+    repeated.write_all(tx).await?;
     Ok(all)
 }
 

@@ -1,8 +1,14 @@
-//! The loop that turns stored deliveries into incident changes, and runs
-//! the runbooks of new incidents into their threads.
+//! The loop that runs the runbooks of new incidents into their threads,
+//! and applies the deliveries left pending.
 //!
-//! It wakes when a webhook stores a delivery, and every second anyway, so
-//! work left by a crash or a failed attempt is picked up without a trigger.
+//! A delivery's incident changes normally commit with the delivery itself
+//! ([`super::Applier`], in the webhooks' writer), so diagnostics running
+//! here never hold up an alert storm. What is left pending — a batch whose
+//! applying failed, deliveries stored by an older medic — is applied here,
+//! one by one when a batch fails, so the log names the delivery that does.
+//! It wakes when a batch opens an incident or is left pending, and every
+//! second anyway, so work left by a crash or a failed attempt is picked up
+//! without a trigger.
 
 use std::time::Duration;
 

@@ -17,11 +17,15 @@
 //! per second grow. No timer: nothing waits for a batch to fill.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use sqlx::{AssertSqlSafe, Row};
+use futures::future::BoxFuture;
+use medic_commands::model::alert::Alert;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, now_ms};
+use super::{Backend, Store, now_ms};
 
 /// Most rows in one statement: 5 parameters a row stays far below SQLite's
 /// 32,766 and PostgreSQL's 65,535 bound parameters.
@@ -34,8 +38,57 @@ pub struct NewDelivery {
     pub source: &'static str,
     /// The vendor's delivery id, or a content hash when it sends none.
     pub delivery_id: String,
-    /// The normalised alerts, as JSON.
+    /// The normalised alerts, as JSON: what is stored.
     pub alerts_json: String,
+    /// The same alerts, parsed: what an [`Apply`] is handed, so that the
+    /// incident logic neither reads back nor re-parses what it was just
+    /// given.
+    pub alerts: Vec<Alert>,
+}
+
+impl NewDelivery {
+    /// A delivery of `alerts`, serialised here (in the webhook's own task,
+    /// not in the writer every webhook waits for).
+    pub fn new(source: &'static str, delivery_id: String, alerts: Vec<Alert>) -> NewDelivery {
+        NewDelivery {
+            source,
+            delivery_id,
+            alerts_json: serde_json::to_string(&alerts).unwrap_or_default(),
+            alerts,
+        }
+    }
+}
+
+/// A stored delivery for the incident logic: from the writer's batch in
+/// memory, or read back from `deliveries` when it is still pending.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Its row id in `deliveries`.
+    pub id: i64,
+    /// Its normalised alerts.
+    pub alerts: Vec<Alert>,
+}
+
+/// What the writer does with a batch's new deliveries inside the
+/// transaction that stores them (the incident logic:
+/// `crate::incidents::Applier`). A delivery and what it changed then
+/// commit together, so there is nothing to mark done, nothing to read back
+/// and no second turn at SQLite's write lock.
+pub trait Apply: Send + Sync + 'static {
+    /// Applies `batch`, in order, on `conn` (inside the writer's
+    /// transaction; do not commit). An error rolls the transaction back:
+    /// the deliveries are then stored as pending for the incident worker,
+    /// which retries them one by one.
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut AnyConnection,
+        batch: &'c [Pending],
+    ) -> BoxFuture<'c, sqlx::Result<()>>;
+
+    /// Called after every commit: `applied` says whether the batch's
+    /// changes were committed with it (wake the outbox), or the deliveries
+    /// were left pending (wake the incident worker).
+    fn committed(&self, applied: bool);
 }
 
 /// What recording a delivery did.
@@ -79,11 +132,22 @@ impl std::fmt::Debug for Job {
 }
 
 impl Ingest {
-    /// Starts the writer task on `store`. It stops when every handle is
-    /// dropped, after writing what it has.
+    /// Starts the writer task on `store`, storing deliveries as pending
+    /// for the incident worker. It stops when every handle is dropped,
+    /// after writing what it has.
     pub fn start(store: Store) -> Ingest {
+        Ingest::spawn(store, None)
+    }
+
+    /// Starts the writer task on `store`, applying each batch with `apply`
+    /// in the transaction that stores it.
+    pub fn start_applying(store: Store, apply: Arc<dyn Apply>) -> Ingest {
+        Ingest::spawn(store, Some(apply))
+    }
+
+    fn spawn(store: Store, apply: Option<Arc<dyn Apply>>) -> Ingest {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(store, rx));
+        tokio::spawn(writer(store, apply, rx));
         Ingest { jobs }
     }
 
@@ -99,60 +163,138 @@ impl Ingest {
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn writer(store: Store, apply: Option<Arc<dyn Apply>>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let outcomes = store.insert_deliveries(&batch).await;
+        let outcomes = match &apply {
+            Some(apply) => store.insert_and_apply(&mut batch, apply.as_ref()).await,
+            None => store.insert_pending(&batch).await,
+        };
         for (job, outcome) in batch.drain(..).zip(outcomes) {
             let _ = job.done.send(outcome);
         }
     }
 }
 
-impl Store {
-    /// Writes a batch in one transaction and says, for each job in order,
-    /// whether it was new or a redelivery (also within the batch itself).
-    async fn insert_deliveries(&self, batch: &[Job]) -> Vec<Result<Recorded, IngestError>> {
-        // Within a batch, the first of several equal keys is the delivery;
-        // the others are its redeliveries.
-        let mut first: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut rows = Vec::new();
+/// A batch's rows to insert: the first of several equal keys is the
+/// delivery, the others are its redeliveries (also within the batch).
+struct Rows {
+    /// Index in the batch of each row to insert.
+    rows: Vec<usize>,
+    /// The first index of each key.
+    first: HashMap<(&'static str, String), usize>,
+}
+
+impl Rows {
+    fn of(batch: &[Job]) -> Rows {
+        let mut first = HashMap::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
         for (i, job) in batch.iter().enumerate() {
             let d = &job.delivery;
             if let std::collections::hash_map::Entry::Vacant(slot) =
-                first.entry((d.source, d.delivery_id.as_str()))
+                first.entry((d.source, d.delivery_id.clone()))
             {
                 slot.insert(i);
                 rows.push(i);
             }
         }
-        let now = now_ms();
+        Rows { rows, first }
+    }
+
+    /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, rows
+    /// stored in `state` (only placeholders are generated; every value is
+    /// bound).
+    fn insert(
+        &self,
+        backend: Backend,
+        batch: &[Job],
+        state: &'static str,
+    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
         let mut sql = String::from(
             "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) VALUES ",
         );
-        let mut m = super::Markers::for_backend(self.backend());
-        for (n, _) in rows.iter().enumerate() {
+        let mut m = super::Markers::for_backend(backend);
+        for n in 0..self.rows.len() {
             if n > 0 {
                 sql.push_str(", ");
             }
-            let (source, delivery, at, alerts) = (m.next(), m.next(), m.next(), m.next());
-            sql.push_str(&format!(
-                "({source}, {delivery}, {at}, {alerts}, 'pending')"
-            ));
+            let (source, delivery, at, alerts, st) =
+                (m.next(), m.next(), m.next(), m.next(), m.next());
+            sql.push_str(&format!("({source}, {delivery}, {at}, {alerts}, {st})"));
         }
         sql.push_str(
             " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
         );
-        // Only placeholders are generated; every value is bound.
+        let now = now_ms();
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for &i in &rows {
+        for &i in &self.rows {
             let d = &batch[i].delivery;
             query = query
                 .bind(d.source)
-                .bind(d.delivery_id.as_str())
+                .bind(d.delivery_id.clone())
                 .bind(now)
-                .bind(d.alerts_json.as_str());
+                .bind(d.alerts_json.clone())
+                .bind(state);
         }
+        query
+    }
+
+    /// Each job's outcome, in batch order, from the rows the INSERT
+    /// returned (a conflict returns nothing: a redelivery).
+    fn outcomes(&self, batch: &[Job], returned: &[AnyRow]) -> Vec<Recorded> {
+        let mut ids: HashMap<(&str, &str), i64> = HashMap::with_capacity(returned.len());
+        for row in returned {
+            if let (Ok(id), Ok(source), Ok(delivery)) = (
+                row.try_get::<i64, _>(0),
+                row.try_get::<&str, _>(1),
+                row.try_get::<&str, _>(2),
+            ) {
+                ids.insert((source, delivery), id);
+            }
+        }
+        batch
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let d = &job.delivery;
+                let first = self.first.get(&(d.source, d.delivery_id.clone()));
+                match ids.get(&(d.source, d.delivery_id.as_str())) {
+                    Some(id) if first == Some(&i) => Recorded::New(*id),
+                    _ => Recorded::Duplicate,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Why [`Store::insert_and_apply`]'s transaction did not commit.
+enum Failure {
+    /// Storing failed: the webhooks are answered 503 and vendors retry.
+    Store(sqlx::Error),
+    /// The incident logic failed: the deliveries are stored as pending.
+    Apply(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Failure {
+        Failure::Store(e)
+    }
+}
+
+fn failed(batch: &[Job], e: &sqlx::Error) -> Vec<Result<Recorded, IngestError>> {
+    let msg = e.to_string();
+    batch
+        .iter()
+        .map(|_| Err(IngestError::Database(msg.clone())))
+        .collect()
+}
+
+impl Store {
+    /// Writes a batch as pending deliveries in one statement and says, for
+    /// each job in order, whether it was new or a redelivery.
+    async fn insert_pending(&self, batch: &[Job]) -> Vec<Result<Recorded, IngestError>> {
+        let rows = Rows::of(batch);
+        let query = rows.insert(self.backend(), batch, "pending");
         // One statement commits on its own: no BEGIN and COMMIT round
         // trips around it (it is all or nothing either way).
         let inserted = async {
@@ -161,36 +303,62 @@ impl Store {
         }
         .await;
         match inserted {
-            Ok(returned) => {
-                let mut ids: HashMap<(String, String), i64> = HashMap::new();
-                for row in returned {
-                    if let (Ok(id), Ok(source), Ok(delivery)) = (
-                        row.try_get::<i64, _>(0),
-                        row.try_get::<String, _>(1),
-                        row.try_get::<String, _>(2),
-                    ) {
-                        ids.insert((source, delivery), id);
-                    }
-                }
-                batch
-                    .iter()
-                    .enumerate()
-                    .map(|(i, job)| {
-                        let d = &job.delivery;
-                        let key = (d.source, d.delivery_id.as_str());
-                        match ids.get(&(d.source.to_string(), d.delivery_id.clone())) {
-                            Some(id) if first.get(&key) == Some(&i) => Ok(Recorded::New(*id)),
-                            _ => Ok(Recorded::Duplicate),
-                        }
-                    })
-                    .collect()
+            Ok(returned) => rows
+                .outcomes(batch, &returned)
+                .into_iter()
+                .map(Ok)
+                .collect(),
+            Err(e) => failed(batch, &e),
+        }
+    }
+
+    /// Writes a batch as done and applies its new deliveries, in one
+    /// transaction. When applying fails, the transaction is rolled back
+    /// and the batch stored as pending instead (the incident worker
+    /// retries it, one delivery at a time, and logs the one that fails).
+    async fn insert_and_apply(
+        &self,
+        batch: &mut [Job],
+        apply: &dyn Apply,
+    ) -> Vec<Result<Recorded, IngestError>> {
+        let rows = Rows::of(batch);
+        let attempt = async {
+            let mut tx = self.begin_write().await?;
+            let returned = rows
+                .insert(self.backend(), batch, "done")
+                .fetch_all(&mut *tx)
+                .await?;
+            let outcomes = rows.outcomes(batch, &returned);
+            // The alerts move to the incident logic: nothing reads them
+            // from the batch after this.
+            let new: Vec<Pending> = outcomes
+                .iter()
+                .zip(batch.iter_mut())
+                .filter_map(|(o, job)| match o {
+                    Recorded::New(id) => Some(Pending {
+                        id: *id,
+                        alerts: std::mem::take(&mut job.delivery.alerts),
+                    }),
+                    Recorded::Duplicate => None,
+                })
+                .collect();
+            if !new.is_empty() {
+                apply.apply(&mut tx, &new).await.map_err(Failure::Apply)?;
             }
-            Err(e) => {
-                let msg = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| Err(IngestError::Database(msg.clone())))
-                    .collect()
+            tx.commit().await?;
+            Ok::<_, Failure>(outcomes)
+        };
+        match attempt.await {
+            Ok(outcomes) => {
+                apply.committed(true);
+                outcomes.into_iter().map(Ok).collect()
+            }
+            Err(Failure::Store(e)) => failed(batch, &e),
+            Err(Failure::Apply(error)) => {
+                tracing::warn!(%error, deliveries = batch.len(), "Could not apply a batch of deliveries as they were stored; storing them as pending.");
+                let outcomes = self.insert_pending(batch).await;
+                apply.committed(false);
+                outcomes
             }
         }
     }

@@ -1,7 +1,6 @@
 //! An alert's runbook report offers the same buttons as `/diag`, in the
 //! incident's thread, and a click there runs the action.
 
-use medic::storage::deliveries::NewDelivery;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 use medic_tests::{Options, services, spawn_medic};
 
@@ -38,16 +37,7 @@ async fn an_incident_thread_offers_and_runs_a_remediation() {
         details: Vec::new(),
         chain: vec![],
     };
-    m.state
-        .ingest
-        .record(NewDelivery {
-            source: "sentry",
-            delivery_id: "d1".into(),
-            alerts_json: serde_json::to_string(&vec![alert]).unwrap(),
-        })
-        .await
-        .expect("recorded");
-    m.state.incident_wake.notify_one();
+    m.deliver("d1", alert).await;
 
     let (offer, thread) = wait_for_buttons(&m, "medic.request", 1).await.remove(0);
     press(&m, MALLORY, "medic.request", &offer, &thread).await;
