@@ -298,6 +298,7 @@ async fn a_batch_of_repeats_around_a_resolve_counts_every_alert_in_order() {
 #[tokio::test]
 async fn an_applying_writer_commits_the_incident_with_its_delivery() {
     use medic::incidents::{Applier, Platforms};
+    use sqlx::Row;
     use tokio::sync::Notify;
 
     let db = TestDb::fresh().await;
@@ -305,16 +306,37 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
         .await
         .expect("database");
     let (incident_wake, outbox_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let loaded = medic::settings::Settings::load(&medic::settings::Sources::toml(
+        "[[routes]]\nmatch = {}\nslack_channel = \"C0APPLY\"\n",
+    ))
+    .expect("config");
+    let platforms = Platforms {
+        slack: true,
+        discord: false,
+    };
     let applier = Applier::new(
-        AlertSettings::default(),
-        Platforms::default(),
+        loaded.settings.alerts,
+        platforms,
         incident_wake.clone(),
         outbox_wake.clone(),
     );
     let ingest = Ingest::start_applying(store.clone(), Arc::new(applier));
 
-    // Concurrent deliveries share batches: 40 alerts over 10 fingerprints.
-    let results = futures::future::join_all((0..40).map(|n| {
+    // Ten incidents, then 30 repeats of them at once: concurrent
+    // deliveries share batches, so repeats are counted in memory and
+    // written together.
+    for n in 0..10 {
+        let opened = ingest
+            .record(NewDelivery::new(
+                "sentry",
+                format!("d-{n}"),
+                vec![firing(n)],
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(opened, Recorded::New(_)));
+    }
+    let results = futures::future::join_all((10..40).map(|n| {
         let ingest = ingest.clone();
         async move {
             ingest
@@ -338,6 +360,27 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
     );
     assert_eq!(rows.iter().map(|r| r.view.seen_count).sum::<i64>(), 40);
     assert!(store.pending_deliveries(100).await.unwrap().is_empty());
+    // Generated statements repeat their last row up to a power of two
+    // (storage::padded): no repeat may count twice, and each incident has
+    // one root and at most one pending edit, however its repeats were
+    // batched.
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    let per_incident: Vec<(i64, i64, i64)> = sqlx::query(
+        "SELECT incident_id, SUM(CASE WHEN kind = 'root' THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN kind = 'edit' THEN 1 ELSE 0 END) FROM outbox GROUP BY incident_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
+    assert_eq!(per_incident.len(), 10, "{per_incident:?}");
+    for (incident, roots, edits) in &per_incident {
+        assert_eq!(*roots, 1, "incident {incident}: {per_incident:?}");
+        assert!(*edits <= 1, "incident {incident}: {per_incident:?}");
+    }
+    pool.close().await;
     // Both were woken: the outbox for the changes, the worker for the
     // runbook jobs new incidents may have queued.
     tokio::time::timeout(std::time::Duration::from_secs(1), outbox_wake.notified())

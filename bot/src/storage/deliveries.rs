@@ -214,7 +214,8 @@ impl Rows {
             "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) VALUES ",
         );
         let mut m = super::Markers::for_backend(backend);
-        for n in 0..self.rows.len() {
+        let rows: Vec<usize> = super::padded(&self.rows).copied().collect();
+        for n in 0..rows.len() {
             if n > 0 {
                 sql.push_str(", ");
             }
@@ -227,7 +228,8 @@ impl Rows {
         );
         let now = now_ms();
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for &i in &self.rows {
+        // A repeated last row conflicts with itself: DO NOTHING.
+        for &i in &rows {
             let d = &batch[i].delivery;
             query = query
                 .bind(d.source)
@@ -392,11 +394,12 @@ pub async fn deliveries_done(conn: &mut sqlx::AnyConnection, ids: &[i64]) -> sql
     for chunk in ids.chunks(MAX_BATCH) {
         let mut m = super::Markers::for_conn(conn);
         let at = m.next();
-        let list = m.tuple(chunk.len());
+        let ids: Vec<&i64> = super::padded(chunk).collect();
+        let list = m.tuple(ids.len());
         let sql =
             format!("UPDATE deliveries SET state = 'done', processed_at = {at} WHERE id IN {list}");
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now_ms());
-        for id in chunk {
+        for id in ids {
             query = query.bind(*id);
         }
         query.execute(&mut *conn).await?;

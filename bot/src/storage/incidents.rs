@@ -122,6 +122,7 @@ pub async fn open_incidents(
     for chunk in fingerprints.chunks(MAX_ROWS) {
         let mut m = super::Markers::for_conn(conn);
         let source_marker = m.next();
+        let chunk: Vec<&&str> = super::padded(chunk).collect();
         let list = m.tuple(chunk.len());
         let sql = format!(
             "SELECT {COLUMNS} FROM incidents WHERE state = 'open' AND source = {source_marker} \
@@ -161,6 +162,8 @@ pub struct Repeats {
 pub async fn seen_again_many(conn: &mut AnyConnection, repeats: &[Repeats]) -> sqlx::Result<()> {
     for chunk in repeats.chunks(MAX_ROWS) {
         let mut m = super::Markers::for_conn(conn);
+        // Repeated rows are equal: the UPDATE uses one of them.
+        let chunk: Vec<&Repeats> = super::padded(chunk).collect();
         let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
         let values = values.join(", ");
         // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite has no

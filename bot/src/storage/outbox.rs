@@ -145,11 +145,13 @@ pub async fn enqueue_edits(conn: &mut AnyConnection, edits: &[Edit<'_>]) -> sqlx
     let now = now_ms();
     for chunk in edits.chunks(ROWS) {
         let mut m = super::Markers::for_conn(conn);
+        // DISTINCT: a repeated row must not queue a second edit.
+        let chunk: Vec<&Edit> = super::padded(chunk).collect();
         let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
         let sql = format!(
             "WITH v (platform, channel, incident_id, at) AS (VALUES {}) \
              INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
-             SELECT v.platform, v.channel, v.incident_id, 'edit', '', 'pending', 0, v.at, v.at FROM v \
+             SELECT DISTINCT v.platform, v.channel, v.incident_id, 'edit', '', 'pending', 0, v.at, v.at FROM v \
              WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = v.incident_id \
              AND o.kind = 'edit' AND o.state = 'pending')",
             values.join(", ")
