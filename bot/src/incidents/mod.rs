@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 
 use crate::settings::AlertSettings;
 use crate::storage::deliveries::{Apply, deliveries_done};
-use crate::storage::incidents::{self, IncidentRow};
+use crate::storage::incidents::{self, IncidentRow, OpenIncident};
 use crate::storage::outbox::{Edit, OutboxKind, enqueue, enqueue_edits};
 use crate::storage::{Store, now_ms};
 
@@ -207,7 +207,7 @@ pub async fn apply_in(
 async fn open_of_batch<'b>(
     conn: &mut AnyConnection,
     batch: &'b [Pending],
-) -> sqlx::Result<HashMap<(AlertSource, &'b str), IncidentRow>> {
+) -> sqlx::Result<HashMap<(AlertSource, &'b str), OpenIncident>> {
     let mut by_source: HashMap<AlertSource, HashSet<&'b str>> = HashMap::new();
     for alert in batch.iter().flat_map(|d| &d.alerts) {
         by_source
@@ -230,35 +230,31 @@ async fn open_of_batch<'b>(
 
 /// A batch's repeats of open incidents, gathered in memory and written
 /// once per incident: its count, last time and severity, and one root
-/// edit (rendered when sent) showing them.
+/// edit (drawn from the incident when it is sent) showing them.
 #[derive(Default)]
 struct Repeated {
     /// In the order each incident was first repeated.
     order: Vec<i64>,
-    by_id: HashMap<i64, (IncidentRow, incidents::Repeats)>,
+    by_id: HashMap<i64, (Option<(String, String)>, incidents::Repeats)>,
 }
 
 impl Repeated {
-    fn count(&mut self, row: &IncidentRow, alert: &Alert, now: i64) {
-        let (row, r) = self.by_id.entry(row.id).or_insert_with(|| {
-            self.order.push(row.id);
+    fn count(&mut self, open: &OpenIncident, alert: &Alert, now: i64) {
+        let (_, r) = self.by_id.entry(open.id).or_insert_with(|| {
+            self.order.push(open.id);
             (
-                row.clone(),
+                open.place.clone(),
                 incidents::Repeats {
-                    id: row.id,
+                    id: open.id,
                     count: 0,
                     last_seen: now,
-                    severity: row.view.severity,
+                    severity: open.severity,
                 },
             )
         });
         r.count += 1;
         r.last_seen = now;
         r.severity = r.severity.max(alert.severity);
-        // The row as the UPDATE will leave it, for the root edit.
-        row.view.seen_count += 1;
-        row.view.last_seen = incidents::time_ms(now);
-        row.view.severity = r.severity;
     }
 
     /// Writes one incident's repeats now (another alert of it follows).
@@ -283,7 +279,7 @@ impl Repeated {
 
 async fn write(
     conn: &mut AnyConnection,
-    entries: Vec<(IncidentRow, incidents::Repeats)>,
+    entries: Vec<(Option<(String, String)>, incidents::Repeats)>,
 ) -> sqlx::Result<()> {
     if entries.is_empty() {
         return Ok(());
@@ -292,12 +288,12 @@ async fn write(
     incidents::seen_again_many(conn, &updates).await?;
     let edits: Vec<Edit> = entries
         .iter()
-        .filter_map(|(row, _)| {
-            let (platform, channel) = row.place.as_ref()?;
+        .filter_map(|(place, r)| {
+            let (platform, channel) = place.as_ref()?;
             Some(Edit {
                 platform,
                 channel,
-                incident_id: row.id,
+                incident_id: r.id,
             })
         })
         .collect();
