@@ -25,7 +25,7 @@ pub mod alertmanager;
 pub mod json;
 pub mod pagerduty;
 pub mod sentry;
-mod signature;
+pub(crate) mod signature;
 
 use medic_commands::model::alert::{Alert, AlertSource};
 

@@ -30,7 +30,7 @@ use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 use serde::Deserialize;
 
 use super::json::{self, header, malformed};
-use super::signature::{decode_hex_sha256, digests_equal, hmac_sha256};
+use super::signature::{HmacKey, decode_hex_sha256, digests_equal};
 use super::{Intake, IntakeError};
 
 /// The signature header.
@@ -41,7 +41,7 @@ pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 /// Verifies and reads PagerDuty V3 webhooks with one or more secrets.
 #[derive(Clone)]
 pub struct PagerDutyVerifier {
-    secrets: Vec<Vec<u8>>,
+    secrets: Vec<HmacKey>,
 }
 
 impl std::fmt::Debug for PagerDutyVerifier {
@@ -59,8 +59,8 @@ impl PagerDutyVerifier {
         PagerDutyVerifier {
             secrets: secrets
                 .into_iter()
-                .map(|s| s.as_ref().as_bytes().to_vec())
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.as_ref().is_empty())
+                .map(|s| HmacKey::new(s.as_ref().as_bytes()))
                 .collect(),
         }
     }
@@ -70,7 +70,7 @@ impl PagerDutyVerifier {
     pub fn sign(&self, body: &[u8]) -> String {
         self.secrets
             .iter()
-            .map(|s| format!("v1={}", hex::encode(hmac_sha256(s, body))))
+            .map(|key| format!("v1={}", hex::encode(key.tag(&[body]))))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -101,8 +101,8 @@ impl Intake for PagerDutyVerifier {
         }
         // Every pair is compared (no early exit), each in constant time.
         let mut matched = false;
-        for secret in &self.secrets {
-            let expected = hmac_sha256(secret, body);
+        for key in &self.secrets {
+            let expected = key.tag(&[body]);
             for sig in &given {
                 matched |= digests_equal(&expected, sig);
             }

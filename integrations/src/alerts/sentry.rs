@@ -38,7 +38,7 @@ mod wire;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 
 use super::json::{self, header, malformed};
-use super::signature::{decode_hex_sha256, digests_equal, hmac_sha256};
+use super::signature::{HmacKey, decode_hex_sha256, digests_equal};
 use super::{Intake, IntakeError};
 
 use event::summarize;
@@ -56,7 +56,8 @@ pub const REQUEST_ID_HEADER: &str = "request-id";
 /// Verifies and reads Sentry webhooks with one client secret.
 #[derive(Clone)]
 pub struct SentryVerifier {
-    secret: Vec<u8>,
+    /// `None` for an empty secret: anyone can sign under an empty key.
+    key: Option<HmacKey>,
 }
 
 impl std::fmt::Debug for SentryVerifier {
@@ -70,14 +71,15 @@ impl SentryVerifier {
     /// With an empty secret every delivery is refused.
     pub fn new(client_secret: &str) -> Self {
         SentryVerifier {
-            secret: client_secret.as_bytes().to_vec(),
+            key: (!client_secret.is_empty()).then(|| HmacKey::new(client_secret.as_bytes())),
         }
     }
 
     /// The signature Sentry would send for `body`: lower-case hex. For tests
     /// and the benchmark; never used on inbound requests.
     pub fn sign(&self, body: &[u8]) -> String {
-        hex::encode(hmac_sha256(&self.secret, body))
+        let key = self.key.clone().unwrap_or_else(|| HmacKey::new(b""));
+        hex::encode(key.tag(&[body]))
     }
 }
 
@@ -89,18 +91,18 @@ impl Intake for SentryVerifier {
     fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), IntakeError> {
         // Anyone can compute an HMAC under an empty key: refuse rather
         // than accept everything (settings reject a blank secret too).
-        if self.secret.is_empty() {
+        let Some(key) = &self.key else {
             return Err(IntakeError::Unauthorized(
                 "no Sentry client secret is configured".into(),
             ));
-        }
+        };
         let given = header(headers, SIGNATURE_HEADER)
             .or_else(|| header(headers, LEGACY_SIGNATURE_HEADER))
             .ok_or_else(|| IntakeError::Unauthorized("missing Sentry-Hook-Signature".into()))?;
         let given = decode_hex_sha256(given).ok_or_else(|| {
             IntakeError::Unauthorized("Sentry-Hook-Signature is not 64 hex digits".into())
         })?;
-        if digests_equal(&hmac_sha256(&self.secret, body), &given) {
+        if digests_equal(&key.tag(&[body]), &given) {
             Ok(())
         } else {
             Err(IntakeError::Unauthorized(

@@ -193,15 +193,19 @@ mod ceiling {
             Ok(port) => port,
             Err(code) => return code,
         };
-        let secret: Arc<[u8]> = super::CLIENT_SECRET.as_bytes().into();
+        // Keyed once, cloned per request, as medic does.
+        let keyed = Arc::new(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(super::CLIENT_SECRET.as_bytes())
+                .expect("any key length"),
+        );
         block_on(
             "medic-bench-alerts ceiling",
-            serve_bare(port, move |req| handle(secret.clone(), req)),
+            serve_bare(port, move |req| handle(keyed.clone(), req)),
         )
     }
 
     async fn handle(
-        secret: Arc<[u8]>,
+        keyed: Arc<Hmac<Sha256>>,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
         match (req.method(), req.uri().path()) {
@@ -221,7 +225,7 @@ mod ceiling {
             Ok(b) => b.to_bytes(),
             Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "too large\n")),
         };
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).expect("any key length");
+        let mut mac = Hmac::clone(&keyed);
         mac.update(&body);
         if mac.verify_slice(&sig).is_err() {
             return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
