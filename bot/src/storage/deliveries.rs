@@ -163,13 +163,47 @@ impl Ingest {
     }
 }
 
+/// The writer keeps one connection of the pool while it works: a batch is
+/// a chain of round trips to SQLite's thread (begin, insert, the incident
+/// logic's statements, commit) that every webhook of the batch waits for,
+/// and taking a connection from the pool for each batch added one, and
+/// a cold page cache. After a failure the connection is given back and a
+/// fresh one taken for the next batch.
 async fn writer(store: Store, apply: Option<Arc<dyn Apply>>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let outcomes = match &apply {
-            Some(apply) => store.insert_and_apply(&mut batch, apply.as_ref()).await,
-            None => store.insert_pending(&batch).await,
+    let mut held = None;
+    loop {
+        tokio::select! {
+            biased;
+            // Closing the store waits for every connection to come back.
+            () = store.closing(), if held.is_some() => {
+                held = None;
+                continue;
+            }
+            n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 {
+                break;
+            },
+        }
+        if held.is_none() {
+            held = store.hold().await.ok();
+        }
+        let outcomes = match held.as_deref_mut() {
+            None => {
+                let e = sqlx::Error::PoolTimedOut;
+                failed(&batch, &e)
+            }
+            Some(conn) => match &apply {
+                Some(apply) => {
+                    store
+                        .insert_and_apply(conn, &mut batch, apply.as_ref())
+                        .await
+                }
+                None => store.insert_pending(conn, &batch).await,
+            },
         };
+        if outcomes.iter().any(Result::is_err) {
+            held = None;
+        }
         for (job, outcome) in batch.drain(..).zip(outcomes) {
             let _ = job.done.send(outcome);
         }
@@ -294,14 +328,18 @@ fn failed(batch: &[Job], e: &sqlx::Error) -> Vec<Result<Recorded, IngestError>> 
 impl Store {
     /// Writes a batch as pending deliveries in one statement and says, for
     /// each job in order, whether it was new or a redelivery.
-    async fn insert_pending(&self, batch: &[Job]) -> Vec<Result<Recorded, IngestError>> {
+    async fn insert_pending(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &[Job],
+    ) -> Vec<Result<Recorded, IngestError>> {
         let rows = Rows::of(batch);
         let query = rows.insert(self.backend(), batch, "pending");
         // One statement commits on its own: no BEGIN and COMMIT round
         // trips around it (it is all or nothing either way).
         let inserted = async {
             let _turn = self.write_turn().await;
-            query.fetch_all(self.pool()).await
+            query.fetch_all(&mut *conn).await
         }
         .await;
         match inserted {
@@ -320,12 +358,13 @@ impl Store {
     /// retries it, one delivery at a time, and logs the one that fails).
     async fn insert_and_apply(
         &self,
+        conn: &mut AnyConnection,
         batch: &mut [Job],
         apply: &dyn Apply,
     ) -> Vec<Result<Recorded, IngestError>> {
         let rows = Rows::of(batch);
         let attempt = async {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_write_on(&mut *conn).await?;
             let returned = rows
                 .insert(self.backend(), batch, "done")
                 .fetch_all(&mut *tx)
@@ -358,7 +397,7 @@ impl Store {
             Err(Failure::Store(e)) => failed(batch, &e),
             Err(Failure::Apply(error)) => {
                 tracing::warn!(%error, deliveries = batch.len(), "Could not apply a batch of deliveries as they were stored; storing them as pending.");
-                let outcomes = self.insert_pending(batch).await;
+                let outcomes = self.insert_pending(conn, batch).await;
                 apply.committed(false);
                 outcomes
             }

@@ -539,11 +539,15 @@ async fn sqlite(db: &Path) -> anyhow::Result<sqlx::SqlitePool> {
 
 async fn stored(db: &Path, addr: SocketAddr, seen: &Seen) -> anyhow::Result<Stored> {
     let pool = sqlite(db).await?;
-    let ids: Vec<(String,)> =
+    let ids: sqlx::Result<Vec<(String,)>> =
         sqlx::query_as("SELECT delivery_id FROM deliveries WHERE source = 'sentry'")
             .fetch_all(&pool)
-            .await?;
+            .await;
+    // Closed on every path: a pool dropped open leaves sqlx's maintenance
+    // task behind, which spun a core at exit and kept the bench from
+    // ending (seen once).
     pool.close().await;
+    let ids = ids?;
     let held: HashSet<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
     let acked: HashSet<&str> = seen.acked_ids.iter().map(String::as_str).collect();
     let unknown: HashSet<&str> = seen.unknown_ids.iter().map(String::as_str).collect();
@@ -593,13 +597,18 @@ async fn backlog(db: &Path) -> anyhow::Result<Backlog> {
                 .map(|r| r.0)
         }
     };
-    let b = Backlog {
-        deliveries: count("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").await?,
-        jobs: count("SELECT COUNT(*) FROM incident_jobs WHERE state = 'pending'").await?,
-        outbox: count("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')").await?,
-    };
+    let b = async {
+        Ok::<_, sqlx::Error>(Backlog {
+            deliveries: count("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").await?,
+            jobs: count("SELECT COUNT(*) FROM incident_jobs WHERE state = 'pending'").await?,
+            outbox: count("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")
+                .await?,
+        })
+    }
+    .await;
+    // Closed on every path, as in `stored`.
     pool.close().await;
-    Ok(b)
+    Ok(b?)
 }
 
 /// Waits (at most `limit`) until medic's backlog is empty.
