@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, Store, now_ms};
 
-/// Most rows in one statement: 5 parameters a row stays far below SQLite's
+/// Most rows in one statement: 6 parameters a row stays far below SQLite's
 /// 32,766 and PostgreSQL's 65,535 bound parameters.
 pub const MAX_BATCH: usize = 512;
 
@@ -245,7 +245,7 @@ impl Rows {
         state: &'static str,
     ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
         let mut sql = String::from(
-            "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) VALUES ",
+            "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state, processed_at) VALUES ",
         );
         let mut m = super::Markers::for_backend(backend);
         let rows: Vec<usize> = super::padded(&self.rows).copied().collect();
@@ -253,14 +253,18 @@ impl Rows {
             if n > 0 {
                 sql.push_str(", ");
             }
-            let (source, delivery, at, alerts, st) =
-                (m.next(), m.next(), m.next(), m.next(), m.next());
-            sql.push_str(&format!("({source}, {delivery}, {at}, {alerts}, {st})"));
+            let (source, delivery, at, alerts, st, done) =
+                (m.next(), m.next(), m.next(), m.next(), m.next(), m.next());
+            sql.push_str(&format!(
+                "({source}, {delivery}, {at}, {alerts}, {st}, {done})"
+            ));
         }
         sql.push_str(
             " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id",
         );
         let now = now_ms();
+        // Applied in the transaction that stores it: processed as it arrived.
+        let processed = (state == "done").then_some(now);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         // A repeated last row conflicts with itself: DO NOTHING.
         for &i in &rows {
@@ -270,7 +274,8 @@ impl Rows {
                 .bind(d.delivery_id.clone())
                 .bind(now)
                 .bind(d.alerts_json.clone())
-                .bind(state);
+                .bind(state)
+                .bind(processed);
         }
         query
     }
