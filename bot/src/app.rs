@@ -269,6 +269,10 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
                     if let Err(error) = state.store.forget_old_events(24 * 3600 * 1000).await {
                         tracing::warn!(%error, "Could not forget old event ids.");
                     }
+                    let keep = crate::storage::deliveries::KEEP_DELIVERIES_MS;
+                    if let Err(error) = state.store.forget_old_deliveries(keep).await {
+                        tracing::warn!(%error, "Could not forget old alert deliveries.");
+                    }
                 }
                 _ = expiry.tick() => {
                     if !state.settings.remediation.actions.is_empty() {

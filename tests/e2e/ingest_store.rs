@@ -467,3 +467,53 @@ async fn a_failing_applier_is_rolled_back_and_its_deliveries_left_pending() {
     store.close().await;
     db.drop_database().await;
 }
+
+/// Housekeeping forgets applied deliveries past their age and keeps
+/// pending ones however old: a delivery not yet applied is work, not
+/// history.
+#[tokio::test]
+async fn old_applied_deliveries_are_forgotten_and_pending_ones_kept() {
+    use medic::incidents::{Applier, Platforms};
+    use tokio::sync::Notify;
+
+    let db = TestDb::fresh().await;
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("database");
+    let applier = Applier::new(
+        AlertSettings::default(),
+        Platforms::default(),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+    );
+    let applying = Ingest::start_applying(store.clone(), Arc::new(applier));
+    let pending = Ingest::start(store.clone());
+    for n in 0..3 {
+        let r = applying
+            .record(NewDelivery::new(
+                "sentry",
+                format!("applied-{n}"),
+                vec![firing(n)],
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(r, Recorded::New(_)));
+    }
+    for n in 0..2 {
+        pending.record(delivery(1_000 + n)).await.unwrap();
+    }
+    // Nothing is old enough yet.
+    assert_eq!(store.forget_old_deliveries(60_000).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Everything received before now is "old": only the applied go.
+    assert_eq!(
+        store.forget_old_deliveries(0).await.unwrap(),
+        3,
+        "{} backend",
+        db.backend()
+    );
+    assert_eq!(store.count_deliveries("sentry").await.unwrap(), 2);
+    assert_eq!(store.pending_deliveries(10).await.unwrap().len(), 2);
+    store.close().await;
+    db.drop_database().await;
+}

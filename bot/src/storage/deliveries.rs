@@ -27,6 +27,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, Store, now_ms};
 
+/// How long housekeeping keeps an applied delivery: a week. Vendors retry
+/// within hours (Sentry and PagerDuty) and Alertmanager repeats an
+/// unchanged notification every `repeat_interval` (4 h by default), so
+/// redelivery dedup loses nothing, and the table no longer grows without
+/// bound.
+pub const KEEP_DELIVERIES_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// Most rows in one statement: 6 parameters a row stays far below SQLite's
 /// 32,766 and PostgreSQL's 65,535 bound parameters.
 pub const MAX_BATCH: usize = 512;
@@ -420,6 +427,19 @@ impl Store {
         rows.into_iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect()
+    }
+
+    /// Forgets deliveries applied and received more than `older_than_ms`
+    /// ago; pending ones are kept, whatever their age. A vendor retry of a
+    /// forgotten delivery would count as new, so keep them well past every
+    /// vendor's retry window ([`KEEP_DELIVERIES_MS`]).
+    pub async fn forget_old_deliveries(&self, older_than_ms: i64) -> sqlx::Result<u64> {
+        let _turn = self.write_turn().await;
+        let done = sqlx::query("DELETE FROM deliveries WHERE received_at < $1 AND state = 'done'")
+            .bind(now_ms() - older_than_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// How many deliveries are stored for `source`.
