@@ -16,7 +16,7 @@
 //! batch grows with the queue, so commits per second stay flat while rows
 //! per second grow. No timer: nothing waits for a batch to fill.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -191,55 +191,57 @@ async fn writer(store: Store, apply: Option<Arc<dyn Apply>>, mut rx: mpsc::Recei
                 break;
             },
         }
-        if held.is_none() {
-            held = store.hold().await.ok();
-        }
-        let outcomes = match held.as_deref_mut() {
-            None => {
-                let e = sqlx::Error::PoolTimedOut;
-                failed(&batch, &e)
-            }
-            Some(conn) => match &apply {
-                Some(apply) => {
-                    store
-                        .insert_and_apply(conn, &mut batch, apply.as_ref())
-                        .await
+        let conn = match &mut held {
+            Some(conn) => conn,
+            None => match store.hold().await {
+                Ok(conn) => held.insert(conn),
+                Err(e) => {
+                    let outcomes = failed(&batch, &e);
+                    answer(&mut batch, outcomes);
+                    continue;
                 }
-                None => store.insert_pending(conn, &batch).await,
             },
+        };
+        let outcomes = match &apply {
+            Some(apply) => {
+                store
+                    .insert_and_apply(conn, &mut batch, apply.as_ref())
+                    .await
+            }
+            None => store.insert_pending(conn, &batch).await,
         };
         if outcomes.iter().any(Result::is_err) {
             held = None;
         }
-        for (job, outcome) in batch.drain(..).zip(outcomes) {
-            let _ = job.done.send(outcome);
-        }
+        answer(&mut batch, outcomes);
+    }
+}
+
+/// Tells each job of `batch` its outcome, emptying it.
+fn answer(batch: &mut Vec<Job>, outcomes: Vec<Result<Recorded, IngestError>>) {
+    for (job, outcome) in batch.drain(..).zip(outcomes) {
+        let _ = job.done.send(outcome);
     }
 }
 
 /// A batch's rows to insert: the first of several equal keys is the
 /// delivery, the others are its redeliveries (also within the batch).
 struct Rows {
-    /// Index in the batch of each row to insert.
+    /// Index in the batch of each row to insert: the first job of each
+    /// key, in batch order.
     rows: Vec<usize>,
-    /// The first index of each key.
-    first: HashMap<(&'static str, String), usize>,
 }
 
 impl Rows {
     fn of(batch: &[Job]) -> Rows {
-        let mut first = HashMap::with_capacity(batch.len());
-        let mut rows = Vec::with_capacity(batch.len());
-        for (i, job) in batch.iter().enumerate() {
-            let d = &job.delivery;
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                first.entry((d.source, d.delivery_id.clone()))
-            {
-                slot.insert(i);
-                rows.push(i);
-            }
-        }
-        Rows { rows, first }
+        let mut seen = HashSet::with_capacity(batch.len());
+        let rows = (0..batch.len())
+            .filter(|&i| {
+                let d = &batch[i].delivery;
+                seen.insert((d.source, d.delivery_id.as_str()))
+            })
+            .collect();
+        Rows { rows }
     }
 
     /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, rows
@@ -300,18 +302,14 @@ impl Rows {
                 ids.insert((source, delivery), id);
             }
         }
-        batch
-            .iter()
-            .enumerate()
-            .map(|(i, job)| {
-                let d = &job.delivery;
-                let first = self.first.get(&(d.source, d.delivery_id.clone()));
-                match ids.get(&(d.source, d.delivery_id.as_str())) {
-                    Some(id) if first == Some(&i) => Recorded::New(*id),
-                    _ => Recorded::Duplicate,
-                }
-            })
-            .collect()
+        let mut outcomes = vec![Recorded::Duplicate; batch.len()];
+        for &i in &self.rows {
+            let d = &batch[i].delivery;
+            if let Some(id) = ids.get(&(d.source, d.delivery_id.as_str())) {
+                outcomes[i] = Recorded::New(*id);
+            }
+        }
+        outcomes
     }
 }
 
