@@ -10,6 +10,7 @@ use medic::incidents::apply;
 use medic::settings::AlertSettings;
 use medic::storage::Store;
 use medic::storage::deliveries::{Ingest, NewDelivery, Recorded};
+use medic::storage::script::{Script, Statement};
 use medic_commands::diagnostics::SecretUrl;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
 use medic_tests::db::TestDb;
@@ -407,24 +408,40 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
 /// incident logic must not cost the delivery. The writer rolls back what
 /// the applier wrote, stores the batch as pending for the worker (which
 /// retries one by one and logs the one that fails), and still answers New.
-struct WritesThenFails;
+/// It fails either while it applies or in the tail it leaves the writer
+/// to send with the COMMIT.
+struct WritesThenFails {
+    in_tail: bool,
+}
 
 impl medic::storage::deliveries::Apply for WritesThenFails {
+    fn reads(
+        &self,
+        _backend: medic::storage::Backend,
+        _alerts: &mut dyn Iterator<Item = &Alert>,
+    ) -> Vec<Statement> {
+        vec![Statement::new("SELECT COUNT(*) FROM incidents".into())]
+    }
+
     fn apply<'c>(
         &'c self,
         conn: &'c mut sqlx::AnyConnection,
         _batch: &'c [medic::incidents::Pending],
+        read: Vec<Vec<sqlx::any::AnyRow>>,
+        tail: &'c mut Script,
     ) -> futures::future::BoxFuture<'c, sqlx::Result<()>> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) \
-                 VALUES ('sentry', 'written-by-a-failed-apply', 0, '[]', 'done')",
-            )
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("SELECT no_such_column FROM deliveries")
-                .execute(&mut *conn)
-                .await?;
+            assert_eq!(read.len(), 1, "one row set per statement of reads()");
+            let write = "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) \
+                 VALUES ('sentry', 'written-by-a-failed-apply', 0, '[]', 'done')";
+            let fail = "SELECT no_such_column FROM deliveries";
+            if self.in_tail {
+                tail.push(Statement::new(write.into()));
+                tail.push(Statement::new(fail.into()));
+                return Ok(());
+            }
+            sqlx::query(write).execute(&mut *conn).await?;
+            sqlx::query(fail).execute(&mut *conn).await?;
             Ok(())
         })
     }
@@ -434,11 +451,20 @@ impl medic::storage::deliveries::Apply for WritesThenFails {
 
 #[tokio::test]
 async fn a_failing_applier_is_rolled_back_and_its_deliveries_left_pending() {
+    a_failing_applier(false).await;
+}
+
+#[tokio::test]
+async fn an_applier_failing_in_its_tail_is_rolled_back_and_its_deliveries_left_pending() {
+    a_failing_applier(true).await;
+}
+
+async fn a_failing_applier(in_tail: bool) {
     let db = TestDb::fresh().await;
     let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
         .await
         .expect("database");
-    let ingest = Ingest::start_applying(store.clone(), Arc::new(WritesThenFails));
+    let ingest = Ingest::start_applying(store.clone(), Arc::new(WritesThenFails { in_tail }));
     let results = futures::future::join_all((0..20).map(|n| {
         let ingest = ingest.clone();
         async move { ingest.record(delivery(n % 15)).await }

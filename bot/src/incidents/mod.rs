@@ -26,6 +26,7 @@ use futures::future::BoxFuture;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState};
 use medic_commands::routing;
 use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
@@ -33,7 +34,8 @@ use crate::settings::AlertSettings;
 use crate::storage::deliveries::{Apply, deliveries_done};
 use crate::storage::incidents::{self, IncidentRow, OpenIncident};
 use crate::storage::outbox::{Edit, OutboxKind, enqueue, enqueue_edits};
-use crate::storage::{Store, now_ms};
+use crate::storage::script::{Script, Statement};
+use crate::storage::{Backend, Store, now_ms};
 
 /// What an alert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +114,20 @@ impl Applier {
 }
 
 impl Apply for Applier {
+    fn reads(&self, backend: Backend, alerts: &mut dyn Iterator<Item = &Alert>) -> Vec<Statement> {
+        open_reads(backend, alerts)
+    }
+
     fn apply<'c>(
         &'c self,
         conn: &'c mut AnyConnection,
         batch: &'c [Pending],
+        read: Vec<Vec<AnyRow>>,
+        tail: &'c mut Script,
     ) -> BoxFuture<'c, sqlx::Result<()>> {
         Box::pin(async move {
-            let changes = apply_in(conn, &self.config, self.platforms, batch).await?;
+            let open = Open::of(&read)?;
+            let changes = apply_in(conn, &self.config, self.platforms, batch, open, tail).await?;
             if changes
                 .iter()
                 .flatten()
@@ -161,8 +170,17 @@ pub async fn apply_batch(
     platforms: Platforms,
     batch: &[Pending],
 ) -> sqlx::Result<Vec<Vec<Change>>> {
+    let backend = store.backend();
     let mut tx = store.begin_write().await?;
-    let all = apply_in(&mut tx, config, platforms, batch).await?;
+    let mut reads = Script::new(backend);
+    reads.extend(open_reads(
+        backend,
+        &mut batch.iter().flat_map(|d| &d.alerts),
+    ));
+    let open = Open::of(&reads.run(&mut tx).await?)?;
+    let mut tail = Script::new(backend);
+    let all = apply_in(&mut tx, config, platforms, batch, open, &mut tail).await?;
+    tail.run(&mut tx).await?;
     let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
     deliveries_done(&mut tx, &ids).await?;
     tx.commit().await?;
@@ -171,61 +189,87 @@ pub async fn apply_batch(
 
 /// [`apply_batch`] on `conn`, inside the caller's transaction, without
 /// marking the deliveries done: the delivery writer stores them done in the
-/// same transaction ([`Applier`]).
+/// same transaction ([`Applier`]). `open` holds the batch's open incidents
+/// ([`open_reads`]); the repeats' writes go in `tail`, for the caller to
+/// run before it commits.
 pub async fn apply_in(
     tx: &mut AnyConnection,
     config: &AlertSettings,
     platforms: Platforms,
     batch: &[Pending],
+    mut open: Open,
+    tail: &mut Script,
 ) -> sqlx::Result<Vec<Vec<Change>>> {
     let now = now_ms();
-    let mut open = open_of_batch(tx, batch).await?;
     let mut repeated = Repeated::default();
     let mut all = Vec::with_capacity(batch.len());
     for delivery in batch {
         let mut changes = Vec::with_capacity(delivery.alerts.len());
         for alert in &delivery.alerts {
-            let key = (alert.source, alert.fingerprint.as_str());
             let firing = matches!(alert.state, AlertState::Firing | AlertState::Reopened);
-            if firing && let Some(row) = open.get(&key) {
+            if firing && let Some(row) = open.get(alert) {
                 changes.push(Change::Repeated(row.id));
                 repeated.count(row, alert, now);
                 continue;
             }
-            if let Some(row) = open.remove(&key) {
+            if let Some(row) = open.remove(alert) {
                 repeated.write_one(tx, row.id).await?;
             }
             changes.push(apply_one(tx, config, platforms, alert, now).await?);
         }
         all.push(changes);
     }
-    repeated.write_all(tx).await?;
+    repeated.write_all(tail);
     Ok(all)
 }
 
-/// The open incidents the batch's alerts name, by source and fingerprint.
-async fn open_of_batch<'b>(
-    conn: &mut AnyConnection,
-    batch: &'b [Pending],
-) -> sqlx::Result<HashMap<(AlertSource, &'b str), OpenIncident>> {
-    let mut by_source: HashMap<AlertSource, HashSet<&'b str>> = HashMap::new();
-    for alert in batch.iter().flat_map(|d| &d.alerts) {
+/// The statements reading the open incidents that `alerts` name: one per
+/// source (and per 200 fingerprints).
+pub fn open_reads(backend: Backend, alerts: &mut dyn Iterator<Item = &Alert>) -> Vec<Statement> {
+    let mut by_source: HashMap<AlertSource, HashSet<&str>> = HashMap::new();
+    for alert in alerts {
         by_source
             .entry(alert.source)
             .or_default()
             .insert(alert.fingerprint.as_str());
     }
-    let mut open = HashMap::new();
-    for (source, wanted) in by_source {
-        let fingerprints: Vec<&str> = wanted.iter().copied().collect();
-        for (fingerprint, row) in incidents::open_incidents(conn, source, &fingerprints).await? {
-            // Keyed by the batch's own string, which outlives this call.
-            if let Some(fp) = wanted.get(fingerprint.as_str()) {
-                open.insert((source, *fp), row);
-            }
+    by_source
+        .into_iter()
+        .flat_map(|(source, wanted)| {
+            let fingerprints: Vec<&str> = wanted.into_iter().collect();
+            incidents::open_incidents(backend, source, &fingerprints)
+        })
+        .collect()
+}
+
+/// A batch's open incidents, by source and fingerprint, as
+/// [`open_reads`] found them.
+#[derive(Debug, Default)]
+pub struct Open(HashMap<AlertSource, HashMap<String, OpenIncident>>);
+
+impl Open {
+    /// The open incidents in the rows of [`open_reads`]' statements.
+    pub fn of(read: &[Vec<AnyRow>]) -> sqlx::Result<Open> {
+        let mut open = Open::default();
+        for row in read.iter().flatten() {
+            let (source, fingerprint, incident) = incidents::open_incident_of(row)?;
+            open.0
+                .entry(source)
+                .or_default()
+                .insert(fingerprint, incident);
         }
+        Ok(open)
     }
-    Ok(open)
+
+    fn get(&self, alert: &Alert) -> Option<&OpenIncident> {
+        self.0.get(&alert.source)?.get(alert.fingerprint.as_str())
+    }
+
+    fn remove(&mut self, alert: &Alert) -> Option<OpenIncident> {
+        self.0
+            .get_mut(&alert.source)?
+            .remove(alert.fingerprint.as_str())
+    }
 }
 
 /// A batch's repeats of open incidents, gathered in memory and written
@@ -257,35 +301,38 @@ impl Repeated {
         r.severity = r.severity.max(alert.severity);
     }
 
-    /// Writes one incident's repeats now (another alert of it follows).
+    /// Writes one incident's repeats now (another alert of it follows,
+    /// which reads the incident).
     async fn write_one(&mut self, conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
         let Some(entry) = self.by_id.remove(&id) else {
             return Ok(());
         };
         self.order.retain(|i| *i != id);
-        write(conn, vec![entry]).await
+        let mut script = Script::new(Backend::of(conn));
+        write(&mut script, vec![entry]);
+        script.run(conn).await.map(drop)
     }
 
-    /// Writes every incident's repeats.
-    async fn write_all(mut self, conn: &mut AnyConnection) -> sqlx::Result<()> {
+    /// Adds every incident's repeats to `tail`.
+    fn write_all(mut self, tail: &mut Script) {
         let entries = self
             .order
             .iter()
             .filter_map(|id| self.by_id.remove(id))
             .collect();
-        write(conn, entries).await
+        write(tail, entries);
     }
 }
 
-async fn write(
-    conn: &mut AnyConnection,
-    entries: Vec<(Option<(String, String)>, incidents::Repeats)>,
-) -> sqlx::Result<()> {
+/// Adds to `script` the writes of `entries`: their counts, and their root
+/// edits.
+fn write(script: &mut Script, entries: Vec<(Option<(String, String)>, incidents::Repeats)>) {
     if entries.is_empty() {
-        return Ok(());
+        return;
     }
+    let backend = script.backend();
     let updates: Vec<_> = entries.iter().map(|(_, r)| r.clone()).collect();
-    incidents::seen_again_many(conn, &updates).await?;
+    script.extend(incidents::seen_again_many(backend, &updates));
     let edits: Vec<Edit> = entries
         .iter()
         .filter_map(|(place, r)| {
@@ -297,7 +344,7 @@ async fn write(
             })
         })
         .collect();
-    enqueue_edits(conn, &edits).await
+    script.extend(enqueue_edits(backend, &edits));
 }
 
 async fn apply_one(

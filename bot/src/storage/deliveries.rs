@@ -25,6 +25,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::script::{Script, Statement};
 use super::{Backend, Store, now_ms};
 
 /// How long housekeeping keeps an applied delivery: a week. Vendors retry
@@ -81,15 +82,29 @@ pub struct Pending {
 /// `crate::incidents::Applier`). A delivery and what it changed then
 /// commit together, so there is nothing to mark done, nothing to read back
 /// and no second turn at SQLite's write lock.
+///
+/// The batch's transaction is two round trips when nothing new opens: the
+/// first begins, inserts and runs [`Apply::reads`]; the second runs what
+/// [`Apply::apply`] left in its tail, and commits ([`super::script`]).
 pub trait Apply: Send + Sync + 'static {
+    /// Statements reading what applying deliveries of `alerts` needs (the
+    /// open incidents they name), sent with the batch's INSERT. `alerts`
+    /// are those of the whole batch, redeliveries included: which of them
+    /// are new is known only once the INSERT has run.
+    fn reads(&self, backend: Backend, alerts: &mut dyn Iterator<Item = &Alert>) -> Vec<Statement>;
+
     /// Applies `batch`, in order, on `conn` (inside the writer's
-    /// transaction; do not commit). An error rolls the transaction back:
-    /// the deliveries are then stored as pending for the incident worker,
-    /// which retries them one by one.
+    /// transaction; do not commit), given the rows of each of
+    /// [`Apply::reads`]'s statements, in order. Writes that nothing after
+    /// them reads go in `tail`, which the writer sends with the COMMIT. An
+    /// error rolls the transaction back: the deliveries are then stored as
+    /// pending for the incident worker, which retries them one by one.
     fn apply<'c>(
         &'c self,
         conn: &'c mut AnyConnection,
         batch: &'c [Pending],
+        read: Vec<Vec<AnyRow>>,
+        tail: &'c mut Script,
     ) -> BoxFuture<'c, sqlx::Result<()>>;
 
     /// Called after every commit: `applied` says whether the batch's
@@ -194,7 +209,12 @@ async fn writer(store: Store, apply: Option<Arc<dyn Apply>>, mut rx: mpsc::Recei
         let conn = match &mut held {
             Some(conn) => conn,
             None => match store.hold().await {
-                Ok(conn) => held.insert(conn),
+                Ok(mut conn) => {
+                    // Dropped after a failure or at close: closed, never
+                    // handed to anyone else (see `insert_and_apply`).
+                    conn.close_on_drop();
+                    held.insert(conn)
+                }
                 Err(e) => {
                     let outcomes = failed(&batch, &e);
                     answer(&mut batch, outcomes);
@@ -247,12 +267,7 @@ impl Rows {
     /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, rows
     /// stored in `state` (only placeholders are generated; every value is
     /// bound).
-    fn insert(
-        &self,
-        backend: Backend,
-        batch: &[Job],
-        state: &'static str,
-    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    fn insert(&self, backend: Backend, batch: &[Job], state: &'static str) -> Statement {
         let mut sql = String::from(
             "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state, processed_at) VALUES ",
         );
@@ -274,11 +289,11 @@ impl Rows {
         let now = now_ms();
         // Applied in the transaction that stores it: processed as it arrived.
         let processed = (state == "done").then_some(now);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut statement = Statement::new(sql);
         // A repeated last row conflicts with itself: DO NOTHING.
         for &i in &rows {
             let d = &batch[i].delivery;
-            query = query
+            statement
                 .bind(d.source)
                 .bind(d.delivery_id.clone())
                 .bind(now)
@@ -286,7 +301,7 @@ impl Rows {
                 .bind(state)
                 .bind(processed);
         }
-        query
+        statement
     }
 
     /// Each job's outcome, in batch order, from the rows the INSERT
@@ -327,6 +342,18 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
+/// A write transaction's first statement: on SQLite `BEGIN IMMEDIATE`,
+/// which takes the write lock at once (see [`Store::begin_write`]).
+fn begin(backend: Backend) -> Statement {
+    Statement::new(
+        match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+        .to_string(),
+    )
+}
+
 fn failed(batch: &[Job], e: &sqlx::Error) -> Vec<Result<Recorded, IngestError>> {
     let msg = e.to_string();
     batch
@@ -344,17 +371,28 @@ impl Store {
         batch: &[Job],
     ) -> Vec<Result<Recorded, IngestError>> {
         let rows = Rows::of(batch);
-        let query = rows.insert(self.backend(), batch, "pending");
-        // One statement commits on its own: no BEGIN and COMMIT round
-        // trips around it (it is all or nothing either way).
+        let backend = self.backend();
+        // An explicit transaction, although one statement is all or
+        // nothing on its own: after a failed batch, a BEGIN that fails
+        // because a transaction is still open on this connection answers
+        // 503, where a bare INSERT would join that transaction and be
+        // answered 2xx uncommitted. On SQLite it is the same round trip.
+        let mut script = Script::new(backend);
+        script.push(begin(backend));
+        script.push(rows.insert(backend, batch, "pending"));
+        script.push(Statement::new("COMMIT".to_string()));
         let inserted = async {
             let _turn = self.write_turn().await;
-            query.fetch_all(&mut *conn).await
+            let inserted = script.run(&mut *conn).await;
+            if inserted.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            inserted
         }
         .await;
         match inserted {
-            Ok(returned) => rows
-                .outcomes(batch, &returned)
+            Ok(results) => rows
+                .outcomes(batch, &results[1])
                 .into_iter()
                 .map(Ok)
                 .collect(),
@@ -366,20 +404,34 @@ impl Store {
     /// transaction. When applying fails, the transaction is rolled back
     /// and the batch stored as pending instead (the incident worker
     /// retries it, one delivery at a time, and logs the one that fails).
+    ///
+    /// The writer runs the transaction itself, with `BEGIN` and `COMMIT` in
+    /// its scripts, so that on SQLite they share the round trips of the
+    /// statements beside them ([`Apply`]); sqlx's `Transaction` sends each
+    /// on its own. Whatever fails, it rolls back before it answers; the
+    /// held connection closes instead of going back to the pool when it is
+    /// dropped ([`writer`]), so a transaction left open by a failed
+    /// rollback cannot reach anyone else.
     async fn insert_and_apply(
         &self,
         conn: &mut AnyConnection,
         batch: &mut [Job],
         apply: &dyn Apply,
     ) -> Vec<Result<Recorded, IngestError>> {
+        let backend = self.backend();
         let rows = Rows::of(batch);
+        let turn = self.write_turn().await;
         let attempt = async {
-            let mut tx = self.begin_write_on(&mut *conn).await?;
-            let returned = rows
-                .insert(self.backend(), batch, "done")
-                .fetch_all(&mut *tx)
-                .await?;
-            let outcomes = rows.outcomes(batch, &returned);
+            let mut first = Script::new(backend);
+            first.push(begin(backend));
+            first.push(rows.insert(backend, batch, "done"));
+            first.extend(apply.reads(
+                backend,
+                &mut batch.iter().flat_map(|job| &job.delivery.alerts),
+            ));
+            let mut results = first.run(&mut *conn).await?;
+            let read = results.split_off(2);
+            let outcomes = rows.outcomes(batch, &results[1]);
             // The alerts move to the incident logic: nothing reads them
             // from the batch after this.
             let new: Vec<Pending> = outcomes
@@ -393,13 +445,27 @@ impl Store {
                     Recorded::Duplicate => None,
                 })
                 .collect();
+            let mut tail = Script::new(backend);
             if !new.is_empty() {
-                apply.apply(&mut tx, &new).await.map_err(Failure::Apply)?;
+                apply
+                    .apply(&mut *conn, &new, read, &mut tail)
+                    .await
+                    .map_err(Failure::Apply)?;
             }
-            tx.commit().await?;
+            tail.push(Statement::new("COMMIT".to_string()));
+            // A failing tail is the incident logic's UPDATE or INSERT, or
+            // the COMMIT: stored as pending, the batch is retried apart.
+            tail.run(&mut *conn).await.map_err(Failure::Apply)?;
             Ok::<_, Failure>(outcomes)
         };
-        match attempt.await {
+        let attempt = attempt.await;
+        if attempt.is_err() {
+            // Nothing to roll back when BEGIN or COMMIT was what failed:
+            // that error says nothing more.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        drop(turn);
+        match attempt {
             Ok(outcomes) => {
                 apply.committed(true);
                 outcomes.into_iter().map(Ok).collect()

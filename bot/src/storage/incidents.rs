@@ -12,7 +12,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-use super::Store;
+use super::script::{Script, Statement};
+use super::{Backend, Store};
 
 /// An incident as stored.
 #[derive(Debug, Clone)]
@@ -122,43 +123,49 @@ pub struct OpenIncident {
     pub place: Option<(String, String)>,
 }
 
-/// The open incidents of several fingerprints of one source, with their
-/// fingerprints, in one statement: the incident logic reads a whole
-/// batch's incidents at once instead of one round trip per alert. Only
-/// the columns a repeat needs: in a storm this is a row per alert, and
-/// decoding the full incident (17 columns) was most of reading it.
-pub async fn open_incidents(
-    conn: &mut AnyConnection,
+/// The open incidents of several fingerprints of one source, in one
+/// statement per [`MAX_ROWS`] fingerprints (a batch's incidents are read at
+/// once instead of one round trip per alert), for the caller to run (with
+/// other statements: [`super::script`]) and decode with
+/// [`open_incident_of`]. Only the columns a repeat needs: in a storm this
+/// is a row per alert, and decoding the full incident (17 columns) was
+/// most of reading it.
+pub fn open_incidents(
+    backend: Backend,
     source: AlertSource,
     fingerprints: &[&str],
-) -> sqlx::Result<Vec<(String, OpenIncident)>> {
-    let mut found = Vec::with_capacity(fingerprints.len());
-    for chunk in fingerprints.chunks(MAX_ROWS) {
-        let mut m = super::Markers::for_conn(conn);
-        let source_marker = m.next();
-        let chunk: Vec<&&str> = super::padded(chunk).collect();
-        let list = m.tuple(chunk.len());
-        let sql = format!(
-            "SELECT id, fingerprint, severity, platform, channel FROM incidents \
-             WHERE state = 'open' AND source = {source_marker} AND fingerprint IN {list}"
-        );
-        // Only placeholders are generated; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source.as_str());
-        for fingerprint in chunk {
-            query = query.bind(*fingerprint);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            let platform: Option<String> = row.try_get(3)?;
-            let channel: Option<String> = row.try_get(4)?;
-            let open = OpenIncident {
-                id: row.try_get(0)?,
-                severity: severity(row.try_get::<&str, _>(2)?),
-                place: platform.zip(channel),
-            };
-            found.push((row.try_get(1)?, open));
-        }
-    }
-    Ok(found)
+) -> Vec<Statement> {
+    fingerprints
+        .chunks(MAX_ROWS)
+        .map(|chunk| {
+            let mut m = super::Markers::for_backend(backend);
+            let source_marker = m.next();
+            let chunk: Vec<&&str> = super::padded(chunk).collect();
+            let list = m.tuple(chunk.len());
+            let mut statement = Statement::new(format!(
+                "SELECT id, source, fingerprint, severity, platform, channel FROM incidents \
+                 WHERE state = 'open' AND source = {source_marker} AND fingerprint IN {list}"
+            ));
+            statement.bind(source.as_str());
+            for fingerprint in chunk {
+                statement.bind(fingerprint.to_string());
+            }
+            statement
+        })
+        .collect()
+}
+
+/// A row of [`open_incidents`]: its source, fingerprint and what a repeat
+/// needs.
+pub fn open_incident_of(row: &AnyRow) -> sqlx::Result<(AlertSource, String, OpenIncident)> {
+    let platform: Option<String> = row.try_get(4)?;
+    let channel: Option<String> = row.try_get(5)?;
+    let open = OpenIncident {
+        id: row.try_get(0)?,
+        severity: severity(row.try_get::<&str, _>(3)?),
+        place: platform.zip(channel),
+    };
+    Ok((source(row.try_get::<&str, _>(1)?), row.try_get(2)?, open))
 }
 
 /// Rows per generated multi-row statement: far below both databases'
@@ -179,33 +186,35 @@ pub struct Repeats {
 }
 
 /// Counts the repeats of several open incidents in one statement per
-/// [`MAX_ROWS`] incidents (what [`seen_again`] does one at a time).
-pub async fn seen_again_many(conn: &mut AnyConnection, repeats: &[Repeats]) -> sqlx::Result<()> {
-    for chunk in repeats.chunks(MAX_ROWS) {
-        let mut m = super::Markers::for_conn(conn);
-        // Repeated rows are equal: the UPDATE uses one of them.
-        let chunk: Vec<&Repeats> = super::padded(chunk).collect();
-        let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
-        let values = values.join(", ");
-        // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite has no
-        // column list on a derived table; both accept this form.
-        let sql = format!(
-            "WITH v (id, n, last_seen, severity) AS (VALUES {values}) \
-             UPDATE incidents SET seen_count = incidents.seen_count + v.n, \
-             last_seen = v.last_seen, severity = v.severity \
-             FROM v WHERE incidents.id = v.id"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            query = query
-                .bind(r.id)
-                .bind(r.count)
-                .bind(r.last_seen)
-                .bind(severity_str(r.severity));
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
+/// [`MAX_ROWS`] incidents (what [`seen_again`] does one at a time), for the
+/// caller to run.
+pub fn seen_again_many(backend: Backend, repeats: &[Repeats]) -> Vec<Statement> {
+    repeats
+        .chunks(MAX_ROWS)
+        .map(|chunk| {
+            let mut m = super::Markers::for_backend(backend);
+            // Repeated rows are equal: the UPDATE uses one of them.
+            let chunk: Vec<&Repeats> = super::padded(chunk).collect();
+            let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
+            let values = values.join(", ");
+            // A CTE rather than `FROM (VALUES …) AS v(…)`: SQLite has no
+            // column list on a derived table; both accept this form.
+            let mut statement = Statement::new(format!(
+                "WITH v (id, n, last_seen, severity) AS (VALUES {values}) \
+                 UPDATE incidents SET seen_count = incidents.seen_count + v.n, \
+                 last_seen = v.last_seen, severity = v.severity \
+                 FROM v WHERE incidents.id = v.id"
+            ));
+            for r in chunk {
+                statement
+                    .bind(r.id)
+                    .bind(r.count)
+                    .bind(r.last_seen)
+                    .bind(severity_str(r.severity));
+            }
+            statement
+        })
+        .collect()
 }
 
 /// The latest incident for a fingerprint resolved at or after `since_ms`.
@@ -344,7 +353,10 @@ pub async fn seen_again(
         last_seen: now_ms,
         severity: row.view.severity.max(alert.severity),
     };
-    seen_again_many(conn, &[repeat]).await
+    let backend = Backend::of(conn);
+    let mut script = Script::new(backend);
+    script.extend(seen_again_many(backend, &[repeat]));
+    script.run(conn).await.map(drop)
 }
 
 /// Marks an incident resolved.

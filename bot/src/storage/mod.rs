@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod offers;
 pub mod outbox;
 pub mod runs;
+pub mod script;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -33,6 +34,17 @@ pub enum Backend {
     Sqlite,
     /// A PostgreSQL server.
     Postgres,
+}
+
+impl Backend {
+    /// `conn`'s database.
+    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name() == "SQLite" {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
 }
 
 /// The database, migrated and ready.
@@ -273,7 +285,7 @@ pub(crate) struct Markers {
 impl Markers {
     /// Markers for `conn`'s database.
     pub(crate) fn for_conn(conn: &sqlx::AnyConnection) -> Markers {
-        Markers::numbered(conn.backend_name() != "SQLite")
+        Markers::for_backend(Backend::of(conn))
     }
 
     /// Markers for `backend`.

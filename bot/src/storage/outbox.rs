@@ -9,9 +9,10 @@
 //! whether it landed is asked of the platform before it is sent again.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, Row};
 
-use super::{Store, now_ms};
+use super::script::{Script, Statement};
+use super::{Backend, Store, now_ms};
 
 /// What a row asks the platform to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +108,10 @@ pub async fn enqueue(
             channel,
             incident_id,
         };
-        return enqueue_edits(conn, &[edit]).await;
+        let backend = Backend::of(conn);
+        let mut script = Script::new(backend);
+        script.extend(enqueue_edits(backend, &[edit]));
+        return script.run(conn).await.map(drop);
     }
     let now = now_ms();
     sqlx::query(
@@ -137,37 +141,38 @@ pub struct Edit<'a> {
 }
 
 /// Queues root edits of several incidents, as [`enqueue`] does for one
-/// with [`OutboxKind::Edit`], in one statement per 200: an incident that
-/// already has an edit waiting gets nothing more (the edit is rendered
-/// when it is sent), so in a storm a repeat writes nothing to the outbox.
-pub async fn enqueue_edits(conn: &mut AnyConnection, edits: &[Edit<'_>]) -> sqlx::Result<()> {
+/// with [`OutboxKind::Edit`], in one statement per 200, for the caller to
+/// run: an incident that already has an edit waiting gets nothing more (the
+/// edit is rendered when it is sent), so in a storm a repeat writes nothing
+/// to the outbox.
+pub fn enqueue_edits(backend: Backend, edits: &[Edit<'_>]) -> Vec<Statement> {
     const ROWS: usize = 200;
     let now = now_ms();
-    for chunk in edits.chunks(ROWS) {
-        let mut m = super::Markers::for_conn(conn);
-        // DISTINCT: a repeated row must not queue a second edit.
-        let chunk: Vec<&Edit> = super::padded(chunk).collect();
-        let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
-        let sql = format!(
-            "WITH v (platform, channel, incident_id, at) AS (VALUES {}) \
-             INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
-             SELECT DISTINCT v.platform, v.channel, v.incident_id, 'edit', '', 'pending', 0, v.at, v.at FROM v \
-             WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = v.incident_id \
-             AND o.kind = 'edit' AND o.state = 'pending')",
-            values.join(", ")
-        );
-        // Only placeholders are generated; every value is bound.
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for e in chunk {
-            query = query
-                .bind(e.platform)
-                .bind(e.channel)
-                .bind(e.incident_id)
-                .bind(now);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
+    edits
+        .chunks(ROWS)
+        .map(|chunk| {
+            let mut m = super::Markers::for_backend(backend);
+            // DISTINCT: a repeated row must not queue a second edit.
+            let chunk: Vec<&Edit> = super::padded(chunk).collect();
+            let values: Vec<String> = chunk.iter().map(|_| m.tuple(4)).collect();
+            let mut statement = Statement::new(format!(
+                "WITH v (platform, channel, incident_id, at) AS (VALUES {}) \
+                 INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
+                 SELECT DISTINCT v.platform, v.channel, v.incident_id, 'edit', '', 'pending', 0, v.at, v.at FROM v \
+                 WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = v.incident_id \
+                 AND o.kind = 'edit' AND o.state = 'pending')",
+                values.join(", ")
+            ));
+            for e in chunk {
+                statement
+                    .bind(e.platform.to_string())
+                    .bind(e.channel.to_string())
+                    .bind(e.incident_id)
+                    .bind(now);
+            }
+            statement
+        })
+        .collect()
 }
 
 impl Store {
