@@ -446,9 +446,15 @@ pub fn medic_binary(explicit: Option<&Path>) -> anyhow::Result<std::path::PathBu
 
 /// Starts this binary's own `ceiling --port N` subcommand as a child.
 pub async fn start_ceiling() -> anyhow::Result<Server> {
+    start_ceiling_with(&[]).await
+}
+
+/// [`start_ceiling`] with more arguments for the subcommand.
+pub async fn start_ceiling_with(extra: &[&str]) -> anyhow::Result<Server> {
     let port = free_port()?;
     let child = Command::new(std::env::current_exe()?)
         .args(["ceiling", "--port", &port.to_string()])
+        .args(extra)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())

@@ -34,7 +34,7 @@ use bytes::Bytes;
 use medic_tests::bench_support::{
     DisplayBuf, RssSampler, Server, bench_main, clock_ticks, connect, cpu_time, exchange, get_text,
     log_warnings, mb, medic_binary, memory_makeup, metric_sum_u64, nearest_rank, print_heading,
-    rss_kb, start_ceiling, start_medic,
+    rss_kb, start_ceiling, start_ceiling_with, start_medic,
 };
 use medic_tests::signing::sentry_signature;
 use medic_tests::{BOT_TOKEN, FakeSlack, SIGNING_SECRET};
@@ -187,9 +187,23 @@ mod ceiling {
     use medic_tests::bench_support::{MAX_BODY, block_on, ceiling_port, serve_bare, text};
     use sha2::Sha256;
 
-    /// `medic-bench-alerts ceiling --port N`.
+    /// `medic-bench-alerts ceiling --port N [--durable DB]`: with
+    /// `--durable`, the durable floor ([`super::durable`]).
     pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
-        let port = match ceiling_port("medic-bench-alerts", args) {
+        let mut args: Vec<String> = args.collect();
+        let durable = match args.iter().position(|a| a == "--durable") {
+            Some(i) if i + 1 < args.len() => {
+                let path = args.remove(i + 1);
+                args.remove(i);
+                Some(std::path::PathBuf::from(path))
+            }
+            Some(_) => {
+                eprintln!("usage: medic-bench-alerts ceiling --port N [--durable DB]");
+                return ExitCode::from(2);
+            }
+            None => None,
+        };
+        let port = match ceiling_port("medic-bench-alerts", args.into_iter()) {
             Ok(port) => port,
             Err(code) => return code,
         };
@@ -198,14 +212,19 @@ mod ceiling {
             <Hmac<Sha256> as KeyInit>::new_from_slice(super::CLIENT_SECRET.as_bytes())
                 .expect("any key length"),
         );
-        block_on(
-            "medic-bench-alerts ceiling",
-            serve_bare(port, move |req| handle(keyed.clone(), req)),
-        )
+        block_on("medic-bench-alerts ceiling", async move {
+            let store = match durable {
+                Some(path) => Some(super::durable::Store::open(&path).await?),
+                None => None,
+            };
+            serve_bare(port, move |req| handle(keyed.clone(), store.clone(), req)).await?;
+            Ok::<_, anyhow::Error>(())
+        })
     }
 
     async fn handle(
         keyed: Arc<Hmac<Sha256>>,
+        store: Option<super::durable::Store>,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
         match (req.method(), req.uri().path()) {
@@ -221,6 +240,11 @@ mod ceiling {
         let Some(sig) = sig else {
             return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
         };
+        let delivery_id = req
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "too large\n")),
@@ -230,12 +254,161 @@ mod ceiling {
         if mac.verify_slice(&sig).is_err() {
             return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
         }
+        let mut status = StatusCode::ACCEPTED;
+        if let Some(store) = store {
+            let Some(id) = delivery_id else {
+                return Ok(text(StatusCode::BAD_REQUEST, "no Request-ID\n"));
+            };
+            match store.record(id, body).await {
+                Ok(true) => {}
+                Ok(false) => status = StatusCode::OK,
+                Err(e) => {
+                    eprintln!("durable floor: {e}");
+                    return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "database failed\n"));
+                }
+            }
+        }
         // medic's answer to a new delivery, same size.
         let mut r = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true,\"alerts\":1}")));
-        *r.status_mut() = StatusCode::ACCEPTED;
+        *r.status_mut() = status;
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(r)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The durable floor: the ceiling, plus what any durable intake must do.
+// ---------------------------------------------------------------------------
+
+/// The ceiling plus group-committed storage: each verified delivery is
+/// inserted into an SQLite file (WAL, `synchronous = NORMAL`, as medic)
+/// by one writer task, a batch per multi-row `INSERT … ON CONFLICT DO
+/// NOTHING RETURNING` (one statement, one implicit transaction, padded to
+/// a power of two as medic's), and answered 202 new or 200 redelivered
+/// once committed. The table is medic's `deliveries` with the raw body in
+/// place of the normalised alerts (870 bytes against medic's ~360), and
+/// its three indexes. No parsing, no incident logic, no outbox: it is the
+/// least a durable, deduplicating intake on this storage does, so the
+/// ratio floor ÷ ceiling bounds what medic can reach on this machine.
+mod durable {
+    use std::collections::HashSet;
+    use std::path::Path;
+    use std::str::FromStr;
+
+    use bytes::Bytes;
+    use sqlx::Row;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+    use tokio::sync::{mpsc, oneshot};
+
+    const MAX_BATCH: usize = 512;
+
+    struct Job {
+        id: String,
+        body: Bytes,
+        done: oneshot::Sender<Result<bool, String>>,
+    }
+
+    /// The handle webhooks record through.
+    #[derive(Clone)]
+    pub struct Store {
+        jobs: mpsc::Sender<Job>,
+    }
+
+    impl Store {
+        /// Creates the table in a fresh file at `path`, starts the writer.
+        pub async fn open(path: &Path) -> anyhow::Result<Store> {
+            let options = SqliteConnectOptions::from_str("sqlite://")?
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(5));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            for ddl in [
+                "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                 source TEXT NOT NULL, delivery_id TEXT NOT NULL, received_at BIGINT NOT NULL, \
+                 body TEXT NOT NULL, state TEXT NOT NULL, UNIQUE (source, delivery_id))",
+                "CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, id)",
+                "CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at)",
+            ] {
+                sqlx::query(ddl).execute(&pool).await?;
+            }
+            let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(writer(pool, rx));
+            Ok(Store { jobs })
+        }
+
+        /// Stores a delivery; `true` when it is new.
+        pub async fn record(&self, id: String, body: Bytes) -> Result<bool, String> {
+            let (done, rx) = oneshot::channel();
+            self.jobs
+                .send(Job { id, body, done })
+                .await
+                .map_err(|_| "closed".to_string())?;
+            rx.await.map_err(|_| "closed".to_string())?
+        }
+    }
+
+    async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("durable floor: {e}");
+                return;
+            }
+        };
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // The first job of each id is its delivery; later ones in the
+            // batch are its redeliveries.
+            let mut seen = HashSet::with_capacity(batch.len());
+            let rows: Vec<usize> = (0..batch.len())
+                .filter(|&i| seen.insert(batch[i].id.as_str()))
+                .collect();
+            let padded = rows.len().next_power_of_two();
+            let mut sql = String::from(
+                "INSERT INTO deliveries (source, delivery_id, received_at, body, state) VALUES ",
+            );
+            for n in 0..padded {
+                sql.push_str(if n == 0 {
+                    "(?, ?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?, ?)"
+                });
+            }
+            sql.push_str(" ON CONFLICT (source, delivery_id) DO NOTHING RETURNING delivery_id");
+            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for n in 0..padded {
+                let job = &batch[rows[n.min(rows.len() - 1)]];
+                query = query
+                    .bind("sentry")
+                    .bind(job.id.clone())
+                    .bind(now)
+                    .bind(String::from_utf8_lossy(&job.body).into_owned())
+                    .bind("done");
+            }
+            let outcome = query.fetch_all(&mut *conn).await;
+            let new: Result<HashSet<String>, String> = outcome
+                .map(|returned| {
+                    returned
+                        .iter()
+                        .filter_map(|r| r.try_get::<String, _>(0).ok())
+                        .collect()
+                })
+                .map_err(|e| e.to_string());
+            for (i, job) in batch.drain(..).enumerate() {
+                let answer = match &new {
+                    Ok(new) => Ok(rows.binary_search(&i).is_ok() && new.contains(&job.id)),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = job.done.send(answer);
+            }
+        }
     }
 }
 
@@ -629,6 +802,8 @@ async fn wait_drained(db: &Path, limit: Duration) -> (Duration, Backlog) {
 
 struct IngestRound {
     ceiling: Phase,
+    /// The durable floor ([`durable`]).
+    floor: Phase,
     medic: Phase,
     /// medic's answers over warm-up and measured phase together.
     medic_all: Seen,
@@ -673,9 +848,20 @@ async fn ingest_round(
     drop(ceiling);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    eprintln!("[ingest {n}] medic …");
     let dir = root.join(format!("ingest{n}"));
     std::fs::create_dir_all(&dir)?;
+    eprintln!("[ingest {n}] durable floor …");
+    let floor_db = dir.join("floor.db");
+    let floor = start_ceiling_with(&["--durable", &floor_db.to_string_lossy()]).await?;
+    let l = load(floor.addr, 0);
+    if !opts.warmup.is_zero() {
+        ingest_phase(&l, &floor, opts.warmup, false, tick_hz).await;
+    }
+    let floor_phase = ingest_phase(&l, &floor, opts.duration, true, tick_hz).await;
+    drop(floor);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    eprintln!("[ingest {n}] medic …");
     let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack)).await?;
     let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
     let l = load(medic.addr, n as u64);
@@ -703,6 +889,7 @@ async fn ingest_round(
         .count();
     Ok(IngestRound {
         ceiling: ceiling_phase,
+        floor: floor_phase,
         medic: medic_phase,
         medic_all,
         medic_idle_kb,
@@ -734,6 +921,7 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
     line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
     for (name, p) in [
         ("ceiling (bare hyper + HMAC)", &r.ceiling),
+        ("durable floor (ceiling + group-commit INSERT)", &r.floor),
         ("medic", &r.medic),
     ] {
         let w = p.wall.as_secs_f64();
@@ -757,6 +945,14 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
     line(format!(
         "medic / ceiling throughput: {ratio:.3} (goal ≥ 0.5: {})",
         if ratio >= 0.5 { "met" } else { "NOT met" }
+    ));
+    line(format!(
+        "durable floor / ceiling: {:.3}; medic / durable floor: {:.3} (floor answers: {} 202, {} 200, {} other)",
+        r.floor.rps() / r.ceiling.rps(),
+        r.medic.rps() / r.floor.rps(),
+        r.floor.seen.new_202 + r.floor.seen.redelivery_202,
+        r.floor.seen.new_200 + r.floor.seen.redelivery_200,
+        r.floor.seen.other_status + r.floor.seen.transport_errors,
     ));
     let a = &r.medic_all;
     let s = &r.stored;
