@@ -543,3 +543,78 @@ async fn old_applied_deliveries_are_forgotten_and_pending_ones_kept() {
     store.close().await;
     db.drop_database().await;
 }
+
+/// The delivery writer's scripts: on SQLite one round trip for several
+/// statements, on PostgreSQL one statement after another. Either way each
+/// statement's rows come back apart, in order, values bind in marker
+/// order across statements, and the first failure ends the script.
+#[tokio::test]
+async fn a_script_returns_each_statements_rows_and_stops_at_the_first_failure() {
+    let db = TestDb::fresh().await;
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("database");
+    let backend = store.backend();
+    let pool = sqlx::AnyPool::connect(db.url()).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let marker = |n: usize| match backend {
+        medic::storage::Backend::Sqlite => "?".to_string(),
+        medic::storage::Backend::Postgres => format!("${n}"),
+    };
+    let insert = |id: &str| {
+        let mut s = Statement::new(format!(
+            "INSERT INTO deliveries (source, delivery_id, received_at, alerts_json, state) \
+             VALUES ({}, {}, 0, '[]', 'done')",
+            marker(1),
+            marker(2)
+        ));
+        s.bind("sentry").bind(id.to_string());
+        s
+    };
+    let select = |limit: i64| {
+        let mut s = Statement::new(format!(
+            "SELECT delivery_id FROM deliveries WHERE source = {} ORDER BY delivery_id LIMIT {}",
+            marker(1),
+            marker(2)
+        ));
+        s.bind("sentry").bind(limit);
+        s
+    };
+    let mut script = Script::new(backend);
+    script.push(insert("a"));
+    script.push(select(10));
+    script.push(insert("b"));
+    script.push(select(1));
+    script.push(select(10));
+    let rows = script.run(&mut conn).await.expect("script");
+    let ids = |set: &Vec<sqlx::any::AnyRow>| -> Vec<String> {
+        use sqlx::Row;
+        set.iter().map(|r| r.get::<String, _>(0)).collect()
+    };
+    assert_eq!(rows.len(), 5, "one row set per statement");
+    assert!(rows[0].is_empty() && rows[2].is_empty());
+    assert_eq!(ids(&rows[1]), ["a"]);
+    assert_eq!(
+        ids(&rows[3]),
+        ["a"],
+        "LIMIT bound from the 4th statement's values"
+    );
+    assert_eq!(ids(&rows[4]), ["a", "b"]);
+
+    let mut failing = Script::new(backend);
+    failing.push(insert("c"));
+    failing.push(Statement::new(
+        "SELECT no_such_column FROM deliveries".into(),
+    ));
+    failing.push(insert("d"));
+    assert!(failing.run(&mut conn).await.is_err());
+    assert_eq!(
+        store.count_deliveries("sentry").await.unwrap(),
+        3,
+        "the statement before the failure ran, the one after it did not"
+    );
+    drop(conn);
+    pool.close().await;
+    store.close().await;
+    db.drop_database().await;
+}

@@ -19,9 +19,9 @@
 //!
 //! sqlx 0.9 marks "several statements in one prepared query" as deprecated
 //! on `Query::fetch_many` (launchbadge/sqlx#3108): it still works through
-//! `Executor::fetch_many`, which is what this uses, and CRATES.md says to
-//! check it before upgrading sqlx. The tests that store deliveries on
-//! SQLite fail if it stops working.
+//! `Executor::fetch_many`, which is what this uses; the note beside sqlx
+//! in the root Cargo.toml says to check it before upgrading. The tests that
+//! store deliveries on SQLite fail if it stops working.
 
 use futures::TryStreamExt;
 use sqlx::any::AnyRow;
