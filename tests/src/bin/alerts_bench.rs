@@ -191,14 +191,19 @@ mod ceiling {
     /// `--durable`, the durable floor ([`super::durable`]).
     pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         let mut args: Vec<String> = args.collect();
-        let durable = match args.iter().position(|a| a == "--durable") {
+        let durable = match args
+            .iter()
+            .position(|a| a == "--durable" || a == "--durable-raw")
+        {
             Some(i) if i + 1 < args.len() => {
                 let path = args.remove(i + 1);
-                args.remove(i);
-                Some(std::path::PathBuf::from(path))
+                let raw = args.remove(i) == "--durable-raw";
+                Some((std::path::PathBuf::from(path), raw))
             }
             Some(_) => {
-                eprintln!("usage: medic-bench-alerts ceiling --port N [--durable DB]");
+                eprintln!(
+                    "usage: medic-bench-alerts ceiling --port N [--durable DB | --durable-raw DB]"
+                );
                 return ExitCode::from(2);
             }
             None => None,
@@ -214,7 +219,7 @@ mod ceiling {
         );
         block_on("medic-bench-alerts ceiling", async move {
             let store = match durable {
-                Some(path) => Some(super::durable::Store::open(&path).await?),
+                Some((path, raw)) => Some(super::durable::Store::open(&path, raw).await?),
                 None => None,
             };
             serve_bare(port, move |req| handle(keyed.clone(), store.clone(), req)).await?;
@@ -303,6 +308,90 @@ mod durable {
 
     const MAX_BATCH: usize = 512;
 
+    /// medic's `deliveries`, with the raw body for the alerts.
+    const DDL: [&str; 3] = [
+        "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+         source TEXT NOT NULL, delivery_id TEXT NOT NULL, received_at BIGINT NOT NULL, \
+         body TEXT NOT NULL, state TEXT NOT NULL, UNIQUE (source, delivery_id))",
+        "CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, id)",
+        "CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at)",
+    ];
+
+    /// The first job of each id, in batch order (later ones are its
+    /// redeliveries), and the INSERT for them padded to a power of two.
+    fn insert_sql(batch: &[Job]) -> (Vec<usize>, usize, String) {
+        let mut seen = HashSet::with_capacity(batch.len());
+        let rows: Vec<usize> = (0..batch.len())
+            .filter(|&i| seen.insert(batch[i].id.as_str()))
+            .collect();
+        let padded = rows.len().next_power_of_two();
+        let mut sql = String::from(
+            "INSERT INTO deliveries (source, delivery_id, received_at, body, state) VALUES ",
+        );
+        for n in 0..padded {
+            sql.push_str(if n == 0 {
+                "(?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?)"
+            });
+        }
+        sql.push_str(" ON CONFLICT (source, delivery_id) DO NOTHING RETURNING delivery_id");
+        (rows, padded, sql)
+    }
+
+    fn now_ms() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+    }
+
+    /// Answers each job of `batch`: new when it was the first of its id
+    /// and the INSERT returned it.
+    fn answer(batch: &mut Vec<Job>, rows: &[usize], new: Result<HashSet<String>, String>) {
+        for (i, job) in batch.drain(..).enumerate() {
+            let answer = match &new {
+                Ok(new) => Ok(rows.binary_search(&i).is_ok() && new.contains(&job.id)),
+                Err(e) => Err(e.clone()),
+            };
+            let _ = job.done.send(answer);
+        }
+    }
+
+    /// The raw writer: takes what is queued, runs one INSERT (a cached
+    /// prepared statement, autocommit) and answers, all on this thread.
+    fn raw_writer(conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>) {
+        conn.set_prepared_statement_cache_capacity(32);
+        let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+        while let Some(job) = rx.blocking_recv() {
+            batch.push(job);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let (rows, padded, sql) = insert_sql(&batch);
+            let now = now_ms();
+            let run = || -> rusqlite::Result<HashSet<String>> {
+                let mut statement = conn.prepare_cached(&sql)?;
+                let mut params: Vec<Box<dyn rusqlite::ToSql>> = Vec::with_capacity(5 * padded);
+                for n in 0..padded {
+                    let job = &batch[rows[n.min(rows.len() - 1)]];
+                    params.push(Box::new("sentry"));
+                    params.push(Box::new(job.id.clone()));
+                    params.push(Box::new(now));
+                    params.push(Box::new(String::from_utf8_lossy(&job.body).into_owned()));
+                    params.push(Box::new("done"));
+                }
+                statement
+                    .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .collect()
+            };
+            let new = run().map_err(|e| e.to_string());
+            answer(&mut batch, &rows, new);
+        }
+    }
+
     struct Job {
         id: String,
         body: Bytes,
@@ -316,8 +405,25 @@ mod durable {
     }
 
     impl Store {
-        /// Creates the table in a fresh file at `path`, starts the writer.
-        pub async fn open(path: &Path) -> anyhow::Result<Store> {
+        /// Creates the table in a fresh file at `path`, starts the writer:
+        /// through sqlx, or with `raw` on a thread of its own that drives
+        /// SQLite itself (rusqlite: no hand-off to another thread per
+        /// statement).
+        pub async fn open(path: &Path, raw: bool) -> anyhow::Result<Store> {
+            if raw {
+                let conn = rusqlite::Connection::open(path)?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                for ddl in DDL {
+                    conn.execute(ddl, [])?;
+                }
+                let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+                std::thread::Builder::new()
+                    .name("floor-writer".into())
+                    .spawn(move || raw_writer(conn, rx))?;
+                return Ok(Store { jobs });
+            }
             let options = SqliteConnectOptions::from_str("sqlite://")?
                 .filename(path)
                 .create_if_missing(true)
@@ -328,13 +434,7 @@ mod durable {
                 .max_connections(1)
                 .connect_with(options)
                 .await?;
-            for ddl in [
-                "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, \
-                 source TEXT NOT NULL, delivery_id TEXT NOT NULL, received_at BIGINT NOT NULL, \
-                 body TEXT NOT NULL, state TEXT NOT NULL, UNIQUE (source, delivery_id))",
-                "CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, id)",
-                "CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at)",
-            ] {
+            for ddl in DDL {
                 sqlx::query(ddl).execute(&pool).await?;
             }
             let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
@@ -363,25 +463,8 @@ mod durable {
             }
         };
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            // The first job of each id is its delivery; later ones in the
-            // batch are its redeliveries.
-            let mut seen = HashSet::with_capacity(batch.len());
-            let rows: Vec<usize> = (0..batch.len())
-                .filter(|&i| seen.insert(batch[i].id.as_str()))
-                .collect();
-            let padded = rows.len().next_power_of_two();
-            let mut sql = String::from(
-                "INSERT INTO deliveries (source, delivery_id, received_at, body, state) VALUES ",
-            );
-            for n in 0..padded {
-                sql.push_str(if n == 0 {
-                    "(?, ?, ?, ?, ?)"
-                } else {
-                    ", (?, ?, ?, ?, ?)"
-                });
-            }
-            sql.push_str(" ON CONFLICT (source, delivery_id) DO NOTHING RETURNING delivery_id");
-            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+            let (rows, padded, sql) = insert_sql(&batch);
+            let now = now_ms();
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for n in 0..padded {
                 let job = &batch[rows[n.min(rows.len() - 1)]];
@@ -401,13 +484,7 @@ mod durable {
                         .collect()
                 })
                 .map_err(|e| e.to_string());
-            for (i, job) in batch.drain(..).enumerate() {
-                let answer = match &new {
-                    Ok(new) => Ok(rows.binary_search(&i).is_ok() && new.contains(&job.id)),
-                    Err(e) => Err(e.clone()),
-                };
-                let _ = job.done.send(answer);
-            }
+            answer(&mut batch, &rows, new);
         }
     }
 }
@@ -802,8 +879,10 @@ async fn wait_drained(db: &Path, limit: Duration) -> (Duration, Backlog) {
 
 struct IngestRound {
     ceiling: Phase,
-    /// The durable floor ([`durable`]).
+    /// The durable floor ([`durable`]), through sqlx.
     floor: Phase,
+    /// The same with SQLite driven on the writer's own thread (rusqlite).
+    raw_floor: Phase,
     medic: Phase,
     /// medic's answers over warm-up and measured phase together.
     medic_all: Seen,
@@ -860,6 +939,16 @@ async fn ingest_round(
     let floor_phase = ingest_phase(&l, &floor, opts.duration, true, tick_hz).await;
     drop(floor);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!("[ingest {n}] durable floor, SQLite on the writer's thread …");
+    let raw_db = dir.join("floor-raw.db");
+    let raw = start_ceiling_with(&["--durable-raw", &raw_db.to_string_lossy()]).await?;
+    let l = load(raw.addr, 0);
+    if !opts.warmup.is_zero() {
+        ingest_phase(&l, &raw, opts.warmup, false, tick_hz).await;
+    }
+    let raw_phase = ingest_phase(&l, &raw, opts.duration, true, tick_hz).await;
+    drop(raw);
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     eprintln!("[ingest {n}] medic …");
     let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack)).await?;
@@ -890,6 +979,7 @@ async fn ingest_round(
     Ok(IngestRound {
         ceiling: ceiling_phase,
         floor: floor_phase,
+        raw_floor: raw_phase,
         medic: medic_phase,
         medic_all,
         medic_idle_kb,
@@ -922,6 +1012,7 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
     for (name, p) in [
         ("ceiling (bare hyper + HMAC)", &r.ceiling),
         ("durable floor (ceiling + group-commit INSERT)", &r.floor),
+        ("durable floor, SQLite on the writer's thread", &r.raw_floor),
         ("medic", &r.medic),
     ] {
         let w = p.wall.as_secs_f64();
@@ -953,6 +1044,13 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
         r.floor.seen.new_202 + r.floor.seen.redelivery_202,
         r.floor.seen.new_200 + r.floor.seen.redelivery_200,
         r.floor.seen.other_status + r.floor.seen.transport_errors,
+    ));
+    line(format!(
+        "durable floor with SQLite on the writer's thread / ceiling: {:.3} (answers: {} 202, {} 200, {} other)",
+        r.raw_floor.rps() / r.ceiling.rps(),
+        r.raw_floor.seen.new_202 + r.raw_floor.seen.redelivery_202,
+        r.raw_floor.seen.new_200 + r.raw_floor.seen.redelivery_200,
+        r.raw_floor.seen.other_status + r.raw_floor.seen.transport_errors,
     ));
     let a = &r.medic_all;
     let s = &r.stored;
