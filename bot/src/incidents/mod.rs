@@ -308,9 +308,9 @@ impl Repeated {
             return Ok(());
         };
         self.order.retain(|i| *i != id);
-        let mut script = Script::new(Backend::of(conn));
+        let mut script = Script::for_conn(conn);
         write(&mut script, vec![entry]);
-        script.run(conn).await.map(drop)
+        script.execute(conn).await
     }
 
     /// Adds every incident's repeats to `tail`.

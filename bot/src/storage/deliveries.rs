@@ -8,10 +8,10 @@
 //! lock: one transaction per webhook would cap an alert storm at the
 //! database's commit rate. So one writer task takes every delivery that
 //! arrived while the previous commit ran and writes them with one
-//! multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` (one statement,
-//! so one implicit transaction: no BEGIN/COMMIT round trips), taking its
-//! turn at SQLite's write lock like every other writer
-//! ([`Store::write_turn`]); each caller waits for its own batch. Under light load a
+//! multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, in a transaction
+//! that also applies them ([`Apply`]), taking its turn at SQLite's write
+//! lock like every other writer ([`Store::write_turn`]); each caller waits
+//! for its own batch. Under light load a
 //! batch is one row and costs what a plain INSERT costs; under a storm the
 //! batch grows with the queue, so commits per second stay flat while rows
 //! per second grow. No timer: nothing waits for a batch to fill.
@@ -189,7 +189,7 @@ impl Ingest {
 /// a chain of round trips to SQLite's thread (begin, insert, the incident
 /// logic's statements, commit) that every webhook of the batch waits for,
 /// and taking a connection from the pool for each batch added one, and
-/// a cold page cache. After a failure the connection is given back and a
+/// a cold page cache. After a failure the connection is closed and a
 /// fresh one taken for the next batch.
 async fn writer(store: Store, apply: Option<Arc<dyn Apply>>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -342,16 +342,10 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-/// A write transaction's first statement: on SQLite `BEGIN IMMEDIATE`,
-/// which takes the write lock at once (see [`Store::begin_write`]).
-fn begin(backend: Backend) -> Statement {
-    Statement::new(
-        match backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        }
-        .to_string(),
-    )
+/// Ends a failed transaction on `conn`. Nothing to roll back when BEGIN or
+/// COMMIT was what failed: that error says nothing more.
+async fn rollback(conn: &mut AnyConnection) {
+    let _ = sqlx::query("ROLLBACK").execute(conn).await;
 }
 
 fn failed(batch: &[Job], e: &sqlx::Error) -> Vec<Result<Recorded, IngestError>> {
@@ -378,14 +372,14 @@ impl Store {
         // 503, where a bare INSERT would join that transaction and be
         // answered 2xx uncommitted. On SQLite it is the same round trip.
         let mut script = Script::new(backend);
-        script.push(begin(backend));
+        script.push(Statement::begin_write(backend));
         script.push(rows.insert(backend, batch, "pending"));
-        script.push(Statement::new("COMMIT".to_string()));
+        script.push(Statement::commit());
         let inserted = async {
             let _turn = self.write_turn().await;
             let inserted = script.run(&mut *conn).await;
             if inserted.is_err() {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                rollback(conn).await;
             }
             inserted
         }
@@ -423,7 +417,7 @@ impl Store {
         let turn = self.write_turn().await;
         let attempt = async {
             let mut first = Script::new(backend);
-            first.push(begin(backend));
+            first.push(Statement::begin_write(backend));
             first.push(rows.insert(backend, batch, "done"));
             first.extend(apply.reads(
                 backend,
@@ -452,7 +446,7 @@ impl Store {
                     .await
                     .map_err(Failure::Apply)?;
             }
-            tail.push(Statement::new("COMMIT".to_string()));
+            tail.push(Statement::commit());
             // A failing tail is the incident logic's UPDATE or INSERT, or
             // the COMMIT: stored as pending, the batch is retried apart.
             tail.run(&mut *conn).await.map_err(Failure::Apply)?;
@@ -460,9 +454,7 @@ impl Store {
         };
         let attempt = attempt.await;
         if attempt.is_err() {
-            // Nothing to roll back when BEGIN or COMMIT was what failed:
-            // that error says nothing more.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            rollback(conn).await;
         }
         drop(turn);
         match attempt {

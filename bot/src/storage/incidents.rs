@@ -353,10 +353,9 @@ pub async fn seen_again(
         last_seen: now_ms,
         severity: row.view.severity.max(alert.severity),
     };
-    let backend = Backend::of(conn);
-    let mut script = Script::new(backend);
-    script.extend(seen_again_many(backend, &[repeat]));
-    script.run(conn).await.map(drop)
+    let mut script = Script::for_conn(conn);
+    script.extend(seen_again_many(script.backend(), &[repeat]));
+    script.execute(conn).await
 }
 
 /// Marks an incident resolved.

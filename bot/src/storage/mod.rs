@@ -47,6 +47,10 @@ impl Backend {
     }
 }
 
+/// How a write transaction begins on SQLite: it takes the write lock at
+/// once (see [`Store::begin_write`]).
+pub(crate) const BEGIN_WRITE_SQLITE: &str = "BEGIN IMMEDIATE";
+
 /// The database, migrated and ready.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -64,27 +68,27 @@ pub struct Store {
 /// connection like `sqlx::Transaction` does, and rolls back when dropped
 /// without [`WriteTx::commit`].
 #[derive(Debug)]
-pub struct WriteTx<'c> {
-    tx: sqlx::Transaction<'c, sqlx::Any>,
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
     /// Held until the transaction ends (SQLite only).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl WriteTx<'_> {
+impl WriteTx {
     /// Commits, then lets the next writer in.
     pub async fn commit(self) -> sqlx::Result<()> {
         self.tx.commit().await
     }
 }
 
-impl std::ops::Deref for WriteTx<'_> {
+impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &sqlx::AnyConnection {
         &self.tx
     }
 }
 
-impl std::ops::DerefMut for WriteTx<'_> {
+impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
     }
@@ -225,27 +229,11 @@ impl Store {
     /// Queued on an async mutex, the next writer starts the moment the
     /// last one commits. (Other processes on the same file still meet the
     /// busy handler.) PostgreSQL needs neither.
-    pub async fn begin_write(&self) -> sqlx::Result<WriteTx<'static>> {
+    pub async fn begin_write(&self) -> sqlx::Result<WriteTx> {
         let turn = self.write_turn().await;
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.pool.begin_with(BEGIN_WRITE_SQLITE).await?,
             Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx { tx, _turn: turn })
-    }
-
-    /// [`Store::begin_write`] on a connection the caller holds (the
-    /// delivery writer keeps one: no pool hand-off per batch, and its page
-    /// cache stays warm, for on SQLite another connection's write empties
-    /// it).
-    pub async fn begin_write_on<'c>(
-        &self,
-        conn: &'c mut sqlx::AnyConnection,
-    ) -> sqlx::Result<WriteTx<'c>> {
-        let turn = self.write_turn().await;
-        let tx = match self.backend {
-            Backend::Sqlite => sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?,
-            Backend::Postgres => sqlx::Connection::begin(conn).await?,
         };
         Ok(WriteTx { tx, _turn: turn })
     }

@@ -108,10 +108,9 @@ pub async fn enqueue(
             channel,
             incident_id,
         };
-        let backend = Backend::of(conn);
-        let mut script = Script::new(backend);
-        script.extend(enqueue_edits(backend, &[edit]));
-        return script.run(conn).await.map(drop);
+        let mut script = Script::for_conn(conn);
+        script.extend(enqueue_edits(script.backend(), &[edit]));
+        return script.execute(conn).await;
     }
     let now = now_ms();
     sqlx::query(

@@ -89,6 +89,23 @@ impl Statement {
         self
     }
 
+    /// A write transaction's first statement: on SQLite `BEGIN IMMEDIATE`,
+    /// as [`super::Store::begin_write`] begins.
+    pub(crate) fn begin_write(backend: Backend) -> Statement {
+        Statement::new(
+            match backend {
+                Backend::Sqlite => super::BEGIN_WRITE_SQLITE,
+                Backend::Postgres => "BEGIN",
+            }
+            .to_string(),
+        )
+    }
+
+    /// `COMMIT`.
+    pub(crate) fn commit() -> Statement {
+        Statement::new("COMMIT".to_string())
+    }
+
     /// Runs it alone; its rows.
     pub(crate) async fn fetch_all(self, conn: &mut AnyConnection) -> sqlx::Result<Vec<AnyRow>> {
         let sql = self.sql;
@@ -120,6 +137,11 @@ pub struct Script {
 }
 
 impl Script {
+    /// An empty script for `conn`'s database.
+    pub fn for_conn(conn: &AnyConnection) -> Script {
+        Script::new(Backend::of(conn))
+    }
+
     /// An empty script for `backend`'s database.
     pub fn new(backend: Backend) -> Script {
         Script {
@@ -151,6 +173,11 @@ impl Script {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.statements.is_empty()
+    }
+
+    /// Runs every statement, in order, for what they write.
+    pub async fn execute(self, conn: &mut AnyConnection) -> sqlx::Result<()> {
+        self.run(conn).await.map(drop)
     }
 
     /// Runs every statement, in order, and returns each one's rows, in
