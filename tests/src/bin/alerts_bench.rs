@@ -34,7 +34,7 @@ use bytes::Bytes;
 use medic_tests::bench_support::{
     DisplayBuf, RssSampler, Server, bench_main, clock_ticks, connect, cpu_time, exchange, get_text,
     log_warnings, mb, medic_binary, memory_makeup, metric_sum_u64, nearest_rank, print_heading,
-    rss_kb, start_ceiling, start_ceiling_with, start_medic,
+    rss_kb, start_ceiling_with, start_medic,
 };
 use medic_tests::signing::sentry_signature;
 use medic_tests::{BOT_TOKEN, FakeSlack, SIGNING_SECRET};
@@ -917,38 +917,34 @@ async fn ingest_round(
         })
     };
 
-    eprintln!("[ingest {n}] ceiling …");
-    let ceiling = start_ceiling().await?;
-    let l = load(ceiling.addr, 0);
-    if !opts.warmup.is_zero() {
-        ingest_phase(&l, &ceiling, opts.warmup, false, tick_hz).await;
-    }
-    let ceiling_phase = ingest_phase(&l, &ceiling, opts.duration, true, tick_hz).await;
-    drop(ceiling);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-
+    // The bare servers, one after another: the ceiling, then the two
+    // durable floors (each with a fresh database in this round's folder).
     let dir = root.join(format!("ingest{n}"));
     std::fs::create_dir_all(&dir)?;
-    eprintln!("[ingest {n}] durable floor …");
-    let floor_db = dir.join("floor.db");
-    let floor = start_ceiling_with(&["--durable", &floor_db.to_string_lossy()]).await?;
-    let l = load(floor.addr, 0);
-    if !opts.warmup.is_zero() {
-        ingest_phase(&l, &floor, opts.warmup, false, tick_hz).await;
-    }
-    let floor_phase = ingest_phase(&l, &floor, opts.duration, true, tick_hz).await;
-    drop(floor);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    eprintln!("[ingest {n}] durable floor, SQLite on the writer's thread …");
-    let raw_db = dir.join("floor-raw.db");
-    let raw = start_ceiling_with(&["--durable-raw", &raw_db.to_string_lossy()]).await?;
-    let l = load(raw.addr, 0);
-    if !opts.warmup.is_zero() {
-        ingest_phase(&l, &raw, opts.warmup, false, tick_hz).await;
-    }
-    let raw_phase = ingest_phase(&l, &raw, opts.duration, true, tick_hz).await;
-    drop(raw);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bare = |label: &'static str, args: Vec<String>| {
+        let load = &load;
+        async move {
+            eprintln!("[ingest {n}] {label} …");
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let server = start_ceiling_with(&args).await?;
+            let l = load(server.addr, 0);
+            if !opts.warmup.is_zero() {
+                ingest_phase(&l, &server, opts.warmup, false, tick_hz).await;
+            }
+            let phase = ingest_phase(&l, &server, opts.duration, true, tick_hz).await;
+            drop(server);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, anyhow::Error>(phase)
+        }
+    };
+    let db = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let ceiling_phase = bare("ceiling", vec![]).await?;
+    let floor_phase = bare("durable floor", vec!["--durable".into(), db("floor.db")]).await?;
+    let raw_phase = bare(
+        "durable floor, SQLite on the writer's thread",
+        vec!["--durable-raw".into(), db("floor-raw.db")],
+    )
+    .await?;
 
     eprintln!("[ingest {n}] medic …");
     let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack)).await?;
@@ -1037,21 +1033,22 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
         "medic / ceiling throughput: {ratio:.3} (goal ≥ 0.5: {})",
         if ratio >= 0.5 { "met" } else { "NOT met" }
     ));
-    line(format!(
-        "durable floor / ceiling: {:.3}; medic / durable floor: {:.3} (floor answers: {} 202, {} 200, {} other)",
-        r.floor.rps() / r.ceiling.rps(),
-        r.medic.rps() / r.floor.rps(),
-        r.floor.seen.new_202 + r.floor.seen.redelivery_202,
-        r.floor.seen.new_200 + r.floor.seen.redelivery_200,
-        r.floor.seen.other_status + r.floor.seen.transport_errors,
-    ));
-    line(format!(
-        "durable floor with SQLite on the writer's thread / ceiling: {:.3} (answers: {} 202, {} 200, {} other)",
-        r.raw_floor.rps() / r.ceiling.rps(),
-        r.raw_floor.seen.new_202 + r.raw_floor.seen.redelivery_202,
-        r.raw_floor.seen.new_200 + r.raw_floor.seen.redelivery_200,
-        r.raw_floor.seen.other_status + r.raw_floor.seen.transport_errors,
-    ));
+    for (name, floor) in [
+        ("durable floor", &r.floor),
+        (
+            "durable floor with SQLite on the writer's thread",
+            &r.raw_floor,
+        ),
+    ] {
+        line(format!(
+            "{name} / ceiling: {:.3}; medic / {name}: {:.3} (its answers: {} 202, {} 200, {} other)",
+            floor.rps() / r.ceiling.rps(),
+            r.medic.rps() / floor.rps(),
+            floor.seen.new_202 + floor.seen.redelivery_202,
+            floor.seen.new_200 + floor.seen.redelivery_200,
+            floor.seen.other_status + floor.seen.transport_errors,
+        ));
+    }
     let a = &r.medic_all;
     let s = &r.stored;
     line(format!(
