@@ -212,8 +212,8 @@ impl App {
             }
         };
 
-        let router = crate::http::router(state.clone());
-        crate::http::serve(listener, router, shutdown).await;
+        let routes = crate::http::Routes::new(state.clone());
+        crate::http::serve(listener, routes, shutdown).await;
         stopping.cancel();
         // Closing the shard waits up to 5 s for Discord (serenity); the
         // lease is released after it.

@@ -259,16 +259,20 @@ async fn deliver_slack(
         }
         Err(e) => return Err(e.to_string()),
     };
-    if let Err(error) = state.store.set_root(run_id, &posted.ts).await {
-        tracing::warn!(%error, "Could not record the root message.");
+    // A final root is on record together with its diagnosis.
+    let final_diagnosis = root_final.then(|| gather.diagnosis());
+    if let Err(error) = state
+        .store
+        .set_root(run_id, &posted.ts, final_diagnosis.as_ref())
+        .await
+    {
+        tracing::warn!(%error, "Could not record the root message and its report.");
     }
     // Slack threads do not nest: under a mention, the details follow the
     // root in the mention's thread.
     let thread_ts = in_thread.unwrap_or(&posted.ts);
 
-    if root_final {
-        let diagnosis = gather.diagnosis();
-        record(state, run_id, &diagnosis).await;
+    if let Some(diagnosis) = final_diagnosis {
         gather.take_pending();
         for message in render::diagnosis_thread(&diagnosis, prov) {
             post_in_thread(state, channel, thread_ts, message).await?;
@@ -394,7 +398,7 @@ async fn deliver_discord(
         .send(channel, || discord.api.edit_original(token, &root))
         .await
         .map_err(|e| e.to_string())?;
-    if let Err(error) = state.store.set_root(run_id, &posted.id).await {
+    if let Err(error) = state.store.set_root(run_id, &posted.id, None).await {
         tracing::warn!(%error, "Could not record the root message.");
     }
     let parent = if posted.channel_id.is_empty() {

@@ -51,7 +51,7 @@ fn target_refs(state: &AppState) -> Vec<TargetRef> {
 }
 
 async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -> Ack {
-    let parsed = ChatCommand::parse_slash(&inv.name, &inv.args.join(" "));
+    let parsed = ChatCommand::parse_split(&inv.name, &inv.args);
     let target_name = match parsed {
         Ok(ChatCommand::Help) => return ack(help_text(&target_refs(state)), AckOutcome::Help),
         Err(e) => {
@@ -173,6 +173,7 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         reference: Some(run_id),
     };
     let job_state = state.clone();
+    let selected: Vec<Target> = selected.into_iter().cloned().collect();
     let what = match selected.as_slice() {
         [only] => only.spec.location(),
         many => format!(

@@ -194,9 +194,10 @@ fn slash_command(state: &AppState, payload: Value) {
     };
     let job = state.clone();
     state.tasks.spawn(async move {
-        let answer = crate::http::slack::slash(&job, &cmd).await;
+        let response_url = cmd.response_url.clone();
+        let answer = crate::http::slack::slash(&job, cmd).await;
         if let Some(slack) = &job.slack
-            && let Err(error) = slack.respond_ephemeral(&cmd.response_url, &answer).await
+            && let Err(error) = slack.respond_ephemeral(&response_url, &answer).await
         {
             tracing::warn!(%error, "Could not answer a slash command privately.");
         }

@@ -80,35 +80,53 @@ impl ChatCommand {
     /// command (`/medic diag redis`), so teams can register one umbrella
     /// command instead of several.
     pub fn parse_slash(slash: &str, text: &str) -> Result<ChatCommand, ParseError> {
-        let name = slash.trim().trim_start_matches('/').to_lowercase();
         let words: Vec<&str> = text.split_whitespace().collect();
+        Self::parse_split(slash, &words)
+    }
+
+    /// [`ChatCommand::parse_slash`] for a command whose text is already
+    /// split into words, as [`crate::model::inbound::CommandInvocation`]
+    /// holds it. Every slash command passes here within the platform's
+    /// 3 s, so a well-formed one allocates only its target's name.
+    pub fn parse_split<S: AsRef<str>>(slash: &str, words: &[S]) -> Result<ChatCommand, ParseError> {
+        let name = lowercase(slash.trim().trim_start_matches('/'));
         if COMMANDS.iter().any(|c| c.name == name) {
-            Self::parse_words(&name, &words)
+            Self::parse_words(&name, words)
         } else {
             match words.split_first() {
                 None => Ok(ChatCommand::Help),
-                Some((first, rest)) => Self::parse_words(&first.to_lowercase(), rest),
+                Some((first, rest)) => Self::parse_words(&lowercase(first.as_ref()), rest),
             }
         }
     }
 
     /// Parses a command word and its arguments (`diag`, `["redis"]`).
-    pub fn parse_words(name: &str, args: &[&str]) -> Result<ChatCommand, ParseError> {
+    pub fn parse_words<S: AsRef<str>>(name: &str, args: &[S]) -> Result<ChatCommand, ParseError> {
         let name = name.trim_start_matches('/');
         match name {
             "help" | "?" => Ok(ChatCommand::Help),
             "diag" => match args {
                 [] => Err(ParseError::MissingTarget),
-                [target] if target.eq_ignore_ascii_case("help") => Ok(ChatCommand::Help),
+                [target] if target.as_ref().eq_ignore_ascii_case("help") => Ok(ChatCommand::Help),
                 [target] => Ok(ChatCommand::Diag {
-                    target: target.to_lowercase(),
+                    target: target.as_ref().to_lowercase(),
                 }),
                 [_, rest @ ..] => Err(ParseError::UnexpectedWords(
-                    rest.iter().map(|w| w.to_string()).collect(),
+                    rest.iter().map(|w| w.as_ref().to_string()).collect(),
                 )),
             },
             other => Err(ParseError::UnknownCommand(other.to_string())),
         }
+    }
+}
+
+/// `word` in lower case, borrowed when it already is (command words
+/// nearly always are).
+fn lowercase(word: &str) -> std::borrow::Cow<'_, str> {
+    if word.chars().any(char::is_uppercase) {
+        std::borrow::Cow::Owned(word.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(word)
     }
 }
 

@@ -80,7 +80,7 @@ pub async fn run(config: Option<&Path>) -> u8 {
                         .map(|t| format!("{} ({})", t.name, t.spec.location()))
                         .collect();
                     say(&format!("Running diagnostics for {}…", what.join(", ")));
-                    let reports = futures::future::join_all(selected.iter().map(Target::run)).await;
+                    let reports = futures::future::join_all(selected.iter().map(|t| t.run())).await;
                     let diagnosis = Diagnosis {
                         label: target.clone(),
                         reports,

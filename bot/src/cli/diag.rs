@@ -75,9 +75,12 @@ pub async fn run(config: Option<&Path>, name: &str, json: bool) -> u8 {
         };
         tokio::spawn(spin(format!("Diagnosing {what}"), tally.clone()))
     });
-    let reports =
-        futures::future::join_all(selected.into_iter().map(|t| run_counted(t, tally.clone())))
-            .await;
+    let reports = futures::future::join_all(
+        selected
+            .into_iter()
+            .map(|t| run_counted(t.clone(), tally.clone())),
+    )
+    .await;
     if let Some(handle) = spinner {
         handle.abort();
         eprint!("\r\x1b[2K");

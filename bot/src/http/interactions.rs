@@ -23,7 +23,10 @@ pub async fn interactions(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refuse_unless_slack(&state, &signed, &body, "/slack/interactions") {
+    let (timestamp, signature) = (signed.timestamp.as_deref(), signed.signature.as_deref());
+    if let Some(refused) =
+        refuse_unless_slack(&state, timestamp, signature, &body, "/slack/interactions")
+    {
         return refused;
     }
     let (click, response_url) = match interaction::parse(&body) {

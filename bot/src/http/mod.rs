@@ -4,10 +4,12 @@
 mod discord;
 mod health;
 pub mod interactions;
+mod routes;
 mod serve;
 pub(crate) mod slack;
 pub mod webhooks;
 
+pub use routes::Routes;
 pub use serve::serve;
 
 use std::future::Future;
@@ -29,13 +31,16 @@ use crate::telemetry::metrics::Metrics;
 /// exhaust memory.
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// The slash-command route, served past the router (see [`routes`]).
+const SLACK_COMMANDS: &str = "/slack/commands";
+
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
 const ROUTES: [&str; 10] = [
     "/healthz",
     "/readyz",
     "/metrics",
-    "/slack/commands",
+    SLACK_COMMANDS,
     "/slack/interactions",
     "/slack/events",
     "/discord/interactions",

@@ -1,5 +1,6 @@
-//! The HTTP/1.1 server loop: hyper's own connection driver under the axum
-//! router, with the limits a public endpoint needs.
+//! The HTTP/1.1 server loop: hyper's own connection driver under medic's
+//! routes ([`super::Routes`]: the axum router, and the slash-command route
+//! beside it), with the limits a public endpoint needs.
 //!
 //! `axum::serve` has no header-read timeout (a client that opens
 //! connections and never finishes its headers would hold them forever) and
@@ -11,12 +12,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use super::Routes;
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,10 +25,10 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in progress get to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `routes` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: Routes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut builder = http1::Builder::new();
@@ -53,8 +54,8 @@ pub async fn serve(
         };
         // Answers are one small write; do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(builder.serve_connection(TokioIo::new(stream), routes.clone()));
         tokio::spawn(async move {
             // A client that goes away mid-request is its own business.
             let _ = connection.await;

@@ -17,6 +17,11 @@ use crate::delivery::Delivery;
 use crate::dispatch;
 use crate::telemetry::metrics::AckOutcome;
 
+/// The header carrying the request's signed timestamp.
+pub(super) const TIMESTAMP: &str = "x-slack-request-timestamp";
+/// The header carrying `v0=` and the HMAC.
+pub(super) const SIGNATURE: &str = "x-slack-signature";
+
 /// The two headers Slack signs a request with, taken on their own rather
 /// than cloning the whole header map on every request.
 pub struct SlackSignature {
@@ -36,8 +41,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
                 .map(str::to_string)
         };
         Ok(SlackSignature {
-            timestamp: header("x-slack-request-timestamp"),
-            signature: header("x-slack-signature"),
+            timestamp: header(TIMESTAMP),
+            signature: header(SIGNATURE),
         })
     }
 }
@@ -48,7 +53,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
 /// new Slack route cannot forget half of it. `None` means it may go on.
 pub(super) fn refuse_unless_slack(
     state: &AppState,
-    signed: &SlackSignature,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
     body: &[u8],
     route: &str,
 ) -> Option<Response> {
@@ -65,12 +71,9 @@ pub(super) fn refuse_unless_slack(
                 .into_response(),
         );
     };
-    let verified = slack.verifier.verify(
-        signed.timestamp.as_deref(),
-        signed.signature.as_deref(),
-        body,
-        super::now_unix(),
-    );
+    let verified = slack
+        .verifier
+        .verify(timestamp, signature, body, super::now_unix());
     if let Err(error) = verified {
         tracing::warn!(%error, route, "Rejected a request that is not signed by Slack.");
         return Some((StatusCode::UNAUTHORIZED, "invalid signature\n").into_response());
@@ -78,14 +81,33 @@ pub(super) fn refuse_unless_slack(
     None
 }
 
-/// A slash command. The signature is checked on the raw bytes before
-/// anything is parsed; a failure is a 401 and one log line.
+/// A slash command through the router. The hot path,
+/// [`super::routes::Routes`], calls [`command`] without it.
 pub async fn commands(
     State(state): State<AppState>,
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refuse_unless_slack(&state, &signed, &body, "/slack/commands") {
+    command(
+        &state,
+        signed.timestamp.as_deref(),
+        signed.signature.as_deref(),
+        &body,
+    )
+    .await
+}
+
+/// A slash command. The signature is checked on the raw bytes before
+/// anything is parsed; a failure is a 401 and one log line.
+pub(super) async fn command(
+    state: &AppState,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Response {
+    if let Some(refused) =
+        refuse_unless_slack(state, timestamp, signature, body, super::SLACK_COMMANDS)
+    {
         return refused;
     }
     // Slack checks the certificate of a slash command's URL now and then
@@ -93,30 +115,49 @@ pub async fn commands(
     if body.starts_with(b"ssl_check=") || body.windows(11).any(|w| w == b"&ssl_check=") {
         return StatusCode::OK.into_response();
     }
-    let cmd = match SlashCommand::parse(&body) {
+    let cmd = match SlashCommand::parse(body) {
         Ok(c) => c,
         Err(error) => {
             tracing::warn!(%error, "Rejected a malformed slash command.");
             return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
         }
     };
-    let answer = slash(&state, &cmd).await;
+    let answer = slash(state, cmd).await;
     Json(ephemeral(&answer)).into_response()
 }
 
 /// Runs a slash command (over HTTP or Socket Mode); returns the text of
-/// the private answer.
-pub(crate) async fn slash(state: &AppState, cmd: &SlashCommand) -> String {
-    let invocation = CommandInvocation {
-        actor: cmd.actor(),
-        place: cmd.place(),
-        name: cmd.command.trim_start_matches('/').to_string(),
-        args: cmd.text.split_whitespace().map(str::to_string).collect(),
-    };
+/// the private answer. The command's fields move into the invocation
+/// rather than being copied: this runs for every command of a flood.
+pub(crate) async fn slash(state: &AppState, cmd: SlashCommand) -> String {
+    let SlashCommand {
+        channel_id,
+        user_id,
+        user_name,
+        mut command,
+        text,
+        response_url,
+        ..
+    } = cmd;
+    let slashes = command.len() - command.trim_start_matches('/').len();
+    command.drain(..slashes);
     let delivery = Delivery::Slack {
-        channel: cmd.channel_id.clone(),
-        response_url: cmd.response_url.clone(),
+        channel: channel_id.clone(),
+        response_url,
         thread_ts: None,
+    };
+    let invocation = CommandInvocation {
+        actor: Actor {
+            id: user_id,
+            name: user_name,
+        },
+        place: Place {
+            platform: Platform::Slack,
+            channel: channel_id,
+            thread: None,
+        },
+        name: command,
+        args: text.split_whitespace().map(str::to_string).collect(),
     };
     dispatch::command(state, invocation, delivery).await.text
 }
@@ -130,7 +171,9 @@ pub async fn events(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refuse_unless_slack(&state, &signed, &body, "/slack/events") {
+    let (timestamp, signature) = (signed.timestamp.as_deref(), signed.signature.as_deref());
+    if let Some(refused) = refuse_unless_slack(&state, timestamp, signature, &body, "/slack/events")
+    {
         return refused;
     }
     let envelope = match Envelope::parse(&body) {

@@ -160,7 +160,7 @@ async fn run_job(state: &AppState, job: Job) {
     for word in words {
         for t in diagnostics::select(&state.targets, word).unwrap_or_default() {
             if !selected.iter().any(|s| s.name == t.name) {
-                selected.push(t);
+                selected.push(t.clone());
             }
         }
     }

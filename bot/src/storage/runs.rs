@@ -100,30 +100,52 @@ impl Store {
 
     /// Stores the finished diagnosis (one report per target).
     pub async fn set_report(&self, id: i64, report: &Diagnosis) -> sqlx::Result<()> {
-        let json = serde_json::to_string(report).unwrap_or_default();
-        let _turn = self.write_turn().await;
-        sqlx::query(
-            "UPDATE command_runs SET state = $1, finished_at = $2, status = $3, summary = $4, report_json = $5 WHERE id = $6",
-        )
-        .bind(RunState::Reported.as_str())
-        .bind(now_ms())
-        .bind(report.status().word())
-        .bind(report.headline())
-        .bind(json)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.store_report(id, None, report).await
     }
 
-    /// Records the root message once it is in the channel.
-    pub async fn set_root(&self, id: i64, root_ts: &str) -> sqlx::Result<()> {
+    /// Records the root message once it is in the channel, and with it the
+    /// diagnosis when the root already shows the final one: one write
+    /// instead of two for nearly every command.
+    pub async fn set_root(
+        &self,
+        id: i64,
+        root_ts: &str,
+        report: Option<&Diagnosis>,
+    ) -> sqlx::Result<()> {
+        if let Some(report) = report {
+            return self.store_report(id, Some(root_ts), report).await;
+        }
         let _turn = self.write_turn().await;
         sqlx::query("UPDATE command_runs SET root_ts = $1 WHERE id = $2")
             .bind(root_ts)
             .bind(id)
             .execute(self.pool())
             .await?;
+        Ok(())
+    }
+
+    /// The run's diagnosis (and root message, when given) on record.
+    async fn store_report(
+        &self,
+        id: i64,
+        root_ts: Option<&str>,
+        report: &Diagnosis,
+    ) -> sqlx::Result<()> {
+        let json = serde_json::to_string(report).unwrap_or_default();
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "UPDATE command_runs SET state = $1, finished_at = $2, status = $3, summary = $4, report_json = $5,
+             root_ts = COALESCE($6, root_ts) WHERE id = $7",
+        )
+        .bind(RunState::Reported.as_str())
+        .bind(now_ms())
+        .bind(report.status().word())
+        .bind(report.headline())
+        .bind(json)
+        .bind(root_ts)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -323,18 +323,14 @@ pub fn run_checks(
 /// `orders-db` and `users-db`); `all` selects every target. Names win over
 /// kinds, and `all` is reserved (config refuses a target named so). `None`
 /// when nothing matches.
-pub fn select(targets: &BTreeMap<String, Target>, word: &str) -> Option<Vec<Target>> {
+pub fn select<'a>(targets: &'a BTreeMap<String, Target>, word: &str) -> Option<Vec<&'a Target>> {
     if word == ALL {
-        return (!targets.is_empty()).then(|| targets.values().cloned().collect());
+        return (!targets.is_empty()).then(|| targets.values().collect());
     }
     if let Some(t) = targets.get(word) {
-        return Some(vec![t.clone()]);
+        return Some(vec![t]);
     }
-    let of_kind: Vec<Target> = targets
-        .values()
-        .filter(|t| t.spec.kind() == word)
-        .cloned()
-        .collect();
+    let of_kind: Vec<&Target> = targets.values().filter(|t| t.spec.kind() == word).collect();
     (!of_kind.is_empty()).then_some(of_kind)
 }
 
@@ -509,7 +505,7 @@ mod tests {
             );
         }
         let names = |word: &str| -> Option<Vec<String>> {
-            select(&targets, word).map(|ts| ts.into_iter().map(|t| t.name).collect())
+            select(&targets, word).map(|ts| ts.into_iter().map(|t| t.name.clone()).collect())
         };
         assert_eq!(names("orders").unwrap(), ["orders"]);
         assert_eq!(names("redis").unwrap(), ["orders", "sessions"]);

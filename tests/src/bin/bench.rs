@@ -6,7 +6,7 @@
 //! ```text
 //! cargo build --release -p medic -p medic-tests
 //! target/release/medic-bench [--duration S] [--warmup S] [--concurrency N]
-//!                            [--rounds N] [--drain S] [--skip-coalesced]
+//!                            [--rounds N] [--slices N] [--drain S] [--skip-coalesced]
 //!                            [--concurrent-diagnostics N] [--medic PATH]
 //!                            [--redis URL] [--keep]
 //! ```
@@ -48,6 +48,11 @@ OPTIONS (each also readable from the environment variable shown):
   --concurrency N   connections / requests in flight  [MEDIC_BENCH_CONCURRENCY, 64]
   --rounds N        ceiling + medic, N times          [MEDIC_BENCH_ROUNDS, 1]
   --drain S         longest wait for medic's backlog  [MEDIC_BENCH_DRAIN, 60]
+  --slices N        measure the ceiling and medic's full path in N
+                    alternating slices (each with its share of the
+                    warm-up and duration), so that a shared machine's
+                    drift falls on both alike; 1 = one after the other
+                                                      [MEDIC_BENCH_SLICES, 5]
   --skip-coalesced  skip the one-channel (coalesced) scenario
   --medic PATH      medic binary (default: next to this one)
   --redis URL       diagnostic target   [MEDIC_BENCH_REDIS, redis://127.0.0.1:6379]
@@ -64,6 +69,7 @@ struct Opts {
     concurrency: usize,
     rounds: usize,
     drain: Duration,
+    slices: usize,
     coalesced: bool,
     medic: Option<PathBuf>,
     redis: String,
@@ -97,6 +103,7 @@ impl Opts {
             concurrency: env_or("MEDIC_BENCH_CONCURRENCY", 64)?,
             rounds: env_or("MEDIC_BENCH_ROUNDS", 1)?,
             drain: seconds("MEDIC_BENCH_DRAIN", env_or("MEDIC_BENCH_DRAIN", 60.0)?)?,
+            slices: env_or("MEDIC_BENCH_SLICES", 5)?,
             coalesced: true,
             medic: None,
             redis: std::env::var("MEDIC_BENCH_REDIS")
@@ -125,6 +132,7 @@ impl Opts {
                 "--drain" => o.drain = secs(&a, args.next())?,
                 "--concurrency" => o.concurrency = count(&a, args.next())?,
                 "--rounds" => o.rounds = count(&a, args.next())?,
+                "--slices" => o.slices = count(&a, args.next())?,
                 "--skip-coalesced" => o.coalesced = false,
                 "--medic" => o.medic = Some(PathBuf::from(value(&a, args.next())?)),
                 "--redis" => o.redis = value(&a, args.next())?,
@@ -134,8 +142,8 @@ impl Opts {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        if o.concurrency == 0 || o.rounds == 0 || o.duration.is_zero() {
-            return Err("--concurrency, --rounds and --duration must be above 0".into());
+        if o.concurrency == 0 || o.rounds == 0 || o.slices == 0 || o.duration.is_zero() {
+            return Err("--concurrency, --rounds, --slices and --duration must be above 0".into());
         }
         Ok(o)
     }
@@ -413,8 +421,9 @@ struct Phase {
     client_cpu: Duration,
     redis_cpu: Duration,
     machine_cpu: Duration,
-    /// medic's own mean acknowledgement time (its histogram), ms.
-    server_ack_mean_ms: Option<f64>,
+    /// medic's acknowledgement histogram over the phase: (sum of
+    /// seconds, count).
+    server_acks: Option<(f64, f64)>,
     rss_max_kb: u64,
     rss_end_kb: u64,
     hwm_kb: u64,
@@ -422,6 +431,31 @@ struct Phase {
 }
 
 impl Phase {
+    /// Adds a later slice of the same scenario.
+    fn absorb(&mut self, s: Phase) {
+        self.requests += s.requests;
+        self.wall += s.wall;
+        self.answers.absorb(s.answers);
+        self.answers.latencies_us.sort_unstable();
+        self.server_cpu += s.server_cpu;
+        self.client_cpu += s.client_cpu;
+        self.redis_cpu += s.redis_cpu;
+        self.machine_cpu += s.machine_cpu;
+        self.server_acks = match (self.server_acks, s.server_acks) {
+            (Some((a, n)), Some((b, m))) => Some((a + b, n + m)),
+            (a, b) => a.or(b),
+        };
+        self.rss_max_kb = self.rss_max_kb.max(s.rss_max_kb);
+        self.rss_end_kb = s.rss_end_kb;
+        self.hwm_kb = self.hwm_kb.max(s.hwm_kb);
+        self.makeup = s.makeup;
+    }
+
+    /// medic's own mean acknowledgement time (its histogram), ms.
+    fn server_ack_mean_ms(&self) -> Option<f64> {
+        self.server_acks.map(|(sum, n)| sum / n * 1000.0)
+    }
+
     fn rps(&self) -> f64 {
         self.requests as f64 / self.wall.as_secs_f64()
     }
@@ -490,7 +524,7 @@ async fn run_phase(load: &Arc<Load>, server: &Server, duration: Duration, tick_h
         && let Some((sum1, n1)) = ack_totals(server.addr).await
         && n1 > n0
     {
-        phase.server_ack_mean_ms = Some((sum1 - sum0) / (n1 - n0) * 1000.0);
+        phase.server_acks = Some((sum1 - sum0, n1 - n0));
     }
     let sampled = sampler.stop().await;
     let (rss_end, hwm) = rss_kb(pid).unwrap_or((0, 0));
@@ -666,10 +700,41 @@ concurrent_diagnostics = {diags}
 
 /// Warm-up (discarded), then the measured phase.
 async fn measure(load: &Arc<Load>, server: &Server, opts: &Opts, tick_hz: f64) -> Phase {
-    if !opts.warmup.is_zero() {
-        let _ = run_phase(load, server, opts.warmup, tick_hz).await;
+    measure_for(load, server, opts.warmup, opts.duration, tick_hz).await
+}
+
+async fn measure_for(
+    load: &Arc<Load>,
+    server: &Server,
+    warmup: Duration,
+    duration: Duration,
+    tick_hz: f64,
+) -> Phase {
+    if !warmup.is_zero() {
+        let _ = run_phase(load, server, warmup, tick_hz).await;
     }
-    run_phase(load, server, opts.duration, tick_hz).await
+    run_phase(load, server, duration, tick_hz).await
+}
+
+/// The ceiling and medic's full path, in `opts.slices` alternating
+/// slices. On a shared machine whose speed drifts over a minute (seen
+/// here: the same ceiling at 76k and 103k requests/s within ten minutes),
+/// measuring one server after the other makes the ratio mostly a measure
+/// of the drift; alternating puts it on both alike.
+async fn ceiling_and_full(
+    ceiling: (&Arc<Load>, &Server),
+    full: (&Arc<Load>, &Server),
+    opts: &Opts,
+    tick_hz: f64,
+) -> (Phase, Phase) {
+    let n = opts.slices as u32;
+    let (warmup, duration) = (opts.warmup / n, opts.duration / n);
+    let (mut c, mut f) = (Phase::default(), Phase::default());
+    for _ in 0..n {
+        c.absorb(measure_for(ceiling.0, ceiling.1, warmup, duration, tick_hz).await);
+        f.absorb(measure_for(full.0, full.1, warmup, duration, tick_hz).await);
+    }
+    (c, f)
 }
 
 async fn one_round(
@@ -695,29 +760,18 @@ async fn one_round(
         })
     };
 
-    eprintln!(
-        "[round {n}] ceiling: warm-up {:?}, measure {:?} …",
-        opts.warmup, opts.duration
-    );
     let ceiling = start_ceiling().await?;
     let ceiling_idle_kb = rss_kb(ceiling.pid()).map_or(0, |r| r.0);
-    let ceiling_phase = measure(
-        &load(ceiling.addr, Channels::PerRequest),
-        &ceiling,
-        opts,
-        tick_hz,
-    )
-    .await;
-    drop(ceiling);
-    // Let the machine settle.
-    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let dir = root.join(format!("round{n}"));
     std::fs::create_dir_all(&dir)?;
     let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack, opts)).await?;
     let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
     let coalesced = if opts.coalesced {
-        eprintln!("[round {n}] medic, one channel (coalesced) …");
+        eprintln!(
+            "[round {n}] medic, one channel (coalesced): warm-up {:?}, measure {:?} …",
+            opts.warmup, opts.duration
+        );
         let p = measure(&load(medic.addr, Channels::Shared), &medic, opts, tick_hz).await;
         // Let the one running diagnostic finish.
         let _ = drain(medic.addr, medic.pid(), Duration::from_secs(10), tick_hz).await;
@@ -725,14 +779,18 @@ async fn one_round(
     } else {
         None
     };
-    eprintln!("[round {n}] medic, one channel per request (full path) …");
-    let full = measure(
-        &load(medic.addr, Channels::PerRequest),
-        &medic,
+    eprintln!(
+        "[round {n}] ceiling and medic's full path (one channel per request), {} alternating slices …",
+        opts.slices
+    );
+    let (ceiling_phase, full) = ceiling_and_full(
+        (&load(ceiling.addr, Channels::PerRequest), &ceiling),
+        (&load(medic.addr, Channels::PerRequest), &medic),
         opts,
         tick_hz,
     )
     .await;
+    drop(ceiling);
     eprintln!(
         "[round {n}] waiting for medic's background work (at most {:?}) …",
         opts.drain
@@ -794,7 +852,7 @@ fn cpu_row(name: &str, p: &Phase) -> String {
         c(p.redis_cpu),
         others,
         c(p.machine_cpu),
-        p.server_ack_mean_ms
+        p.server_ack_mean_ms()
             .map_or_else(|| "–".to_string(), |v| format!("{v:.3}")),
     )
 }
@@ -806,10 +864,11 @@ fn report(n: usize, opts: &Opts, cores: usize, r: &Round) -> String {
         out.push('\n');
     };
     line(format!(
-        "\n## Round {n}: concurrency {}, {:.0} s measured after {:.0} s warm-up\n",
+        "\n## Round {n}: concurrency {}, {:.0} s measured after {:.0} s warm-up; ceiling and full path in {} alternating slices\n",
         opts.concurrency,
         opts.duration.as_secs_f64(),
-        opts.warmup.as_secs_f64()
+        opts.warmup.as_secs_f64(),
+        opts.slices
     ));
     line(
         "| server                         |   req/s | mean ms | p50 ms | p99 ms |  max ms |   bad | io err | CPU µs/req | RSS max / HWM MB |"

@@ -1,0 +1,95 @@
+//! The service hyper calls for every request: `POST /slack/commands`
+//! straight to its handler, everything else through the axum router.
+//!
+//! Slash commands are the one route that takes a flood at Slack's 3 s
+//! deadline (a channel of people, a script, a retry storm), and the router
+//! costs each request a clone and a box of the matched route per layer, a
+//! boxed body and its extensions: about a tenth of medic's CPU on that
+//! route (BENCHMARKS.md, stop 16). Here the route is matched by its fixed
+//! path, the body is read under the same 1 MiB limit, the same handler
+//! answers and the same request counter counts it, so nothing a client or
+//! an operator sees differs. The router keeps the route too, so
+//! [`super::router`] alone is still all of medic's HTTP surface.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::Router;
+use axum::http::{Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use tower::Service;
+
+use super::{MAX_BODY, SLACK_COMMANDS};
+use crate::app::AppState;
+
+/// What [`super::serve`] hands each connection.
+#[derive(Clone)]
+pub struct Routes {
+    state: AppState,
+    router: Router,
+}
+
+impl Routes {
+    /// medic's routes over `state`.
+    pub fn new(state: AppState) -> Self {
+        Routes {
+            router: super::router(state.clone()),
+            state,
+        }
+    }
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for Routes {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, req: Request<Incoming>) -> Answer {
+        if req.method() == Method::POST && req.uri().path() == SLACK_COMMANDS {
+            let state = self.state.clone();
+            return Box::pin(async move {
+                let response = slack_command(&state, req).await;
+                state
+                    .metrics
+                    .http_request(SLACK_COMMANDS, response.status().as_u16());
+                Ok(response)
+            });
+        }
+        let mut router = self.router.clone();
+        Box::pin(async move { router.call(req).await })
+    }
+}
+
+/// `POST /slack/commands` without the router: the body under
+/// [`MAX_BODY`] (413 past it, as the router's limit answers), then the
+/// route's own handler.
+async fn slack_command(state: &AppState, req: Request<Incoming>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body over the 1 MiB limit\n",
+            )
+                .into_response();
+        }
+        // The client went away or broke the framing mid-body.
+        Err(_) => {
+            return (StatusCode::BAD_REQUEST, "could not read the request body\n").into_response();
+        }
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    super::slack::command(
+        state,
+        header(super::slack::TIMESTAMP),
+        header(super::slack::SIGNATURE),
+        &body,
+    )
+    .await
+}
