@@ -2,10 +2,12 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc malloc: the request path allocates small
-/// buffers on one worker thread and frees them on another, which made glibc
-/// take its arena locks (futex waits) on every request; see BENCHMARKS.md.
-#[cfg(not(feature = "system-allocator"))]
+/// The system's malloc by default: measured against mimalloc v3 on the
+/// slash-command bench (BENCHMARKS.md, stop 16) it was as fast and held
+/// 1.3-2 MB less under load, and heap profilers that replace malloc
+/// (valgrind's massif) see every allocation. `--features mimalloc` brings
+/// mimalloc back for comparison.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
