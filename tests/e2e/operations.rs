@@ -97,3 +97,57 @@ async fn unknown_routes_are_404_and_counted_without_their_path() {
     assert!(!metrics.contains("wp-admin"));
     medic.stop().await.unwrap();
 }
+
+/// The served `POST /slack/commands` skips the router (http::routes); the
+/// router still holds the route. Both must answer alike: the same status
+/// and body for a signed command, a bad signature and an oversized body,
+/// and other methods still get the router's 405.
+#[tokio::test]
+async fn the_slash_command_route_answers_alike_past_the_router_and_through_it() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let medic = spawn_medic(Options::default()).await;
+    let ts = medic_tests::now_unix();
+    let help = slash_form("/medic", "help", CHANNEL, "U1", "alice", "http://x/");
+    let huge = format!("{help}&padding={}", "x".repeat(1024 * 1024));
+    let cases: [(&str, String, bool); 3] = [
+        ("signed help", help.clone(), true),
+        ("bad signature", help, false),
+        ("over 1 MiB", huge, true),
+    ];
+    for (what, body, signed) in cases {
+        let sig = if signed {
+            medic_tests::signing::slack_signature(medic_tests::SIGNING_SECRET, ts, body.as_bytes())
+        } else {
+            "v0=00".to_string()
+        };
+        let served = medic
+            .post_raw(
+                "/slack/commands",
+                body.clone().into_bytes(),
+                Some(ts.to_string()),
+                Some(sig.clone()),
+            )
+            .await;
+        let served = (served.status().as_u16(), served.text().await.unwrap());
+
+        let request = axum::http::Request::post("/slack/commands")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sig)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let routed = medic::http::router(medic.state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = routed.status().as_u16();
+        let bytes = routed.into_body().collect().await.unwrap().to_bytes();
+        let routed = (status, String::from_utf8_lossy(&bytes).into_owned());
+        assert_eq!(served, routed, "{what}");
+    }
+    let get = medic.get("/slack/commands").await;
+    assert_eq!(get.0, 405, "{get:?}");
+    medic.stop().await.unwrap();
+}

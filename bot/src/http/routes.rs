@@ -73,9 +73,10 @@ async fn slack_command(state: &AppState, req: Request<Incoming>) -> Response {
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            // In the router's words, so that every route says it alike.
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "request body over the 1 MiB limit\n",
+                "Failed to buffer the request body: length limit exceeded",
             )
                 .into_response();
         }
