@@ -121,9 +121,13 @@ impl ChatCommand {
 }
 
 /// `word` in lower case, borrowed when it already is (command words
-/// nearly always are).
+/// nearly always are): exactly `str::to_lowercase`, which maps each
+/// character on its own.
 fn lowercase(word: &str) -> std::borrow::Cow<'_, str> {
-    if word.chars().any(char::is_uppercase) {
+    if word
+        .chars()
+        .any(|c| !c.to_lowercase().eq(std::iter::once(c)))
+    {
         std::borrow::Cow::Owned(word.to_lowercase())
     } else {
         std::borrow::Cow::Borrowed(word)
@@ -147,6 +151,27 @@ mod tests {
             Ok(ChatCommand::Diag {
                 target: "redis".into()
             })
+        );
+    }
+
+    #[test]
+    fn command_words_match_in_any_case_as_to_lowercase_maps_them() {
+        assert_eq!(
+            ChatCommand::parse_split("/DIAG", &["Redis"]),
+            Ok(ChatCommand::Diag {
+                target: "redis".into()
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_split("/medic", &["Diag", "REDIS"]),
+            Ok(ChatCommand::Diag {
+                target: "redis".into()
+            })
+        );
+        // A title-case letter is not upper case, yet lowers to another.
+        assert_eq!(
+            ChatCommand::parse_split("/medic", &["\u{1C5}iag"]),
+            Err(ParseError::UnknownCommand("\u{1C6}iag".into()))
         );
     }
 

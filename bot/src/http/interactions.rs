@@ -23,9 +23,8 @@ pub async fn interactions(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    let (timestamp, signature) = (signed.timestamp.as_deref(), signed.signature.as_deref());
     if let Some(refused) =
-        refuse_unless_slack(&state, timestamp, signature, &body, "/slack/interactions")
+        refuse_unless_slack(&state, signed.signed(), &body, "/slack/interactions")
     {
         return refused;
     }

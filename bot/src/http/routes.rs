@@ -85,12 +85,6 @@ async fn slack_command(state: &AppState, req: Request<Incoming>) -> Response {
             return (StatusCode::BAD_REQUEST, "could not read the request body\n").into_response();
         }
     };
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    super::slack::command(
-        state,
-        header(super::slack::TIMESTAMP),
-        header(super::slack::SIGNATURE),
-        &body,
-    )
-    .await
+    let signed = super::slack::Signed::from_headers(&parts.headers);
+    super::slack::command(state, signed, &body).await
 }

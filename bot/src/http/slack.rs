@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use medic_commands::model::inbound::{Actor, CommandInvocation, Place, Platform};
 use medic_integrations::chat::slack::events::{Envelope, Event};
@@ -17,32 +17,50 @@ use crate::delivery::Delivery;
 use crate::dispatch;
 use crate::telemetry::metrics::AckOutcome;
 
-/// The header carrying the request's signed timestamp.
-pub(super) const TIMESTAMP: &str = "x-slack-request-timestamp";
-/// The header carrying `v0=` and the HMAC.
-pub(super) const SIGNATURE: &str = "x-slack-signature";
+/// The two headers Slack signs a request with, as the request holds them.
+#[derive(Clone, Copy)]
+pub(super) struct Signed<'a> {
+    timestamp: Option<&'a str>,
+    signature: Option<&'a str>,
+}
 
-/// The two headers Slack signs a request with, taken on their own rather
-/// than cloning the whole header map on every request.
+impl<'a> Signed<'a> {
+    /// `X-Slack-Request-Timestamp` and `X-Slack-Signature`, when present
+    /// and visible ASCII.
+    pub(super) fn from_headers(headers: &'a HeaderMap) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Signed {
+            timestamp: header("x-slack-request-timestamp"),
+            signature: header("x-slack-signature"),
+        }
+    }
+}
+
+/// [`Signed`] as an extractor for the router's Slack routes: the two
+/// headers taken on their own rather than cloning the whole header map on
+/// every request.
 pub struct SlackSignature {
-    pub(super) timestamp: Option<String>,
-    pub(super) signature: Option<String>,
+    timestamp: Option<String>,
+    signature: Option<String>,
+}
+
+impl SlackSignature {
+    pub(super) fn signed(&self) -> Signed<'_> {
+        Signed {
+            timestamp: self.timestamp.as_deref(),
+            signature: self.signature.as_deref(),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let signed = Signed::from_headers(&parts.headers);
         Ok(SlackSignature {
-            timestamp: header(TIMESTAMP),
-            signature: header(SIGNATURE),
+            timestamp: signed.timestamp.map(str::to_string),
+            signature: signed.signature.map(str::to_string),
         })
     }
 }
@@ -53,8 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SlackSignature {
 /// new Slack route cannot forget half of it. `None` means it may go on.
 pub(super) fn refuse_unless_slack(
     state: &AppState,
-    timestamp: Option<&str>,
-    signature: Option<&str>,
+    signed: Signed<'_>,
     body: &[u8],
     route: &str,
 ) -> Option<Response> {
@@ -71,9 +88,10 @@ pub(super) fn refuse_unless_slack(
                 .into_response(),
         );
     };
-    let verified = slack
-        .verifier
-        .verify(timestamp, signature, body, super::now_unix());
+    let verified =
+        slack
+            .verifier
+            .verify(signed.timestamp, signed.signature, body, super::now_unix());
     if let Err(error) = verified {
         tracing::warn!(%error, route, "Rejected a request that is not signed by Slack.");
         return Some((StatusCode::UNAUTHORIZED, "invalid signature\n").into_response());
@@ -88,26 +106,13 @@ pub async fn commands(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    command(
-        &state,
-        signed.timestamp.as_deref(),
-        signed.signature.as_deref(),
-        &body,
-    )
-    .await
+    command(&state, signed.signed(), &body).await
 }
 
 /// A slash command. The signature is checked on the raw bytes before
 /// anything is parsed; a failure is a 401 and one log line.
-pub(super) async fn command(
-    state: &AppState,
-    timestamp: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-) -> Response {
-    if let Some(refused) =
-        refuse_unless_slack(state, timestamp, signature, body, super::SLACK_COMMANDS)
-    {
+pub(super) async fn command(state: &AppState, signed: Signed<'_>, body: &[u8]) -> Response {
+    if let Some(refused) = refuse_unless_slack(state, signed, body, super::SLACK_COMMANDS) {
         return refused;
     }
     // Slack checks the certificate of a slash command's URL now and then
@@ -171,9 +176,7 @@ pub async fn events(
     signed: SlackSignature,
     body: Bytes,
 ) -> Response {
-    let (timestamp, signature) = (signed.timestamp.as_deref(), signed.signature.as_deref());
-    if let Some(refused) = refuse_unless_slack(&state, timestamp, signature, &body, "/slack/events")
-    {
+    if let Some(refused) = refuse_unless_slack(&state, signed.signed(), &body, "/slack/events") {
         return refused;
     }
     let envelope = match Envelope::parse(&body) {

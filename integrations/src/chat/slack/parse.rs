@@ -2,8 +2,6 @@
 //! verification. A malformed body is an error that names the field, so the
 //! 400 a caller gets says what is wrong.
 
-use medic_commands::model::inbound::{Actor, Place, Platform};
-
 /// A slash command as Slack posts it (form-encoded). Only the fields medic
 /// uses are read; Slack adds fields over time and they are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,23 +72,6 @@ impl SlashCommand {
         match REQUIRED.iter().zip(seen).find(|(_, seen)| !seen) {
             Some((name, _)) => Err(ParseError(format!("missing field `{name}`"))),
             None => Ok(cmd),
-        }
-    }
-
-    /// Who typed it.
-    pub fn actor(&self) -> Actor {
-        Actor {
-            id: self.user_id.clone(),
-            name: self.user_name.clone(),
-        }
-    }
-
-    /// Where it was typed.
-    pub fn place(&self) -> Place {
-        Place {
-            platform: Platform::Slack,
-            channel: self.channel_id.clone(),
-            thread: None,
         }
     }
 }
