@@ -4,13 +4,22 @@
 //!
 //! The acknowledgement never waits for a diagnostic: Slack and Discord drop
 //! an answer after 3 s, and a dead target takes its whole timeout to say so.
+//!
+//! A flood of commands (a channel of people, a script, a retry storm) is
+//! mostly answered at once: help, "already running", "busy". Those answers
+//! are decided on the command as the request holds it ([`Typed`]), without
+//! copying a field or allocating a key; only a command that is accepted is
+//! copied, recorded and spawned ([`accept`]).
 
+use std::borrow::{Borrow, Cow};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use medic_commands::TargetRef;
 use medic_commands::command::{ChatCommand, help_text};
 use medic_commands::diagnostics::{self, Target};
-use medic_commands::model::inbound::{CommandInvocation, Platform};
+use medic_commands::model::inbound::{Actor, Platform};
 use medic_integrations::chat::Provenance;
 use tracing::Instrument;
 
@@ -19,16 +28,35 @@ use crate::delivery::{Delivery, Gather, run_and_deliver};
 use crate::storage::runs::NewRun;
 use crate::telemetry::metrics::AckOutcome;
 
+/// A command as a platform delivered it, borrowed from the request that
+/// carried it.
+#[derive(Debug, Clone, Copy)]
+pub struct Typed<'a> {
+    /// Where it came from.
+    pub platform: Platform,
+    /// The channel it was typed in.
+    pub channel: &'a str,
+    /// The platform's stable id of who typed it.
+    pub actor_id: &'a str,
+    /// Their name, for people.
+    pub actor_name: &'a str,
+    /// The command as registered or typed, with or without its slash
+    /// (`/diag`, `/medic`, `diag`).
+    pub name: &'a str,
+    /// The words after it, as typed.
+    pub text: &'a str,
+}
+
 /// The immediate answer to a command, shown only to its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     /// The text of the ephemeral answer.
-    pub text: String,
+    pub text: Cow<'static, str>,
     /// How it was answered, for metrics and tests.
     pub outcome: AckOutcome,
 }
 
-fn ack(text: impl Into<String>, outcome: AckOutcome) -> Ack {
+fn ack(text: impl Into<Cow<'static, str>>, outcome: AckOutcome) -> Ack {
     Ack {
         text: text.into(),
         outcome,
@@ -36,13 +64,24 @@ fn ack(text: impl Into<String>, outcome: AckOutcome) -> Ack {
 }
 
 /// Handles a typed command and returns the immediate answer; a diagnostic
-/// it starts runs on after this returns.
-pub async fn command(state: &AppState, inv: CommandInvocation, delivery: Delivery) -> Ack {
+/// it starts runs on after this returns. `delivery` says where its report
+/// goes, and is called only for a command that is accepted.
+pub async fn command(
+    state: &AppState,
+    typed: Typed<'_>,
+    delivery: impl FnOnce() -> Delivery,
+) -> Ack {
     let started = Instant::now();
-    let answer = decide(state, &inv, delivery).await;
+    let answer = match admit(state, &typed) {
+        // Boxed, so that the future of every command answered at once
+        // (hyper allocates one per request) does not carry the size of
+        // recording one.
+        Ok(admitted) => Box::pin(accept(state, typed, admitted, delivery())).await,
+        Err(answer) => answer,
+    };
     state
         .metrics
-        .command_ack(inv.place.platform, answer.outcome, started.elapsed());
+        .command_ack(typed.platform, answer.outcome, started.elapsed());
     answer
 }
 
@@ -50,104 +89,125 @@ fn target_refs(state: &AppState) -> Vec<TargetRef> {
     state.targets.values().map(Target::target_ref).collect()
 }
 
-async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -> Ack {
-    let parsed = ChatCommand::parse_split(&inv.name, &inv.args);
-    let target_name = match parsed {
-        Ok(ChatCommand::Help) => return ack(help_text(&target_refs(state)), AckOutcome::Help),
+/// A command that may run: its target, its place among those in flight,
+/// and the permit it holds until its report is delivered.
+struct Admitted<'a> {
+    target: Cow<'a, str>,
+    key: RunningKey,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Whether `typed` runs, or the answer it gets at once.
+fn admit<'a>(state: &AppState, typed: &Typed<'a>) -> Result<Admitted<'a>, Ack> {
+    let target = match ChatCommand::parse_slash(typed.name, typed.text) {
+        Ok(ChatCommand::Help) => {
+            return Err(ack(help_text(&target_refs(state)), AckOutcome::Help));
+        }
         Err(e) => {
-            return ack(
+            return Err(ack(
                 format!("{e}\n\n{}", help_text(&target_refs(state))),
                 AckOutcome::Help,
-            );
+            ));
         }
         Ok(ChatCommand::Diag { target }) => target,
     };
-    let Some(selected) = diagnostics::select(&state.targets, &target_name) else {
-        return ack(
+    if !diagnostics::selects(&state.targets, &target) {
+        return Err(ack(
             format!(
-                "I don't know the target `{target_name}`.\n\n{}",
+                "I don't know the target `{target}`.\n\n{}",
                 help_text(&target_refs(state))
             ),
             AckOutcome::Help,
-        );
-    };
+        ));
+    }
 
-    if let Err(wait) = state.limiter.check(inv.place.platform, &inv.actor.id) {
-        return ack(
+    if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
+        return Err(ack(
             format!(
                 "You've run a lot of commands in the last minute; try again in {} s.",
                 wait.as_secs().max(1)
             ),
             AckOutcome::RateLimited,
-        );
+        ));
     }
 
     // Five people typing `/diag redis` in the incident channel at once get
     // one report, not five.
-    let key = (
-        inv.place.platform,
-        inv.place.channel.clone(),
-        target_name.clone(),
-    );
-    let admission = {
-        let mut in_flight = state.in_flight.lock().expect("in-flight lock");
-        match in_flight.get(&key) {
-            Some(existing) => Admission::Running(*existing),
-            // Backpressure: every accepted command holds a permit until its
-            // report is in chat. When chat delivery or the targets cannot
-            // keep up (an alert storm, a script), say so now instead of
-            // queueing without bound.
-            None => match state.pending.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    // Reserve the channel before the await below, so a
-                    // concurrent duplicate sees it; the number is filled in
-                    // once recorded.
-                    in_flight.insert(key.clone(), 0);
-                    Admission::Admitted(permit)
-                }
-                Err(_) => Admission::Busy,
-            },
-        }
+    let looked_up = Running {
+        platform: typed.platform,
+        channel: typed.channel,
+        target: &target,
     };
-    let permit = match admission {
-        Admission::Admitted(permit) => permit,
-        Admission::Running(existing) => {
-            // 0: the first request is still being recorded and has no number yet.
-            let reference = if existing > 0 {
-                format!(" (#{existing})")
-            } else {
-                String::new()
-            };
-            return ack(
-                format!(
-                    "Diagnostics for *{target_name}* are already running in this channel{reference}; the report will be posted here."
-                ),
-                AckOutcome::Coalesced,
-            );
-        }
-        Admission::Busy => {
-            return ack(
-                "medic is busy: too many reports are waiting to be delivered. Try again in a minute.",
-                AckOutcome::Busy,
-            );
-        }
+    let mut in_flight = state.in_flight.lock().expect("in-flight lock");
+    if let Some(existing) = in_flight.get(&looked_up as &dyn RunningView) {
+        // 0: the first request is still being recorded and has no number yet.
+        let reference = if *existing > 0 {
+            format!(" (#{existing})")
+        } else {
+            String::new()
+        };
+        return Err(ack(
+            format!(
+                "Diagnostics for *{target}* are already running in this channel{reference}; the report will be posted here."
+            ),
+            AckOutcome::Coalesced,
+        ));
+    }
+    // Backpressure: every accepted command holds a permit until its report
+    // is in chat. When chat delivery or the targets cannot keep up (an
+    // alert storm, a script), say so now instead of queueing without
+    // bound.
+    let Ok(permit) = state.pending.clone().try_acquire_owned() else {
+        return Err(ack(
+            "medic is busy: too many reports are waiting to be delivered. Try again in a minute.",
+            AckOutcome::Busy,
+        ));
     };
+    // Reserve the channel before recording (an await), so that a
+    // concurrent duplicate sees it; the number is filled in once recorded.
+    let key = RunningKey {
+        platform: typed.platform,
+        channel: typed.channel.to_string(),
+        target: target.to_string(),
+    };
+    in_flight.insert(key.clone(), 0);
+    drop(in_flight);
+    Ok(Admitted {
+        target,
+        key,
+        permit,
+    })
+}
 
+/// Records an admitted command, starts its diagnostic and delivery in the
+/// background, and says so.
+async fn accept(
+    state: &AppState,
+    typed: Typed<'_>,
+    admitted: Admitted<'_>,
+    delivery: Delivery,
+) -> Ack {
+    let Admitted {
+        target,
+        key,
+        permit,
+    } = admitted;
+    let words: Vec<&str> = typed.text.split_whitespace().collect();
     let command_text = format!(
         "/{} {}",
-        inv.name.trim_start_matches('/'),
-        inv.args.join(" ")
+        typed.name.trim_start_matches('/'),
+        words.join(" ")
     );
     let command_text = command_text.trim().to_string();
     let recorded = state
         .store
         .insert_run(&NewRun {
-            platform: inv.place.platform.as_str(),
-            channel: &inv.place.channel,
-            actor_id: &inv.actor.id,
-            actor_name: &inv.actor.name,
+            platform: typed.platform.as_str(),
+            channel: typed.channel,
+            actor_id: typed.actor_id,
+            actor_name: typed.actor_name,
             command: &command_text,
-            target: &target_name,
+            target: &target,
         })
         .await;
     let run_id = match recorded {
@@ -161,19 +221,28 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
             );
         }
     };
-    state
+    if let Some(number) = state
         .in_flight
         .lock()
         .expect("in-flight lock")
-        .insert(key.clone(), run_id);
+        .get_mut(&key)
+    {
+        *number = run_id;
+    }
 
     let prov = Provenance {
         command: command_text,
-        actor: Some(inv.actor.clone()),
+        actor: Some(Actor {
+            id: typed.actor_id.to_string(),
+            name: typed.actor_name.to_string(),
+        }),
         reference: Some(run_id),
     };
-    let job_state = state.clone();
-    let selected: Vec<Target> = selected.into_iter().cloned().collect();
+    let selected: Vec<Target> = diagnostics::select(&state.targets, &target)
+        .unwrap_or_default()
+        .into_iter()
+        .cloned()
+        .collect();
     let what = match selected.as_slice() {
         [only] => only.spec.location(),
         many => format!(
@@ -185,8 +254,9 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
                 .join(", ")
         ),
     };
-    let span = tracing::info_span!("diag", run = run_id, target = %target_name);
-    let label = target_name.clone();
+    let span = tracing::info_span!("diag", run = run_id, target = %target);
+    let label = target.to_string();
+    let job_state = state.clone();
     state.tasks.spawn(
         async move {
             let watches = selected
@@ -205,22 +275,115 @@ async fn decide(state: &AppState, inv: &CommandInvocation, delivery: Delivery) -
         .instrument(span),
     );
     ack(
-        format!("Running diagnostics for *{target_name}* ({what})… (#{run_id})"),
+        format!("Running diagnostics for *{target}* ({what})… (#{run_id})"),
         AckOutcome::Accepted,
     )
 }
 
-/// Whether a command may start a diagnostic in its channel.
-enum Admission {
-    /// Yes; the permit is held until its report is delivered.
-    Admitted(tokio::sync::OwnedSemaphorePermit),
-    /// The same target is already being diagnosed there, as run `#n`
-    /// (0 while that run is still being recorded).
-    Running(i64),
-    /// Too many reports are waiting to be delivered.
-    Busy,
+/// Diagnostics running now, by (platform, channel, target), with their run
+/// number: what coalesces duplicate commands. Looked up by borrowed parts
+/// ([`RunningView`]), so that a duplicate is recognised without copying
+/// its channel and target.
+pub type InFlight = std::sync::Mutex<HashMap<RunningKey, i64>>;
+
+/// A diagnostic in flight: the key of [`InFlight`].
+#[derive(Debug, Clone)]
+pub struct RunningKey {
+    platform: Platform,
+    channel: String,
+    target: String,
 }
 
-/// Diagnostics running now, by (platform, channel, target), with their run
-/// number: what coalesces duplicate commands.
-pub type InFlight = std::sync::Mutex<std::collections::HashMap<(Platform, String, String), i64>>;
+/// The same three parts, borrowed.
+struct Running<'a> {
+    platform: Platform,
+    channel: &'a str,
+    target: &'a str,
+}
+
+/// What [`InFlight`] hashes and compares, whether the key is owned
+/// ([`RunningKey`]) or borrowed ([`Running`]): std's maps look a key up by
+/// anything the key borrows as, and both borrow as this.
+trait RunningView {
+    fn parts(&self) -> (Platform, &str, &str);
+}
+
+impl RunningView for RunningKey {
+    fn parts(&self) -> (Platform, &str, &str) {
+        (self.platform, &self.channel, &self.target)
+    }
+}
+
+impl RunningView for Running<'_> {
+    fn parts(&self) -> (Platform, &str, &str) {
+        (self.platform, self.channel, self.target)
+    }
+}
+
+impl<'a> Borrow<dyn RunningView + 'a> for RunningKey {
+    fn borrow(&self) -> &(dyn RunningView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn RunningView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn RunningView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn RunningView + '_ {}
+
+// The owned key hashes and compares exactly as its view does, as `Borrow`
+// requires.
+impl Hash for RunningKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn RunningView).hash(state);
+    }
+}
+
+impl PartialEq for RunningKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for RunningKey {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_diagnostic_is_found_by_its_borrowed_parts_alone() {
+        let mut in_flight: HashMap<RunningKey, i64> = HashMap::new();
+        in_flight.insert(
+            RunningKey {
+                platform: Platform::Slack,
+                channel: "C1".into(),
+                target: "redis".into(),
+            },
+            7,
+        );
+        let find = |platform, channel, target| {
+            let view = Running {
+                platform,
+                channel,
+                target,
+            };
+            in_flight.get(&view as &dyn RunningView).copied()
+        };
+        assert_eq!(find(Platform::Slack, "C1", "redis"), Some(7));
+        assert_eq!(find(Platform::Discord, "C1", "redis"), None);
+        assert_eq!(find(Platform::Slack, "C2", "redis"), None);
+        assert_eq!(find(Platform::Slack, "C1", "postgres"), None);
+        // The parts are compared as parts: no concatenation aliases them.
+        assert_eq!(find(Platform::Slack, "C1r", "edis"), None);
+    }
+}

@@ -16,7 +16,35 @@ use medic_commands::model::inbound::Platform;
 /// Commands per person per minute, with a burst.
 #[derive(Debug)]
 pub struct CommandLimiter {
-    limiter: DefaultKeyedRateLimiter<(Platform, String)>,
+    limiter: DefaultKeyedRateLimiter<(Platform, Person)>,
+}
+
+/// A person's id as a key, held inline when it fits (Slack's `U…` ids and
+/// Discord's snowflakes all do): every command is checked, and a check
+/// must not allocate. A longer id is boxed; an id always takes the same
+/// form, so the derived comparisons are those of the id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Person {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Boxed(Box<str>),
+}
+
+const INLINE: usize = 30;
+
+impl Person {
+    fn new(id: &str) -> Person {
+        match id.len() {
+            len @ 0..=INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..len].copy_from_slice(id.as_bytes());
+                Person::Inline {
+                    len: len as u8,
+                    bytes,
+                }
+            }
+            _ => Person::Boxed(id.into()),
+        }
+    }
 }
 
 impl CommandLimiter {
@@ -33,7 +61,7 @@ impl CommandLimiter {
     /// wait.
     pub fn check(&self, platform: Platform, user: &str) -> Result<(), Duration> {
         self.limiter
-            .check_key(&(platform, user.to_string()))
+            .check_key(&(platform, Person::new(user)))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
@@ -61,5 +89,24 @@ mod tests {
         // Another person, or the same id on another platform, is unaffected.
         assert!(l.check(Platform::Slack, "U2").is_ok());
         assert!(l.check(Platform::Discord, "U1").is_ok());
+    }
+
+    #[test]
+    fn ids_are_told_apart_inline_and_boxed() {
+        let long = "U".repeat(INLINE + 1);
+        let longer = "U".repeat(INLINE + 2);
+        assert_eq!(Person::new("U1"), Person::new("U1"));
+        assert_ne!(Person::new("U1"), Person::new("U1\0"));
+        assert_ne!(Person::new("U1"), Person::new("U12"));
+        assert_eq!(Person::new(&long), Person::new(&long));
+        assert_ne!(Person::new(&long), Person::new(&longer));
+        assert!(matches!(
+            Person::new(&"U".repeat(INLINE)),
+            Person::Inline { .. }
+        ));
+        let l = CommandLimiter::new(6, 1);
+        assert!(l.check(Platform::Slack, &long).is_ok());
+        assert!(l.check(Platform::Slack, &long).is_err());
+        assert!(l.check(Platform::Slack, &longer).is_ok());
     }
 }

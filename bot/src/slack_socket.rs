@@ -185,16 +185,16 @@ fn slash_command(state: &AppState, payload: Value) {
         })
         .unwrap_or_default();
     let form = serde_urlencoded::to_string(&fields).unwrap_or_default();
-    let cmd = match SlashCommand::parse(form.as_bytes()) {
-        Ok(c) => c,
-        Err(error) => {
-            tracing::warn!(%error, "A malformed slash command over Socket Mode.");
-            return;
-        }
-    };
     let job = state.clone();
     state.tasks.spawn(async move {
-        let response_url = cmd.response_url.clone();
+        let cmd = match SlashCommand::parse(form.as_bytes()) {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(%error, "A malformed slash command over Socket Mode.");
+                return;
+            }
+        };
+        let response_url = cmd.response_url.to_string();
         let answer = crate::http::slack::slash(&job, cmd).await;
         if let Some(slack) = &job.slack
             && let Err(error) = slack.respond_ephemeral(&response_url, &answer).await

@@ -5,6 +5,7 @@
 //! same place. Parsing is deliberately small: chat text is a handful of
 //! words, and the errors must read well in a chat message, not a terminal.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// One command medic understands, as people see it in help.
@@ -32,13 +33,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// A parsed chat command.
+/// A parsed chat command, borrowing the target's name from the text it
+/// was typed in when that is already lower case.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatCommand {
+pub enum ChatCommand<'a> {
     /// Diagnose the named target.
     Diag {
         /// The target name as typed, lowercased.
-        target: String,
+        target: Cow<'a, str>,
     },
     /// Show help.
     Help,
@@ -70,7 +72,7 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-impl ChatCommand {
+impl<'a> ChatCommand<'a> {
     /// Parses a slash command as a platform delivers it: the command as
     /// registered (`/diag`, or an umbrella such as `/medic`) and the text
     /// after it.
@@ -79,40 +81,53 @@ impl ChatCommand {
     /// its arguments (`/diag redis`); otherwise the text's first word is the
     /// command (`/medic diag redis`), so teams can register one umbrella
     /// command instead of several.
-    pub fn parse_slash(slash: &str, text: &str) -> Result<ChatCommand, ParseError> {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        Self::parse_split(slash, &words)
+    ///
+    /// Every slash command passes here within the platform's 3 s, so a
+    /// well-formed one allocates nothing: its words are split onto the
+    /// stack (the grammar takes at most two), and the target is borrowed
+    /// from `text` unless it had to be lowercased.
+    pub fn parse_slash(slash: &str, text: &'a str) -> Result<ChatCommand<'a>, ParseError> {
+        const FEW: usize = 4;
+        let mut few = [""; FEW];
+        let mut n = 0;
+        for word in text.split_whitespace() {
+            if n == FEW {
+                let all: Vec<&str> = text.split_whitespace().collect();
+                return Self::parse_split(slash, &all);
+            }
+            few[n] = word;
+            n += 1;
+        }
+        Self::parse_split(slash, &few[..n])
     }
 
     /// [`ChatCommand::parse_slash`] for a command whose text is already
-    /// split into words, as [`crate::model::inbound::CommandInvocation`]
-    /// holds it. Every slash command passes here within the platform's
-    /// 3 s, so a well-formed one allocates only its target's name.
-    pub fn parse_split<S: AsRef<str>>(slash: &str, words: &[S]) -> Result<ChatCommand, ParseError> {
+    /// split into words.
+    pub fn parse_split(slash: &str, words: &[&'a str]) -> Result<ChatCommand<'a>, ParseError> {
         let name = lowercase(slash.trim().trim_start_matches('/'));
         if COMMANDS.iter().any(|c| c.name == name) {
             Self::parse_words(&name, words)
         } else {
             match words.split_first() {
                 None => Ok(ChatCommand::Help),
-                Some((first, rest)) => Self::parse_words(&lowercase(first.as_ref()), rest),
+                Some((first, rest)) => Self::parse_words(&lowercase(first), rest),
             }
         }
     }
 
     /// Parses a command word and its arguments (`diag`, `["redis"]`).
-    pub fn parse_words<S: AsRef<str>>(name: &str, args: &[S]) -> Result<ChatCommand, ParseError> {
+    pub fn parse_words(name: &str, args: &[&'a str]) -> Result<ChatCommand<'a>, ParseError> {
         let name = name.trim_start_matches('/');
         match name {
             "help" | "?" => Ok(ChatCommand::Help),
             "diag" => match args {
                 [] => Err(ParseError::MissingTarget),
-                [target] if target.as_ref().eq_ignore_ascii_case("help") => Ok(ChatCommand::Help),
+                [target] if target.eq_ignore_ascii_case("help") => Ok(ChatCommand::Help),
                 [target] => Ok(ChatCommand::Diag {
-                    target: target.as_ref().to_lowercase(),
+                    target: lowercase(target),
                 }),
                 [_, rest @ ..] => Err(ParseError::UnexpectedWords(
-                    rest.iter().map(|w| w.as_ref().to_string()).collect(),
+                    rest.iter().map(|w| w.to_string()).collect(),
                 )),
             },
             other => Err(ParseError::UnknownCommand(other.to_string())),
@@ -123,14 +138,14 @@ impl ChatCommand {
 /// `word` in lower case, borrowed when it already is (command words
 /// nearly always are): exactly `str::to_lowercase`, which maps each
 /// character on its own.
-fn lowercase(word: &str) -> std::borrow::Cow<'_, str> {
+fn lowercase(word: &str) -> Cow<'_, str> {
     if word
         .chars()
         .any(|c| !c.to_lowercase().eq(std::iter::once(c)))
     {
-        std::borrow::Cow::Owned(word.to_lowercase())
+        Cow::Owned(word.to_lowercase())
     } else {
-        std::borrow::Cow::Borrowed(word)
+        Cow::Borrowed(word)
     }
 }
 
@@ -209,6 +224,27 @@ mod tests {
         assert_eq!(
             ChatCommand::parse_slash("/diag", "help"),
             Ok(ChatCommand::Help)
+        );
+    }
+
+    #[test]
+    fn a_lower_case_target_is_borrowed_and_many_words_still_parse() {
+        let text = String::from("redis");
+        match ChatCommand::parse_slash("/diag", &text) {
+            Ok(ChatCommand::Diag {
+                target: Cow::Borrowed(t),
+            }) => assert_eq!(t, "redis"),
+            other => panic!("{other:?}"),
+        }
+        // More words than fit on the stack take the general path.
+        assert_eq!(
+            ChatCommand::parse_slash("/medic", "diag redis a b c d"),
+            Err(ParseError::UnexpectedWords(vec![
+                "a".into(),
+                "b".into(),
+                "c".into(),
+                "d".into()
+            ]))
         );
     }
 

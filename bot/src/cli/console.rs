@@ -82,7 +82,7 @@ pub async fn run(config: Option<&Path>) -> u8 {
                     say(&format!("Running diagnostics for {}…", what.join(", ")));
                     let reports = futures::future::join_all(selected.iter().map(|t| t.run())).await;
                     let diagnosis = Diagnosis {
-                        label: target.clone(),
+                        label: target.to_string(),
                         reports,
                     };
                     let prov = Provenance {

@@ -14,7 +14,7 @@
 //!   are not used by medic and get an ephemeral answer.
 //! - PING (1) → `{"type":1}` (only HTTP sends it).
 
-use medic_commands::model::inbound::CommandInvocation;
+use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::discord::commands::{DIAG, TARGET};
 use medic_integrations::chat::discord::components;
 use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
@@ -23,7 +23,7 @@ use medic_integrations::chat::discord::render;
 use super::ack::Acked;
 use crate::app::AppState;
 use crate::delivery::Delivery;
-use crate::dispatch;
+use crate::dispatch::{self, Typed};
 use crate::remediation::discord::DiscordNotifier;
 use crate::remediation::flow;
 use crate::telemetry::metrics::AckOutcome;
@@ -58,27 +58,31 @@ async fn command(state: &AppState, i: &Interaction, acked: Acked) -> serde_json:
             "medic needs the channel this came from, and Discord did not say.",
         );
     };
-    let args = if name == DIAG {
+    let text = if name == DIAG {
         i.options()
             .into_iter()
             .filter(|(n, _)| n == TARGET)
-            .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .collect()
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>()
+            .join(" ")
     } else {
-        Vec::new()
+        String::new()
     };
-    let invocation = CommandInvocation {
-        actor: i.actor(),
-        place: i.place(),
-        name: name.to_string(),
-        args,
+    let actor = i.actor();
+    let typed = Typed {
+        platform: Platform::Discord,
+        channel: &channel,
+        actor_id: &actor.id,
+        actor_name: &actor.name,
+        name,
+        text: &text,
     };
-    let delivery = Delivery::Discord {
-        channel,
+    let delivery = || Delivery::Discord {
+        channel: channel.clone(),
         token: i.token.clone(),
         acked,
     };
-    let ack = dispatch::command(state, invocation, delivery).await;
+    let ack = dispatch::command(state, typed, delivery).await;
     match ack.outcome {
         AckOutcome::Accepted => render::deferred(),
         _ => render::ephemeral(&components::bold(&ack.text)),

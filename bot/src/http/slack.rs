@@ -7,14 +7,16 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use medic_commands::model::inbound::{Actor, CommandInvocation, Place, Platform};
+use std::borrow::Cow;
+
+use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::slack::events::{Envelope, Event};
 use medic_integrations::chat::slack::parse::SlashCommand;
 use medic_integrations::chat::slack::render::ephemeral;
 
 use crate::app::AppState;
 use crate::delivery::Delivery;
-use crate::dispatch;
+use crate::dispatch::{self, Typed};
 use crate::telemetry::metrics::AckOutcome;
 
 /// The two headers Slack signs a request with, as the request holds them.
@@ -117,7 +119,10 @@ pub(super) async fn command(state: &AppState, signed: Signed<'_>, body: &[u8]) -
     }
     // Slack checks the certificate of a slash command's URL now and then
     // with a request that carries no command.
-    if body.starts_with(b"ssl_check=") || body.windows(11).any(|w| w == b"&ssl_check=") {
+    if body
+        .split(|b| *b == b'&')
+        .any(|pair| pair.starts_with(b"ssl_check="))
+    {
         return StatusCode::OK.into_response();
     }
     let cmd = match SlashCommand::parse(body) {
@@ -132,39 +137,23 @@ pub(super) async fn command(state: &AppState, signed: Signed<'_>, body: &[u8]) -
 }
 
 /// Runs a slash command (over HTTP or Socket Mode); returns the text of
-/// the private answer. The command's fields move into the invocation
-/// rather than being copied: this runs for every command of a flood.
-pub(crate) async fn slash(state: &AppState, cmd: SlashCommand) -> String {
-    let SlashCommand {
-        channel_id,
-        user_id,
-        user_name,
-        mut command,
-        text,
-        response_url,
-        ..
-    } = cmd;
-    let slashes = command.len() - command.trim_start_matches('/').len();
-    command.drain(..slashes);
-    let delivery = Delivery::Slack {
-        channel: channel_id.clone(),
-        response_url,
+/// the private answer. Nothing is copied out of the command unless it is
+/// accepted: this runs for every command of a flood.
+pub(crate) async fn slash(state: &AppState, cmd: SlashCommand<'_>) -> Cow<'static, str> {
+    let typed = Typed {
+        platform: Platform::Slack,
+        channel: &cmd.channel_id,
+        actor_id: &cmd.user_id,
+        actor_name: &cmd.user_name,
+        name: &cmd.command,
+        text: &cmd.text,
+    };
+    let delivery = || Delivery::Slack {
+        channel: cmd.channel_id.to_string(),
+        response_url: cmd.response_url.to_string(),
         thread_ts: None,
     };
-    let invocation = CommandInvocation {
-        actor: Actor {
-            id: user_id,
-            name: user_name,
-        },
-        place: Place {
-            platform: Platform::Slack,
-            channel: channel_id,
-            thread: None,
-        },
-        name: command,
-        args: text.split_whitespace().map(str::to_string).collect(),
-    };
-    dispatch::command(state, invocation, delivery).await.text
+    dispatch::command(state, typed, delivery).await.text
 }
 
 /// The Events API: Slack's URL check, and `@medic diag redis` mentions,
@@ -247,30 +236,27 @@ async fn mention(state: &AppState, event: Event) {
     let (name, args) = event.command();
     let thread = event.answer_thread().to_string();
     let user = event.user.clone().unwrap_or_default();
-    let invocation = CommandInvocation {
-        actor: Actor {
-            id: user.clone(),
-            name: user,
-        },
-        place: Place {
-            platform: Platform::Slack,
-            channel: event.channel.clone(),
-            thread: Some(thread.clone()),
-        },
-        name,
-        args,
+    let text = args.join(" ");
+    let typed = Typed {
+        platform: Platform::Slack,
+        channel: &event.channel,
+        actor_id: &user,
+        actor_name: &user,
+        name: &name,
+        text: &text,
     };
-    let delivery = Delivery::Slack {
+    let delivery = || Delivery::Slack {
         channel: event.channel.clone(),
         response_url: String::new(),
         thread_ts: Some(thread.clone()),
     };
-    let ack = dispatch::command(state, invocation, delivery).await;
+    let ack = dispatch::command(state, typed, delivery).await;
     if ack.outcome == AckOutcome::Accepted {
         return;
     }
     let channel = event.channel.as_str();
-    let content = slack_morphism::prelude::SlackMessageContent::new().with_text(ack.text);
+    let content =
+        slack_morphism::prelude::SlackMessageContent::new().with_text(ack.text.into_owned());
     let posted = slack
         .outbox
         .send(channel, || {

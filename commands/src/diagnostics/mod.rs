@@ -334,6 +334,15 @@ pub fn select<'a>(targets: &'a BTreeMap<String, Target>, word: &str) -> Option<V
     (!of_kind.is_empty()).then_some(of_kind)
 }
 
+/// Whether [`select`] finds anything for `word`, without collecting it:
+/// a command answered at once (busy, already running) needs no more.
+pub fn selects(targets: &BTreeMap<String, Target>, word: &str) -> bool {
+    if word == ALL {
+        return !targets.is_empty();
+    }
+    targets.contains_key(word) || targets.values().any(|t| t.spec.kind() == word)
+}
+
 /// Every kind's default `timeout`: the most each check may take.
 pub(crate) fn default_timeout() -> Duration {
     Duration::from_secs(5)
@@ -513,6 +522,15 @@ mod tests {
         assert_eq!(names("all").unwrap(), ["host", "orders", "sessions"]);
         assert_eq!(names("mysql"), None);
         assert_eq!(select(&BTreeMap::new(), "all").map(|v| v.len()), None);
+        // `selects` answers as `select` does, word for word.
+        for word in ["orders", "redis", "host", "all", "mysql", ""] {
+            assert_eq!(
+                selects(&targets, word),
+                select(&targets, word).is_some(),
+                "{word}"
+            );
+        }
+        assert!(!selects(&BTreeMap::new(), "all"));
     }
 
     #[test]

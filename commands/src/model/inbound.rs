@@ -48,19 +48,6 @@ pub struct Place {
     pub thread: Option<String>,
 }
 
-/// A command a person typed, already split into a name and words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandInvocation {
-    /// Who typed it.
-    pub actor: Actor,
-    /// Where.
-    pub place: Place,
-    /// The command as typed, without the slash (`diag`).
-    pub name: String,
-    /// The words after it (`["redis"]`).
-    pub args: Vec<String>,
-}
-
 /// What a button press asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClickVerb {

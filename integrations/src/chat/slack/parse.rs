@@ -2,26 +2,32 @@
 //! verification. A malformed body is an error that names the field, so the
 //! 400 a caller gets says what is wrong.
 
+use std::borrow::Cow;
+
 /// A slash command as Slack posts it (form-encoded). Only the fields medic
 /// uses are read; Slack adds fields over time and they are ignored.
+///
+/// Each field borrows from the body it was parsed from unless decoding
+/// changed it (`%2Fdiag`, a `+` for a space): a flood of commands that are
+/// answered at once ("busy", "already running") copies nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SlashCommand {
+pub struct SlashCommand<'a> {
     /// Workspace id.
-    pub team_id: String,
+    pub team_id: Cow<'a, str>,
     /// Channel the command was typed in.
-    pub channel_id: String,
+    pub channel_id: Cow<'a, str>,
     /// Who typed it.
-    pub user_id: String,
+    pub user_id: Cow<'a, str>,
     /// Their handle (display only).
-    pub user_name: String,
+    pub user_name: Cow<'a, str>,
     /// The command as registered, with its slash: `/diag`.
-    pub command: String,
+    pub command: Cow<'a, str>,
     /// What followed the command; empty when nothing did.
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Where delayed answers may be posted (30 min, 5 uses).
-    pub response_url: String,
+    pub response_url: Cow<'a, str>,
     /// Unique per invocation (Slack uses it to open a modal within 3 s).
-    pub trigger_id: String,
+    pub trigger_id: Cow<'a, str>,
 }
 
 /// A body that is not a slash command, naming what is wrong.
@@ -39,11 +45,11 @@ const REQUIRED: [&str; 5] = [
     "response_url",
 ];
 
-impl SlashCommand {
+impl<'a> SlashCommand<'a> {
     /// Parses a form body in one pass, decoding only the fields medic
     /// reads. This runs on every request within Slack's 3 s, so it avoids
     /// a generic deserializer; a missing field is still named.
-    pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, ParseError> {
         let mut cmd = SlashCommand::default();
         let mut seen = [false; REQUIRED.len()];
         for pair in body.split(|b| *b == b'&') {
@@ -78,8 +84,15 @@ impl SlashCommand {
 
 /// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
 /// `%XX` a byte; a malformed escape is kept as written and invalid UTF-8
-/// becomes U+FFFD, as browsers do.
-pub(crate) fn form_decode(raw: &[u8]) -> String {
+/// becomes U+FFFD, as browsers do. A value with nothing to decode is
+/// borrowed as it is.
+pub(crate) fn form_decode(raw: &[u8]) -> Cow<'_, str> {
+    if !raw.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return match std::str::from_utf8(raw) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(raw),
+        };
+    }
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }
@@ -99,7 +112,10 @@ pub(crate) fn form_decode(raw: &[u8]) -> String {
         }
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 #[cfg(test)]
@@ -156,6 +172,18 @@ mod tests {
         assert_eq!(form_decode(b"100%"), "100%");
         assert_eq!(form_decode(b"%zz%4"), "%zz%4");
         assert_eq!(form_decode(b"%FF"), "\u{FFFD}");
+    }
+
+    #[test]
+    fn a_value_with_nothing_to_decode_is_borrowed_from_the_body() {
+        let body = b"team_id=T1&channel_id=C1&user_id=U1&command=%2Fdiag&text=redis&response_url=x";
+        let cmd = SlashCommand::parse(body).unwrap();
+        assert!(matches!(cmd.channel_id, Cow::Borrowed("C1")));
+        assert!(matches!(cmd.text, Cow::Borrowed("redis")));
+        assert!(matches!(cmd.command, Cow::Owned(_)));
+        assert_eq!(cmd.command, "/diag");
+        // Invalid UTF-8 with no escape is still replaced, as with one.
+        assert_eq!(form_decode(b"a\xFFb"), "a\u{FFFD}b");
     }
 
     #[test]
