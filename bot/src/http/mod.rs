@@ -32,7 +32,7 @@ use crate::telemetry::metrics::Metrics;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The slash-command route, served past the router (see [`routes`]).
-pub(crate) const SLACK_COMMANDS: &str = "/slack/commands";
+const SLACK_COMMANDS: &str = "/slack/commands";
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.

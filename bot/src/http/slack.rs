@@ -1,14 +1,14 @@
 //! `POST /slack/commands` and `POST /slack/events`: verify, parse,
 //! acknowledge within Slack's 3 s.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::borrow::Cow;
-
 use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::slack::events::{Envelope, Event};
 use medic_integrations::chat::slack::parse::SlashCommand;

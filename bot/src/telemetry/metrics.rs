@@ -103,9 +103,6 @@ fn platform_index(platform: Platform) -> usize {
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
-    /// The `http_requests` series of slash commands answered 200, resolved
-    /// once: under a flood of commands nearly every request is one.
-    slash_ok: Counter,
     /// `command_acks`' series resolved once, by platform and outcome: an
     /// ack is then one atomic add, not a locked map lookup.
     ack_counters: [[Counter; AckOutcome::ALL.len()]; PLATFORMS.len()],
@@ -195,15 +192,8 @@ impl Metrics {
             "Digest messages posted for alert storms (many new incidents in one channel at once)",
             incident_digests.clone(),
         );
-        let slash_ok = http_requests
-            .get_or_create(&HttpLabels {
-                route: crate::http::SLACK_COMMANDS,
-                status: 200,
-            })
-            .clone();
         Metrics {
             registry,
-            slash_ok,
             alert_deliveries,
             incident_digests,
             http_requests,
@@ -217,10 +207,6 @@ impl Metrics {
 
     /// An HTTP request finished. `route` is the matched route template.
     pub fn http_request(&self, route: &'static str, status: u16) {
-        if status == 200 && route == crate::http::SLACK_COMMANDS {
-            self.slash_ok.inc();
-            return;
-        }
         self.http_requests
             .get_or_create(&HttpLabels { route, status })
             .inc();
