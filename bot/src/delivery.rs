@@ -8,6 +8,7 @@
 //! stream into the thread as checks finish, batched by the channel's
 //! posting pace, and the root is edited with the final status at the end.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use medic_commands::{Diagnosis, Finding, Report, TargetRef};
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::slack::client::SlackApiError;
 use medic_integrations::chat::slack::render;
+use slack_morphism::prelude::SlackMessageContent;
 
 use crate::app::AppState;
 use crate::single_flight::RunWatch;
@@ -150,12 +152,7 @@ impl Gather {
     pub fn diagnosis(&self) -> Diagnosis {
         Diagnosis {
             label: self.label.clone(),
-            reports: self
-                .reports
-                .iter()
-                .flatten()
-                .map(|r| Report::clone(r))
-                .collect(),
+            reports: self.reports.iter().flatten().cloned().collect(),
         }
     }
 }
@@ -274,9 +271,10 @@ async fn deliver_slack(
 
     if let Some(diagnosis) = final_diagnosis {
         gather.take_pending();
-        for message in render::diagnosis_thread(&diagnosis, prov) {
-            post_in_thread(state, channel, thread_ts, message).await?;
-        }
+        post_in_thread(state, channel, thread_ts, || {
+            render::diagnosis_thread(&diagnosis, prov)
+        })
+        .await?;
         offer_remediations(state, channel, &posted.ts, &diagnosis).await?;
         return Ok(());
     }
@@ -289,9 +287,10 @@ async fn deliver_slack(
         gather.take_now();
         let batch = gather.take_pending();
         if !batch.is_empty() {
-            for message in render::progress_messages(&batch, several) {
-                post_in_thread(state, channel, thread_ts, message).await?;
-            }
+            post_in_thread(state, channel, thread_ts, || {
+                render::progress_messages(&batch, several)
+            })
+            .await?;
             continue;
         }
         if gather.all_done() {
@@ -342,28 +341,55 @@ async fn offer_remediations(
             &buttons,
             &note,
         );
-        post_in_thread(state, channel, root_ts, message).await?;
+        post_in_thread(state, channel, root_ts, || vec![message]).await?;
     }
     Ok(())
 }
 
+/// Posts `render`'s messages, in order, in the thread under `root_ts`.
+///
+/// They are rendered when the first one's turn comes at the channel's
+/// pace, not before: a report waiting its turn (about a second behind its
+/// root) holds its shared diagnosis, not kilobytes of Block Kit per
+/// message, which under a flood of commands is the difference between
+/// hundreds of rendered threads in memory and a handful.
 async fn post_in_thread(
     state: &AppState,
     channel: &str,
     root_ts: &str,
-    message: slack_morphism::prelude::SlackMessageContent,
+    render: impl FnOnce() -> Vec<SlackMessageContent>,
 ) -> Result<(), String> {
     let slack = state.slack.as_ref().ok_or("Slack is not configured")?;
-    slack
-        .outbox
-        .send(channel, || {
-            slack
-                .api
-                .post_message(channel, message.clone(), Some(root_ts))
-        })
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let api = &slack.api;
+    let mut render = Some(render);
+    let mut queue = VecDeque::new();
+    loop {
+        let posted = slack
+            .outbox
+            .send(channel, || {
+                if let Some(render) = render.take() {
+                    queue = render().into();
+                }
+                let next = queue.front().cloned();
+                async move {
+                    match next {
+                        Some(message) => api
+                            .post_message(channel, message, Some(root_ts))
+                            .await
+                            .map(Some),
+                        // Nothing to say after all (never, for today's
+                        // renderers): the turn passes unused.
+                        None => Ok(None),
+                    }
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        queue.pop_front();
+        if posted.is_none() || queue.is_empty() {
+            return Ok(());
+        }
+    }
 }
 
 /// Discord: the deferred answer ("medic is thinking…") already says that

@@ -137,7 +137,12 @@ impl Outbox {
             }
             let result = {
                 let _call = self.calls.acquire().await.expect("never closed");
-                call().await
+                // Boxed: an API call's future (the HTTP client's request
+                // and connection states) is kilobytes, and unboxed it would
+                // sit in every waiting sender's task while it waits for
+                // the channel's pace; boxed it exists only while the call
+                // runs, at most `CONCURRENT_CALLS` at once.
+                Box::pin(call()).await
             };
             let now = Instant::now();
             *next_allowed = Some(now + self.interval);

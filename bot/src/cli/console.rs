@@ -81,10 +81,7 @@ pub async fn run(config: Option<&Path>) -> u8 {
                         .collect();
                     say(&format!("Running diagnostics for {}…", what.join(", ")));
                     let reports = futures::future::join_all(selected.iter().map(|t| t.run())).await;
-                    let diagnosis = Diagnosis {
-                        label: target.to_string(),
-                        reports,
-                    };
+                    let diagnosis = Diagnosis::new(target.to_string(), reports);
                     let prov = Provenance {
                         command: format!("/diag {target}"),
                         actor: None,

@@ -85,10 +85,7 @@ pub async fn run(config: Option<&Path>, name: &str, json: bool) -> u8 {
         handle.abort();
         eprint!("\r\x1b[2K");
     }
-    let diagnosis = Diagnosis {
-        label: name.clone(),
-        reports,
-    };
+    let diagnosis = Diagnosis::new(name.clone(), reports);
 
     if json {
         // The overall status and headline are derived, so they are added

@@ -189,10 +189,7 @@ async fn run_job(state: &AppState, job: Job) {
         }
         _ => None,
     };
-    let diagnosis = Diagnosis {
-        label: words.join(", "),
-        reports,
-    };
+    let diagnosis = Diagnosis::new(words.join(", "), reports);
     let prov = Provenance {
         command: format!("runbook: {}", words.join(", ")),
         actor: None,

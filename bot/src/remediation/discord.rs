@@ -11,6 +11,8 @@
 //! outlive the token. The status message is posted in the channel or
 //! thread the offer was bound to, through the per-channel outbox.
 
+use std::sync::Arc;
+
 use medic_commands::Report;
 use medic_commands::actions::view::StatusView;
 use medic_commands::model::inbound::{Place, Platform};
@@ -95,7 +97,7 @@ impl Notifier for DiscordNotifier {
 /// thread could be started), the buttons of the actions `reports` offer,
 /// each offer bound to that channel: a click from anywhere else names
 /// nothing.
-pub async fn offer(state: &AppState, channel: &str, reports: &[Report]) -> Result<(), String> {
+pub async fn offer(state: &AppState, channel: &str, reports: &[Arc<Report>]) -> Result<(), String> {
     let Some(discord) = &state.discord else {
         return Ok(());
     };

@@ -3,6 +3,7 @@
 //! shows one root message for the whole request, so the overall status,
 //! counts and headline are derived here, once, for every renderer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -14,15 +15,25 @@ use super::report::{Report, Status};
 pub struct Diagnosis {
     /// What was asked for, as typed: `redis`, `postgres` (a kind), `all`.
     pub label: String,
-    /// One report per target.
-    pub reports: Vec<Report>,
+    /// One report per target. Shared: a run's report is the same for
+    /// every command that joined the run, and a report waiting for the
+    /// channel's pace should not be copied once per command.
+    pub reports: Vec<Arc<Report>>,
 }
 
 impl Diagnosis {
+    /// The diagnosis `label` of `reports`, in the order given.
+    pub fn new(label: impl Into<String>, reports: impl IntoIterator<Item = Report>) -> Self {
+        Diagnosis {
+            label: label.into(),
+            reports: reports.into_iter().map(Arc::new).collect(),
+        }
+    }
+
     /// The single report when only one target was diagnosed.
     pub fn single(&self) -> Option<&Report> {
         match self.reports.as_slice() {
-            [only] => Some(only),
+            [only] => Some(only.as_ref()),
             _ => None,
         }
     }
@@ -31,7 +42,7 @@ impl Diagnosis {
     pub fn status(&self) -> Status {
         self.reports
             .iter()
-            .map(Report::status)
+            .map(|r| r.status())
             .max()
             .unwrap_or(Status::Unknown)
     }
@@ -51,6 +62,7 @@ impl Diagnosis {
         let mut bad: Vec<&Report> = self
             .reports
             .iter()
+            .map(Arc::as_ref)
             .filter(|r| r.status() != Status::Ok)
             .collect();
         bad.sort_by_key(|r| std::cmp::Reverse(r.status()));
@@ -125,10 +137,10 @@ mod tests {
 
     #[test]
     fn one_target_reads_like_its_report() {
-        let d = Diagnosis {
-            label: "redis".into(),
-            reports: vec![report("redis", vec![Finding::warn("a", "Slow PING")], 5)],
-        };
+        let d = Diagnosis::new(
+            "redis",
+            vec![report("redis", vec![Finding::warn("a", "Slow PING")], 5)],
+        );
         assert_eq!(d.headline(), "Slow PING");
         assert_eq!(d.counts(), "1 problem, 0 checks ok");
         assert_eq!(d.status(), Status::Warn);
@@ -136,9 +148,9 @@ mod tests {
 
     #[test]
     fn several_targets_name_the_troubled_ones_worst_first() {
-        let d = Diagnosis {
-            label: "all".into(),
-            reports: vec![
+        let d = Diagnosis::new(
+            "all",
+            vec![
                 report("cache", vec![Finding::ok("a", "fine")], 3),
                 report("api", vec![Finding::warn("h", "HTTP 429 in 80 ms")], 90),
                 report(
@@ -150,7 +162,7 @@ mod tests {
                     2000,
                 ),
             ],
-        };
+        );
         assert_eq!(d.status(), Status::Critical);
         assert_eq!(d.counts(), "2 of 3 targets with problems");
         assert_eq!(
@@ -162,13 +174,13 @@ mod tests {
 
     #[test]
     fn all_clear_over_several_targets() {
-        let d = Diagnosis {
-            label: "all".into(),
-            reports: vec![
+        let d = Diagnosis::new(
+            "all",
+            vec![
                 report("a", vec![Finding::ok("x", "ok")], 1),
                 report("b", vec![Finding::ok("y", "ok")], 1),
             ],
-        };
+        );
         assert_eq!(d.headline(), "All 2 targets passed every check.");
         assert_eq!(d.counts(), "2 targets ok");
     }

@@ -458,7 +458,7 @@ pub fn diagnosis_thread(d: &Diagnosis, prov: &Provenance) -> Vec<DiscordMessage>
     let embeds = match d.single() {
         Some(r) => report_embeds(r, false),
         None => {
-            let mut reports: Vec<&Report> = d.reports.iter().collect();
+            let mut reports: Vec<&Report> = d.reports.iter().map(|r| &**r).collect();
             reports.sort_by_key(|r| std::cmp::Reverse(r.status()));
             reports
                 .into_iter()
@@ -534,10 +534,7 @@ mod tests {
     }
 
     fn one(r: Report) -> Diagnosis {
-        Diagnosis {
-            label: r.target.name.clone(),
-            reports: vec![r],
-        }
+        Diagnosis::new(r.target.name.clone(), [r])
     }
 
     fn prov() -> Provenance {
@@ -671,13 +668,13 @@ mod tests {
 
     #[test]
     fn several_targets_are_headed_worst_first() {
-        let d = Diagnosis {
-            label: "all".into(),
-            reports: vec![
+        let d = Diagnosis::new(
+            "all",
+            vec![
                 report("cache", vec![Finding::ok("a", "fine")]),
                 report("db", vec![Finding::critical("b", "down")]),
             ],
-        };
+        );
         let msgs = diagnosis_thread(&d, &prov());
         let titles: Vec<_> = msgs[0]
             .embeds

@@ -160,7 +160,12 @@ fn into_messages(
     closing: Option<SlackBlock>,
 ) -> Vec<SlackMessageContent> {
     let per_message = MAX_BLOCKS - 1; // room for the context line in the last one
-    let mut chunks: Vec<Vec<SlackBlock>> = blocks.chunks(per_message).map(|c| c.to_vec()).collect();
+    // Moved into their messages, not cloned: a block is a tree of strings.
+    let mut chunks: Vec<Vec<SlackBlock>> = Vec::with_capacity(blocks.len().div_ceil(per_message));
+    let mut blocks = blocks.into_iter().peekable();
+    while blocks.peek().is_some() {
+        chunks.push(blocks.by_ref().take(per_message).collect());
+    }
     if chunks.is_empty() {
         chunks.push(Vec::new());
     }
@@ -247,7 +252,7 @@ pub fn diagnosis_thread(diagnosis: &Diagnosis, prov: &Provenance) -> Vec<SlackMe
     if let Some(report) = diagnosis.single() {
         return thread_messages(report, prov);
     }
-    let mut reports: Vec<&Report> = diagnosis.reports.iter().collect();
+    let mut reports: Vec<&Report> = diagnosis.reports.iter().map(|r| &**r).collect();
     reports.sort_by_key(|r| std::cmp::Reverse(r.status()));
     let mut blocks = Vec::new();
     for r in reports {
