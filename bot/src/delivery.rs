@@ -341,7 +341,9 @@ async fn offer_remediations(
             &buttons,
             &note,
         );
-        post_in_thread(state, channel, root_ts, || vec![message]).await?;
+        // Boxed, as offers are: the message it carries would otherwise
+        // sit in every delivery's task.
+        Box::pin(post_in_thread(state, channel, root_ts, || vec![message])).await?;
     }
     Ok(())
 }

@@ -84,7 +84,11 @@ pub async fn make_offers(state: &AppState, report: &Report, place: &Place) -> Ve
         .offered(&report.target.name, &problems)
     {
         let values = params::offer_values(&report.target.name, &action.params);
-        buttons.extend(offer(state, action, &report.target.name, values, place).await);
+        // Boxed: storing and auditing an offer is a 1.6 kB future, and
+        // unboxed it would be carried by every report's delivery task
+        // (hundreds at once under a flood), offers or not.
+        let stored = Box::pin(offer(state, action, &report.target.name, values, place));
+        buttons.extend(stored.await);
     }
     buttons
 }
