@@ -366,7 +366,7 @@ async fn post_in_thread(
     let mut render = Some(render);
     let mut queue = VecDeque::new();
     loop {
-        let posted = slack
+        slack
             .outbox
             .send(channel, || {
                 if let Some(render) = render.take() {
@@ -378,17 +378,17 @@ async fn post_in_thread(
                         Some(message) => api
                             .post_message(channel, message, Some(root_ts))
                             .await
-                            .map(Some),
+                            .map(drop),
                         // Nothing to say after all (never, for today's
                         // renderers): the turn passes unused.
-                        None => Ok(None),
+                        None => Ok(()),
                     }
                 }
             })
             .await
             .map_err(|e| e.to_string())?;
         queue.pop_front();
-        if posted.is_none() || queue.is_empty() {
+        if queue.is_empty() {
             return Ok(());
         }
     }

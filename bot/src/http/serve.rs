@@ -229,8 +229,12 @@ mod tests {
         (addr, stop)
     }
 
-    fn request(path: &str) -> String {
-        format!("GET {path} HTTP/1.1\r\nHost: medic\r\n\r\n")
+    /// Sends `GET path` on `stream` and checks that it is answered 200.
+    async fn get_ok(stream: &mut TcpStream, path: &str) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: medic\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let response = read_response(stream).await;
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     }
 
     /// Reads one whole response (this server's bodies are `ok`).
@@ -289,12 +293,7 @@ mod tests {
     async fn a_keep_alive_connection_is_answered_then_closed_when_idle() {
         let (addr, _stop) = start(Duration::ZERO).await;
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request("/").as_bytes()).await.unwrap();
-        assert!(
-            read_response(&mut stream)
-                .await
-                .starts_with("HTTP/1.1 200 OK")
-        );
+        get_ok(&mut stream, "/").await;
         expect_closed(&mut stream).await;
     }
 
@@ -304,12 +303,7 @@ mod tests {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         // Six idle periods' worth of requests, one every half period.
         for _ in 0..12 {
-            stream.write_all(request("/").as_bytes()).await.unwrap();
-            assert!(
-                read_response(&mut stream)
-                    .await
-                    .starts_with("HTTP/1.1 200 OK")
-            );
+            get_ok(&mut stream, "/").await;
             tokio::time::sleep(IDLE / 2).await;
         }
     }
@@ -318,11 +312,6 @@ mod tests {
     async fn a_slow_answer_is_not_cut_off() {
         let (addr, _stop) = start(IDLE * 4).await;
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request("/slow").as_bytes()).await.unwrap();
-        assert!(
-            read_response(&mut stream)
-                .await
-                .starts_with("HTTP/1.1 200 OK")
-        );
+        get_ok(&mut stream, "/slow").await;
     }
 }

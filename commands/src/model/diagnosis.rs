@@ -57,15 +57,18 @@ impl Diagnosis {
             .unwrap_or_default()
     }
 
+    /// Every report, worst first; reports of the same status keep the
+    /// targets' order.
+    pub fn worst_first(&self) -> Vec<&Report> {
+        let mut reports: Vec<&Report> = self.reports.iter().map(Arc::as_ref).collect();
+        reports.sort_by_key(|r| std::cmp::Reverse(r.status()));
+        reports
+    }
+
     /// Reports that are not ok, worst first.
     pub fn troubled(&self) -> Vec<&Report> {
-        let mut bad: Vec<&Report> = self
-            .reports
-            .iter()
-            .map(Arc::as_ref)
-            .filter(|r| r.status() != Status::Ok)
-            .collect();
-        bad.sort_by_key(|r| std::cmp::Reverse(r.status()));
+        let mut bad = self.worst_first();
+        bad.retain(|r| r.status() != Status::Ok);
         bad
     }
 

@@ -458,8 +458,7 @@ pub fn diagnosis_thread(d: &Diagnosis, prov: &Provenance) -> Vec<DiscordMessage>
     let embeds = match d.single() {
         Some(r) => report_embeds(r, false),
         None => {
-            let mut reports: Vec<&Report> = d.reports.iter().map(|r| &**r).collect();
-            reports.sort_by_key(|r| std::cmp::Reverse(r.status()));
+            let reports = d.worst_first();
             reports
                 .into_iter()
                 .flat_map(|r| report_embeds(r, true))

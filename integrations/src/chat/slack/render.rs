@@ -252,8 +252,7 @@ pub fn diagnosis_thread(diagnosis: &Diagnosis, prov: &Provenance) -> Vec<SlackMe
     if let Some(report) = diagnosis.single() {
         return thread_messages(report, prov);
     }
-    let mut reports: Vec<&Report> = diagnosis.reports.iter().map(|r| &**r).collect();
-    reports.sort_by_key(|r| std::cmp::Reverse(r.status()));
+    let reports = diagnosis.worst_first();
     let mut blocks = Vec::new();
     for r in reports {
         blocks.push(target_header(r));
