@@ -212,8 +212,7 @@ impl App {
             }
         };
 
-        let routes = crate::http::Routes::new(state.clone());
-        crate::http::serve(listener, routes, shutdown).await;
+        crate::http::serve(listener, crate::http::router(state.clone()), shutdown).await;
         stopping.cancel();
         // Closing the shard waits up to 5 s for Discord (serenity); the
         // lease is released after it.

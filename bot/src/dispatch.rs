@@ -11,9 +11,8 @@
 //! copying a field or allocating a key; only a command that is accepted is
 //! copied, recorded and spawned ([`accept`]).
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use medic_commands::TargetRef;
@@ -133,13 +132,13 @@ fn admit<'a>(state: &AppState, typed: &Typed<'a>) -> Result<Admitted<'a>, Ack> {
 
     // Five people typing `/diag redis` in the incident channel at once get
     // one report, not five.
-    let looked_up = Running {
+    let key = RunningKey {
         platform: typed.platform,
-        channel: typed.channel,
-        target: &target,
+        channel: typed.channel.to_string(),
+        target: target.to_string(),
     };
     let mut in_flight = state.in_flight.lock().expect("in-flight lock");
-    if let Some(existing) = in_flight.get(&looked_up as &dyn RunningView) {
+    if let Some(existing) = in_flight.get(&key) {
         // 0: the first request is still being recorded and has no number yet.
         let reference = if *existing > 0 {
             format!(" (#{existing})")
@@ -165,11 +164,6 @@ fn admit<'a>(state: &AppState, typed: &Typed<'a>) -> Result<Admitted<'a>, Ack> {
     };
     // Reserve the channel before recording (an await), so that a
     // concurrent duplicate sees it; the number is filled in once recorded.
-    let key = RunningKey {
-        platform: typed.platform,
-        channel: typed.channel.to_string(),
-        target: target.to_string(),
-    };
     in_flight.insert(key.clone(), 0);
     drop(in_flight);
     Ok(Admitted {
@@ -202,7 +196,7 @@ async fn accept(
     let recorded = state
         .store
         .insert_run(&NewRun {
-            platform: typed.platform.as_str(),
+            platform: typed.platform,
             channel: typed.channel,
             actor_id: typed.actor_id,
             actor_name: typed.actor_name,
@@ -281,109 +275,36 @@ async fn accept(
 }
 
 /// Diagnostics running now, by (platform, channel, target), with their run
-/// number: what coalesces duplicate commands. Looked up by borrowed parts
-/// ([`RunningView`]), so that a duplicate is recognised without copying
-/// its channel and target.
+/// number: what coalesces duplicate commands.
 pub type InFlight = std::sync::Mutex<HashMap<RunningKey, i64>>;
 
 /// A diagnostic in flight: the key of [`InFlight`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RunningKey {
     platform: Platform,
     channel: String,
     target: String,
 }
 
-/// The same three parts, borrowed.
-struct Running<'a> {
-    platform: Platform,
-    channel: &'a str,
-    target: &'a str,
-}
-
-/// What [`InFlight`] hashes and compares, whether the key is owned
-/// ([`RunningKey`]) or borrowed ([`Running`]): std's maps look a key up by
-/// anything the key borrows as, and both borrow as this.
-trait RunningView {
-    fn parts(&self) -> (Platform, &str, &str);
-}
-
-impl RunningView for RunningKey {
-    fn parts(&self) -> (Platform, &str, &str) {
-        (self.platform, &self.channel, &self.target)
-    }
-}
-
-impl RunningView for Running<'_> {
-    fn parts(&self) -> (Platform, &str, &str) {
-        (self.platform, self.channel, self.target)
-    }
-}
-
-impl<'a> Borrow<dyn RunningView + 'a> for RunningKey {
-    fn borrow(&self) -> &(dyn RunningView + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn RunningView + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
-    }
-}
-
-impl PartialEq for dyn RunningView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn RunningView + '_ {}
-
-// The owned key hashes and compares exactly as its view does, as `Borrow`
-// requires.
-impl Hash for RunningKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn RunningView).hash(state);
-    }
-}
-
-impl PartialEq for RunningKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for RunningKey {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_running_diagnostic_is_found_by_its_borrowed_parts_alone() {
-        let mut in_flight: HashMap<RunningKey, i64> = HashMap::new();
-        in_flight.insert(
-            RunningKey {
-                platform: Platform::Slack,
-                channel: "C1".into(),
-                target: "redis".into(),
-            },
-            7,
-        );
-        let find = |platform, channel, target| {
-            let view = Running {
-                platform,
-                channel,
-                target,
-            };
-            in_flight.get(&view as &dyn RunningView).copied()
+    fn a_running_diagnostic_is_found_by_platform_channel_and_target_alone() {
+        let key = |platform, channel: &str, target: &str| RunningKey {
+            platform,
+            channel: channel.into(),
+            target: target.into(),
         };
-        assert_eq!(find(Platform::Slack, "C1", "redis"), Some(7));
-        assert_eq!(find(Platform::Discord, "C1", "redis"), None);
-        assert_eq!(find(Platform::Slack, "C2", "redis"), None);
-        assert_eq!(find(Platform::Slack, "C1", "postgres"), None);
+        let mut in_flight: HashMap<RunningKey, i64> = HashMap::new();
+        in_flight.insert(key(Platform::Slack, "C1", "redis"), 7);
+        let find = |k| in_flight.get(&k).copied();
+        assert_eq!(find(key(Platform::Slack, "C1", "redis")), Some(7));
+        assert_eq!(find(key(Platform::Discord, "C1", "redis")), None);
+        assert_eq!(find(key(Platform::Slack, "C2", "redis")), None);
+        assert_eq!(find(key(Platform::Slack, "C1", "postgres")), None);
         // The parts are compared as parts: no concatenation aliases them.
-        assert_eq!(find(Platform::Slack, "C1r", "edis"), None);
+        assert_eq!(find(key(Platform::Slack, "C1r", "edis")), None);
     }
 }

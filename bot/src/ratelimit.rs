@@ -4,7 +4,7 @@
 //! Keyed on (platform, user id): the same person on Slack and Discord has
 //! separate budgets, and display names (which people can change) play no
 //! part. Keys are evicted by [`CommandLimiter::forget_idle`] on a timer,
-//! because governor never evicts on its own (CRATES.md §4d).
+//! because governor never evicts on its own (docs/crates.md § governor).
 
 use std::num::NonZeroU32;
 use std::time::Duration;

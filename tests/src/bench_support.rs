@@ -512,12 +512,6 @@ pub fn log_warnings(log: &Path) -> usize {
 
 /// Prints the run's heading: the binary, the cores, the load average, and
 /// a warning when compilers run beside the bench.
-///
-/// It also says how much of `bot/medic.order` (the functions laid out
-/// together in a release build, `bot/build.rs`) the binary still has: the
-/// names carry hashes that change with the dependency graph, and a stale
-/// list leaves the binary's pages spread out, which shows as megabytes of
-/// extra file-backed RSS, not as an error.
 pub fn print_heading(title: &str, medic: &Path, cores: usize) {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("# {title}");
@@ -529,9 +523,6 @@ pub fn print_heading(title: &str, medic: &Path, cores: usize) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    if let Some(line) = function_order(medic) {
-        println!("{line}");
-    }
     let neighbours = busy_neighbours();
     if !neighbours.is_empty() {
         println!(
@@ -602,38 +593,4 @@ where
         Ok(opts) => block_on(name, bench(opts)),
         Err(code) => code,
     }
-}
-
-/// "function order: N of M names in the binary", from `nm` (binutils);
-/// `None` when there is no list or no `nm`.
-fn function_order(medic: &Path) -> Option<String> {
-    let list = concat!(env!("CARGO_MANIFEST_DIR"), "/../bot/medic.order");
-    let wanted = std::fs::read_to_string(list).ok()?;
-    let out = std::process::Command::new("nm")
-        .arg("--defined-only")
-        .arg(medic)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let present: std::collections::HashSet<&str> = text
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
-    let names: Vec<&str> = wanted
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    let found = names.iter().filter(|n| present.contains(*n)).count();
-    let verdict = if found * 10 >= names.len() * 9 {
-        ""
-    } else {
-        " (stale: run scripts/orderfile, or RSS reads megabytes high)"
-    };
-    Some(format!(
-        "function order (bot/medic.order): {found} of {} names in the binary{verdict}",
-        names.len()
-    ))
 }

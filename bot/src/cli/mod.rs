@@ -127,7 +127,7 @@ pub enum DiscordAction {
 pub fn main() -> std::process::ExitCode {
     // One TLS crypto provider for the whole process, chosen before any
     // client is built (two in the tree would panic at the first TLS
-    // handshake; CRATES.md pitfall P1).
+    // handshake; docs/crates.md § TLS).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -11,7 +11,7 @@
 //!   (serenity asks it when the client is built; `Client::start` runs one
 //!   shard, enough below 2 500 servers). serenity's `Http` is pointed at
 //!   `discord.api_url` with `proxy`, which it honours only with its rate
-//!   limiter off (CRATES.md §4b); it makes that one call, so nothing needs
+//!   limiter off (docs/crates.md § serenity); it makes that one call, so nothing needs
 //!   the limiter, and tests and production run the same code.
 //! - Heartbeats, RESUME and reconnects are serenity's; medic logs one line
 //!   when connected, one per reconnection (and one when a drop shows as a
@@ -27,7 +27,7 @@
 //! - Stops with `serve`: the shard is closed (1000), then the lease given
 //!   up so a waiting replica takes over at once.
 //!
-//! serenity's interaction structs are strict (CRATES.md pitfall 5), but its
+//! serenity's interaction structs are strict (docs/crates.md § serenity), but its
 //! `Event` enum ends in an untagged `Unknown` variant, so an
 //! `INTERACTION_CREATE` it cannot read still arrives — as raw JSON — at a
 //! `RawEventHandler`; medic's own lenient parser reads it. One it can read

@@ -4,12 +4,10 @@
 mod discord;
 mod health;
 pub mod interactions;
-mod routes;
 mod serve;
 pub(crate) mod slack;
 pub mod webhooks;
 
-pub use routes::Routes;
 pub use serve::serve;
 
 use std::future::Future;
@@ -31,7 +29,7 @@ use crate::telemetry::metrics::Metrics;
 /// exhaust memory.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The slash-command route, served past the router (see [`routes`]).
+/// The slash-command route.
 const SLACK_COMMANDS: &str = "/slack/commands";
 
 /// Every route template medic serves: the closed set of values of the

@@ -1,6 +1,5 @@
 //! The HTTP/1.1 server loop: hyper's own connection driver under medic's
-//! routes ([`super::Routes`]: the axum router, and the slash-command route
-//! beside it), with the limits a public endpoint needs.
+//! axum router ([`super::router`]), with the limits a public endpoint needs.
 //!
 //! `axum::serve` has no header-read timeout (a client that opens
 //! connections and never finishes its headers would hold them forever) and
@@ -26,7 +25,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::Routes;
+use axum::Router;
+use hyper_util::service::TowerToHyperService;
 
 /// How long a connection may go without starting a request. A client that
 /// never finishes its headers (slowloris), or a keep-alive connection left
@@ -38,13 +38,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in progress get to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `routes` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    routes: Routes,
+    router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    serve_with(listener, routes, shutdown, IDLE_TIMEOUT).await;
+    serve_with(
+        listener,
+        TowerToHyperService::new(router),
+        shutdown,
+        IDLE_TIMEOUT,
+    )
+    .await;
 }
 
 /// [`serve`] for any service, with the idle timeout given (tests shorten

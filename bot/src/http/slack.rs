@@ -101,8 +101,7 @@ pub(super) fn refuse_unless_slack(
     None
 }
 
-/// A slash command through the router. The hot path,
-/// [`super::routes::Routes`], calls [`command`] without it.
+/// `POST /slack/commands`.
 pub async fn commands(
     State(state): State<AppState>,
     signed: SlackSignature,

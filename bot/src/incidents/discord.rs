@@ -34,6 +34,7 @@
 //! may repeat one message). A digest keeps the id of the root row it was
 //! folded into, so its nonce too is the same on every attempt.
 
+use medic_commands::model::inbound::Platform;
 use medic_commands::model::incident::IncidentView;
 use medic_integrations::chat::discord::client::{DiscordApiError, Posted, UNKNOWN_CHANNEL};
 use medic_integrations::chat::discord::render::DiscordMessage;
@@ -119,7 +120,7 @@ pub(super) async fn send(state: &AppState, row: &OutboxRow) -> Sent {
             if !offers.is_empty() {
                 match state
                     .store
-                    .bind_offers(&offers, "discord", channel, &root)
+                    .bind_offers(&offers, Platform::Discord, channel, &root)
                     .await
                 {
                     Ok(n) => {

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use medic_commands::model::inbound::Platform;
 use medic_commands::model::incident::IncidentView;
 use medic_integrations::chat::slack::client::{self, SlackApiError};
 use medic_integrations::chat::slack::incident as render;
@@ -24,7 +25,7 @@ use crate::storage::outbox::{OutboxKind, OutboxRow};
 
 /// Runs until `stop`; lanes in flight finish their current call.
 pub async fn run(state: AppState, stop: CancellationToken) {
-    let mut lanes: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
+    let mut lanes: HashMap<(Platform, String), JoinHandle<()>> = HashMap::new();
     loop {
         lanes.retain(|_, lane| !lane.is_finished());
         match state.store.outbox_channels().await {
@@ -60,9 +61,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 const RESCAN: Duration = Duration::from_millis(100);
 
 /// Sends one channel's calls in order until none is left.
-async fn lane(state: AppState, (platform, channel): (String, String), stop: CancellationToken) {
+async fn lane(state: AppState, (platform, channel): (Platform, String), stop: CancellationToken) {
     while !stop.is_cancelled() {
-        let row = match state.store.outbox_next(&platform, &channel).await {
+        let row = match state.store.outbox_next(platform, &channel).await {
             Ok(Some(row)) => row,
             Ok(None) => return,
             Err(error) => {
@@ -85,11 +86,19 @@ pub(super) enum Sent {
 }
 
 async fn send(state: &AppState, row: &OutboxRow) -> Sent {
-    if row.platform == "discord" {
+    match row.platform {
+        Platform::Slack => {}
         // Its own sender: Discord's messages and threads, and a nonce
         // instead of a search to make a resend after a crash safe; storms
         // fold into digests there too.
-        return super::discord::send(state, row).await;
+        Platform::Discord => return super::discord::send(state, row).await,
+        Platform::Console => {
+            let _ = state
+                .store
+                .outbox_failed(row.id, "the console is not attached to this medic")
+                .await;
+            return Sent::Done;
+        }
     }
     let Some(slack) = &state.slack else {
         let _ = state
@@ -240,7 +249,7 @@ pub(super) async fn fold_storm(
     }
     let roots = state
         .store
-        .outbox_pending_roots(&row.platform, &row.channel, max)
+        .outbox_pending_roots(row.platform, &row.channel, max)
         .await?;
     if roots.len() <= after || roots.first() != Some(&row.id) {
         return Ok(false);

@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::future::BoxFuture;
 
 use medic_commands::model::alert::{Alert, AlertSource, AlertState};
+use medic_commands::model::inbound::Platform;
 use medic_commands::routing;
+use medic_integrations::chat::draw;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -279,7 +281,7 @@ impl Open {
 struct Repeated {
     /// In the order each incident was first repeated.
     order: Vec<i64>,
-    by_id: HashMap<i64, (Option<(String, String)>, incidents::Repeats)>,
+    by_id: HashMap<i64, (Option<(Platform, String)>, incidents::Repeats)>,
 }
 
 impl Repeated {
@@ -326,7 +328,7 @@ impl Repeated {
 
 /// Adds to `script` the writes of `entries`: their counts, and their root
 /// edits.
-fn write(script: &mut Script, entries: Vec<(Option<(String, String)>, incidents::Repeats)>) {
+fn write(script: &mut Script, entries: Vec<(Option<(Platform, String)>, incidents::Repeats)>) {
     if entries.is_empty() {
         return;
     }
@@ -338,7 +340,7 @@ fn write(script: &mut Script, entries: Vec<(Option<(String, String)>, incidents:
         .filter_map(|(place, r)| {
             let (platform, channel) = place.as_ref()?;
             Some(Edit {
-                platform,
+                platform: *platform,
                 channel,
                 incident_id: r.id,
             })
@@ -431,8 +433,8 @@ async fn queue_messages(
     let source = alert.source.as_str();
     match change {
         Change::Opened(_) => {
-            let root = render::root(&platform, &row.view);
-            enqueue(conn, &platform, &channel, id, OutboxKind::Root, &root).await?;
+            let root = draw(platform).incident_root(&row.view);
+            enqueue(conn, platform, &channel, id, OutboxKind::Root, &root).await?;
             let words = routing::runbook_targets(&config.runbooks, alert);
             // With triage on, the runbook job posts the likely cause first
             // and these detail lines after it.
@@ -459,14 +461,14 @@ async fn queue_messages(
             }
         }
         Change::Repeated(_) => {
-            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, "").await?;
+            enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
         }
         Change::Resolved(_) => {
-            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, "").await?;
+            enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
             reply(conn, &row, &format!("✅ Resolved at {at} UTC ({source})")).await?;
         }
         Change::Reopened(_) => {
-            enqueue(conn, &platform, &channel, id, OutboxKind::Edit, "").await?;
+            enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
             reply(
                 conn,
                 &row,
@@ -497,8 +499,8 @@ async fn reply(conn: &mut AnyConnection, row: &IncidentRow, text: &str) -> sqlx:
     let Some((platform, channel)) = &row.place else {
         return Ok(());
     };
-    let body = render::note(platform, text);
-    enqueue(conn, platform, channel, row.id, OutboxKind::Reply, &body).await
+    let body = draw(*platform).incident_note(text);
+    enqueue(conn, *platform, channel, row.id, OutboxKind::Reply, &body).await
 }
 
 fn clock(t: OffsetDateTime) -> String {

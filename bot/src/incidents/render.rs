@@ -1,20 +1,11 @@
-//! Which platform an incident lives on, and its messages in that
-//! platform's JSON, as stored in the outbox.
+//! Which platform an incident lives on, and the messages that are made of
+//! several drawings ([`medic_integrations::chat::Draw`]).
 
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::OfferButton;
-use medic_commands::model::incident::IncidentView;
+use medic_commands::model::inbound::Platform;
 use medic_commands::routing::Route;
-use medic_commands::triage::Triage;
-use medic_integrations::chat::Provenance;
-use medic_integrations::chat::discord::components as discord_components;
-use medic_integrations::chat::discord::incident as discord_incident;
-use medic_integrations::chat::discord::render as discord_render;
-use medic_integrations::chat::discord::triage as discord_triage;
-use medic_integrations::chat::slack::buttons as slack_buttons;
-use medic_integrations::chat::slack::incident as slack_incident;
-use medic_integrations::chat::slack::render as slack_render;
-use medic_integrations::chat::slack::triage as slack_triage;
+use medic_integrations::chat::{Provenance, Wire, draw};
 
 /// The chat platforms this medic serves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,112 +22,37 @@ impl Platforms {
     /// one thread; a route naming both posts where the team's Slack is,
     /// and a medic serving only Discord uses the Discord channel of the
     /// same config.
-    pub fn place<'r>(&self, route: &'r Route) -> Option<(&'static str, &'r str)> {
+    pub fn place<'r>(&self, route: &'r Route) -> Option<(Platform, &'r str)> {
         route
             .slack_channel
             .as_deref()
             .filter(|_| self.slack)
-            .map(|c| ("slack", c))
+            .map(|c| (Platform::Slack, c))
             .or_else(|| {
                 route
                     .discord_channel
                     .as_deref()
                     .filter(|_| self.discord)
-                    .map(|c| ("discord", c))
+                    .map(|c| (Platform::Discord, c))
             })
     }
 }
 
-fn json<T: serde::Serialize>(m: &T) -> String {
-    serde_json::to_string(m).unwrap_or_default()
-}
-
-/// An incident's root message.
-pub fn root(platform: &str, view: &IncidentView) -> String {
-    match platform {
-        "discord" => json(&discord_incident::incident_root(view)),
-        _ => json(&slack_incident::incident_root(view)),
-    }
-}
-
-/// A note in an incident's thread.
-pub fn note(platform: &str, text: &str) -> String {
-    match platform {
-        "discord" => json(&discord_incident::incident_note(text)),
-        _ => json(&slack_incident::incident_note(text)),
-    }
-}
-
-/// The "Likely cause" message that leads a runbook's thread.
-pub fn likely_cause(platform: &str, triage: &Triage) -> String {
-    match platform {
-        "discord" => json(&discord_triage::likely_cause(triage)),
-        _ => json(&slack_triage::likely_cause(triage)),
-    }
-}
-
-/// The line in one incident's thread that names the other incident of the
-/// same event; on Slack it links that incident's thread when its root is
-/// posted (`channel`, `root_ts` are the other incident's).
-pub fn correlation(
-    platform: &str,
-    other_id: i64,
-    other_title: &str,
-    host: &str,
-    other_place: (&str, Option<&str>),
-) -> String {
-    match platform {
-        "discord" => json(&discord_triage::correlation_note(
-            other_id,
-            other_title,
-            host,
-        )),
-        _ => {
-            let link = slack_triage::thread_link(other_place.0, other_place.1);
-            json(&slack_triage::correlation_note(
-                other_id,
-                other_title,
-                host,
-                link.as_deref(),
-            ))
-        }
-    }
-}
-
-/// The message ending an incident's thread with the buttons of the
-/// actions offered for `label` (a target, or the vendor's incident);
-/// `None` when nothing is offered.
-pub fn offers(platform: &str, label: &str, buttons: &[OfferButton]) -> Option<String> {
+/// The message ending a thread with the buttons of the actions offered
+/// for `label` (a target, or the vendor's incident); `None` when nothing
+/// is offered.
+pub fn offers(platform: Platform, label: &str, buttons: &[OfferButton]) -> Option<Wire> {
     let expires = buttons.iter().map(|b| b.expires_in).min()?;
     let note = format!("in {}", medic_commands::format::human_duration(expires));
-    Some(match platform {
-        "discord" => json(&discord_components::offer_message(label, buttons, &note)),
-        _ => json(&slack_buttons::offer_message(label, buttons, &note)),
-    })
+    Some(draw(platform).offers(label, buttons, &note))
 }
 
-/// A runbook's report, as thread messages: its summary, then its details.
-pub fn report(platform: &str, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<String> {
-    match platform {
-        "discord" => {
-            let mut out = vec![json(&discord_render::diagnosis_root(diagnosis, prov))];
-            out.extend(
-                discord_render::diagnosis_thread(diagnosis, prov)
-                    .iter()
-                    .map(json),
-            );
-            out
-        }
-        _ => {
-            let mut out = vec![json(&slack_render::diagnosis_root(diagnosis, prov))];
-            out.extend(
-                slack_render::diagnosis_thread(diagnosis, prov)
-                    .iter()
-                    .map(json),
-            );
-            out
-        }
-    }
+/// A report, as thread messages: its summary, then its details.
+pub fn report(platform: Platform, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<Wire> {
+    let draw = draw(platform);
+    let mut out = vec![draw.diagnosis_root(diagnosis, prov)];
+    out.extend(draw.diagnosis_thread(diagnosis, prov));
+    out
 }
 
 #[cfg(test)]
@@ -157,15 +73,15 @@ mod tests {
             slack: true,
             discord: true,
         };
-        assert_eq!(all.place(&both), Some(("slack", "C1")));
+        assert_eq!(all.place(&both), Some((Platform::Slack, "C1")));
         let discord_only = Platforms {
             slack: false,
             discord: true,
         };
-        assert_eq!(discord_only.place(&both), Some(("discord", "123")));
+        assert_eq!(discord_only.place(&both), Some((Platform::Discord, "123")));
         assert_eq!(
             all.place(&route(None, Some("123"))),
-            Some(("discord", "123"))
+            Some((Platform::Discord, "123"))
         );
         assert_eq!(Platforms::default().place(&both), None);
     }

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
-use medic_commands::model::inbound::{Place, Platform};
+use medic_commands::model::inbound::Place;
 use medic_integrations::chat::Provenance;
+use medic_integrations::chat::{Correlated, draw};
 use tokio_util::sync::CancellationToken;
 
 use super::Pending;
@@ -202,26 +203,23 @@ async fn run_job(state: &AppState, job: Job) {
     // write from another connection inside it would wait for it.
     let offers = match state.store.incident(job.incident_id).await {
         Ok(Some(row)) => match &row.place {
-            Some((platform, channel)) => match chat_platform(platform) {
-                Some(p) => {
-                    let place = Place {
-                        platform: p,
-                        channel: channel.clone(),
-                        thread: None,
-                    };
-                    let mut messages = Vec::new();
-                    for report in &diagnosis.reports {
-                        let buttons = crate::remediation::make_offers(state, report, &place).await;
-                        messages.extend(super::render::offers(
-                            platform,
-                            &report.target.name,
-                            &buttons,
-                        ));
-                    }
-                    messages
+            Some((platform, channel)) => {
+                let place = Place {
+                    platform: *platform,
+                    channel: channel.clone(),
+                    thread: None,
+                };
+                let mut messages = Vec::new();
+                for report in &diagnosis.reports {
+                    let buttons = crate::remediation::make_offers(state, report, &place).await;
+                    messages.extend(super::render::offers(
+                        *platform,
+                        &report.target.name,
+                        &buttons,
+                    ));
                 }
-                None => Vec::new(),
-            },
+                messages
+            }
             None => Vec::new(),
         },
         _ => Vec::new(),
@@ -231,15 +229,16 @@ async fn run_job(state: &AppState, job: Job) {
         if let Some(row) = incidents::incident(&mut tx, job.incident_id).await?
             && let Some((platform, channel)) = &row.place
         {
+            let (platform, draw) = (*platform, draw(*platform));
             let mut bodies = Vec::new();
             if let Some(o) = &outcome {
-                bodies.push(super::render::likely_cause(platform, &o.triage));
+                bodies.push(draw.likely_cause(&o.triage));
                 // Deferred from the incident's opening, so the likely cause
                 // leads the thread (see `super::queue_messages`).
                 if let Some(alert) = &job_spec.alert
                     && !alert.details.is_empty()
                 {
-                    bodies.push(super::render::note(platform, &alert.details.join("\n")));
+                    bodies.push(draw.incident_note(&alert.details.join("\n")));
                 }
             }
             bodies.extend(super::render::report(platform, &diagnosis, &prov));
@@ -255,20 +254,21 @@ async fn run_job(state: &AppState, job: Job) {
                     let Some((p_platform, p_channel)) = &peer.place else {
                         continue;
                     };
-                    let to_peer = super::render::correlation(
-                        p_platform,
-                        row.id,
-                        &row.view.title,
-                        &c.host,
-                        (channel, row.root_ts.as_deref()),
-                    );
-                    let to_me = super::render::correlation(
-                        platform,
-                        peer.id,
-                        &peer.view.title,
-                        &c.host,
-                        (p_channel, peer.root_ts.as_deref()),
-                    );
+                    let to_peer =
+                        medic_integrations::chat::draw(*p_platform).correlation(Correlated {
+                            id: row.id,
+                            title: &row.view.title,
+                            host: &c.host,
+                            channel,
+                            root: row.root_ts.as_deref(),
+                        });
+                    let to_me = draw.correlation(Correlated {
+                        id: peer.id,
+                        title: &peer.view.title,
+                        host: &c.host,
+                        channel: p_channel,
+                        root: peer.root_ts.as_deref(),
+                    });
                     enqueue(
                         &mut tx,
                         platform,
@@ -280,7 +280,7 @@ async fn run_job(state: &AppState, job: Job) {
                     .await?;
                     enqueue(
                         &mut tx,
-                        p_platform,
+                        *p_platform,
                         p_channel,
                         peer.id,
                         OutboxKind::Reply,
@@ -296,15 +296,5 @@ async fn run_job(state: &AppState, job: Job) {
     .await;
     if let Err(error) = queued {
         tracing::warn!(job = job.id, %error, "Could not queue a runbook report; will retry.");
-    }
-}
-
-/// The chat platform of an incident's stored place; `None` for one this
-/// medic cannot post buttons on.
-pub(crate) fn chat_platform(platform: &str) -> Option<Platform> {
-    match platform {
-        "slack" => Some(Platform::Slack),
-        "discord" => Some(Platform::Discord),
-        _ => None,
     }
 }

@@ -57,7 +57,7 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
     };
     // A button's value only counts in the thread it was posted in.
     let other_thread = matches!((&offer.thread, &click.place.thread), (Some(a), Some(b)) if a != b);
-    if offer.platform != click.place.platform.as_str()
+    if offer.platform != click.place.platform
         || offer.channel != click.place.channel
         || other_thread
     {
@@ -102,7 +102,7 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
         action: offer.action.clone(),
         target: offer.target.clone(),
         params: offer.params.clone(),
-        platform: offer.platform.clone(),
+        platform: offer.platform,
         channel: offer.channel.clone(),
         thread: offer.thread.clone(),
         requester: click.actor.id.clone(),
@@ -182,7 +182,7 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
                 .await;
         }
     };
-    if request.platform != click.place.platform.as_str() || request.channel != click.place.channel {
+    if request.platform != click.place.platform || request.channel != click.place.channel {
         return refuse(
             state,
             click,

@@ -109,7 +109,7 @@ pub(crate) async fn offer(
         action: action.name.clone(),
         target: target.to_string(),
         params,
-        platform: place.platform.as_str().to_string(),
+        platform: place.platform,
         channel: place.channel.clone(),
         thread: place.thread.clone(),
         created_at: now,
@@ -127,7 +127,7 @@ pub(crate) async fn offer(
             action: &action.name,
             target: &offer.target,
             ref_id: &offer.id,
-            detail: &format!("in {} {}", offer.platform, offer.channel),
+            detail: &format!("in {} {}", offer.platform.as_str(), offer.channel),
         },
     )
     .await;

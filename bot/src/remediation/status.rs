@@ -80,7 +80,7 @@ mod tests {
             action: "mark".into(),
             target: "svc".into(),
             params: BTreeMap::new(),
-            platform: "slack".into(),
+            platform: medic_commands::model::inbound::Platform::Slack,
             channel: "C1".into(),
             thread: None,
             requester: "U1".into(),

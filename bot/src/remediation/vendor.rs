@@ -28,7 +28,7 @@ pub const JOB_KIND: &str = "offer";
 /// What an offer job remembers of the alert.
 #[derive(Debug, Serialize, Deserialize)]
 struct Payload {
-    source: String,
+    source: AlertSource,
     id: String,
 }
 
@@ -48,7 +48,7 @@ pub fn job_payload(alert: &Alert, sources: &[&str]) -> Option<String> {
     };
     usable.then(|| {
         serde_json::to_string(&Payload {
-            source: source.to_string(),
+            source: alert.source,
             id: id.to_string(),
         })
         .unwrap_or_default()
@@ -74,30 +74,29 @@ pub async fn run_job(state: &AppState, job: Job) {
         }
     };
     let mut message = None;
-    if let (Some(p), Some((platform, channel))) = (&payload, &place)
-        && let Some(chat) = crate::incidents::worker::chat_platform(platform)
-    {
+    if let (Some(p), Some((platform, channel))) = (&payload, &place) {
         // Bound to the incident's channel; on Discord the sender moves
         // them into the incident's thread as it posts them.
         let place = Place {
-            platform: chat,
+            platform: *platform,
             channel: channel.clone(),
             thread: None,
         };
-        let buttons = offers(state, &p.source, &p.id, &place).await;
-        let label = match p.source.as_str() {
-            "pagerduty" => format!("PagerDuty incident {}", p.id),
-            _ => format!("Sentry issue {}", p.id),
+        let buttons = offers(state, p.source.as_str(), &p.id, &place).await;
+        let label = match p.source {
+            AlertSource::PagerDuty => format!("PagerDuty incident {}", p.id),
+            AlertSource::Sentry => format!("Sentry issue {}", p.id),
+            AlertSource::Alertmanager => format!("Alertmanager alert {}", p.id),
         };
-        message = crate::incidents::render::offers(platform, &label, &buttons)
-            .map(|body| (platform.clone(), channel.clone(), body));
+        message = crate::incidents::render::offers(*platform, &label, &buttons)
+            .map(|body| (*platform, channel.clone(), body));
     }
     let queued = async {
         let mut tx = state.store.begin_write().await?;
         if let Some((platform, channel, body)) = &message {
             enqueue(
                 &mut tx,
-                platform,
+                *platform,
                 channel,
                 job.incident_id,
                 OutboxKind::Reply,

@@ -7,7 +7,9 @@
 //! one transaction: after a crash either all of it happened or none.
 
 use medic_commands::model::alert::{Alert, AlertSource, Severity};
-use medic_commands::model::incident::{IncidentState, IncidentView};
+use medic_commands::model::inbound::Platform;
+use medic_commands::model::incident::IncidentView;
+use medic_commands::model::word::Word;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
@@ -23,7 +25,7 @@ pub struct IncidentRow {
     /// The view renderers use.
     pub view: IncidentView,
     /// Where its thread is: platform and channel, when routed.
-    pub place: Option<(String, String)>,
+    pub place: Option<(Platform, String)>,
     /// Its root message, once posted (a digest's, when it is in one).
     pub root_ts: Option<String>,
     /// The digest it was posted in (the outbox row that posted it), when
@@ -40,45 +42,18 @@ pub fn time_ms(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn source(s: &str) -> AlertSource {
-    match s {
-        "pagerduty" => AlertSource::PagerDuty,
-        "alertmanager" => AlertSource::Alertmanager,
-        _ => AlertSource::Sentry,
-    }
-}
-
-/// The stored word for a severity.
-pub fn severity_str(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Error => "error",
-        Severity::Critical => "critical",
-    }
-}
-
-fn severity(s: &str) -> Severity {
-    match s {
-        "info" => Severity::Info,
-        "warning" => Severity::Warning,
-        "critical" => Severity::Critical,
-        _ => Severity::Error,
-    }
-}
-
 fn from_row(r: &AnyRow) -> sqlx::Result<IncidentRow> {
     let id: i64 = r.try_get(0)?;
-    let platform: Option<String> = r.try_get(9)?;
+    let platform: Option<Platform> = super::word_opt(r, 9)?;
     let channel: Option<String> = r.try_get(10)?;
     Ok(IncidentRow {
         id,
         view: IncidentView {
             id,
-            source: source(&r.try_get::<String, _>(1)?),
-            state: IncidentState::parse(&r.try_get::<String, _>(3)?),
+            source: super::word(r, 1)?,
+            state: super::word(r, 3)?,
             title: r.try_get(4)?,
-            severity: severity(&r.try_get::<String, _>(5)?),
+            severity: super::word(r, 5)?,
             service: r.try_get(6)?,
             host: r.try_get(7)?,
             link: r.try_get(8)?,
@@ -120,7 +95,7 @@ pub struct OpenIncident {
     /// Its severity now.
     pub severity: Severity,
     /// Where its thread is: platform and channel, when routed.
-    pub place: Option<(String, String)>,
+    pub place: Option<(Platform, String)>,
 }
 
 /// The open incidents of several fingerprints of one source, in one
@@ -158,14 +133,14 @@ pub fn open_incidents(
 /// A row of [`open_incidents`]: its source, fingerprint and what a repeat
 /// needs.
 pub fn open_incident_of(row: &AnyRow) -> sqlx::Result<(AlertSource, String, OpenIncident)> {
-    let platform: Option<String> = row.try_get(4)?;
+    let platform: Option<Platform> = super::word_opt(row, 4)?;
     let channel: Option<String> = row.try_get(5)?;
     let open = OpenIncident {
         id: row.try_get(0)?,
-        severity: severity(row.try_get::<&str, _>(3)?),
+        severity: super::word(row, 3)?,
         place: platform.zip(channel),
     };
-    Ok((source(row.try_get::<&str, _>(1)?), row.try_get(2)?, open))
+    Ok((super::word(row, 1)?, row.try_get(2)?, open))
 }
 
 /// Rows per generated multi-row statement: far below both databases'
@@ -210,7 +185,7 @@ pub fn seen_again_many(backend: Backend, repeats: &[Repeats]) -> Vec<Statement> 
                     .bind(r.id)
                     .bind(r.count)
                     .bind(r.last_seen)
-                    .bind(severity_str(r.severity));
+                    .bind(r.severity.as_str());
             }
             statement
         })
@@ -314,7 +289,7 @@ pub async fn incident(conn: &mut AnyConnection, id: i64) -> sqlx::Result<Option<
 pub async fn insert_incident(
     conn: &mut AnyConnection,
     alert: &Alert,
-    place: Option<(&str, &str)>,
+    place: Option<(Platform, &str)>,
     now_ms: i64,
 ) -> sqlx::Result<i64> {
     let row = sqlx::query(
@@ -325,11 +300,11 @@ pub async fn insert_incident(
     .bind(alert.source.as_str())
     .bind(alert.fingerprint.as_str())
     .bind(alert.title.as_str())
-    .bind(severity_str(alert.severity))
+    .bind(alert.severity.as_str())
     .bind(alert.service.clone())
     .bind(alert.host.clone())
     .bind(alert.link.clone())
-    .bind(place.map(|p| p.0.to_string()))
+    .bind(place.map(|p| p.0.as_str()))
     .bind(place.map(|p| p.1.to_string()))
     .bind(now_ms)
     .bind(serde_json::to_string(alert).unwrap_or_default())

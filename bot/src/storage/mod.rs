@@ -1,7 +1,7 @@
 //! Durable state through sqlx: an SQLite file by default (zero set-up),
 //! PostgreSQL when `database.url` says `postgres://` (several replicas).
 //!
-//! One code path serves both through `sqlx::Any` (CRATES.md §4c): the SQL is
+//! One code path serves both through `sqlx::Any` (docs/crates.md § sqlx): the SQL is
 //! written once with `$n` placeholders, times are unix milliseconds, and the
 //! DDL lives in one migrations folder per backend, kept in step by number.
 
@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use medic_commands::diagnostics::SecretUrl;
+use medic_commands::model::word::Word;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
@@ -319,6 +320,29 @@ pub(crate) fn padded<T>(rows: &[T]) -> impl Iterator<Item = &T> {
         rows.len().next_power_of_two()
     };
     (0..n).map(move |i| &rows[i.min(rows.len() - 1)])
+}
+
+/// Column `i` of `r`, a stored [`Word`]: a word of none of its set's
+/// values (a row written by a newer medic, or by hand) is a decode error
+/// naming it, never read as some default.
+pub(crate) fn word<W: Word, I: sqlx::ColumnIndex<sqlx::any::AnyRow>>(
+    r: &sqlx::any::AnyRow,
+    i: I,
+) -> sqlx::Result<W> {
+    use sqlx::Row;
+    let text: String = r.try_get(i)?;
+    W::parse(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// [`word`] for a column that may be NULL.
+pub(crate) fn word_opt<W: Word, I: sqlx::ColumnIndex<sqlx::any::AnyRow>>(
+    r: &sqlx::any::AnyRow,
+    i: I,
+) -> sqlx::Result<Option<W>> {
+    use sqlx::Row;
+    let text: Option<String> = r.try_get(i)?;
+    text.map(|t| W::parse(&t).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
 }
 
 /// Now, in the unit every table uses.

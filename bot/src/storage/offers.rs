@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use medic_commands::model::inbound::Platform;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -34,7 +35,7 @@ pub struct Offer {
     /// Parameter values, bound when offered.
     pub params: BTreeMap<String, String>,
     /// `slack`, `discord`.
-    pub platform: String,
+    pub platform: Platform,
     /// The channel the button was posted in.
     pub channel: String,
     /// The thread it was posted in.
@@ -117,7 +118,7 @@ pub struct Request {
     /// Parameter values.
     pub params: BTreeMap<String, String>,
     /// Platform.
-    pub platform: String,
+    pub platform: Platform,
     /// Channel.
     pub channel: String,
     /// Thread.
@@ -171,7 +172,7 @@ fn offer_from(r: &AnyRow) -> sqlx::Result<Offer> {
         action: r.try_get("action")?,
         target: r.try_get("target")?,
         params: params_from(&r.try_get::<String, _>("params")?),
-        platform: r.try_get("platform")?,
+        platform: super::word(r, "platform")?,
         channel: r.try_get("channel")?,
         thread: r.try_get("thread")?,
         created_at: r.try_get("created_at")?,
@@ -186,7 +187,7 @@ fn request_from(r: &AnyRow) -> sqlx::Result<Request> {
         action: r.try_get("action")?,
         target: r.try_get("target")?,
         params: params_from(&r.try_get::<String, _>("params")?),
-        platform: r.try_get("platform")?,
+        platform: super::word(r, "platform")?,
         channel: r.try_get("channel")?,
         thread: r.try_get("thread")?,
         requester: r.try_get("requester")?,
@@ -222,7 +223,7 @@ impl Store {
         .bind(&o.action)
         .bind(&o.target)
         .bind(params_json(&o.params))
-        .bind(&o.platform)
+        .bind(o.platform.as_str())
         .bind(&o.channel)
         .bind(&o.thread)
         .bind(o.created_at)
@@ -252,7 +253,7 @@ impl Store {
     pub async fn bind_offers(
         &self,
         ids: &[String],
-        platform: &str,
+        platform: Platform,
         from: &str,
         to: &str,
     ) -> sqlx::Result<u64> {
@@ -263,7 +264,7 @@ impl Store {
             )
             .bind(to)
             .bind(id)
-            .bind(platform)
+            .bind(platform.as_str())
             .bind(from)
             .execute(self.pool())
             .await?
@@ -287,7 +288,7 @@ impl Store {
         .bind(&r.action)
         .bind(&r.target)
         .bind(params_json(&r.params))
-        .bind(&r.platform)
+        .bind(r.platform.as_str())
         .bind(&r.channel)
         .bind(&r.thread)
         .bind(&r.requester)

@@ -8,6 +8,7 @@
 //! ts. A row found `sending` at start-up was in flight when medic stopped:
 //! whether it landed is asked of the platform before it is sent again.
 
+use medic_commands::model::inbound::Platform;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -53,8 +54,8 @@ impl OutboxKind {
 pub struct OutboxRow {
     /// Its id: also the marker that identifies the message at the platform.
     pub id: i64,
-    /// `slack`.
-    pub platform: String,
+    /// Where it goes.
+    pub platform: Platform,
     /// The channel.
     pub channel: String,
     /// The incident it belongs to.
@@ -76,7 +77,7 @@ const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, at
 fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
     Ok(OutboxRow {
         id: r.try_get(0)?,
-        platform: r.try_get(1)?,
+        platform: super::word(r, 1)?,
         channel: r.try_get(2)?,
         incident_id: r.try_get(3)?,
         kind: OutboxKind::parse(&r.try_get::<String, _>(4)?),
@@ -96,7 +97,7 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
 /// one per delivery (`body` is ignored for [`OutboxKind::Edit`]).
 pub async fn enqueue(
     conn: &mut AnyConnection,
-    platform: &str,
+    platform: Platform,
     channel: &str,
     incident_id: i64,
     kind: OutboxKind,
@@ -117,7 +118,7 @@ pub async fn enqueue(
         "INSERT INTO outbox (platform, channel, incident_id, kind, body, state, attempts, not_before, created_at) \
          VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
     )
-    .bind(platform)
+    .bind(platform.as_str())
     .bind(channel)
     .bind(incident_id)
     .bind(kind.as_str())
@@ -131,8 +132,8 @@ pub async fn enqueue(
 /// A root edit to queue for an incident.
 #[derive(Debug, Clone)]
 pub struct Edit<'a> {
-    /// `slack` or `discord`.
-    pub platform: &'a str,
+    /// Its platform.
+    pub platform: Platform,
     /// The incident's channel.
     pub channel: &'a str,
     /// The incident.
@@ -164,7 +165,7 @@ pub fn enqueue_edits(backend: Backend, edits: &[Edit<'_>]) -> Vec<Statement> {
             ));
             for e in chunk {
                 statement
-                    .bind(e.platform.to_string())
+                    .bind(e.platform.as_str())
                     .bind(e.channel.to_string())
                     .bind(e.incident_id)
                     .bind(now);
@@ -176,14 +177,14 @@ pub fn enqueue_edits(backend: Backend, edits: &[Edit<'_>]) -> Vec<Statement> {
 
 impl Store {
     /// Channels with calls waiting.
-    pub async fn outbox_channels(&self) -> sqlx::Result<Vec<(String, String)>> {
+    pub async fn outbox_channels(&self) -> sqlx::Result<Vec<(Platform, String)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT platform, channel FROM outbox WHERE state IN ('pending', 'sending')",
         )
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((super::word(r, 0)?, r.try_get(1)?)))
             .collect()
     }
 
@@ -194,7 +195,7 @@ impl Store {
     /// (its root is older than its notes and edits).
     pub async fn outbox_next(
         &self,
-        platform: &str,
+        platform: Platform,
         channel: &str,
     ) -> sqlx::Result<Option<OutboxRow>> {
         let sql = format!(
@@ -204,7 +205,7 @@ impl Store {
              LIMIT 1"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(platform)
+            .bind(platform.as_str())
             .bind(channel)
             .fetch_optional(self.pool())
             .await?
@@ -254,7 +255,7 @@ impl Store {
     /// most `limit`.
     pub async fn outbox_pending_roots(
         &self,
-        platform: &str,
+        platform: Platform,
         channel: &str,
         limit: usize,
     ) -> sqlx::Result<Vec<i64>> {
@@ -262,7 +263,7 @@ impl Store {
             "SELECT id FROM outbox WHERE platform = $1 AND channel = $2 AND kind = 'root' \
              AND state = 'pending' ORDER BY id LIMIT $3",
         )
-        .bind(platform)
+        .bind(platform.as_str())
         .bind(channel)
         .bind(limit as i64)
         .fetch_all(self.pool())

@@ -4,6 +4,7 @@
 //! The state column lets a restart find work that a crash interrupted.
 
 use medic_commands::Diagnosis;
+use medic_commands::model::inbound::Platform;
 use sqlx::Row;
 
 use super::{Store, now_ms};
@@ -44,8 +45,8 @@ impl RunState {
 /// A command to record.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
-    /// `slack`, `discord`, `console`.
-    pub platform: &'a str,
+    /// Where it was typed.
+    pub platform: Platform,
     /// Channel id.
     pub channel: &'a str,
     /// Platform user id.
@@ -85,7 +86,7 @@ impl Store {
             "INSERT INTO command_runs (platform, channel, actor_id, actor_name, command, target, state, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
-        .bind(run.platform)
+        .bind(run.platform.as_str())
         .bind(run.channel)
         .bind(run.actor_id)
         .bind(run.actor_name)

@@ -34,6 +34,18 @@ impl AlertSource {
     }
 }
 
+impl super::word::Word for AlertSource {
+    const SET: &'static str = "alert source";
+    const ALL: &'static [AlertSource] = &[
+        AlertSource::Sentry,
+        AlertSource::PagerDuty,
+        AlertSource::Alertmanager,
+    ];
+    fn as_str(self) -> &'static str {
+        AlertSource::as_str(self)
+    }
+}
+
 /// How urgent the source says it is, mapped onto one scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +58,24 @@ pub enum Severity {
     Error,
     /// Broken badly (Sentry `fatal`, Alertmanager `critical`/`page`).
     Critical,
+}
+
+impl super::word::Word for Severity {
+    const SET: &'static str = "severity";
+    const ALL: &'static [Severity] = &[
+        Severity::Info,
+        Severity::Warning,
+        Severity::Error,
+        Severity::Critical,
+    ];
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 /// What this delivery says about the alert.

@@ -27,6 +27,14 @@ impl Platform {
     }
 }
 
+impl super::word::Word for Platform {
+    const SET: &'static str = "platform";
+    const ALL: &'static [Platform] = &[Platform::Slack, Platform::Discord, Platform::Console];
+    fn as_str(self) -> &'static str {
+        Platform::as_str(self)
+    }
+}
+
 /// Who did something: the platform's user id (what policy checks) and a
 /// display name (what people read).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -25,14 +25,13 @@ impl IncidentState {
             IncidentState::Resolved => "resolved",
         }
     }
+}
 
-    /// From storage; anything unknown reads as open (the safe side).
-    pub fn parse(s: &str) -> Self {
-        if s == "resolved" {
-            IncidentState::Resolved
-        } else {
-            IncidentState::Open
-        }
+impl super::word::Word for IncidentState {
+    const SET: &'static str = "incident state";
+    const ALL: &'static [IncidentState] = &[IncidentState::Open, IncidentState::Resolved];
+    fn as_str(self) -> &'static str {
+        IncidentState::as_str(self)
     }
 }
 

@@ -5,3 +5,4 @@ pub mod diagnosis;
 pub mod inbound;
 pub mod incident;
 pub mod report;
+pub mod word;

@@ -1,11 +1,85 @@
-//! Chat platforms, and what their renderers share.
+//! Chat platforms, and the seam they share: [`Draw`], what every platform
+//! draws, picked by [`draw`] from a [`Platform`]. Each platform is one
+//! folder holding its wire types, verification, parsing, rendering and API
+//! client; adding one is adding its folder, its [`Platform`] variant and
+//! the arm in [`draw`] (and in the bot's sender), which the compiler names.
 
 pub mod console;
 pub mod discord;
 pub mod slack;
 
-use medic_commands::model::inbound::Actor;
+use medic_commands::Diagnosis;
+use medic_commands::actions::view::{OfferButton, StatusView};
+use medic_commands::model::inbound::{Actor, Platform};
+use medic_commands::model::incident::IncidentView;
+use medic_commands::triage::Triage;
 use serde::{Deserialize, Serialize};
+
+/// One message in its platform's own JSON: Block Kit content on Slack, a
+/// message body on Discord, text and numbered buttons on the console. What
+/// the durable outbox stores and its sender posts.
+pub type Wire = String;
+
+/// The other incident of one event, as a correlation note names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Correlated<'a> {
+    /// Its number.
+    pub id: i64,
+    /// Its title.
+    pub title: &'a str,
+    /// The host both name.
+    pub host: &'a str,
+    /// Its channel.
+    pub channel: &'a str,
+    /// Its root message, once posted (Slack links the thread).
+    pub root: Option<&'a str>,
+}
+
+/// What every chat platform draws, each message as its own [`Wire`].
+///
+/// Object-safe, so that the bot can hold "the platform of this incident"
+/// as a value ([`draw`]) and render into the outbox without knowing which.
+pub trait Draw: Sync {
+    /// A diagnosis's root message: status and one-line summary.
+    fn diagnosis_root(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Wire;
+    /// A diagnosis's details, as the messages of its thread.
+    fn diagnosis_thread(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<Wire>;
+    /// An incident's root message as the incident stands.
+    fn incident_root(&self, view: &IncidentView) -> Wire;
+    /// A short note in an incident's thread.
+    fn incident_note(&self, text: &str) -> Wire;
+    /// One root for many new incidents of a storm.
+    fn incident_digest(&self, views: &[IncidentView]) -> Wire;
+    /// The most incidents one digest lists.
+    fn digest_max(&self) -> usize;
+    /// `note`, a message of this platform, headed by its incident, for the
+    /// digest's shared thread. `None` when `note` is not this platform's.
+    fn digest_note(&self, view: &IncidentView, note: &str) -> Option<Wire>;
+    /// The "Likely cause" message that leads a runbook's thread.
+    fn likely_cause(&self, triage: &Triage) -> Wire;
+    /// The note naming the other incident of the same event.
+    fn correlation(&self, other: Correlated<'_>) -> Wire;
+    /// The buttons of the actions offered for `label` (a target, a vendor's
+    /// incident), valid for `expires` ("in 15 min").
+    fn offers(&self, label: &str, buttons: &[OfferButton], expires: &str) -> Wire;
+    /// A remediation request's status message.
+    fn status(&self, view: &StatusView) -> Wire;
+}
+
+/// How `platform` draws.
+pub fn draw(platform: Platform) -> &'static dyn Draw {
+    match platform {
+        Platform::Slack => &slack::draw::Slack,
+        Platform::Discord => &discord::draw::Discord,
+        Platform::Console => &console::draw::Console,
+    }
+}
+
+/// `m` as [`Wire`]. The message types are plain serde structs, so this
+/// cannot fail in practice; an empty object is what a failure would send.
+pub(crate) fn wire<T: Serialize>(m: &T) -> Wire {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".to_string())
+}
 
 /// Who asked for a report and how to find it again: the context line under
 /// every report ("/diag redis by @alice · 1.4 s · #1187").

@@ -62,7 +62,7 @@ pub struct TlsTarget {
     pub timeout: Duration,
 }
 
-/// ring, explicitly: the one provider in medic's tree (CRATES.md P1).
+/// ring, explicitly: the one provider in medic's tree (docs/crates.md § TLS).
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

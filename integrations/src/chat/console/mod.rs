@@ -2,4 +2,5 @@
 //! `medic console` is a local chat where typed commands are answered as a
 //! root message and its thread, the way Slack shows them.
 
+pub mod draw;
 pub mod render;

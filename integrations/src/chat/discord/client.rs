@@ -4,7 +4,7 @@
 //! probably took effect), or a transport failure (retry with backoff).
 //!
 //! Over reqwest rather than serenity's `Http`: serenity honours a base-URL
-//! override only with its own rate limiter switched off (CRATES.md §4b),
+//! override only with its own rate limiter switched off (docs/crates.md § serenity),
 //! so tests and production would run different code; its limiter also
 //! sleeps through a 429 inside the call, where medic's outbox must see
 //! `retry_after` to pace the channel and keep the message durable; and its

@@ -5,7 +5,7 @@
 //!   parsed.
 //! - [`parse`]: interaction JSON → [`parse::Interaction`], leniently (our
 //!   own structs with defaults: Discord adds and drops fields, and a click
-//!   or command must still be understood; CRATES.md on serenity's strict
+//!   or command must still be understood; docs/crates.md on serenity's strict
 //!   structs).
 //! - [`render`]: [`medic_commands::Report`] → messages with embeds, fitted
 //!   into Discord's limits rather than rejected.
@@ -20,6 +20,7 @@ pub mod client;
 pub mod commands;
 pub mod components;
 pub mod digest;
+pub mod draw;
 pub mod incident;
 pub mod parse;
 pub mod render;

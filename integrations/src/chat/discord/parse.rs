@@ -2,7 +2,7 @@
 //!
 //! Our own structs, every field defaulted: serenity's are strict (a payload
 //! without `entitlements` or `attachment_size_limit` fails to parse,
-//! CRATES.md pitfall 5), and Discord adds and drops fields over time. Only
+//! docs/crates.md § serenity), and Discord adds and drops fields over time. Only
 //! `type` is required; what a handler needs and does not find is its own
 //! decision (an answer "this command has no target"), never a parse error.
 

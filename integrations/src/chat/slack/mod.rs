@@ -10,6 +10,7 @@
 
 pub mod buttons;
 pub mod client;
+pub mod draw;
 pub mod events;
 pub mod incident;
 pub mod interaction;
