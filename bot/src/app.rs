@@ -21,13 +21,14 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::discord::DiscordRuntime;
+use crate::chat::discord::DiscordRuntime;
+use crate::chat::slack::SlackRuntime;
 use crate::dispatch::InFlight;
 use crate::http::webhooks::Intakes;
+use crate::outbox::Outbox;
 use crate::ratelimit::CommandLimiter;
 use crate::settings::Settings;
 use crate::single_flight::DiagnosticRuns;
-use crate::slack::SlackRuntime;
 use crate::storage::Store;
 use crate::storage::deliveries::Ingest;
 use crate::telemetry::metrics::Metrics;
@@ -66,8 +67,9 @@ pub struct Shared {
     /// Wakes the incident worker when a runbook job is queued or a
     /// delivery is left pending.
     pub incident_wake: Arc<Notify>,
-    /// Wakes the outbox drain when calls are queued.
-    pub outbox_wake: Arc<Notify>,
+    /// The durable outbox's handle: wakes its drain, tells waiters how
+    /// their rows ended.
+    pub outbox: Arc<Outbox>,
     /// Sentry's API, when `sentry.auth_token` is set: triage fetches an
     /// issue's latest event from it when the webhook did not carry one.
     pub sentry_api: Option<SentryApi>,
@@ -102,7 +104,7 @@ impl App {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             // As many idle connections as the outbox has calls in flight.
-            .pool_max_idle_per_host(crate::outbox::CONCURRENT_CALLS)
+            .pool_max_idle_per_host(crate::outbox::pace::CONCURRENT_CALLS)
             .build()
             .context("building the HTTP client")?;
         let slack = match &settings.slack {
@@ -132,7 +134,7 @@ impl App {
             })
             .collect();
         let limits = settings.limits;
-        let (incident_wake, outbox_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (incident_wake, outbox) = (Arc::new(Notify::new()), Arc::new(Outbox::new()));
         let platforms = crate::incidents::Platforms {
             slack: slack.is_some(),
             discord: discord.is_some(),
@@ -141,7 +143,7 @@ impl App {
             settings.alerts.clone(),
             platforms,
             incident_wake.clone(),
-            outbox_wake.clone(),
+            outbox.clone(),
         );
         let state = AppState(Arc::new(Shared {
             limiter: CommandLimiter::new(limits.commands_per_minute, limits.command_burst),
@@ -152,7 +154,7 @@ impl App {
             ingest: Ingest::start_applying(store.clone(), Arc::new(applier)),
             incident_wake,
             intakes: Intakes::new(&settings.alerts),
-            outbox_wake,
+            outbox,
             settings,
             store,
             metrics,
@@ -188,11 +190,16 @@ impl App {
             state.clone(),
             housekeeping.clone(),
         ));
-        tokio::spawn(crate::incidents::drain::run(
+        // The outbox drains until the reports of running diagnostics are
+        // in chat (or the grace runs out): it stops last.
+        let outbox_stop = CancellationToken::new();
+        let outbox = tokio::spawn(crate::outbox::drain::run(
             state.clone(),
-            housekeeping.clone(),
+            outbox_stop.clone(),
         ));
-        tokio::spawn(crate::slack_socket::run(
+        // Commands accepted before the last stop, never reported.
+        crate::delivery::recover(&state).await;
+        tokio::spawn(crate::chat::slack::socket::run(
             state.clone(),
             housekeeping.clone(),
         ));
@@ -200,7 +207,7 @@ impl App {
         // The Discord gateway stops taking interactions when the HTTP
         // server does — as soon as shutdown begins, not after its drain.
         let stopping = CancellationToken::new();
-        let mut gateway = tokio::spawn(crate::discord::gateway::run(
+        let mut gateway = tokio::spawn(crate::chat::discord::gateway::run(
             state.clone(),
             stopping.clone(),
         ));
@@ -235,7 +242,16 @@ impl App {
             tracing::warn!(
                 unfinished = state.tasks.len(),
                 grace_secs = grace.as_secs(),
-                "Shutdown grace ran out; reports still in flight were not delivered."
+                "Shutdown grace ran out; reports still running or waiting in the outbox are delivered after the restart."
+            );
+        }
+        outbox_stop.cancel();
+        if tokio::time::timeout(Duration::from_secs(15), outbox)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "The outbox did not stop in time; what it holds is sent after the restart."
             );
         }
         state.store.close().await;
@@ -251,11 +267,6 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
         // Pending approvals are expired within seconds of their expiry,
         // so their messages say "expired" while people still look.
         let mut expiry = tokio::time::interval(Duration::from_secs(10));
-        let notifier = crate::http::interactions::SlackNotifier {
-            state: state.clone(),
-            response_url: None,
-            clicker: None,
-        };
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -275,8 +286,8 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
                 }
                 _ = expiry.tick() => {
                     if !state.settings.remediation.actions.is_empty() {
-                        crate::remediation::flow::expire_sweep(&state, &notifier).await;
-                        crate::remediation::flow::lost_run_sweep(&state, &notifier).await;
+                        crate::remediation::flow::expire_sweep(&state).await;
+                        crate::remediation::flow::lost_run_sweep(&state).await;
                     }
                 }
             }

@@ -1,26 +1,37 @@
-//! From running diagnostics to messages in the channel that asked.
+//! From running diagnostics to messages in the channel that asked, all of
+//! them through the durable outbox.
 //!
 //! A quick diagnosis (most are: a healthy Redis answers in milliseconds)
 //! reads best as one root message with its final status and the details in
 //! its thread, so medic waits up to [`ROOT_GRACE`] for it. A slower one
 //! (a dead target waiting out its timeout, `/diag all` over twenty targets)
-//! gets its root message at once, saying what is being checked; results
-//! stream into the thread as checks finish, batched by the channel's
-//! posting pace, and the root is edited with the final status at the end.
+//! gets its root message at once on Slack, saying what is being checked;
+//! results stream into the thread as checks finish, batched by the
+//! channel's posting pace (the next batch is queued when the last one is
+//! sent), and the root is edited with the final status at the end. On
+//! Discord the deferred answer ("medic is thinking…") already says that
+//! something runs, so the report is queued whole when it is done.
+//!
+//! The finished diagnosis is stored and its messages queued in one
+//! transaction. A run accepted before a crash or a SIGKILL is found still
+//! `accepted` at the next start ([`recover`]), run again and delivered;
+//! its messages already queued are sent, once, by the outbox.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medic_commands::model::inbound::Platform;
+use medic_commands::diagnostics::{self, Target};
+use medic_commands::model::inbound::{Actor, Place, Platform};
 use medic_commands::{Diagnosis, Finding, Report, TargetRef};
-use medic_integrations::chat::Provenance;
-use medic_integrations::chat::slack::client::SlackApiError;
-use medic_integrations::chat::slack::render;
-use slack_morphism::prelude::SlackMessageContent;
+use medic_integrations::chat::slack::render as slack_render;
+use medic_integrations::chat::{Provenance, Wire, draw};
+use tracing::Instrument;
 
 use crate::app::AppState;
+use crate::outbox::Settled;
 use crate::single_flight::RunWatch;
+use crate::storage::outbox::{NewRow, OutboxKind, push};
+use crate::storage::runs::{self, NewRun, RunRecord};
 
 /// How long the root message waits for every check before it is posted as
 /// "checking…" and edited later. Slack paces a channel at one message a
@@ -53,7 +64,12 @@ pub enum Delivery {
         token: String,
         /// Resolves once the deferred answer has reached Discord: the
         /// token takes edits only after that.
-        acked: crate::discord::ack::Acked,
+        acked: crate::chat::discord::ack::Acked,
+    },
+    /// Into the console's one channel (`medic console`).
+    Console {
+        /// The console's channel.
+        channel: String,
     },
 }
 
@@ -63,6 +79,64 @@ impl Delivery {
         match self {
             Delivery::Slack { .. } => Platform::Slack,
             Delivery::Discord { .. } => Platform::Discord,
+            Delivery::Console { .. } => Platform::Console,
+        }
+    }
+
+    /// The channel the report goes to.
+    pub fn channel(&self) -> &str {
+        match self {
+            Delivery::Slack { channel, .. }
+            | Delivery::Discord { channel, .. }
+            | Delivery::Console { channel } => channel,
+        }
+    }
+
+    /// The thread the whole report goes in (an @mention's).
+    fn thread(&self) -> Option<&str> {
+        match self {
+            Delivery::Slack { thread_ts, .. } => thread_ts.as_deref(),
+            Delivery::Discord { .. } | Delivery::Console { .. } => None,
+        }
+    }
+
+    /// What the run's record keeps of this, so that a restarted medic can
+    /// still deliver: `run` with the thread, `response_url` or token.
+    pub fn record<'a>(&'a self, run: NewRun<'a>) -> NewRun<'a> {
+        match self {
+            Delivery::Slack {
+                response_url,
+                thread_ts,
+                ..
+            } => NewRun {
+                thread_ts: thread_ts.as_deref(),
+                response_url: Some(response_url.as_str()),
+                ..run
+            },
+            Delivery::Discord { token, .. } => NewRun {
+                interaction_token: Some(token.as_str()),
+                ..run
+            },
+            Delivery::Console { .. } => run,
+        }
+    }
+
+    /// A run recorded before a restart, delivered as it was asked.
+    fn of(run: &RunRecord) -> Delivery {
+        match run.platform {
+            Platform::Console => Delivery::Console {
+                channel: run.channel.clone(),
+            },
+            Platform::Slack => Delivery::Slack {
+                channel: run.channel.clone(),
+                response_url: run.response_url.clone().unwrap_or_default(),
+                thread_ts: run.thread_ts.clone(),
+            },
+            Platform::Discord => Delivery::Discord {
+                channel: run.channel.clone(),
+                token: run.interaction_token.clone().unwrap_or_default(),
+                acked: crate::chat::discord::ack::Acked::already(),
+            },
         }
     }
 }
@@ -158,7 +232,8 @@ impl Gather {
 }
 
 /// Runs a request's diagnostics (joined with any run of the same target in
-/// progress) and delivers the result, recording each step.
+/// progress), queues its messages in the outbox and waits until the last
+/// of them is in chat (or failed), recording the outcome.
 pub async fn run_and_deliver(
     state: &AppState,
     run_id: i64,
@@ -167,130 +242,142 @@ pub async fn run_and_deliver(
     delivery: Delivery,
 ) {
     let platform = delivery.platform();
-    let outcome = match delivery {
-        Delivery::Slack {
-            channel,
-            response_url,
-            thread_ts,
-        } => {
-            deliver_slack(
-                state,
-                run_id,
-                &mut gather,
-                prov,
-                &channel,
-                &response_url,
-                thread_ts.as_deref(),
-            )
-            .await
-        }
-        Delivery::Discord {
-            channel,
-            token,
-            acked,
-        } => deliver_discord(state, run_id, &mut gather, prov, &channel, &token, &acked).await,
-    };
-    let error = outcome.err();
+    let error = deliver(state, run_id, &mut gather, prov, &delivery, None)
+        .await
+        .err();
     if let Some(e) = &error {
         tracing::warn!(error = %e, "A report could not be delivered.");
-    }
-    if let Err(db) = state.store.finish_run(run_id, error.as_deref()).await {
-        tracing::warn!(error = %db, "Could not mark a run finished.");
     }
     state.metrics.report_finished(platform, error.is_none());
 }
 
-/// Stores the finished diagnosis; a database failure costs the record, not
-/// the answer in chat.
-async fn record(state: &AppState, run_id: i64, diagnosis: &Diagnosis) {
-    if let Err(error) = state.store.set_report(run_id, diagnosis).await {
-        tracing::warn!(%error, "Could not store a report; delivering it anyway.");
-    }
-}
-
-async fn deliver_slack(
+/// Queues a run's messages as its diagnosis progresses, then waits for
+/// the last one. `root` is a root already queued for this run (a restart
+/// found it), which the final report then edits.
+async fn deliver(
     state: &AppState,
     run_id: i64,
     gather: &mut Gather,
     prov: &Provenance,
-    channel: &str,
-    response_url: &str,
-    in_thread: Option<&str>,
+    delivery: &Delivery,
+    root: Option<i64>,
 ) -> Result<(), String> {
-    let Some(slack) = &state.slack else {
-        return Err("Slack is not configured".into());
-    };
-    let _ = tokio::time::timeout(ROOT_GRACE, gather.wait_all()).await;
-    gather.take_now();
-
-    // The root: final when everything is in by the time the channel's pace
-    // lets it go out, "checking…" otherwise.
-    let targets = gather.targets();
-    let mut root_final = false;
-    let posted = slack
-        .outbox
-        .send(channel, || {
-            gather.take_now();
-            root_final = gather.all_done();
-            let root = if root_final {
-                render::diagnosis_root(&gather.diagnosis(), prov)
-            } else {
-                render::running_root(&gather.label, &targets, prov)
-            };
-            slack.api.post_message(channel, root, in_thread)
-        })
-        .await;
-    let posted = match posted {
-        Ok(p) => p,
-        Err(SlackApiError::Rejected { code })
-            if code == "not_in_channel" || code == "channel_not_found" =>
-        {
-            // Private channels and DMs need the bot invited; rather than
-            // lose the report, show it to the person who asked.
+    let last = match (delivery, root) {
+        (Delivery::Slack { .. }, None) => stream(state, run_id, gather, prov, delivery).await,
+        (Delivery::Slack { .. } | Delivery::Console { .. }, _) => {
             gather.wait_all().await;
             let diagnosis = gather.diagnosis();
-            record(state, run_id, &diagnosis).await;
-            return slack
-                .respond_privately(response_url, &diagnosis, prov, &code)
-                .await;
+            queue_final(state, run_id, &diagnosis, prov, delivery, root, false).await
         }
-        Err(e) => return Err(e.to_string()),
+        (Delivery::Discord { acked, .. }, _) => {
+            gather.wait_all().await;
+            let diagnosis = gather.diagnosis();
+            if !acked.wait().await {
+                // The deferred answer never reached Discord: its token is
+                // of no use, and nothing says "thinking" to replace.
+                let mut tx = state.store.begin_write().await.map_err(|e| e.to_string())?;
+                runs::store_report(&mut tx, run_id, &diagnosis)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())?;
+                let why = "the interaction was never answered, so Discord takes no report for it";
+                let _ = state.store.fail_run(run_id, why).await;
+                return Err(why.into());
+            }
+            queue_final(state, run_id, &diagnosis, prov, delivery, root, false).await
+        }
     };
-    // A final root is on record together with its diagnosis.
-    let final_diagnosis = root_final.then(|| gather.diagnosis());
-    if let Err(error) = state
-        .store
-        .set_root(run_id, &posted.ts, final_diagnosis.as_ref())
-        .await
-    {
-        tracing::warn!(%error, "Could not record the root message and its report.");
-    }
-    // Slack threads do not nest: under a mention, the details follow the
-    // root in the mention's thread.
-    let thread_ts = in_thread.unwrap_or(&posted.ts);
-
-    if let Some(diagnosis) = final_diagnosis {
-        gather.take_pending();
-        post_in_thread(state, channel, thread_ts, || {
-            render::diagnosis_thread(&diagnosis, prov)
-        })
-        .await?;
-        offer_remediations(state, channel, &posted.ts, &diagnosis).await?;
+    let last = match last {
+        Ok(id) => id,
+        Err(error) => {
+            let why = format!("its messages could not be queued: {error}");
+            let _ = state.store.fail_run(run_id, &why).await;
+            return Err(why);
+        }
+    };
+    if state.outbox.settled(&state.store, last).await == Settled::Sent {
         return Ok(());
     }
+    let run = state.store.run(run_id).await.ok().flatten();
+    let error = run
+        .as_ref()
+        .and_then(|r| r.error.clone())
+        .unwrap_or_else(|| "its messages were not delivered".into());
+    if let (Delivery::Slack { response_url, .. }, Some(run)) = (delivery, &run)
+        && matches!(error.as_str(), "not_in_channel" | "channel_not_found")
+    {
+        // Private channels and DMs need the bot invited; rather than lose
+        // the report, show it to the person who asked.
+        let slack = state.slack.as_ref().ok_or("Slack is not configured")?;
+        let diagnosis = run.report.clone().unwrap_or_else(|| gather.diagnosis());
+        slack
+            .respond_privately(response_url, &diagnosis, prov, &error)
+            .await?;
+        if let Err(e) = state.store.run_delivered_privately(run_id).await {
+            tracing::warn!(error = %e, "Could not record a report delivered privately.");
+        }
+        return Ok(());
+    }
+    Err(error)
+}
 
-    // Stream: post what has arrived, wait for more, until every run is in.
-    // While a post waits for the channel's pace, results keep arriving and
-    // go out together in the next one.
+/// Slack: the root (final if everything is in within [`ROOT_GRACE`],
+/// "checking…" otherwise), the findings streamed into its thread as they
+/// arrive, the root's final edit. Returns the last row queued.
+async fn stream(
+    state: &AppState,
+    run_id: i64,
+    gather: &mut Gather,
+    prov: &Provenance,
+    delivery: &Delivery,
+) -> sqlx::Result<i64> {
+    let _ = tokio::time::timeout(ROOT_GRACE, gather.wait_all()).await;
+    gather.take_now();
+    if gather.all_done() {
+        gather.take_pending();
+        let diagnosis = gather.diagnosis();
+        return queue_final(state, run_id, &diagnosis, prov, delivery, None, false).await;
+    }
+    let targets = gather.targets();
+    let channel = delivery.channel();
+    let running = wire(&slack_render::running_root(&gather.label, &targets, prov));
+    let mut tx = state.store.begin_write().await?;
+    let root = push(
+        &mut tx,
+        &NewRow {
+            run_id: Some(run_id),
+            thread_ts: delivery.thread(),
+            ..NewRow::new(Platform::Slack, channel, OutboxKind::Root, &running)
+        },
+    )
+    .await?;
+    committed(state, tx).await?;
+    // Stream: queue what has arrived, wait until it is sent (the
+    // channel's pace), meanwhile more arrives and goes out together.
     let several = targets.len() > 1;
     loop {
         gather.take_now();
         let batch = gather.take_pending();
         if !batch.is_empty() {
-            post_in_thread(state, channel, thread_ts, || {
-                render::progress_messages(&batch, several)
-            })
-            .await?;
+            let bodies: Vec<Wire> = slack_render::progress_messages(&batch, several)
+                .iter()
+                .map(wire)
+                .collect();
+            let mut tx = state.store.begin_write().await?;
+            let mut last = root;
+            for body in &bodies {
+                last = push(
+                    &mut tx,
+                    &NewRow {
+                        run_id: Some(run_id),
+                        parent_id: Some(root),
+                        ..NewRow::new(Platform::Slack, channel, OutboxKind::Reply, body)
+                    },
+                )
+                .await?;
+            }
+            committed(state, tx).await?;
+            state.outbox.settled(&state.store, last).await;
             continue;
         }
         if gather.all_done() {
@@ -299,170 +386,166 @@ async fn deliver_slack(
         gather.wait_any().await;
     }
     let diagnosis = gather.diagnosis();
-    record(state, run_id, &diagnosis).await;
-    let root = render::diagnosis_root(&diagnosis, prov);
-    slack
-        .outbox
-        .send(channel, || {
-            slack.api.update_message(channel, &posted.ts, root.clone())
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    offer_remediations(state, channel, &posted.ts, &diagnosis).await?;
-    Ok(())
+    queue_final(state, run_id, &diagnosis, prov, delivery, Some(root), true).await
 }
 
-/// Posts, in the report's thread, the buttons of the actions its reports
-/// offer (`[actions.NAME] offered_on`), each bound to this thread.
-async fn offer_remediations(
-    state: &AppState,
-    channel: &str,
-    root_ts: &str,
-    diagnosis: &Diagnosis,
-) -> Result<(), String> {
-    let place = medic_commands::model::inbound::Place {
-        platform: Platform::Slack,
-        channel: channel.to_string(),
-        thread: Some(root_ts.to_string()),
-    };
-    for report in &diagnosis.reports {
-        let buttons = crate::remediation::make_offers(state, report, &place).await;
-        if buttons.is_empty() {
-            continue;
-        }
-        let expires = buttons
-            .iter()
-            .map(|b| b.expires_in)
-            .min()
-            .unwrap_or(medic_commands::actions::DEFAULT_EXPIRES);
-        let note = format!("in {}", medic_commands::format::human_duration(expires));
-        let message = medic_integrations::chat::slack::buttons::offer_message(
-            &report.target.name,
-            &buttons,
-            &note,
-        );
-        // Boxed, as offers are: the message it carries would otherwise
-        // sit in every delivery's task.
-        Box::pin(post_in_thread(state, channel, root_ts, || vec![message])).await?;
-    }
-    Ok(())
-}
-
-/// Posts `render`'s messages, in order, in the thread under `root_ts`.
-///
-/// They are rendered when the first one's turn comes at the channel's
-/// pace, not before: a report waiting its turn (about a second behind its
-/// root) holds its shared diagnosis, not kilobytes of Block Kit per
-/// message, which under a flood of commands is the difference between
-/// hundreds of rendered threads in memory and a handful.
-async fn post_in_thread(
-    state: &AppState,
-    channel: &str,
-    root_ts: &str,
-    render: impl FnOnce() -> Vec<SlackMessageContent>,
-) -> Result<(), String> {
-    let slack = state.slack.as_ref().ok_or("Slack is not configured")?;
-    let api = &slack.api;
-    let mut render = Some(render);
-    let mut queue = VecDeque::new();
-    loop {
-        slack
-            .outbox
-            .send(channel, || {
-                if let Some(render) = render.take() {
-                    queue = render().into();
-                }
-                let next = queue.front().cloned();
-                async move {
-                    match next {
-                        Some(message) => api
-                            .post_message(channel, message, Some(root_ts))
-                            .await
-                            .map(drop),
-                        // Nothing to say after all (never, for today's
-                        // renderers): the turn passes unused.
-                        None => Ok(()),
-                    }
-                }
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        queue.pop_front();
-        if queue.is_empty() {
-            return Ok(());
-        }
-    }
-}
-
-/// Discord: the deferred answer ("medic is thinking…") already says that
-/// something runs, so there is no "checking…" root to post and edit: the
-/// answer is edited once into the final root, a thread is started from
-/// it, and the findings go into the thread. Where no thread can be started
-/// (a DM, no permission to create threads), they follow as follow-up
-/// messages to the interaction instead, which need no channel permission.
-async fn deliver_discord(
+/// In one transaction: the diagnosis stored, and its messages queued — a
+/// new root, or (`root` given) the root's final edit; the details in its
+/// thread unless they were `streamed` there already; then the buttons of
+/// the remediations it offers. Returns the last row queued.
+async fn queue_final(
     state: &AppState,
     run_id: i64,
-    gather: &mut Gather,
+    diagnosis: &Diagnosis,
     prov: &Provenance,
-    channel: &str,
-    token: &str,
-    acked: &crate::discord::ack::Acked,
-) -> Result<(), String> {
-    use medic_integrations::chat::discord::render as discord_render;
-
-    let Some(discord) = &state.discord else {
-        return Err("Discord is not configured".into());
+    delivery: &Delivery,
+    root: Option<i64>,
+    streamed: bool,
+) -> sqlx::Result<i64> {
+    let platform = delivery.platform();
+    let channel = delivery.channel();
+    let draw = draw(platform);
+    // Offers first: storing one is a write of its own, which on SQLite
+    // would wait for the transaction below. Bound to the channel (and the
+    // @mention's thread); on Discord the sender moves them into the
+    // report's thread as it posts them.
+    let place = Place {
+        platform,
+        channel: channel.to_string(),
+        thread: delivery.thread().map(str::to_string),
     };
-    gather.wait_all().await;
-    let diagnosis = gather.diagnosis();
-    record(state, run_id, &diagnosis).await;
-    if !acked.wait().await {
-        return Err("the interaction was never answered, so Discord takes no report for it".into());
+    let mut offers = Vec::new();
+    for report in &diagnosis.reports {
+        let buttons = crate::remediation::make_offers(state, report, &place).await;
+        offers.extend(crate::incidents::render::offers(
+            platform,
+            &report.target.name,
+            &buttons,
+        ));
     }
-    let root = discord_render::diagnosis_root(&diagnosis, prov);
-    let posted = discord
-        .outbox
-        .send(channel, || discord.api.edit_original(token, &root))
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Err(error) = state.store.set_root(run_id, &posted.id, None).await {
-        tracing::warn!(%error, "Could not record the root message.");
-    }
-    let parent = if posted.channel_id.is_empty() {
-        channel
+    let root_body = draw.diagnosis_root(diagnosis, prov);
+    let details = if streamed {
+        Vec::new()
     } else {
-        posted.channel_id.as_str()
+        draw.diagnosis_thread(diagnosis, prov)
     };
-    let name = discord_render::thread_name(&diagnosis);
-    let thread = discord
-        .outbox
-        .send(parent, || {
-            discord.api.start_thread(parent, &posted.id, &name)
-        })
-        .await;
-    let messages = discord_render::diagnosis_thread(&diagnosis, prov);
-    match thread {
-        Ok(thread) => {
-            for m in &messages {
-                discord
-                    .outbox
-                    .send(&thread, || discord.api.create_message(&thread, m, None))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            crate::remediation::discord::offer(state, &thread, &diagnosis.reports).await?;
+    let title = draw.diagnosis_thread_name(diagnosis);
+    let mut tx = state.store.begin_write().await?;
+    runs::store_report(&mut tx, run_id, diagnosis).await?;
+    let root = match root {
+        Some(root) => {
+            push(
+                &mut tx,
+                &NewRow {
+                    run_id: Some(run_id),
+                    parent_id: Some(root),
+                    ..NewRow::new(platform, channel, OutboxKind::Edit, &root_body)
+                },
+            )
+            .await?;
+            root
         }
-        Err(error) => {
-            tracing::warn!(%error, "Could not start a thread for a report; its details follow as replies.");
-            for m in &messages {
-                discord
-                    .outbox
-                    .send(channel, || discord.api.followup(token, m))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
+        None => {
+            push(
+                &mut tx,
+                &NewRow {
+                    run_id: Some(run_id),
+                    thread_ts: delivery.thread(),
+                    title: title.as_deref(),
+                    ..NewRow::new(platform, channel, OutboxKind::Root, &root_body)
+                },
+            )
+            .await?
         }
+    };
+    for body in details.iter().chain(&offers) {
+        push(
+            &mut tx,
+            &NewRow {
+                run_id: Some(run_id),
+                parent_id: Some(root),
+                ..NewRow::new(platform, channel, OutboxKind::Reply, body)
+            },
+        )
+        .await?;
     }
+    // The run's last row (an edit coalesced into one still waiting keeps
+    // that one's id, so the newest id is asked, not remembered).
+    let last = crate::storage::outbox::last_of_run(&mut tx, run_id).await?;
+    committed(state, tx).await?;
+    Ok(last)
+}
+
+/// Commits rows queued in `tx`, and wakes the drain.
+async fn committed(state: &AppState, tx: crate::storage::WriteTx) -> sqlx::Result<()> {
+    tx.commit().await?;
+    state.outbox.wake();
     Ok(())
+}
+
+fn wire<T: serde::Serialize>(m: &T) -> Wire {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// Runs interrupted by the last stop: those accepted within
+/// `[outbox] give_up_after` are run again and delivered (their messages
+/// already queued are not queued again: a root already there is edited);
+/// older ones are marked failed.
+pub async fn recover(state: &AppState) {
+    let give_up = state.settings.outbox.give_up_after.as_millis() as i64;
+    let since = crate::storage::now_ms() - give_up;
+    match state.store.abandon_runs(since).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "Commands accepted before the last stop are too old to run again; marked failed."
+        ),
+        Err(error) => tracing::warn!(%error, "Could not read runs left unfinished."),
+    }
+    let runs = match state.store.unfinished_runs(since).await {
+        Ok(r) => r,
+        Err(error) => {
+            tracing::warn!(%error, "Could not read runs left unfinished; they are not delivered.");
+            return;
+        }
+    };
+    for run in runs {
+        let selected: Vec<Target> = diagnostics::select(&state.targets, &run.target)
+            .unwrap_or_default()
+            .into_iter()
+            .cloned()
+            .collect();
+        let root = match state.store.outbox_root_of_run(run.id).await {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::warn!(%error, run = run.id, "Could not read a run's messages; it is not delivered.");
+                continue;
+            }
+        };
+        tracing::info!(run = run.id, target = %run.target, "A command accepted before the last stop runs again.");
+        let prov = Provenance {
+            command: run.command.clone(),
+            actor: Some(Actor {
+                id: run.actor.0.clone(),
+                name: run.actor.1.clone(),
+            }),
+            reference: Some(run.id),
+        };
+        let job = state.clone();
+        let span =
+            tracing::info_span!("diag", run = run.id, target = %run.target, recovered = true);
+        state.tasks.spawn(
+            async move {
+                let watches = selected.iter().map(|t| job.diagnostics.watch(t)).collect();
+                let mut gather = Gather::new(run.target.clone(), watches);
+                let delivery = Delivery::of(&run);
+                let result = deliver(&job, run.id, &mut gather, &prov, &delivery, root).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "A recovered report could not be delivered.");
+                }
+                job.metrics.report_finished(run.platform, result.is_ok());
+            }
+            .instrument(span),
+        );
+    }
 }

@@ -8,25 +8,25 @@
 //! - [`settings`]: layered, validated, secret-safe configuration.
 //! - [`app`]: [`app::App`] — build from settings, serve until a shutdown
 //!   future completes, drain.
-//! - [`http`]: routes, body limit, request metrics.
+//! - [`http`]: the router, the server loop, health, metrics and the alert
+//!   webhooks; each chat platform's routes live in its folder.
+//! - [`chat`]: one folder per chat platform ([`chat::slack`],
+//!   [`chat::discord`]): its runtime, inbound handlers and outbox sender.
 //! - [`dispatch`]: a typed command → an acknowledgement now, a report later.
 //! - [`delivery`]: running diagnostics → root message, streamed thread, final edit.
 //! - [`single_flight`]: one run per target, shared and watched.
-//! - [`incidents`]: alert deliveries → incidents → threads, through a durable outbox.
+//! - [`incidents`]: alert deliveries → incidents → messages in the outbox.
 //! - [`remediation`]: buttons → policy → approval → one run → audit.
-//! - [`discord`]: the Discord runtime, its interaction handling, and
-//!   gateway mode.
+//! - [`outbox`]: the durable outbox's drain, and each platform's pace.
 //! - [`lease`]: one holder among replicas (a renewed Redis key).
-//! - [`slack`]: the Slack runtime (verifier, Web API client, outbox).
-//! - [`outbox`]: per-channel pacing and retry of chat posts.
 //! - [`ratelimit`]: the per-person command limit.
 //! - [`storage`]: SQLite or PostgreSQL through sqlx, with migrations.
 //! - [`telemetry`]: logs and Prometheus metrics.
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod delivery;
-pub mod discord;
 pub mod dispatch;
 pub mod http;
 pub mod incidents;
@@ -36,7 +36,5 @@ pub mod ratelimit;
 pub mod remediation;
 pub mod settings;
 pub mod single_flight;
-pub mod slack;
-pub mod slack_socket;
 pub mod storage;
 pub mod telemetry;

@@ -130,6 +130,25 @@ impl Default for LimitSettings {
     }
 }
 
+/// `[outbox]`: how long a chat message keeps trying.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxSettings {
+    /// A message not delivered this long after it was queued (a chat
+    /// outage, a channel that keeps answering 429) is marked failed and
+    /// counted (`medic_outbox_gave_up_total`) instead of trying forever.
+    /// Default 1 h: an incident's thread an hour late is still worth
+    /// having; a report older than that is not.
+    pub give_up_after: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            give_up_after: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -150,6 +169,8 @@ pub struct Settings {
     pub default_targets: bool,
     /// `[limits]`.
     pub limits: LimitSettings,
+    /// `[outbox]`.
+    pub outbox: OutboxSettings,
     /// Alert sources, routes and runbooks.
     pub alerts: AlertSettings,
     /// `[groups]`, `[oncall]` and `[actions.NAME]`.
@@ -353,6 +374,7 @@ const KNOWN_SECTIONS: &[&str] = &[
     "discord",
     "targets",
     "limits",
+    "outbox",
     "sentry",
     "pagerduty",
     "alertmanager",
@@ -393,6 +415,7 @@ impl Reader {
         let limits: LimitSettings = self
             .section("limits", root.remove("limits"))
             .unwrap_or_default();
+        let outbox = self.outbox(root.remove("outbox"));
         let (targets, default_targets) = self.targets(root.remove("targets"));
         let mut alerts = self.alerts(&mut root, &targets);
         let base = source.as_deref().and_then(std::path::Path::parent);
@@ -414,6 +437,7 @@ impl Reader {
             targets,
             default_targets,
             limits,
+            outbox: outbox?,
             alerts,
             remediation,
             not_yet_served,
@@ -444,6 +468,34 @@ impl Reader {
                 None
             }
         }
+    }
+
+    fn outbox(&mut self, value: Option<Value>) -> Option<OutboxSettings> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Raw {
+            give_up_after: Option<String>,
+        }
+        let raw: Raw = match value {
+            None => Raw::default(),
+            Some(v) => self.section("outbox", Some(v))?,
+        };
+        let give_up_after = match raw.give_up_after {
+            None => Some(OutboxSettings::default().give_up_after),
+            Some(t) => self.ok_or(
+                "outbox.give_up_after",
+                medic_commands::duration::parse(&t).and_then(|d| {
+                    if d < Duration::from_secs(10) {
+                        Err("must be at least 10s".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                }),
+            ),
+        };
+        Some(OutboxSettings {
+            give_up_after: give_up_after?,
+        })
     }
 
     fn server(&mut self, value: Option<Value>) -> Option<ServerSettings> {

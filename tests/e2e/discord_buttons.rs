@@ -179,7 +179,10 @@ async fn discord_refusals_name_the_rule_and_approval_runs_once() {
     let t = click(&m, ALICE, &thread, &offer).await;
     let said = discord.wait_for_followups(&t, 1, LIMIT).await;
     assert!(said[0].contains("Requested **Mark a run**"), "{said:?}");
-    let (approve, status_id) = discord.buttons(&thread, "medic.approve:").remove(0);
+    let (approve, status_id) = discord
+        .wait_for_buttons(&thread, "medic.approve:", LIMIT)
+        .await
+        .remove(0);
     assert_eq!(discord.buttons(&thread, "medic.deny:").len(), 1);
 
     // The requester cannot approve their own request.

@@ -178,7 +178,10 @@ async fn an_alertmanager_incident_thread_offers_a_button_that_counts_only_there(
     let t = click(&m, ALICE, &thread, Some(ALERTS), &offer).await;
     let said = d.wait_for_followups(&t, 1, LIMIT).await;
     assert!(said[0].contains("Requested **Mark a run**"), "{said:?}");
-    let (approve, _) = d.buttons(&thread, "medic.approve:").remove(0);
+    let (approve, _) = d
+        .wait_for_buttons(&thread, "medic.approve:", LIMIT)
+        .await
+        .remove(0);
     assert!(files(dir.path()).is_empty(), "ran before approval");
     click(&m, BOB, &thread, Some(ALERTS), &approve).await;
     let status = message_in(d, &thread, |t| {

@@ -306,7 +306,10 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
     let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
         .await
         .expect("database");
-    let (incident_wake, outbox_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (incident_wake, outbox) = (
+        Arc::new(Notify::new()),
+        Arc::new(medic::outbox::Outbox::new()),
+    );
     let loaded = medic::settings::Settings::load(&medic::settings::Sources::toml(
         "[[routes]]\nmatch = {}\nslack_channel = \"C0APPLY\"\n",
     ))
@@ -319,7 +322,7 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
         loaded.settings.alerts,
         platforms,
         incident_wake.clone(),
-        outbox_wake.clone(),
+        outbox.clone(),
     );
     let ingest = Ingest::start_applying(store.clone(), Arc::new(applier));
 
@@ -384,7 +387,7 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
     pool.close().await;
     // Both were woken: the outbox for the changes, the worker for the
     // runbook jobs new incidents may have queued.
-    tokio::time::timeout(std::time::Duration::from_secs(1), outbox_wake.notified())
+    tokio::time::timeout(std::time::Duration::from_secs(1), outbox.woken())
         .await
         .expect("outbox woken");
     tokio::time::timeout(std::time::Duration::from_secs(1), incident_wake.notified())
@@ -510,7 +513,7 @@ async fn old_applied_deliveries_are_forgotten_and_pending_ones_kept() {
         AlertSettings::default(),
         Platforms::default(),
         Arc::new(Notify::new()),
-        Arc::new(Notify::new()),
+        Arc::new(medic::outbox::Outbox::new()),
     );
     let applying = Ingest::start_applying(store.clone(), Arc::new(applier));
     let pending = Ingest::start(store.clone());

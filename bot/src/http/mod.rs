@@ -1,11 +1,8 @@
 //! The HTTP surface: platform endpoints and operations endpoints, behind
 //! one body limit and one request counter.
 
-mod discord;
 mod health;
-pub mod interactions;
 mod serve;
-pub(crate) mod slack;
 pub mod webhooks;
 
 pub use serve::serve;
@@ -22,6 +19,7 @@ use axum::routing::{get, post};
 use tower::{Layer, Service};
 
 use crate::app::AppState;
+use crate::chat::{discord, slack};
 use crate::telemetry::metrics::Metrics;
 
 /// Bodies larger than this are refused with 413 before they are read in
@@ -30,7 +28,7 @@ use crate::telemetry::metrics::Metrics;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The slash-command route.
-const SLACK_COMMANDS: &str = "/slack/commands";
+pub(crate) const SLACK_COMMANDS: &str = "/slack/commands";
 
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
@@ -49,7 +47,7 @@ const ROUTES: [&str; 10] = [
 
 /// Now, in the unit the platforms' signed timestamps use (seconds), for
 /// the replay windows of Slack's and Discord's verifiers.
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -74,10 +72,10 @@ pub fn router(state: AppState) -> Router {
         .route(healthz, get(health::healthz))
         .route(readyz, get(health::readyz))
         .route(metrics, get(health::metrics))
-        .route(slack_commands, post(slack::commands))
-        .route(slack_interactions, post(interactions::interactions))
-        .route(slack_events, post(slack::events))
-        .route(discord_interactions, post(discord::interactions))
+        .route(slack_commands, post(slack::http::commands))
+        .route(slack_interactions, post(slack::interactions::interactions))
+        .route(slack_events, post(slack::http::events))
+        .route(discord_interactions, post(discord::http::interactions))
         .route(sentry, post(webhooks::sentry))
         .route(pagerduty, post(webhooks::pagerduty))
         .route(alertmanager, post(webhooks::alertmanager))

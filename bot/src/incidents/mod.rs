@@ -9,8 +9,6 @@
 //! - [`drain`]: sends the durable outbox, one lane per channel, at the
 //!   platform's pace.
 
-mod discord;
-pub mod drain;
 pub(crate) mod render;
 pub mod triage;
 pub mod worker;
@@ -32,6 +30,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use crate::outbox::Outbox;
 use crate::settings::AlertSettings;
 use crate::storage::deliveries::{Apply, deliveries_done};
 use crate::storage::incidents::{self, IncidentRow, OpenIncident};
@@ -90,7 +89,7 @@ pub struct Applier {
     /// The worker runs the runbook jobs new incidents queue, and the
     /// deliveries left pending when applying failed.
     incident_wake: Arc<Notify>,
-    outbox_wake: Arc<Notify>,
+    outbox: Arc<Outbox>,
     /// A batch opened an incident (it may have queued a runbook job)
     /// since the worker was last woken.
     opened: AtomicBool,
@@ -103,13 +102,13 @@ impl Applier {
         config: AlertSettings,
         platforms: Platforms,
         incident_wake: Arc<Notify>,
-        outbox_wake: Arc<Notify>,
+        outbox: Arc<Outbox>,
     ) -> Applier {
         Applier {
             config,
             platforms,
             incident_wake,
-            outbox_wake,
+            outbox,
             opened: AtomicBool::new(false),
         }
     }
@@ -144,7 +143,7 @@ impl Apply for Applier {
 
     fn committed(&self, applied: bool) {
         if applied {
-            self.outbox_wake.notify_one();
+            self.outbox.wake();
         }
         if !applied || self.opened.swap(false, Ordering::Relaxed) {
             self.incident_wake.notify_one();

@@ -56,7 +56,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         let round = deliveries(&state).await;
         let ran_jobs = jobs(&state).await;
         if matches!(round, Round::Partial | Round::Full) || ran_jobs {
-            state.outbox_wake.notify_one();
+            state.outbox.wake();
         }
         if round == Round::Full || ran_jobs {
             continue;

@@ -119,7 +119,7 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
         finished_at: None,
         outcome: None,
         output: None,
-        message_ts: None,
+        status_row: None,
     };
     match state.store.create_request(&request).await {
         Ok(true) => {}
@@ -149,14 +149,8 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
     )
     .await;
     let view = status::view(Some(action), &request, &[], Vec::new());
-    let message = notifier.post_status(&request, &view).await;
-    if let Some(ts) = &message
-        && let Err(error) = state.store.set_request_message(&request.id, ts).await
-    {
-        tracing::warn!(%error, "Could not record a status message's id.");
-    }
     let request = Request {
-        message_ts: message,
+        status_row: status::post(state, &request, &view).await,
         ..request
     };
     if action.approvals == 0 {
@@ -211,7 +205,7 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
     }
     if now_ms() >= request.expires_at {
         for expired in state.store.expire_due().await.unwrap_or_default() {
-            expired_notice(state, &expired, notifier).await;
+            expired_notice(state, &expired).await;
         }
         let why = "This request has expired; nothing was run.";
         return refuse(
@@ -283,7 +277,7 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
                 },
             )
             .await;
-            refresh(state, &request.id, notifier, Vec::new()).await;
+            refresh(state, &request.id, Vec::new()).await;
         } else {
             notifier
                 .ephemeral("This request was decided a moment ago; nothing changes.")
@@ -350,31 +344,29 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
             };
             run::execute(state, action, request, notifier).await;
         }
-        Ok(false) => refresh(state, &request.id, notifier, Vec::new()).await,
+        Ok(false) => refresh(state, &request.id, Vec::new()).await,
         Err(error) => tracing::warn!(%error, "Could not move a request to approved."),
     }
 }
 
-/// Re-reads a request and edits its status message.
-pub async fn refresh<N: Notifier>(state: &AppState, id: &str, notifier: &N, lines: Vec<String>) {
+/// Re-reads a request and queues the edit of its status message.
+pub async fn refresh(state: &AppState, id: &str, lines: Vec<String>) {
     let Ok(Some(request)) = state.store.request(id).await else {
         return;
     };
     let approvers = state.store.approvers(id).await.unwrap_or_default();
     let action = state.settings.remediation.actions.get(&request.action);
     let view = status::view(action, &request, &approvers, lines);
-    if let Some(ts) = &request.message_ts {
-        notifier.update_status(&request, ts, &view).await;
-    }
+    status::edit(state, &request, &view).await;
 }
 
 /// Expires pending requests past their expiry and edits their status
 /// messages ("expired"); run now and then by housekeeping.
-pub async fn expire_sweep<N: Notifier>(state: &AppState, notifier: &N) {
+pub async fn expire_sweep(state: &AppState) {
     match state.store.expire_due().await {
         Ok(list) => {
             for r in list {
-                expired_notice(state, &r, notifier).await;
+                expired_notice(state, &r).await;
             }
         }
         Err(error) => tracing::warn!(%error, "Could not expire pending requests."),
@@ -389,7 +381,7 @@ pub const LOST_RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(5
 /// Marks runs that have been `running` far past their timeout as failed
 /// with an unknown outcome — otherwise a crash mid-run would block the
 /// action on that target forever (one run at a time).
-pub async fn lost_run_sweep<N: Notifier>(state: &AppState, notifier: &N) {
+pub async fn lost_run_sweep(state: &AppState) {
     let running = match state.store.running_requests().await {
         Ok(r) => r,
         Err(error) => {
@@ -434,12 +426,12 @@ pub async fn lost_run_sweep<N: Notifier>(state: &AppState, notifier: &N) {
                 },
             )
             .await;
-            refresh(state, &r.id, notifier, Vec::new()).await;
+            refresh(state, &r.id, Vec::new()).await;
         }
     }
 }
 
-async fn expired_notice<N: Notifier>(state: &AppState, request: &Request, notifier: &N) {
+async fn expired_notice(state: &AppState, request: &Request) {
     audit(
         state,
         AuditEvent {
@@ -452,5 +444,5 @@ async fn expired_notice<N: Notifier>(state: &AppState, request: &Request, notifi
         },
     )
     .await;
-    refresh(state, &request.id, notifier, Vec::new()).await;
+    refresh(state, &request.id, Vec::new()).await;
 }

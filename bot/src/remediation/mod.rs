@@ -15,7 +15,6 @@
 //! and implement [`Notifier`]; everything that decides is here and in
 //! `medic_commands::actions::policy`.
 
-pub mod discord;
 pub mod flow;
 pub mod run;
 pub mod status;
@@ -25,33 +24,22 @@ use std::future::Future;
 use std::time::Duration;
 
 use medic_commands::Report;
-use medic_commands::actions::view::{OfferButton, StatusView};
+use medic_commands::actions::view::OfferButton;
 use medic_commands::actions::{Action, params, policy};
 use medic_commands::model::inbound::Place;
 
 use crate::app::AppState;
 use crate::storage::audit::AuditEvent;
-use crate::storage::offers::{Offer, Request, new_id};
+use crate::storage::offers::{Offer, new_id};
 use crate::storage::{Store, now_ms};
 
-/// What a platform adapter does for the flow: answer the clicker alone,
-/// and post and edit a request's status message in its thread.
+/// What a platform adapter does for the flow: answer the clicker alone
+/// (the interaction's own channel back to them). Everything posted in a
+/// channel — a request's status message and its edits — goes through the
+/// outbox ([`status::post`], [`status::edit`]).
 pub trait Notifier: Send + Sync {
     /// An answer only the person who clicked sees.
     fn ephemeral(&self, text: &str) -> impl Future<Output = ()> + Send;
-    /// Posts a request's status message in its thread; returns its id.
-    fn post_status(
-        &self,
-        request: &Request,
-        view: &StatusView,
-    ) -> impl Future<Output = Option<String>> + Send;
-    /// Replaces the status message `message` with `view`.
-    fn update_status(
-        &self,
-        request: &Request,
-        message: &str,
-        view: &StatusView,
-    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Refuses a run while another of the same action on the same target is

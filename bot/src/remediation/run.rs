@@ -40,7 +40,7 @@ pub async fn execute<N: Notifier>(
     state: &AppState,
     action: &Action,
     request: Request,
-    notifier: &N,
+    _notifier: &N,
 ) {
     // Checked at the press and again now: another request of the same
     // action and target may have run while this one waited for approval.
@@ -69,7 +69,7 @@ pub async fn execute<N: Notifier>(
                 },
             )
             .await;
-            refresh(state, &request.id, notifier, Vec::new()).await;
+            refresh(state, &request.id, Vec::new()).await;
         }
         return;
     }
@@ -100,7 +100,7 @@ pub async fn execute<N: Notifier>(
                 },
             )
             .await;
-            refresh(state, &request.id, notifier, Vec::new()).await;
+            refresh(state, &request.id, Vec::new()).await;
             return;
         }
         Err(error) => {
@@ -108,7 +108,7 @@ pub async fn execute<N: Notifier>(
             return;
         }
     }
-    refresh(state, &request.id, notifier, Vec::new()).await;
+    refresh(state, &request.id, Vec::new()).await;
     let target = state.targets.get(&request.target).cloned();
     let before = match &target {
         Some(t) => Some(t.run().await),
@@ -140,7 +140,7 @@ pub async fn execute<N: Notifier>(
                 },
             )
             .await;
-            refresh(state, &request.id, notifier, Vec::new()).await;
+            refresh(state, &request.id, Vec::new()).await;
             return;
         }
     }
@@ -219,7 +219,7 @@ pub async fn execute<N: Notifier>(
     )
     .await;
     tracing::info!(action = %request.action, target = %request.target, success = outcome.success, "A remediation ran.");
-    refresh(state, &request.id, notifier, lines).await;
+    refresh(state, &request.id, lines).await;
 }
 
 #[cfg(test)]

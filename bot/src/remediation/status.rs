@@ -4,8 +4,68 @@
 
 use medic_commands::actions::Action;
 use medic_commands::actions::view::StatusView;
+use medic_integrations::chat::draw;
 
+use crate::app::AppState;
 use crate::storage::offers::{Request, RequestState};
+use crate::storage::outbox::{NewRow, OutboxKind, push};
+
+/// Queues `request`'s status message in its thread (or its channel) and
+/// records which outbox row it is, so that its edits can name it.
+/// Returns that row; `None` when it could not be queued (the request
+/// goes on; its status is then only in the audit log).
+pub async fn post(state: &AppState, request: &Request, view: &StatusView) -> Option<i64> {
+    let body = draw(request.platform).status(view);
+    let queued: sqlx::Result<i64> = async {
+        let mut tx = state.store.begin_write().await?;
+        let row = push(
+            &mut tx,
+            &NewRow {
+                thread_ts: request.thread.as_deref(),
+                ..NewRow::new(request.platform, &request.channel, OutboxKind::Reply, &body)
+            },
+        )
+        .await?;
+        crate::storage::offers::set_status_row(&mut tx, &request.id, row).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+    .await;
+    state.outbox.wake();
+    match queued {
+        Ok(row) => Some(row),
+        Err(error) => {
+            tracing::warn!(%error, "Could not queue a request's status message.");
+            None
+        }
+    }
+}
+
+/// Queues the edit of `request`'s status message to show `view`; an edit
+/// still waiting takes the newer state instead.
+pub async fn edit(state: &AppState, request: &Request, view: &StatusView) {
+    let Some(row) = request.status_row else {
+        return;
+    };
+    let body = draw(request.platform).status(view);
+    let queued: sqlx::Result<()> = async {
+        let mut tx = state.store.begin_write().await?;
+        push(
+            &mut tx,
+            &NewRow {
+                parent_id: Some(row),
+                ..NewRow::new(request.platform, &request.channel, OutboxKind::Edit, &body)
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    state.outbox.wake();
+    if let Err(error) = queued {
+        tracing::warn!(%error, "Could not queue the edit of a request's status message.");
+    }
+}
 
 /// The status message of `request`, with `approvers` (names) and extra
 /// `lines` (before/after).
@@ -93,7 +153,7 @@ mod tests {
             finished_at: None,
             outcome: None,
             output: Some("done".into()),
-            message_ts: None,
+            status_row: None,
         }
     }
 

@@ -109,7 +109,7 @@ pub async fn run_job(state: &AppState, job: Job) {
     }
     .await;
     match queued {
-        Ok(()) => state.outbox_wake.notify_one(),
+        Ok(()) => state.outbox.wake(),
         Err(error) => {
             tracing::warn!(job = job.id, %error, "Could not queue an incident's action buttons; will retry.")
         }

@@ -144,7 +144,7 @@ pub struct Request {
     /// Redacted, capped output.
     pub output: Option<String>,
     /// The status message's id in chat.
-    pub message_ts: Option<String>,
+    pub status_row: Option<i64>,
 }
 
 /// What claiming a run gave.
@@ -200,7 +200,7 @@ fn request_from(r: &AnyRow) -> sqlx::Result<Request> {
         finished_at: r.try_get("finished_at")?,
         outcome: r.try_get("outcome")?,
         output: r.try_get("output")?,
-        message_ts: r.try_get("message_ts")?,
+        status_row: r.try_get("status_row")?,
     })
 }
 
@@ -208,7 +208,7 @@ fn request_from(r: &AnyRow) -> sqlx::Result<Request> {
 /// literal (`concat!`) strings.
 macro_rules! request_columns {
     () => {
-        "id, offer_id, action, target, params, platform, channel, thread, requester, requester_name, approvals_needed, state, created_at, expires_at, started_at, finished_at, outcome, output, message_ts"
+        "id, offer_id, action, target, params, platform, channel, thread, requester, requester_name, approvals_needed, state, created_at, expires_at, started_at, finished_at, outcome, output, status_row"
     };
 }
 
@@ -457,16 +457,6 @@ impl Store {
         rows.iter().map(request_from).collect()
     }
 
-    /// Remembers the status message's id in chat.
-    pub async fn set_request_message(&self, id: &str, ts: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE action_requests SET message_ts = $2 WHERE id = $1")
-            .bind(id)
-            .bind(ts)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// When the last run of `action` on `target` finished (unix ms), and
     /// whether one is running now.
     pub async fn run_history(
@@ -491,4 +481,18 @@ impl Store {
         .await?;
         Ok((last, running > 0))
     }
+}
+
+/// Remembers which outbox row is `request`'s status message.
+pub async fn set_status_row(
+    conn: &mut sqlx::AnyConnection,
+    request: &str,
+    row: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE action_requests SET status_row = $2 WHERE id = $1")
+        .bind(request)
+        .bind(row)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -1,14 +1,16 @@
-//! `outbox`: every chat call made for incidents, durable and in order per
-//! channel.
+//! `outbox`: every chat call medic makes, durable and in order per
+//! channel: incidents' roots, notes, edits and digests, `/diag` reports,
+//! remediation status messages and their edits.
 //!
-//! Rows are written in the same transaction as the incident change that
-//! causes them, so a crash never loses a message nor sends one for a change
-//! that did not happen. The drain takes a channel's oldest row, marks it
+//! Rows are written in the same transaction as the change that causes
+//! them, so a crash never loses a message nor sends one for a change that
+//! did not happen. The drain takes a channel's oldest row, marks it
 //! `sending`, calls the platform, and marks it `sent` with the message's
 //! ts. A row found `sending` at start-up was in flight when medic stopped:
 //! whether it landed is asked of the platform before it is sent again.
 
 use medic_commands::model::inbound::Platform;
+use medic_commands::model::word::Word;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -18,33 +20,33 @@ use super::{Backend, Store, now_ms};
 /// What a row asks the platform to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxKind {
-    /// Post an incident's root message; its ts becomes the incident's root.
+    /// Post a root message: an incident's (its ts becomes the incident's
+    /// root) or a run's (the run's root).
     Root,
-    /// Post into the incident's thread.
+    /// Post into a thread: the incident's, the parent row's message's, or
+    /// `thread_ts`; with none of them, into the channel.
     Reply,
-    /// Replace the incident's root message.
+    /// Replace a message: the incident's root, or the parent row's.
     Edit,
     /// Post one message for many new incidents (a storm): this row was
     /// the first of them's root; the others' roots are folded into it.
     Digest,
 }
 
-impl OutboxKind {
+impl Word for OutboxKind {
+    const SET: &'static str = "outbox kind";
+    const ALL: &'static [OutboxKind] = &[
+        OutboxKind::Root,
+        OutboxKind::Reply,
+        OutboxKind::Edit,
+        OutboxKind::Digest,
+    ];
     fn as_str(self) -> &'static str {
         match self {
             OutboxKind::Root => "root",
             OutboxKind::Reply => "reply",
             OutboxKind::Edit => "edit",
             OutboxKind::Digest => "digest",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "root" => OutboxKind::Root,
-            "edit" => OutboxKind::Edit,
-            "digest" => OutboxKind::Digest,
-            _ => OutboxKind::Reply,
         }
     }
 }
@@ -60,6 +62,14 @@ pub struct OutboxRow {
     pub channel: String,
     /// The incident it belongs to.
     pub incident_id: Option<i64>,
+    /// The `/diag` run it belongs to.
+    pub run_id: Option<i64>,
+    /// The row whose message it replies under or edits.
+    pub parent_id: Option<i64>,
+    /// The thread it posts in, when known at queueing time.
+    pub thread_ts: Option<String>,
+    /// The name of the thread a root starts (Discord).
+    pub title: Option<String>,
     /// What to do.
     pub kind: OutboxKind,
     /// The message, as the platform's JSON.
@@ -72,7 +82,8 @@ pub struct OutboxRow {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, attempts, created_at";
+const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, attempts, created_at, \
+     run_id, parent_id, thread_ts, title";
 
 fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -80,7 +91,7 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
         platform: super::word(r, 1)?,
         channel: r.try_get(2)?,
         incident_id: r.try_get(3)?,
-        kind: OutboxKind::parse(&r.try_get::<String, _>(4)?),
+        kind: super::word(r, 4)?,
         body: r.try_get(5)?,
         state: r.try_get(6)?,
         attempts: r
@@ -88,6 +99,10 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
             .map(i64::from)
             .or_else(|_| r.try_get(7))?,
         created_at: r.try_get(8)?,
+        run_id: r.try_get(9)?,
+        parent_id: r.try_get(10)?,
+        thread_ts: r.try_get(11)?,
+        title: r.try_get(12)?,
     })
 }
 
@@ -127,6 +142,113 @@ pub async fn enqueue(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A row to queue that belongs to no incident: a `/diag` report's
+/// messages, a request's status.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    /// Where it goes.
+    pub platform: Platform,
+    /// The channel (the lane it waits in).
+    pub channel: &'a str,
+    /// What to do.
+    pub kind: OutboxKind,
+    /// The message, as the platform's JSON.
+    pub body: &'a str,
+    /// The `/diag` run it belongs to.
+    pub run_id: Option<i64>,
+    /// The row whose message it goes under (a reply) or replaces (an edit).
+    pub parent_id: Option<i64>,
+    /// The thread it goes in, when known now (and no parent says).
+    pub thread_ts: Option<&'a str>,
+    /// The name of the thread a root starts (Discord).
+    pub title: Option<&'a str>,
+}
+
+impl<'a> NewRow<'a> {
+    /// A `kind` row with `body` into `channel`, tied to nothing yet.
+    pub fn new(platform: Platform, channel: &'a str, kind: OutboxKind, body: &'a str) -> Self {
+        NewRow {
+            platform,
+            channel,
+            kind,
+            body,
+            run_id: None,
+            parent_id: None,
+            thread_ts: None,
+            title: None,
+        }
+    }
+}
+
+/// Queues `row` and returns its id. An edit of a parent row whose last
+/// edit is still waiting replaces that edit's body instead: only the
+/// newest state of a message is worth sending.
+pub async fn push(conn: &mut AnyConnection, row: &NewRow<'_>) -> sqlx::Result<i64> {
+    if let (OutboxKind::Edit, Some(parent)) = (row.kind, row.parent_id) {
+        let replaced = sqlx::query(
+            "UPDATE outbox SET body = $1 WHERE parent_id = $2 AND kind = 'edit' AND state = 'pending' \
+             RETURNING id",
+        )
+        .bind(row.body)
+        .bind(parent)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(r) = replaced {
+            return r.try_get(0);
+        }
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO outbox (platform, channel, kind, body, state, attempts, not_before, created_at, \
+         run_id, parent_id, thread_ts, title) \
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(row.platform.as_str())
+    .bind(row.channel)
+    .bind(row.kind.as_str())
+    .bind(row.body)
+    .bind(now)
+    .bind(row.run_id)
+    .bind(row.parent_id)
+    .bind(row.thread_ts)
+    .bind(row.title)
+    .fetch_one(conn)
+    .await?
+    .try_get(0)
+}
+
+/// The newest row of run `run_id`, in the caller's transaction.
+pub async fn last_of_run(conn: &mut AnyConnection, run_id: i64) -> sqlx::Result<i64> {
+    sqlx::query("SELECT MAX(id) FROM outbox WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
+}
+
+/// Where a row goes that is not an incident's: the thread it posts in and
+/// the message it edits, from its parent row (once that one is posted) or
+/// its own `thread_ts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Anchor {
+    /// The thread to post in; `None`: the channel itself.
+    pub thread: Option<String>,
+    /// The message an edit replaces.
+    pub message: Option<String>,
+    /// The parent row was not posted (it failed or was given up): what
+    /// goes under it cannot go anywhere.
+    pub orphaned: bool,
+}
+
+/// How a row ended, for whoever waits on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The platform has it.
+    Sent,
+    /// It was rejected, or given up after `[outbox] give_up_after`.
+    Failed,
 }
 
 /// A root edit to queue for an incident.
@@ -248,6 +370,16 @@ impl Store {
             }
             _ => {}
         }
+        if let Some(run) = row.run_id {
+            if row.kind == OutboxKind::Root {
+                sqlx::query("UPDATE command_runs SET root_ts = $1 WHERE id = $2")
+                    .bind(ts)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            super::runs::posted_if_done(&mut tx, run).await?;
+        }
         tx.commit().await
     }
 
@@ -304,14 +436,114 @@ impl Store {
         tx.commit().await
     }
 
-    /// Gives up on a call (the platform rejected it; retrying cannot help).
-    pub async fn outbox_failed(&self, id: i64, error: &str) -> sqlx::Result<()> {
-        sqlx::query("UPDATE outbox SET state = 'failed', error = $1 WHERE id = $2")
-            .bind(error)
+    /// Where `row` goes, when it belongs to no incident: see [`Anchor`].
+    pub async fn outbox_anchor(&self, row: &OutboxRow) -> sqlx::Result<Anchor> {
+        let Some(parent) = row.parent_id else {
+            return Ok(Anchor {
+                thread: row.thread_ts.clone(),
+                ..Anchor::default()
+            });
+        };
+        let found = sqlx::query("SELECT thread_ts, sent_ts, state FROM outbox WHERE id = $1")
+            .bind(parent)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(r) = found else {
+            return Ok(Anchor {
+                orphaned: true,
+                ..Anchor::default()
+            });
+        };
+        let (thread, sent, state): (Option<String>, Option<String>, String) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let sent = sent.filter(|ts| !ts.is_empty());
+        Ok(Anchor {
+            // Threads do not nest: under a message that is itself in a
+            // thread, the reply goes in that thread. ("" is a root that
+            // could have no thread.)
+            thread: thread.or_else(|| sent.clone()),
+            message: sent,
+            orphaned: state == "failed",
+        })
+    }
+
+    /// The root row queued for run `run_id`, if any.
+    pub async fn outbox_root_of_run(&self, run_id: i64) -> sqlx::Result<Option<i64>> {
+        sqlx::query("SELECT id FROM outbox WHERE run_id = $1 AND kind = 'root' ORDER BY id LIMIT 1")
+            .bind(run_id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()
+    }
+
+    /// Records that root row `id`'s message has no thread (one could not
+    /// be started): its replies' thread is then `""`, which the platform's
+    /// sender takes as "none".
+    pub async fn outbox_without_thread(&self, id: i64) -> sqlx::Result<()> {
+        let _turn = self.write_turn().await;
+        sqlx::query("UPDATE outbox SET thread_ts = '' WHERE id = $1")
             .bind(id)
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Row `id`'s thread title.
+    pub async fn outbox_title(&self, id: i64) -> sqlx::Result<Option<String>> {
+        Ok(sqlx::query("SELECT title FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.try_get::<Option<String>, _>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    /// How row `id` ended; `None` while it waits.
+    pub async fn outbox_settled(&self, id: i64) -> sqlx::Result<Option<Settled>> {
+        let state: Option<String> = sqlx::query("SELECT state FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        Ok(match state.as_deref() {
+            Some("sent") => Some(Settled::Sent),
+            Some("failed" | "digested") | None => Some(Settled::Failed),
+            Some(_) => None,
+        })
+    }
+
+    /// Counts a failed attempt at row `id` (an outage, a 429 past the
+    /// lane's patience); the row waits for the next round.
+    pub async fn outbox_attempted(&self, id: i64) -> sqlx::Result<()> {
+        let _turn = self.write_turn().await;
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up on a call (the platform rejected it; retrying cannot help).
+    /// A run it belongs to failed with it (its report did not all reach
+    /// chat), with `error` as the reason.
+    pub async fn outbox_failed(&self, id: i64, error: &str) -> sqlx::Result<()> {
+        let mut tx = self.begin_write().await?;
+        let run: Option<Option<i64>> = sqlx::query(
+            "UPDATE outbox SET state = 'failed', error = $1 WHERE id = $2 RETURNING run_id",
+        )
+        .bind(error)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+        if let Some(Some(run)) = run {
+            super::runs::failed(&mut tx, run, error).await?;
+        }
+        tx.commit().await
     }
 
     /// Counts calls by state (metrics, tests).

@@ -1,11 +1,17 @@
 //! `command_runs`: one row per accepted command, from "accepted" to
 //! "posted" (or "failed"), holding the report that was posted.
 //!
-//! The state column lets a restart find work that a crash interrupted.
+//! A run is `accepted` until its diagnosis is done; then, in one
+//! transaction, its report is stored, it becomes `reported` and its
+//! messages are queued in the outbox; it is `posted` when the last of them
+//! is sent. A restart finds the runs still `accepted` and runs them again
+//! (`crate::delivery::recover`); a `reported` one only waits for the
+//! outbox.
 
 use medic_commands::Diagnosis;
 use medic_commands::model::inbound::Platform;
-use sqlx::Row;
+use medic_commands::model::word::Word;
+use sqlx::{AnyConnection, Row};
 
 use super::{Store, now_ms};
 
@@ -14,15 +20,22 @@ use super::{Store, now_ms};
 pub enum RunState {
     /// Acknowledged to the user; the diagnostic has not finished.
     Accepted,
-    /// The diagnostic finished; the report is stored, not yet all posted.
+    /// The diagnosis is stored and its messages queued, not yet all posted.
     Reported,
-    /// Root message and thread are in the channel.
+    /// Every message of the report is in chat.
     Posted,
     /// Could not be delivered; `error` says why.
     Failed,
 }
 
-impl RunState {
+impl Word for RunState {
+    const SET: &'static str = "run state";
+    const ALL: &'static [RunState] = &[
+        RunState::Accepted,
+        RunState::Reported,
+        RunState::Posted,
+        RunState::Failed,
+    ];
     fn as_str(self) -> &'static str {
         match self {
             RunState::Accepted => "accepted",
@@ -31,18 +44,10 @@ impl RunState {
             RunState::Failed => "failed",
         }
     }
-
-    fn parse(s: &str) -> RunState {
-        match s {
-            "reported" => RunState::Reported,
-            "posted" => RunState::Posted,
-            "failed" => RunState::Failed,
-            _ => RunState::Accepted,
-        }
-    }
 }
 
-/// A command to record.
+/// A command to record, with what delivering its report needs after a
+/// restart.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
     /// Where it was typed.
@@ -57,6 +62,12 @@ pub struct NewRun<'a> {
     pub command: &'a str,
     /// The target name.
     pub target: &'a str,
+    /// The thread the report goes in (an @mention's).
+    pub thread_ts: Option<&'a str>,
+    /// Slack's `response_url`, for a private answer.
+    pub response_url: Option<&'a str>,
+    /// Discord's interaction token, whose deferred answer becomes the root.
+    pub interaction_token: Option<&'a str>,
 }
 
 /// A stored run.
@@ -66,16 +77,53 @@ pub struct RunRecord {
     pub id: i64,
     /// Where it is in its life.
     pub state: RunState,
+    /// Where it was typed.
+    pub platform: Platform,
     /// Target name.
     pub target: String,
     /// Channel id.
     pub channel: String,
+    /// Who asked: id and name.
+    pub actor: (String, String),
+    /// As typed.
+    pub command: String,
     /// Overall status word, once reported.
     pub status: Option<String>,
     /// The root message's ts, once posted.
     pub root_ts: Option<String>,
     /// Why delivery failed.
     pub error: Option<String>,
+    /// The thread the report goes in (an @mention's).
+    pub thread_ts: Option<String>,
+    /// Slack's `response_url`.
+    pub response_url: Option<String>,
+    /// Discord's interaction token, until the run is posted.
+    pub interaction_token: Option<String>,
+    /// The diagnosis, once reported.
+    pub report: Option<Diagnosis>,
+}
+
+const COLUMNS: &str = "id, state, platform, target, channel, actor_id, actor_name, command, status, \
+     root_ts, error, thread_ts, response_url, interaction_token, report_json";
+
+fn from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<RunRecord> {
+    let report: Option<String> = r.try_get(14)?;
+    Ok(RunRecord {
+        id: r.try_get(0)?,
+        state: super::word(r, 1)?,
+        platform: super::word(r, 2)?,
+        target: r.try_get(3)?,
+        channel: r.try_get(4)?,
+        actor: (r.try_get(5)?, r.try_get(6)?),
+        command: r.try_get(7)?,
+        status: r.try_get(8)?,
+        root_ts: r.try_get(9)?,
+        error: r.try_get(10)?,
+        thread_ts: r.try_get(11)?,
+        response_url: r.try_get(12)?,
+        interaction_token: r.try_get(13)?,
+        report: report.and_then(|json| serde_json::from_str(&json).ok()),
+    })
 }
 
 impl Store {
@@ -83,8 +131,9 @@ impl Store {
     pub async fn insert_run(&self, run: &NewRun<'_>) -> sqlx::Result<i64> {
         let _turn = self.write_turn().await;
         let row = sqlx::query(
-            "INSERT INTO command_runs (platform, channel, actor_id, actor_name, command, target, state, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO command_runs (platform, channel, actor_id, actor_name, command, target, state, \
+             received_at, thread_ts, response_url, interaction_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(run.platform.as_str())
         .bind(run.channel)
@@ -94,98 +143,121 @@ impl Store {
         .bind(run.target)
         .bind(RunState::Accepted.as_str())
         .bind(now_ms())
+        .bind(run.thread_ts)
+        .bind(run.response_url.filter(|u| !u.is_empty()))
+        .bind(run.interaction_token)
         .fetch_one(self.pool())
         .await?;
         row.try_get::<i64, _>(0)
     }
 
-    /// Stores the finished diagnosis (one report per target).
-    pub async fn set_report(&self, id: i64, report: &Diagnosis) -> sqlx::Result<()> {
-        self.store_report(id, None, report).await
-    }
-
-    /// Records the root message once it is in the channel, and with it the
-    /// diagnosis when the root already shows the final one: one write
-    /// instead of two for nearly every command.
-    pub async fn set_root(
-        &self,
-        id: i64,
-        root_ts: &str,
-        report: Option<&Diagnosis>,
-    ) -> sqlx::Result<()> {
-        if let Some(report) = report {
-            return self.store_report(id, Some(root_ts), report).await;
-        }
-        let _turn = self.write_turn().await;
-        sqlx::query("UPDATE command_runs SET root_ts = $1 WHERE id = $2")
-            .bind(root_ts)
+    /// One run by number.
+    pub async fn run(&self, id: i64) -> sqlx::Result<Option<RunRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM command_runs WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
-    /// The run's diagnosis (and root message, when given) on record.
-    async fn store_report(
-        &self,
-        id: i64,
-        root_ts: Option<&str>,
-        report: &Diagnosis,
-    ) -> sqlx::Result<()> {
-        let json = serde_json::to_string(report).unwrap_or_default();
+    /// Runs accepted since `since_ms` whose diagnosis never finished: a
+    /// restart interrupted them.
+    pub async fn unfinished_runs(&self, since_ms: i64) -> sqlx::Result<Vec<RunRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM command_runs WHERE state = 'accepted' AND received_at >= $1 ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(since_ms)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Runs accepted before `before_ms` and never finished: too old to be
+    /// worth running again after a restart. Marked failed, and counted.
+    pub async fn abandon_runs(&self, before_ms: i64) -> sqlx::Result<u64> {
+        let _turn = self.write_turn().await;
+        Ok(sqlx::query(
+            "UPDATE command_runs SET state = 'failed', error = 'medic stopped before it finished, too long ago to run again' \
+             WHERE state = 'accepted' AND received_at < $1",
+        )
+        .bind(before_ms)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
+    /// Marks a run delivered privately (to its requester, where medic may
+    /// not post in the channel).
+    pub async fn run_delivered_privately(&self, id: i64) -> sqlx::Result<()> {
         let _turn = self.write_turn().await;
         sqlx::query(
-            "UPDATE command_runs SET state = $1, finished_at = $2, status = $3, summary = $4, report_json = $5,
-             root_ts = COALESCE($6, root_ts) WHERE id = $7",
+            "UPDATE command_runs SET state = 'posted', error = NULL, interaction_token = NULL WHERE id = $1",
         )
-        .bind(RunState::Reported.as_str())
-        .bind(now_ms())
-        .bind(report.status().word())
-        .bind(report.headline())
-        .bind(json)
-        .bind(root_ts)
         .bind(id)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Marks the run delivered, or failed with a reason.
-    pub async fn finish_run(&self, id: i64, error: Option<&str>) -> sqlx::Result<()> {
-        let _turn = self.write_turn().await;
-        let state = if error.is_some() {
-            RunState::Failed
-        } else {
-            RunState::Posted
-        };
-        sqlx::query("UPDATE command_runs SET state = $1, error = $2 WHERE id = $3")
-            .bind(state.as_str())
-            .bind(error)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    /// Marks a run failed outside the outbox (its diagnosis could not be
+    /// stored or queued).
+    pub async fn fail_run(&self, id: i64, error: &str) -> sqlx::Result<()> {
+        let mut tx = self.begin_write().await?;
+        failed(&mut tx, id, error).await?;
+        tx.commit().await
     }
+}
 
-    /// One run by number.
-    pub async fn run(&self, id: i64) -> sqlx::Result<Option<RunRecord>> {
-        let row = sqlx::query(
-            "SELECT id, state, target, channel, status, root_ts, error FROM command_runs WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(RunRecord {
-                id: r.try_get(0)?,
-                state: RunState::parse(&r.try_get::<String, _>(1)?),
-                target: r.try_get(2)?,
-                channel: r.try_get(3)?,
-                status: r.try_get(4)?,
-                root_ts: r.try_get(5)?,
-                error: r.try_get(6)?,
-            })
-        })
-        .transpose()
-    }
+/// Stores a run's diagnosis and marks it reported, in the caller's
+/// transaction (which queues its messages).
+pub async fn store_report(
+    conn: &mut AnyConnection,
+    id: i64,
+    report: &Diagnosis,
+) -> sqlx::Result<()> {
+    let json = serde_json::to_string(report).unwrap_or_default();
+    sqlx::query(
+        "UPDATE command_runs SET state = CASE WHEN state = 'accepted' THEN $1 ELSE state END, \
+         finished_at = $2, status = $3, summary = $4, report_json = $5 WHERE id = $6",
+    )
+    .bind(RunState::Reported.as_str())
+    .bind(now_ms())
+    .bind(report.status().word())
+    .bind(report.headline())
+    .bind(json)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a reported run posted when none of its messages waits any more;
+/// its interaction token, of no further use, is forgotten.
+pub(crate) async fn posted_if_done(conn: &mut AnyConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE command_runs SET state = 'posted', interaction_token = NULL \
+         WHERE id = $1 AND state = 'reported' AND NOT EXISTS \
+         (SELECT 1 FROM outbox WHERE run_id = $1 AND state IN ('pending', 'sending'))",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a run failed with `error` (the first error wins).
+pub(crate) async fn failed(conn: &mut AnyConnection, id: i64, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE command_runs SET state = 'failed', error = $1, interaction_token = NULL \
+         WHERE id = $2 AND state IN ('accepted', 'reported')",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -112,6 +112,14 @@ pub struct Metrics {
     reports: Family<PostLabels, Counter>,
     alert_deliveries: Family<AlertLabels, Counter>,
     incident_digests: Counter,
+    outbox_failed: Family<FailedLabels, Counter>,
+}
+
+/// Labels of `medic_outbox_failed_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailedLabels {
+    platform: &'static str,
+    reason: &'static str,
 }
 
 /// Labels of `medic_alert_deliveries_total`.
@@ -192,8 +200,15 @@ impl Metrics {
             "Digest messages posted for alert storms (many new incidents in one channel at once)",
             incident_digests.clone(),
         );
+        let outbox_failed = Family::<FailedLabels, Counter>::default();
+        registry.register(
+            "outbox_failed",
+            "Chat messages marked failed in the outbox, by platform and reason (rejected: the platform refused it; gave_up: undelivered for outbox.give_up_after; orphaned: what it belongs under was not posted)",
+            outbox_failed.clone(),
+        );
         Metrics {
             registry,
+            outbox_failed,
             alert_deliveries,
             incident_digests,
             http_requests,
@@ -250,6 +265,17 @@ impl Metrics {
     pub fn alert_delivery(&self, source: &'static str, outcome: &'static str) {
         self.alert_deliveries
             .get_or_create(&AlertLabels { source, outcome })
+            .inc();
+    }
+
+    /// An outbox message was marked failed, for `reason` (`rejected`,
+    /// `gave_up`, `orphaned`).
+    pub fn outbox_failed(&self, platform: Platform, reason: &'static str) {
+        self.outbox_failed
+            .get_or_create(&FailedLabels {
+                platform: platform.as_str(),
+                reason,
+            })
             .inc();
     }
 

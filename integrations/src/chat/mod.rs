@@ -44,6 +44,8 @@ pub trait Draw: Sync {
     fn diagnosis_root(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Wire;
     /// A diagnosis's details, as the messages of its thread.
     fn diagnosis_thread(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<Wire>;
+    /// The name of a diagnosis's thread, on platforms that name threads.
+    fn diagnosis_thread_name(&self, diagnosis: &Diagnosis) -> Option<String>;
     /// An incident's root message as the incident stands.
     fn incident_root(&self, view: &IncidentView) -> Wire;
     /// A short note in an incident's thread.

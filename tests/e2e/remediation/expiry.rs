@@ -117,7 +117,7 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
         finished_at: None,
         outcome: None,
         output: None,
-        message_ts: None,
+        status_row: None,
     };
     assert!(store.create_request(&request).await.unwrap());
     assert_eq!(store.claim_run(&request.id).await.unwrap(), Claim::Won);

@@ -37,7 +37,7 @@ fn request(offer: &str, requester: &str, approvals: i64) -> Request {
         finished_at: None,
         outcome: None,
         output: None,
-        message_ts: None,
+        status_row: None,
     }
 }
 

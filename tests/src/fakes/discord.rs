@@ -468,6 +468,23 @@ impl FakeDiscord {
         out
     }
 
+    /// Waits until messages of `channel` carry a button whose `custom_id`
+    /// starts with `prefix`; returns them as [`FakeDiscord::buttons`] does.
+    /// A status message goes through medic's outbox, so it may land a
+    /// moment after the click's private answer.
+    pub async fn wait_for_buttons(
+        &self,
+        channel: &str,
+        prefix: &str,
+        limit: Duration,
+    ) -> Vec<(String, String)> {
+        self.wait_until(&format!("a {prefix} button in {channel}"), limit, |d| {
+            !d.buttons(channel, prefix).is_empty()
+        })
+        .await;
+        self.buttons(channel, prefix)
+    }
+
     /// The commands registered (`None`: globally).
     pub fn commands(&self, guild: Option<&str>) -> Option<Value> {
         self.inner

@@ -97,6 +97,9 @@ impl Draw for Console {
             })
             .collect()
     }
+    fn diagnosis_thread_name(&self, _diagnosis: &Diagnosis) -> Option<String> {
+        None
+    }
     fn incident_root(&self, v: &IncidentView) -> Wire {
         let (symbol, status) = mark(v);
         let place = match (&v.service, &v.host) {

@@ -24,6 +24,9 @@ impl Draw for Discord {
             .map(wire)
             .collect()
     }
+    fn diagnosis_thread_name(&self, diagnosis: &Diagnosis) -> Option<String> {
+        Some(render::thread_name(diagnosis))
+    }
     fn incident_root(&self, view: &IncidentView) -> Wire {
         wire(&incident::incident_root(view))
     }

@@ -23,6 +23,9 @@ impl Draw for Slack {
             .map(wire)
             .collect()
     }
+    fn diagnosis_thread_name(&self, _diagnosis: &Diagnosis) -> Option<String> {
+        None
+    }
     fn incident_root(&self, view: &IncidentView) -> Wire {
         wire(&incident::incident_root(view))
     }

@@ -8,14 +8,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use medic_commands::actions::view::StatusView;
-use medic_integrations::chat::slack::buttons::status_message;
 use medic_integrations::chat::slack::interaction::{self, Interaction};
 
-use super::slack::{SlackSignature, refuse_unless_slack};
+use super::http::{SlackSignature, refuse_unless_slack};
 use crate::app::AppState;
 use crate::remediation::{Notifier, flow};
-use crate::storage::offers::Request;
 
 /// A button click.
 pub async fn interactions(
@@ -107,7 +104,7 @@ impl Notifier for SlackNotifier {
         };
         let text = medic_commands::redact::redact(text);
         let sent = slack
-            .outbox
+            .pace
             .send(channel, || {
                 slack
                     .api
@@ -116,44 +113,6 @@ impl Notifier for SlackNotifier {
             .await;
         if let Err(error) = sent {
             tracing::warn!(%error, "Could not answer a click privately.");
-        }
-    }
-
-    async fn post_status(&self, request: &Request, view: &StatusView) -> Option<String> {
-        let slack = self.state.slack.as_ref()?;
-        let content = status_message(view);
-        let posted = slack
-            .outbox
-            .send(&request.channel, || {
-                slack
-                    .api
-                    .post_message(&request.channel, content.clone(), request.thread.as_deref())
-            })
-            .await;
-        match posted {
-            Ok(p) => Some(p.ts),
-            Err(error) => {
-                tracing::warn!(%error, "Could not post a request's status message.");
-                None
-            }
-        }
-    }
-
-    async fn update_status(&self, request: &Request, message: &str, view: &StatusView) {
-        let Some(slack) = self.state.slack.as_ref() else {
-            return;
-        };
-        let content = status_message(view);
-        let result = slack
-            .outbox
-            .send(&request.channel, || {
-                slack
-                    .api
-                    .update_message(&request.channel, message, content.clone())
-            })
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, "Could not edit a request's status message.");
         }
     }
 }

@@ -1,19 +1,20 @@
 //! Messages to chat go out one channel at a time, at the platform's pace.
 //!
 //! Slack allows about one message per second per channel and answers 429
-//! with `Retry-After` past that. This module keeps each channel's messages
-//! in order (a thread reply never overtakes its root), spaces them by the
-//! platform's interval, honours `Retry-After`, and retries transport errors
-//! with backoff until a deadline: a chat outage delays a report rather than
-//! dropping it. (Persisting the queue across restarts comes with alert
-//! intake, where storms make it matter; a restart today loses at most the
-//! reports in flight, and their runs stay marked unfinished in the database.)
+//! with `Retry-After` past that; Discord answers 429 per route bucket, and
+//! with `global: true` when the bot as a whole went too fast. A [`Pacer`]
+//! keeps each channel's messages in order (a thread reply never overtakes
+//! its root), spaces them by the platform's interval, honours
+//! `Retry-After` (a global one pauses every channel of the platform), and
+//! retries transport errors with backoff until a deadline, after which the
+//! durable outbox keeps the message for its next round.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::discord::client::DiscordApiError;
 use medic_integrations::chat::slack::client::SlackApiError;
 use tokio::time::Instant;
@@ -28,6 +29,11 @@ pub trait ChatError: Sized {
     fn is_retryable(&self) -> bool;
     /// The error reported when the deadline passed.
     fn gave_up(message: String) -> Self;
+    /// The wait applies to every call to the platform, not one route or
+    /// channel (Discord's `global` rate limit).
+    fn global(&self) -> bool {
+        false
+    }
 }
 
 impl ChatError for SlackApiError {
@@ -58,14 +64,19 @@ impl ChatError for DiscordApiError {
     fn gave_up(message: String) -> Self {
         DiscordApiError::Transport(message)
     }
+    fn global(&self) -> bool {
+        matches!(self, DiscordApiError::RateLimited { global: true, .. })
+    }
 }
 
 /// Paces and retries chat posts per channel.
 #[derive(Debug)]
-pub struct Outbox {
-    platform: &'static str,
+pub struct Pacer {
+    platform: Platform,
     interval: Duration,
     deadline: Duration,
+    /// Until when every channel waits: a global 429.
+    paused: Mutex<Option<Instant>>,
     channels: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
     /// Bounds the API calls in flight across channels. Each is an HTTP/1.1
     /// connection with its buffers: a few hundred channels posting at once
@@ -78,19 +89,20 @@ pub struct Outbox {
 /// API calls in flight at once, across all channels.
 pub const CONCURRENT_CALLS: usize = 16;
 
-impl Outbox {
+impl Pacer {
     /// An outbox sending at most one message per `interval` per channel and
     /// giving up on a message after `deadline` of failures.
     pub fn new(
-        platform: &'static str,
+        platform: Platform,
         interval: Duration,
         deadline: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Outbox {
+        Pacer {
             platform,
             interval,
             deadline,
+            paused: Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
             calls: tokio::sync::Semaphore::new(CONCURRENT_CALLS),
             metrics,
@@ -119,7 +131,24 @@ impl Outbox {
     /// Sends one message with `call`, which is retried as needed. Returns
     /// the call's result, or the error that made it give up: a rejection
     /// (retrying cannot help) or the last error when the deadline passed.
-    pub async fn send<T, E, F, Fut>(&self, channel: &str, mut call: F) -> Result<T, E>
+    pub async fn send<T, E, F, Fut>(&self, channel: &str, call: F) -> Result<T, E>
+    where
+        E: ChatError + std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.send_until(channel, Instant::now() + self.deadline, call)
+            .await
+    }
+
+    /// [`Pacer::send`], giving up at `give_up` instead of after the
+    /// pacer's own deadline.
+    pub async fn send_until<T, E, F, Fut>(
+        &self,
+        channel: &str,
+        give_up: Instant,
+        mut call: F,
+    ) -> Result<T, E>
     where
         E: ChatError + std::fmt::Display,
         F: FnMut() -> Fut,
@@ -129,11 +158,18 @@ impl Outbox {
         // Holding the lane while waiting keeps this channel's messages in
         // order; other channels are not held up.
         let mut next_allowed = lane.lock().await;
-        let give_up = Instant::now() + self.deadline;
         let mut backoff = Duration::from_millis(250);
         loop {
             if let Some(at) = *next_allowed {
                 tokio::time::sleep_until(at).await;
+            }
+            // A global 429 holds every lane, however it was reached.
+            loop {
+                let paused = *self.paused.lock().expect("pause lock");
+                match paused {
+                    Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                    _ => break,
+                }
             }
             let result = {
                 let _call = self.calls.acquire().await.expect("never closed");
@@ -148,32 +184,43 @@ impl Outbox {
             *next_allowed = Some(now + self.interval);
             match result {
                 Ok(v) => {
-                    self.metrics.chat_post(self.platform, "ok");
+                    self.metrics.chat_post(self.platform.as_str(), "ok");
                     return Ok(v);
                 }
                 Err(e) if e.retry_after().is_some() => {
                     let retry_after = e.retry_after().unwrap_or_default();
-                    self.metrics.chat_post(self.platform, "rate_limited");
-                    tracing::info!(
-                        channel,
-                        retry_after_ms = retry_after.as_millis() as u64,
-                        "Chat platform asked us to slow down; waiting."
-                    );
-                    *next_allowed = Some(now + retry_after.max(Duration::from_millis(100)));
+                    self.metrics
+                        .chat_post(self.platform.as_str(), "rate_limited");
+                    let until = now + retry_after.max(Duration::from_millis(100));
+                    if e.global() {
+                        tracing::warn!(
+                            retry_after_ms = retry_after.as_millis() as u64,
+                            "Chat platform's global rate limit: every channel waits."
+                        );
+                        let mut paused = self.paused.lock().expect("pause lock");
+                        *paused = Some(paused.map_or(until, |p| p.max(until)));
+                    } else {
+                        tracing::info!(
+                            channel,
+                            retry_after_ms = retry_after.as_millis() as u64,
+                            "Chat platform asked us to slow down; waiting."
+                        );
+                    }
+                    *next_allowed = Some(until);
                 }
                 Err(e) if e.is_retryable() => {
-                    self.metrics.chat_post(self.platform, "retried");
+                    self.metrics.chat_post(self.platform.as_str(), "retried");
                     tracing::warn!(channel, error = %e, backoff_ms = backoff.as_millis() as u64, "Posting to chat failed; retrying.");
                     *next_allowed = Some(now + backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
                 Err(e) => {
-                    self.metrics.chat_post(self.platform, "failed");
+                    self.metrics.chat_post(self.platform.as_str(), "failed");
                     return Err(e);
                 }
             }
             if next_allowed.is_some_and(|at| at > give_up) {
-                self.metrics.chat_post(self.platform, "failed");
+                self.metrics.chat_post(self.platform.as_str(), "failed");
                 return Err(E::gave_up(format!(
                     "gave up after {} s of failures",
                     self.deadline.as_secs()
@@ -189,9 +236,9 @@ mod tests {
 
     use super::*;
 
-    fn outbox() -> Outbox {
-        Outbox::new(
-            "slack",
+    fn outbox() -> Pacer {
+        Pacer::new(
+            Platform::Slack,
             Duration::from_secs(1),
             Duration::from_secs(60),
             Arc::new(Metrics::new()),
@@ -293,5 +340,69 @@ mod tests {
             })
         );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_global_429_holds_every_channel_and_a_route_429_only_its_own() {
+        let o = Pacer::new(
+            Platform::Discord,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Arc::new(Metrics::new()),
+        );
+        // A route's 429 in one channel: another channel goes at once.
+        let calls = AtomicU32::new(0);
+        let limited = o.send("A", || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(DiscordApiError::RateLimited {
+                        retry_after: Duration::from_secs(5),
+                        global: false,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        let other = async {
+            let before = Instant::now();
+            o.send("B", || async { Ok::<_, DiscordApiError>(()) })
+                .await
+                .unwrap();
+            before.elapsed()
+        };
+        let (r, waited) = tokio::join!(limited, other);
+        r.unwrap();
+        assert_eq!(waited, Duration::ZERO);
+
+        // A global 429 in channel C: channel D, idle until now, waits it out.
+        let start = Instant::now();
+        let calls = AtomicU32::new(0);
+        let global = o.send("C", || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(DiscordApiError::RateLimited {
+                        retry_after: Duration::from_secs(7),
+                        global: true,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        let other = async {
+            // D's call starts once C's first answer is in.
+            tokio::task::yield_now().await;
+            o.send("D", || async { Ok::<_, DiscordApiError>(()) })
+                .await
+                .unwrap();
+            start.elapsed()
+        };
+        let (r, waited) = tokio::join!(global, other);
+        r.unwrap();
+        assert_eq!(waited, Duration::from_secs(7));
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
     }
 }

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::http::interactions::SlackNotifier;
+use crate::chat::slack::interactions::SlackNotifier;
 use crate::remediation::flow;
 
 /// The longest wait between attempts to reconnect.
@@ -165,7 +165,7 @@ async fn connection(
             }
             "slash_commands" => slash_command(state, frame.payload),
             "events_api" => match serde_json::from_value::<Envelope>(frame.payload) {
-                Ok(envelope) => crate::http::slack::event_callback(state, envelope),
+                Ok(envelope) => crate::chat::slack::http::event_callback(state, envelope),
                 Err(error) => tracing::warn!(%error, "An unreadable Slack event over Socket Mode."),
             },
             "interactive" => interactive(state, frame.payload),
@@ -195,7 +195,7 @@ fn slash_command(state: &AppState, payload: Value) {
             }
         };
         let response_url = cmd.response_url.to_string();
-        let answer = crate::http::slack::slash(&job, cmd).await;
+        let answer = crate::chat::slack::http::slash(&job, cmd).await;
         if let Some(slack) = &job.slack
             && let Err(error) = slack.respond_ephemeral(&response_url, &answer).await
         {

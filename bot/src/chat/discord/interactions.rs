@@ -22,9 +22,9 @@ use medic_integrations::chat::discord::render;
 
 use super::ack::Acked;
 use crate::app::AppState;
+use crate::chat::discord::remediation::DiscordNotifier;
 use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
-use crate::remediation::discord::DiscordNotifier;
 use crate::remediation::flow;
 use crate::telemetry::metrics::AckOutcome;
 

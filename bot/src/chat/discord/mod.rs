@@ -9,20 +9,26 @@
 //!   Discord (over the gateway it is a separate call that can lose a race
 //!   with a fast report).
 //! - [`gateway`]: gateway mode — a serenity client, held by one replica.
-//! - HTTP interactions are `crate::http` (`POST /discord/interactions`).
+//! - [`http`]: `POST /discord/interactions`.
+//! - [`remediation`]: remediation buttons' answers and offers.
+//! - [`send`]: the durable outbox's rows, sent to Discord.
 
 pub mod ack;
 pub mod gateway;
+pub mod http;
 pub mod interactions;
+pub mod remediation;
+pub mod send;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::discord::client::DiscordApi;
 use medic_integrations::chat::discord::verify::DiscordVerifier;
 use secrecy::ExposeSecret;
 
-use crate::outbox::Outbox;
+use crate::outbox::pace::Pacer;
 use crate::settings::DiscordSettings;
 use crate::telemetry::metrics::Metrics;
 
@@ -43,8 +49,8 @@ pub struct DiscordRuntime {
     pub verifier: Option<DiscordVerifier>,
     /// The REST API.
     pub api: DiscordApi,
-    /// Paces posts per channel and thread.
-    pub outbox: Outbox,
+    /// Paces posts per channel.and thread.
+    pub pace: Pacer,
 }
 
 impl DiscordRuntime {
@@ -70,7 +76,12 @@ impl DiscordRuntime {
         Ok(DiscordRuntime {
             verifier,
             api,
-            outbox: Outbox::new("discord", CHANNEL_INTERVAL, DELIVERY_DEADLINE, metrics),
+            pace: Pacer::new(
+                Platform::Discord,
+                CHANNEL_INTERVAL,
+                DELIVERY_DEADLINE,
+                metrics,
+            ),
         })
     }
 }

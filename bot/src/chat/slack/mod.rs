@@ -1,17 +1,27 @@
-//! medic's Slack runtime: the verifier, the Web API client and its outbox,
-//! built once from `[slack]`.
+//! medic's Slack runtime: the verifier, the Web API client and its pace,
+//! built once from `[slack]`; and Slack's inbound handlers.
+//!
+//! - [`http`]: `POST /slack/commands` and `/slack/events`.
+//! - [`interactions`]: `POST /slack/interactions` (buttons).
+//! - [`socket`]: Socket Mode, the same handlers over a WebSocket.
+
+pub mod http;
+pub mod interactions;
+pub mod send;
+pub mod socket;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use medic_commands::Diagnosis;
+use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::slack::client::SlackApi;
 use medic_integrations::chat::slack::render;
 use medic_integrations::chat::slack::verify::SlackVerifier;
 use secrecy::ExposeSecret;
 
-use crate::outbox::Outbox;
+use crate::outbox::pace::Pacer;
 use crate::settings::SlackSettings;
 use crate::telemetry::metrics::Metrics;
 
@@ -28,7 +38,7 @@ pub struct SlackRuntime {
     /// The Web API.
     pub api: SlackApi,
     /// Paces posts per channel.
-    pub outbox: Outbox,
+    pub pace: Pacer,
     /// The Web API's host, also trusted for `response_url` (tests run Slack
     /// as one fake at one address).
     api_host: String,
@@ -50,7 +60,12 @@ impl SlackRuntime {
         Ok(SlackRuntime {
             verifier: SlackVerifier::new(settings.signing_secret.expose_secret()),
             api,
-            outbox: Outbox::new("slack", CHANNEL_INTERVAL, DELIVERY_DEADLINE, metrics),
+            pace: Pacer::new(
+                Platform::Slack,
+                CHANNEL_INTERVAL,
+                DELIVERY_DEADLINE,
+                metrics,
+            ),
             api_host: settings.api_url.host_str().unwrap_or_default().to_string(),
             http,
         })

@@ -17,6 +17,7 @@ use medic_integrations::chat::slack::render::ephemeral;
 use crate::app::AppState;
 use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
+use crate::storage::outbox::{NewRow, OutboxKind, push};
 use crate::telemetry::metrics::AckOutcome;
 
 /// The two headers Slack signs a request with, as the request holds them.
@@ -90,10 +91,12 @@ pub(super) fn refuse_unless_slack(
                 .into_response(),
         );
     };
-    let verified =
-        slack
-            .verifier
-            .verify(signed.timestamp, signed.signature, body, super::now_unix());
+    let verified = slack.verifier.verify(
+        signed.timestamp,
+        signed.signature,
+        body,
+        crate::http::now_unix(),
+    );
     if let Err(error) = verified {
         tracing::warn!(%error, route, "Rejected a request that is not signed by Slack.");
         return Some((StatusCode::UNAUTHORIZED, "invalid signature\n").into_response());
@@ -113,7 +116,7 @@ pub async fn commands(
 /// A slash command. The signature is checked on the raw bytes before
 /// anything is parsed; a failure is a 401 and one log line.
 pub(super) async fn command(state: &AppState, signed: Signed<'_>, body: &[u8]) -> Response {
-    if let Some(refused) = refuse_unless_slack(state, signed, body, super::SLACK_COMMANDS) {
+    if let Some(refused) = refuse_unless_slack(state, signed, body, crate::http::SLACK_COMMANDS) {
         return refused;
     }
     // Slack checks the certificate of a slash command's URL now and then
@@ -231,7 +234,9 @@ pub(crate) fn event_callback(state: &AppState, envelope: Envelope) {
 /// an ephemeral answer (help, a limit) is a reply in the mention's thread,
 /// since an event cannot be answered privately.
 async fn mention(state: &AppState, event: Event) {
-    let Some(slack) = &state.slack else { return };
+    if state.slack.is_none() {
+        return;
+    }
     let (name, args) = event.command();
     let thread = event.answer_thread().to_string();
     let user = event.user.clone().unwrap_or_default();
@@ -253,18 +258,26 @@ async fn mention(state: &AppState, event: Event) {
     if ack.outcome == AckOutcome::Accepted {
         return;
     }
-    let channel = event.channel.as_str();
+    // An event cannot be answered privately: the answer goes in the
+    // mention's thread, through the outbox like every message.
     let content =
         slack_morphism::prelude::SlackMessageContent::new().with_text(ack.text.into_owned());
-    let posted = slack
-        .outbox
-        .send(channel, || {
-            slack
-                .api
-                .post_message(channel, content.clone(), Some(&thread))
-        })
-        .await;
-    if let Err(error) = posted {
+    let body = serde_json::to_string(&content).unwrap_or_default();
+    let queued: sqlx::Result<()> = async {
+        let mut tx = state.store.begin_write().await?;
+        push(
+            &mut tx,
+            &NewRow {
+                thread_ts: Some(&thread),
+                ..NewRow::new(Platform::Slack, &event.channel, OutboxKind::Reply, &body)
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    state.outbox.wake();
+    if let Err(error) = queued {
         tracing::warn!(%error, "Could not answer a mention.");
     }
 }

@@ -1,6 +1,6 @@
 //! `POST /discord/interactions`: verify, parse, answer within Discord's
 //! 3 s. What the answer is — the same as over the gateway — is
-//! [`crate::discord::interactions::answer`]; here it becomes the response
+//! [`crate::chat::discord::interactions::answer`]; here it becomes the response
 //! body.
 
 use axum::Json;
@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use medic_integrations::chat::discord::parse::Interaction;
 
 use crate::app::AppState;
-use crate::discord::ack::Acked;
-use crate::discord::interactions;
+use crate::chat::discord::ack::Acked;
+use crate::chat::discord::interactions;
 
 /// The two headers Discord signs a request with.
 pub struct DiscordSignature {
@@ -66,7 +66,7 @@ pub async fn interactions(
         signed.timestamp.as_deref(),
         signed.signature.as_deref(),
         &body,
-        super::now_unix(),
+        crate::http::now_unix(),
     );
     if let Err(error) = verified {
         tracing::warn!(%error, route = "/discord/interactions", "Rejected a request that is not signed by Discord.");

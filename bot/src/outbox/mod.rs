@@ -1,0 +1,81 @@
+//! The one durable outbox: every chat call medic makes goes through it —
+//! `/diag` reports, incidents' roots, notes, edits and digests, remediation
+//! status messages and their edits.
+//!
+//! A message is a row ([`crate::storage::outbox`]) written in the same
+//! transaction as the change that causes it. [`drain`] sends the rows, one
+//! lane per channel, in order, at the platform's pace ([`pace`]), through
+//! the platform's sender (`crate::chat::*::send`), and records each result
+//! before the next. A chat outage or a 429 delays a message; only a
+//! rejection (a bad channel) or `[outbox] give_up_after` of failures marks
+//! it failed, counted on `/metrics`. Nothing is posted twice after a
+//! crash: a row found in flight at start-up is checked with the platform
+//! (Slack: a marker searched in the channel; Discord: the row's nonce)
+//! before it is sent again.
+//!
+//! - [`Outbox`]: this process's handle: wakes the drain, and tells those
+//!   who wait on a row (a report's last message) how it ended.
+//! - [`drain`]: the lanes, and the steps every platform shares.
+//! - [`pace`]: each platform's pace per channel, `Retry-After`, backoff.
+
+pub mod drain;
+pub mod pace;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::storage::Store;
+pub use crate::storage::outbox::Settled;
+
+/// Wakes the drain, and tells waiters how rows ended.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    wake: Notify,
+    waiting: Mutex<HashMap<i64, Vec<oneshot::Sender<Settled>>>>,
+}
+
+impl Outbox {
+    /// A handle with nothing waiting.
+    pub fn new() -> Self {
+        Outbox::default()
+    }
+
+    /// Rows were queued: the drain looks now instead of at its next scan.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when [`Outbox::wake`] is called (or was, since the last
+    /// time).
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// Waits until row `id` (committed) is sent or failed.
+    pub async fn settled(&self, store: &Store, id: i64) -> Settled {
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("outbox waiters")
+            .entry(id)
+            .or_default()
+            .push(tx);
+        // Settled before the waiter was in place: the drain found nobody.
+        if let Ok(Some(done)) = store.outbox_settled(id).await {
+            self.waiting.lock().expect("outbox waiters").remove(&id);
+            return done;
+        }
+        // A dropped sender means this process's drain is gone: shutting down.
+        rx.await.unwrap_or(Settled::Failed)
+    }
+
+    /// Row `id` ended: tells whoever waits on it.
+    pub(crate) fn settle(&self, id: i64, how: Settled) {
+        let waiters = self.waiting.lock().expect("outbox waiters").remove(&id);
+        for w in waiters.into_iter().flatten() {
+            let _ = w.send(how);
+        }
+    }
+}
