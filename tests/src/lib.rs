@@ -17,6 +17,7 @@ pub mod db;
 pub mod fakes;
 pub mod services;
 pub mod signing;
+pub mod wait;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
