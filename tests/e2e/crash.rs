@@ -12,13 +12,16 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
+use medic::storage::Store;
+use medic_commands::diagnostics::SecretUrl;
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
 use medic_tests::services::dead_port;
-use medic_tests::{BOT_TOKEN, SIGNING_SECRET};
+use medic_tests::wait::eventually;
+use medic_tests::{BOT_TOKEN, SIGNING_SECRET, store_idle};
 use tokio::task::JoinSet;
 
 /// medic itself, built in this package (`tests/src/bin/medic_child.rs`).
@@ -54,23 +57,21 @@ impl Process {
             log,
         };
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        // Another process: only asking again tells when it is ready.
+        eventually("medic started", Duration::from_secs(30), || async {
             let up = http
                 .get(format!("http://127.0.0.1:{port}/readyz"))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if up {
-                return p;
+                Ok(())
+            } else {
+                Err(format!("not ready; its log:\n{}", p.log_text()))
             }
-            assert!(
-                Instant::now() < deadline,
-                "medic did not start: {}",
-                p.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+        p
     }
 
     /// SIGKILL: no signal handler runs, nothing is flushed.
@@ -188,8 +189,12 @@ async fn sigkill_at_any_point_loses_nothing_and_posts_nothing_twice() {
         let missing: Vec<usize> = (0..ALERTS).filter(|i| !acked.contains(i)).collect();
         let mut sending = send_all(port, missing);
         let acked_before = acked.len();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // Looked at again whenever a delivery is answered or Slack records
+        // a call: the kill comes right after the point is reached.
+        let mut slack_changed = slack.changes().subscribe();
         loop {
+            slack_changed.borrow_and_update();
             while let Some(Some(Ok((i, ok)))) = sending.join_next().now_or_never() {
                 if ok {
                     acked.insert(i);
@@ -203,12 +208,18 @@ async fn sigkill_at_any_point_loses_nothing_and_posts_nothing_twice() {
             if acked.len() - acked_before >= after_acks && roots >= after_roots {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "run {run}: never reached the kill point: {}",
-                medic.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::select! {
+                Some(Ok((i, ok))) = sending.join_next() => {
+                    if ok {
+                        acked.insert(i);
+                    }
+                }
+                _ = slack_changed.changed() => {}
+                () = tokio::time::sleep_until(deadline) => panic!(
+                    "run {run}: never reached the kill point within 60 s: {}",
+                    medic.log_text()
+                ),
+            }
         }
         medic.kill();
         while let Some(Ok((i, ok))) = sending.join_next().await {
@@ -231,20 +242,28 @@ async fn sigkill_at_any_point_loses_nothing_and_posts_nothing_twice() {
             medic.log_text()
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while (0..ALERTS).any(|i| roots_naming(&slack, i) == 0) {
-        assert!(
-            Instant::now() < deadline,
-            "alerts never posted: {:?}\n{}",
-            (0..ALERTS)
-                .filter(|&i| roots_naming(&slack, i) == 0)
-                .collect::<Vec<_>>(),
-            medic.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Time for a duplicate to show up, if one were coming.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let unposted = || -> Vec<usize> {
+        (0..ALERTS)
+            .filter(|&i| roots_naming(&slack, i) == 0)
+            .collect()
+    };
+    slack
+        .changes()
+        .wait_for(
+            "every alert posted",
+            Duration::from_secs(90),
+            || unposted().is_empty().then_some(()),
+            || format!("never posted: {:?}\n{}", unposted(), medic.log_text()),
+        )
+        .await;
+    // A duplicate would come from a call still queued or in flight: once
+    // medic's database holds none, every post it was going to make is in
+    // the fake's record.
+    let store = Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("open medic's database");
+    eventually("medic idle", Duration::from_secs(60), || store_idle(&store)).await;
+    store.close().await;
     let twice: Vec<(usize, usize)> = (0..ALERTS)
         .map(|i| (i, roots_naming(&slack, i)))
         .filter(|&(_, n)| n != 1)

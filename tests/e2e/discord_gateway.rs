@@ -332,12 +332,26 @@ async fn with_redis_one_replica_holds_the_gateway_and_another_takes_over_when_it
     let gateway = discord.gateway().clone();
     gateway.wait_live(1, LIMIT).await;
 
+    // The second replica's first try at the lock (SET NX) shows in Redis:
+    // it tried while the first holds it, so it waits.
+    let monitor = services::RedisMonitor::start(&redis).await;
     let second = spawn().await;
-    // Longer than a waiting replica's poll (2 s): it tried, and waits.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let tried = monitor
+        .wait_for("the second replica's try at the lock", LIMIT, |l| {
+            l.contains(&format!("\"SET\" \"{key}\""))
+        })
+        .await;
+    drop(monitor);
     assert_eq!(gateway.identified().len(), 1, "{:#?}", gateway.sessions());
     let holder = services::redis_cmd(&redis, &["GET", &key]).await.unwrap();
     assert!(matches!(holder, redis::Value::BulkString(_)), "{holder:?}");
+    let redis::Value::BulkString(first_id) = &holder else {
+        panic!("{holder:?}")
+    };
+    assert!(
+        !tried.contains(&format!("\"{}\"", String::from_utf8_lossy(first_id))),
+        "the try came from the second replica, not the holder: {tried}"
+    );
     // An interaction reaches one medic and is answered once.
     let mut v = fixture("autocomplete_minimal_djs_test.json");
     v["id"] = json!("1330000000000000001");

@@ -3,7 +3,7 @@
 //! reopen in the same thread. Deliveries are fed through medic's own
 //! writer, as the webhook endpoints do after verifying and parsing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medic::storage::deliveries::Recorded;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
@@ -34,42 +34,31 @@ async fn deliver(medic: &TestMedic, id: &str, alert: Alert) -> Recorded {
 
 /// Waits until the root message of `channel` reads with `needle`.
 async fn root_reads(medic: &TestMedic, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(root) = medic.slack.root_now(ALERTS)
-            && root.contains(needle)
-        {
-            return root;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "root never read {needle:?}: {:?}\n{:#?}",
-            medic.slack.root_now(ALERTS),
-            medic.slack.calls()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("the root reading {needle:?}");
+    medic
+        .slack
+        .wait_until(&what, Duration::from_secs(20), |s| {
+            s.root_now(ALERTS).is_some_and(|r| r.contains(needle))
+        })
+        .await;
+    medic.slack.root_now(ALERTS).unwrap()
 }
 
 async fn replies_with(medic: &TestMedic, needle: &str) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n = medic
+    let count = || {
+        medic
             .slack
             .posts_in(ALERTS)
             .iter()
             .filter(|p| p.thread_ts().is_some() && p.all_text().contains(needle))
-            .count();
-        if n > 0 {
-            return n;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no reply with {needle:?}: {:#?}",
-            medic.slack.calls()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .count()
+    };
+    let what = format!("a reply with {needle:?}");
+    medic
+        .slack
+        .wait_until(&what, Duration::from_secs(20), |_| count() > 0)
+        .await;
+    count()
 }
 
 #[tokio::test]
@@ -240,33 +229,32 @@ async fn the_outbox_waits_out_an_outage_and_429s_and_loses_nothing() {
         a.details = vec![format!("note for OutageProbe{i}")];
         deliver(&medic, &format!("o{i}"), a).await;
     }
-    // Slack is down: calls fail with 503 and wait; nothing is lost.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(medic.slack.posts_in(ALERTS).is_empty());
-    let failed = medic
+    // Slack is down: calls fail with 503 and wait; nothing is lost. Two
+    // refused calls: medic tried, and tried again, during the outage.
+    let refused = |s: &medic_tests::FakeSlack| s.calls().iter().filter(|c| c.status == 503).count();
+    medic
         .slack
-        .calls()
-        .iter()
-        .filter(|c| c.status == 503)
-        .count();
+        .wait_until("a retry during the outage", Duration::from_secs(10), |s| {
+            refused(s) >= 2
+        })
+        .await;
+    assert!(medic.slack.posts_in(ALERTS).is_empty());
+    let failed = refused(&medic.slack);
     assert!(failed > 0, "medic tried during the outage");
     medic.slack.set_down(false);
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let posts = medic.slack.posts_in(ALERTS);
-        let done = (0..N).all(|i| {
-            posts.iter().any(|p| {
-                p.thread_ts().is_some()
-                    && p.all_text().contains(&format!("note for OutageProbe{i}"))
+    medic
+        .slack
+        .wait_until("every note in its thread", Duration::from_secs(60), |s| {
+            let posts = s.posts_in(ALERTS);
+            (0..N).all(|i| {
+                posts.iter().any(|p| {
+                    p.thread_ts().is_some()
+                        && p.all_text().contains(&format!("note for OutageProbe{i}"))
+                })
             })
-        });
-        if done {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{:#?}", medic.slack.calls());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        })
+        .await;
     let posts = medic.slack.posts_in(ALERTS);
     for i in 0..N {
         let roots = posts

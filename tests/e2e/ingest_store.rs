@@ -533,8 +533,13 @@ async fn old_applied_deliveries_are_forgotten_and_pending_ones_kept() {
     }
     // Nothing is old enough yet.
     assert_eq!(store.forget_old_deliveries(60_000).await.unwrap(), 0);
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    // Everything received before now is "old": only the applied go.
+    // Everything received before now is "old" once the millisecond clock
+    // has moved past the last delivery's `received_at` (taken before
+    // this): then only the applied go.
+    let recorded = medic::storage::now_ms();
+    while medic::storage::now_ms() <= recorded {
+        tokio::task::yield_now().await;
+    }
     assert_eq!(
         store.forget_old_deliveries(0).await.unwrap(),
         3,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use medic::lease::Lease;
 use medic_tests::require_redis;
+use medic_tests::services::redis_cmd;
+use medic_tests::wait::eventually;
 
 #[tokio::test]
 async fn one_holder_at_a_time_and_a_lapsed_holder_cannot_touch_its_successor() {
@@ -18,14 +20,27 @@ async fn one_holder_at_a_time_and_a_lapsed_holder_cannot_touch_its_successor() {
 
     assert!(a.try_acquire().await.unwrap());
     assert!(!b.try_acquire().await.unwrap(), "held");
-    // Renewed, it outlives its first TTL.
+    // Renewed, it outlives its first TTL. These two sleeps are the
+    // subject, not a wait: the renewal must come late in the first TTL,
+    // and the check after that TTL has run out, which only the clock
+    // tells (nothing happens in Redis when a TTL does *not* expire).
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(a.renew().await.unwrap());
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(!b.try_acquire().await.unwrap(), "still held after renewal");
 
-    // Not renewed, it lapses and the other takes it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not renewed, it lapses (Redis drops the key) and the other takes it.
+    eventually(
+        "the lease's key expiring",
+        Duration::from_secs(10),
+        || async {
+            match redis_cmd(&redis, &["EXISTS", &key]).await {
+                Ok(redis::Value::Int(0)) => Ok(()),
+                other => Err(format!("EXISTS: {other:?}")),
+            }
+        },
+    )
+    .await;
     assert!(b.try_acquire().await.unwrap(), "lapsed");
     assert!(
         !a.renew().await.unwrap(),

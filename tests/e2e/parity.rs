@@ -196,19 +196,9 @@ impl Chat {
                     .collect(),
             }
         };
-        let deadline = std::time::Instant::now() + LIMIT;
-        loop {
-            let b = found();
-            if !b.is_empty() {
-                return b;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}: no {verb} button",
-                self.via
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.wait_until(&format!("a {verb} button"), || !found().is_empty())
+            .await;
+        found()
     }
 
     /// The request buttons in the threads of the alert channel, as (what
@@ -237,18 +227,23 @@ impl Chat {
                     .collect(),
             }
         };
-        let deadline = std::time::Instant::now() + LIMIT;
-        loop {
-            let b = found();
-            if b.len() >= n {
-                return b;
+        self.wait_until("request buttons in incident threads", || found().len() >= n)
+            .await;
+        found()
+    }
+
+    /// Waits until `check` holds, looking again after every call this
+    /// platform's fake records; panics after [`LIMIT`] naming `what`.
+    async fn wait_until(&self, what: &str, check: impl Fn() -> bool) {
+        let what = format!("{:?}: {what}", self.via);
+        match self.via {
+            Via::Discord => {
+                self.medic
+                    .discord()
+                    .wait_until(&what, LIMIT, |_| check())
+                    .await
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}: no request button in an incident thread",
-                self.via
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            _ => self.medic.slack.wait_until(&what, LIMIT, |_| check()).await,
         }
     }
 

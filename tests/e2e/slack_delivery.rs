@@ -70,7 +70,14 @@ async fn a_slack_outage_delays_the_report_but_does_not_lose_it() {
     let medic = spawn_with_targets(dead_redis_target("cache").await).await;
     medic.slack.set_down(true);
     medic.slash("/diag", "cache").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Two refused calls: medic tried, and tried again, while Slack was
+    // down.
+    medic
+        .slack
+        .wait_until("a retry during the outage", Duration::from_secs(10), |s| {
+            s.calls().len() >= 2
+        })
+        .await;
     assert!(medic.slack.posts_in(CHANNEL).is_empty());
     let failures = medic.slack.calls().len();
     assert!(

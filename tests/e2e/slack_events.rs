@@ -96,8 +96,9 @@ async fn a_mention_runs_diag_in_its_thread_once_despite_retries() {
     let text: String = posts.iter().map(|p| p.all_text()).collect();
     assert!(text.contains("*redis*"), "{text}");
     assert!(text.contains("PING"), "{text}");
-    // Let any duplicate run show itself before counting runs.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each delivery is claimed (or dropped as a repeat) in a task of its
+    // own; once none is running, a duplicate run would be on record.
+    medic.idle().await;
     assert!(medic.state.store.run(1).await.unwrap().is_some());
     assert!(
         medic.state.store.run(2).await.unwrap().is_none(),
@@ -148,9 +149,10 @@ async fn a_retry_that_reaches_another_replica_is_not_run_again() {
         .slack
         .wait_for_posts(CHANNEL, 2, Duration::from_secs(20))
         .await;
-    // Let a duplicate run show itself before counting runs (both replicas
-    // write their runs into the one database).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once neither replica has a task running, a duplicate run would be
+    // on record (both replicas write their runs into the one database).
+    first.idle().await;
+    second.idle().await;
     assert!(first.state.store.run(1).await.unwrap().is_some());
     assert!(
         first.state.store.run(2).await.unwrap().is_none(),

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use medic_tests::services::{
     counting_silent_listener, dead_port, redis_url_with_password, silent_listener,
 };
+use medic_tests::wait::eventually;
 use medic_tests::{
     CHANNEL, Options, dead_redis_target, ephemeral_text, now_unix, redis_target, require_redis,
     spawn_medic, spawn_with_targets,
@@ -70,33 +71,18 @@ async fn diag_redis_acks_at_once_then_posts_a_root_message_and_a_threaded_report
     // The run is on record, delivered.
     assert_eq!(run.target, "redis");
     assert_eq!(run.channel, CHANNEL);
-    wait_until(|| async {
-        medic
-            .state
-            .store
-            .run(1)
-            .await
-            .unwrap()
-            .unwrap()
-            .error
-            .is_none()
-    })
+    eventually(
+        "run #1 recorded without an error",
+        Duration::from_secs(5),
+        || async {
+            match medic.state.store.run(1).await.unwrap().unwrap().error {
+                None => Ok(()),
+                Some(error) => Err(error),
+            }
+        },
+    )
     .await;
     medic.stop().await.unwrap();
-}
-
-async fn wait_until<F, Fut>(f: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("condition not met within 5 s");
 }
 
 #[tokio::test]
@@ -130,7 +116,9 @@ async fn bad_signature_and_stale_timestamp_are_401_and_nothing_runs() {
         .await;
     assert_eq!(r.status(), 401);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A refused request starts nothing: were anything started, medic
+    // would not be idle until it had posted.
+    medic.idle().await;
     assert!(medic.slack.calls().is_empty(), "nothing may reach Slack");
     assert!(
         medic.state.store.run(1).await.unwrap().is_none(),
@@ -240,7 +228,7 @@ async fn unknown_targets_and_commands_get_ephemeral_help() {
     let text = ephemeral_text(medic.slash("/medic", "help").await).await;
     assert!(text.contains("`/diag TARGET`"), "{text}");
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    medic.idle().await;
     assert!(
         medic.slack.calls().is_empty(),
         "help is ephemeral: nothing posted"
@@ -268,7 +256,9 @@ async fn the_same_diag_typed_twice_in_a_channel_runs_once() {
         root.contains("critical"),
         "a silent server is critical: {root}"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A second run would still be running, or would have posted, when
+    // medic is idle.
+    medic.idle().await;
     assert_eq!(
         medic.slack.posts_in(CHANNEL).len(),
         2,
@@ -341,19 +331,14 @@ async fn past_the_pending_limit_commands_are_answered_busy_until_reports_go_out(
         .slack
         .wait_for_report("C0FIRST", Duration::from_secs(15))
         .await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let again = ephemeral_text(medic.slash_in("C0SECOND", "/diag", "hung").await).await;
-        if again.starts_with("Running diagnostics") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still busy: {again}: {:#?}",
-            medic.slack.calls()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The first command holds its slot until its delivery task ends.
+    medic.idle().await;
+    let again = ephemeral_text(medic.slash_in("C0SECOND", "/diag", "hung").await).await;
+    assert!(
+        again.starts_with("Running diagnostics"),
+        "still busy: {again}: {:#?}",
+        medic.slack.calls()
+    );
     let (_, metrics) = medic.get("/metrics").await;
     assert!(
         metrics.contains(r#"medic_slash_command_acks_total{platform="slack",outcome="busy"} "#),

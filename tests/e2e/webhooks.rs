@@ -4,7 +4,7 @@
 //! redeliveries recognised; and every refusal (401, 400, 413, 404) storing
 //! nothing and posting nothing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medic_tests::signing::{pagerduty_signature, sentry_signature};
 use medic_tests::{Options, TestMedic, spawn_medic};
@@ -73,21 +73,6 @@ fn pagerduty_event(event_type: &str, id: &str) -> Vec<u8> {
         }
     }))
     .unwrap()
-}
-
-/// Waits until medic has nothing left to send.
-async fn drained(medic: &TestMedic) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let store = &medic.state.store;
-        let waiting = store.outbox_count("pending").await.unwrap()
-            + store.outbox_count("sending").await.unwrap();
-        if waiting == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{waiting} calls never sent");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -173,7 +158,7 @@ async fn every_published_payload_opens_its_incident_through_the_endpoint() {
     assert_eq!(roots.len(), incidents.len(), "{roots:#?}");
 
     // A redelivery (same Request-ID) is recognised and changes nothing.
-    drained(&medic).await;
+    medic.idle().await;
     let posts = medic.slack.calls().len();
     let (status, answer) = sentry(
         &medic,
@@ -184,7 +169,9 @@ async fn every_published_payload_opens_its_incident_through_the_endpoint() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["duplicate"], true, "{answer}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Whatever a delivery causes is queued before it is answered; once
+    // that queue is empty again, anything it caused has been sent.
+    medic.idle().await;
     assert_eq!(
         medic.slack.calls().len(),
         posts,
@@ -294,7 +281,7 @@ async fn refused_deliveries_store_nothing_and_post_nothing() {
         .await;
     assert_eq!(status, 413);
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    medic.idle().await;
     assert!(medic.state.store.incidents().await.unwrap().is_empty());
     assert!(medic.slack.calls().is_empty(), "{:#?}", medic.slack.calls());
     let (_, metrics) = medic.get("/metrics").await;
@@ -393,19 +380,18 @@ async fn every_sentry_mock_and_pagerduty_event_is_answered_as_its_kind() {
     }
 
     // The PagerDuty incident's thread carries the annotation.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let noted = medic
-            .slack
-            .posts_in(ALERTS)
-            .iter()
-            .any(|p| p.thread_ts().is_some() && p.all_text().contains("I sure am glad"));
-        if noted {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{:#?}", medic.slack.calls());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    medic
+        .slack
+        .wait_until(
+            "the annotation in the thread",
+            Duration::from_secs(30),
+            |s| {
+                s.posts_in(ALERTS)
+                    .iter()
+                    .any(|p| p.thread_ts().is_some() && p.all_text().contains("I sure am glad"))
+            },
+        )
+        .await;
     let (_, metrics) = medic.get("/metrics").await;
     assert!(
         metrics.contains(r#"medic_alert_deliveries_total{source="pagerduty",outcome="ignored"} 1"#),

@@ -17,6 +17,7 @@ pub mod db;
 pub mod fakes;
 pub mod services;
 pub mod signing;
+pub mod wait;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -226,6 +227,28 @@ pub fn now_unix() -> i64 {
         .as_secs() as i64
 }
 
+/// `Ok` when medic's database holds no work: no delivery or incident job
+/// pending, no outbox call waiting or in flight (a call stays `sending`
+/// until its answer is recorded). Otherwise what is left, as text. Asked
+/// in this order because each step queues the next in the same
+/// transaction that ends it.
+pub async fn store_idle(store: &medic::storage::Store) -> Result<(), String> {
+    let text = |e: sqlx::Error| e.to_string();
+    let deliveries = store.pending_deliveries(1).await.map_err(text)?.len();
+    let jobs = store.pending_jobs(1).await.map_err(text)?.len();
+    let mut calls = 0;
+    for state in ["pending", "sending"] {
+        calls += store.outbox_count(state).await.map_err(text)?;
+    }
+    if deliveries + jobs == 0 && calls == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "pending: {deliveries} delivery(ies), {jobs} incident job(s); {calls} outbox call(s) waiting"
+        ))
+    }
+}
+
 impl TestMedic {
     /// Records one Sentry delivery of `alert` under delivery id `id`
     /// through the webhooks' own writer (no HTTP, no signature): its
@@ -377,6 +400,28 @@ impl TestMedic {
             .await
             .expect("medic answers");
         (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    /// Waits until medic has nothing left to do: no command, event,
+    /// click or outbox task running, no delivery or incident job pending,
+    /// no outbox call waiting or in flight. Everything it was going to
+    /// post is in the fakes' record by then, so a check that something
+    /// did *not* happen (no second post, no second run) follows this
+    /// instead of a sleep. Not for a test whose chat is down: the outbox
+    /// never empties then.
+    pub async fn idle(&self) {
+        let tasks = &self.state.tasks;
+        wait::eventually("medic idle", Duration::from_secs(30), || async {
+            // Tasks first and last: a task that finishes in between may
+            // have queued work the store is asked about.
+            let before = tasks.len();
+            store_idle(&self.state.store).await?;
+            match before.max(tasks.len()) {
+                0 => Ok(()),
+                n => Err(format!("{n} task(s) running")),
+            }
+        })
+        .await
     }
 
     /// Stops medic the way SIGTERM does and waits for it to drain.

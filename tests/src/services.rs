@@ -122,3 +122,94 @@ pub async fn dead_port() -> u16 {
     drop(listener);
     port
 }
+
+/// Every command the test Redis runs from the moment [`RedisMonitor::start`]
+/// returns (Redis's `MONITOR`), one line each: for a test that must see a
+/// command medic sent when nothing else shows it (a lease it tried and
+/// did not get).
+#[derive(Debug)]
+pub struct RedisMonitor {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    changes: crate::wait::Changes,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl RedisMonitor {
+    /// Opens a connection of its own to the Redis at `url` and starts
+    /// `MONITOR` on it.
+    pub async fn start(url: &str) -> RedisMonitor {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+        let parsed = url::Url::parse(url).expect("test Redis URL parses");
+        let addr = format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or("127.0.0.1"),
+            parsed.port().unwrap_or(6379)
+        );
+        let stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("MONITOR: cannot reach Redis at {addr}: {e}"));
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let mut line = String::new();
+        if let Some(password) = parsed.password() {
+            let auth = match parsed.username() {
+                "" => format!("AUTH {password}\r\n"),
+                user => format!("AUTH {user} {password}\r\n"),
+            };
+            write.write_all(auth.as_bytes()).await.expect("AUTH");
+            read.read_line(&mut line).await.expect("AUTH answer");
+            assert!(line.starts_with("+OK"), "MONITOR: AUTH refused: {line}");
+            line.clear();
+        }
+        write.write_all(b"MONITOR\r\n").await.expect("MONITOR");
+        read.read_line(&mut line).await.expect("MONITOR answer");
+        assert!(line.starts_with("+OK"), "MONITOR refused: {line}");
+        let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let changes = crate::wait::Changes::default();
+        let reader = tokio::spawn({
+            let (lines, changes) = (std::sync::Arc::clone(&lines), changes.clone());
+            async move {
+                // Kept open while monitoring: Redis ends MONITOR with the
+                // connection.
+                let _write = write;
+                let mut line = String::new();
+                while read.read_line(&mut line).await.is_ok_and(|n| n > 0) {
+                    lines.lock().unwrap().push(line.trim_end().to_string());
+                    changes.bump();
+                    line.clear();
+                }
+            }
+        });
+        RedisMonitor {
+            lines,
+            changes,
+            reader,
+        }
+    }
+
+    /// Waits for a command line (`+1700000000.000001 [0 127.0.0.1:5000]
+    /// "SET" "key" …`) matching `pred`; returns it. Panics after `limit`
+    /// naming `what`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        self.changes
+            .wait_for(
+                format!("Redis MONITOR: {what}"),
+                limit,
+                || self.lines.lock().unwrap().iter().find(|l| pred(l)).cloned(),
+                || format!("{} command(s) seen", self.lines.lock().unwrap().len()),
+            )
+            .await
+    }
+}
+
+impl Drop for RedisMonitor {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}

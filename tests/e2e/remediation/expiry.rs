@@ -1,5 +1,6 @@
 //! Expired offers and expired approvals run nothing, and say so.
 
+use medic_tests::wait::eventually;
 use medic_tests::{Options, services, spawn_medic};
 
 use super::*;
@@ -125,16 +126,15 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
     assert!(store.run_history("mark", "svc").await.unwrap().1);
 
     // Housekeeping (every 10 s) takes it for lost.
-    let deadline = std::time::Instant::now() + LIMIT;
-    loop {
+    let r = eventually("housekeeping failing the lost run", LIMIT, || async {
         let r = store.request(&request.id).await.unwrap().unwrap();
-        if r.state == RequestState::Failed {
-            assert!(r.outcome.unwrap().contains("outcome unknown"));
-            break;
+        match r.state {
+            RequestState::Failed => Ok(r),
+            other => Err(format!("still {other:?}")),
         }
-        assert!(std::time::Instant::now() < deadline, "still {:?}", r.state);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert!(r.outcome.unwrap().contains("outcome unknown"));
     assert!(!store.run_history("mark", "svc").await.unwrap().1);
     m.stop().await.unwrap();
 }

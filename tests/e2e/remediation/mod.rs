@@ -11,7 +11,7 @@ mod storage;
 mod vendor;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medic::storage::audit::verify;
 use medic_tests::{CHANNEL, TestMedic};
@@ -36,22 +36,16 @@ pub fn groups() -> String {
 /// Waits until the thread in [`CHANNEL`] offers `n` buttons with
 /// `action_id`; returns them as (value, thread_ts).
 pub async fn wait_for_buttons(m: &TestMedic, action_id: &str, n: usize) -> Vec<(String, String)> {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let b = m.slack.buttons(CHANNEL, action_id);
-        if b.len() >= n {
-            return b
-                .into_iter()
-                .map(|(v, ts, thread)| (v, thread.unwrap_or(ts)))
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {action_id} button within {LIMIT:?}: {:#?}",
-            m.slack.calls()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    m.slack
+        .wait_until(&format!("{n} {action_id} button(s)"), LIMIT, |s| {
+            s.buttons(CHANNEL, action_id).len() >= n
+        })
+        .await;
+    m.slack
+        .buttons(CHANNEL, action_id)
+        .into_iter()
+        .map(|(v, ts, thread)| (v, thread.unwrap_or(ts)))
+        .collect()
 }
 
 /// Presses and checks the acknowledgement (Slack needs a 200 at once).

@@ -45,6 +45,7 @@ use axum::routing::{get, patch, post, put};
 use serde_json::{Value, json};
 
 use super::discord_gateway::FakeGateway;
+use crate::wait::Changes;
 
 /// Messages per channel per [`CHANNEL_WINDOW`].
 pub const CHANNEL_BURST: usize = 5;
@@ -104,6 +105,8 @@ struct Inner {
     /// Guild (None: global) → the commands as last overwritten.
     commands: Mutex<HashMap<Option<String>, Value>>,
     seq: AtomicU64,
+    /// Bumped after every recorded call: wakes [`FakeDiscord::wait_until`].
+    changes: Changes,
 }
 
 /// A running fake Discord.
@@ -257,6 +260,7 @@ impl FakeDiscord {
             nonces: Mutex::default(),
             commands: Mutex::default(),
             seq: AtomicU64::new(1_300_000_000_000_000_000),
+            changes: Changes::default(),
         });
         let app = Router::new()
             .route("/api/v10/channels/{channel}/messages", post(create_message))
@@ -495,24 +499,28 @@ impl FakeDiscord {
             .cloned()
     }
 
-    /// Waits until `check` holds, polling; panics after `limit` with
-    /// every call.
+    /// Waits until `check` holds, looking again after every recorded
+    /// call; panics after `limit` naming `what`, with every call.
     pub async fn wait_until(
         &self,
         what: &str,
         limit: Duration,
         check: impl Fn(&FakeDiscord) -> bool,
     ) {
-        let deadline = Instant::now() + limit;
-        while !check(self) {
-            if Instant::now() > deadline {
-                panic!(
-                    "fake Discord: {what} did not happen within {limit:?}: {:#?}",
-                    self.calls()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.inner
+            .changes
+            .wait_for(
+                format!("fake Discord: {what}"),
+                limit,
+                || check(self).then_some(()),
+                || format!("{:#?}", self.calls()),
+            )
+            .await
+    }
+
+    /// What wakes the waiters: bumped after every recorded call.
+    pub fn changes(&self) -> &Changes {
+        &self.inner.changes
     }
 }
 
@@ -560,6 +568,7 @@ impl Inner {
             status: status.as_u16(),
             at: Instant::now(),
         });
+        self.changes.bump();
     }
 
     fn authorized(&self, headers: &HeaderMap) -> Result<(), Answer> {

@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -31,6 +31,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::wait::Changes;
 
 /// The heartbeat interval the fake asks for (Discord: about 41 s).
 pub const HEARTBEAT_MS: u64 = 500;
@@ -67,6 +69,9 @@ struct Inner {
     /// Outbound lanes of the identified, open connections: (session
     /// index, sender of dispatches as (t, d)).
     live: Mutex<Vec<(usize, Lane)>>,
+    /// Bumped after every change to the sessions or the live lanes:
+    /// wakes [`FakeGateway::wait_until`].
+    changes: Changes,
 }
 
 /// Where a connection takes the dispatches to send, as (t, d).
@@ -93,6 +98,7 @@ impl FakeGateway {
             addr: Mutex::new(Some(addr)),
             sessions: Mutex::default(),
             live: Mutex::default(),
+            changes: Changes::default(),
         });
         let accepting = inner.clone();
         tokio::spawn(async move {
@@ -151,23 +157,23 @@ impl FakeGateway {
         .await;
     }
 
-    /// Waits until `check` holds, polling.
+    /// Waits until `check` holds, looking again after every change the
+    /// fake sees; panics after `limit` naming `what`, with every session.
     pub async fn wait_until(
         &self,
         what: &str,
         limit: Duration,
         check: impl Fn(&FakeGateway) -> bool,
     ) {
-        let deadline = Instant::now() + limit;
-        while !check(self) {
-            if Instant::now() > deadline {
-                panic!(
-                    "fake gateway: {what} did not happen within {limit:?}: {:#?}",
-                    self.sessions()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.inner
+            .changes
+            .wait_for(
+                format!("fake gateway: {what}"),
+                limit,
+                || check(self).then_some(()),
+                || format!("{:#?}", self.sessions()),
+            )
+            .await
     }
 }
 
@@ -205,7 +211,11 @@ async fn connection(inner: Arc<Inner>, stream: TcpStream) {
         });
         sessions.len() - 1
     };
-    let session = |f: &mut dyn FnMut(&mut Session)| f(&mut inner.sessions.lock().unwrap()[index]);
+    inner.changes.bump();
+    let session = |f: &mut dyn FnMut(&mut Session)| {
+        f(&mut inner.sessions.lock().unwrap()[index]);
+        inner.changes.bump();
+    };
     let hello = frame(
         10,
         None,
@@ -274,6 +284,7 @@ async fn connection(inner: Arc<Inner>, stream: TcpStream) {
                             break;
                         }
                         inner.live.lock().unwrap().push((index, lane));
+                        inner.changes.bump();
                     }
                     // RESUME without a session this fake remembers: Discord
                     // answers INVALID_SESSION (not resumable).

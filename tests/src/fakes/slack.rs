@@ -36,6 +36,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::wait::Changes;
+
 /// One recorded call.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -118,6 +120,8 @@ struct Inner {
     /// How long an accepted post waits before it is answered.
     answer_delay: Mutex<Duration>,
     seq: AtomicU64,
+    /// Bumped after every recorded call: wakes the `wait_…` helpers.
+    changes: Changes,
 }
 
 /// A running fake Slack.
@@ -149,6 +153,7 @@ impl FakeSlack {
             down: Mutex::new(false),
             answer_delay: Mutex::new(Duration::ZERO),
             seq: AtomicU64::new(0),
+            changes: Changes::default(),
         });
         let app = Router::new()
             .route("/api/{method}", post(api).get(api_get))
@@ -262,20 +267,13 @@ impl FakeSlack {
         needles: &[&str],
         limit: Duration,
     ) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        loop {
+        let what = format!("roots in {channel} mentioning all of {needles:?}");
+        self.wait_for_state(what, limit, || {
             let roots = self.roots_now(channel);
             let all = roots.join("\n");
-            if needles.iter().all(|n| all.contains(n)) {
-                return roots;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "roots in {channel} never mentioned all of {needles:?} within {limit:?}: {roots:#?}"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            needles.iter().all(|n| all.contains(n)).then_some(roots)
+        })
+        .await
     }
 
     /// Waits until `channel` has a finished report: a root message that no
@@ -283,23 +281,14 @@ impl FakeSlack {
     /// Returns the root as it reads then, and every post. Panics after
     /// `limit` with what it saw.
     pub async fn wait_for_report(&self, channel: &str, limit: Duration) -> (String, Vec<Call>) {
-        let deadline = Instant::now() + limit;
-        loop {
+        let what = format!("a finished report in {channel}");
+        self.wait_for_state(what, limit, || {
             let posts = self.posts_in(channel);
-            if let Some(root) = self.root_now(channel)
-                && !root.contains("checking…")
-                && posts.iter().any(|c| c.thread_ts().is_some())
-            {
-                return (root, posts);
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no finished report in {channel} within {limit:?}: {:#?}",
-                    self.calls()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let root = self.root_now(channel)?;
+            (!root.contains("checking…") && posts.iter().any(|c| c.thread_ts().is_some()))
+                .then_some((root, posts))
+        })
+        .await
     }
 
     /// Accepted `chat.update` calls in `channel`, in order.
@@ -323,21 +312,12 @@ impl FakeSlack {
     /// Waits until `channel` has at least `n` accepted posts, or panics
     /// after `limit` with what it did see.
     pub async fn wait_for_posts(&self, channel: &str, n: usize, limit: Duration) -> Vec<Call> {
-        let deadline = Instant::now() + limit;
-        loop {
+        let what = format!("{n} accepted post(s) in {channel}");
+        self.wait_for_state(what, limit, || {
             let posts = self.posts_in(channel);
-            if posts.len() >= n {
-                return posts;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "expected {n} posts in {channel} within {limit:?}, saw {}: {:#?}",
-                    posts.len(),
-                    self.calls()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (posts.len() >= n).then_some(posts)
+        })
+        .await
     }
 
     /// The texts sent to response URL `id` (ephemeral answers), in order.
@@ -352,17 +332,12 @@ impl FakeSlack {
     /// Waits until response URL `id` has received `n` answers; returns
     /// them all.
     pub async fn wait_for_ephemerals(&self, id: &str, n: usize, limit: Duration) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        loop {
+        let what = format!("{n} answer(s) to response URL {id}");
+        self.wait_for_state(what, limit, || {
             let got = self.ephemerals_to(id);
-            if got.len() >= n {
-                return got;
-            }
-            if Instant::now() > deadline {
-                panic!("expected {n} answers to {id} within {limit:?}, saw {got:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (got.len() >= n).then_some(got)
+        })
+        .await
     }
 
     /// Every button with `action_id` in messages posted in `channel`, as
@@ -393,38 +368,56 @@ impl FakeSlack {
         limit: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            for c in self.posts_in(channel) {
-                if let Some(m) = c.ts.as_deref().and_then(|ts| self.message(channel, ts)) {
-                    let text = all_text(&m);
-                    if pred(&text) {
-                        return text;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no matching message in {channel} within {limit:?}: {:#?}",
-                    self.calls()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let what = format!("a matching message in {channel}");
+        self.wait_for_state(what, limit, || {
+            self.posts_in(channel).into_iter().find_map(|c| {
+                let m = self.message(channel, c.ts.as_deref()?)?;
+                let text = all_text(&m);
+                pred(&text).then_some(text)
+            })
+        })
+        .await
     }
 
     /// Waits for a call matching `pred`, or panics after `limit`.
     pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&Call) -> bool) -> Call {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(c) = self.calls().into_iter().find(|c| pred(c)) {
-                return c;
-            }
-            if Instant::now() > deadline {
-                panic!("no matching call within {limit:?}: {:#?}", self.calls());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.wait_for_state("a matching call", limit, || {
+            self.calls().into_iter().find(|c| pred(c))
+        })
+        .await
+    }
+
+    /// Waits until `check` holds of the fake, looking again after every
+    /// recorded call; panics after `limit` naming `what`, with every call.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        limit: Duration,
+        check: impl Fn(&FakeSlack) -> bool,
+    ) {
+        self.wait_for_state(what, limit, || check(self).then_some(()))
+            .await
+    }
+
+    /// What wakes the waiters: bumped after every recorded call.
+    pub fn changes(&self) -> &Changes {
+        &self.inner.changes
+    }
+
+    /// `check`'s answer once it has one, looking again after every
+    /// recorded call; panics after `limit` with every call.
+    async fn wait_for_state<T>(
+        &self,
+        what: impl std::fmt::Display,
+        limit: Duration,
+        check: impl FnMut() -> Option<T>,
+    ) -> T {
+        self.inner
+            .changes
+            .wait_for(format!("fake Slack: {what}"), limit, check, || {
+                format!("{:#?}", self.calls())
+            })
+            .await
     }
 }
 
@@ -527,6 +520,7 @@ impl Inner {
             at: Instant::now(),
             ts,
         });
+        self.changes.bump();
     }
 }
 

@@ -10,12 +10,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::wait::Changes;
 
 enum Push {
     Frame(String),
@@ -27,6 +29,9 @@ struct Inner {
     acks: Mutex<Vec<String>>,
     hello: String,
     pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
+    /// Bumped after every connection and acknowledgement: wakes
+    /// [`FakeSocketMode::wait_until`].
+    changes: Changes,
 }
 
 /// A running fake Socket Mode server.
@@ -53,6 +58,7 @@ impl FakeSocketMode {
             acks: Mutex::default(),
             hello: fixture("socket_mode_hello.json").to_string(),
             pushes: tokio::sync::Mutex::new(rx),
+            changes: Changes::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -69,6 +75,7 @@ impl FakeSocketMode {
                     // One connection at a time: wait for the previous one.
                     let mut pushes = inner.pushes.lock().await;
                     inner.connections.fetch_add(1, Ordering::SeqCst);
+                    inner.changes.bump();
                     if ws
                         .send(Message::Text(inner.hello.clone().into()))
                         .await
@@ -93,6 +100,7 @@ impl FakeSocketMode {
                                         && let Some(id) = v["envelope_id"].as_str()
                                     {
                                         inner.acks.lock().unwrap().push(id.to_string());
+                                        inner.changes.bump();
                                     }
                                 }
                                 Some(Ok(_)) => {}
@@ -131,23 +139,23 @@ impl FakeSocketMode {
         self.inner.acks.lock().unwrap().clone()
     }
 
-    /// Waits until `check` holds; panics after `limit`.
+    /// Waits until `check` holds, looking again after every connection
+    /// and acknowledgement; panics after `limit` naming `what`.
     pub async fn wait_until(
         &self,
         what: &str,
         limit: Duration,
         check: impl Fn(&FakeSocketMode) -> bool,
     ) {
-        let deadline = Instant::now() + limit;
-        while !check(self) {
-            assert!(
-                Instant::now() < deadline,
-                "fake Socket Mode: {what} did not happen within {limit:?} (connections {}, acks {:?})",
-                self.connections(),
-                self.acks()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.inner
+            .changes
+            .wait_for(
+                format!("fake Socket Mode: {what}"),
+                limit,
+                || check(self).then_some(()),
+                || format!("connections {}, acks {:?}", self.connections(), self.acks()),
+            )
+            .await
     }
 }
 
