@@ -21,6 +21,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::chat::console::ConsoleRuntime;
 use crate::chat::discord::DiscordRuntime;
 use crate::chat::slack::SlackRuntime;
 use crate::dispatch::InFlight;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub slack: Option<SlackRuntime>,
     /// Discord, when configured.
     pub discord: Option<DiscordRuntime>,
+    /// The terminal, under `medic console`.
+    pub console: Option<ConsoleRuntime>,
     /// Targets by the name users type.
     pub targets: BTreeMap<String, Target>,
     /// The per-person command limit.
@@ -96,6 +99,15 @@ impl App {
     /// Binds the listener, opens (and migrates) the database and builds the
     /// platform clients.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        App::build_with(settings, None).await
+    }
+
+    /// [`App::build`], with the terminal as a chat platform (`medic
+    /// console`): every incident goes to its one channel.
+    pub async fn build_with(
+        settings: Settings,
+        console: Option<ConsoleRuntime>,
+    ) -> anyhow::Result<App> {
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
@@ -138,6 +150,7 @@ impl App {
         let platforms = crate::incidents::Platforms {
             slack: slack.is_some(),
             discord: discord.is_some(),
+            console: console.is_some(),
         };
         let applier = crate::incidents::Applier::new(
             settings.alerts.clone(),
@@ -160,6 +173,7 @@ impl App {
             metrics,
             slack,
             discord,
+            console,
             targets,
             sentry_api,
         }));

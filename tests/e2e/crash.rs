@@ -10,8 +10,6 @@
 //! message in Slack.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -24,74 +22,12 @@ use medic_tests::wait::eventually;
 use medic_tests::{BOT_TOKEN, SIGNING_SECRET, store_idle};
 use tokio::task::JoinSet;
 
-/// medic itself, built in this package (`tests/src/bin/medic_child.rs`).
-const MEDIC: &str = env!("CARGO_BIN_EXE_medic-child");
+use super::child::Process;
+
 const TOKEN: &str = "am-crash-t0ken";
 const CHANNEL: &str = "C0CRASH";
 /// Alerts, one delivery (one Alertmanager group) each.
 const ALERTS: usize = 16;
-
-/// One `medic serve` process; killed with SIGKILL when dropped.
-struct Process {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Process {
-    async fn start(dir: &Path, port: u16, run: usize) -> Process {
-        let log = dir.join(format!("medic-{run}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(MEDIC)
-            .args(["serve", "--config"])
-            .arg(dir.join("medic.toml"))
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("start medic");
-        let p = Process {
-            child: Some(child),
-            log,
-        };
-        let http = reqwest::Client::new();
-        // Another process: only asking again tells when it is ready.
-        eventually("medic started", Duration::from_secs(30), || async {
-            let up = http
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if up {
-                Ok(())
-            } else {
-                Err(format!("not ready; its log:\n{}", p.log_text()))
-            }
-        })
-        .await;
-        p
-    }
-
-    /// SIGKILL: no signal handler runs, nothing is flushed.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// The probe word in alert `i`'s title.
 fn probe(i: usize) -> String {

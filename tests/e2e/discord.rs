@@ -25,6 +25,11 @@ async fn spawn(targets: String) -> TestMedic {
 
 /// A `/diag` interaction as Discord sends it from a server channel.
 fn diag(token: &str, target: Option<&str>) -> Value {
+    diag_in(token, target, DISCORD_CHANNEL)
+}
+
+/// [`diag`] from `channel`.
+fn diag_in(token: &str, target: Option<&str>, channel: &str) -> Value {
     let options: Vec<Value> = target
         .map(|t| json!({ "type": 3, "name": "target", "value": t }))
         .into_iter()
@@ -36,7 +41,7 @@ fn diag(token: &str, target: Option<&str>) -> Value {
         "token": token,
         "version": 1,
         "guild_id": "1290000000000000001",
-        "channel_id": DISCORD_CHANNEL,
+        "channel_id": channel,
         "member": {
             "user": { "id": "53908232506183680", "username": "mason", "global_name": "Mason" },
             "nick": null,
@@ -506,4 +511,41 @@ mod incidents {
         assert_eq!(medic.state.store.outbox_count("failed").await.unwrap(), 0);
         medic.stop().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_global_429_holds_every_channel_until_it_has_passed() {
+    let redis = require_redis!();
+    let medic = spawn(redis_target("redis", &redis)).await;
+    let discord = medic.discord();
+    const OTHER: &str = "1200000000000000002";
+    // The first report's answer meets Discord's global limit for 2 s.
+    discord.rate_limit_globally("edit_original", 2.0);
+    discord.expect_interaction("tok-global-a", DISCORD_CHANNEL);
+    medic
+        .interaction(&diag_in("tok-global-a", Some("redis"), DISCORD_CHANNEL))
+        .await;
+    discord
+        .wait_until("the global 429", LIMIT, |d| {
+            d.calls_to("edit_original").iter().any(|c| c.status == 429)
+        })
+        .await;
+    // A report for another channel, ready within the window: its lane
+    // waits too, instead of earning another 429.
+    discord.expect_interaction("tok-global-b", OTHER);
+    medic
+        .interaction(&diag_in("tok-global-b", Some("redis"), OTHER))
+        .await;
+    discord
+        .wait_until("both reports answered", LIMIT, |d| {
+            d.original("tok-global-a").is_some() && d.original("tok-global-b").is_some()
+        })
+        .await;
+    assert_eq!(
+        discord.global_violations(),
+        0,
+        "no call while the global limit held: {:#?}",
+        discord.calls()
+    );
+    medic.stop().await.unwrap();
 }

@@ -185,6 +185,7 @@ async fn a_batch_of_repeats_around_a_resolve_counts_every_alert_in_order() {
     let platforms = Platforms {
         slack: true,
         discord: false,
+        console: false,
     };
     let pending = |id: i64, alerts: Vec<Alert>| Pending { id, alerts };
     use AlertState::{Firing, Resolved};
@@ -317,6 +318,7 @@ async fn an_applying_writer_commits_the_incident_with_its_delivery() {
     let platforms = Platforms {
         slack: true,
         discord: false,
+        console: false,
     };
     let applier = Applier::new(
         loaded.settings.alerts,

@@ -5,7 +5,10 @@
 #[path = "../../commands/tests/support/pg.rs"]
 mod pg;
 
+mod child;
+mod console;
 mod crash;
+mod diag_restart;
 mod discord;
 mod discord_buttons;
 mod discord_gateway;

@@ -4,5 +4,6 @@
 //! `medic_integrations::chat::Draw`; which one a message goes to is
 //! [`medic_commands::model::inbound::Platform`].
 
+pub mod console;
 pub mod discord;
 pub mod slack;

@@ -53,8 +53,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A local chat: type /diag redis and see the answer as a thread.
-    Console,
+    /// A local chat: /diag redis, alerts from files, buttons by number.
+    Console {
+        /// The database (sqlite://… or postgres://…); a temporary SQLite
+        /// file when not given.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Who types, as policies name users (`/as USER` changes it).
+        #[arg(long = "as", value_name = "USER")]
+        user: Option<String>,
+    },
     /// Validate the configuration and report every problem at once.
     CheckConfig,
     /// Export the audit log and verify its hash chain (exit 1 if broken).
@@ -149,7 +157,9 @@ pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Serve => serve::run(cli.config.as_deref()).await,
         Command::Diag { target, json } => diag::run(cli.config.as_deref(), &target, json).await,
-        Command::Console => console::run(cli.config.as_deref()).await,
+        Command::Console { database, user } => {
+            console::run(cli.config.as_deref(), console::Options { database, user }).await
+        }
         Command::CheckConfig => check::run(cli.config.as_deref()),
         Command::Audit { since, json } => {
             audit::run(cli.config.as_deref(), since.as_deref(), json).await

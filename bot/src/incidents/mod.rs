@@ -384,8 +384,7 @@ async fn apply_one(
                     Change::Reopened(row.id)
                 }
                 _ => {
-                    let place =
-                        routing::route(&config.routes, alert).and_then(|r| platforms.place(r));
+                    let place = platforms.place_for(&config.routes, alert);
                     let id = incidents::insert_incident(conn, alert, place, now).await?;
                     let hosts =
                         medic_commands::triage::correlation::named_hosts(alert, &alert.chain);

@@ -3,6 +3,7 @@
 
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::OfferButton;
+use medic_commands::model::alert::Alert;
 use medic_commands::model::inbound::Platform;
 use medic_commands::routing::Route;
 use medic_integrations::chat::{Provenance, Wire, draw};
@@ -14,9 +15,20 @@ pub struct Platforms {
     pub slack: bool,
     /// `[discord]` is configured.
     pub discord: bool,
+    /// `medic console`: every incident goes to the console's channel.
+    pub console: bool,
 }
 
 impl Platforms {
+    /// Where `alert`'s incident goes: the console's channel under `medic
+    /// console`, else its route's ([`Platforms::place`]).
+    pub fn place_for<'r>(&self, routes: &'r [Route], alert: &Alert) -> Option<(Platform, &'r str)> {
+        if self.console {
+            return Some((Platform::Console, crate::chat::console::CHANNEL));
+        }
+        medic_commands::routing::route(routes, alert).and_then(|r| self.place(r))
+    }
+
     /// Where a route's incidents go: its Slack channel when Slack is
     /// served, else its Discord channel when Discord is. One incident has
     /// one thread; a route naming both posts where the team's Slack is,
@@ -72,11 +84,13 @@ mod tests {
         let all = Platforms {
             slack: true,
             discord: true,
+            console: false,
         };
         assert_eq!(all.place(&both), Some((Platform::Slack, "C1")));
         let discord_only = Platforms {
             slack: false,
             discord: true,
+            console: false,
         };
         assert_eq!(discord_only.place(&both), Some((Platform::Discord, "123")));
         assert_eq!(

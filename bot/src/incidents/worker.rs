@@ -106,6 +106,7 @@ async fn deliveries(state: &AppState) -> Round {
     let platforms = super::Platforms {
         slack: state.slack.is_some(),
         discord: state.discord.is_some(),
+        console: state.console.is_some(),
     };
     match super::apply_batch(&state.store, settings, platforms, &batch).await {
         Ok(changes) => {

@@ -93,6 +93,15 @@ async fn lane(state: AppState, (platform, channel): (Platform, String), stop: Ca
                 return;
             }
         };
+        // Backing off after a failed round: the channel's later rows wait
+        // too, to keep its order.
+        let wait = row.not_before - now_ms();
+        if wait > 0 {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => continue,
+            }
+        }
         match send(&state, row).await {
             Sent::Done => {}
             Sent::Later => return,
@@ -241,7 +250,10 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
             Some(discord) => crate::chat::discord::send::send(state, discord, &call).await,
             None => Outcome::Rejected("Discord is not configured".into()),
         },
-        Platform::Console => Outcome::Rejected("no console is attached to this medic".into()),
+        Platform::Console => match &state.console {
+            Some(console) => crate::chat::console::send::send(console, &call),
+            None => Outcome::Rejected("no console is attached to this medic".into()),
+        },
     };
     record(state, &row, outcome).await
 }
@@ -261,7 +273,11 @@ async fn record(state: &AppState, row: &OutboxRow, outcome: Outcome) -> Sent {
         }
         Outcome::Later(why) => {
             tracing::warn!(channel, platform = row.platform.as_str(), error = %why, "Chat is unreachable; the message waits.");
-            if let Err(error) = state.store.outbox_attempted(row.id).await {
+            // 5 s, 10 s, 20 s … at most a minute between rounds (each
+            // round retries with backoff on its own, see `pace`).
+            let backoff = 5_000i64 << row.attempts.clamp(0, 4);
+            let retry_at = now_ms() + backoff.min(60_000);
+            if let Err(error) = state.store.outbox_attempted(row.id, retry_at).await {
                 tracing::warn!(%error, "Could not count an attempt.");
             }
             return Sent::Later;

@@ -70,6 +70,9 @@ pub struct OutboxRow {
     pub thread_ts: Option<String>,
     /// The name of the thread a root starts (Discord).
     pub title: Option<String>,
+    /// Not to be tried before this (unix ms): the backoff after a failed
+    /// round.
+    pub not_before: i64,
     /// What to do.
     pub kind: OutboxKind,
     /// The message, as the platform's JSON.
@@ -83,7 +86,7 @@ pub struct OutboxRow {
 }
 
 const COLUMNS: &str = "id, platform, channel, incident_id, kind, body, state, attempts, created_at, \
-     run_id, parent_id, thread_ts, title";
+     run_id, parent_id, thread_ts, title, not_before";
 
 fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -103,6 +106,7 @@ fn from_row(r: &AnyRow) -> sqlx::Result<OutboxRow> {
         parent_id: r.try_get(10)?,
         thread_ts: r.try_get(11)?,
         title: r.try_get(12)?,
+        not_before: r.try_get(13)?,
     })
 }
 
@@ -515,12 +519,13 @@ impl Store {
         })
     }
 
-    /// Counts a failed attempt at row `id` (an outage, a 429 past the
-    /// lane's patience); the row waits for the next round.
-    pub async fn outbox_attempted(&self, id: i64) -> sqlx::Result<()> {
+    /// Counts a failed round at row `id` (an outage, a 429 past the
+    /// lane's patience); it is not tried again before `retry_at` (unix ms).
+    pub async fn outbox_attempted(&self, id: i64, retry_at: i64) -> sqlx::Result<()> {
         let _turn = self.write_turn().await;
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1")
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, not_before = $2 WHERE id = $1")
             .bind(id)
+            .bind(retry_at)
             .execute(self.pool())
             .await?;
         Ok(())

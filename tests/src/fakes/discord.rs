@@ -100,6 +100,13 @@ struct Inner {
     forced: Mutex<HashMap<String, (u32, f64)>>,
     /// Route → refusals still to answer.
     refused: Mutex<HashMap<String, u32>>,
+    /// Route → the retry_after of a global 429 its next call gets.
+    global_next: Mutex<HashMap<String, f64>>,
+    /// Until when every call is globally rate limited.
+    global_until: Mutex<Option<Instant>>,
+    /// Calls that came while the global limit held: a bot Discord would
+    /// have answered 429 again (and, past a few, banned for a while).
+    global_violations: AtomicU64,
     recent: Mutex<HashMap<String, Vec<Instant>>>,
     nonces: Mutex<HashMap<String, String>>,
     /// Guild (None: global) → the commands as last overwritten.
@@ -126,6 +133,24 @@ fn answer(status: StatusCode, v: Value) -> Answer {
 
 fn error(status: StatusCode, code: u64, message: &str) -> Answer {
     answer(status, json!({ "code": code, "message": message }))
+}
+
+/// Discord's answer when the bot as a whole went too fast: every route
+/// waits (`X-RateLimit-Global`, `"global": true`; discord.com/developers/
+/// docs/topics/rate-limits#global-rate-limit).
+fn too_many_globally(retry_after: f64) -> Answer {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "retry-after",
+        format!("{}", retry_after.ceil() as u64).parse().unwrap(),
+    );
+    h.insert("x-ratelimit-global", "true".parse().unwrap());
+    h.insert("x-ratelimit-scope", "global".parse().unwrap());
+    Box::new((
+        StatusCode::TOO_MANY_REQUESTS,
+        h,
+        json!({ "message": "You are being rate limited.", "retry_after": retry_after, "global": true }),
+    ))
 }
 
 fn too_many(retry_after: f64) -> Answer {
@@ -256,6 +281,9 @@ impl FakeDiscord {
             gateway_url: gateway.url(),
             forced: Mutex::default(),
             refused: Mutex::default(),
+            global_next: Mutex::default(),
+            global_until: Mutex::default(),
+            global_violations: AtomicU64::new(0),
             recent: Mutex::default(),
             nonces: Mutex::default(),
             commands: Mutex::default(),
@@ -377,6 +405,22 @@ impl FakeDiscord {
             .lock()
             .unwrap()
             .insert(route.to_string(), times);
+    }
+
+    /// Answers the next call of `route` with a *global* 429: for
+    /// `retry_after` seconds every call, to any route, is refused, and
+    /// counted as a violation ([`FakeDiscord::global_violations`]).
+    pub fn rate_limit_globally(&self, route: &str, retry_after: f64) {
+        self.inner
+            .global_next
+            .lock()
+            .unwrap()
+            .insert(route.to_string(), retry_after);
+    }
+
+    /// Calls made while a global 429 held.
+    pub fn global_violations(&self) -> u64 {
+        self.inner.global_violations.load(Ordering::SeqCst)
     }
 
     /// Every call so far.
@@ -580,6 +624,19 @@ impl Inner {
     }
 
     fn forced_429(&self, route: &str) -> Result<(), Answer> {
+        let now = Instant::now();
+        let mut until = self.global_until.lock().unwrap();
+        if let Some(t) = *until
+            && now < t
+        {
+            self.global_violations.fetch_add(1, Ordering::SeqCst);
+            return Err(too_many_globally((t - now).as_secs_f64()));
+        }
+        if let Some(wait) = self.global_next.lock().unwrap().remove(route) {
+            *until = Some(now + Duration::from_secs_f64(wait));
+            return Err(too_many_globally(wait));
+        }
+        drop(until);
         if let Some(left) = self.refused.lock().unwrap().get_mut(route)
             && *left > 0
         {

@@ -117,6 +117,8 @@ struct Inner {
     /// `apps.connections.open` hands out.
     socket: Mutex<Option<(String, String)>>,
     down: Mutex<bool>,
+    /// Until when every call is answered 500.
+    failing_until: Mutex<Option<Instant>>,
     /// How long an accepted post waits before it is answered.
     answer_delay: Mutex<Duration>,
     seq: AtomicU64,
@@ -151,6 +153,7 @@ impl FakeSlack {
             not_member: Mutex::default(),
             socket: Mutex::default(),
             down: Mutex::new(false),
+            failing_until: Mutex::new(None),
             answer_delay: Mutex::new(Duration::ZERO),
             seq: AtomicU64::new(0),
             changes: Changes::default(),
@@ -206,6 +209,12 @@ impl FakeSlack {
     /// Makes every call fail with 503 (an outage) until set back.
     pub fn set_down(&self, down: bool) {
         *self.inner.down.lock().unwrap() = down;
+    }
+
+    /// Makes every call fail with 500 for `how_long` from now: an outage
+    /// with an end, as Slack's status page reports them.
+    pub fn fail_for(&self, how_long: Duration) {
+        *self.inner.failing_until.lock().unwrap() = Some(Instant::now() + how_long);
     }
 
     /// Answers each accepted `chat.postMessage` only after `delay`: the
@@ -564,6 +573,17 @@ fn answer(
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"ok": false, "error": "service_unavailable"}),
+            None,
+        );
+    }
+    if s.failing_until
+        .lock()
+        .unwrap()
+        .is_some_and(|t| Instant::now() < t)
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"ok": false, "error": "internal_error"}),
             None,
         );
     }
