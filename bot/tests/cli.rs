@@ -196,12 +196,14 @@ fn console_answers_typed_commands_as_a_thread() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
+    // Acknowledged to the person, then the report as a root message and
+    // its thread, from the outbox, before the console stops.
     assert!(
-        stdout.contains("medic › Running diagnostics for cache"),
+        stdout.contains("medic › (only you) Running diagnostics for cache"),
         "{stdout}"
     );
-    assert!(stdout.contains("medic › 🔴 cache"), "{stdout}");
-    assert!(stdout.contains("╰─ thread"), "{stdout}");
+    assert!(stdout.contains("medic › [m1] 🔴 cache"), "{stdout}");
+    assert!(stdout.contains("↳ [m1] 🔴 Connection refused"), "{stdout}");
     assert!(
         stdout.contains("I don't know the target `nope`."),
         "{stdout}"

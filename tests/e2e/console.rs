@@ -161,7 +161,7 @@ async fn a_console_session_diagnoses_triages_an_alert_and_runs_an_approved_actio
     // A diagnosis: acknowledged, then a root with its thread, then the
     // remediation's button.
     c.type_line("/diag redis").await;
-    c.expect("(only you) Running diagnostics for *redis*").await;
+    c.expect("(only you) Running diagnostics for redis").await;
     let root = c.expect("medic › [m").await;
     assert!(root.contains("redis"), "{root}");
     c.expect("↳ [").await;

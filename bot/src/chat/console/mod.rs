@@ -95,8 +95,10 @@ impl ConsoleRuntime {
     }
 
     /// What medic says to the person at the keyboard alone (an answer to
-    /// a command or a click).
+    /// a command or a click). These answers are written for chat, where
+    /// `*word*` is bold; a terminal shows the word.
     pub fn say(&self, text: &str) {
+        let text = text.replace('*', "");
         let mut out = String::new();
         for (i, line) in text.lines().enumerate() {
             out.push_str(if i == 0 {
