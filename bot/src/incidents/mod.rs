@@ -5,10 +5,13 @@
 //!   that follow, in one transaction with the delivery marked done. Run
 //!   twice after a crash, it cannot happen twice: the delivery is either
 //!   still pending (nothing happened) or done (all of it did).
+//! - [`decide`]: what an alert does, as plain functions of what is known
+//!   (the change, its messages, its follow-up jobs), tested without SQL.
 //! - [`worker`]: takes pending deliveries and runbook jobs, in order.
-//! - [`drain`]: sends the durable outbox, one lane per channel, at the
-//!   platform's pace.
+//! - [`triage`]: a runbook job's likely cause.
+//! - the messages go out through the durable outbox ([`crate::outbox`]).
 
+pub mod decide;
 pub(crate) mod render;
 pub mod triage;
 pub mod worker;
@@ -23,7 +26,6 @@ use futures::future::BoxFuture;
 
 use medic_commands::model::alert::{Alert, AlertSource, AlertState};
 use medic_commands::model::inbound::Platform;
-use medic_commands::routing;
 use medic_integrations::chat::draw;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -348,6 +350,8 @@ fn write(script: &mut Script, entries: Vec<(Option<(Platform, String)>, incident
     script.extend(enqueue_edits(backend, &edits));
 }
 
+/// One alert the one-by-one way: read what [`decide`] needs, decide,
+/// write the change, then its messages and follow-ups.
 async fn apply_one(
     conn: &mut AnyConnection,
     config: &AlertSettings,
@@ -356,141 +360,95 @@ async fn apply_one(
     now: i64,
 ) -> sqlx::Result<Change> {
     let open = incidents::open_incident(conn, alert).await?;
-    let change = match (alert.state, open) {
-        (AlertState::Resolved, Some(row)) => {
-            incidents::resolve(conn, row.id, now).await?;
-            Change::Resolved(row.id)
+    let reopenable = if decide::asks_reopenable(alert.state, open.as_ref().map(|r| r.id)) {
+        let since = now - config.incidents.reopen_window.as_millis() as i64;
+        incidents::resolved_since(conn, alert, since)
+            .await?
+            .map(|r| r.id)
+    } else {
+        None
+    };
+    let change = decide::decide(alert.state, open.as_ref().map(|r| r.id), reopenable);
+    let known = match (change, open) {
+        (Change::Resolved(id), _) => {
+            incidents::resolve(conn, id, now).await?;
+            None
         }
-        (AlertState::Resolved, None) => Change::Nothing,
-        (AlertState::Firing | AlertState::Reopened, Some(mut row)) => {
+        (Change::Repeated(_), Some(mut row)) => {
             incidents::seen_again(conn, &row, alert, now).await?;
             // The row as the UPDATE left it, without reading it back: a
             // repeat is most of a storm's alerts.
             row.view.seen_count += 1;
             row.view.last_seen = incidents::time_ms(now);
             row.view.severity = row.view.severity.max(alert.severity);
-            let id = row.id;
-            queue_messages(conn, config, alert, Change::Repeated(id), Some(row)).await?;
-            return Ok(Change::Repeated(id));
+            Some(row)
         }
-        (AlertState::Ignored, None) => Change::Nothing,
-        (_, Some(row)) => Change::Noted(row.id),
-        (state, None) => {
-            let window = config.incidents.reopen_window.as_millis() as i64;
-            let since = now - window;
-            match incidents::resolved_since(conn, alert, since).await? {
-                Some(row) if state != AlertState::Updated => {
-                    incidents::reopen(conn, row.id, now).await?;
-                    Change::Reopened(row.id)
-                }
-                _ => {
-                    let place = platforms.place_for(&config.routes, alert);
-                    let id = incidents::insert_incident(conn, alert, place, now).await?;
-                    let hosts =
-                        medic_commands::triage::correlation::named_hosts(alert, &alert.chain);
-                    if !hosts.is_empty() {
-                        incidents::set_named_hosts(conn, id, &hosts).await?;
-                    }
-                    Change::Opened(id)
-                }
+        (Change::Reopened(id), _) => {
+            incidents::reopen(conn, id, now).await?;
+            None
+        }
+        (Change::Opened(_), _) => {
+            let place = platforms.place_for(&config.routes, alert);
+            let id = incidents::insert_incident(conn, alert, place, now).await?;
+            let hosts = medic_commands::triage::correlation::named_hosts(alert, &alert.chain);
+            if !hosts.is_empty() {
+                incidents::set_named_hosts(conn, id, &hosts).await?;
             }
+            return queue_messages(conn, config, alert, Change::Opened(id), None).await;
         }
+        _ => None,
     };
-    queue_messages(conn, config, alert, change, None).await?;
-    Ok(change)
+    queue_messages(conn, config, alert, change, known).await
 }
 
-/// Queues what people should see for `change`, in the incident's channel.
-/// `known` is the incident as it now stands when the caller has it.
+/// Writes what people should see for `change` in the incident's channel,
+/// and the jobs that follow a new incident; returns `change`. `known` is
+/// the incident as it now stands when the caller has it.
 async fn queue_messages(
     conn: &mut AnyConnection,
     config: &AlertSettings,
     alert: &Alert,
     change: Change,
     known: Option<IncidentRow>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Change> {
     let id = match change {
-        Change::Nothing => return Ok(()),
+        Change::Nothing => return Ok(change),
         Change::Opened(id)
         | Change::Repeated(id)
         | Change::Reopened(id)
         | Change::Resolved(id)
         | Change::Noted(id) => id,
     };
+    let (jobs, deferred) = match change {
+        Change::Opened(_) => decide::follow_ups(alert, config),
+        _ => (Vec::new(), false),
+    };
+    for job in &jobs {
+        incidents::insert_job(conn, id, job.kind, &job.payload, now_ms()).await?;
+    }
     let row = match known {
         Some(row) => row,
         None => match incidents::incident(conn, id).await? {
             Some(row) => row,
-            None => return Ok(()),
+            None => return Ok(change),
         },
     };
     let Some((platform, channel)) = row.place.clone() else {
-        return Ok(());
+        return Ok(change);
     };
-    let at = clock(OffsetDateTime::now_utc());
-    let source = alert.source.as_str();
-    match change {
-        Change::Opened(_) => {
-            let root = draw(platform).incident_root(&row.view);
-            enqueue(conn, platform, &channel, id, OutboxKind::Root, &root).await?;
-            let words = routing::runbook_targets(&config.runbooks, alert);
-            // With triage on, the runbook job posts the likely cause first
-            // and these detail lines after it.
-            let deferred = config.triage.enabled && !words.is_empty();
-            if !alert.details.is_empty() && !deferred {
-                let note = alert.details.join("\n");
-                reply(conn, &row, &note).await?;
+    for message in decide::messages(change, alert, OffsetDateTime::now_utc(), deferred) {
+        match message {
+            decide::Message::Root => {
+                let root = draw(platform).incident_root(&row.view);
+                enqueue(conn, platform, &channel, id, OutboxKind::Root, &root).await?;
             }
-            if !words.is_empty() {
-                let job = triage::DiagnoseJob {
-                    run: words,
-                    alert: Some(alert.clone()),
-                };
-                let payload = serde_json::to_string(&job).unwrap_or_default();
-                incidents::insert_job(conn, id, "diagnose", &payload, now_ms()).await?;
+            decide::Message::Edit => {
+                enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
             }
-            // Buttons for the vendor actions (acknowledge, resolve, …),
-            // on Slack and Discord alike.
-            if let Some(payload) =
-                crate::remediation::vendor::job_payload(alert, &config.action_sources)
-            {
-                let kind = crate::remediation::vendor::JOB_KIND;
-                incidents::insert_job(conn, id, kind, &payload, now_ms()).await?;
-            }
+            decide::Message::Note(text) => reply(conn, &row, &text).await?,
         }
-        Change::Repeated(_) => {
-            enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
-        }
-        Change::Resolved(_) => {
-            enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
-            reply(conn, &row, &format!("✅ Resolved at {at} UTC ({source})")).await?;
-        }
-        Change::Reopened(_) => {
-            enqueue(conn, platform, &channel, id, OutboxKind::Edit, "").await?;
-            reply(
-                conn,
-                &row,
-                &format!("🔁 Firing again at {at} UTC, after it was resolved ({source})"),
-            )
-            .await?;
-        }
-        Change::Noted(_) => {
-            let what = match alert.state {
-                AlertState::Acknowledged => "👀 Acknowledged",
-                AlertState::Ignored => "🔕 Ignored",
-                AlertState::Reopened => "🔁 Unresolved",
-                _ => "📝 Updated",
-            };
-            let mut note = format!("{what} at {at} UTC ({source})");
-            for line in &alert.details {
-                note.push('\n');
-                note.push_str(line);
-            }
-            reply(conn, &row, &note).await?;
-        }
-        Change::Nothing => {}
     }
-    Ok(())
+    Ok(change)
 }
 
 async fn reply(conn: &mut AnyConnection, row: &IncidentRow, text: &str) -> sqlx::Result<()> {
@@ -499,8 +457,4 @@ async fn reply(conn: &mut AnyConnection, row: &IncidentRow, text: &str) -> sqlx:
     };
     let body = draw(*platform).incident_note(text);
     enqueue(conn, *platform, channel, row.id, OutboxKind::Reply, &body).await
-}
-
-fn clock(t: OffsetDateTime) -> String {
-    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }

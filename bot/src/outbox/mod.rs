@@ -29,6 +29,9 @@ use tokio::sync::{Notify, oneshot};
 use crate::storage::Store;
 pub use crate::storage::outbox::Settled;
 
+/// How often a waiter asks the database whether its row ended elsewhere.
+const ASK_AGAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Wakes the drain, and tells waiters how rows ended.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -53,22 +56,40 @@ impl Outbox {
         self.wake.notified().await
     }
 
-    /// Waits until row `id` (committed) is sent or failed.
+    /// Waits until row `id` (committed) is sent or failed. This process's
+    /// drain says so at once; another replica's drain (several medics on
+    /// one database) is seen by asking the database now and then.
     pub async fn settled(&self, store: &Store, id: i64) -> Settled {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.waiting
             .lock()
             .expect("outbox waiters")
             .entry(id)
             .or_default()
             .push(tx);
-        // Settled before the waiter was in place: the drain found nobody.
-        if let Ok(Some(done)) = store.outbox_settled(id).await {
-            self.waiting.lock().expect("outbox waiters").remove(&id);
-            return done;
+        loop {
+            // Settled before the waiter was in place, or elsewhere.
+            if let Ok(Some(done)) = store.outbox_settled(id).await {
+                // Forget this waiter, not others waiting on the same row.
+                drop(rx);
+                let mut waiting = self.waiting.lock().expect("outbox waiters");
+                if let Some(list) = waiting.get_mut(&id) {
+                    list.retain(|w| !w.is_closed());
+                    if list.is_empty() {
+                        waiting.remove(&id);
+                    }
+                }
+                return done;
+            }
+            tokio::select! {
+                told = &mut rx => {
+                    // A dropped sender means this process's drain is gone:
+                    // shutting down.
+                    return told.unwrap_or(Settled::Failed);
+                }
+                _ = tokio::time::sleep(ASK_AGAIN) => {}
+            }
         }
-        // A dropped sender means this process's drain is gone: shutting down.
-        rx.await.unwrap_or(Settled::Failed)
     }
 
     /// Row `id` ended: tells whoever waits on it.

@@ -46,6 +46,9 @@ async fn refuse<N: Notifier>(
     notifier.ephemeral(why).await;
 }
 
+/// The answer to a second press of a button.
+const ALREADY_USED: &str = "This button was already used; nothing was run again.";
+
 async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N) {
     let offer = match state.store.offer(&click.id).await {
         Ok(Some(o)) => o,
@@ -92,7 +95,13 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
         }
     };
     if let Err(why) = gate(&state.store, action, &offer.target).await {
-        let why = format!("Not run: {why}.");
+        // The run in the way may be this very button's (a double click
+        // whose first press is running): say so, as the single-use check
+        // would have had it come first.
+        let why = match state.store.offer_used(&offer.id).await {
+            Ok(true) => ALREADY_USED.to_string(),
+            _ => format!("Not run: {why}."),
+        };
         return refuse(state, click, &offer.action, &offer.target, &why, notifier).await;
     }
     let now = now_ms();
@@ -124,8 +133,15 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
     match state.store.create_request(&request).await {
         Ok(true) => {}
         Ok(false) => {
-            let why = "This button was already used; nothing was run again.";
-            return refuse(state, click, &offer.action, &offer.target, why, notifier).await;
+            return refuse(
+                state,
+                click,
+                &offer.action,
+                &offer.target,
+                ALREADY_USED,
+                notifier,
+            )
+            .await;
         }
         Err(error) => {
             tracing::warn!(%error, "Could not record a request.");

@@ -83,7 +83,7 @@ pub struct Pending {
 /// commit together, so there is nothing to mark done, nothing to read back
 /// and no second turn at SQLite's write lock.
 ///
-/// The batch's transaction is two round trips when nothing new opens: the
+/// The batch's transaction is two scripts when nothing new opens: the
 /// first begins, inserts and runs [`Apply::reads`]; the second runs what
 /// [`Apply::apply`] left in its tail, and commits ([`super::script`]).
 pub trait Apply: Send + Sync + 'static {
@@ -370,7 +370,7 @@ impl Store {
         // nothing on its own: after a failed batch, a BEGIN that fails
         // because a transaction is still open on this connection answers
         // 503, where a bare INSERT would join that transaction and be
-        // answered 2xx uncommitted. On SQLite it is the same round trip.
+        // answered 2xx uncommitted.
         let mut script = Script::new(backend);
         script.push(Statement::begin_write(backend));
         script.push(rows.insert(backend, batch, "pending"));
@@ -400,9 +400,8 @@ impl Store {
     /// retries it, one delivery at a time, and logs the one that fails).
     ///
     /// The writer runs the transaction itself, with `BEGIN` and `COMMIT` in
-    /// its scripts, so that on SQLite they share the round trips of the
-    /// statements beside them ([`Apply`]); sqlx's `Transaction` sends each
-    /// on its own. Whatever fails, it rolls back before it answers; the
+    /// its scripts beside the statements they enclose ([`Apply`]).
+    /// Whatever fails, it rolls back before it answers; the
     /// held connection closes instead of going back to the pool when it is
     /// dropped ([`writer`]), so a transaction left open by a failed
     /// rollback cannot reach anyone else.

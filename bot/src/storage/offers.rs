@@ -302,6 +302,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whether offer `id`'s button has been pressed (it has a request).
+    pub async fn offer_used(&self, id: &str) -> sqlx::Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM action_requests WHERE offer_id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
+    }
+
     /// The request with this id.
     pub async fn request(&self, id: &str) -> sqlx::Result<Option<Request>> {
         sqlx::query(concat!(

@@ -1,31 +1,20 @@
-//! Statements sent to the database together.
+//! Statements run together, in order, on one connection.
 //!
 //! The delivery writer's batch is a chain of statements (begin, insert,
 //! read the open incidents, count the repeats, queue the root edits,
-//! commit), and every webhook of the batch waits for the whole chain. On
-//! SQLite each statement sent alone is a round trip to sqlx's SQLite thread
-//! and back, and under load each of those cost 200–400 µs of wake-ups, far
-//! more than SQLite's own work (BENCHMARKS.md, stop 15). A [`Script`] sends
-//! its statements to SQLite as one text, run in one round trip: SQLite
-//! prepares and steps them in order, binding the values in marker order
-//! across statement boundaries (anonymous `?` markers, see
-//! [`super::Markers`]). On PostgreSQL, whose extended protocol takes one
-//! statement at a time, a script runs its statements one after the other
-//! on the same connection.
+//! commit) whose values are all known before the first is sent; a
+//! [`Script`] holds them with their values and runs them one after the
+//! other, each with its own prepared statement, returning each one's rows.
+//! (Sending them to SQLite as one multi-statement text saved round trips
+//! but relied on behaviour sqlx marks deprecated, and did not make ingest
+//! faster.)
 //!
-//! Only statements whose values are known before it is sent can share a
+//! Only statements whose values are known before it runs can share a
 //! script: what depends on a row read in the same transaction goes in the
 //! next one.
-//!
-//! sqlx 0.9 marks "several statements in one prepared query" as deprecated
-//! on `Query::fetch_many` (launchbadge/sqlx#3108): it still works through
-//! `Executor::fetch_many`, which is what this uses; the note beside sqlx
-//! in the root Cargo.toml says to check it before upgrading. The tests that
-//! store deliveries on SQLite fail if it stops working.
 
-use futures::TryStreamExt;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Either, Executor};
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::Backend;
 
@@ -129,7 +118,7 @@ fn bind(mut query: AnyQuery, values: Vec<Value>) -> AnyQuery {
     query
 }
 
-/// Statements to run in order, in one round trip on SQLite.
+/// Statements to run in order.
 #[derive(Debug)]
 pub struct Script {
     backend: Backend,
@@ -185,39 +174,9 @@ impl Script {
     /// it do not run, and the caller rolls back whatever transaction it is
     /// in.
     pub async fn run(self, conn: &mut AnyConnection) -> sqlx::Result<Vec<Vec<AnyRow>>> {
-        let n = self.statements.len();
-        if self.backend == Backend::Postgres || n < 2 {
-            let mut out = Vec::with_capacity(n);
-            for statement in self.statements {
-                out.push(statement.fetch_all(&mut *conn).await?);
-            }
-            return Ok(out);
-        }
-        let mut sql = String::with_capacity(self.statements.iter().map(|s| s.sql.len() + 2).sum());
-        let mut values = Vec::with_capacity(self.statements.iter().map(|s| s.values.len()).sum());
-        for (i, statement) in self.statements.into_iter().enumerate() {
-            if i > 0 {
-                sql.push_str(";\n");
-            }
-            sql.push_str(&statement.sql);
-            values.extend(statement.values);
-        }
-        let query = bind(sqlx::query(AssertSqlSafe(sql)), values);
-        let mut out: Vec<Vec<AnyRow>> = Vec::with_capacity(n);
-        let mut rows = Vec::new();
-        let mut results = conn.fetch_many(query);
-        while let Some(step) = results.try_next().await? {
-            match step {
-                // Each statement ends with its result, after its rows.
-                Either::Left(_) => out.push(std::mem::take(&mut rows)),
-                Either::Right(row) => rows.push(row),
-            }
-        }
-        if out.len() != n {
-            return Err(sqlx::Error::Protocol(format!(
-                "a script of {n} statements returned {} results",
-                out.len()
-            )));
+        let mut out = Vec::with_capacity(self.statements.len());
+        for statement in self.statements {
+            out.push(statement.fetch_all(&mut *conn).await?);
         }
         Ok(out)
     }
