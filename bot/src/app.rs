@@ -7,10 +7,8 @@
 //! close the database.
 
 use medic_integrations::alerts::sentry::api::SentryApi;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,64 +28,10 @@ use crate::outbox::Outbox;
 use crate::ratelimit::CommandLimiter;
 use crate::settings::Settings;
 use crate::single_flight::DiagnosticRuns;
+use crate::state::{AppState, Shared};
 use crate::storage::Store;
 use crate::storage::deliveries::Ingest;
 use crate::telemetry::metrics::Metrics;
-
-/// What every request handler and background job shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The validated configuration.
-    pub settings: Settings,
-    /// The database.
-    pub store: Store,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// Slack, when configured.
-    pub slack: Option<SlackRuntime>,
-    /// Discord, when configured.
-    pub discord: Option<DiscordRuntime>,
-    /// The terminal, under `medic console`.
-    pub console: Option<ConsoleRuntime>,
-    /// Targets by the name users type.
-    pub targets: BTreeMap<String, Target>,
-    /// The per-person command limit.
-    pub limiter: CommandLimiter,
-    /// Diagnostic runs in progress, shared by the commands that ask for
-    /// the same target meanwhile; bounds how many run at once.
-    pub diagnostics: DiagnosticRuns,
-    /// One permit per accepted command until its report is delivered:
-    /// the bound past which commands are answered "busy".
-    pub pending: Arc<Semaphore>,
-    /// Diagnostics running now, for coalescing.
-    pub in_flight: InFlight,
-    /// Background jobs; shutdown waits for them.
-    pub tasks: TaskTracker,
-    /// Commits alert deliveries, batched.
-    pub ingest: Ingest,
-    /// The configured alert sources' verifiers and parsers.
-    pub intakes: Intakes,
-    /// Wakes the incident worker when a runbook job is queued or a
-    /// delivery is left pending.
-    pub incident_wake: Arc<Notify>,
-    /// The durable outbox's handle: wakes its drain, tells waiters how
-    /// their rows ended.
-    pub outbox: Arc<Outbox>,
-    /// Sentry's API, when `sentry.auth_token` is set: triage fetches an
-    /// issue's latest event from it when the webhook did not carry one.
-    pub sentry_api: Option<SentryApi>,
-}
-
-/// A cheap handle to [`Shared`].
-#[derive(Debug, Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
 
 /// A built, bound, not yet serving medic.
 pub struct App {
@@ -158,7 +102,7 @@ impl App {
             incident_wake.clone(),
             outbox.clone(),
         );
-        let state = AppState(Arc::new(Shared {
+        let state = AppState::new(Shared {
             limiter: CommandLimiter::new(limits.commands_per_minute, limits.command_burst),
             diagnostics: DiagnosticRuns::new(limits.concurrent_diagnostics, metrics.clone()),
             pending: Arc::new(Semaphore::new(limits.pending_commands.max(1))),
@@ -176,7 +120,8 @@ impl App {
             console,
             targets,
             sentry_api,
-        }));
+            started_at: crate::storage::now_ms(),
+        });
         Ok(App { listener, state })
     }
 

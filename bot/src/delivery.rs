@@ -27,9 +27,9 @@ use medic_integrations::chat::slack::render as slack_render;
 use medic_integrations::chat::{Provenance, Wire, draw};
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::outbox::Settled;
 use crate::single_flight::RunWatch;
+use crate::state::AppState;
 use crate::storage::outbox::{NewRow, OutboxKind, push};
 use crate::storage::runs::{self, NewRun, RunRecord};
 
@@ -519,7 +519,8 @@ pub async fn recover(state: &AppState) {
         ),
         Err(error) => tracing::warn!(%error, "Could not read runs left unfinished."),
     }
-    let runs = match state.store.unfinished_runs(since).await {
+    // Only runs from before this process: one accepted since is running.
+    let runs = match state.store.unfinished_runs(since, state.started_at).await {
         Ok(r) => r,
         Err(error) => {
             tracing::warn!(%error, "Could not read runs left unfinished; they are not delivered.");

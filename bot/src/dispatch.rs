@@ -22,8 +22,8 @@ use medic_commands::model::inbound::{Actor, Platform};
 use medic_integrations::chat::Provenance;
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::delivery::{Delivery, Gather, run_and_deliver};
+use crate::state::AppState;
 use crate::storage::runs::NewRun;
 use crate::telemetry::metrics::AckOutcome;
 

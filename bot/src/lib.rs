@@ -6,16 +6,19 @@
 //!
 //! - [`cli`]: the command line (`serve`, `diag`, `console`, `check-config`).
 //! - [`settings`]: layered, validated, secret-safe configuration.
-//! - [`app`]: [`app::App`] — build from settings, serve until a shutdown
-//!   future completes, drain.
+//! - [`app`]: [`app::App`] — build from settings, wire the loops, serve
+//!   until a shutdown future completes, drain.
+//! - [`state`]: [`state::AppState`], what handlers and loops share.
 //! - [`http`]: the router, the server loop, health, metrics and the alert
 //!   webhooks; each chat platform's routes live in its folder.
 //! - [`chat`]: one folder per chat platform ([`chat::slack`],
-//!   [`chat::discord`]): its runtime, inbound handlers and outbox sender.
+//!   [`chat::discord`], [`chat::console`]): its runtime, inbound handlers
+//!   and outbox sender.
 //! - [`dispatch`]: a typed command → an acknowledgement now, a report later.
 //! - [`delivery`]: running diagnostics → root message, streamed thread, final edit.
 //! - [`single_flight`]: one run per target, shared and watched.
-//! - [`incidents`]: alert deliveries → incidents → messages in the outbox.
+//! - [`incidents`]: alert deliveries → incidents (decided by plain
+//!   functions, [`incidents::decide`]) → messages in the outbox.
 //! - [`remediation`]: buttons → policy → approval → one run → audit.
 //! - [`outbox`]: the durable outbox's drain, and each platform's pace.
 //! - [`lease`]: one holder among replicas (a renewed Redis key).
@@ -36,5 +39,6 @@ pub mod ratelimit;
 pub mod remediation;
 pub mod settings;
 pub mod single_flight;
+pub mod state;
 pub mod storage;
 pub mod telemetry;

@@ -4,7 +4,9 @@
 //! # Layout
 //!
 //! - [`model`]: the neutral data that flows through medic — [`Report`],
-//!   [`Finding`], [`Status`] and the inbound [`model::inbound`] types.
+//!   [`Finding`], [`Status`], the inbound [`model::inbound`] types, and
+//!   [`model::word`]: the closed sets medic stores as words (platforms,
+//!   alert sources, severities, states), read back exhaustively.
 //! - [`actions`]: remediations from config, the policy that guards them,
 //!   and the argv runner.
 //! - [`command`]: the chat grammar (`/diag TARGET`, `/help`) as data, parsed

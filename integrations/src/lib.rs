@@ -3,12 +3,19 @@
 //!
 //! # Layout
 //!
-//! - [`chat`]: chat platforms. Each has the same roles in the same files:
+//! - [`chat`]: chat platforms, and their seam: [`chat::Draw`], what every
+//!   platform draws (a report, an incident, a digest, a likely cause,
+//!   offers, a request's status), picked by [`chat::draw`] from a
+//!   `Platform`. Each platform has the same roles in the same files:
 //!   `verify` (is this request really from the platform), `parse` (wire →
-//!   medic's neutral types), `render` ([`medic_commands::Report`] → the
-//!   platform's message format, within its limits) and `client` (its API).
-//!   - [`chat::slack`]: Slack over HTTP (slash commands) and its Web API.
-//!   - [`chat::console`]: the terminal, for `medic diag` and `medic console`.
+//!   medic's neutral types), `render` (a report → the platform's message
+//!   format, within its limits), `draw` (its side of the seam) and
+//!   `client` (its API).
+//!   - [`chat::slack`]: Slack's Block Kit, verification, Web API.
+//!   - [`chat::discord`]: Discord's messages and components, Ed25519
+//!     verification, REST API.
+//!   - [`chat::console`]: the terminal, for `medic diag` and `medic
+//!     console` (text, and buttons pressed by number).
 //! - [`alerts`]: alert sources (Sentry, PagerDuty, Alertmanager). Each
 //!   verifies its webhook over the raw body, then parses it into
 //!   [`medic_commands::model::alert::Alert`]s, behind one trait

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use medic_tests::require_redis;
+use medic_tests::services::dead_port;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -112,7 +112,9 @@ impl Console {
 
 #[tokio::test]
 async fn a_console_session_diagnoses_triages_an_alert_and_runs_an_approved_action_once() {
-    let redis = require_redis!();
+    // A Redis that is down: the report has trouble, so the remediation
+    // is offered under it.
+    let redis = format!("redis://127.0.0.1:{}", dead_port().await);
     let dir = tempfile::tempdir().unwrap();
     let host = tempfile::tempdir().unwrap();
     let ran = tempfile::tempdir().unwrap();
@@ -163,7 +165,7 @@ async fn a_console_session_diagnoses_triages_an_alert_and_runs_an_approved_actio
     c.type_line("/diag redis").await;
     c.expect("(only you) Running diagnostics for redis").await;
     let root = c.expect("medic › [m").await;
-    assert!(root.contains("redis"), "{root}");
+    assert!(root.contains("🔴 redis"), "{root}");
     c.expect("↳ [").await;
     let offer = c.expect("] Mark a run").await;
     let request = Console::button(&offer, "Mark a run");
@@ -206,4 +208,13 @@ async fn a_console_session_diagnoses_triages_an_alert_and_runs_an_approved_actio
         .expect("the console stops")
         .unwrap();
     assert!(status.success(), "{status}");
+    // Each message once: one report, one incident.
+    let out = c.out.lock().unwrap().clone();
+    let roots = |needle: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("medic › [m") && l.contains(needle))
+            .count()
+    };
+    assert_eq!(roots("🔴 redis ("), 1, "{out}");
+    assert_eq!(roots("Errno::ENOSPC"), 1, "{out}");
 }

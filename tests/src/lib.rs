@@ -11,6 +11,11 @@
 //! - [`db`]: a fresh database per test.
 //! - [`signing`]: signs requests the way the platforms do, independently of
 //!   medic's own verifier.
+//! - [`wait`]: waiting on events (a fake's record, a condition polled
+//!   with a deadline), never on a fixed sleep.
+//! - `e2e/`: the end-to-end tests, one module per capability; `e2e/child.rs`
+//!   runs medic as a real process, for the tests that SIGKILL it, and
+//!   `e2e/console.rs` drives `medic console` through its stdin.
 
 pub mod bench_support;
 pub mod db;
@@ -22,8 +27,9 @@ pub mod wait;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use medic::app::{App, AppState};
+use medic::app::App;
 use medic::settings::{Settings, Sources};
+use medic::state::AppState;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

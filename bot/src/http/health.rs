@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> &'static str {

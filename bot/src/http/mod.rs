@@ -18,8 +18,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tower::{Layer, Service};
 
-use crate::app::AppState;
 use crate::chat::{discord, slack};
+use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
 
 /// Bodies larger than this are refused with 413 before they are read in

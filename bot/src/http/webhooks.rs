@@ -32,8 +32,8 @@ use medic_integrations::alerts::{Intake, IntakeError};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::settings::AlertSettings;
+use crate::state::AppState;
 use crate::storage::deliveries::{IngestError, NewDelivery, Recorded};
 
 /// The configured alert sources' verifiers and parsers.

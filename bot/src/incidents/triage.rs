@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::incidents::{self, IncidentRow};
 
 /// A `diagnose` job's payload: what to run and the alert that opened the

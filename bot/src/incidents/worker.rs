@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Pending;
 use super::triage::DiagnoseJob;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::incidents::{self, Job};
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};

@@ -27,8 +27,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Settled;
-use crate::app::AppState;
+use super::{Call, Outcome, Settled};
+use crate::state::AppState;
 use crate::storage::incidents::IncidentRow;
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, OutboxRow};
@@ -116,42 +116,6 @@ enum Sent {
     /// Not now (an outage past the pace's patience, the database); the
     /// lane stops and the next round starts it again.
     Later,
-}
-
-/// One row as its platform's sender gets it: what to send and where.
-#[derive(Debug)]
-pub struct Call<'a> {
-    /// The row.
-    pub row: &'a OutboxRow,
-    /// What it says, in its platform's JSON.
-    pub body: Wire,
-    /// The thread it goes in: a reply's (the incident's, its parent's), a
-    /// root's when it answers in a thread (an @mention).
-    pub thread: Option<String>,
-    /// The message an edit replaces.
-    pub message: Option<String>,
-    /// Its incident, for an incident's row.
-    pub incident: Option<&'a IncidentRow>,
-    /// When the pace stops retrying it for this round.
-    pub give_up: Instant,
-    /// It was in flight when medic last stopped (or its last attempt
-    /// failed mid-call): it may have landed, which the sender checks
-    /// before sending it again.
-    pub resend: bool,
-}
-
-/// How a platform's sender ended a call.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The platform has it: the message's id (Slack's ts).
-    Posted(String),
-    /// The platform refused it; trying again cannot help.
-    Rejected(String),
-    /// The platform took it, but its answer could not be read: sending
-    /// again could post twice, so it counts as sent, without an id.
-    Unreadable(String),
-    /// Not now: the platform is unreachable or still rate-limiting.
-    Later(String),
 }
 
 /// Patience per round with one row: a lane does not hold up its

@@ -15,6 +15,8 @@
 //!
 //! - [`Outbox`]: this process's handle: wakes the drain, and tells those
 //!   who wait on a row (a report's last message) how it ended.
+//! - [`Call`], [`Outcome`]: what a platform's sender is handed, and what
+//!   it answers.
 //! - [`drain`]: the lanes, and the steps every platform shares.
 //! - [`pace`]: each platform's pace per channel, `Retry-After`, backoff.
 
@@ -24,10 +26,50 @@ pub mod pace;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use medic_integrations::chat::Wire;
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use crate::storage::Store;
+use crate::storage::incidents::IncidentRow;
+use crate::storage::outbox::OutboxRow;
 pub use crate::storage::outbox::Settled;
+
+/// One row as its platform's sender gets it: what to send and where.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The row.
+    pub row: &'a OutboxRow,
+    /// What it says, in its platform's JSON.
+    pub body: Wire,
+    /// The thread it goes in: a reply's (the incident's, its parent's), a
+    /// root's when it answers in a thread (an @mention).
+    pub thread: Option<String>,
+    /// The message an edit replaces.
+    pub message: Option<String>,
+    /// Its incident, for an incident's row.
+    pub incident: Option<&'a IncidentRow>,
+    /// When the pace stops retrying it for this round.
+    pub give_up: Instant,
+    /// It was in flight when medic last stopped (or its last attempt
+    /// failed mid-call): it may have landed, which the sender checks
+    /// before sending it again.
+    pub resend: bool,
+}
+
+/// How a platform's sender ended a call.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The platform has it: the message's id (Slack's ts).
+    Posted(String),
+    /// The platform refused it; trying again cannot help.
+    Rejected(String),
+    /// The platform took it, but its answer could not be read: sending
+    /// again could post twice, so it counts as sent, without an id.
+    Unreadable(String),
+    /// Not now: the platform is unreachable or still rate-limiting.
+    Later(String),
+}
 
 /// How often a waiter asks the database whether its row ended elsewhere.
 const ASK_AGAIN: std::time::Duration = std::time::Duration::from_secs(2);

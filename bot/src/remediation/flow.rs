@@ -6,7 +6,7 @@ use medic_commands::actions::policy;
 use medic_commands::model::inbound::{ButtonClick, ClickVerb};
 
 use super::{Notifier, audit, gate, run, status};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::now_ms;
 use crate::storage::offers::{Request, RequestState, new_id};

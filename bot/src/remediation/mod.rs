@@ -28,7 +28,7 @@ use medic_commands::actions::view::OfferButton;
 use medic_commands::actions::{Action, params, policy};
 use medic_commands::model::inbound::Place;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::offers::{Offer, new_id};
 use crate::storage::{Store, now_ms};

@@ -9,7 +9,7 @@ use medic_commands::{Report, Status};
 
 use super::flow::refresh;
 use super::{Notifier, audit};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::offers::{Claim, Request, RequestState};
 

@@ -6,7 +6,7 @@ use medic_commands::actions::Action;
 use medic_commands::actions::view::StatusView;
 use medic_integrations::chat::draw;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::offers::{Request, RequestState};
 use crate::storage::outbox::{NewRow, OutboxKind, push};
 

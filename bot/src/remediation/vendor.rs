@@ -17,7 +17,7 @@ use medic_commands::model::alert::{Alert, AlertSource};
 use medic_commands::model::inbound::Place;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::incidents::{self, Job};
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};

@@ -163,14 +163,20 @@ impl Store {
             .transpose()
     }
 
-    /// Runs accepted since `since_ms` whose diagnosis never finished: a
-    /// restart interrupted them.
-    pub async fn unfinished_runs(&self, since_ms: i64) -> sqlx::Result<Vec<RunRecord>> {
+    /// Runs accepted between `since_ms` and `before_ms` whose diagnosis
+    /// never finished: a restart interrupted them.
+    pub async fn unfinished_runs(
+        &self,
+        since_ms: i64,
+        before_ms: i64,
+    ) -> sqlx::Result<Vec<RunRecord>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM command_runs WHERE state = 'accepted' AND received_at >= $1 ORDER BY id"
+            "SELECT {COLUMNS} FROM command_runs WHERE state = 'accepted' AND received_at >= $1 \
+             AND received_at < $2 ORDER BY id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(since_ms)
+            .bind(before_ms)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(from_row).collect()

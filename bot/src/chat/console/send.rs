@@ -5,7 +5,7 @@
 use medic_integrations::chat::console::draw::ConsoleMessage;
 
 use super::{ConsoleRuntime, Shown};
-use crate::outbox::drain::{Call, Outcome};
+use crate::outbox::{Call, Outcome};
 use crate::storage::outbox::OutboxKind;
 
 /// Prints `call`.

@@ -25,10 +25,10 @@ use medic_integrations::alerts::sentry::SentryVerifier;
 use medic_integrations::alerts::{Intake, IntakeError};
 
 use super::{CHANNEL, ConsoleRuntime};
-use crate::app::AppState;
 use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
 use crate::remediation::{Notifier, flow};
+use crate::state::AppState;
 use crate::storage::deliveries::{NewDelivery, Recorded};
 
 /// One line as typed, and what it asks.

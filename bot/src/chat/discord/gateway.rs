@@ -50,8 +50,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::ack::Acked;
 use super::interactions;
-use crate::app::AppState;
 use crate::lease::Lease;
+use crate::state::AppState;
 
 /// The intents medic identifies with.
 pub const INTENTS: GatewayIntents = GatewayIntents::GUILDS;

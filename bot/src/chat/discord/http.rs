@@ -11,9 +11,9 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use medic_integrations::chat::discord::parse::Interaction;
 
-use crate::app::AppState;
 use crate::chat::discord::ack::Acked;
 use crate::chat::discord::interactions;
+use crate::state::AppState;
 
 /// The two headers Discord signs a request with.
 pub struct DiscordSignature {

@@ -21,11 +21,11 @@ use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
 use medic_integrations::chat::discord::render;
 
 use super::ack::Acked;
-use crate::app::AppState;
 use crate::chat::discord::remediation::DiscordNotifier;
 use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
 use crate::remediation::flow;
+use crate::state::AppState;
 use crate::telemetry::metrics::AckOutcome;
 
 /// The response to `i`. Work it starts (a diagnostic, a button's flow)

@@ -13,9 +13,9 @@
 
 use medic_integrations::chat::discord::components;
 
-use crate::app::AppState;
 use crate::chat::discord::ack::Acked;
 use crate::remediation::Notifier;
+use crate::state::AppState;
 
 /// Answers and status messages for one Discord click.
 pub struct DiscordNotifier {

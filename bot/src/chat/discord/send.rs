@@ -38,8 +38,8 @@ use medic_integrations::chat::discord::render::DiscordMessage;
 use medic_integrations::chat::discord::{components, digest, incident};
 
 use super::DiscordRuntime;
-use crate::app::AppState;
-use crate::outbox::drain::{Call, Outcome};
+use crate::outbox::{Call, Outcome};
+use crate::state::AppState;
 use crate::storage::outbox::OutboxKind;
 
 /// Sends `call` to Discord.

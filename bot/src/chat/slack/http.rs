@@ -14,9 +14,9 @@ use medic_integrations::chat::slack::events::{Envelope, Event};
 use medic_integrations::chat::slack::parse::SlashCommand;
 use medic_integrations::chat::slack::render::ephemeral;
 
-use crate::app::AppState;
 use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
+use crate::state::AppState;
 use crate::storage::outbox::{NewRow, OutboxKind, push};
 use crate::telemetry::metrics::AckOutcome;
 

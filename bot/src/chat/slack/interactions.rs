@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use medic_integrations::chat::slack::interaction::{self, Interaction};
 
 use super::http::{SlackSignature, refuse_unless_slack};
-use crate::app::AppState;
 use crate::remediation::{Notifier, flow};
+use crate::state::AppState;
 
 /// A button click.
 pub async fn interactions(

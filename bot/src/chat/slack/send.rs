@@ -11,8 +11,8 @@ use medic_integrations::chat::slack::client::{self, SlackApiError};
 use slack_morphism::prelude::SlackMessageContent;
 
 use super::SlackRuntime;
-use crate::app::AppState;
-use crate::outbox::drain::{Call, Outcome};
+use crate::outbox::{Call, Outcome};
+use crate::state::AppState;
 use crate::storage::outbox::OutboxKind;
 
 /// Sends `call` to Slack.

@@ -27,9 +27,9 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::chat::slack::interactions::SlackNotifier;
 use crate::remediation::flow;
+use crate::state::AppState;
 
 /// The longest wait between attempts to reconnect.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
