@@ -17,6 +17,7 @@ mod incidents;
 mod ingest_store;
 mod lease;
 mod operations;
+mod outbox;
 mod parity;
 mod remediation;
 mod slack_delivery;

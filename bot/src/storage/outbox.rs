@@ -387,8 +387,9 @@ impl Store {
         tx.commit().await
     }
 
-    /// The ids of a channel's roots waiting to be posted, oldest first, at
-    /// most `limit`.
+    /// The ids of a channel's incident roots waiting to be posted, oldest
+    /// first, at most `limit` (a `/diag` report's root is never folded into
+    /// a storm's digest).
     pub async fn outbox_pending_roots(
         &self,
         platform: Platform,
@@ -397,7 +398,7 @@ impl Store {
     ) -> sqlx::Result<Vec<i64>> {
         let rows = sqlx::query(
             "SELECT id FROM outbox WHERE platform = $1 AND channel = $2 AND kind = 'root' \
-             AND state = 'pending' ORDER BY id LIMIT $3",
+             AND state = 'pending' AND incident_id IS NOT NULL ORDER BY id LIMIT $3",
         )
         .bind(platform.as_str())
         .bind(channel)
