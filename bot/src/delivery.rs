@@ -232,19 +232,17 @@ impl Gather {
 }
 
 /// Runs a request's diagnostics (joined with any run of the same target in
-/// progress), queues its messages in the outbox (then calls `reported`)
-/// and waits until the last of them is in chat (or failed), recording the
-/// outcome.
+/// progress), queues its messages in the outbox and waits until the last
+/// of them is in chat (or failed), recording the outcome.
 pub async fn run_and_deliver(
     state: &AppState,
     run_id: i64,
     mut gather: Gather,
     prov: &Provenance,
     delivery: Delivery,
-    reported: impl FnOnce(),
 ) {
     let platform = delivery.platform();
-    let error = deliver(state, run_id, &mut gather, prov, &delivery, None, reported)
+    let error = deliver(state, run_id, &mut gather, prov, &delivery, None)
         .await
         .err();
     if let Some(e) = &error {
@@ -263,10 +261,7 @@ async fn deliver(
     prov: &Provenance,
     delivery: &Delivery,
     root: Option<i64>,
-    reported: impl FnOnce(),
 ) -> Result<(), String> {
-    // Called once the messages are queued, or on any way out before.
-    let reported = Finally(Some(reported));
     let last = match (delivery, root) {
         (Delivery::Slack { .. }, None) => stream(state, run_id, gather, prov, delivery).await,
         (Delivery::Slack { .. } | Delivery::Console { .. }, _) => {
@@ -292,7 +287,6 @@ async fn deliver(
             queue_final(state, run_id, &diagnosis, prov, delivery, root, false).await
         }
     };
-    drop(reported);
     let last = match last {
         Ok(id) => id,
         Err(error) => {
@@ -325,17 +319,6 @@ async fn deliver(
         return Ok(());
     }
     Err(error)
-}
-
-/// Runs its function when dropped.
-struct Finally<F: FnOnce()>(Option<F>);
-
-impl<F: FnOnce()> Drop for Finally<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
-    }
 }
 
 /// Slack: the root (final if everything is in within [`ROOT_GRACE`],
@@ -557,8 +540,7 @@ pub async fn recover(state: &AppState) {
                 let watches = selected.iter().map(|t| job.diagnostics.watch(t)).collect();
                 let mut gather = Gather::new(run.target.clone(), watches);
                 let delivery = Delivery::of(&run);
-                let result =
-                    deliver(&job, run.id, &mut gather, &prov, &delivery, root, || {}).await;
+                let result = deliver(&job, run.id, &mut gather, &prov, &delivery, root).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "A recovered report could not be delivered.");
                 }

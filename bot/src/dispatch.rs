@@ -261,18 +261,15 @@ async fn accept(
                 .map(|t| job_state.diagnostics.watch(t))
                 .collect();
             let gather = Gather::new(label, watches);
-            // Once the report is queued the diagnostics are no longer
-            // running: a new command runs them again. The permit is held
-            // until the report is in chat.
-            let reported = || {
-                job_state
-                    .in_flight
-                    .lock()
-                    .expect("in-flight lock")
-                    .remove(&key);
-            };
-            run_and_deliver(&job_state, run_id, gather, &prov, delivery, reported).await;
+            run_and_deliver(&job_state, run_id, gather, &prov, delivery).await;
+            // Until its report is in chat, the same command in the same
+            // channel joins it ("the report will be posted here").
             drop(permit);
+            job_state
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .remove(&key);
         }
         .instrument(span),
     );

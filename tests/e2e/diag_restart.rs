@@ -189,3 +189,32 @@ async fn a_report_waits_out_two_minutes_of_slack_errors_and_is_posted_once() {
     assert!(!metrics.contains("medic_outbox_failed_total{"), "{metrics}");
     m.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_second_diag_joins_a_report_still_waiting_for_slack() {
+    let redis = require_redis!();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    slack.set_down(true);
+    let m = spawn_medic(Options {
+        slack: Some(slack.clone()),
+        targets: format!("[targets.redis]\nkind = \"redis\"\nurl = \"{redis}\"\n"),
+        ..Options::default()
+    })
+    .await;
+    let text = |v: serde_json::Value| v["text"].as_str().unwrap_or_default().to_string();
+    let first = text(m.slash("/diag", "redis").await.json().await.unwrap());
+    assert!(first.contains("Running diagnostics"), "{first}");
+    // The diagnosis is done and its report queued: Slack refused its root.
+    slack
+        .wait_for(LIMIT, |c| c.method == "chat.postMessage" && c.status == 503)
+        .await;
+    // Until the report is in the channel, asking again joins it.
+    let second = text(m.slash("/diag", "redis").await.json().await.unwrap());
+    assert!(
+        second.contains("already running in this channel (#1)"),
+        "{second}"
+    );
+    slack.set_down(false);
+    delivered_once(&slack, medic_tests::CHANNEL, "redis").await;
+    m.stop().await.unwrap();
+}
