@@ -95,65 +95,71 @@ async fn delivered_once(slack: &FakeSlack, channel: &str, needle: &str) {
     );
 }
 
+/// A child medic with `targets`, Slack down, and a `/diag TARGET` it
+/// acknowledged in `channel`.
+struct Accepted {
+    slack: FakeSlack,
+    db: TestDb,
+    dir: tempfile::TempDir,
+    port: u16,
+    medic: Process,
+}
+
+impl Accepted {
+    async fn start(targets: &str, channel: &str, target: &str) -> Accepted {
+        let slack = FakeSlack::start(BOT_TOKEN).await;
+        // Nothing reaches Slack before the kill.
+        slack.set_down(true);
+        let db = TestDb::fresh().await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = dead_port().await;
+        config(dir.path(), port, &db, &slack, targets);
+        let medic = Process::start(dir.path(), port, 0).await;
+        let said = diag(port, &slack, channel, target).await;
+        assert!(said.contains("Running diagnostics"), "{said}");
+        Accepted {
+            slack,
+            db,
+            dir,
+            port,
+            medic,
+        }
+    }
+
+    /// SIGKILL, Slack back, a fresh medic on the same database: the report
+    /// arrives in `channel` once, naming `needle`.
+    async fn kill_and_restart(mut self, channel: &str, needle: &str) {
+        self.medic.kill();
+        self.slack.set_down(false);
+        let _second = Process::start(self.dir.path(), self.port, 1).await;
+        delivered_once(&self.slack, channel, needle).await;
+        self.db.drop_database().await;
+    }
+}
+
 #[tokio::test]
 async fn a_diag_killed_while_its_diagnosis_runs_is_run_again_and_posted_once() {
-    let slack = FakeSlack::start(BOT_TOKEN).await;
-    // Nothing reaches Slack before the kill.
-    slack.set_down(true);
     let hung = silent_listener().await;
-    let db = TestDb::fresh().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = dead_port().await;
-    config(
-        dir.path(),
-        port,
-        &db,
-        &slack,
-        &format!("[targets.cache]\nkind = \"redis\"\nurl = \"redis://{hung}\"\ntimeout = \"3s\"\n"),
-    );
-    let mut first = Process::start(dir.path(), port, 0).await;
-    let said = diag(port, &slack, "C0KILLRUN", "cache").await;
-    assert!(said.contains("Running diagnostics"), "{said}");
-    // Within its 3 s timeout the diagnosis is still running.
-    first.kill();
-    assert!(roots(&slack, "C0KILLRUN").is_empty());
-
-    slack.set_down(false);
-    let _second = Process::start(dir.path(), port, 1).await;
-    delivered_once(&slack, "C0KILLRUN", "cache").await;
-    db.drop_database().await;
+    let targets =
+        format!("[targets.cache]\nkind = \"redis\"\nurl = \"redis://{hung}\"\ntimeout = \"3s\"\n");
+    let run = Accepted::start(&targets, "C0KILLRUN", "cache").await;
+    // Within its 3 s timeout the diagnosis is still running: nothing posted.
+    assert!(roots(&run.slack, "C0KILLRUN").is_empty());
+    run.kill_and_restart("C0KILLRUN", "cache").await;
 }
 
 #[tokio::test]
 async fn a_diag_killed_while_slack_is_down_is_posted_once_after_the_restart() {
     let redis = require_redis!();
-    let slack = FakeSlack::start(BOT_TOKEN).await;
-    slack.set_down(true);
-    let db = TestDb::fresh().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = dead_port().await;
-    config(
-        dir.path(),
-        port,
-        &db,
-        &slack,
-        &format!("[targets.redis]\nkind = \"redis\"\nurl = \"{redis}\"\n"),
-    );
-    let mut first = Process::start(dir.path(), port, 0).await;
-    let said = diag(port, &slack, "C0KILLOUT", "redis").await;
-    assert!(said.contains("Running diagnostics"), "{said}");
+    let targets = format!("[targets.redis]\nkind = \"redis\"\nurl = \"{redis}\"\n");
+    let run = Accepted::start(&targets, "C0KILLOUT", "redis").await;
     // The report is done and queued: its root has been tried, and refused.
-    slack
+    run.slack
         .wait_for(LIMIT, |c| {
             c.method == "chat.postMessage" && c.channel() == Some("C0KILLOUT") && c.status == 503
         })
         .await;
-    first.kill();
-
-    slack.set_down(false);
-    let _second = Process::start(dir.path(), port, 1).await;
-    delivered_once(&slack, "C0KILLOUT", "redis").await;
-    db.drop_database().await;
+    run.kill_and_restart("C0KILLOUT", "redis").await;
 }
 
 #[tokio::test]
