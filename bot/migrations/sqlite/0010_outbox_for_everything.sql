@@ -14,7 +14,8 @@ ALTER TABLE outbox ADD COLUMN thread_ts TEXT;
 ALTER TABLE outbox ADD COLUMN title TEXT;
 CREATE INDEX outbox_run ON outbox (run_id, state) WHERE run_id IS NOT NULL;
 -- A request's status edits coalesce into the one still waiting.
-CREATE INDEX outbox_pending_parent_edits ON outbox (parent_id) WHERE kind = 'edit' AND state = 'pending';
+CREATE INDEX outbox_pending_parent_edits ON outbox (parent_id)
+    WHERE kind = 'edit' AND state = 'pending' AND parent_id IS NOT NULL;
 
 -- What a restarted medic needs to deliver a run it accepted before: the
 -- thread it answers in (an @mention's), Slack's response_url (the private
