@@ -7,13 +7,16 @@
 //!   cooldown/one-at-a-time [`gate`], and [`make_offers`].
 //! - [`flow`]: a click (request, approve, deny) → what to say and do.
 //! - [`run`]: the run itself: precondition, action, after-check, record.
-//! - [`status`]: a request's state in words ([`StatusView`]).
+//! - [`status`]: a request's state in words ([`StatusView`](medic_commands::actions::view::StatusView)).
 //! - [`vendor`]: the PagerDuty / Sentry buttons in an incident's thread.
 //!
-//! Slack (bot/src/http/interactions.rs) and, later, Discord only
-//! translate clicks into [`medic_commands::model::inbound::ButtonClick`]
-//! and implement [`Notifier`]; everything that decides is here and in
-//! `medic_commands::actions::policy`.
+//! Each platform (`crate::chat::slack::interactions`,
+//! `crate::chat::discord::interactions`, `crate::chat::console::session`)
+//! only translates clicks into
+//! [`medic_commands::model::inbound::ButtonClick`] and implements
+//! [`Notifier`]; everything that decides is here and in
+//! `medic_commands::actions::policy`, and what it posts goes through the
+//! outbox ([`status`]).
 
 pub mod flow;
 pub mod run;

@@ -1,6 +1,5 @@
 //! Remediation buttons on Discord: the [`Notifier`] the neutral flow uses
-//! for a click (over HTTP interactions or the gateway), and the
-//! offer messages posted in a report's thread.
+//! for a click (over HTTP interactions or the gateway).
 //!
 //! A click is answered at once with a deferred update (type 6: "received",
 //! the message stays). Everything the flow says to the clicker alone
@@ -9,7 +8,8 @@
 //! which Discord honours for 15 minutes — a run's result is shown by
 //! editing the status message, not privately, so a long run does not
 //! outlive the token. The status message is posted in the channel or
-//! thread the offer was bound to, through the per-channel outbox.
+//! thread the offer was bound to, through the durable outbox
+//! (`crate::remediation::status`).
 
 use medic_integrations::chat::discord::components;
 
