@@ -12,7 +12,6 @@
 //! copied, recorded and spawned ([`accept`]).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::time::Instant;
 
 use medic_commands::TargetRef;
@@ -22,6 +21,7 @@ use medic_commands::model::inbound::{Actor, Platform};
 use medic_integrations::chat::Provenance;
 use tracing::Instrument;
 
+use crate::coalesce::RunningKey;
 use crate::delivery::{Delivery, Gather, run_and_deliver};
 use crate::state::AppState;
 use crate::storage::runs::NewRun;
@@ -132,11 +132,7 @@ fn admit<'a>(state: &AppState, typed: &Typed<'a>) -> Result<Admitted<'a>, Ack> {
 
     // Five people typing `/diag redis` in the incident channel at once get
     // one report, not five.
-    let key = RunningKey {
-        platform: typed.platform,
-        channel: typed.channel.to_string(),
-        target: target.to_string(),
-    };
+    let key = RunningKey::new(typed.platform, typed.channel, &target);
     let mut in_flight = state.in_flight.lock().expect("in-flight lock");
     if let Some(existing) = in_flight.get(&key) {
         // 0: the first request is still being recorded and has no number yet.
@@ -277,39 +273,4 @@ async fn accept(
         format!("Running diagnostics for *{target}* ({what})… (#{run_id})"),
         AckOutcome::Accepted,
     )
-}
-
-/// Diagnostics running now, by (platform, channel, target), with their run
-/// number: what coalesces duplicate commands.
-pub type InFlight = std::sync::Mutex<HashMap<RunningKey, i64>>;
-
-/// A diagnostic in flight: the key of [`InFlight`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RunningKey {
-    platform: Platform,
-    channel: String,
-    target: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_running_diagnostic_is_found_by_platform_channel_and_target_alone() {
-        let key = |platform, channel: &str, target: &str| RunningKey {
-            platform,
-            channel: channel.into(),
-            target: target.into(),
-        };
-        let mut in_flight: HashMap<RunningKey, i64> = HashMap::new();
-        in_flight.insert(key(Platform::Slack, "C1", "redis"), 7);
-        let find = |k| in_flight.get(&k).copied();
-        assert_eq!(find(key(Platform::Slack, "C1", "redis")), Some(7));
-        assert_eq!(find(key(Platform::Discord, "C1", "redis")), None);
-        assert_eq!(find(key(Platform::Slack, "C2", "redis")), None);
-        assert_eq!(find(key(Platform::Slack, "C1", "postgres")), None);
-        // The parts are compared as parts: no concatenation aliases them.
-        assert_eq!(find(key(Platform::Slack, "C1r", "edis")), None);
-    }
 }

@@ -15,6 +15,8 @@
 //!   [`chat::discord`], [`chat::console`]): its runtime, inbound handlers
 //!   and outbox sender.
 //! - [`dispatch`]: a typed command → an acknowledgement now, a report later.
+//! - [`coalesce`]: commands whose report is on its way, by channel and
+//!   target.
 //! - [`delivery`]: running diagnostics → root message, streamed thread, final edit.
 //! - [`single_flight`]: one run per target, shared and watched.
 //! - [`incidents`]: alert deliveries → incidents (decided by plain
@@ -29,6 +31,7 @@
 pub mod app;
 pub mod chat;
 pub mod cli;
+pub mod coalesce;
 pub mod delivery;
 pub mod dispatch;
 pub mod http;

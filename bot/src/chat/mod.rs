@@ -7,3 +7,12 @@
 pub mod console;
 pub mod discord;
 pub mod slack;
+
+/// Now, in the unit the platforms' signed timestamps use (seconds), for
+/// the replay windows of Slack's and Discord's verifiers.
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

@@ -2,6 +2,7 @@
 //! one body limit and one request counter.
 
 mod health;
+pub mod intakes;
 mod serve;
 pub mod webhooks;
 
@@ -27,16 +28,13 @@ use crate::telemetry::metrics::Metrics;
 /// exhaust memory.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The slash-command route.
-pub(crate) const SLACK_COMMANDS: &str = "/slack/commands";
-
 /// Every route template medic serves: the closed set of values of the
 /// `route` label on `medic_http_requests_total`.
 const ROUTES: [&str; 10] = [
     "/healthz",
     "/readyz",
     "/metrics",
-    SLACK_COMMANDS,
+    "/slack/commands",
     "/slack/interactions",
     "/slack/events",
     "/discord/interactions",
@@ -44,15 +42,6 @@ const ROUTES: [&str; 10] = [
     "/webhooks/pagerduty",
     "/webhooks/alertmanager",
 ];
-
-/// Now, in the unit the platforms' signed timestamps use (seconds), for
-/// the replay windows of Slack's and Discord's verifiers.
-pub(crate) fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
 
 /// Every route medic serves.
 pub fn router(state: AppState) -> Router {

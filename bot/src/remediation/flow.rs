@@ -5,6 +5,7 @@
 use medic_commands::actions::policy;
 use medic_commands::model::inbound::{ButtonClick, ClickVerb};
 
+use super::status::refresh;
 use super::{Notifier, audit, gate, run, status};
 use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
@@ -363,17 +364,6 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
         Ok(false) => refresh(state, &request.id, Vec::new()).await,
         Err(error) => tracing::warn!(%error, "Could not move a request to approved."),
     }
-}
-
-/// Re-reads a request and queues the edit of its status message.
-pub async fn refresh(state: &AppState, id: &str, lines: Vec<String>) {
-    let Ok(Some(request)) = state.store.request(id).await else {
-        return;
-    };
-    let approvers = state.store.approvers(id).await.unwrap_or_default();
-    let action = state.settings.remediation.actions.get(&request.action);
-    let view = status::view(action, &request, &approvers, lines);
-    status::edit(state, &request, &view).await;
 }
 
 /// Expires pending requests past their expiry and edits their status

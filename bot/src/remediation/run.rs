@@ -7,7 +7,7 @@ use medic_commands::actions::Action;
 use medic_commands::diagnostics::TargetSpec;
 use medic_commands::{Report, Status};
 
-use super::flow::refresh;
+use super::status::refresh;
 use super::{Notifier, audit};
 use crate::state::AppState;
 use crate::storage::audit::AuditEvent;

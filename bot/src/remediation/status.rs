@@ -127,6 +127,17 @@ pub fn view(
     }
 }
 
+/// Re-reads a request and queues the edit of its status message.
+pub async fn refresh(state: &AppState, id: &str, lines: Vec<String>) {
+    let Ok(Some(request)) = state.store.request(id).await else {
+        return;
+    };
+    let approvers = state.store.approvers(id).await.unwrap_or_default();
+    let action = state.settings.remediation.actions.get(&request.action);
+    let view = view(action, &request, &approvers, lines);
+    edit(state, &request, &view).await;
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -66,7 +66,7 @@ pub async fn interactions(
         signed.timestamp.as_deref(),
         signed.signature.as_deref(),
         &body,
-        crate::http::now_unix(),
+        crate::chat::now_unix(),
     );
     if let Err(error) = verified {
         tracing::warn!(%error, route = "/discord/interactions", "Rejected a request that is not signed by Discord.");

@@ -95,7 +95,7 @@ pub(super) fn refuse_unless_slack(
         signed.timestamp,
         signed.signature,
         body,
-        crate::http::now_unix(),
+        crate::chat::now_unix(),
     );
     if let Err(error) = verified {
         tracing::warn!(%error, route, "Rejected a request that is not signed by Slack.");
@@ -116,7 +116,7 @@ pub async fn commands(
 /// A slash command. The signature is checked on the raw bytes before
 /// anything is parsed; a failure is a 401 and one log line.
 pub(super) async fn command(state: &AppState, signed: Signed<'_>, body: &[u8]) -> Response {
-    if let Some(refused) = refuse_unless_slack(state, signed, body, crate::http::SLACK_COMMANDS) {
+    if let Some(refused) = refuse_unless_slack(state, signed, body, "/slack/commands") {
         return refused;
     }
     // Slack checks the certificate of a slash command's URL now and then
