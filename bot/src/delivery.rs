@@ -24,7 +24,7 @@ use medic_commands::diagnostics::{self, Target};
 use medic_commands::model::inbound::{Actor, Place, Platform};
 use medic_commands::{Diagnosis, Finding, Report, TargetRef};
 use medic_integrations::chat::slack::render as slack_render;
-use medic_integrations::chat::{Provenance, Wire, draw};
+use medic_integrations::chat::{Provenance, Wire, draw, wire};
 use tracing::Instrument;
 
 use crate::outbox::Settled;
@@ -351,7 +351,7 @@ async fn stream(
         },
     )
     .await?;
-    committed(state, tx).await?;
+    state.outbox.commit(tx).await?;
     // Stream: queue what has arrived, wait until it is sent (the
     // channel's pace), meanwhile more arrives and goes out together.
     let several = targets.len() > 1;
@@ -376,7 +376,7 @@ async fn stream(
                 )
                 .await?;
             }
-            committed(state, tx).await?;
+            state.outbox.commit(tx).await?;
             state.outbox.settled(&state.store, last).await;
             continue;
         }
@@ -472,19 +472,8 @@ async fn queue_final(
     // The run's last row (an edit coalesced into one still waiting keeps
     // that one's id, so the newest id is asked, not remembered).
     let last = crate::storage::outbox::last_of_run(&mut tx, run_id).await?;
-    committed(state, tx).await?;
+    state.outbox.commit(tx).await?;
     Ok(last)
-}
-
-/// Commits rows queued in `tx`, and wakes the drain.
-async fn committed(state: &AppState, tx: crate::storage::WriteTx) -> sqlx::Result<()> {
-    tx.commit().await?;
-    state.outbox.wake();
-    Ok(())
-}
-
-fn wire<T: serde::Serialize>(m: &T) -> Wire {
-    serde_json::to_string(m).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// Runs interrupted by the last stop: those accepted within

@@ -30,10 +30,11 @@ use medic_integrations::chat::Wire;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
-use crate::storage::Store;
 use crate::storage::incidents::IncidentRow;
 use crate::storage::outbox::OutboxRow;
 pub use crate::storage::outbox::Settled;
+use crate::storage::outbox::{NewRow, push};
+use crate::storage::{Store, WriteTx};
 
 /// One row as its platform's sender gets it: what to send and where.
 #[derive(Debug)]
@@ -90,6 +91,22 @@ impl Outbox {
     /// Rows were queued: the drain looks now instead of at its next scan.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Commits the rows queued in `tx`, and wakes the drain.
+    pub async fn commit(&self, tx: WriteTx) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Queues `row` in a transaction of its own (see [`Outbox::commit`]);
+    /// its id.
+    pub async fn queue(&self, store: &Store, row: &NewRow<'_>) -> sqlx::Result<i64> {
+        let mut tx = store.begin_write().await?;
+        let id = push(&mut tx, row).await?;
+        self.commit(tx).await?;
+        Ok(id)
     }
 
     /// Resolves when [`Outbox::wake`] is called (or was, since the last

@@ -27,11 +27,10 @@ pub async fn post(state: &AppState, request: &Request, view: &StatusView) -> Opt
         )
         .await?;
         crate::storage::offers::set_status_row(&mut tx, &request.id, row).await?;
-        tx.commit().await?;
+        state.outbox.commit(tx).await?;
         Ok(row)
     }
     .await;
-    state.outbox.wake();
     match queued {
         Ok(row) => Some(row),
         Err(error) => {
@@ -48,21 +47,11 @@ pub async fn edit(state: &AppState, request: &Request, view: &StatusView) {
         return;
     };
     let body = draw(request.platform).status(view);
-    let queued: sqlx::Result<()> = async {
-        let mut tx = state.store.begin_write().await?;
-        push(
-            &mut tx,
-            &NewRow {
-                parent_id: Some(row),
-                ..NewRow::new(request.platform, &request.channel, OutboxKind::Edit, &body)
-            },
-        )
-        .await?;
-        tx.commit().await
-    }
-    .await;
-    state.outbox.wake();
-    if let Err(error) = queued {
+    let edit = NewRow {
+        parent_id: Some(row),
+        ..NewRow::new(request.platform, &request.channel, OutboxKind::Edit, &body)
+    };
+    if let Err(error) = state.outbox.queue(&state.store, &edit).await {
         tracing::warn!(%error, "Could not queue the edit of a request's status message.");
     }
 }

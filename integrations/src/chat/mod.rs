@@ -79,7 +79,7 @@ pub fn draw(platform: Platform) -> &'static dyn Draw {
 
 /// `m` as [`Wire`]. The message types are plain serde structs, so this
 /// cannot fail in practice; an empty object is what a failure would send.
-pub(crate) fn wire<T: Serialize>(m: &T) -> Wire {
+pub fn wire<T: Serialize>(m: &T) -> Wire {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".to_string())
 }
 

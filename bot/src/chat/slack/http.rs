@@ -17,7 +17,7 @@ use medic_integrations::chat::slack::render::ephemeral;
 use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
 use crate::state::AppState;
-use crate::storage::outbox::{NewRow, OutboxKind, push};
+use crate::storage::outbox::{NewRow, OutboxKind};
 use crate::telemetry::metrics::AckOutcome;
 
 /// The two headers Slack signs a request with, as the request holds them.
@@ -262,22 +262,12 @@ async fn mention(state: &AppState, event: Event) {
     // mention's thread, through the outbox like every message.
     let content =
         slack_morphism::prelude::SlackMessageContent::new().with_text(ack.text.into_owned());
-    let body = serde_json::to_string(&content).unwrap_or_default();
-    let queued: sqlx::Result<()> = async {
-        let mut tx = state.store.begin_write().await?;
-        push(
-            &mut tx,
-            &NewRow {
-                thread_ts: Some(&thread),
-                ..NewRow::new(Platform::Slack, &event.channel, OutboxKind::Reply, &body)
-            },
-        )
-        .await?;
-        tx.commit().await
-    }
-    .await;
-    state.outbox.wake();
-    if let Err(error) = queued {
+    let body = medic_integrations::chat::wire(&content);
+    let answer = NewRow {
+        thread_ts: Some(&thread),
+        ..NewRow::new(Platform::Slack, &event.channel, OutboxKind::Reply, &body)
+    };
+    if let Err(error) = state.outbox.queue(&state.store, &answer).await {
         tracing::warn!(%error, "Could not answer a mention.");
     }
 }
