@@ -121,6 +121,7 @@ impl App {
             targets,
             sentry_api,
             started_at: crate::storage::now_ms(),
+            clock: crate::clock::Clock::default(),
         });
         Ok(App { listener, state })
     }
@@ -146,6 +147,10 @@ impl App {
         let housekeeping = CancellationToken::new();
         spawn_housekeeping(state.clone(), housekeeping.clone());
         tokio::spawn(crate::incidents::worker::run(
+            state.clone(),
+            housekeeping.clone(),
+        ));
+        tokio::spawn(crate::oncall::schedule::run(
             state.clone(),
             housekeeping.clone(),
         ));

@@ -71,12 +71,27 @@ pub async fn command(
     delivery: impl FnOnce() -> Delivery,
 ) -> Ack {
     let started = Instant::now();
-    let answer = match admit(state, &typed) {
-        // Boxed, so that the future of every command answered at once
-        // (hyper allocates one per request) does not carry the size of
-        // recording one.
-        Ok(admitted) => Box::pin(accept(state, typed, admitted, delivery())).await,
-        Err(answer) => answer,
+    let answer = match ChatCommand::parse_slash(typed.name, typed.text) {
+        Ok(ChatCommand::Help) => ack(help_text(&target_refs(state)), AckOutcome::Help),
+        Err(e) => ack(
+            format!("{e}\n\n{}", help_text(&target_refs(state))),
+            AckOutcome::Help,
+        ),
+        Ok(ChatCommand::OnCall { rotation }) => ack(
+            crate::oncall::answer(state, rotation.as_deref(), typed.platform),
+            AckOutcome::Answered,
+        ),
+        // Boxed like `accept`, below.
+        Ok(ChatCommand::Handoff { rotation }) => {
+            Box::pin(handoff(state, &typed, rotation.as_deref())).await
+        }
+        Ok(ChatCommand::Diag { target }) => match admit(state, &typed, target) {
+            // Boxed, so that the future of every command answered at once
+            // (hyper allocates one per request) does not carry the size of
+            // recording one.
+            Ok(admitted) => Box::pin(accept(state, typed, admitted, delivery())).await,
+            Err(answer) => answer,
+        },
     };
     state
         .metrics
@@ -96,20 +111,12 @@ struct Admitted<'a> {
     permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// Whether `typed` runs, or the answer it gets at once.
-fn admit<'a>(state: &AppState, typed: &Typed<'a>) -> Result<Admitted<'a>, Ack> {
-    let target = match ChatCommand::parse_slash(typed.name, typed.text) {
-        Ok(ChatCommand::Help) => {
-            return Err(ack(help_text(&target_refs(state)), AckOutcome::Help));
-        }
-        Err(e) => {
-            return Err(ack(
-                format!("{e}\n\n{}", help_text(&target_refs(state))),
-                AckOutcome::Help,
-            ));
-        }
-        Ok(ChatCommand::Diag { target }) => target,
-    };
+/// Whether `/diag target` runs, or the answer it gets at once.
+fn admit<'a>(
+    state: &AppState,
+    typed: &Typed<'a>,
+    target: Cow<'a, str>,
+) -> Result<Admitted<'a>, Ack> {
     if !diagnostics::selects(&state.targets, &target) {
         return Err(ack(
             format!(
@@ -273,4 +280,101 @@ async fn accept(
         format!("Running diagnostics for *{target}* ({what})… (#{run_id})"),
         AckOutcome::Accepted,
     )
+}
+
+/// `/handoff [ROTATION]`: the digest of the shift so far, from whoever
+/// holds the pager to whoever is next, posted in the rotation's channel.
+async fn handoff(state: &AppState, typed: &Typed<'_>, rotation: Option<&str>) -> Ack {
+    let oncall = &state.settings.oncall;
+    let chosen = match rotation {
+        Some(name) => oncall
+            .rotations
+            .get(name)
+            .ok_or_else(|| oncall.unknown(name)),
+        None => match oncall.rotations.values().collect::<Vec<_>>().as_slice() {
+            [only] => Ok(*only),
+            [] => Err(
+                "No on-call rotations are configured (`[[oncall.rotations]]` in medic.toml)."
+                    .to_string(),
+            ),
+            many => Err(format!(
+                "Which rotation? `/handoff NAME`, one of: {}.",
+                many.iter()
+                    .map(|r| format!("`{}`", r.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+    };
+    let rotation = match chosen {
+        Ok(r) => r,
+        Err(text) => return ack(text, AckOutcome::Help),
+    };
+    if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
+        return ack(
+            format!(
+                "You've run a lot of commands in the last minute; try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+            AckOutcome::RateLimited,
+        );
+    }
+    let now = state.clock.now();
+    let schedule = &rotation.schedule;
+    let (Some(current), Some(next)) = (schedule.shift_at(now), schedule.next_after(now)) else {
+        return ack(
+            format!(
+                "Nobody is on call in *{}* now, so there is nothing to hand over.",
+                rotation.name
+            ),
+            AckOutcome::Answered,
+        );
+    };
+    let places = crate::oncall::digest::places(state, rotation);
+    if places.is_empty() {
+        return ack(
+            format!(
+                "Rotation *{}* has no channel on a platform this medic serves (`slack_channel`, `discord_channel`).",
+                rotation.name
+            ),
+            AckOutcome::Help,
+        );
+    }
+    let asked_by = Actor {
+        id: typed.actor_id.to_string(),
+        name: typed.actor_name.to_string(),
+    };
+    let window = (current.start.as_millisecond(), now.as_millisecond());
+    let handover = medic_commands::oncall::Handover {
+        outgoing: Some(current),
+        incoming: next,
+    };
+    let digest = crate::oncall::digest::Digest {
+        rotation,
+        handover: &handover,
+        scheduled_for: None,
+        asked_by: Some(&asked_by),
+        window,
+    };
+    match crate::oncall::digest::post(state, digest).await {
+        Ok(_) => ack(
+            format!(
+                "The *{}* handoff digest is on its way to {}.",
+                rotation.name,
+                places
+                    .iter()
+                    .map(|(p, c)| crate::oncall::digest::channel_name(*p, c))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            AckOutcome::Answered,
+        ),
+        Err(error) => {
+            tracing::error!(%error, "Could not queue a handoff digest; the database is failing.");
+            ack(
+                "medic could not queue the digest (its database is failing). Try again in a minute; the operator has a log line.",
+                AckOutcome::Failed,
+            )
+        }
+    }
 }

@@ -21,7 +21,11 @@
 //! - [`single_flight`]: one run per target, shared and watched.
 //! - [`incidents`]: alert deliveries → incidents (decided by plain
 //!   functions, [`incidents::decide`]) → messages in the outbox.
-//! - [`remediation`]: buttons → policy → approval → one run → audit.
+//! - [`remediation`]: buttons → policy → approval → one run → audit
+//!   ([`remediation::flow::handle`] is where every button press lands).
+//! - [`oncall`]: who holds each pager now, `/oncall` and `/handoff`, the
+//!   handoff digest at each handover, "I've got it" and its reminders.
+//! - [`clock`]: the time schedules run on (a test moves it).
 //! - [`outbox`]: the durable outbox's drain, and each platform's pace.
 //! - [`lease`]: one holder among replicas (a renewed Redis key).
 //! - [`ratelimit`]: the per-person command limit.
@@ -31,12 +35,14 @@
 pub mod app;
 pub mod chat;
 pub mod cli;
+pub mod clock;
 pub mod coalesce;
 pub mod delivery;
 pub mod dispatch;
 pub mod http;
 pub mod incidents;
 pub mod lease;
+pub mod oncall;
 pub mod outbox;
 pub mod ratelimit;
 pub mod remediation;

@@ -173,8 +173,10 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Alert sources, routes and runbooks.
     pub alerts: AlertSettings,
-    /// `[groups]`, `[oncall]` and `[actions.NAME]`.
+    /// `[groups]`, `[oncall] users` and `[actions.NAME]`.
     pub remediation: RemediationSettings,
+    /// `[oncall]`: people and rotations.
+    pub oncall: medic_commands::oncall::OnCall,
     /// Sections present that this version does not serve yet.
     pub not_yet_served: Vec<String>,
     /// The file read, if any.
@@ -343,6 +345,26 @@ impl Settings {
                 r.directory.on_call.len()
             ));
         }
+        if !self.oncall.rotations.is_empty() {
+            let list: Vec<String> = self
+                .oncall
+                .rotations
+                .values()
+                .map(|r| {
+                    let s = &r.schedule;
+                    format!(
+                        "{} ({} × {} d, handover {} {}, {} overrides)",
+                        r.name,
+                        s.members.join(" → "),
+                        s.length.days(),
+                        s.handover.strftime("%H:%M"),
+                        s.zone.iana_name().unwrap_or("UTC"),
+                        s.overrides.len()
+                    )
+                })
+                .collect();
+            lines.push(format!("oncall: {}", list.join(", ")));
+        }
         let t = &a.triage;
         lines.push(if t.enabled {
             format!(
@@ -420,9 +442,11 @@ impl Reader {
         let mut alerts = self.alerts(&mut root, &targets);
         let base = source.as_deref().and_then(std::path::Path::parent);
         alerts.triage = self.triage(root.remove("triage"), base);
+        let oncall = self.oncall(root.remove("oncall"));
         let mut remediation = self.remediation(
             root.remove("groups"),
-            root.remove("oncall"),
+            oncall.users.clone(),
+            &oncall.oncall,
             root.remove("actions"),
             &targets,
         );
@@ -440,6 +464,7 @@ impl Reader {
             outbox: outbox?,
             alerts,
             remediation,
+            oncall: oncall.oncall,
             not_yet_served,
             source,
         })
@@ -736,6 +761,7 @@ fn is_loopback(u: &url::Url) -> bool {
 
 mod alerts;
 mod discord;
+mod oncall;
 mod remediation;
 pub use discord::DiscordSettings;
 #[cfg(test)]

@@ -67,6 +67,9 @@ pub struct Shared {
     /// When this process built its state (unix ms): runs accepted before
     /// were interrupted by the last stop ([`crate::delivery::recover`]).
     pub started_at: i64,
+    /// The time schedules run on (handovers, reminders, who is on call);
+    /// a test moves it.
+    pub clock: crate::clock::Clock,
     /// Sentry's API, when `sentry.auth_token` is set: triage fetches an
     /// issue's latest event from it when the webhook did not carry one.
     pub sentry_api: Option<SentryApi>,

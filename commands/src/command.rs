@@ -27,6 +27,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         about: "Run the diagnostics for a target (its name, a kind such as `postgres`, or `all`) and post the report in a thread.",
     },
     CommandSpec {
+        name: "oncall",
+        usage: "/oncall [ROTATION]",
+        about: "Who is on call now and next, for each rotation (or the one named), with shift ends in its time zone.",
+    },
+    CommandSpec {
+        name: "handoff",
+        usage: "/handoff [ROTATION]",
+        about: "Post the handoff digest for the rotation now, in its channel: open incidents, waiting approvals, what the shift saw.",
+    },
+    CommandSpec {
         name: "help",
         usage: "/help",
         about: "Show the commands and the targets configured here.",
@@ -41,6 +51,16 @@ pub enum ChatCommand<'a> {
     Diag {
         /// The target name as typed, lowercased.
         target: Cow<'a, str>,
+    },
+    /// Who is on call, in every rotation or the one named.
+    OnCall {
+        /// The rotation as typed, lowercased.
+        rotation: Option<Cow<'a, str>>,
+    },
+    /// Post a rotation's handoff digest now.
+    Handoff {
+        /// The rotation as typed, lowercased.
+        rotation: Option<Cow<'a, str>>,
     },
     /// Show help.
     Help,
@@ -130,6 +150,22 @@ impl<'a> ChatCommand<'a> {
                     rest.iter().map(|w| w.to_string()).collect(),
                 )),
             },
+            "oncall" | "handoff" => {
+                let rotation = match args {
+                    [] => None,
+                    [r] => Some(lowercase(r)),
+                    [_, rest @ ..] => {
+                        return Err(ParseError::UnexpectedWords(
+                            rest.iter().map(|w| w.to_string()).collect(),
+                        ));
+                    }
+                };
+                Ok(if name == "oncall" {
+                    ChatCommand::OnCall { rotation }
+                } else {
+                    ChatCommand::Handoff { rotation }
+                })
+            }
             other => Err(ParseError::UnknownCommand(other.to_string())),
         }
     }
@@ -166,6 +202,30 @@ mod tests {
             Ok(ChatCommand::Diag {
                 target: "redis".into()
             })
+        );
+    }
+
+    #[test]
+    fn oncall_and_handoff_take_an_optional_rotation() {
+        assert_eq!(
+            ChatCommand::parse_slash("/oncall", ""),
+            Ok(ChatCommand::OnCall { rotation: None })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/medic", "oncall DB"),
+            Ok(ChatCommand::OnCall {
+                rotation: Some("db".into())
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/handoff", "db"),
+            Ok(ChatCommand::Handoff {
+                rotation: Some("db".into())
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/handoff", "db now"),
+            Err(ParseError::UnexpectedWords(vec!["now".into()]))
         );
     }
 

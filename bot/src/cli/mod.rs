@@ -8,6 +8,7 @@ mod check;
 mod console;
 mod diag;
 pub mod discord;
+mod oncall;
 mod policy;
 mod serve;
 
@@ -74,6 +75,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Who is on call now (or --at a time) and who is next, per rotation.
+    Oncall {
+        /// One rotation, by name; all when not given.
+        rotation: Option<String>,
+        /// When to ask about (RFC 3339, e.g. 2026-12-07T09:00:00+01:00).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
     /// Ask the remediation policy a question, as a button click would.
     Policy {
         /// What to ask.
@@ -111,6 +120,10 @@ pub enum PolicyQuestion {
         /// progress in the database.
         #[arg(long)]
         target: Option<String>,
+        /// Answer for this moment (RFC 3339): `oncall` and `oncall:ROTATION`
+        /// rules mean who is on call then.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 }
 
@@ -170,8 +183,23 @@ pub async fn run(cli: Cli) -> u8 {
                     user,
                     action,
                     target,
+                    at,
                 },
-        } => policy::check(cli.config.as_deref(), &user, &action, target.as_deref()).await,
+        } => {
+            policy::check(
+                cli.config.as_deref(),
+                policy::Question {
+                    user: &user,
+                    action: &action,
+                    target: target.as_deref(),
+                    at: at.as_deref(),
+                },
+            )
+            .await
+        }
+        Command::Oncall { rotation, at } => {
+            oncall::run(cli.config.as_deref(), rotation.as_deref(), at.as_deref())
+        }
         Command::SlackManifest { socket_mode, url } => {
             print!(
                 "{}",

@@ -10,14 +10,42 @@ use medic_commands::actions::policy;
 
 use crate::remediation::gate;
 
+/// What `medic policy check` is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    /// A chat user id.
+    pub user: &'a str,
+    /// The action's name.
+    pub action: &'a str,
+    /// The target it would run on.
+    pub target: Option<&'a str>,
+    /// The moment asked about (RFC 3339); now when `None`.
+    pub at: Option<&'a str>,
+}
+
 /// Prints whether `user` may request `action` (and on `target`), and
-/// who may approve it. Exit 0 when allowed, 1 when refused, 64 when the
-/// action does not exist or the configuration is broken.
-pub async fn check(config: Option<&Path>, user: &str, action: &str, target: Option<&str>) -> u8 {
+/// who may approve it, at `at`. Exit 0 when allowed, 1 when refused, 64
+/// when the action does not exist or the configuration is broken.
+pub async fn check(config: Option<&Path>, q: Question<'_>) -> u8 {
+    let Question {
+        user,
+        action,
+        target,
+        at,
+    } = q;
     let Some(loaded) = super::load_or_report(config) else {
         return super::EXIT_USAGE;
     };
+    let at = match super::oncall::parse_at(at) {
+        Ok(at) => at,
+        Err(e) => {
+            eprintln!("medic: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
     let r = &loaded.settings.remediation;
+    let mut directory = r.directory.clone();
+    directory.holders = loaded.settings.oncall.holders_at(at);
     let Some(a) = r.actions.get(action) else {
         let known: Vec<&str> = r.actions.keys().map(String::as_str).collect();
         eprintln!(
@@ -31,7 +59,7 @@ pub async fn check(config: Option<&Path>, user: &str, action: &str, target: Opti
         return super::EXIT_USAGE;
     };
     let mut refused = None;
-    match policy::may_request(a, &r.directory, user) {
+    match policy::may_request(a, &directory, user) {
         Ok(rule) => println!(
             "{user} may request {action} (\"{}\") by the rule \"{rule}\".",
             a.title

@@ -15,6 +15,7 @@ use std::time::Duration;
 use medic_commands::Diagnosis;
 use medic_commands::diagnostics;
 use medic_commands::model::inbound::Place;
+use medic_commands::triage::Triage;
 use medic_integrations::chat::Provenance;
 use medic_integrations::chat::{Correlated, draw};
 use tokio_util::sync::CancellationToken;
@@ -234,6 +235,9 @@ async fn run_job(state: &AppState, job: Job) {
             let mut bodies = Vec::new();
             if let Some(o) = &outcome {
                 bodies.push(draw.likely_cause(&o.triage));
+                if let Triage::Likely(likely) = &o.triage {
+                    incidents::set_likely_cause(&mut tx, row.id, &likely.cause).await?;
+                }
                 // Deferred from the incident's opening, so the likely cause
                 // leads the thread (see `super::queue_messages`).
                 if let Some(alert) = &job_spec.alert

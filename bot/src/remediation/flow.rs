@@ -21,6 +21,7 @@ pub async fn handle<N: Notifier>(state: &AppState, click: ButtonClick, notifier:
     match click.verb {
         ClickVerb::Request => request(state, &click, notifier).await,
         ClickVerb::Approve | ClickVerb::Deny => decide(state, &click, notifier).await,
+        ClickVerb::Take => crate::oncall::take::press(state, &click, notifier).await,
     }
 }
 
@@ -87,7 +88,7 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
         );
         return refuse(state, click, &offer.action, &offer.target, &why, notifier).await;
     };
-    let dir = &state.settings.remediation.directory;
+    let dir = &crate::oncall::directory_now(state);
     let rule = match policy::may_request(action, dir, &click.actor.id) {
         Ok(rule) => rule.to_string(),
         Err(e) => {
@@ -250,7 +251,7 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
         )
         .await;
     };
-    let dir = &state.settings.remediation.directory;
+    let dir = &crate::oncall::directory_now(state);
     let approvers = state.store.approvers(&request.id).await.unwrap_or_default();
     let ids: Vec<String> = approvers.iter().map(|(id, _)| id.clone()).collect();
     if click.verb == ClickVerb::Deny {

@@ -1,4 +1,4 @@
-//! `[groups]`, `[oncall]` and `[actions.NAME]`: the remediations medic
+//! `[groups]` and `[actions.NAME]`: the remediations medic
 //! offers and the people who may use them.
 //!
 //! Validation goes past each action's own fields: the targets it is
@@ -12,7 +12,7 @@ use config::{Value, ValueKind};
 use medic_commands::actions::policy::{Directory, Principal};
 use medic_commands::actions::{Action, ActionConfig};
 use medic_commands::diagnostics::TargetSpec;
-use serde::Deserialize;
+use medic_commands::oncall::OnCall;
 
 use super::{Reader, problem};
 
@@ -21,7 +21,8 @@ use super::{Reader, problem};
 pub struct RemediationSettings {
     /// `[actions.NAME]`, validated.
     pub actions: BTreeMap<String, Action>,
-    /// `[groups]` and `[oncall] users`.
+    /// `[groups]` and `[oncall] users`; rotations' holders are added per
+    /// check (`Directory::holders`).
     pub directory: Directory,
 }
 
@@ -39,7 +40,8 @@ impl Reader {
     pub(super) fn remediation(
         &mut self,
         groups: Option<Value>,
-        oncall: Option<Value>,
+        on_call_users: BTreeSet<String>,
+        oncall: &OnCall,
         actions: Option<Value>,
         targets: &BTreeMap<String, TargetSpec>,
     ) -> RemediationSettings {
@@ -55,15 +57,7 @@ impl Reader {
                     .insert(name, members.into_iter().collect::<BTreeSet<_>>());
             }
         }
-        #[derive(Deserialize, Default)]
-        #[serde(default)]
-        struct OnCall {
-            /// Who is on call until a schedule says (the seam for PagerDuty).
-            users: Vec<String>,
-        }
-        if let Some(raw) = self.section::<OnCall>("oncall", oncall) {
-            directory.on_call = raw.users.into_iter().collect();
-        }
+        directory.on_call = on_call_users;
 
         let mut out = RemediationSettings {
             actions: BTreeMap::new(),
@@ -125,7 +119,15 @@ impl Reader {
                                 ));
                             }
                             Principal::OnCall => uses_oncall = true,
-                            _ => {}
+                            Principal::OnCallIn(r) if !oncall.rotations.contains_key(r) => {
+                                self.problems.push(problem(
+                                    &key,
+                                    format!(
+                                        "`oncall:{r}` names no rotation in [[oncall.rotations]]"
+                                    ),
+                                ));
+                            }
+                            Principal::Group(_) | Principal::User(_) | Principal::OnCallIn(_) => {}
                         }
                     }
                     if self.problems.len() == before {
@@ -139,10 +141,10 @@ impl Reader {
                 }
             }
         }
-        if uses_oncall && out.directory.on_call.is_empty() {
+        if uses_oncall && out.directory.on_call.is_empty() && oncall.rotations.is_empty() {
             self.warnings.push(problem(
                 "oncall.users",
-                "actions name `oncall`, but nobody is listed as on call, so that rule matches nobody",
+                "actions name `oncall`, but there is no rotation and nobody is listed as on call, so that rule matches nobody",
             ));
         }
         out

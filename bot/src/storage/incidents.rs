@@ -357,6 +357,19 @@ pub async fn reopen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Res
 }
 
 /// Records where an incident's root message is.
+/// Keeps the likely cause medic found (its first line, redacted like the
+/// message that says it), for the handoff digest.
+pub async fn set_likely_cause(conn: &mut AnyConnection, id: i64, cause: &str) -> sqlx::Result<()> {
+    let line = cause.lines().next().unwrap_or_default();
+    let line = medic_commands::redact::redact(line);
+    sqlx::query("UPDATE incidents SET likely_cause = $1 WHERE id = $2")
+        .bind(line)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_root(conn: &mut AnyConnection, id: i64, ts: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE incidents SET root_ts = $1 WHERE id = $2")
         .bind(ts)

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod deliveries;
 pub mod events;
+pub mod handoffs;
 pub mod incidents;
 pub mod offers;
 pub mod outbox;

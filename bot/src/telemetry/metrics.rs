@@ -51,17 +51,20 @@ pub enum AckOutcome {
     Busy,
     /// medic could not record the command (database down).
     Failed,
+    /// Answered at once with what was asked (`/oncall`, `/handoff`).
+    Answered,
 }
 
 impl AckOutcome {
     /// Every outcome, in the order of [`AckOutcome::index`].
-    const ALL: [AckOutcome; 6] = [
+    const ALL: [AckOutcome; 7] = [
         AckOutcome::Accepted,
         AckOutcome::Coalesced,
         AckOutcome::Help,
         AckOutcome::RateLimited,
         AckOutcome::Busy,
         AckOutcome::Failed,
+        AckOutcome::Answered,
     ];
 
     fn index(self) -> usize {
@@ -72,6 +75,7 @@ impl AckOutcome {
             AckOutcome::RateLimited => 3,
             AckOutcome::Busy => 4,
             AckOutcome::Failed => 5,
+            AckOutcome::Answered => 6,
         }
     }
 
@@ -83,6 +87,7 @@ impl AckOutcome {
             AckOutcome::RateLimited => "rate_limited",
             AckOutcome::Busy => "busy",
             AckOutcome::Failed => "failed",
+            AckOutcome::Answered => "answered",
         }
     }
 }

@@ -3,9 +3,11 @@
 //! answer from the same functions.
 //!
 //! Rules are written in config as user ids (`U0123ABCD`, a Discord
-//! snowflake), `group:NAME` (from `[groups]`) or `oncall`. The on-call set
-//! is a seam: today it is `[oncall] users`, later a PagerDuty schedule
-//! fills the same [`Directory::on_call`] list.
+//! snowflake), `group:NAME` (from `[groups]`), `oncall` (whoever holds a
+//! pager) or `oncall:ROTATION`. Who is on call changes with the clock, so
+//! the caller builds the [`Directory`] for the instant of the click
+//! ([`Directory::holders`], from the rotations) and these functions stay
+//! pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -20,16 +22,24 @@ pub enum Principal {
     User(String),
     /// Every member of `[groups] NAME`.
     Group(String),
-    /// Whoever is on call now.
+    /// Whoever is on call now, in any rotation (or `[oncall] users`).
     OnCall,
+    /// Whoever is on call now in this rotation.
+    OnCallIn(String),
 }
 
 impl Principal {
-    /// Parses `U0123`, `group:sre` or `oncall`.
+    /// Parses `U0123`, `group:sre`, `oncall` or `oncall:db`.
     pub fn parse(text: &str) -> Result<Principal, String> {
         let text = text.trim();
         if text == "oncall" {
             Ok(Principal::OnCall)
+        } else if let Some(r) = text.strip_prefix("oncall:") {
+            if r.is_empty() {
+                Err("`oncall:` names no rotation".into())
+            } else {
+                Ok(Principal::OnCallIn(r.to_string()))
+            }
         } else if let Some(g) = text.strip_prefix("group:") {
             if g.is_empty() {
                 Err("`group:` names no group".into())
@@ -38,7 +48,7 @@ impl Principal {
             }
         } else if text.is_empty() || text.contains(char::is_whitespace) || text.contains(':') {
             Err(format!(
-                "`{text}` is neither a user id, `group:NAME` nor `oncall`"
+                "`{text}` is neither a user id, `group:NAME`, `oncall` nor `oncall:ROTATION`"
             ))
         } else {
             Ok(Principal::User(text.to_string()))
@@ -53,6 +63,7 @@ impl fmt::Display for Principal {
             Principal::User(u) => f.write_str(u),
             Principal::Group(g) => write!(f, "group:{g}"),
             Principal::OnCall => f.write_str("oncall"),
+            Principal::OnCallIn(r) => write!(f, "oncall:{r}"),
         }
     }
 }
@@ -62,8 +73,12 @@ impl fmt::Display for Principal {
 pub struct Directory {
     /// `[groups]`: name → user ids.
     pub groups: BTreeMap<String, BTreeSet<String>>,
-    /// Who is on call now (`[oncall] users` until a schedule provides it).
+    /// `[oncall] users`: people always counted as on call (a team with no
+    /// rotation, or a standing escalation contact).
     pub on_call: BTreeSet<String>,
+    /// Who holds each rotation's pager at the instant this directory is
+    /// for: rotation → ids. Empty in config; filled per check.
+    pub holders: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Directory {
@@ -72,7 +87,10 @@ impl Directory {
         match p {
             Principal::User(u) => u == user,
             Principal::Group(g) => self.groups.get(g).is_some_and(|m| m.contains(user)),
-            Principal::OnCall => self.on_call.contains(user),
+            Principal::OnCall => {
+                self.on_call.contains(user) || self.holders.values().any(|h| h.contains(user))
+            }
+            Principal::OnCallIn(r) => self.holders.get(r).is_some_and(|h| h.contains(user)),
         }
     }
 
@@ -253,7 +271,24 @@ mod tests {
                 BTreeSet::from(["U1".to_string(), "U2".to_string()]),
             )]),
             on_call: BTreeSet::from(["U9".to_string()]),
+            holders: BTreeMap::from([("db".to_string(), BTreeSet::from(["U8".to_string()]))]),
         }
+    }
+
+    #[test]
+    fn oncall_covers_static_users_and_every_holder_and_a_rotation_only_its_own() {
+        let d = dir();
+        assert!(d.covers(&Principal::OnCall, "U9"));
+        assert!(d.covers(&Principal::OnCall, "U8"));
+        assert!(d.covers(&Principal::OnCallIn("db".into()), "U8"));
+        assert!(!d.covers(&Principal::OnCallIn("db".into()), "U9"));
+        assert!(!d.covers(&Principal::OnCallIn("web".into()), "U8"));
+        assert_eq!(
+            Principal::parse("oncall:db"),
+            Ok(Principal::OnCallIn("db".into()))
+        );
+        assert!(Principal::parse("oncall:").is_err());
+        assert_eq!(Principal::OnCallIn("db".into()).to_string(), "oncall:db");
     }
 
     #[test]

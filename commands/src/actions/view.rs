@@ -3,12 +3,26 @@
 //! buttons; Discord as components; the console as lines.
 
 /// The action ids a platform gives its buttons, so a click says what it
-/// asks for: request an offer, approve or deny a request.
+/// asks for: request an offer, approve or deny a request
+/// ([`ClickVerb::action_id`], the one mapping).
 pub const REQUEST: &str = "medic.request";
 /// See [`REQUEST`].
 pub const APPROVE: &str = "medic.approve";
 /// See [`REQUEST`].
 pub const DENY: &str = "medic.deny";
+
+#[cfg(test)]
+#[test]
+fn the_constants_are_the_verbs_ids() {
+    use crate::model::inbound::ClickVerb;
+    assert_eq!(ClickVerb::Request.action_id(), REQUEST);
+    assert_eq!(ClickVerb::Approve.action_id(), APPROVE);
+    assert_eq!(ClickVerb::Deny.action_id(), DENY);
+    for v in ClickVerb::ALL {
+        assert_eq!(ClickVerb::from_action_id(v.action_id()), Some(v));
+    }
+    assert_eq!(ClickVerb::from_action_id("other.app"), None);
+}
 
 /// One offered action, as a button.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,6 +65,34 @@ pub enum ClickVerb {
     Approve,
     /// Deny a pending request.
     Deny,
+    /// Take the pager from a handoff digest ("I've got it").
+    Take,
+}
+
+impl ClickVerb {
+    /// Every verb.
+    pub const ALL: [ClickVerb; 4] = [
+        ClickVerb::Request,
+        ClickVerb::Approve,
+        ClickVerb::Deny,
+        ClickVerb::Take,
+    ];
+
+    /// The action id a button asking for this carries (Slack's
+    /// `action_id`, the first part of Discord's `custom_id`).
+    pub fn action_id(self) -> &'static str {
+        match self {
+            ClickVerb::Request => "medic.request",
+            ClickVerb::Approve => "medic.approve",
+            ClickVerb::Deny => "medic.deny",
+            ClickVerb::Take => "medic.take",
+        }
+    }
+
+    /// The verb of an action id; `None` for one that is not medic's.
+    pub fn from_action_id(id: &str) -> Option<ClickVerb> {
+        ClickVerb::ALL.into_iter().find(|v| v.action_id() == id)
+    }
 }
 
 /// A button press, after an adapter verified and parsed it. `id` is the
@@ -78,6 +106,7 @@ pub struct ButtonClick {
     pub place: Place,
     /// What the button asks for.
     pub verb: ClickVerb,
-    /// The offer id (for `Request`) or request id (`Approve`, `Deny`).
+    /// The offer id (for `Request`), request id (`Approve`, `Deny`) or
+    /// handoff id (`Take`).
     pub id: String,
 }

@@ -12,6 +12,7 @@ use medic_commands::Diagnosis;
 use medic_commands::actions::view::{OfferButton, StatusView};
 use medic_commands::model::inbound::{Actor, Platform};
 use medic_commands::model::incident::IncidentView;
+use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,17 @@ pub trait Draw: Sync {
     fn offers(&self, label: &str, buttons: &[OfferButton], expires: &str) -> Wire;
     /// A remediation request's status message.
     fn status(&self, view: &StatusView) -> Wire;
+    /// A handoff digest, with its "I've got it" button while nobody has
+    /// taken it.
+    fn handoff(&self, view: &HandoffView) -> Wire;
+    /// The lines a digest left out, for its thread; `None` when all fit.
+    fn handoff_overflow(&self, view: &HandoffView) -> Option<Wire>;
+    /// A note that notifies the people it mentions (and only them): a
+    /// handoff's reminder.
+    fn reminder(&self, text: &str) -> Wire;
+    /// A link to a thread whose root is `root` in `channel`, on platforms
+    /// whose thread addresses medic can write.
+    fn thread_link(&self, channel: &str, root: &str) -> Option<String>;
 }
 
 /// How `platform` draws.

@@ -122,8 +122,10 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
     };
     assert!(store.create_request(&request).await.unwrap());
     assert_eq!(store.claim_run(&request.id).await.unwrap(), Claim::Won);
-    sql(&m, "UPDATE action_requests SET started_at = 0").await;
+    // While it runs, the action is blocked. (Asked before the run is aged:
+    // once it is, housekeeping may fail it at any moment.)
     assert!(store.run_history("mark", "svc").await.unwrap().1);
+    sql(&m, "UPDATE action_requests SET started_at = 0").await;
 
     // Housekeeping (every 10 s) takes it for lost.
     let r = eventually("housekeeping failing the lost run", LIMIT, || async {

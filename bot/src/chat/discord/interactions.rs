@@ -15,7 +15,7 @@
 //! - PING (1) → `{"type":1}` (only HTTP sends it).
 
 use medic_commands::model::inbound::Platform;
-use medic_integrations::chat::discord::commands::{DIAG, TARGET};
+use medic_integrations::chat::discord::commands::{ROTATION, TARGET};
 use medic_integrations::chat::discord::components;
 use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
 use medic_integrations::chat::discord::render;
@@ -50,7 +50,8 @@ pub async fn answer(state: &AppState, i: &Interaction, acked: Acked) -> serde_js
     }
 }
 
-/// `/diag [target]`: dispatched like Slack's slash command.
+/// `/diag [target]`, `/oncall [rotation]`, `/handoff [rotation]`:
+/// dispatched like Slack's slash commands.
 async fn command(state: &AppState, i: &Interaction, acked: Acked) -> serde_json::Value {
     let name = i.command_name();
     let Some(channel) = i.channel().map(str::to_string) else {
@@ -58,16 +59,14 @@ async fn command(state: &AppState, i: &Interaction, acked: Acked) -> serde_json:
             "medic needs the channel this came from, and Discord did not say.",
         );
     };
-    let text = if name == DIAG {
-        i.options()
-            .into_iter()
-            .filter(|(n, _)| n == TARGET)
-            .map(|(_, v)| v)
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        String::new()
-    };
+    // The options medic registered, as the words typed after the command.
+    let text = i
+        .options()
+        .into_iter()
+        .filter(|(n, _)| n == TARGET || n == ROTATION)
+        .map(|(_, v)| v)
+        .collect::<Vec<_>>()
+        .join(" ");
     let actor = i.actor();
     let typed = Typed {
         platform: Platform::Discord,

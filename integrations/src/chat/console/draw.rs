@@ -9,11 +9,15 @@ use medic_commands::actions::view::{OfferButton, StatusView};
 use medic_commands::model::alert::Severity;
 use medic_commands::model::inbound::ClickVerb;
 use medic_commands::model::incident::{IncidentState, IncidentView};
+use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Style};
 use crate::chat::{Correlated, Draw, Provenance, Wire, shorten, wire};
+
+/// Lines a handoff part shows before "and N more".
+const HANDOFF_LINES: usize = 10;
 
 /// A console message: its lines, and the buttons under them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,5 +234,41 @@ impl Draw for Console {
             text: lines.join("\n"),
             buttons,
         })
+    }
+    fn handoff(&self, view: &HandoffView) -> Wire {
+        let plain = |t: &str| t.replace('*', "");
+        let link = |_url: &str, text: &str| text.to_string();
+        let mut lines = vec![plain(&view.headline())];
+        for part in view.parts(HANDOFF_LINES, &link) {
+            lines.push(format!("  {}", part.heading));
+            lines.extend(part.lines.iter().map(|l| format!("    {l}")));
+            if part.more > 0 {
+                lines.push(format!("    …and {} more in the thread", part.more));
+            }
+        }
+        lines.push(plain(&view.footer()));
+        let buttons = if view.open_for_taking() {
+            vec![ConsoleButton {
+                label: "I've got it".into(),
+                verb: ClickVerb::Take,
+                id: view.button.clone(),
+            }]
+        } else {
+            Vec::new()
+        };
+        wire(&ConsoleMessage {
+            text: lines.join("\n"),
+            buttons,
+        })
+    }
+    fn handoff_overflow(&self, view: &HandoffView) -> Option<Wire> {
+        let lines = view.overflow(HANDOFF_LINES, &|_url, text| text.to_string());
+        (!lines.is_empty()).then(|| text(lines.join("\n")))
+    }
+    fn reminder(&self, note: &str) -> Wire {
+        text(note.replace('*', ""))
+    }
+    fn thread_link(&self, _channel: &str, _root: &str) -> Option<String> {
+        None
     }
 }

@@ -27,7 +27,7 @@ pub const MAX_PER_ROW: usize = 5;
 pub const MAX_ROWS: usize = 5;
 
 /// Button styles (Discord's numbers).
-const PRIMARY: u64 = 1;
+pub(crate) const PRIMARY: u64 = 1;
 const SUCCESS: u64 = 3;
 const DANGER: u64 = 4;
 
@@ -41,12 +41,7 @@ pub fn custom_id(verb: &str, id: &str) -> String {
 /// one of medic's buttons (another app's, or a garbled one).
 pub fn parse_custom_id(custom_id: &str) -> Option<(ClickVerb, String)> {
     let (verb, id) = custom_id.split_once(':')?;
-    let verb = match verb {
-        REQUEST => ClickVerb::Request,
-        APPROVE => ClickVerb::Approve,
-        DENY => ClickVerb::Deny,
-        _ => return None,
-    };
+    let verb = ClickVerb::from_action_id(verb)?;
     (!id.is_empty()).then(|| (verb, id.to_string()))
 }
 
@@ -69,7 +64,7 @@ pub fn deferred_update() -> Value {
     json!({ "type": 6 })
 }
 
-fn button(style: u64, label: &str, custom_id: String) -> Value {
+pub(crate) fn button(style: u64, label: &str, custom_id: String) -> Value {
     json!({
         "type": 2,
         "style": style,
@@ -78,7 +73,7 @@ fn button(style: u64, label: &str, custom_id: String) -> Value {
     })
 }
 
-fn rows(buttons: Vec<Value>) -> Vec<Value> {
+pub(crate) fn rows(buttons: Vec<Value>) -> Vec<Value> {
     buttons
         .chunks(MAX_PER_ROW)
         .take(MAX_ROWS)

@@ -4,10 +4,11 @@
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::{OfferButton, StatusView};
 use medic_commands::model::incident::IncidentView;
+use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
 
 use super::render::DiscordMessage;
-use super::{components, digest, incident, render, triage};
+use super::{components, digest, handoff, incident, render, triage};
 use crate::chat::{Correlated, Draw, Provenance, Wire, wire};
 
 /// Discord draws message bodies.
@@ -55,5 +56,18 @@ impl Draw for Discord {
     }
     fn status(&self, view: &StatusView) -> Wire {
         wire(&components::status_message(view))
+    }
+    fn handoff(&self, view: &HandoffView) -> Wire {
+        wire(&handoff::handoff(view))
+    }
+    fn handoff_overflow(&self, view: &HandoffView) -> Option<Wire> {
+        handoff::overflow(view).map(|m| wire(&m))
+    }
+    fn reminder(&self, text: &str) -> Wire {
+        wire(&handoff::reminder(text))
+    }
+    fn thread_link(&self, _channel: &str, _root: &str) -> Option<String> {
+        // A Discord thread's address needs the server's id.
+        None
     }
 }

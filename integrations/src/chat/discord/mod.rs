@@ -21,6 +21,7 @@ pub mod commands;
 pub mod components;
 pub mod digest;
 pub mod draw;
+pub mod handoff;
 pub mod incident;
 pub mod parse;
 pub mod render;

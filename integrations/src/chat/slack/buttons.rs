@@ -12,7 +12,7 @@ use crate::chat::shorten;
 /// Buttons in one actions block (Slack: at most 25 elements).
 const MAX_BUTTONS: usize = 25;
 
-fn button(
+pub(crate) fn button(
     action_id: &str,
     label: &str,
     value: &str,

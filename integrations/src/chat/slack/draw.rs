@@ -3,10 +3,11 @@
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::{OfferButton, StatusView};
 use medic_commands::model::incident::IncidentView;
+use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
 use slack_morphism::prelude::SlackMessageContent;
 
-use super::{buttons, incident, render, triage};
+use super::{buttons, handoff, incident, render, triage};
 use crate::chat::{Correlated, Draw, Provenance, Wire, wire};
 
 /// Slack draws Block Kit.
@@ -59,5 +60,17 @@ impl Draw for Slack {
     }
     fn status(&self, view: &StatusView) -> Wire {
         wire(&buttons::status_message(view))
+    }
+    fn handoff(&self, view: &HandoffView) -> Wire {
+        wire(&handoff::handoff(view))
+    }
+    fn handoff_overflow(&self, view: &HandoffView) -> Option<Wire> {
+        handoff::overflow(view).map(|m| wire(&m))
+    }
+    fn reminder(&self, text: &str) -> Wire {
+        wire(&handoff::reminder(text))
+    }
+    fn thread_link(&self, channel: &str, root: &str) -> Option<String> {
+        triage::thread_link(channel, Some(root))
     }
 }

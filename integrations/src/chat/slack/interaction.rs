@@ -6,7 +6,6 @@
 //! `medic.request`, `medic.approve`, `medic.deny`) become clicks; other
 //! interaction types are answered 200 and ignored, as Slack expects.
 
-use medic_commands::actions::view::{APPROVE, DENY, REQUEST};
 use medic_commands::model::inbound::{Actor, ButtonClick, ClickVerb, Place, Platform};
 use serde::Deserialize;
 
@@ -95,11 +94,11 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
     let Some(action) = wire.actions.first() else {
         return Err(InteractionError("payload.actions is empty".into()));
     };
-    let verb = match action.action_id.as_str() {
-        REQUEST => ClickVerb::Request,
-        APPROVE => ClickVerb::Approve,
-        DENY => ClickVerb::Deny,
-        other => return Ok(Interaction::Other(format!("block_actions {other}"))),
+    let Some(verb) = ClickVerb::from_action_id(&action.action_id) else {
+        return Ok(Interaction::Other(format!(
+            "block_actions {}",
+            action.action_id
+        )));
     };
     let user = wire
         .user

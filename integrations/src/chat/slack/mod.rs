@@ -12,6 +12,7 @@ pub mod buttons;
 pub mod client;
 pub mod draw;
 pub mod events;
+pub mod handoff;
 pub mod incident;
 pub mod interaction;
 pub mod manifest;

@@ -1,0 +1,42 @@
+//! On call, in the running medic: who holds each pager now (on
+//! [`crate::clock::Clock`], which a test can move), the `/oncall` and
+//! `/handoff` answers, the digest posted at each handover, the "I've got
+//! it" button and the reminders when nobody presses it.
+//!
+//! - [`digest`]: a handoff digest made from the database and queued in the
+//!   outbox with its handoff row, once.
+//! - [`schedule`]: the loop that posts digests at handovers and sends the
+//!   reminders that are due.
+//! - [`take`]: "I've got it".
+
+pub mod digest;
+pub mod schedule;
+pub mod take;
+
+use medic_commands::actions::policy::Directory;
+use medic_commands::model::inbound::Platform;
+
+use crate::state::AppState;
+
+/// The policy directory at this moment: `[groups]`, `[oncall] users`, and
+/// whoever holds each rotation's pager now (overrides included). Built per
+/// click, so `oncall:db` means who is on call when the button is pressed.
+pub fn directory_now(state: &AppState) -> Directory {
+    let mut dir = state.settings.remediation.directory.clone();
+    dir.holders = state.settings.oncall.holders_at(state.clock.now());
+    dir
+}
+
+/// The answer to `/oncall [ROTATION]` on `platform`.
+pub fn answer(state: &AppState, rotation: Option<&str>, platform: Platform) -> String {
+    let oncall = &state.settings.oncall;
+    match oncall.now(rotation, state.clock.now()) {
+        Ok(answers) => oncall.describe(&answers, platform),
+        Err(unknown) => unknown,
+    }
+}
+
+/// `d` in milliseconds, as the database stores spans.
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
