@@ -17,6 +17,8 @@
 //! - [`triage`]: the likely cause of an incident, with its evidence —
 //!   knowledge (error patterns as data), the exception chain, the timeline
 //!   and correlation rules, all pure functions.
+//! - [`oncall`]: on-call rotations; [`oncall::pagerduty`] reads who is on
+//!   call from a PagerDuty schedule.
 //! - [`redact`]: the one place that scrubs secrets from text bound for chat
 //!   or logs.
 #![warn(missing_docs)]
@@ -27,6 +29,7 @@ pub mod diagnostics;
 pub mod duration;
 pub mod format;
 pub mod model;
+pub mod oncall;
 pub mod redact;
 pub mod routing;
 pub mod triage;
