@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use super::parse::Page;
 use super::*;
 
 fn ts(s: &str) -> Timestamp {
