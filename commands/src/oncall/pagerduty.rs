@@ -35,10 +35,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::actions::vendor::join;
-use crate::redact::Redactor;
 use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::actions::vendor::join;
+use crate::redact::Redactor;
 
 mod parse;
 
