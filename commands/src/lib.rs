@@ -18,7 +18,8 @@
 //!   knowledge (error patterns as data), the exception chain, the timeline
 //!   and correlation rules, all pure functions.
 //! - [`oncall`]: people and rotations: who holds the pager at an instant
-//!   (turns, overrides, DST), and the `/oncall` answer.
+//!   (turns, overrides, DST), the `/oncall` answer, the handoff digest, and
+//!   [`oncall::pagerduty`], who is on call in a PagerDuty schedule.
 //! - [`redact`]: the one place that scrubs secrets from text bound for chat
 //!   or logs.
 #![warn(missing_docs)]

@@ -4,12 +4,15 @@
 //!
 //! - [`rotation`]: turns, overrides, DST; who holds the pager at an instant.
 //! - [`handoff`]: the handoff digest as data, and its lines.
+//! - [`pagerduty`]: who is on call in a PagerDuty schedule (REST `GET
+//!   /oncalls`).
 //!
 //! A person is a name in `[oncall.people]` with their chat ids; rotations
 //! name people, never raw ids, so one person is the same on Slack, Discord
 //! and the console (where the name is the id typed with `--as`).
 
 pub mod handoff;
+pub mod pagerduty;
 pub mod rotation;
 
 use std::collections::{BTreeMap, BTreeSet};

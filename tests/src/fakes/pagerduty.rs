@@ -1,5 +1,7 @@
 //! A fake PagerDuty REST API v2: `PUT /incidents/{id}` ("Update an
-//! incident", developer.pagerduty.com/api-reference/8a0e1aa2ec666).
+//! incident", developer.pagerduty.com/api-reference/8a0e1aa2ec666), and
+//! `GET /oncalls` ("List all of the on-calls", in [`oncalls`]) over the
+//! schedules a test sets with [`FakePagerDuty::set_oncalls`].
 //!
 //! Faithful where medic could go wrong:
 //! - `Authorization: Token token=<key>` is required: anything else is a
@@ -15,22 +17,33 @@
 //!
 //! Every call, accepted or not, is recorded.
 
+mod oncalls;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{get, put};
 use serde_json::{Value, json};
 
 use super::vendor::{Recorder, Trouble, VendorCall, header, serve, trouble_response};
 
+pub use oncalls::{DEFAULT_LIMIT, FakeOncall, MAX_LIMIT};
+
+/// The `Accept` that selects REST API v2.
+const ACCEPT_V2: &str = "application/vnd.pagerduty+json;version=2";
+
 struct Inner {
     token: String,
     recorder: Recorder,
+    /// Each schedule's on-call periods, by schedule id; ordered, so pages
+    /// are stable from one call to the next.
+    schedules: Mutex<BTreeMap<String, Vec<FakeOncall>>>,
 }
 
 /// A running fake PagerDuty API.
@@ -67,7 +80,7 @@ async fn update(
         != Some(format!("Token token={}", inner.token).as_str())
     {
         error(401, "Authentication failed", 2006)
-    } else if accept.as_deref() != Some("application/vnd.pagerduty+json;version=2") {
+    } else if accept.as_deref() != Some(ACCEPT_V2) {
         error(406, "Accept must ask for version=2", 2001)
     } else if !from.as_deref().is_some_and(|f| f.contains('@')) {
         error(
@@ -110,6 +123,7 @@ async fn update(
     inner.recorder.record(VendorCall {
         method: "PUT".into(),
         path: format!("/incidents/{id}"),
+        query: Vec::new(),
         authorization,
         from,
         accept,
@@ -125,9 +139,11 @@ impl FakePagerDuty {
         let inner = Arc::new(Inner {
             token: token.to_string(),
             recorder: Recorder::default(),
+            schedules: Mutex::default(),
         });
         let app = Router::new()
             .route("/incidents/{id}", put(update))
+            .route("/oncalls", get(oncalls::oncalls))
             .with_state(inner.clone());
         FakePagerDuty {
             addr: serve(app).await,
@@ -145,8 +161,29 @@ impl FakePagerDuty {
         self.inner.recorder.calls()
     }
 
+    /// Puts these on-call periods on `schedule` (replacing what it had),
+    /// in the order `GET /oncalls` lists them.
+    pub fn set_oncalls(&self, schedule: &str, periods: Vec<FakeOncall>) {
+        self.inner
+            .schedules
+            .lock()
+            .unwrap()
+            .insert(schedule.to_string(), periods);
+    }
+
+    /// The calls to `GET /oncalls` so far.
+    pub fn oncalls_calls(&self) -> Vec<VendorCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "GET" && c.path == "/oncalls")
+            .collect()
+    }
+
     /// Answers the next authenticated call with `trouble`.
     pub fn then(&self, trouble: Trouble) {
         self.inner.recorder.push(trouble);
     }
 }
+
+#[cfg(test)]
+mod tests;

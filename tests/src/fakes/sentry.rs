@@ -122,6 +122,7 @@ async fn latest(
     inner.recorder.record(VendorCall {
         method: "GET".into(),
         path: format!("/api/0/issues/{id}/events/latest/"),
+        query: Vec::new(),
         authorization,
         from: header(&headers, "from"),
         accept: header(&headers, "accept"),
@@ -160,6 +161,7 @@ async fn update(
     inner.recorder.record(VendorCall {
         method: "PUT".into(),
         path: format!("/api/0/organizations/{org}/issues/{id}/"),
+        query: Vec::new(),
         authorization,
         from: header(&headers, "from"),
         accept: header(&headers, "accept"),

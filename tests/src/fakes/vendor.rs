@@ -14,10 +14,12 @@ use serde_json::Value;
 /// One recorded call, accepted or not.
 #[derive(Debug, Clone)]
 pub struct VendorCall {
-    /// `PUT`.
+    /// `PUT` or `GET`.
     pub method: String,
-    /// The path as sent.
+    /// The path as sent, without the query.
     pub path: String,
+    /// The query's pairs, decoded, in order (`schedule_ids[]` repeats).
+    pub query: Vec<(String, String)>,
     /// `Authorization`, as sent.
     pub authorization: Option<String>,
     /// `From`, as sent (PagerDuty).
@@ -28,6 +30,17 @@ pub struct VendorCall {
     pub body: Value,
     /// The status the fake answered.
     pub status: u16,
+}
+
+impl VendorCall {
+    /// Every value of query parameter `name`, in order.
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 /// An answer a test scripted for the next calls.
