@@ -363,6 +363,73 @@ fn policy_check_answers_like_a_button_would() {
     );
 }
 
+const ROTATION: &str = r#"
+[oncall.people.alice]
+slack = "U0ALICE"
+[oncall.people.bob]
+slack = "U0BOB"
+[[oncall.rotations]]
+name = "db"
+members = ["alice", "bob"]
+length = "daily"
+handover = "09:00"
+time_zone = "Europe/Berlin"
+start = "2026-12-01"
+slack_channel = "C0DB"
+[actions.restart]
+title = "Restart the worker"
+kind = "command"
+run = ["true"]
+offered_on = ["db"]
+may_request = ["oncall:db"]
+"#;
+
+#[test]
+fn oncall_and_policy_check_answer_for_a_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("medic.toml"),
+        format!("[targets.db]\nkind = \"postgres\"\nurl = \"postgres://medic@127.0.0.1/app\"\n{ROTATION}"),
+    )
+    .unwrap();
+    // 2026-12-02 is bob's day (alice had the 1st); 10:00 CET.
+    let at = "2026-12-02T10:00:00+01:00";
+    let out = medic(dir.path())
+        .args(["oncall", "--at", at])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.trim(),
+        "db: @bob until Thu 3 Dec 09:00 CET · next @alice until Fri 4 Dec 09:00 CET"
+    );
+    let out = medic(dir.path()).args(["oncall", "web"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rotation web"));
+
+    // The same rule, the day the person holds the pager and the day before.
+    let ask = |user: &str, at: &str| {
+        medic(dir.path())
+            .args(["policy", "check", user, "restart", "--at", at])
+            .output()
+            .unwrap()
+    };
+    let out = ask("U0BOB", at);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("by the rule \"oncall:db\""), "{stdout}");
+    assert_eq!(
+        ask("U0BOB", "2026-12-01T10:00:00+01:00").status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        ask("U0ALICE", "2026-12-01T10:00:00+01:00").status.code(),
+        Some(0)
+    );
+    assert_eq!(ask("U0ALICE", "not a time").status.code(), Some(64));
+}
+
 #[test]
 fn slack_manifest_prints_the_app_for_http_or_socket_mode() {
     let dir = tempfile::tempdir().unwrap();

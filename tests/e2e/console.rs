@@ -218,3 +218,37 @@ async fn a_console_session_diagnoses_triages_an_alert_and_runs_an_approved_actio
     assert_eq!(roots("🔴 redis ("), 1, "{out}");
     assert_eq!(roots("Errno::ENOSPC"), 1, "{out}");
 }
+
+#[tokio::test]
+async fn a_console_session_asks_who_is_on_call_and_takes_a_handoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    // Handed over from alice to bob 3 h ago; alice is next.
+    let rotation = crate::oncall::Rotation::past(3 * 3600);
+    std::fs::write(&config, rotation.config("")).unwrap();
+    let mut c = Console::start(&config, "bob").await;
+
+    c.type_line("/oncall").await;
+    let now = c.expect("(only you) db: @bob until").await;
+    assert!(now.contains("next @alice"), "{now}");
+
+    // bob hands over early; the digest's button is alice's to press.
+    c.type_line("/handoff").await;
+    c.expect("handoff digest is on its way to this console")
+        .await;
+    c.expect("Handoff db: @bob → @alice").await;
+    let button = c.expect("] I've got it").await;
+    let take = Console::button(&button, "I've got it");
+    c.type_line(&format!("click {take}")).await;
+    c.expect("Only @alice can take this shift").await;
+    c.type_line("/as alice").await;
+    c.expect("You are alice now.").await;
+    c.type_line(&format!("click {take}")).await;
+    c.expect("Taken by @alice").await;
+    c.type_line("/quit").await;
+    let status = tokio::time::timeout(LIMIT, c.child.wait())
+        .await
+        .expect("the console quits")
+        .unwrap();
+    assert!(status.success());
+}

@@ -76,14 +76,14 @@ async fn diag_with_offer(m: &TestMedic) -> (String, String) {
 }
 
 /// A fresh interaction token per click, as Discord gives each one.
-fn token() -> String {
+pub(crate) fn token() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     format!("tok-click-{}", NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
 /// A button click (type 3) as Discord sends it (its shape from the docs'
 /// fixture), by `user` in `channel`, on `custom_id`.
-fn click_body(token: &str, user: &str, channel: &str, custom_id: &str) -> Value {
+pub(crate) fn click_body(token: &str, user: &str, channel: &str, custom_id: &str) -> Value {
     let raw = std::fs::read(format!(
         "{}/fixtures/discord/message_component_button_docs_2021.json",
         env!("CARGO_MANIFEST_DIR")
@@ -102,7 +102,7 @@ fn click_body(token: &str, user: &str, channel: &str, custom_id: &str) -> Value 
 
 /// Clicks; the answer must come at once and be a deferred update.
 /// Returns the click's token (where its private answers go).
-async fn click(m: &TestMedic, user: &str, channel: &str, custom_id: &str) -> String {
+pub(crate) async fn click(m: &TestMedic, user: &str, channel: &str, custom_id: &str) -> String {
     let token = token();
     m.discord().expect_interaction(&token, channel);
     let (status, answer) = m

@@ -16,6 +16,7 @@ mod discord_incidents;
 mod incidents;
 mod ingest_store;
 mod lease;
+mod oncall;
 mod operations;
 mod outbox;
 mod parity;

@@ -596,3 +596,120 @@ fn the_redis_url_is_kept_for_medic_itself() {
     let problems = load("[redis]\nurl = \"http://x\"\n").unwrap_err();
     assert_eq!(keys(&problems), ["redis.url"]);
 }
+
+const ROTATION: &str = r#"
+    [oncall.people.alice]
+    slack = "U0ALICE"
+    [oncall.people.bob]
+    slack = "U0BOB"
+    discord = "1300000000000000002"
+
+    [[oncall.rotations]]
+    name = "db"
+    members = ["alice", "bob"]
+    length = "weekly"
+    handover = "09:00"
+    time_zone = "Europe/Berlin"
+    start = "2026-11-02"
+    slack_channel = "C0DB"
+
+    [[oncall.overrides]]
+    rotation = "db"
+    who = "bob"
+    from = "2026-12-24 09:00"
+    until = "2026-12-26T09:00:00+01:00"
+"#;
+
+#[test]
+fn a_rotation_reads_with_its_people_and_overrides() {
+    let loaded = load(ROTATION).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let db = &loaded.settings.oncall.rotations["db"];
+    assert_eq!(db.schedule.members, vec!["alice", "bob"]);
+    assert_eq!(db.schedule.length.days(), 7);
+    assert_eq!(db.ack_within, Duration::from_secs(900), "the default");
+    let o = &db.schedule.overrides[0];
+    // Local in the rotation's zone (CET), or with its own offset.
+    assert_eq!(o.from.to_string(), "2026-12-24T08:00:00Z");
+    assert_eq!(o.until.to_string(), "2026-12-26T08:00:00Z");
+    let at: jiff::Timestamp = "2026-12-25T12:00:00Z".parse().unwrap();
+    assert_eq!(db.schedule.shift_at(at).unwrap().who, "bob");
+}
+
+#[test]
+fn rotation_gaps_are_caught_by_check_config() {
+    // An empty rotation, an unknown zone, a member nobody knows.
+    let text = ROTATION
+        .replace("members = [\"alice\", \"bob\"]", "members = []")
+        .replace("Europe/Berlin", "Europe/Berlinn");
+    let problems = load(&text).unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        vec![
+            "oncall.rotations[0].members",
+            "oncall.rotations[0].time_zone",
+            "oncall.overrides[0].rotation"
+        ]
+    );
+    assert!(
+        problems[1]
+            .message
+            .contains("`Europe/Berlinn` is not an IANA time zone")
+    );
+    let problems =
+        load(&ROTATION.replace("[\"alice\", \"bob\"]", "[\"alice\", \"carol\"]")).unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        vec![
+            "oncall.rotations[0].members",
+            "oncall.overrides[0].rotation"
+        ]
+    );
+    assert!(
+        problems[0]
+            .message
+            .contains("`carol` is nobody in [oncall.people]")
+    );
+
+    // A person with no chat id, one the rotation's platform cannot
+    // mention, and an override before the rotation starts: warnings.
+    let text = ROTATION
+        .replace("slack = \"U0ALICE\"", "email = \"alice@example.com\"")
+        .replace("2026-12-24 09:00", "2026-10-01 09:00")
+        .replace("2026-12-26T09:00:00+01:00", "2026-10-02 09:00");
+    let loaded = load(&text).unwrap();
+    assert_eq!(
+        keys(&loaded.warnings),
+        vec![
+            "oncall.people.alice",
+            "oncall.people.alice.slack",
+            "oncall.overrides[0]"
+        ]
+    );
+    assert!(loaded.warnings[2].message.contains("outside every shift"));
+
+    // An override that ends before it begins.
+    let problems =
+        load(&ROTATION.replace("2026-12-26T09:00:00+01:00", "2026-12-23 09:00")).unwrap_err();
+    assert_eq!(keys(&problems), vec!["oncall.overrides[0].until"]);
+}
+
+#[test]
+fn oncall_rotation_rules_must_name_a_rotation() {
+    let ok = format!(
+        "{ROTATION}\n{}",
+        ACTIONS.replace("may_request = [\"U1\"]", "may_request = [\"oncall:db\"]")
+    );
+    load(&ok).unwrap();
+    let typo = format!(
+        "{ROTATION}\n{}",
+        ACTIONS.replace("may_request = [\"U1\"]", "may_request = [\"oncall:dba\"]")
+    );
+    let problems = load(&typo).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("`oncall:dba` names no rotation")),
+        "{problems:?}"
+    );
+}
