@@ -76,6 +76,13 @@ impl App {
             let token = s.auth_token.as_ref()?.expose_secret().to_string();
             Some(SentryApi::new(s.api_url.clone(), token, http.clone()))
         });
+        let pagerduty_reader = settings.alerts.pagerduty.as_ref().and_then(|p| {
+            Some(crate::oncall::pagerduty::Reader {
+                http: http.clone(),
+                url: p.api_url.clone(),
+                token: p.api_token.clone()?,
+            })
+        });
         let targets = settings
             .targets
             .iter()
@@ -122,6 +129,8 @@ impl App {
             sentry_api,
             started_at: crate::storage::now_ms(),
             clock: crate::clock::Clock::default(),
+            schedules: Default::default(),
+            pagerduty_reader,
         });
         Ok(App { listener, state })
     }
@@ -151,6 +160,10 @@ impl App {
             housekeeping.clone(),
         ));
         tokio::spawn(crate::oncall::schedule::run(
+            state.clone(),
+            housekeeping.clone(),
+        ));
+        tokio::spawn(crate::oncall::pagerduty::run(
             state.clone(),
             housekeeping.clone(),
         ));

@@ -285,7 +285,7 @@ async fn accept(
 /// `/handoff [ROTATION]`: the digest of the shift so far, from whoever
 /// holds the pager to whoever is next, posted in the rotation's channel.
 async fn handoff(state: &AppState, typed: &Typed<'_>, rotation: Option<&str>) -> Ack {
-    let oncall = &state.settings.oncall;
+    let oncall = crate::oncall::live(state);
     let chosen = match rotation {
         Some(name) => oncall
             .rotations

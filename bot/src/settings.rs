@@ -352,12 +352,18 @@ impl Settings {
                 .values()
                 .map(|r| {
                     let s = &r.schedule;
+                    let turns = match &s.turns {
+                        medic_commands::oncall::Turns::Rotating(t) => format!(
+                            "{} × {} d, handover {}",
+                            t.members.join(" → "),
+                            t.length.days(),
+                            t.handover.strftime("%H:%M")
+                        ),
+                        medic_commands::oncall::Turns::Listed(l) => l.source.clone(),
+                    };
                     format!(
-                        "{} ({} × {} d, handover {} {}, {} overrides)",
+                        "{} ({turns} {}, {} overrides)",
                         r.name,
-                        s.members.join(" → "),
-                        s.length.days(),
-                        s.handover.strftime("%H:%M"),
                         s.zone.iana_name().unwrap_or("UTC"),
                         s.overrides.len()
                     )
@@ -442,7 +448,11 @@ impl Reader {
         let mut alerts = self.alerts(&mut root, &targets);
         let base = source.as_deref().and_then(std::path::Path::parent);
         alerts.triage = self.triage(root.remove("triage"), base);
-        let oncall = self.oncall(root.remove("oncall"));
+        let pagerduty_api = alerts
+            .pagerduty
+            .as_ref()
+            .is_some_and(|p| p.api_token.is_some());
+        let oncall = self.oncall(root.remove("oncall"), pagerduty_api);
         let mut remediation = self.remediation(
             root.remove("groups"),
             oncall.users.clone(),

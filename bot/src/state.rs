@@ -67,6 +67,11 @@ pub struct Shared {
     /// When this process built its state (unix ms): runs accepted before
     /// were interrupted by the last stop ([`crate::delivery::recover`]).
     pub started_at: i64,
+    /// The turns of rotations read from PagerDuty, as last read.
+    pub schedules: crate::oncall::pagerduty::Schedules,
+    /// PagerDuty's REST API for reading schedules, when `[pagerduty]
+    /// api_token` is set.
+    pub pagerduty_reader: Option<crate::oncall::pagerduty::Reader>,
     /// The time schedules run on (handovers, reminders, who is on call);
     /// a test moves it.
     pub clock: crate::clock::Clock,

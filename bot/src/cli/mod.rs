@@ -198,7 +198,7 @@ pub async fn run(cli: Cli) -> u8 {
             .await
         }
         Command::Oncall { rotation, at } => {
-            oncall::run(cli.config.as_deref(), rotation.as_deref(), at.as_deref())
+            oncall::run(cli.config.as_deref(), rotation.as_deref(), at.as_deref()).await
         }
         Command::SlackManifest { socket_mode, url } => {
             print!(

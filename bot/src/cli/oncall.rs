@@ -20,7 +20,7 @@ pub fn parse_at(text: Option<&str>) -> Result<Timestamp, String> {
 }
 
 /// Prints now and next; exit 0, or 64 for an unknown rotation or time.
-pub fn run(config: Option<&Path>, rotation: Option<&str>, at: Option<&str>) -> u8 {
+pub async fn run(config: Option<&Path>, rotation: Option<&str>, at: Option<&str>) -> u8 {
     let Some(loaded) = super::load_or_report(config) else {
         return super::EXIT_USAGE;
     };
@@ -31,13 +31,32 @@ pub fn run(config: Option<&Path>, rotation: Option<&str>, at: Option<&str>) -> u
             return super::EXIT_USAGE;
         }
     };
-    let oncall = &loaded.settings.oncall;
+    let settings = &loaded.settings;
+    // Rotations read from PagerDuty are read once, now.
+    let schedules = crate::oncall::pagerduty::Schedules::default();
+    if let Some(p) = &settings.alerts.pagerduty
+        && let Some(token) = &p.api_token
+    {
+        let reader = crate::oncall::pagerduty::Reader {
+            http: reqwest::Client::new(),
+            url: p.api_url.clone(),
+            token: token.clone(),
+        };
+        for r in settings.oncall.rotations.values() {
+            if let Some(schedule) = &r.pagerduty_schedule {
+                schedules
+                    .read(&reader, &settings.oncall.people, &r.name, schedule, at)
+                    .await;
+            }
+        }
+    }
+    let oncall = &schedules.apply(&settings.oncall);
     match oncall.now(rotation, at) {
         Ok(answers) => {
             println!(
                 "{}",
                 oncall
-                    .describe(&answers, Platform::Console)
+                    .describe(&answers, Platform::Console, at)
                     .replace('*', "")
             );
             0

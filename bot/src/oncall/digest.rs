@@ -5,9 +5,7 @@
 //! index decides between replicas and restarts), and only the inserter
 //! queues the message.
 
-use std::time::Duration;
-
-use medic_commands::format::human_duration;
+use medic_commands::format::human_age;
 use medic_commands::model::inbound::{Actor, Platform};
 use medic_commands::oncall::handoff::{
     ActionRun, HandoffView, OpenIncident, PendingApproval, ShiftCounts,
@@ -146,9 +144,7 @@ async fn view(
                 id: o.id,
                 severity: o.severity,
                 title: o.title,
-                age: human_duration(Duration::from_millis(
-                    u64::try_from(now - o.first_seen).unwrap_or(0),
-                )),
+                age: human_age(u64::try_from((now - o.first_seen) / 1000).unwrap_or(0)),
                 cause: o.likely_cause,
                 link,
             }

@@ -8,13 +8,16 @@
 //! - [`schedule`]: the loop that posts digests at handovers and sends the
 //!   reminders that are due.
 //! - [`take`]: "I've got it".
+//! - [`pagerduty`]: rotations whose turns are read from PagerDuty.
 
 pub mod digest;
+pub mod pagerduty;
 pub mod schedule;
 pub mod take;
 
 use medic_commands::actions::policy::Directory;
 use medic_commands::model::inbound::Platform;
+use medic_commands::oncall::OnCall;
 
 use crate::state::AppState;
 
@@ -23,15 +26,22 @@ use crate::state::AppState;
 /// click, so `oncall:db` means who is on call when the button is pressed.
 pub fn directory_now(state: &AppState) -> Directory {
     let mut dir = state.settings.remediation.directory.clone();
-    dir.holders = state.settings.oncall.holders_at(state.clock.now());
+    dir.holders = live(state).holders_at(state.clock.now());
     dir
+}
+
+/// The rotations as they stand: the configuration, with the turns of
+/// those read from PagerDuty as last read.
+pub fn live(state: &AppState) -> OnCall {
+    state.schedules.apply(&state.settings.oncall)
 }
 
 /// The answer to `/oncall [ROTATION]` on `platform`.
 pub fn answer(state: &AppState, rotation: Option<&str>, platform: Platform) -> String {
-    let oncall = &state.settings.oncall;
-    match oncall.now(rotation, state.clock.now()) {
-        Ok(answers) => oncall.describe(&answers, platform),
+    let oncall = live(state);
+    let now = state.clock.now();
+    match oncall.now(rotation, now) {
+        Ok(answers) => oncall.describe(&answers, platform, now),
         Err(unknown) => unknown,
     }
 }

@@ -39,7 +39,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     loop {
         let now = state.clock.now();
         let mut next = now + AT_MOST;
-        for rotation in state.settings.oncall.rotations.values() {
+        for rotation in super::live(&state).rotations.values() {
             if let Some(at) = hand_over(&state, rotation, now, &mut done).await {
                 next = next.min(at);
             }
@@ -114,7 +114,7 @@ async fn remind(state: &AppState) -> sqlx::Result<Option<i64>> {
 }
 
 async fn remind_one(state: &AppState, h: &HandoffRow, now: i64) -> sqlx::Result<()> {
-    let oncall = &state.settings.oncall;
+    let oncall = super::live(state);
     let (Some(rotation), Some(root)) = (oncall.rotations.get(&h.rotation), h.root_row) else {
         // The rotation left the config: nobody to remind.
         let mut tx = state.store.begin_write().await?;

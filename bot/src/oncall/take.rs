@@ -46,7 +46,7 @@ async fn decide(state: &AppState, click: &ButtonClick) -> sqlx::Result<Verdict> 
             "medic does not know this handoff; nothing was recorded.".into(),
         ));
     };
-    let oncall = &state.settings.oncall;
+    let oncall = super::live(state);
     let incoming = oncall.person(&h.incoming);
     let mention = incoming.mention(h.platform);
     let zone = oncall

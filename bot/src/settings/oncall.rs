@@ -38,7 +38,9 @@ use config::Value;
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
-use medic_commands::oncall::{Length, OnCall, Override, Person, Rotation, Schedule};
+use medic_commands::oncall::{
+    Length, Listed, OnCall, Override, Person, Rotating, Rotation, Schedule, Turns,
+};
 use serde::Deserialize;
 
 use super::{Reader, problem};
@@ -67,6 +69,7 @@ struct RawPerson {
     slack: Option<String>,
     discord: Option<String>,
     email: Option<String>,
+    pagerduty: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,7 +84,8 @@ struct RawRotation {
     handover: String,
     #[serde(default = "utc")]
     time_zone: String,
-    start: String,
+    start: Option<String>,
+    pagerduty_schedule: Option<String>,
     slack_channel: Option<String>,
     discord_channel: Option<String>,
     #[serde(
@@ -131,7 +135,9 @@ fn instant(text: &str, zone: &TimeZone) -> Result<Timestamp, String> {
 }
 
 impl Reader {
-    pub(super) fn oncall(&mut self, value: Option<Value>) -> OnCallSettings {
+    /// `pagerduty_api`: whether `[pagerduty] api_token` is set, which a
+    /// rotation read from a PagerDuty schedule needs.
+    pub(super) fn oncall(&mut self, value: Option<Value>, pagerduty_api: bool) -> OnCallSettings {
         let Some(raw) = self.section::<RawOnCall>("oncall", value) else {
             return OnCallSettings::default();
         };
@@ -150,6 +156,7 @@ impl Reader {
                     slack: p.slack,
                     discord: p.discord,
                     email: p.email,
+                    pagerduty: p.pagerduty,
                 },
             );
         }
@@ -157,7 +164,7 @@ impl Reader {
         let mut rotations = BTreeMap::new();
         for (i, r) in raw.rotations.into_iter().enumerate() {
             let key = format!("oncall.rotations[{i}]");
-            if let Some(rotation) = self.rotation(&key, r, &people) {
+            if let Some(rotation) = self.rotation(&key, r, &people, pagerduty_api) {
                 if rotations.contains_key(&rotation.name) {
                     self.problems.push(problem(
                         format!("{key}.name"),
@@ -233,20 +240,38 @@ impl Reader {
         key: &str,
         r: RawRotation,
         people: &BTreeMap<String, Person>,
+        pagerduty_api: bool,
     ) -> Option<Rotation> {
         let before = self.problems.len();
         let name = r.name.trim().to_string();
+        let r_pd = r
+            .pagerduty_schedule
+            .as_deref()
+            .map(|s| s.trim().to_string());
         if name.is_empty() || name.contains(char::is_whitespace) {
             self.problems.push(problem(
                 format!("{key}.name"),
                 "must be one word (it is typed as `/oncall NAME` and `oncall:NAME`)",
             ));
         }
-        if r.members.is_empty() {
-            self.problems.push(problem(
+        match (&r.pagerduty_schedule, r.members.is_empty()) {
+            (Some(_), false) => self.problems.push(problem(
                 format!("{key}.members"),
-                "is empty: nobody would be on call",
-            ));
+                "and `pagerduty_schedule` both say who is on call; keep one",
+            )),
+            (Some(_), true) if !pagerduty_api => self.problems.push(problem(
+                format!("{key}.pagerduty_schedule"),
+                "needs `[pagerduty] api_token` to read the schedule",
+            )),
+            (Some(id), true) if id.trim().is_empty() => self
+                .problems
+                .push(problem(format!("{key}.pagerduty_schedule"), "is empty")),
+            (Some(_), true) => {}
+            (None, true) => self.problems.push(problem(
+                format!("{key}.members"),
+                "is empty: nobody would be on call (or name a `pagerduty_schedule`)",
+            )),
+            (None, false) => {}
         }
         for m in &r.members {
             match people.get(m) {
@@ -296,17 +321,26 @@ impl Reader {
                 ))
             })
             .ok();
-        let start = r
-            .start
-            .trim()
-            .parse::<Date>()
-            .map_err(|_| {
+        let start = match (&r.start, &r.pagerduty_schedule) {
+            (Some(text), _) => text
+                .trim()
+                .parse::<Date>()
+                .map_err(|_| {
+                    self.problems.push(problem(
+                        format!("{key}.start"),
+                        format!("`{text}` is not a date like 2026-11-02"),
+                    ))
+                })
+                .ok(),
+            (None, Some(_)) => None,
+            (None, None) => {
                 self.problems.push(problem(
                     format!("{key}.start"),
-                    format!("`{}` is not a date like 2026-11-02", r.start),
-                ))
-            })
-            .ok();
+                    "is missing: the day the first member's first turn starts",
+                ));
+                None
+            }
+        };
         if r.slack_channel.is_none() && r.discord_channel.is_none() {
             self.warnings.push(problem(
                 key,
@@ -316,14 +350,24 @@ impl Reader {
         if self.problems.len() != before {
             return None;
         }
-        Some(Rotation {
-            name,
-            schedule: Schedule {
+        let turns = match r.pagerduty_schedule {
+            Some(id) => Turns::Listed(Listed {
+                source: format!("PagerDuty schedule {}", id.trim()),
+                ..Listed::default()
+            }),
+            None => Turns::Rotating(Rotating {
                 members: r.members,
                 length: length?,
                 handover: handover?,
-                zone: zone?,
                 start: start?,
+            }),
+        };
+        Some(Rotation {
+            name,
+            pagerduty_schedule: r_pd,
+            schedule: Schedule {
+                turns,
+                zone: zone?,
                 overrides: Vec::new(),
             },
             slack_channel: r.slack_channel,

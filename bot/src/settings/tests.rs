@@ -625,8 +625,11 @@ fn a_rotation_reads_with_its_people_and_overrides() {
     let loaded = load(ROTATION).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let db = &loaded.settings.oncall.rotations["db"];
-    assert_eq!(db.schedule.members, vec!["alice", "bob"]);
-    assert_eq!(db.schedule.length.days(), 7);
+    let medic_commands::oncall::Turns::Rotating(turns) = &db.schedule.turns else {
+        panic!("members take turns");
+    };
+    assert_eq!(turns.members, vec!["alice", "bob"]);
+    assert_eq!(turns.length.days(), 7);
     assert_eq!(db.ack_within, Duration::from_secs(900), "the default");
     let o = &db.schedule.overrides[0];
     // Local in the rotation's zone (CET), or with its own offset.
@@ -712,4 +715,31 @@ fn oncall_rotation_rules_must_name_a_rotation() {
             .any(|p| p.message.contains("`oncall:dba` names no rotation")),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_pagerduty_rotation_needs_the_rest_api_and_no_members() {
+    let rotation = r#"
+        [[oncall.rotations]]
+        name = "db"
+        pagerduty_schedule = "PSCHED1"
+        slack_channel = "C0DB"
+    "#;
+    let problems = load(rotation).unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        vec!["oncall.rotations[0].pagerduty_schedule"]
+    );
+    assert!(problems[0].message.contains("[pagerduty] api_token"));
+    let api = "[pagerduty]\nwebhook_secrets = [\"s\"]\napi_token = \"t\"\n";
+    let loaded = load(&format!("{api}{rotation}")).unwrap();
+    assert!(
+        loaded.settings.oncall.rotations["db"]
+            .pagerduty_schedule
+            .is_some()
+    );
+    let both =
+        format!("{api}{rotation}members = [\"alice\"]\n[oncall.people.alice]\nslack = \"U1\"\n");
+    let problems = load(&both).unwrap_err();
+    assert_eq!(keys(&problems), vec!["oncall.rotations[0].members"]);
 }

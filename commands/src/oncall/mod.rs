@@ -21,7 +21,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::model::inbound::Platform;
-pub use rotation::{Handover, Length, Override, Schedule, Shift};
+pub use rotation::{Handover, Length, Listed, Override, Rotating, Schedule, Shift, Turns};
 
 /// Someone who can hold the pager.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct Person {
     pub discord: Option<String>,
     /// Their email, as PagerDuty knows them.
     pub email: Option<String>,
+    /// Their PagerDuty user id (`PXPGF42`), when their email there differs.
+    pub pagerduty: Option<String>,
 }
 
 impl Person {
@@ -76,6 +78,8 @@ pub struct Rotation {
     pub name: String,
     /// Its turns.
     pub schedule: Schedule,
+    /// The PagerDuty schedule its turns are read from, when they are.
+    pub pagerduty_schedule: Option<String>,
     /// The Slack channel its handoffs go to.
     pub slack_channel: Option<String>,
     /// The Discord channel its handoffs go to.
@@ -167,9 +171,10 @@ impl OnCall {
         }
     }
 
-    /// The `/oncall` answer as text for `platform`: one line per rotation,
-    /// with shift ends in the rotation's own zone, named.
-    pub fn describe(&self, answers: &[Now], platform: Platform) -> String {
+    /// The `/oncall` answer at `at` as text for `platform`: one line per
+    /// rotation, with shift ends in the rotation's own zone, named; for a
+    /// schedule that could not be read, why, and the age of what is shown.
+    pub fn describe(&self, answers: &[Now], platform: Platform, at: Timestamp) -> String {
         if answers.is_empty() {
             return "No on-call rotations are configured (`[[oncall.rotations]]` in medic.toml)."
                 .to_string();
@@ -208,6 +213,20 @@ impl OnCall {
                 (None, None) => format!("*{}*: nobody is on call", a.rotation),
             };
             out.push(line);
+            if let Turns::Listed(l) = &self.rotations[&a.rotation].schedule.turns
+                && let Some(error) = &l.error
+            {
+                out.push(match l.read_at {
+                    Some(read) => format!(
+                        "⚠️ {} could not be read ({error}); the answer above is the last known, read {} ago.",
+                        l.source,
+                        crate::format::human_age(
+                            u64::try_from(at.duration_since(read).as_secs()).unwrap_or(0)
+                        )
+                    ),
+                    None => format!("⚠️ {} could not be read yet ({error}).", l.source),
+                });
+            }
         }
         out.join("\n")
     }
@@ -235,22 +254,24 @@ mod tests {
                 Person {
                     name: name.into(),
                     slack: Some(slack.into()),
-                    discord: None,
-                    email: None,
+                    ..Person::default()
                 },
             );
         }
         let schedule = Schedule {
-            members: vec!["alice".into(), "bob".into()],
-            length: Length::WEEKLY,
-            handover: "09:00".parse().unwrap(),
+            turns: Turns::Rotating(Rotating {
+                members: vec!["alice".into(), "bob".into()],
+                length: Length::WEEKLY,
+                handover: "09:00".parse().unwrap(),
+                start: "2026-11-02".parse().unwrap(),
+            }),
             zone: jiff::tz::db().get("Europe/Berlin").unwrap(),
-            start: "2026-11-02".parse().unwrap(),
             overrides: Vec::new(),
         };
         let db = Rotation {
             name: "db".into(),
             schedule,
+            pagerduty_schedule: None,
             slack_channel: Some("C0DB".into()),
             discord_channel: None,
             ack_within: Duration::from_secs(900),
@@ -265,13 +286,14 @@ mod tests {
     fn now_and_next_name_people_and_local_times() {
         let o = oncall();
         // Turns from Mon 2 Nov: alice, bob, alice, bob, alice (from 30 Nov).
-        let answers = o.now(None, ts("2026-12-06T12:00:00Z")).unwrap();
+        let at = ts("2026-12-06T12:00:00Z");
+        let answers = o.now(None, at).unwrap();
         assert_eq!(
-            o.describe(&answers, Platform::Slack),
+            o.describe(&answers, Platform::Slack, at),
             "*db*: <@U0ALICE> until Mon 7 Dec 09:00 CET · next <@U0BOB> until Mon 14 Dec 09:00 CET"
         );
         assert_eq!(
-            o.describe(&answers, Platform::Discord),
+            o.describe(&answers, Platform::Discord, at),
             "*db*: @alice until Mon 7 Dec 09:00 CET · next @bob until Mon 14 Dec 09:00 CET",
             "no Discord id: named, not mentioned"
         );

@@ -69,22 +69,52 @@ pub struct Override {
     pub until: Timestamp,
 }
 
-/// A rotation's schedule: members take turns of `length`, the first
-/// starting on `start` at `handover`, in `zone`.
+/// A rotation's schedule: whose turn it is when (members taking turns, or
+/// the shifts a PagerDuty schedule listed), in `zone`, with overrides.
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    /// Whose turn it is when.
+    pub turns: Turns,
+    /// The zone handovers are written and shown in.
+    pub zone: TimeZone,
+    /// Overrides, in config order.
+    pub overrides: Vec<Override>,
+}
+
+/// Where turns come from.
+#[derive(Debug, Clone)]
+pub enum Turns {
+    /// Members take turns of a length, from a start date.
+    Rotating(Rotating),
+    /// Shifts read from elsewhere (a PagerDuty schedule), as last read.
+    Listed(Listed),
+}
+
+/// Members taking turns of `length`, the first starting on `start` at
+/// `handover`, in the schedule's zone.
+#[derive(Debug, Clone)]
+pub struct Rotating {
     /// People (names from `[oncall.people]`), in turn order.
     pub members: Vec<String>,
     /// How long each turn lasts.
     pub length: Length,
     /// The local time of day turns change.
     pub handover: Time,
-    /// The zone `handover` and `start` are in.
-    pub zone: TimeZone,
     /// The day the first member's first turn starts.
     pub start: Date,
-    /// Overrides, in config order.
-    pub overrides: Vec<Override>,
+}
+
+/// Shifts as another system lists them.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    /// What lists them (`PagerDuty schedule PXXXXXX`), for messages.
+    pub source: String,
+    /// The shifts, as last read: (person's name, start, end).
+    pub shifts: Vec<(String, Timestamp, Timestamp)>,
+    /// When they were last read successfully.
+    pub read_at: Option<Timestamp>,
+    /// Why the last read failed, when it did.
+    pub error: Option<String>,
 }
 
 /// One stretch of time during which one person holds the pager.
@@ -100,48 +130,84 @@ pub struct Shift {
     pub covering: Option<String>,
 }
 
-impl Schedule {
-    /// The instant turn `k` starts (turn 0 starts on `start`).
-    fn turn_start(&self, k: i64) -> Option<Timestamp> {
+impl Rotating {
+    /// The instant turn `k` starts (turn 0 starts on `start`) in `zone`.
+    fn turn_start(&self, k: i64, zone: &TimeZone) -> Option<Timestamp> {
         let days = k.checked_mul(i64::from(self.length.days))?;
         let date = self
             .start
             .checked_add(Span::new().try_days(days).ok()?)
             .ok()?;
-        self.zone
-            .to_ambiguous_zoned(date.to_datetime(self.handover))
+        zone.to_ambiguous_zoned(date.to_datetime(self.handover))
             .compatible()
             .ok()
             .map(|z| z.timestamp())
     }
 
-    /// The scheduled turn at `at`, ignoring overrides: its number and its
-    /// bounds. `None` before the rotation starts or with no members.
-    fn turn_at(&self, at: Timestamp) -> Option<(i64, Timestamp, Timestamp)> {
+    /// The turn at `at`: whose, and its bounds. `None` before the
+    /// rotation starts or with no members.
+    fn turn_at(&self, at: Timestamp, zone: &TimeZone) -> Option<(String, Timestamp, Timestamp)> {
         if self.members.is_empty() {
             return None;
         }
-        let first = self.turn_start(0)?;
+        let first = self.turn_start(0, zone)?;
         if at < first {
             return None;
         }
-        let local = at.to_zoned(self.zone.clone()).date();
+        let local = at.to_zoned(zone.clone()).date();
         let days = i64::from(self.start.until(local).ok()?.get_days());
         let mut k = days.div_euclid(i64::from(self.length.days));
         // The estimate is off by one near a handover (before it on the
         // boundary day, or a DST shift of the instant's date): step to it.
-        while k > 0 && self.turn_start(k)? > at {
+        while k > 0 && self.turn_start(k, zone)? > at {
             k -= 1;
         }
-        while self.turn_start(k + 1)? <= at {
+        while self.turn_start(k + 1, zone)? <= at {
             k += 1;
         }
-        Some((k, self.turn_start(k)?, self.turn_start(k + 1)?))
+        let n = self.members.len() as i64;
+        let who = self.members[k.rem_euclid(n) as usize].clone();
+        Some((
+            who,
+            self.turn_start(k, zone)?,
+            self.turn_start(k + 1, zone)?,
+        ))
+    }
+}
+
+impl Schedule {
+    /// The scheduled turn at `at`, ignoring overrides: whose, and its
+    /// bounds.
+    fn turn_at(&self, at: Timestamp) -> Option<(String, Timestamp, Timestamp)> {
+        match &self.turns {
+            Turns::Rotating(r) => r.turn_at(at, &self.zone),
+            Turns::Listed(l) => l
+                .shifts
+                .iter()
+                .find(|(_, start, end)| *start <= at && at < *end)
+                .cloned(),
+        }
     }
 
-    fn member(&self, k: i64) -> &str {
-        let n = self.members.len() as i64;
-        &self.members[k.rem_euclid(n) as usize]
+    /// When the first turn begins.
+    pub fn first_handover(&self) -> Option<Timestamp> {
+        match &self.turns {
+            Turns::Rotating(r) => r.turn_start(0, &self.zone),
+            Turns::Listed(l) => l.shifts.iter().map(|(_, start, _)| *start).min(),
+        }
+    }
+
+    /// The first turn to begin after `at`.
+    fn next_turn_start(&self, at: Timestamp) -> Option<Timestamp> {
+        match &self.turns {
+            Turns::Rotating(r) => r.turn_start(0, &self.zone).filter(|first| *first > at),
+            Turns::Listed(l) => l
+                .shifts
+                .iter()
+                .map(|(_, start, _)| *start)
+                .filter(|start| *start > at)
+                .min(),
+        }
     }
 
     /// The override in force at `at`: the last configured that covers it.
@@ -173,10 +239,10 @@ impl Schedule {
                 who: o.who.clone(),
                 start: o.from,
                 end,
-                covering: turn.map(|(k, _, _)| self.member(k).to_string()),
+                covering: turn.map(|(who, _, _)| who),
             });
         }
-        let (k, start, end) = turn?;
+        let (who, start, end) = turn?;
         let start = self
             .overrides
             .iter()
@@ -192,30 +258,31 @@ impl Schedule {
             .min()
             .unwrap_or(end);
         Some(Shift {
-            who: self.member(k).to_string(),
+            who,
             start,
             end,
             covering: None,
         })
     }
 
-    /// The stretch after the one at `at`.
+    /// The stretch after the one at `at` (after a gap, the next to begin).
     pub fn next_after(&self, at: Timestamp) -> Option<Shift> {
-        match self.shift_at(at) {
-            Some(now) => self.shift_at(now.end),
-            // Before the start (or in a gap no turn covers): the first
-            // stretch to begin after `at`.
-            None => {
-                let first = self.turn_start(0)?;
-                let candidates = self
-                    .overrides
-                    .iter()
-                    .map(|o| o.from)
-                    .filter(|f| *f > at)
-                    .chain((first > at).then_some(first));
-                candidates.min().and_then(|t| self.shift_at(t))
+        let from = match self.shift_at(at) {
+            Some(now) => {
+                if let Some(next) = self.shift_at(now.end) {
+                    return Some(next);
+                }
+                now.end
             }
-        }
+            None => at,
+        };
+        let candidates = self
+            .overrides
+            .iter()
+            .map(|o| o.from)
+            .filter(|f| *f > from)
+            .chain(self.next_turn_start(from));
+        candidates.min().and_then(|t| self.shift_at(t))
     }
 
     /// The last handover at or before `at`: when the stretch in force at
@@ -226,11 +293,6 @@ impl Schedule {
         let before = incoming.start.checked_sub(Span::new().nanoseconds(1)).ok();
         let outgoing = before.and_then(|b| self.shift_at(b));
         Some(Handover { outgoing, incoming })
-    }
-
-    /// When the turns begin: turn 0's first instant.
-    pub fn first_handover(&self) -> Option<Timestamp> {
-        self.turn_start(0)
     }
 }
 
@@ -264,11 +326,13 @@ mod tests {
 
     fn schedule(members: &[&str], length: Length, handover: &str, start: &str) -> Schedule {
         Schedule {
-            members: members.iter().map(|m| m.to_string()).collect(),
-            length,
-            handover: handover.parse().unwrap(),
+            turns: Turns::Rotating(Rotating {
+                members: members.iter().map(|m| m.to_string()).collect(),
+                length,
+                handover: handover.parse().unwrap(),
+                start: start.parse().unwrap(),
+            }),
             zone: berlin(),
-            start: start.parse().unwrap(),
             overrides: Vec::new(),
         }
     }
@@ -459,5 +523,47 @@ mod tests {
             later.start.to_zoned(berlin()).time(),
             "09:00".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn listed_turns_hand_over_at_their_bounds_and_skip_gaps() {
+        let s = Schedule {
+            turns: Turns::Listed(Listed {
+                source: "PagerDuty schedule P1".into(),
+                shifts: vec![
+                    (
+                        "alice".into(),
+                        ts("2026-12-06T08:00:00Z"),
+                        ts("2026-12-07T08:00:00Z"),
+                    ),
+                    (
+                        "bob".into(),
+                        ts("2026-12-07T08:00:00Z"),
+                        ts("2026-12-07T20:00:00Z"),
+                    ),
+                    // Nobody from 20:00 to 22:00.
+                    (
+                        "carol".into(),
+                        ts("2026-12-07T22:00:00Z"),
+                        ts("2026-12-08T08:00:00Z"),
+                    ),
+                ],
+                ..Listed::default()
+            }),
+            zone: berlin(),
+            overrides: Vec::new(),
+        };
+        let h = s.handover_at(ts("2026-12-07T09:00:00Z")).unwrap();
+        assert_eq!(
+            (h.outgoing.unwrap().who.as_str(), h.incoming.who.as_str()),
+            ("alice", "bob")
+        );
+        assert_eq!(
+            s.next_after(ts("2026-12-07T09:00:00Z")).unwrap().who,
+            "carol",
+            "after the gap"
+        );
+        assert_eq!(s.shift_at(ts("2026-12-07T21:00:00Z")), None);
+        assert_eq!(s.first_handover(), Some(ts("2026-12-06T08:00:00Z")));
     }
 }

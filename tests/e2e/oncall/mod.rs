@@ -5,6 +5,7 @@
 
 mod crash;
 mod discord;
+mod pagerduty;
 mod policy;
 mod slack;
 
