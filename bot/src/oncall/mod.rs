@@ -9,11 +9,13 @@
 //!   reminders that are due.
 //! - [`take`]: "I've got it".
 //! - [`pagerduty`]: rotations whose turns are read from PagerDuty.
+//! - [`usergroup`]: a rotation's Slack user group kept to the holder.
 
 pub mod digest;
 pub mod pagerduty;
 pub mod schedule;
 pub mod take;
+pub mod usergroup;
 
 use medic_commands::actions::policy::Directory;
 use medic_commands::model::inbound::Platform;

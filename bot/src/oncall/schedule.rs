@@ -1,4 +1,5 @@
-//! The on-call loop: at each handover of each rotation, the digest; when a
+//! The on-call loop: at each handover of each rotation, the digest (and
+//! the rotation's Slack user group, [`super::usergroup`]); when a
 //! digest has waited `ack_within` for "I've got it", a reminder to the
 //! incoming person, and after as long again one to the outgoing person
 //! ("still yours until someone takes it").
@@ -36,14 +37,17 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     // Handovers this process has seen posted (or found posted), so that
     // each is looked at once, not every minute of the catch-up window.
     let mut done: HashSet<(String, i64)> = HashSet::new();
+    let mut synced = super::usergroup::Synced::new();
     loop {
         let now = state.clock.now();
         let mut next = now + AT_MOST;
-        for rotation in super::live(&state).rotations.values() {
+        let oncall = super::live(&state);
+        for rotation in oncall.rotations.values() {
             if let Some(at) = hand_over(&state, rotation, now, &mut done).await {
                 next = next.min(at);
             }
         }
+        super::usergroup::sync(&state, &oncall, now, &mut synced).await;
         match remind(&state).await {
             Ok(Some(at)) => {
                 if let Ok(at) = Timestamp::from_millisecond(at) {

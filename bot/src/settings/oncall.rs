@@ -18,6 +18,7 @@
 //! time_zone = "Europe/Berlin"
 //! start = "2026-11-02"            # the first member's first turn
 //! slack_channel = "C0DB"          # where its handoffs go
+//! usergroup = "S0DBONCALL"        # optional: @oncall-db follows the pager
 //! ack_within = "15m"
 //!
 //! [[oncall.overrides]]
@@ -86,6 +87,7 @@ struct RawRotation {
     time_zone: String,
     start: Option<String>,
     pagerduty_schedule: Option<String>,
+    usergroup: Option<String>,
     slack_channel: Option<String>,
     discord_channel: Option<String>,
     #[serde(
@@ -347,6 +349,14 @@ impl Reader {
                 format!("rotation `{name}` has no `slack_channel` or `discord_channel`: its handoffs are posted nowhere"),
             ));
         }
+        if let Some(g) = &r.usergroup
+            && !(g.starts_with('S') && g.len() > 1 && g.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            self.problems.push(problem(
+                format!("{key}.usergroup"),
+                format!("`{g}` is not a Slack user group id (like S0614TZR7)"),
+            ));
+        }
         if self.problems.len() != before {
             return None;
         }
@@ -365,6 +375,7 @@ impl Reader {
         Some(Rotation {
             name,
             pagerduty_schedule: r_pd,
+            usergroup: r.usergroup,
             schedule: Schedule {
                 turns,
                 zone: zone?,

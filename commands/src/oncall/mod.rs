@@ -80,6 +80,8 @@ pub struct Rotation {
     pub schedule: Schedule,
     /// The PagerDuty schedule its turns are read from, when they are.
     pub pagerduty_schedule: Option<String>,
+    /// The Slack user group (`S0…`) kept to whoever holds its pager.
+    pub usergroup: Option<String>,
     /// The Slack channel its handoffs go to.
     pub slack_channel: Option<String>,
     /// The Discord channel its handoffs go to.
@@ -272,6 +274,7 @@ mod tests {
             name: "db".into(),
             schedule,
             pagerduty_schedule: None,
+            usergroup: None,
             slack_channel: Some("C0DB".into()),
             discord_channel: None,
             ack_within: Duration::from_secs(900),

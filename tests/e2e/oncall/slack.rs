@@ -1,6 +1,7 @@
 //! The handoff digest on the fake Slack: what alice's shift left open and
-//! did, posted once at the handover in the rotation's channel; reminders
-//! when bob does not press "I've got it"; alice refused, bob taking it.
+//! did, posted once at the handover in the rotation's channel; the
+//! rotation's user group following the pager; reminders when bob does not
+//! press "I've got it"; alice refused, bob taking it.
 
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ async fn medic(r: &Rotation, dir: &std::path::Path) -> TestMedic {
              [actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
              offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
             groups(),
-            r.config(&format!("slack_channel = \"{ONCALL}\"")),
+            r.config(&format!("slack_channel = \"{ONCALL}\"\nusergroup = \"S0DBONCALL\"")),
             dir.display()
         ),
         ..Default::default()
@@ -93,6 +94,12 @@ async fn a_handover_posts_one_digest_that_only_the_incoming_person_can_take() {
         m.slack.posts_in(ONCALL).is_empty(),
         "nothing before the handover"
     );
+    // @oncall-db is alice's until the handover.
+    m.slack
+        .wait_until("the user group set to alice", LIMIT, |s| {
+            s.usergroup("S0DBONCALL") == Some(vec![ALICE.to_string()])
+        })
+        .await;
 
     // The handover comes (medic's clock moves there; nobody sleeps).
     m.state.clock.set(r.handover + 1.second());
@@ -112,6 +119,11 @@ async fn a_handover_posts_one_digest_that_only_the_incoming_person_can_take() {
     ] {
         assert!(text.contains(needle), "{needle:?} not in {text}");
     }
+    m.slack
+        .wait_until("the user group moved to bob", LIMIT, |s| {
+            s.usergroup("S0DBONCALL") == Some(vec![BOB.to_string()])
+        })
+        .await;
     let take = m.slack.buttons(ONCALL, "medic.take");
     assert_eq!(take.len(), 1, "one button");
     let button = take[0].0.clone();

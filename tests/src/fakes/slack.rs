@@ -122,6 +122,8 @@ struct Inner {
     /// How long an accepted post waits before it is answered.
     answer_delay: Mutex<Duration>,
     seq: AtomicU64,
+    /// User groups' members, as `usergroups.users.update` last set them.
+    usergroups: Mutex<HashMap<String, Vec<String>>>,
     /// Bumped after every recorded call: wakes the `wait_…` helpers.
     changes: Changes,
 }
@@ -156,6 +158,7 @@ impl FakeSlack {
             failing_until: Mutex::new(None),
             answer_delay: Mutex::new(Duration::ZERO),
             seq: AtomicU64::new(0),
+            usergroups: Mutex::default(),
             changes: Changes::default(),
         });
         let app = Router::new()
@@ -170,6 +173,11 @@ impl FakeSlack {
             let _ = axum::serve(listener, app).await;
         });
         FakeSlack { addr, inner }
+    }
+
+    /// The members of user group `id`, as medic last set them.
+    pub fn usergroup(&self, id: &str) -> Option<Vec<String>> {
+        self.inner.usergroups.lock().unwrap().get(id).cloned()
     }
 
     /// The Web API base URL, for `slack.api_url`.
@@ -608,6 +616,39 @@ fn answer(
     }
     if auth != format!("Bearer {}", s.token) {
         let (st, v) = slack_error("invalid_auth");
+        return (st, v, None);
+    }
+    if method == "usergroups.users.update" {
+        // api.slack.com/methods/usergroups.users.update: `usergroup` (an
+        // `S…` id) and `users`, a comma-separated list of user ids that
+        // must not be empty.
+        let group = body
+            .get("usergroup")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let users: Vec<String> = body
+            .get("users")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        let (st, v) = if !group.starts_with('S') {
+            slack_error("no_such_subteam")
+        } else if users.is_empty() || users.iter().any(|u| !u.starts_with('U')) {
+            slack_error("invalid_users")
+        } else {
+            s.usergroups
+                .lock()
+                .unwrap()
+                .insert(group.to_string(), users.clone());
+            (
+                StatusCode::OK,
+                json!({"ok": true, "usergroup": {"id": group, "users": users}}),
+            )
+        };
         return (st, v, None);
     }
     if !["chat.postMessage", "chat.update", "chat.postEphemeral"].contains(&method) {

@@ -173,6 +173,23 @@ impl SlackApi {
         })
     }
 
+    /// Makes `users` the members of user group `usergroup` (`S0…`), so that
+    /// `@oncall-db` notifies whoever holds the pager
+    /// (`usergroups.users.update`, scope `usergroups:write`).
+    pub async fn set_usergroup_users(
+        &self,
+        usergroup: &str,
+        users: &[&str],
+    ) -> Result<(), SlackApiError> {
+        let request = serde_json::json!({ "usergroup": usergroup, "users": users.join(",") });
+        let session = self.client.open_session(&self.token);
+        let _: serde_json::Value = session
+            .http_session_api
+            .http_post("usergroups.users.update", &request, None)
+            .await?;
+        Ok(())
+    }
+
     /// Looks for the message medic posted for outbox row `outbox_id` (see
     /// [`mark`]) in `channel` since `oldest` (a Slack ts), or in the thread
     /// of `thread_ts`. Returns its ts when it landed. Asked after a crash

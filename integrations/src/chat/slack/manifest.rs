@@ -22,6 +22,10 @@ pub const BOT_SCOPES: &[(&str, &str)] = &[
         "after a restart, whether a message in flight had landed",
     ),
     ("groups:history", "the same, in private channels"),
+    (
+        "usergroups:write",
+        "a rotation's user group (@oncall-db) follows who is on call",
+    ),
 ];
 
 fn quoted(s: &str) -> String {
