@@ -163,7 +163,7 @@ impl App {
             state.clone(),
             housekeeping.clone(),
         ));
-        tokio::spawn(crate::oncall::pagerduty::run(
+        tokio::spawn(crate::oncall::refresh::run(
             state.clone(),
             housekeeping.clone(),
         ));

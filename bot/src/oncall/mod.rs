@@ -8,11 +8,13 @@
 //! - [`schedule`]: the loop that posts digests at handovers and sends the
 //!   reminders that are due.
 //! - [`take`]: "I've got it".
-//! - [`pagerduty`]: rotations whose turns are read from PagerDuty.
+//! - [`pagerduty`]: rotations whose turns are read from PagerDuty, and
+//!   [`refresh`], the loop that reads them.
 //! - [`usergroup`]: a rotation's Slack user group kept to the holder.
 
 pub mod digest;
 pub mod pagerduty;
+pub mod refresh;
 pub mod schedule;
 pub mod take;
 pub mod usergroup;

@@ -1,6 +1,6 @@
 //! Rotations read from PagerDuty schedules (`pagerduty_schedule = "P…"`):
 //! the shifts of the next two weeks, read at start-up and every
-//! [`EVERY`], kept in memory as the rotation's turns. PagerDuty users are
+//! [`EVERY`] ([`super::refresh`]), kept in memory as the rotation's turns. PagerDuty users are
 //! matched to `[oncall.people]` by `pagerduty` id, then by email; someone
 //! with neither is shown by their PagerDuty name and cannot press
 //! medic's buttons as on-call.
@@ -17,9 +17,6 @@ use jiff::{Timestamp, ToSpan};
 use medic_commands::oncall::pagerduty::{self, Shift as PdShift};
 use medic_commands::oncall::{Listed, OnCall, Person, Turns};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
-
-use crate::state::AppState;
 
 /// How often schedules are read again.
 pub const EVERY: Duration = Duration::from_secs(5 * 60);
@@ -98,38 +95,6 @@ impl Schedules {
             }
         }
         live
-    }
-}
-
-/// Reads every PagerDuty rotation's schedule now and then, until `stop`.
-pub async fn run(state: AppState, stop: CancellationToken) {
-    let rotations: Vec<(String, String)> = state
-        .settings
-        .oncall
-        .rotations
-        .values()
-        .filter_map(|r| Some((r.name.clone(), r.pagerduty_schedule.clone()?)))
-        .collect();
-    let Some(reader) = state.pagerduty_reader.clone() else {
-        return;
-    };
-    if rotations.is_empty() {
-        return;
-    }
-    loop {
-        for (rotation, schedule) in &rotations {
-            let people = &state.settings.oncall.people;
-            let now = state.clock.now();
-            state
-                .schedules
-                .read(&reader, people, rotation, schedule, now)
-                .await;
-        }
-        let next = state.clock.now() + EVERY;
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = state.clock.sleep_until(next) => {}
-        }
     }
 }
 

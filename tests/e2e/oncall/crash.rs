@@ -1,6 +1,7 @@
-//! SIGKILL at the handover minute: the digest queued before the kill is
-//! posted once after the restart, and the restarted medic, which sees the
-//! same handover, does not queue another.
+//! Once, whatever happens at the handover minute: a SIGKILL (the digest
+//! queued before the kill is posted once after the restart, and the
+//! restarted medic, which sees the same handover, does not queue another),
+//! or two replicas on one database reaching it together.
 
 use std::time::Duration;
 
@@ -63,4 +64,36 @@ async fn a_medic_killed_at_the_handover_minute_posts_one_digest() {
     assert_eq!(store.handoffs().await.unwrap().len(), 1, "one handoff");
     store.close().await;
     db.drop_database().await;
+}
+
+/// Two replicas on one database reach the handover together: one digest.
+#[tokio::test]
+async fn two_replicas_at_the_handover_post_one_digest() {
+    use jiff::ToSpan;
+    use medic_tests::{Options, spawn_medic};
+
+    let r = Rotation::next();
+    let extra = r.config(&format!("slack_channel = \"{HANDOFFS}\""));
+    let first = spawn_medic(Options {
+        extra: extra.clone(),
+        ..Default::default()
+    })
+    .await;
+    let second = spawn_medic(Options {
+        extra,
+        slack: Some(first.slack.clone()),
+        shared_database: Some(first.db.url().to_string()),
+        ..Default::default()
+    })
+    .await;
+    let at = r.handover + 1.second();
+    first.state.clock.set(at);
+    second.state.clock.set(at);
+    first.slack.wait_for_posts(HANDOFFS, 1, LIMIT).await;
+    first.idle().await;
+    second.idle().await;
+    assert_eq!(first.slack.posts_in(HANDOFFS).len(), 1, "one digest");
+    assert_eq!(first.state.store.handoffs().await.unwrap().len(), 1);
+    second.stop().await.unwrap();
+    first.stop().await.unwrap();
 }
