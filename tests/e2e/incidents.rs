@@ -273,3 +273,59 @@ async fn the_outbox_waits_out_an_outage_and_429s_and_loses_nothing() {
     assert!(throttled > 0, "the slow channel answered 429 at least once");
     medic.stop().await.unwrap();
 }
+
+/// `medic incident list|show`, run as a command against the database of
+/// a running medic: the open incident at its severity level, with where
+/// its thread is.
+#[tokio::test]
+async fn the_command_line_lists_and_shows_incidents() {
+    let medic = spawn_medic(Options {
+        extra: format!(
+            "[[routes]]\nmatch = {{ source = \"sentry\" }}\nslack_channel = \"{ALERTS}\"\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+    deliver(&medic, "d1", alert(AlertState::Firing)).await;
+    root_reads(&medic, "P2").await;
+    medic.idle().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    std::fs::write(
+        &config,
+        format!("[database]\nurl = \"{}\"\n", medic.db.url()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_medic-child"))
+            .arg("incident")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    let out = run(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("Open (1):"), "{text}");
+    assert!(text.contains("P2  open"), "{text}");
+    assert!(text.contains("ConnectionError: Error 111"), "{text}");
+    let id = medic.state.store.incidents().await.unwrap()[0]
+        .id
+        .to_string();
+    let out = run(&["show", &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("P2 Medium: respond within 1 h"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "thread: slack {ALERTS} · https://slack.com/archives/{ALERTS}/p"
+        )),
+        "{text}"
+    );
+    assert_eq!(run(&["show", "999999"]).status.code(), Some(64));
+    medic.stop().await.unwrap();
+}

@@ -8,6 +8,7 @@ mod check;
 mod console;
 mod diag;
 pub mod discord;
+mod incident;
 mod oncall;
 mod policy;
 mod serve;
@@ -75,6 +76,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The incidents medic opened: the open ones, or one in detail.
+    Incident {
+        /// What to show.
+        #[command(subcommand)]
+        what: IncidentQuestion,
+    },
     /// Who is on call now (or --at a time) and who is next, per rotation.
     Oncall {
         /// One rotation, by name; all when not given.
@@ -124,6 +131,22 @@ pub enum PolicyQuestion {
         /// rules mean who is on call then.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+    },
+}
+
+/// `medic incident …`.
+#[derive(Debug, Subcommand)]
+pub enum IncidentQuestion {
+    /// The open incidents, most urgent first (--all: and the latest resolved).
+    List {
+        /// Also the 50 latest resolved incidents.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One incident: its level, state, likely cause, source and thread.
+    Show {
+        /// The incident's number (`#12` in chat).
+        id: i64,
     },
 }
 
@@ -197,6 +220,12 @@ pub async fn run(cli: Cli) -> u8 {
             )
             .await
         }
+        Command::Incident {
+            what: IncidentQuestion::List { all },
+        } => incident::list(cli.config.as_deref(), all).await,
+        Command::Incident {
+            what: IncidentQuestion::Show { id },
+        } => incident::show(cli.config.as_deref(), id).await,
         Command::Oncall { rotation, at } => {
             oncall::run(cli.config.as_deref(), rotation.as_deref(), at.as_deref()).await
         }

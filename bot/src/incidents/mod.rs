@@ -389,7 +389,8 @@ async fn apply_one(
         }
         (Change::Opened(_), _) => {
             let place = platforms.place_for(&config.routes, alert);
-            let id = incidents::insert_incident(conn, alert, place, now).await?;
+            let priority = config.incidents.severity.of(alert);
+            let id = incidents::insert_incident(conn, alert, place, priority, now).await?;
             let hosts = medic_commands::triage::correlation::named_hosts(alert, &alert.chain);
             if !hosts.is_empty() {
                 incidents::set_named_hosts(conn, id, &hosts).await?;

@@ -143,6 +143,7 @@ async fn view(
             OpenIncident {
                 id: o.id,
                 severity: o.severity,
+                priority: o.priority,
                 title: o.title,
                 age: human_age(u64::try_from((now - o.first_seen) / 1000).unwrap_or(0)),
                 cause: o.likely_cause,

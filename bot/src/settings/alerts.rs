@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use config::Value;
 use medic_commands::diagnostics::{self, TargetSpec};
+use medic_commands::model::priority::PriorityMap;
 use medic_commands::routing::{Route, Runbook};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -66,6 +67,9 @@ pub struct IncidentSettings {
     /// root each (default 5: more than five seconds of backlog at Slack's
     /// one message a second). 0 turns digests off.
     pub digest_after: usize,
+    /// `[incidents.severity]`: the P-level each source's alert level opens
+    /// its incident at.
+    pub severity: PriorityMap,
 }
 
 impl Default for IncidentSettings {
@@ -73,6 +77,7 @@ impl Default for IncidentSettings {
         IncidentSettings {
             reopen_window: Duration::from_secs(3600),
             digest_after: 5,
+            severity: PriorityMap::default(),
         }
     }
 }
@@ -174,6 +179,8 @@ impl Reader {
         struct Raw {
             reopen_window: Option<String>,
             digest_after: Option<usize>,
+            /// source → medic's alert level → P-level.
+            severity: BTreeMap<String, BTreeMap<String, String>>,
         }
         let mut settings = IncidentSettings::default();
         let Some(raw) = value.and_then(|v| self.section::<Raw>("incidents", Some(v))) else {
@@ -187,6 +194,33 @@ impl Reader {
         }
         if let Some(n) = raw.digest_after {
             settings.digest_after = n;
+        }
+        for (source, levels) in raw.severity {
+            use medic_commands::model::alert::{AlertSource, Severity};
+            use medic_commands::model::priority::Priority;
+            use medic_commands::model::word::Word;
+            let key = format!("incidents.severity.{source}");
+            let Ok(src) = AlertSource::parse(&source) else {
+                self.problems.push(problem(
+                    key,
+                    "is not an alert source (sentry, pagerduty, alertmanager)",
+                ));
+                continue;
+            };
+            for (level, p) in levels {
+                let key = format!("{key}.{level}");
+                match (Severity::parse(&level), Priority::parse(&p)) {
+                    (Ok(l), Some(p)) => settings.severity.set(src, l, p),
+                    (Err(_), _) => self.problems.push(problem(
+                        key,
+                        "is not one of medic's alert levels (critical, error, warning, info)",
+                    )),
+                    (Ok(_), None) => self.problems.push(problem(
+                        key,
+                        format!("`{p}` is not a severity level P0, P1, P2 or P3"),
+                    )),
+                }
+            }
         }
         settings
     }

@@ -743,3 +743,39 @@ fn a_pagerduty_rotation_needs_the_rest_api_and_no_members() {
     let problems = load(&both).unwrap_err();
     assert_eq!(keys(&problems), vec!["oncall.rotations[0].members"]);
 }
+
+#[test]
+fn incident_severity_levels_map_per_source_and_typos_are_named() {
+    use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
+    use medic_commands::model::priority::Priority;
+    let s = load("[incidents.severity]\nsentry = { critical = \"P0\" }\n")
+        .unwrap()
+        .settings;
+    let fatal = Alert {
+        source: AlertSource::Sentry,
+        fingerprint: "f".into(),
+        state: AlertState::Firing,
+        title: "t".into(),
+        severity: Severity::Critical,
+        service: None,
+        host: None,
+        labels: Vec::new(),
+        occurred_at: None,
+        link: None,
+        details: Vec::new(),
+        chain: Vec::new(),
+    };
+    assert_eq!(s.alerts.incidents.severity.of(&fatal), Priority::P0);
+    let problems = load(
+        "[incidents.severity]\nsentry = { fatal = \"P0\", error = \"P9\" }\ndatadog = { error = \"P1\" }\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        vec![
+            "incidents.severity.datadog",
+            "incidents.severity.sentry.error",
+            "incidents.severity.sentry.fatal"
+        ]
+    );
+}

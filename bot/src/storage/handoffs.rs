@@ -10,6 +10,7 @@
 
 use medic_commands::model::alert::Severity;
 use medic_commands::model::inbound::Platform;
+use medic_commands::model::priority::Priority;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -180,6 +181,8 @@ pub struct OpenRow {
     pub id: i64,
     /// Its severity.
     pub severity: Severity,
+    /// Its P-level.
+    pub priority: Option<Priority>,
     /// Its title.
     pub title: String,
     /// Unix ms.
@@ -272,10 +275,10 @@ impl Store {
             .await
     }
 
-    /// Open incidents, most severe first, then oldest.
+    /// Open incidents, most urgent first, then oldest.
     pub async fn open_for_handoff(&self) -> sqlx::Result<Vec<OpenRow>> {
         let rows = sqlx::query(
-            "SELECT id, severity, title, first_seen, likely_cause, platform, channel, root_ts \
+            "SELECT id, severity, title, first_seen, likely_cause, platform, channel, root_ts, priority \
              FROM incidents WHERE state = 'open' ORDER BY first_seen, id",
         )
         .fetch_all(self.pool())
@@ -293,10 +296,18 @@ impl Store {
                     likely_cause: r.try_get(4)?,
                     place: platform.zip(channel),
                     root_ts: r.try_get(7)?,
+                    priority: super::word_opt(r, 8)?,
                 })
             })
             .collect::<sqlx::Result<Vec<_>>>()?;
-        out.sort_by_key(|o| std::cmp::Reverse(o.severity));
+        // The most urgent first: by P-level (unknown last), then the
+        // source's severity.
+        out.sort_by_key(|o| {
+            (
+                o.priority.unwrap_or(Priority::P3),
+                std::cmp::Reverse(o.severity),
+            )
+        });
         Ok(out)
     }
 

@@ -9,6 +9,7 @@
 use medic_commands::model::alert::{Alert, AlertSource, Severity};
 use medic_commands::model::inbound::Platform;
 use medic_commands::model::incident::IncidentView;
+use medic_commands::model::priority::Priority;
 use medic_commands::model::word::Word;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -31,10 +32,13 @@ pub struct IncidentRow {
     /// The digest it was posted in (the outbox row that posted it), when
     /// it opened during a storm: its thread is the digest's.
     pub digest_id: Option<i64>,
+    /// medic's likely cause, one line, once triage found one.
+    pub likely_cause: Option<String>,
 }
 
 const COLUMNS: &str = "id, source, fingerprint, state, title, severity, service, host, link, \
-     platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at, digest_id";
+     platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at, digest_id, priority, \
+     likely_cause";
 
 /// A stored time (unix milliseconds) as a time.
 pub fn time_ms(ms: i64) -> OffsetDateTime {
@@ -61,10 +65,12 @@ fn from_row(r: &AnyRow) -> sqlx::Result<IncidentRow> {
             first_seen: time_ms(r.try_get(13)?),
             last_seen: time_ms(r.try_get(14)?),
             resolved_at: r.try_get::<Option<i64>, _>(15)?.map(time_ms),
+            priority: super::word_opt(r, 17)?,
         },
         place: platform.zip(channel),
         root_ts: r.try_get(11)?,
         digest_id: r.try_get(16)?,
+        likely_cause: r.try_get(18)?,
     })
 }
 
@@ -290,12 +296,13 @@ pub async fn insert_incident(
     conn: &mut AnyConnection,
     alert: &Alert,
     place: Option<(Platform, &str)>,
+    priority: Priority,
     now_ms: i64,
 ) -> sqlx::Result<i64> {
     let row = sqlx::query(
         "INSERT INTO incidents (source, fingerprint, state, title, severity, service, host, link, \
-         platform, channel, seen_count, first_seen, last_seen, alert_json) \
-         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11) RETURNING id",
+         platform, channel, seen_count, first_seen, last_seen, alert_json, priority) \
+         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11, $12) RETURNING id",
     )
     .bind(alert.source.as_str())
     .bind(alert.fingerprint.as_str())
@@ -308,6 +315,7 @@ pub async fn insert_incident(
     .bind(place.map(|p| p.1.to_string()))
     .bind(now_ms)
     .bind(serde_json::to_string(alert).unwrap_or_default())
+    .bind(priority.as_str())
     .fetch_one(conn)
     .await?;
     row.try_get(0)

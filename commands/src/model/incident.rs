@@ -65,4 +65,35 @@ pub struct IncidentView {
     /// When the source said it was over.
     #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
+    /// Its severity level, P0–P3 (`None` for incidents opened before
+    /// medic kept one).
+    #[serde(default)]
+    pub priority: Option<super::priority::Priority>,
+}
+
+impl IncidentView {
+    /// `P1 ` before its title, when it has a P-level.
+    // NOTE: shown in chat.
+    pub fn level_prefix(&self) -> String {
+        self.priority
+            .map(|p| format!("{} ", p.as_str()))
+            .unwrap_or_default()
+    }
+
+    /// `P1 High: respond within 15 min`, when it has a P-level.
+    // NOTE: shown in chat.
+    pub fn level_line(&self) -> Option<String> {
+        self.priority.map(|p| {
+            let within = p.respond_within();
+            let when = if within.is_zero() {
+                "respond now".to_string()
+            } else {
+                format!(
+                    "respond within {}",
+                    crate::format::human_age(within.as_secs())
+                )
+            };
+            format!("{} {}: {when}", p.as_str(), p.name())
+        })
+    }
 }

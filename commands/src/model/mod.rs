@@ -4,5 +4,6 @@ pub mod alert;
 pub mod diagnosis;
 pub mod inbound;
 pub mod incident;
+pub mod priority;
 pub mod report;
 pub mod word;

@@ -43,6 +43,9 @@ pub struct OpenIncident {
     pub id: i64,
     /// Its worst severity.
     pub severity: Severity,
+    /// Its P-level.
+    #[serde(default)]
+    pub priority: Option<crate::model::priority::Priority>,
     /// Its title.
     pub title: String,
     /// How long it has been open (`2 h`).
@@ -173,12 +176,11 @@ impl HandoffView {
                     Some(url) => link(url, &name),
                     None => name,
                 };
-                let mut line = format!(
-                    "{} {} {name} · open {}",
-                    symbol(i.severity),
-                    crate::model::word::Word::as_str(i.severity),
-                    i.age
-                );
+                let level = match i.priority {
+                    Some(p) => p.as_str(),
+                    None => crate::model::word::Word::as_str(i.severity),
+                };
+                let mut line = format!("{} {level} {name} · open {}", symbol(i.severity), i.age);
                 if let Some(c) = &i.cause {
                     line.push_str(&format!(" · likely: {c}"));
                 }
@@ -315,6 +317,7 @@ mod tests {
                 .map(|i| OpenIncident {
                     id: i,
                     severity: Severity::Error,
+                    priority: (i == 1).then_some(crate::model::priority::Priority::P1),
                     title: format!("Incident {i}"),
                     age: "2 h".into(),
                     cause: (i == 1).then(|| "Redis restarted by an upgrade".into()),
@@ -353,7 +356,7 @@ mod tests {
         assert_eq!(parts[0].more, 1);
         assert_eq!(
             parts[0].lines[0],
-            "🔴 error [#1 Incident 1](https://x/1) · open 2 h · likely: Redis restarted by an upgrade"
+            "🔴 P1 [#1 Incident 1](https://x/1) · open 2 h · likely: Redis restarted by an upgrade"
         );
         assert_eq!(parts[1].heading, "Waiting for approval (1)");
         assert_eq!(

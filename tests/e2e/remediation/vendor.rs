@@ -147,6 +147,14 @@ async fn status_says(m: &TestMedic, title: &str, word: &str) -> String {
 async fn a_pagerduty_thread_acknowledges_its_incident_once() {
     let (m, pd, sentry) = start(PD_TOKEN).await;
     pagerduty_triggered(&m).await;
+    // PagerDuty's own priority (P1 in its documented example) is the
+    // incident's severity level, on its root.
+    m.slack
+        .wait_until("the root at P1", LIMIT, |s| {
+            s.root_now(CHANNEL)
+                .is_some_and(|r| r.contains("P1 High: respond within 15 min"))
+        })
+        .await;
     // The three PagerDuty actions offered, none of Sentry's.
     let (offer, thread) = offer_titled(&m, "Acknowledge", 3).await;
     let texts: String = m.slack.calls().iter().map(|c| c.all_text()).collect();

@@ -121,11 +121,14 @@ impl Draw for Console {
         if let Some(at) = v.resolved_at {
             second.push_str(&format!(" · resolved {} UTC", hms(at)));
         }
+        let mut about = format!("incident #{} · {}", v.id, v.source.as_str());
+        if let Some(l) = v.level_line() {
+            about.push_str(&format!(" · {l}"));
+        }
         text(format!(
-            "{symbol} {}{place} · {status}\n{second}\nincident #{} · {}",
+            "{symbol} {}{}{place} · {status}\n{second}\n{about}",
+            v.level_prefix(),
             shorten(&v.title, 300).0,
-            v.id,
-            v.source.as_str()
         ))
     }
     fn incident_note(&self, note: &str) -> Wire {
@@ -136,8 +139,9 @@ impl Draw for Console {
         for v in views.iter().take(DIGEST_MAX) {
             let (symbol, status) = mark(v);
             lines.push(format!(
-                "{symbol} #{} {} · {status}",
+                "{symbol} #{} {}{} · {status}",
                 v.id,
+                v.level_prefix(),
                 shorten(&v.title, 150).0
             ));
         }

@@ -77,7 +77,11 @@ fn line(v: &IncidentView) -> String {
     } else {
         String::new()
     };
-    format!("{symbol} #{} **{title}**{place} · {word}{seen}", v.id)
+    format!(
+        "{symbol} #{} {}**{title}**{place} · {word}{seen}",
+        v.id,
+        v.level_prefix()
+    )
 }
 
 /// "incidents #3–#14", the numbers a digest covers.
@@ -213,6 +217,7 @@ mod tests {
             first_seen: datetime!(2026-11-29 06:29:07 UTC),
             last_seen: datetime!(2026-11-29 06:29:07 UTC),
             resolved_at: None,
+            priority: None,
         }
     }
 

@@ -60,7 +60,7 @@ pub fn incident_root(v: &IncidentView) -> DiscordMessage {
         line.push_str(&format!(" · resolved {} UTC", clock(at, v.last_seen)));
     }
     DiscordMessage::embeds(vec![Embed {
-        title: Some(shorten(&format!("{symbol} {}", v.title), 256).0),
+        title: Some(shorten(&format!("{symbol} {}{}", v.level_prefix(), v.title), 256).0),
         description: Some(line),
         // Only a web link: a title link that is not http(s) is rejected.
         url: v
@@ -69,11 +69,18 @@ pub fn incident_root(v: &IncidentView) -> DiscordMessage {
             .filter(|l| l.starts_with("https://") || l.starts_with("http://")),
         color: Some(colour),
         footer: Some(Footer {
-            text: format!(
-                "{} · incident #{} · notes in thread",
-                source_name(v.source),
-                v.id
-            ),
+            text: match v.level_line() {
+                Some(l) => format!(
+                    "{} · incident #{} · {l} · notes in thread",
+                    source_name(v.source),
+                    v.id
+                ),
+                None => format!(
+                    "{} · incident #{} · notes in thread",
+                    source_name(v.source),
+                    v.id
+                ),
+            },
         }),
         ..Default::default()
     }])
@@ -109,6 +116,7 @@ mod tests {
             first_seen: datetime!(2026-11-29 06:29:07 UTC),
             last_seen: datetime!(2026-11-29 06:35:02 UTC),
             resolved_at: None,
+            priority: None,
         }
     }
 

@@ -78,21 +78,22 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
     if let Some(link) = &v.link {
         line2.push_str(&format!(" · <{}|{} ↗>", escape(link), source_name(v)));
     }
+    let level = v.level_prefix();
     let text = shorten(
-        &format!("{mark} *{title}*{place} · {status}\n{line2}"),
+        &format!("{mark} *{level}{title}*{place} · {status}\n{line2}"),
         MAX_SECTION_TEXT,
     )
     .0;
+    let mut about = format!("incident #{} · {}", v.id, source_name(v).to_lowercase());
+    if let Some(l) = v.level_line() {
+        about.push_str(&format!(" · {l}"));
+    }
     SlackMessageContent::new()
-        .with_text(format!("{mark} {status}: {}", shorten(&v.title, 200).0))
-        .with_blocks(vec![
-            section(text),
-            context(format!(
-                "incident #{} · {}",
-                v.id,
-                source_name(v).to_lowercase()
-            )),
-        ])
+        .with_text(format!(
+            "{mark} {level}{status}: {}",
+            shorten(&v.title, 200).0
+        ))
+        .with_blocks(vec![section(text), context(about)])
 }
 
 /// The most incidents one digest lists: 40 lines of at most ~300
@@ -120,7 +121,11 @@ fn digest_line(v: &IncidentView) -> String {
     } else {
         String::new()
     };
-    format!("{mark} #{} *{title}*{place} · {status}{seen}", v.id)
+    format!(
+        "{mark} #{} {}*{title}*{place} · {status}{seen}",
+        v.id,
+        v.level_prefix()
+    )
 }
 
 /// One message for many new incidents in one channel (an alert storm):
@@ -214,11 +219,29 @@ mod tests {
             first_seen: datetime!(2026-01-31 06:35:02 UTC),
             last_seen: datetime!(2026-01-31 06:38:40 UTC),
             resolved_at: None,
+            priority: None,
         }
     }
 
     fn text(m: &SlackMessageContent) -> String {
         serde_json::to_string(m).unwrap()
+    }
+
+    #[test]
+    fn the_root_leads_with_the_p_level_and_says_how_soon_to_respond() {
+        let mut v = view();
+        v.priority = Some(medic_commands::model::priority::Priority::P1);
+        let t = text(&incident_root(&v));
+        assert!(
+            t.contains("🔴 *P1 ActiveRecord::DatabaseConnectionError*"),
+            "{t}"
+        );
+        assert!(
+            t.contains("incident #12 · sentry · P1 High: respond within 15 min"),
+            "{t}"
+        );
+        v.priority = Some(medic_commands::model::priority::Priority::P0);
+        assert!(text(&incident_root(&v)).contains("P0 Critical: respond now"));
     }
 
     #[test]
