@@ -9,10 +9,12 @@
 //!   (the change, its messages, its follow-up jobs), tested without SQL.
 //! - [`worker`]: takes pending deliveries and runbook jobs, in order.
 //! - [`triage`]: a runbook job's likely cause.
+//! - [`respond`]: Acknowledge, Resolve and Reopen pressed on a root.
 //! - the messages go out through the durable outbox ([`crate::outbox`]).
 
 pub mod decide;
 pub(crate) mod render;
+pub mod respond;
 pub mod triage;
 pub mod worker;
 

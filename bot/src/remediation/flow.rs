@@ -22,6 +22,9 @@ pub async fn handle<N: Notifier>(state: &AppState, click: ButtonClick, notifier:
         ClickVerb::Request => request(state, &click, notifier).await,
         ClickVerb::Approve | ClickVerb::Deny => decide(state, &click, notifier).await,
         ClickVerb::Take => crate::oncall::take::press(state, &click, notifier).await,
+        ClickVerb::Acknowledge | ClickVerb::Resolve | ClickVerb::Reopen => {
+            crate::incidents::respond::press(state, &click, notifier).await
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use config::Value;
+use medic_commands::actions::policy::Principal;
 use medic_commands::diagnostics::{self, TargetSpec};
 use medic_commands::model::priority::PriorityMap;
 use medic_commands::routing::{Route, Runbook};
@@ -57,7 +58,7 @@ impl AlertSettings {
 }
 
 /// `[incidents]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentSettings {
     /// How long after a resolve the same fingerprint reopens its incident,
     /// in the same thread, instead of starting a new one (default 1 h).
@@ -70,6 +71,9 @@ pub struct IncidentSettings {
     /// `[incidents.severity]`: the P-level each source's alert level opens
     /// its incident at.
     pub severity: PriorityMap,
+    /// `may_respond`: who may acknowledge, resolve and reopen an incident
+    /// from its root's buttons. Empty: anyone who can see the thread.
+    pub may_respond: Vec<Principal>,
 }
 
 impl Default for IncidentSettings {
@@ -78,6 +82,7 @@ impl Default for IncidentSettings {
             reopen_window: Duration::from_secs(3600),
             digest_after: 5,
             severity: PriorityMap::default(),
+            may_respond: Vec::new(),
         }
     }
 }
@@ -181,6 +186,7 @@ impl Reader {
             digest_after: Option<usize>,
             /// source → medic's alert level → P-level.
             severity: BTreeMap<String, BTreeMap<String, String>>,
+            may_respond: Vec<String>,
         }
         let mut settings = IncidentSettings::default();
         let Some(raw) = value.and_then(|v| self.section::<Raw>("incidents", Some(v))) else {
@@ -194,6 +200,12 @@ impl Reader {
         }
         if let Some(n) = raw.digest_after {
             settings.digest_after = n;
+        }
+        for rule in &raw.may_respond {
+            match Principal::parse(rule) {
+                Ok(p) => settings.may_respond.push(p),
+                Err(e) => self.problems.push(problem("incidents.may_respond", e)),
+            }
         }
         for (source, levels) in raw.severity {
             use medic_commands::model::alert::{AlertSource, Severity};

@@ -38,7 +38,7 @@ pub struct IncidentRow {
 
 const COLUMNS: &str = "id, source, fingerprint, state, title, severity, service, host, link, \
      platform, channel, root_ts, seen_count, first_seen, last_seen, resolved_at, digest_id, priority, \
-     likely_cause";
+     likely_cause, acked_by, acked_by_name";
 
 /// A stored time (unix milliseconds) as a time.
 pub fn time_ms(ms: i64) -> OffsetDateTime {
@@ -66,6 +66,16 @@ fn from_row(r: &AnyRow) -> sqlx::Result<IncidentRow> {
             last_seen: time_ms(r.try_get(14)?),
             resolved_at: r.try_get::<Option<i64>, _>(15)?.map(time_ms),
             priority: super::word_opt(r, 17)?,
+            acked_by: match (
+                r.try_get::<Option<String>, _>(19)?,
+                r.try_get::<Option<String>, _>(20)?,
+            ) {
+                (Some(id), name) => Some(medic_commands::model::inbound::Actor {
+                    name: name.unwrap_or_else(|| id.clone()),
+                    id,
+                }),
+                (None, _) => None,
+            },
         },
         place: platform.zip(channel),
         root_ts: r.try_get(11)?,
@@ -343,11 +353,14 @@ pub async fn seen_again(
 
 /// Marks an incident resolved.
 pub async fn resolve(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE incidents SET state = 'resolved', resolved_at = $1 WHERE id = $2")
-        .bind(now_ms)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE incidents SET state = 'resolved', resolved_at = $1, acked_at = NULL, \
+         acked_by = NULL, acked_by_name = NULL WHERE id = $2",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -355,13 +368,73 @@ pub async fn resolve(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Re
 pub async fn reopen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE incidents SET state = 'open', resolved_at = NULL, seen_count = seen_count + 1, \
-         last_seen = $1 WHERE id = $2",
+         last_seen = $1, acked_at = NULL, acked_by = NULL, acked_by_name = NULL WHERE id = $2",
     )
     .bind(now_ms)
     .bind(id)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// What a person did to an incident from its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// Someone is on it.
+    Acknowledge,
+    /// It is over.
+    Resolve,
+    /// It is not over after all.
+    Reopen,
+}
+
+/// Applies `r` by `actor` to incident `id` when its state allows it
+/// (acknowledge: open and not acknowledged; resolve: open; reopen:
+/// resolved); `false` when it did not (someone did it first).
+pub async fn respond(
+    conn: &mut AnyConnection,
+    id: i64,
+    r: Response,
+    actor: &medic_commands::model::inbound::Actor,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    // `actor` is recorded by an acknowledgement; every response is also
+    // in the audit log.
+    let done = match r {
+        Response::Acknowledge => {
+            sqlx::query(
+                "UPDATE incidents SET acked_at = $1, acked_by = $2, acked_by_name = $3 \
+                 WHERE id = $4 AND state = 'open' AND acked_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(actor.id.as_str())
+            .bind(actor.name.as_str())
+            .bind(id)
+            .execute(conn)
+            .await?
+        }
+        Response::Resolve => {
+            sqlx::query(
+                "UPDATE incidents SET state = 'resolved', resolved_at = $1, acked_at = NULL, \
+                 acked_by = NULL, acked_by_name = NULL WHERE id = $2 AND state = 'open'",
+            )
+            .bind(now_ms)
+            .bind(id)
+            .execute(conn)
+            .await?
+        }
+        Response::Reopen => {
+            sqlx::query(
+                "UPDATE incidents SET state = 'open', resolved_at = NULL, last_seen = $1 \
+                 WHERE id = $2 AND state = 'resolved'",
+            )
+            .bind(now_ms)
+            .bind(id)
+            .execute(conn)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records where an incident's root message is.

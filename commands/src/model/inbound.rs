@@ -67,15 +67,24 @@ pub enum ClickVerb {
     Deny,
     /// Take the pager from a handoff digest ("I've got it").
     Take,
+    /// Acknowledge an incident from its root.
+    Acknowledge,
+    /// Resolve an incident from its root.
+    Resolve,
+    /// Reopen a resolved incident from its root.
+    Reopen,
 }
 
 impl ClickVerb {
     /// Every verb.
-    pub const ALL: [ClickVerb; 4] = [
+    pub const ALL: [ClickVerb; 7] = [
         ClickVerb::Request,
         ClickVerb::Approve,
         ClickVerb::Deny,
         ClickVerb::Take,
+        ClickVerb::Acknowledge,
+        ClickVerb::Resolve,
+        ClickVerb::Reopen,
     ];
 
     /// The action id a button asking for this carries (Slack's
@@ -86,6 +95,9 @@ impl ClickVerb {
             ClickVerb::Approve => "medic.approve",
             ClickVerb::Deny => "medic.deny",
             ClickVerb::Take => "medic.take",
+            ClickVerb::Acknowledge => "medic.ack",
+            ClickVerb::Resolve => "medic.resolve",
+            ClickVerb::Reopen => "medic.reopen",
         }
     }
 
@@ -106,7 +118,9 @@ pub struct ButtonClick {
     pub place: Place,
     /// What the button asks for.
     pub verb: ClickVerb,
-    /// The offer id (for `Request`), request id (`Approve`, `Deny`) or
-    /// handoff id (`Take`).
+    /// The offer id (for `Request`), request id (`Approve`, `Deny`),
+    /// handoff id (`Take`) or incident number (`Acknowledge`, `Resolve`,
+    /// `Reopen`: what they may do is decided by the incident's state and
+    /// the policy at the click, not by the button).
     pub id: String,
 }

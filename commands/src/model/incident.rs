@@ -69,6 +69,9 @@ pub struct IncidentView {
     /// medic kept one).
     #[serde(default)]
     pub priority: Option<super::priority::Priority>,
+    /// Who acknowledged it from its thread, while it is open.
+    #[serde(default)]
+    pub acked_by: Option<super::inbound::Actor>,
 }
 
 impl IncidentView {
@@ -95,5 +98,21 @@ impl IncidentView {
             };
             format!("{} {}: {when}", p.as_str(), p.name())
         })
+    }
+}
+
+impl IncidentView {
+    /// The buttons its root offers, as it stands: Acknowledge (until
+    /// someone has) and Resolve while open; Reopen once resolved.
+    pub fn responses(&self) -> Vec<(&'static str, super::inbound::ClickVerb)> {
+        use super::inbound::ClickVerb;
+        match self.state {
+            IncidentState::Open if self.acked_by.is_none() => vec![
+                ("Acknowledge", ClickVerb::Acknowledge),
+                ("Resolve", ClickVerb::Resolve),
+            ],
+            IncidentState::Open => vec![("Resolve", ClickVerb::Resolve)],
+            IncidentState::Resolved => vec![("Reopen", ClickVerb::Reopen)],
+        }
     }
 }

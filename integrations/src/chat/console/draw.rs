@@ -121,15 +121,29 @@ impl Draw for Console {
         if let Some(at) = v.resolved_at {
             second.push_str(&format!(" · resolved {} UTC", hms(at)));
         }
+        if let Some(by) = &v.acked_by {
+            second.push_str(&format!(" · acknowledged by @{}", by.name));
+        }
         let mut about = format!("incident #{} · {}", v.id, v.source.as_str());
         if let Some(l) = v.level_line() {
             about.push_str(&format!(" · {l}"));
         }
-        text(format!(
-            "{symbol} {}{}{place} · {status}\n{second}\n{about}",
-            v.level_prefix(),
-            shorten(&v.title, 300).0,
-        ))
+        wire(&ConsoleMessage {
+            text: format!(
+                "{symbol} {}{}{place} · {status}\n{second}\n{about}",
+                v.level_prefix(),
+                shorten(&v.title, 300).0,
+            ),
+            buttons: v
+                .responses()
+                .into_iter()
+                .map(|(label, verb)| ConsoleButton {
+                    label: label.to_string(),
+                    verb,
+                    id: v.id.to_string(),
+                })
+                .collect(),
+        })
     }
     fn incident_note(&self, note: &str) -> Wire {
         text(note)

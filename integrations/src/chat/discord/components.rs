@@ -28,6 +28,7 @@ pub const MAX_ROWS: usize = 5;
 
 /// Button styles (Discord's numbers).
 pub(crate) const PRIMARY: u64 = 1;
+const SECONDARY: u64 = 2;
 const SUCCESS: u64 = 3;
 const DANGER: u64 = 4;
 
@@ -149,6 +150,24 @@ pub fn status_message(view: &StatusView) -> DiscordMessage {
         ]);
     }
     m
+}
+
+/// An incident root's buttons: Acknowledge and Resolve while open,
+/// Reopen once resolved (custom_id `medic.ack:<incident>` …).
+pub fn responses(v: &medic_commands::model::incident::IncidentView) -> Vec<Value> {
+    rows(
+        v.responses()
+            .into_iter()
+            .map(|(label, verb)| {
+                let style = if verb == ClickVerb::Acknowledge {
+                    PRIMARY
+                } else {
+                    SECONDARY
+                };
+                button(style, label, custom_id(verb.action_id(), &v.id.to_string()))
+            })
+            .collect(),
+    )
 }
 
 /// A private answer to a click, as an ephemeral follow-up (flags 64).

@@ -218,6 +218,7 @@ mod tests {
             last_seen: datetime!(2026-11-29 06:29:07 UTC),
             resolved_at: None,
             priority: None,
+            acked_by: None,
         }
     }
 

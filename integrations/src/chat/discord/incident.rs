@@ -59,7 +59,10 @@ pub fn incident_root(v: &IncidentView) -> DiscordMessage {
     if let Some(at) = v.resolved_at {
         line.push_str(&format!(" · resolved {} UTC", clock(at, v.last_seen)));
     }
-    DiscordMessage::embeds(vec![Embed {
+    if let Some(by) = &v.acked_by {
+        line.push_str(&format!(" · acknowledged by <@{}>", by.id));
+    }
+    let mut m = DiscordMessage::embeds(vec![Embed {
         title: Some(shorten(&format!("{symbol} {}{}", v.level_prefix(), v.title), 256).0),
         description: Some(line),
         // Only a web link: a title link that is not http(s) is rejected.
@@ -83,7 +86,9 @@ pub fn incident_root(v: &IncidentView) -> DiscordMessage {
             },
         }),
         ..Default::default()
-    }])
+    }]);
+    m.components = super::components::responses(v);
+    m
 }
 
 /// The name of an incident's thread.
@@ -117,6 +122,7 @@ mod tests {
             last_seen: datetime!(2026-11-29 06:35:02 UTC),
             resolved_at: None,
             priority: None,
+            acked_by: None,
         }
     }
 

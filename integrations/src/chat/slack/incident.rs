@@ -3,10 +3,12 @@
 //! resolved), and short notes in its thread (UX.md, "An alert incident").
 
 use medic_commands::model::alert::Severity;
+use medic_commands::model::inbound::ClickVerb;
 use medic_commands::model::incident::{IncidentState, IncidentView};
 use slack_morphism::prelude::*;
 use time::OffsetDateTime;
 
+use super::buttons::button;
 use super::render::{MAX_SECTION_TEXT, context, escape, section};
 use crate::chat::shorten;
 
@@ -75,6 +77,9 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
     if let Some(at) = v.resolved_at {
         line2.push_str(&format!(" · resolved {} UTC", clock(at, v.last_seen)));
     }
+    if let Some(by) = &v.acked_by {
+        line2.push_str(&format!(" · acknowledged by <@{}>", escape(&by.id)));
+    }
     if let Some(link) = &v.link {
         line2.push_str(&format!(" · <{}|{} ↗>", escape(link), source_name(v)));
     }
@@ -93,7 +98,21 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
             "{mark} {level}{status}: {}",
             shorten(&v.title, 200).0
         ))
-        .with_blocks(vec![section(text), context(about)])
+        .with_blocks(vec![
+            section(text),
+            context(about),
+            SlackActionsBlock::new(
+                v.responses()
+                    .into_iter()
+                    .map(|(label, verb)| {
+                        let style = (verb == ClickVerb::Acknowledge)
+                            .then_some(SlackBlockButtonStyle::Primary);
+                        button(verb.action_id(), label, &v.id.to_string(), style)
+                    })
+                    .collect(),
+            )
+            .into(),
+        ])
 }
 
 /// The most incidents one digest lists: 40 lines of at most ~300
@@ -220,6 +239,7 @@ mod tests {
             last_seen: datetime!(2026-01-31 06:38:40 UTC),
             resolved_at: None,
             priority: None,
+            acked_by: None,
         }
     }
 
