@@ -146,3 +146,92 @@ async fn an_incident_is_acknowledged_resolved_and_reopened_from_its_root() {
     assert_eq!(events.iter().filter(|e| *e == "resolved").count(), 1);
     m.stop().await.unwrap();
 }
+
+/// A PagerDuty incident run from its thread: its own priority (P1) on the
+/// root; PagerDuty refusing the acknowledgement leaves it unacknowledged
+/// and says so; the next press acknowledges it at PagerDuty as the
+/// presser (their email in `From:`) and here; PagerDuty's webhook saying
+/// so back is the echo, not a second line; Resolve resolves it there too.
+#[tokio::test]
+async fn a_pagerduty_incident_is_acknowledged_and_resolved_at_pagerduty_too() {
+    use medic_tests::fakes::pagerduty::FakePagerDuty;
+    use medic_tests::fakes::vendor::Trouble;
+
+    use crate::remediation::vendor::{PD_INCIDENT, PD_SECRET, PD_TOKEN, pagerduty_event};
+
+    let pd = FakePagerDuty::start(PD_TOKEN).await;
+    let m = spawn_medic(Options {
+        extra: format!(
+            "{}\n[pagerduty]\nwebhook_secrets = [\"{PD_SECRET}\"]\napi_url = \"{}\"\n\
+             api_token = \"{PD_TOKEN}\"\nfrom = \"medic@example.com\"\n\
+             [[routes]]\nmatch = {{}}\nslack_channel = \"{CHANNEL}\"\n\
+             [oncall.people.alice]\nslack = \"{ALICE}\"\nemail = \"alice@example.com\"\n",
+            groups(),
+            pd.api_url()
+        ),
+        ..Default::default()
+    })
+    .await;
+    pagerduty_event(&m, "incident.triggered", "pd-1").await;
+    let ts = root_buttons(&m, &["medic.ack", "medic.resolve"]).await;
+    assert!(m.slack.root_now(CHANNEL).unwrap().contains("P1 High"));
+    let id = m.state.store.incidents().await.unwrap()[0].id.to_string();
+
+    // PagerDuty answers 500: nothing changes here, and the thread says why.
+    pd.then(Trouble::Status(500));
+    press(&m, ALICE, "medic.ack", &id, &ts).await;
+    m.slack
+        .wait_until("the refusal in the thread", LIMIT, |_| {
+            notes(&m, "PagerDuty did not acknowledge it") == 1
+        })
+        .await;
+    m.idle().await;
+    assert!(
+        !m.slack
+            .root_now(CHANNEL)
+            .unwrap()
+            .contains("acknowledged by")
+    );
+
+    press(&m, ALICE, "medic.ack", &id, &ts).await;
+    root_buttons(&m, &["medic.resolve"]).await;
+    let puts: Vec<_> = pd
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 2, "{puts:#?}");
+    let ack = &puts[1];
+    assert_eq!(ack.path, format!("/incidents/{PD_INCIDENT}"));
+    assert_eq!(ack.body["incident"]["status"], "acknowledged");
+    assert_eq!(
+        ack.from.as_deref(),
+        Some("alice@example.com"),
+        "as the presser"
+    );
+
+    // PagerDuty's webhook for that acknowledgement: the echo.
+    pagerduty_event(&m, "incident.acknowledged", "pd-2").await;
+    m.idle().await;
+    assert_eq!(
+        notes(&m, "Acknowledged"),
+        1,
+        "one line for one acknowledgement"
+    );
+
+    press(&m, BOB, "medic.resolve", &id, &ts).await;
+    root_buttons(&m, &["medic.reopen"]).await;
+    let puts: Vec<_> = pd
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 3);
+    assert_eq!(puts[2].body["incident"]["status"], "resolved");
+    assert_eq!(
+        puts[2].from.as_deref(),
+        Some("medic@example.com"),
+        "bob has no email here"
+    );
+    m.stop().await.unwrap();
+}

@@ -35,6 +35,17 @@ pub fn decide(state: AlertState, open: Option<i64>, reopenable: Option<i64>) -> 
     }
 }
 
+/// A source's acknowledgement of an incident already acknowledged in
+/// medic is not news: it is the echo of medic's own (Acknowledge pressed
+/// on the root, then told to PagerDuty, whose webhook says so back), or a
+/// second person's. No line in the thread for it.
+pub fn echo(change: Change, state: AlertState, acknowledged_here: bool) -> Change {
+    match (change, state) {
+        (Change::Noted(_), AlertState::Acknowledged) if acknowledged_here => Change::Nothing,
+        (change, _) => change,
+    }
+}
+
 /// Whether [`decide`] needs to know of a recently resolved incident: only
 /// when none is open and the alert would otherwise open one.
 pub fn asks_reopenable(state: AlertState, open: Option<i64>) -> bool {
@@ -169,6 +180,12 @@ mod tests {
         assert_eq!(decide(Reopened, Some(7), None), Change::Repeated(7));
         assert_eq!(decide(Resolved, Some(7), None), Change::Resolved(7));
         assert_eq!(decide(Acknowledged, Some(7), None), Change::Noted(7));
+        assert_eq!(echo(Change::Noted(7), Acknowledged, true), Change::Nothing);
+        assert_eq!(
+            echo(Change::Noted(7), Acknowledged, false),
+            Change::Noted(7)
+        );
+        assert_eq!(echo(Change::Noted(7), Updated, true), Change::Noted(7));
         assert_eq!(decide(Ignored, Some(7), None), Change::Noted(7));
         assert_eq!(decide(Updated, Some(7), None), Change::Noted(7));
         // Nothing open: a resolve or an ignore of nothing is nothing.

@@ -371,6 +371,8 @@ async fn apply_one(
         None
     };
     let change = decide::decide(alert.state, open.as_ref().map(|r| r.id), reopenable);
+    let acknowledged_here = open.as_ref().is_some_and(|r| r.view.acked_by.is_some());
+    let change = decide::echo(change, alert.state, acknowledged_here);
     let known = match (change, open) {
         (Change::Resolved(id), _) => {
             incidents::resolve(conn, id, now).await?;

@@ -80,6 +80,31 @@ pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier:
     let Some((platform, channel)) = row.place.clone() else {
         return;
     };
+    // The source first: nothing is marked acknowledged or resolved here
+    // that the source still has open.
+    if let Err(why) = tell_the_source(state, &row, r, click).await {
+        let text = format!("⚠️ {why}; *{}* stays as it was in medic.", row.view.title);
+        audit(state, "failed", click, &name, &why).await;
+        let note = draw(platform).incident_note(&text.replace('*', ""));
+        let queued = async {
+            let mut tx = state.store.begin_write().await?;
+            enqueue(
+                &mut tx,
+                platform,
+                &channel,
+                row.id,
+                OutboxKind::Reply,
+                &note,
+            )
+            .await?;
+            state.outbox.commit(tx).await
+        }
+        .await;
+        if let Err(error) = queued {
+            tracing::warn!(%error, "Could not queue a note.");
+        }
+        return notifier.ephemeral(&text).await;
+    }
     let note = draw(platform).incident_note(&format!(
         "{} {} by {}",
         match r {
@@ -131,6 +156,66 @@ pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier:
                 .ephemeral("medic could not record this (its database is failing); press again in a minute.")
                 .await;
         }
+    }
+}
+
+/// Tells the incident's source of an acknowledgement or resolve made
+/// here, when medic can: PagerDuty's REST API (`PUT /incidents/{id}`, as
+/// the presser when `[oncall.people]` knows their email, else as
+/// `[pagerduty] from`). `Err` says what the source answered.
+async fn tell_the_source(
+    state: &AppState,
+    row: &crate::storage::incidents::IncidentRow,
+    r: Response,
+    click: &ButtonClick,
+) -> Result<(), String> {
+    use medic_commands::actions::pagerduty::{Op, request};
+    use medic_commands::model::alert::AlertSource;
+    let op = match r {
+        Response::Acknowledge => Op::Acknowledge,
+        Response::Resolve => Op::Resolve,
+        // PagerDuty has no "unresolve": a reopened incident is medic's.
+        Response::Reopen => return Ok(()),
+    };
+    match row.view.source {
+        AlertSource::PagerDuty => {}
+        // Sentry and Alertmanager are told by their own buttons
+        // (`sentry.resolve`) or not at all (Alertmanager resolves itself).
+        AlertSource::Sentry | AlertSource::Alertmanager => return Ok(()),
+    }
+    let Some(mut api) = state.settings.alerts.vendor_apis().pagerduty else {
+        return Ok(());
+    };
+    let fingerprint = match state.store.incident_fingerprint(row.id).await {
+        Ok(f) => f,
+        Err(e) => return Err(format!("medic could not read the incident ({e})")),
+    };
+    if let Some(email) = state
+        .settings
+        .oncall
+        .people
+        .values()
+        .find(|p| p.ids().any(|id| id == click.actor.id))
+        .and_then(|p| p.email.clone())
+    {
+        api.from = email;
+    }
+    let verb = match r {
+        Response::Acknowledge => "acknowledge",
+        Response::Resolve | Response::Reopen => "resolve",
+    };
+    let req = request(&api, &op, &fingerprint).map_err(|e| format!("PagerDuty: {e}"))?;
+    let outcome = medic_commands::actions::vendor::send(
+        "PagerDuty",
+        req,
+        std::time::Duration::from_secs(10),
+        500,
+    )
+    .await;
+    if outcome.success {
+        Ok(())
+    } else {
+        Err(format!("PagerDuty did not {verb} it: {}", outcome.status))
     }
 }
 

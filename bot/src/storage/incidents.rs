@@ -553,6 +553,15 @@ impl Store {
         digest_incidents(&mut conn, digest_id).await
     }
 
+    /// The fingerprint of incident `id`: its id at its source (PagerDuty's
+    /// incident id, Sentry's issue id).
+    pub async fn incident_fingerprint(&self, id: i64) -> sqlx::Result<String> {
+        sqlx::query_scalar("SELECT fingerprint FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await
+    }
+
     /// Every incident, newest first (operators and tests).
     pub async fn incidents(&self) -> sqlx::Result<Vec<IncidentRow>> {
         let sql = format!("SELECT {COLUMNS} FROM incidents ORDER BY id DESC");

@@ -8,7 +8,7 @@ mod expiry;
 mod incident;
 mod postgres;
 mod storage;
-mod vendor;
+pub(crate) mod vendor;
 
 use std::path::Path;
 use std::time::Duration;

@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const PD_SECRET: &str = "pd-webhook-s3cret-vendor";
-const PD_TOKEN: &str = "u+pdRestKey0123456789abcd";
+pub(crate) const PD_SECRET: &str = "pd-webhook-s3cret-vendor";
+pub(crate) const PD_TOKEN: &str = "u+pdRestKey0123456789abcd";
 const PD_FROM: &str = "oncall@example.com";
 const SENTRY_SECRET: &str = "sentry-client-s3cret-vendor";
 const SENTRY_TOKEN: &str = "sntrys_0123456789abcdefVENDOR";
 const ORG: &str = "acme";
 /// The incident id in PagerDuty's docs payload.
-const PD_INCIDENT: &str = "PGR0VU2";
+pub(crate) const PD_INCIDENT: &str = "PGR0VU2";
 /// The issue id in Sentry's docs payload.
 const SENTRY_ISSUE: &str = "1170820242";
 /// The PagerDuty user `pd-reassign` assigns to.
@@ -70,6 +70,12 @@ async fn start(pd_token: &str) -> (TestMedic, FakePagerDuty, FakeSentry) {
 
 /// PagerDuty's docs incident, triggered, through the signed webhook.
 async fn pagerduty_triggered(m: &TestMedic) {
+    pagerduty_event(m, "incident.triggered", "pd-vendor-1").await;
+}
+
+/// PagerDuty's docs incident, with `event_type`, through the signed
+/// webhook as delivery `id`.
+pub(crate) async fn pagerduty_event(m: &TestMedic, event_type: &str, id: &str) {
     let data: Value = serde_json::from_slice(&fixture(
         "pagerduty/webhook_v3_event_data_incident_docs.json",
     ))
@@ -77,7 +83,7 @@ async fn pagerduty_triggered(m: &TestMedic) {
     assert_eq!(data["id"], PD_INCIDENT);
     let body = serde_json::to_vec(&json!({"event": {
         "id": "01BUX6JVJWGM9Q9B0FXTXDYKWI",
-        "event_type": "incident.triggered",
+        "event_type": event_type,
         "resource_type": "incident",
         "occurred_at": "2020-04-09T15:16:27.000Z",
         "agent": null,
@@ -89,10 +95,7 @@ async fn pagerduty_triggered(m: &TestMedic) {
     let (status, answer) = m
         .post_json(
             "/webhooks/pagerduty",
-            &[
-                ("x-pagerduty-signature", sig),
-                ("x-webhook-id", "pd-vendor-1".into()),
-            ],
+            &[("x-pagerduty-signature", sig), ("x-webhook-id", id.into())],
             body,
         )
         .await;
