@@ -167,6 +167,10 @@ impl App {
             state.clone(),
             housekeeping.clone(),
         ));
+        tokio::spawn(crate::incidents::remind::run(
+            state.clone(),
+            housekeeping.clone(),
+        ));
         // The outbox drains until the reports of running diagnostics are
         // in chat (or the grace runs out): it stops last.
         let outbox_stop = CancellationToken::new();

@@ -235,3 +235,90 @@ async fn a_pagerduty_incident_is_acknowledged_and_resolved_at_pagerduty_too() {
     );
     m.stop().await.unwrap();
 }
+
+/// A P1 nobody acknowledges for 15 minutes (on medic's clock, moved by the
+/// test) gets one reminder in its thread mentioning who is on call; one
+/// acknowledged at minute 14 gets none.
+#[tokio::test]
+async fn an_unacknowledged_p1_reminds_the_on_call_at_fifteen_minutes() {
+    // bob has held the db pager for 3 h.
+    let rotation = crate::oncall::Rotation::past(3 * 3600);
+    let m = spawn_medic(Options {
+        extra: format!(
+            "[[routes]]\nmatch = {{}}\nslack_channel = \"{CHANNEL}\"\n{}",
+            rotation.config("slack_channel = \"C0ONCALL\"")
+        ),
+        ..Default::default()
+    })
+    .await;
+    let p1 = |fingerprint: &str, title: &str| Alert {
+        fingerprint: fingerprint.into(),
+        title: title.into(),
+        severity: Severity::Critical,
+        ..alert()
+    };
+    m.deliver("d1", p1("a", "Checkout is down")).await;
+    m.deliver("d2", p1("b", "Search is slow")).await;
+    m.slack
+        .wait_until("two roots", LIMIT, |s| s.roots_now(CHANNEL).len() == 2)
+        .await;
+    let roots: Vec<String> = m
+        .slack
+        .posts_in(CHANNEL)
+        .into_iter()
+        .filter(|c| c.thread_ts().is_none())
+        .filter_map(|c| c.ts)
+        .collect();
+    let in_thread = |root: &str, needle: &str| {
+        m.slack
+            .posts_in(CHANNEL)
+            .iter()
+            .filter(|c| c.thread_ts() == Some(root) && c.all_text().contains(needle))
+            .count()
+    };
+    let incidents = m.state.store.incidents().await.unwrap();
+    let search = incidents
+        .iter()
+        .find(|i| i.view.title == "Search is slow")
+        .unwrap();
+
+    m.state.clock.advance(Duration::from_secs(14 * 60));
+    press(&m, ALICE, "medic.ack", &search.id.to_string(), &roots[1]).await;
+    m.slack
+        .wait_until("search acknowledged", LIMIT, |s| {
+            s.roots_now(CHANNEL)
+                .iter()
+                .any(|r| r.contains("Search is slow") && r.contains("acknowledged by"))
+        })
+        .await;
+    m.idle().await;
+    assert_eq!(in_thread(&roots[0], "⏰"), 0, "not yet at minute 14");
+
+    m.state.clock.advance(Duration::from_secs(60 + 5));
+    m.slack
+        .wait_until("the reminder", LIMIT, |_| in_thread(&roots[0], "⏰") == 1)
+        .await;
+    let reminder = m
+        .slack
+        .posts_in(CHANNEL)
+        .into_iter()
+        .find(|c| c.thread_ts() == Some(roots[0].as_str()) && c.all_text().contains("⏰"))
+        .unwrap()
+        .all_text();
+    assert!(
+        reminder.contains("P1 high and not acknowledged after 15 min"),
+        "{reminder}"
+    );
+    assert!(
+        reminder.contains("<@U0BOB>"),
+        "the on-call is mentioned: {reminder}"
+    );
+    m.idle().await;
+    assert_eq!(in_thread(&roots[0], "⏰"), 1, "one reminder");
+    assert_eq!(
+        in_thread(&roots[1], "⏰"),
+        0,
+        "none for the acknowledged one"
+    );
+    m.stop().await.unwrap();
+}

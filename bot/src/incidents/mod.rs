@@ -10,9 +10,12 @@
 //! - [`worker`]: takes pending deliveries and runbook jobs, in order.
 //! - [`triage`]: a runbook job's likely cause.
 //! - [`respond`]: Acknowledge, Resolve and Reopen pressed on a root.
+//! - [`remind`]: reminders when nobody acknowledges within the response
+//!   time of the incident's severity level.
 //! - the messages go out through the durable outbox ([`crate::outbox`]).
 
 pub mod decide;
+pub mod remind;
 pub(crate) mod render;
 pub mod respond;
 pub mod triage;

@@ -63,7 +63,7 @@ pub async fn post(state: &AppState, d: Digest<'_>) -> sqlx::Result<usize> {
         let overflow = draw.handoff_overflow(&view);
         let json = serde_json::to_string(&view).unwrap_or_default();
         let now = state.clock.now_ms();
-        let remind_at = now + super::millis(d.rotation.ack_within);
+        let remind_at = now + crate::storage::millis(d.rotation.ack_within);
         let mut tx = state.store.begin_write().await?;
         let inserted = handoffs::insert(
             &mut tx,

@@ -49,8 +49,3 @@ pub fn answer(state: &AppState, rotation: Option<&str>, platform: Platform) -> S
         Err(unknown) => unknown,
     }
 }
-
-/// `d` in milliseconds, as the database stores spans.
-pub(crate) fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}

@@ -19,7 +19,7 @@ use medic_integrations::chat::draw;
 use tokio_util::sync::CancellationToken;
 
 use super::digest::{self, Digest};
-use super::millis;
+
 use crate::state::AppState;
 use crate::storage::handoffs::{self, HandoffRow};
 use crate::storage::outbox::{NewRow, OutboxKind, push};
@@ -138,7 +138,9 @@ async fn remind_one(state: &AppState, h: &HandoffRow, now: i64) -> sqlx::Result<
                 "{incoming}: the *{}* pager is yours. Nobody has pressed *I've got it* yet — press it so the team knows you have it.",
                 h.rotation
             )),
-            outgoing.as_ref().map(|_| now + millis(rotation.ack_within)),
+            outgoing
+                .as_ref()
+                .map(|_| now + crate::storage::millis(rotation.ack_within)),
         ),
         (_, Some(out)) => (
             Some(format!(

@@ -74,6 +74,15 @@ pub struct IncidentSettings {
     /// `may_respond`: who may acknowledge, resolve and reopen an incident
     /// from its root's buttons. Empty: anyone who can see the thread.
     pub may_respond: Vec<Principal>,
+    /// How often an unacknowledged incident is reminded about again,
+    /// after its severity level's response time (default 15 min).
+    pub remind_every: Duration,
+    /// The most reminders per incident (default 3; 0 turns them off).
+    pub remind_times: i64,
+    /// Where a P0's reminders also go: a Slack channel…
+    pub escalation_slack_channel: Option<String>,
+    /// …and a Discord channel.
+    pub escalation_discord_channel: Option<String>,
 }
 
 impl Default for IncidentSettings {
@@ -83,6 +92,10 @@ impl Default for IncidentSettings {
             digest_after: 5,
             severity: PriorityMap::default(),
             may_respond: Vec::new(),
+            remind_every: Duration::from_secs(15 * 60),
+            remind_times: 3,
+            escalation_slack_channel: None,
+            escalation_discord_channel: None,
         }
     }
 }
@@ -187,6 +200,10 @@ impl Reader {
             /// source → medic's alert level → P-level.
             severity: BTreeMap<String, BTreeMap<String, String>>,
             may_respond: Vec<String>,
+            remind_every: Option<String>,
+            remind_times: Option<i64>,
+            escalation_slack_channel: Option<String>,
+            escalation_discord_channel: Option<String>,
         }
         let mut settings = IncidentSettings::default();
         let Some(raw) = value.and_then(|v| self.section::<Raw>("incidents", Some(v))) else {
@@ -201,6 +218,20 @@ impl Reader {
         if let Some(n) = raw.digest_after {
             settings.digest_after = n;
         }
+        if let Some(text) = raw.remind_every {
+            match medic_commands::duration::parse(&text) {
+                Ok(d) if d.as_secs() >= 60 => settings.remind_every = d,
+                Ok(_) => self
+                    .problems
+                    .push(problem("incidents.remind_every", "must be at least 1m")),
+                Err(e) => self.problems.push(problem("incidents.remind_every", e)),
+            }
+        }
+        if let Some(n) = raw.remind_times {
+            settings.remind_times = n.max(0);
+        }
+        settings.escalation_slack_channel = raw.escalation_slack_channel;
+        settings.escalation_discord_channel = raw.escalation_discord_channel;
         for rule in &raw.may_respond {
             match Principal::parse(rule) {
                 Ok(p) => settings.may_respond.push(p),

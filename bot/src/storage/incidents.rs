@@ -311,8 +311,8 @@ pub async fn insert_incident(
 ) -> sqlx::Result<i64> {
     let row = sqlx::query(
         "INSERT INTO incidents (source, fingerprint, state, title, severity, service, host, link, \
-         platform, channel, seen_count, first_seen, last_seen, alert_json, priority) \
-         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11, $12) RETURNING id",
+         platform, channel, seen_count, first_seen, last_seen, alert_json, priority, remind_at) \
+         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11, $12, $13) RETURNING id",
     )
     .bind(alert.source.as_str())
     .bind(alert.fingerprint.as_str())
@@ -326,6 +326,7 @@ pub async fn insert_incident(
     .bind(now_ms)
     .bind(serde_json::to_string(alert).unwrap_or_default())
     .bind(priority.as_str())
+    .bind(now_ms + crate::storage::millis(priority.respond_within()))
     .fetch_one(conn)
     .await?;
     row.try_get(0)
@@ -355,7 +356,7 @@ pub async fn seen_again(
 pub async fn resolve(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE incidents SET state = 'resolved', resolved_at = $1, acked_at = NULL, \
-         acked_by = NULL, acked_by_name = NULL WHERE id = $2",
+         acked_by = NULL, acked_by_name = NULL, remind_at = NULL WHERE id = $2",
     )
     .bind(now_ms)
     .bind(id)
@@ -366,15 +367,98 @@ pub async fn resolve(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Re
 
 /// Opens a resolved incident again (it fired within the reopen window).
 pub async fn reopen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    let sql = format!(
         "UPDATE incidents SET state = 'open', resolved_at = NULL, seen_count = seen_count + 1, \
-         last_seen = $1, acked_at = NULL, acked_by = NULL, acked_by_name = NULL WHERE id = $2",
+         last_seen = $1, acked_at = NULL, acked_by = NULL, acked_by_name = NULL, \
+         remind_at = $1 + {}, reminders = 0 WHERE id = $2",
+        respond_within_sql()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now_ms)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// SQL for the response time (ms) of the incident's `priority` column:
+/// a reopened incident is reminded about after it again. Incidents with
+/// no level are given a day.
+fn respond_within_sql() -> String {
+    use medic_commands::model::word::Word;
+    let arms: String = Priority::ALL
+        .iter()
+        .map(|p| {
+            format!(
+                " WHEN '{}' THEN {}",
+                p.as_str(),
+                crate::storage::millis(p.respond_within())
+            )
+        })
+        .collect();
+    format!("(CASE priority{arms} ELSE 86400000 END)")
+}
+
+/// An open incident nobody has acknowledged, due a reminder.
+#[derive(Debug, Clone)]
+pub struct Unanswered {
+    /// The incident.
+    pub row: IncidentRow,
+    /// Reminders sent so far.
+    pub reminders: i64,
+}
+
+impl Store {
+    /// Open, unacknowledged incidents whose reminder is due at `now`.
+    pub async fn reminders_due_for_incidents(&self, now: i64) -> sqlx::Result<Vec<Unanswered>> {
+        let sql = format!(
+            "SELECT {COLUMNS}, reminders FROM incidents WHERE remind_at IS NOT NULL \
+             AND remind_at <= $1 AND state = 'open' AND acked_at IS NULL ORDER BY remind_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Unanswered {
+                    row: from_row(r)?,
+                    reminders: r.try_get(21)?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next incident reminder is due.
+    pub async fn next_incident_reminder(&self) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar(
+            "SELECT MIN(remind_at) FROM incidents WHERE remind_at IS NOT NULL \
+             AND state = 'open' AND acked_at IS NULL",
+        )
+        .fetch_one(self.pool())
+        .await
+    }
+}
+
+/// Counts reminder `sent` of incident `id` and sets the next (`None`: no
+/// more); `false` when another replica sent it, or it was acknowledged.
+pub async fn incident_reminded(
+    conn: &mut AnyConnection,
+    id: i64,
+    sent: i64,
+    next: Option<i64>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE incidents SET reminders = $1, remind_at = $2 \
+         WHERE id = $3 AND reminders = $4 AND state = 'open' AND acked_at IS NULL",
     )
-    .bind(now_ms)
+    .bind(sent)
+    .bind(next)
     .bind(id)
+    .bind(sent - 1)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// What a person did to an incident from its thread.
@@ -403,8 +487,8 @@ pub async fn respond(
     let done = match r {
         Response::Acknowledge => {
             sqlx::query(
-                "UPDATE incidents SET acked_at = $1, acked_by = $2, acked_by_name = $3 \
-                 WHERE id = $4 AND state = 'open' AND acked_at IS NULL",
+                "UPDATE incidents SET acked_at = $1, acked_by = $2, acked_by_name = $3, \
+                 remind_at = NULL WHERE id = $4 AND state = 'open' AND acked_at IS NULL",
             )
             .bind(now_ms)
             .bind(actor.id.as_str())
@@ -416,7 +500,8 @@ pub async fn respond(
         Response::Resolve => {
             sqlx::query(
                 "UPDATE incidents SET state = 'resolved', resolved_at = $1, acked_at = NULL, \
-                 acked_by = NULL, acked_by_name = NULL WHERE id = $2 AND state = 'open'",
+                 acked_by = NULL, acked_by_name = NULL, remind_at = NULL \
+                 WHERE id = $2 AND state = 'open'",
             )
             .bind(now_ms)
             .bind(id)
@@ -424,14 +509,16 @@ pub async fn respond(
             .await?
         }
         Response::Reopen => {
-            sqlx::query(
-                "UPDATE incidents SET state = 'open', resolved_at = NULL, last_seen = $1 \
-                 WHERE id = $2 AND state = 'resolved'",
-            )
-            .bind(now_ms)
-            .bind(id)
-            .execute(conn)
-            .await?
+            let sql = format!(
+                "UPDATE incidents SET state = 'open', resolved_at = NULL, last_seen = $1, \
+                 remind_at = $1 + {}, reminders = 0 WHERE id = $2 AND state = 'resolved'",
+                respond_within_sql()
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now_ms)
+                .bind(id)
+                .execute(conn)
+                .await?
         }
     };
     Ok(done.rows_affected() == 1)

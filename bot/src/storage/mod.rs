@@ -347,6 +347,11 @@ pub(crate) fn word_opt<W: Word, I: sqlx::ColumnIndex<sqlx::any::AnyRow>>(
 }
 
 /// Now, in the unit every table uses.
+/// `d` in milliseconds, as the database stores spans.
+pub fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
