@@ -62,6 +62,17 @@ fn ack(text: impl Into<Cow<'static, str>>, outcome: AckOutcome) -> Ack {
     }
 }
 
+/// The answer to someone over the per-person command limit.
+fn rate_limited(wait: std::time::Duration) -> Ack {
+    ack(
+        format!(
+            "You've run a lot of commands in the last minute; try again in {} s.",
+            wait.as_secs().max(1)
+        ),
+        AckOutcome::RateLimited,
+    )
+}
+
 /// Handles a typed command and returns the immediate answer; a diagnostic
 /// it starts runs on after this returns. `delivery` says where its report
 /// goes, and is called only for a command that is accepted.
@@ -128,13 +139,7 @@ fn admit<'a>(
     }
 
     if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
-        return Err(ack(
-            format!(
-                "You've run a lot of commands in the last minute; try again in {} s.",
-                wait.as_secs().max(1)
-            ),
-            AckOutcome::RateLimited,
-        ));
+        return Err(rate_limited(wait));
     }
 
     // Five people typing `/diag redis` in the incident channel at once get
@@ -311,13 +316,7 @@ async fn handoff(state: &AppState, typed: &Typed<'_>, rotation: Option<&str>) ->
         Err(text) => return ack(text, AckOutcome::Help),
     };
     if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
-        return ack(
-            format!(
-                "You've run a lot of commands in the last minute; try again in {} s.",
-                wait.as_secs().max(1)
-            ),
-            AckOutcome::RateLimited,
-        );
+        return rate_limited(wait);
     }
     let now = state.clock.now();
     let schedule = &rotation.schedule;

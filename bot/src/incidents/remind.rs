@@ -68,10 +68,11 @@ fn on_call(state: &AppState, platform: Platform) -> Vec<String> {
         }
     }
     for id in &state.settings.remediation.directory.on_call {
-        out.insert(match platform {
-            Platform::Slack | Platform::Discord => format!("<@{id}>"),
-            Platform::Console => format!("@{id}"),
-        });
+        let actor = medic_commands::model::inbound::Actor {
+            id: id.clone(),
+            name: id.clone(),
+        };
+        out.insert(actor.mention(platform));
     }
     out.into_iter().collect()
 }

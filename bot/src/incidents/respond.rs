@@ -20,19 +20,25 @@ use crate::storage::audit::AuditEvent;
 use crate::storage::incidents::{self, Response};
 use crate::storage::outbox::{OutboxKind, enqueue};
 
-/// What a verb asks of an incident, and how people say it.
-fn response(verb: ClickVerb) -> Option<(Response, &'static str, &'static str)> {
+/// What a verb asks of an incident, and how people say it: the verb,
+/// the audit event, and the line in the thread.
+fn response(verb: ClickVerb) -> Option<(Response, &'static str, &'static str, &'static str)> {
     match verb {
-        ClickVerb::Acknowledge => Some((Response::Acknowledge, "acknowledge", "acknowledged")),
-        ClickVerb::Resolve => Some((Response::Resolve, "resolve", "resolved")),
-        ClickVerb::Reopen => Some((Response::Reopen, "reopen", "reopened")),
+        ClickVerb::Acknowledge => Some((
+            Response::Acknowledge,
+            "acknowledge",
+            "acknowledged",
+            "👀 Acknowledged",
+        )),
+        ClickVerb::Resolve => Some((Response::Resolve, "resolve", "resolved", "✅ Resolved")),
+        ClickVerb::Reopen => Some((Response::Reopen, "reopen", "reopened", "↩️ Reopened")),
         ClickVerb::Request | ClickVerb::Approve | ClickVerb::Deny | ClickVerb::Take => None,
     }
 }
 
 /// Handles a press of one of an incident root's buttons.
 pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N) {
-    let Some((r, verb, done)) = response(click.verb) else {
+    let Some((r, verb, done, said)) = response(click.verb) else {
         return;
     };
     let Ok(id) = click.id.parse::<i64>() else {
@@ -105,16 +111,8 @@ pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier:
         }
         return notifier.ephemeral(&text).await;
     }
-    let note = draw(platform).incident_note(&format!(
-        "{} {} by {}",
-        match r {
-            Response::Acknowledge => "👀",
-            Response::Resolve => "✅",
-            Response::Reopen => "↩️",
-        },
-        capitalised(done),
-        crate::oncall::digest::mention_of(&click.actor, platform)
-    ));
+    let note =
+        draw(platform).incident_note(&format!("{said} by {}", click.actor.mention(platform)));
     let changed: sqlx::Result<bool> = async {
         let mut tx = state.store.begin_write().await?;
         if !incidents::respond(&mut tx, row.id, r, &click.actor, now).await? {
@@ -219,23 +217,19 @@ async fn tell_the_source(
     }
 }
 
-fn capitalised(word: &str) -> String {
-    let mut c = word.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
-}
-
+/// Records `event` of this press in the audit log
+/// ([`crate::remediation::audit`], which redacts the detail).
 async fn audit(state: &AppState, event: &str, click: &ButtonClick, incident: &str, detail: &str) {
-    let e = AuditEvent {
-        event,
-        actor: &click.actor.id,
-        action: "incident",
-        target: incident,
-        ref_id: &click.id,
-        detail,
-    };
-    if let Err(error) = state.store.audit(e).await {
-        tracing::warn!(%error, "Could not write the audit log.");
-    }
+    crate::remediation::audit(
+        state,
+        AuditEvent {
+            event,
+            actor: &click.actor.id,
+            action: "incident",
+            target: incident,
+            ref_id: &click.id,
+            detail,
+        },
+    )
+    .await;
 }

@@ -193,7 +193,7 @@ async fn view(
             .map(|s| oncall.person(&s.who).mention(platform)),
         incoming: oncall.person(&d.handover.incoming.who).mention(platform),
         when: local(d.handover.at(), zone),
-        asked_by: d.asked_by.map(|a| mention_of(a, platform)),
+        asked_by: d.asked_by.map(|a| a.mention(platform)),
         open,
         pending,
         actions,
@@ -212,14 +212,6 @@ pub fn time_of_day(at: i64, zone: &jiff::tz::TimeZone) -> String {
     jiff::Timestamp::from_millisecond(at)
         .map(|t| t.to_zoned(zone.clone()).strftime("%H:%M").to_string())
         .unwrap_or_default()
-}
-
-/// How a message on `platform` names the person who clicked or typed.
-pub fn mention_of(actor: &Actor, platform: Platform) -> String {
-    match platform {
-        Platform::Slack | Platform::Discord => format!("<@{}>", actor.id),
-        Platform::Console => format!("@{}", actor.name),
-    }
 }
 
 /// A channel as a message on `platform` names it.

@@ -9,7 +9,7 @@ use medic_commands::model::inbound::ButtonClick;
 use medic_commands::oncall::handoff::{HandoffView, Taken};
 use medic_integrations::chat::draw;
 
-use super::digest::{mention_of, time_of_day};
+use super::digest::time_of_day;
 use crate::remediation::Notifier;
 use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
@@ -92,7 +92,7 @@ async fn decide(state: &AppState, click: &ButtonClick) -> sqlx::Result<Verdict> 
 
     let now = state.clock.now_ms();
     view.taken = Some(Taken {
-        by: mention_of(&click.actor, h.platform),
+        by: click.actor.mention(h.platform),
         at: time_of_day(now, &zone),
     });
     let json = serde_json::to_string(&view).unwrap_or_default();
@@ -120,16 +120,19 @@ async fn decide(state: &AppState, click: &ButtonClick) -> sqlx::Result<Verdict> 
     Ok(Verdict::Taken)
 }
 
+/// Records `event` of this press in the audit log
+/// ([`crate::remediation::audit`], which redacts the detail).
 async fn audit(state: &AppState, event: &str, click: &ButtonClick, rotation: &str, detail: &str) {
-    let e = AuditEvent {
-        event,
-        actor: &click.actor.id,
-        action: "handoff",
-        target: rotation,
-        ref_id: &click.id,
-        detail,
-    };
-    if let Err(error) = state.store.audit(e).await {
-        tracing::warn!(%error, "Could not write the audit log.");
-    }
+    crate::remediation::audit(
+        state,
+        AuditEvent {
+            event,
+            actor: &click.actor.id,
+            action: "handoff",
+            target: rotation,
+            ref_id: &click.id,
+            detail,
+        },
+    )
+    .await;
 }

@@ -45,6 +45,18 @@ pub struct Actor {
     pub name: String,
 }
 
+impl Actor {
+    /// How a message on `platform` names them: a mention on Slack and
+    /// Discord, `@name` on the console (where the name is the id).
+    // NOTE: shown in chat.
+    pub fn mention(&self, platform: Platform) -> String {
+        match platform {
+            Platform::Slack | Platform::Discord => format!("<@{}>", self.id),
+            Platform::Console => format!("@{}", self.name),
+        }
+    }
+}
+
 /// Where something happened: a platform and a channel, optionally a thread.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Place {
