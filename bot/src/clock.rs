@@ -4,7 +4,7 @@
 //! It is the system clock, plus an offset only a test moves
 //! ([`Clock::advance`]): an end-to-end test reaches next Monday's handover
 //! or a reminder 15 minutes on without sleeping, and the loops that wait
-//! for a moment ([`Clock::moved`]) wake when it jumps.
+//! for a moment ([`Clock::sleep_until`]) wake when it jumps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -51,11 +51,6 @@ impl Clock {
         let offset = at.as_millisecond() - crate::storage::now_ms();
         self.inner.offset_ms.store(offset, Ordering::Relaxed);
         self.inner.moved.notify_waiters();
-    }
-
-    /// Resolves when the clock is moved (never, in production).
-    pub async fn moved(&self) {
-        self.inner.moved.notified().await;
     }
 
     /// Sleeps until `at` on this clock, or returns early when the clock is
