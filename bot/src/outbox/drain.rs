@@ -275,10 +275,18 @@ async fn fail(state: &AppState, row: &OutboxRow, why: &str, reason: &'static str
     }
 }
 
+/// How long a channel stays in a storm after its last digest began: in
+/// that time two waiting new incidents are enough for another digest.
+/// A storm rarely arrives in one burst; without this its tail (fewer than
+/// `digest_after` at a time, one paced second apart) would go out as a
+/// root each, the queue of roots the digest exists to avoid.
+const STORM_TAIL_MS: i64 = 60_000;
+
 /// In a storm, folds the channel's waiting roots (at most what the
 /// platform's digest can list) into one digest when more than `[incidents]
-/// digest_after` wait and `row` is the first of them. True when `row` is
-/// now that digest.
+/// digest_after` wait, or two or more while the channel is still in a storm
+/// (see [`STORM_TAIL_MS`]), and `row` is the first of them. True when `row`
+/// is now that digest.
 async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
     let after = state.settings.alerts.incidents.digest_after;
     if after == 0
@@ -293,7 +301,15 @@ async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
         .store
         .outbox_pending_roots(row.platform, &row.channel, max)
         .await?;
-    if roots.len() <= after || roots.first() != Some(&row.id) {
+    if roots.len() < 2 || roots.first() != Some(&row.id) {
+        return Ok(false);
+    }
+    if roots.len() <= after
+        && !state
+            .store
+            .outbox_digest_since(row.platform, &row.channel, now_ms() - STORM_TAIL_MS)
+            .await?
+    {
         return Ok(false);
     }
     state.store.outbox_fold_digest(&roots).await?;

@@ -408,6 +408,26 @@ impl Store {
         rows.iter().map(|r| r.try_get(0)).collect()
     }
 
+    /// Whether a digest for `channel` began (its first incident was queued)
+    /// at or after `since_ms`: the channel is still in a storm.
+    pub async fn outbox_digest_since(
+        &self,
+        platform: Platform,
+        channel: &str,
+        since_ms: i64,
+    ) -> sqlx::Result<bool> {
+        let found = sqlx::query(
+            "SELECT 1 FROM outbox WHERE platform = $1 AND channel = $2 AND kind = 'digest' \
+             AND created_at >= $3 LIMIT 1",
+        )
+        .bind(platform.as_str())
+        .bind(channel)
+        .bind(since_ms)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Folds waiting roots into one digest: the first (`roots[0]`, the
     /// lane's next row) becomes the digest, the rest are marked
     /// `digested`, and each incident records the digest it is in, all in
