@@ -35,6 +35,9 @@ pub struct Typed<'a> {
     pub platform: Platform,
     /// The channel it was typed in.
     pub channel: &'a str,
+    /// The thread it was typed in, where the platform says (an `@medic`
+    /// mention in a Slack thread; on Discord a thread is the channel).
+    pub thread: Option<&'a str>,
     /// The platform's stable id of who typed it.
     pub actor_id: &'a str,
     /// Their name, for people.
@@ -63,7 +66,7 @@ fn ack(text: impl Into<Cow<'static, str>>, outcome: AckOutcome) -> Ack {
 }
 
 /// The answer to someone over the per-person command limit.
-fn rate_limited(wait: std::time::Duration) -> Ack {
+pub(crate) fn rate_limited(wait: std::time::Duration) -> Ack {
     ack(
         format!(
             "You've run a lot of commands in the last minute; try again in {} s.",
@@ -95,6 +98,18 @@ pub async fn command(
         // Boxed like `accept`, below.
         Ok(ChatCommand::Handoff { rotation }) => {
             Box::pin(handoff(state, &typed, rotation.as_deref())).await
+        }
+        Ok(ChatCommand::Incident { action, number }) => {
+            Box::pin(crate::incidents::command::run(
+                state, &typed, action, number,
+            ))
+            .await
+        }
+        Ok(ChatCommand::Declare { title, level }) => {
+            Box::pin(crate::incidents::command::declare(
+                state, &typed, &title, level,
+            ))
+            .await
         }
         Ok(ChatCommand::Diag { target }) => match admit(state, &typed, target) {
             // Boxed, so that the future of every command answered at once

@@ -8,6 +8,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::model::incident::Response;
+use crate::model::priority::Priority;
+
 /// One command medic understands, as people see it in help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandSpec {
@@ -37,6 +40,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         about: "Post the handoff digest for the rotation now, in its channel: open incidents, waiting approvals, what the shift saw.",
     },
     CommandSpec {
+        name: "incident",
+        usage: "/incident ack|resolve|reopen|sev P0-P3|timeline [#N] · /incident declare TITLE [P0-P3]",
+        about: "Run an incident from its thread (or name it, #N): acknowledge, resolve, reopen, change its severity, show its timeline; or declare one.",
+    },
+    CommandSpec {
         name: "help",
         usage: "/help",
         about: "Show the commands and the targets configured here.",
@@ -62,8 +70,35 @@ pub enum ChatCommand<'a> {
         /// The rotation as typed, lowercased.
         rotation: Option<Cow<'a, str>>,
     },
+    /// Run an incident from its thread: `/incident ack|resolve|reopen|sev
+    /// P1|timeline [#N]`. `number` is the incident named (`#12`); without
+    /// it, the incident whose thread the command was typed in.
+    Incident {
+        /// What to do.
+        action: IncidentAction,
+        /// The incident named, if any.
+        number: Option<i64>,
+    },
+    /// `/incident declare TITLE [P0-P3]`: open an incident from chat.
+    Declare {
+        /// What is wrong, as typed (quotes removed).
+        title: String,
+        /// Its level, when given.
+        level: Option<Priority>,
+    },
     /// Show help.
     Help,
+}
+
+/// What `/incident` does to an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentAction {
+    /// `ack`, `resolve`, `reopen`.
+    Respond(Response),
+    /// `sev P1`: change its severity level.
+    Severity(Priority),
+    /// `timeline`: its events in order.
+    Timeline,
 }
 
 /// Why a chat line is not a command. Each variant is answered with help.
@@ -75,6 +110,8 @@ pub enum ParseError {
     MissingTarget,
     /// More words than the command takes.
     UnexpectedWords(Vec<String>),
+    /// `/incident` without something it understands; says what it needs.
+    IncidentUsage(String),
 }
 
 impl fmt::Display for ParseError {
@@ -86,6 +123,7 @@ impl fmt::Display for ParseError {
             ParseError::UnexpectedWords(words) => {
                 write!(f, "I didn't understand `{}`.", words.join(" "))
             }
+            ParseError::IncidentUsage(why) => write!(f, "{why}"),
         }
     }
 }
@@ -166,8 +204,96 @@ impl<'a> ChatCommand<'a> {
                     ChatCommand::Handoff { rotation }
                 })
             }
+            "incident" => parse_incident(args),
             other => Err(ParseError::UnknownCommand(other.to_string())),
         }
+    }
+}
+
+/// An incident's number as people write it: `12` or `#12`.
+fn incident_number(word: &str) -> Option<i64> {
+    word.strip_prefix('#')
+        .unwrap_or(word)
+        .parse()
+        .ok()
+        .filter(|n: &i64| *n > 0)
+}
+
+/// `/incident`'s words after the command.
+fn parse_incident<'a>(args: &[&str]) -> Result<ChatCommand<'a>, ParseError> {
+    let usage = |why: &str| {
+        ParseError::IncidentUsage(format!(
+            "{why} `/incident ack`, `resolve`, `reopen`, `sev P1` or `timeline` in an incident's thread (or add its number, `#12`); `/incident declare TITLE [P0-P3]` to open one."
+        ))
+    };
+    let Some((verb, rest)) = args.split_first() else {
+        return Err(usage("What should I do?"));
+    };
+    let verb = lowercase(verb);
+    // The incident's number, and nothing else, after a verb that takes it.
+    let number = |rest: &[&str]| -> Result<Option<i64>, ParseError> {
+        match rest {
+            [] => Ok(None),
+            [n] => incident_number(n)
+                .map(Some)
+                .ok_or_else(|| usage(&format!("`{n}` is not an incident number."))),
+            [_, more @ ..] => Err(ParseError::UnexpectedWords(
+                more.iter().map(|w| w.to_string()).collect(),
+            )),
+        }
+    };
+    let response = match verb.as_ref() {
+        "ack" | "acknowledge" => Some(Response::Acknowledge),
+        "resolve" => Some(Response::Resolve),
+        "reopen" => Some(Response::Reopen),
+        _ => None,
+    };
+    if let Some(response) = response {
+        return Ok(ChatCommand::Incident {
+            action: IncidentAction::Respond(response),
+            number: number(rest)?,
+        });
+    }
+    match verb.as_ref() {
+        "timeline" => Ok(ChatCommand::Incident {
+            action: IncidentAction::Timeline,
+            number: number(rest)?,
+        }),
+        "sev" | "severity" => {
+            let Some((level, rest)) = rest.split_first() else {
+                return Err(usage("Which level? `/incident sev P1`."));
+            };
+            let Some(level) = Priority::parse(level) else {
+                return Err(usage(&format!(
+                    "`{level}` is not a level (P0, P1, P2 or P3)."
+                )));
+            };
+            Ok(ChatCommand::Incident {
+                action: IncidentAction::Severity(level),
+                number: number(rest)?,
+            })
+        }
+        "declare" => {
+            let (level, words) = match rest.split_last() {
+                Some((last, words)) if !words.is_empty() => match Priority::parse(last) {
+                    Some(p) => (Some(p), words),
+                    None => (None, rest),
+                },
+                _ => (None, rest),
+            };
+            let title = words
+                .join(" ")
+                .trim_matches(|c| matches!(c, '"' | '“' | '”' | '\''))
+                .trim()
+                .to_string();
+            if title.is_empty() {
+                return Err(usage(
+                    "What is wrong? `/incident declare \"Checkout slow\" P2`.",
+                ));
+            }
+            Ok(ChatCommand::Declare { title, level })
+        }
+        other => Err(usage(&format!("I don't know `/incident {other}`."))),
     }
 }
 
@@ -306,6 +432,73 @@ mod tests {
                 "d".into()
             ]))
         );
+    }
+
+    #[test]
+    fn incident_verbs_take_an_optional_number() {
+        assert_eq!(
+            ChatCommand::parse_slash("/incident", "ack"),
+            Ok(ChatCommand::Incident {
+                action: IncidentAction::Respond(Response::Acknowledge),
+                number: None
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/medic", "incident resolve #12"),
+            Ok(ChatCommand::Incident {
+                action: IncidentAction::Respond(Response::Resolve),
+                number: Some(12)
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/incident", "sev p1 7"),
+            Ok(ChatCommand::Incident {
+                action: IncidentAction::Severity(Priority::P1),
+                number: Some(7)
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/incident", "timeline"),
+            Ok(ChatCommand::Incident {
+                action: IncidentAction::Timeline,
+                number: None
+            })
+        );
+        let bad = ChatCommand::parse_slash("/incident", "sev P9").unwrap_err();
+        assert!(bad.to_string().starts_with("`P9` is not a level"), "{bad}");
+        let bad = ChatCommand::parse_slash("/incident", "ack twelve").unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("`twelve` is not an incident number")
+        );
+        assert!(ChatCommand::parse_slash("/incident", "").is_err());
+    }
+
+    #[test]
+    fn declare_takes_a_quoted_title_and_an_optional_level() {
+        assert_eq!(
+            ChatCommand::parse_slash("/incident", "declare \"Checkout slow\" P2"),
+            Ok(ChatCommand::Declare {
+                title: "Checkout slow".into(),
+                level: Some(Priority::P2)
+            })
+        );
+        assert_eq!(
+            ChatCommand::parse_slash("/incident", "declare Checkout is slow for EU users"),
+            Ok(ChatCommand::Declare {
+                title: "Checkout is slow for EU users".into(),
+                level: None
+            })
+        );
+        // A title that is only a level is a title.
+        assert_eq!(
+            ChatCommand::parse_slash("/incident", "declare P1"),
+            Ok(ChatCommand::Declare {
+                title: "P1".into(),
+                level: None
+            })
+        );
+        assert!(ChatCommand::parse_slash("/incident", "declare").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `medic incident list [--all]` and `medic incident show ID`: the
-//! incidents medic opened, from its database, for a terminal — the ones
-//! still open by default, most urgent first; `--all` adds the 50 latest.
+//! `medic incident list [--all]` and `medic incident show ID [--markdown]`:
+//! the incidents medic opened, from its database, for a terminal — the
+//! ones still open by default, most urgent first; `--all` adds the 50
+//! latest; `show` adds its timeline, or prints its postmortem draft.
 
 use std::path::Path;
 
@@ -99,16 +100,24 @@ pub async fn list(config: Option<&Path>, all: bool) -> u8 {
     0
 }
 
-/// `medic incident show ID`; exit 64 when there is no such incident.
-pub async fn show(config: Option<&Path>, id: i64) -> u8 {
+/// `medic incident show ID [--markdown]`; exit 64 when there is no such
+/// incident.
+pub async fn show(config: Option<&Path>, id: i64, markdown: bool) -> u8 {
     let store = match store(config).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let row = store.incident(id).await;
+    let read = async {
+        let Some(row) = store.incident(id).await? else {
+            return Ok(None);
+        };
+        let timeline = store.timeline(&row).await?;
+        Ok::<_, sqlx::Error>(Some((row, timeline)))
+    }
+    .await;
     store.close().await;
-    let i = match row {
-        Ok(Some(i)) => i,
+    let (i, timeline) = match read {
+        Ok(Some(read)) => read,
         Ok(None) => {
             eprintln!("medic: there is no incident #{id}");
             return super::EXIT_USAGE;
@@ -118,6 +127,12 @@ pub async fn show(config: Option<&Path>, id: i64) -> u8 {
             return super::EXIT_USAGE;
         }
     };
+    if markdown {
+        let draft =
+            medic_commands::model::postmortem::draft(&i.view, &timeline, OffsetDateTime::now_utc());
+        print!("{}", draft.markdown());
+        return 0;
+    }
     let v = &i.view;
     println!("#{} {}", i.id, v.title);
     let level = v.level_line().unwrap_or_else(|| "no severity level".into());
@@ -161,6 +176,13 @@ pub async fn show(config: Option<&Path>, id: i64) -> u8 {
             println!("  thread: {} {channel} (not posted yet)", p.as_str())
         }
         (None, _) => println!("  thread: none (no route matched)"),
+    }
+    println!("timeline:");
+    for e in &timeline {
+        println!("  {}", e.headline());
+        for line in e.detail() {
+            println!("      {line}");
+        }
     }
     0
 }

@@ -143,10 +143,14 @@ pub enum IncidentQuestion {
         #[arg(long)]
         all: bool,
     },
-    /// One incident: its level, state, likely cause, source and thread.
+    /// One incident: its level, state, likely cause, source, thread and
+    /// timeline (--markdown: its postmortem draft).
     Show {
         /// The incident's number (`#12` in chat).
         id: i64,
+        /// Print the postmortem draft as Markdown instead, for a wiki.
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -224,8 +228,8 @@ pub async fn run(cli: Cli) -> u8 {
             what: IncidentQuestion::List { all },
         } => incident::list(cli.config.as_deref(), all).await,
         Command::Incident {
-            what: IncidentQuestion::Show { id },
-        } => incident::show(cli.config.as_deref(), id).await,
+            what: IncidentQuestion::Show { id, markdown },
+        } => incident::show(cli.config.as_deref(), id, markdown).await,
         Command::Oncall { rotation, at } => {
             oncall::run(cli.config.as_deref(), rotation.as_deref(), at.as_deref()).await
         }

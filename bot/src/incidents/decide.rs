@@ -6,6 +6,8 @@
 //! transaction.
 
 use medic_commands::model::alert::{Alert, AlertState};
+use medic_commands::model::inbound::Actor;
+use medic_commands::model::timeline::EventKind;
 use medic_commands::routing;
 use time::OffsetDateTime;
 
@@ -110,6 +112,63 @@ pub fn messages(change: Change, alert: &Alert, at: OffsetDateTime, deferred: boo
     }
 }
 
+/// A line of an incident's timeline, before it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What kind.
+    pub kind: EventKind,
+    /// Who, when a person did it.
+    pub actor: Option<Actor>,
+    /// What happened.
+    pub text: String,
+}
+
+/// The line `change` adds to its incident's timeline: the alert that
+/// opened it (or who declared it), the source's resolve, a note from the
+/// source. A repeat adds none (the timeline counts them in one line).
+pub fn event(change: Change, alert: &Alert) -> Option<Event> {
+    let source = alert.source.name();
+    if let (Change::Opened(_), Some(d)) = (change, alert.declaration()) {
+        return Some(Event {
+            kind: EventKind::Declared,
+            actor: Some(d.by),
+            text: format!("Declared: {}", alert.title),
+        });
+    }
+    let mut text = match change {
+        Change::Nothing | Change::Repeated(_) => return None,
+        Change::Opened(_) => format!("Alert from {source}: {}", alert.title),
+        Change::Reopened(_) => format!("Firing again at {source} after it was resolved"),
+        Change::Resolved(_) => format!("Resolved at {source}"),
+        Change::Noted(_) => match alert.state {
+            AlertState::Acknowledged => format!("Acknowledged at {source}"),
+            AlertState::Ignored => format!("Ignored at {source}"),
+            AlertState::Reopened => format!("Unresolved at {source}"),
+            AlertState::Firing | AlertState::Resolved | AlertState::Updated => {
+                format!("Updated at {source}")
+            }
+        },
+    };
+    if matches!(change, Change::Noted(_)) {
+        for line in &alert.details {
+            text.push('\n');
+            text.push_str(line);
+        }
+    }
+    let kind = match change {
+        Change::Opened(_) => EventKind::Alert,
+        Change::Reopened(_) => EventKind::Reopened,
+        Change::Resolved(_) => EventKind::Resolved,
+        Change::Noted(_) if alert.state == AlertState::Acknowledged => EventKind::Acknowledged,
+        Change::Noted(_) | Change::Nothing | Change::Repeated(_) => EventKind::Note,
+    };
+    Some(Event {
+        kind,
+        actor: None,
+        text,
+    })
+}
+
 /// Work that follows a new incident, run by the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -171,6 +230,45 @@ mod tests {
             details: details.iter().map(|d| d.to_string()).collect(),
             chain: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_change_says_in_the_timeline_what_the_source_did() {
+        let opened = event(Change::Opened(3), &alert(AlertState::Firing, &[])).unwrap();
+        assert_eq!(opened.kind, EventKind::Alert);
+        assert_eq!(opened.text, "Alert from PagerDuty: api down");
+        let acked = event(
+            Change::Noted(3),
+            &alert(AlertState::Acknowledged, &["by alice"]),
+        )
+        .unwrap();
+        assert_eq!(acked.kind, EventKind::Acknowledged);
+        assert_eq!(acked.text, "Acknowledged at PagerDuty\nby alice");
+        assert_eq!(
+            event(Change::Resolved(3), &alert(AlertState::Resolved, &[])).map(|e| e.kind),
+            Some(EventKind::Resolved)
+        );
+        assert_eq!(
+            event(Change::Repeated(3), &alert(AlertState::Firing, &[])),
+            None
+        );
+        // A declared incident names who declared it.
+        let alice = Actor {
+            id: "U1".into(),
+            name: "alice".into(),
+        };
+        let declared = Alert::declared(
+            "Checkout slow",
+            medic_commands::model::priority::Priority::P2,
+            &medic_commands::model::alert::Declared {
+                by: alice.clone(),
+                platform: medic_commands::model::inbound::Platform::Slack,
+                channel: "C1".into(),
+            },
+            "d1".into(),
+        );
+        let e = event(Change::Opened(4), &declared).unwrap();
+        assert_eq!((e.kind, e.actor), (EventKind::Declared, Some(alice)));
     }
 
     #[test]

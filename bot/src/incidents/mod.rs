@@ -9,12 +9,16 @@
 //!   (the change, its messages, its follow-up jobs), tested without SQL.
 //! - [`worker`]: takes pending deliveries and runbook jobs, in order.
 //! - [`triage`]: a runbook job's likely cause.
-//! - [`respond`]: Acknowledge, Resolve and Reopen pressed on a root.
+//! - [`respond`]: Acknowledge, Resolve, Reopen and a severity change,
+//!   pressed on a root or typed in its thread ([`command`]: `/incident`).
+//! - [`postmortem`]: the draft posted in the thread when it is resolved.
 //! - [`remind`]: reminders when nobody acknowledges within the response
 //!   time of the incident's severity level.
 //! - the messages go out through the durable outbox ([`crate::outbox`]).
 
+pub mod command;
 pub mod decide;
+pub mod postmortem;
 pub mod remind;
 pub(crate) mod render;
 pub mod respond;
@@ -43,6 +47,7 @@ use crate::storage::deliveries::{Apply, deliveries_done};
 use crate::storage::incidents::{self, IncidentRow, OpenIncident};
 use crate::storage::outbox::{Edit, OutboxKind, enqueue, enqueue_edits};
 use crate::storage::script::{Script, Statement};
+use crate::storage::timeline;
 use crate::storage::{Backend, Store, now_ms};
 
 /// What an alert did.
@@ -97,9 +102,9 @@ pub struct Applier {
     /// deliveries left pending when applying failed.
     incident_wake: Arc<Notify>,
     outbox: Arc<Outbox>,
-    /// A batch opened an incident (it may have queued a runbook job)
-    /// since the worker was last woken.
-    opened: AtomicBool,
+    /// A batch opened or resolved an incident (it may have queued a
+    /// runbook job or a postmortem draft) since the worker was last woken.
+    queued_jobs: AtomicBool,
 }
 
 impl Applier {
@@ -116,7 +121,7 @@ impl Applier {
             platforms,
             incident_wake,
             outbox,
-            opened: AtomicBool::new(false),
+            queued_jobs: AtomicBool::new(false),
         }
     }
 }
@@ -139,9 +144,9 @@ impl Apply for Applier {
             if changes
                 .iter()
                 .flatten()
-                .any(|c| matches!(c, Change::Opened(_)))
+                .any(|c| matches!(c, Change::Opened(_) | Change::Resolved(_)))
             {
-                self.opened.store(true, Ordering::Relaxed);
+                self.queued_jobs.store(true, Ordering::Relaxed);
             }
             tracing::debug!(deliveries = batch.len(), ?changes, "Deliveries applied.");
             Ok(())
@@ -152,7 +157,7 @@ impl Apply for Applier {
         if applied {
             self.outbox.wake();
         }
-        if !applied || self.opened.swap(false, Ordering::Relaxed) {
+        if !applied || self.queued_jobs.swap(false, Ordering::Relaxed) {
             self.incident_wake.notify_one();
         }
     }
@@ -397,27 +402,30 @@ async fn apply_one(
         (Change::Opened(_), _) => {
             let place = platforms.place_for(&config.routes, alert);
             let priority = config.incidents.severity.of(alert);
+            let place = place.as_ref().map(|(p, c)| (*p, c.as_str()));
             let id = incidents::insert_incident(conn, alert, place, priority, now).await?;
             let hosts = medic_commands::triage::correlation::named_hosts(alert, &alert.chain);
             if !hosts.is_empty() {
                 incidents::set_named_hosts(conn, id, &hosts).await?;
             }
-            return queue_messages(conn, config, alert, Change::Opened(id), None).await;
+            return queue_messages(conn, config, alert, Change::Opened(id), None, now).await;
         }
         _ => None,
     };
-    queue_messages(conn, config, alert, change, known).await
+    queue_messages(conn, config, alert, change, known, now).await
 }
 
 /// Writes what people should see for `change` in the incident's channel,
-/// and the jobs that follow a new incident; returns `change`. `known` is
-/// the incident as it now stands when the caller has it.
+/// its line in the timeline, and the jobs that follow a new incident;
+/// returns `change`. `known` is the incident as it now stands when the
+/// caller has it.
 async fn queue_messages(
     conn: &mut AnyConnection,
     config: &AlertSettings,
     alert: &Alert,
     change: Change,
     known: Option<IncidentRow>,
+    now: i64,
 ) -> sqlx::Result<Change> {
     let id = match change {
         Change::Nothing => return Ok(change),
@@ -432,7 +440,13 @@ async fn queue_messages(
         _ => (Vec::new(), false),
     };
     for job in &jobs {
-        incidents::insert_job(conn, id, job.kind, &job.payload, now_ms()).await?;
+        incidents::insert_job(conn, id, job.kind, &job.payload, now).await?;
+    }
+    if let Some(e) = decide::event(change, alert) {
+        timeline::record(conn, id, now, e.kind, e.actor.as_ref(), &e.text).await?;
+    }
+    if matches!(change, Change::Resolved(_)) {
+        incidents::insert_job(conn, id, postmortem::JOB_KIND, "", now).await?;
     }
     let row = match known {
         Some(row) => row,

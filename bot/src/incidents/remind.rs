@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use crate::state::AppState;
 use crate::storage::incidents::{Unanswered, incident_reminded};
 use crate::storage::outbox::{NewRow, OutboxKind, enqueue, push};
+use crate::storage::timeline;
+use medic_commands::model::timeline::EventKind;
 
 /// The longest the loop sleeps.
 const AT_MOST: Duration = Duration::from_secs(30);
@@ -110,6 +112,11 @@ async fn remind(state: &AppState, u: &Unanswered, now: i64) -> sqlx::Result<()> 
         // Acknowledged meanwhile, or another replica sent it.
         return tx.commit().await;
     }
+    let said = format!(
+        "Reminder {sent} of {}: not acknowledged after {open_for}",
+        config.remind_times
+    );
+    timeline::record(&mut tx, row.id, now, EventKind::Reminder, None, &said).await?;
     enqueue(
         &mut tx,
         *platform,

@@ -21,12 +21,23 @@ pub struct Platforms {
 
 impl Platforms {
     /// Where `alert`'s incident goes: the console's channel under `medic
-    /// console`, else its route's ([`Platforms::place`]).
-    pub fn place_for<'r>(&self, routes: &'r [Route], alert: &Alert) -> Option<(Platform, &'r str)> {
+    /// console`, the channel it was declared in when it was, else its
+    /// route's ([`Platforms::place`]).
+    pub fn place_for(&self, routes: &[Route], alert: &Alert) -> Option<(Platform, String)> {
         if self.console {
-            return Some((Platform::Console, crate::chat::console::CHANNEL));
+            return Some((Platform::Console, crate::chat::console::CHANNEL.to_string()));
         }
-        medic_commands::routing::route(routes, alert).and_then(|r| self.place(r))
+        if let Some(d) = alert.declaration() {
+            let served = match d.platform {
+                Platform::Slack => self.slack,
+                Platform::Discord => self.discord,
+                Platform::Console => self.console,
+            };
+            return served.then_some((d.platform, d.channel));
+        }
+        medic_commands::routing::route(routes, alert)
+            .and_then(|r| self.place(r))
+            .map(|(p, c)| (p, c.to_string()))
     }
 
     /// Where a route's incidents go: its Slack channel when Slack is

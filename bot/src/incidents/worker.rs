@@ -26,6 +26,8 @@ use crate::state::AppState;
 use crate::storage::incidents::{self, Job};
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};
+use crate::storage::timeline;
+use medic_commands::model::timeline::{self as timeline_text, EventKind};
 
 /// Deliveries taken per transaction batch.
 const DELIVERIES_PER_ROUND: i64 = 256;
@@ -157,6 +159,9 @@ async fn run_job(state: &AppState, job: Job) {
     if job.kind == crate::remediation::vendor::JOB_KIND {
         return crate::remediation::vendor::run_job(state, job).await;
     }
+    if job.kind == super::postmortem::JOB_KIND {
+        return super::postmortem::run_job(state, job).await;
+    }
     let job_spec = DiagnoseJob::parse(&job.payload);
     let words = &job_spec.run;
     let mut selected: Vec<diagnostics::Target> = Vec::new();
@@ -203,6 +208,7 @@ async fn run_job(state: &AppState, job: Job) {
     // sender moves them into the thread as it posts them, see
     // `super::discord`). Made before the write transaction: on SQLite a
     // write from another connection inside it would wait for it.
+    let mut offer_ids = Vec::new();
     let offers = match state.store.incident(job.incident_id).await {
         Ok(Some(row)) => match &row.place {
             Some((platform, channel)) => {
@@ -214,6 +220,7 @@ async fn run_job(state: &AppState, job: Job) {
                 let mut messages = Vec::new();
                 for report in &diagnosis.reports {
                     let buttons = crate::remediation::make_offers(state, report, &place).await;
+                    offer_ids.extend(buttons.iter().map(|b| b.offer_id.clone()));
                     messages.extend(super::render::offers(
                         *platform,
                         &report.target.name,
@@ -232,11 +239,24 @@ async fn run_job(state: &AppState, job: Job) {
             && let Some((platform, channel)) = &row.place
         {
             let (platform, draw) = (*platform, draw(*platform));
+            let now = now_ms();
+            timeline::record(
+                &mut tx,
+                row.id,
+                now,
+                EventKind::Runbook,
+                None,
+                &timeline_text::runbook(&diagnosis.reports),
+            )
+            .await?;
+            timeline::link_offers(&mut tx, row.id, &offer_ids).await?;
             let mut bodies = Vec::new();
             if let Some(o) = &outcome {
                 bodies.push(draw.likely_cause(&o.triage));
                 if let Triage::Likely(likely) = &o.triage {
                     incidents::set_likely_cause(&mut tx, row.id, &likely.cause).await?;
+                    let text = likely.timeline_text();
+                    timeline::record(&mut tx, row.id, now, EventKind::Cause, None, &text).await?;
                 }
                 // Deferred from the incident's opening, so the likely cause
                 // leads the thread (see `super::queue_messages`).

@@ -44,7 +44,7 @@ pub fn job_payload(alert: &Alert, sources: &[&str]) -> Option<String> {
     let usable = match alert.source {
         AlertSource::PagerDuty => medic_commands::actions::vendor::plain_id(id),
         AlertSource::Sentry => !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
-        AlertSource::Alertmanager => false,
+        AlertSource::Alertmanager | AlertSource::Chat => false,
     };
     usable.then(|| {
         serde_json::to_string(&Payload {
@@ -87,6 +87,7 @@ pub async fn run_job(state: &AppState, job: Job) {
             AlertSource::PagerDuty => format!("PagerDuty incident {}", p.id),
             AlertSource::Sentry => format!("Sentry issue {}", p.id),
             AlertSource::Alertmanager => format!("Alertmanager alert {}", p.id),
+            AlertSource::Chat => format!("incident {}", p.id),
         };
         message = crate::incidents::render::offers(*platform, &label, &buttons)
             .map(|body| (*platform, channel.clone(), body));

@@ -381,6 +381,30 @@ pub async fn reopen(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx::Res
     Ok(())
 }
 
+/// Sets open incident `id`'s severity level to `level` when it is another;
+/// `false` when it was already `level` or is resolved. An incident nobody
+/// has been reminded about yet is reminded at `remind_at` (its response
+/// time under the new level, counted from when it opened); one already
+/// reminded keeps its schedule.
+pub async fn set_priority(
+    conn: &mut AnyConnection,
+    id: i64,
+    level: Priority,
+    remind_at: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE incidents SET priority = $1, \
+         remind_at = CASE WHEN acked_at IS NULL AND reminders = 0 THEN $2 ELSE remind_at END \
+         WHERE id = $3 AND state = 'open' AND (priority IS NULL OR priority <> $1)",
+    )
+    .bind(level.as_str())
+    .bind(remind_at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// SQL for the response time (ms) of the incident's `priority` column:
 /// a reopened incident is reminded about after it again. Incidents with
 /// no level are given a day.
@@ -461,16 +485,7 @@ pub async fn incident_reminded(
     Ok(done.rows_affected() == 1)
 }
 
-/// What a person did to an incident from its thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Response {
-    /// Someone is on it.
-    Acknowledge,
-    /// It is over.
-    Resolve,
-    /// It is not over after all.
-    Reopen,
-}
+pub use medic_commands::model::incident::Response;
 
 /// Applies `r` by `actor` to incident `id` when its state allows it
 /// (acknowledge: open and not acknowledged; resolve: open; reopen:
@@ -647,6 +662,47 @@ impl Store {
             .bind(id)
             .fetch_one(self.pool())
             .await
+    }
+
+    /// The incident whose thread has root `root` on `platform` (a
+    /// digest's thread holds several: then none).
+    pub async fn incident_by_root(
+        &self,
+        platform: Platform,
+        root: &str,
+    ) -> sqlx::Result<Option<IncidentRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE platform = $1 AND root_ts = $2 \
+             ORDER BY id LIMIT 2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(platform.as_str())
+            .bind(root)
+            .fetch_all(self.pool())
+            .await?;
+        match rows.as_slice() {
+            [one] => Ok(Some(from_row(one)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The open incidents whose threads are in `channel` on `platform`,
+    /// oldest first.
+    pub async fn open_in_channel(
+        &self,
+        platform: Platform,
+        channel: &str,
+    ) -> sqlx::Result<Vec<IncidentRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE platform = $1 AND channel = $2 \
+             AND state = 'open' ORDER BY id LIMIT 20"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(platform.as_str())
+            .bind(channel)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// Every incident, newest first (operators and tests).

@@ -14,6 +14,7 @@ pub mod offers;
 pub mod outbox;
 pub mod runs;
 pub mod script;
+pub mod timeline;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -51,13 +51,16 @@ pub enum AckOutcome {
     Busy,
     /// medic could not record the command (database down).
     Failed,
-    /// Answered at once with what was asked (`/oncall`, `/handoff`).
+    /// Answered at once with what was asked (`/oncall`, `/handoff`,
+    /// `/incident`).
     Answered,
+    /// Not allowed by the policy, or refused by an incident's source.
+    Refused,
 }
 
 impl AckOutcome {
     /// Every outcome, in the order of [`AckOutcome::index`].
-    const ALL: [AckOutcome; 7] = [
+    const ALL: [AckOutcome; 8] = [
         AckOutcome::Accepted,
         AckOutcome::Coalesced,
         AckOutcome::Help,
@@ -65,6 +68,7 @@ impl AckOutcome {
         AckOutcome::Busy,
         AckOutcome::Failed,
         AckOutcome::Answered,
+        AckOutcome::Refused,
     ];
 
     fn index(self) -> usize {
@@ -76,6 +80,7 @@ impl AckOutcome {
             AckOutcome::Busy => 4,
             AckOutcome::Failed => 5,
             AckOutcome::Answered => 6,
+            AckOutcome::Refused => 7,
         }
     }
 
@@ -88,6 +93,7 @@ impl AckOutcome {
             AckOutcome::Busy => "busy",
             AckOutcome::Failed => "failed",
             AckOutcome::Answered => "answered",
+            AckOutcome::Refused => "refused",
         }
     }
 }

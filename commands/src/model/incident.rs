@@ -7,6 +7,69 @@ use time::OffsetDateTime;
 
 use super::alert::{AlertSource, Severity};
 
+/// What a person does to an incident from its thread (a button on its
+/// root, or `/incident ack|resolve|reopen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// Someone is on it.
+    Acknowledge,
+    /// It is over.
+    Resolve,
+    /// It is not over after all.
+    Reopen,
+}
+
+impl Response {
+    /// The verb, as in "you may not acknowledge …".
+    // NOTE: shown in chat.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Response::Acknowledge => "acknowledge",
+            Response::Resolve => "resolve",
+            Response::Reopen => "reopen",
+        }
+    }
+
+    /// The past tense, as the audit log and the log say it.
+    pub fn done(self) -> &'static str {
+        match self {
+            Response::Acknowledge => "acknowledged",
+            Response::Resolve => "resolved",
+            Response::Reopen => "reopened",
+        }
+    }
+
+    /// What happened, as its timeline line says it.
+    // NOTE: shown in chat.
+    pub fn title(self) -> &'static str {
+        match self {
+            Response::Acknowledge => "Acknowledged",
+            Response::Resolve => "Resolved",
+            Response::Reopen => "Reopened",
+        }
+    }
+
+    /// Its kind of timeline event.
+    pub fn event(self) -> super::timeline::EventKind {
+        use super::timeline::EventKind;
+        match self {
+            Response::Acknowledge => EventKind::Acknowledged,
+            Response::Resolve => EventKind::Resolved,
+            Response::Reopen => EventKind::Reopened,
+        }
+    }
+
+    /// The line in the thread, before who did it.
+    // NOTE: shown in chat.
+    pub fn said(self) -> &'static str {
+        match self {
+            Response::Acknowledge => "👀 Acknowledged",
+            Response::Resolve => "✅ Resolved",
+            Response::Reopen => "↩️ Reopened",
+        }
+    }
+}
+
 /// Whether an incident is still going on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

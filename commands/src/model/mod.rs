@@ -4,6 +4,8 @@ pub mod alert;
 pub mod diagnosis;
 pub mod inbound;
 pub mod incident;
+pub mod postmortem;
 pub mod priority;
 pub mod report;
+pub mod timeline;
 pub mod word;

@@ -87,7 +87,7 @@ impl super::word::Word for Priority {
 /// every incident gets a P-level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PriorityMap {
-    by_source: [[Priority; 4]; 3],
+    by_source: [[Priority; 4]; 4],
 }
 
 fn source_index(s: AlertSource) -> usize {
@@ -95,6 +95,7 @@ fn source_index(s: AlertSource) -> usize {
         AlertSource::Sentry => 0,
         AlertSource::PagerDuty => 1,
         AlertSource::Alertmanager => 2,
+        AlertSource::Chat => 3,
     }
 }
 
@@ -121,6 +122,7 @@ impl Default for PriorityMap {
                 [P3, P3, P2, P1], // Sentry
                 [P3, P3, P1, P1], // PagerDuty (urgency low → info, high → error)
                 [P3, P3, P2, P1], // Alertmanager
+                [P3, P3, P2, P1], // chat (a declared incident names its level)
             ],
         }
     }
@@ -134,9 +136,9 @@ impl PriorityMap {
 
     /// The P-level `alert` opens its incident at. A PagerDuty incident's
     /// own priority, when it is named P0–P5, is taken as it is (P4 and P5
-    /// as P3).
+    /// as P3); so is the level an incident was declared at.
     pub fn of(&self, alert: &Alert) -> Priority {
-        if alert.source == AlertSource::PagerDuty
+        if matches!(alert.source, AlertSource::PagerDuty | AlertSource::Chat)
             && let Some((_, named)) = alert.labels.iter().find(|(k, _)| k == "priority")
         {
             let named = named.trim();

@@ -79,6 +79,24 @@ pub struct LikelyCause {
     pub actions: Vec<String>,
 }
 
+impl LikelyCause {
+    /// Its timeline entry: the cause and how sure on the first line, its
+    /// evidence on the next ones.
+    // NOTE: shown in chat.
+    pub fn timeline_text(&self) -> String {
+        let mut text = format!(
+            "Likely cause ({} confidence): {}",
+            self.confidence.word(),
+            self.cause
+        );
+        for line in &self.evidence {
+            text.push('\n');
+            text.push_str(line);
+        }
+        text
+    }
+}
+
 /// The verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]

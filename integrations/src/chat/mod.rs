@@ -51,6 +51,16 @@ pub trait Draw: Sync {
     fn incident_root(&self, view: &IncidentView) -> Wire;
     /// A short note in an incident's thread.
     fn incident_note(&self, text: &str) -> Wire;
+    /// The most characters one note holds whole.
+    fn note_max(&self) -> usize;
+    /// A note of any length (a postmortem draft), as as many notes as it
+    /// takes, cut between lines.
+    fn long_note(&self, text: &str) -> Vec<Wire> {
+        split_lines(text, self.note_max())
+            .iter()
+            .map(|part| self.incident_note(part))
+            .collect()
+    }
     /// One root for many new incidents of a storm.
     fn incident_digest(&self, views: &[IncidentView]) -> Wire;
     /// The most incidents one digest lists.
@@ -107,6 +117,32 @@ pub struct Provenance {
     pub reference: Option<i64>,
 }
 
+/// `text` in parts of at most `max` characters, cut at line ends (a line
+/// longer than `max` is shortened on its own).
+pub fn split_lines(text: &str, max: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut len = 0;
+    for line in text.lines() {
+        let line = shorten(line, max).0;
+        let n = line.chars().count();
+        if len > 0 && len + 1 + n > max {
+            parts.push(std::mem::take(&mut part));
+            len = 0;
+        }
+        if len > 0 {
+            part.push('\n');
+            len += 1;
+        }
+        part.push_str(&line);
+        len += n;
+    }
+    if !part.is_empty() || parts.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
 /// Shortens `text` to at most `max` characters (not bytes: platforms count
 /// characters), ending with `…` when cut. Cuts at a line end when one is
 /// close, so evidence stays readable.
@@ -126,6 +162,19 @@ pub fn shorten(text: &str, max: usize) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_text_is_cut_between_lines_and_loses_nothing() {
+        let text = (1..=30)
+            .map(|i| format!("line {i:02}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parts = split_lines(&text, 20);
+        assert!(parts.iter().all(|p| p.chars().count() <= 20), "{parts:?}");
+        assert_eq!(parts.join("\n"), text);
+        assert_eq!(parts[0], "line 01\nline 02");
+        assert_eq!(split_lines("short", 20), ["short"]);
+    }
 
     #[test]
     fn shorten_counts_characters_not_bytes() {

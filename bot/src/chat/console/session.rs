@@ -17,7 +17,6 @@
 
 use std::path::Path;
 
-use medic_commands::model::alert::AlertSource;
 use medic_commands::model::inbound::{Actor, ButtonClick, ClickVerb, Place, Platform};
 use medic_integrations::alerts::alertmanager::AlertmanagerVerifier;
 use medic_integrations::alerts::pagerduty::PagerDutyVerifier;
@@ -118,6 +117,7 @@ pub async fn handle(
             let typed = Typed {
                 platform: Platform::Console,
                 channel: CHANNEL,
+                thread: None,
                 actor_id: user,
                 actor_name: user,
                 name,
@@ -175,11 +175,7 @@ async fn alert(state: &AppState, console: &ConsoleRuntime, source: &str, file: &
         }
     };
     let count = alerts.len();
-    let name = match intake.source() {
-        AlertSource::Sentry => "sentry",
-        AlertSource::PagerDuty => "pagerduty",
-        AlertSource::Alertmanager => "alertmanager",
-    };
+    let name = intake.source().as_str();
     let delivery = NewDelivery::new(name, intake.delivery_id(&headers, &body), alerts);
     match state.ingest.record(delivery).await {
         Ok(Recorded::New(_)) => console.say(&format!("{count} alert(s) from {name} received.")),

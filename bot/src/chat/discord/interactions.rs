@@ -15,7 +15,7 @@
 //! - PING (1) → `{"type":1}` (only HTTP sends it).
 
 use medic_commands::model::inbound::Platform;
-use medic_integrations::chat::discord::commands::{ROTATION, TARGET};
+use medic_integrations::chat::discord::commands::WORDS;
 use medic_integrations::chat::discord::components;
 use medic_integrations::chat::discord::parse::{Interaction, InteractionKind};
 use medic_integrations::chat::discord::render;
@@ -63,7 +63,7 @@ async fn command(state: &AppState, i: &Interaction, acked: Acked) -> serde_json:
     let text = i
         .options()
         .into_iter()
-        .filter(|(n, _)| n == TARGET || n == ROTATION)
+        .filter(|(n, _)| WORDS.contains(&n.as_str()))
         .map(|(_, v)| v)
         .collect::<Vec<_>>()
         .join(" ");
@@ -71,6 +71,7 @@ async fn command(state: &AppState, i: &Interaction, acked: Acked) -> serde_json:
     let typed = Typed {
         platform: Platform::Discord,
         channel: &channel,
+        thread: None,
         actor_id: &actor.id,
         actor_name: &actor.name,
         name,

@@ -145,6 +145,7 @@ pub(crate) async fn slash(state: &AppState, cmd: SlashCommand<'_>) -> Cow<'stati
     let typed = Typed {
         platform: Platform::Slack,
         channel: &cmd.channel_id,
+        thread: None,
         actor_id: &cmd.user_id,
         actor_name: &cmd.user_name,
         name: &cmd.command,
@@ -244,6 +245,7 @@ async fn mention(state: &AppState, event: Event) {
     let typed = Typed {
         platform: Platform::Slack,
         channel: &event.channel,
+        thread: Some(&thread),
         actor_id: &user,
         actor_name: &user,
         name: &name,

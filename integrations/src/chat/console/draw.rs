@@ -145,6 +145,9 @@ impl Draw for Console {
                 .collect(),
         })
     }
+    fn note_max(&self) -> usize {
+        usize::MAX
+    }
     fn incident_note(&self, note: &str) -> Wire {
         text(note)
     }

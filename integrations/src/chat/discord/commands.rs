@@ -1,6 +1,7 @@
 //! The application commands medic registers with Discord (`medic discord
 //! register`): `/diag` with a `target` option that autocompletes from the
-//! configured targets; `/oncall` and `/handoff` with a `rotation` option.
+//! configured targets; `/oncall` and `/handoff` with a `rotation` option;
+//! `/incident` with an `action` to choose and a free `detail`.
 
 use serde_json::{Value, json};
 
@@ -10,6 +11,14 @@ pub const DIAG: &str = "diag";
 pub const TARGET: &str = "target";
 /// `/oncall`'s and `/handoff`'s option naming a rotation.
 pub const ROTATION: &str = "rotation";
+/// `/incident`'s first option: what to do.
+pub const ACTION: &str = "action";
+/// `/incident`'s second option: the level, the number, or the title.
+pub const DETAIL: &str = "detail";
+
+/// The options whose values are the words typed after the command, in
+/// the order they are registered.
+pub const WORDS: [&str; 4] = [TARGET, ROTATION, ACTION, DETAIL];
 
 /// The body of the bulk overwrite (`PUT …/commands`): every command medic
 /// serves. A bulk overwrite also removes commands an older medic
@@ -46,6 +55,30 @@ pub fn definitions() -> Value {
         "type": 1,
         "description": "Post the rotation's handoff digest in its channel now.",
         "options": rotation("The rotation (needed when there are several).")
+    }, {
+        "name": "incident",
+        "type": 1,
+        "description": "Run the incident of this thread, or declare one.",
+        "options": [{
+            "type": 3,
+            "name": ACTION,
+            "description": "What to do.",
+            "required": true,
+            "choices": [
+                {"name": "acknowledge", "value": "ack"},
+                {"name": "resolve", "value": "resolve"},
+                {"name": "reopen", "value": "reopen"},
+                {"name": "change severity (detail: P0-P3)", "value": "sev"},
+                {"name": "timeline", "value": "timeline"},
+                {"name": "declare (detail: title [P0-P3])", "value": "declare"}
+            ]
+        }, {
+            "type": 3,
+            "name": DETAIL,
+            "description": "P0-P3 for severity; the title (and level) to declare; #N for another incident.",
+            "required": false,
+            "max_length": 200
+        }]
     }])
 }
 

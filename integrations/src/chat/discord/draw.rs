@@ -31,6 +31,9 @@ impl Draw for Discord {
     fn incident_root(&self, view: &IncidentView) -> Wire {
         wire(&incident::incident_root(view))
     }
+    fn note_max(&self) -> usize {
+        super::render::MAX_CONTENT
+    }
     fn incident_note(&self, text: &str) -> Wire {
         wire(&incident::incident_note(text))
     }

@@ -3,7 +3,7 @@
 //! resolved), and notes in the thread started from it. The same content
 //! as on Slack (UX.md, "An alert incident"), as an embed.
 
-use medic_commands::model::alert::{AlertSource, Severity};
+use medic_commands::model::alert::Severity;
 use medic_commands::model::incident::{IncidentState, IncidentView};
 use time::OffsetDateTime;
 
@@ -17,14 +17,6 @@ pub(super) fn mark(severity: Severity) -> (&'static str, &'static str, u32) {
         Severity::Error => ("🔴", "error", 0xe7_4c_3c),
         Severity::Warning => ("🟠", "warning", 0xe6_7e_22),
         Severity::Info => ("⚪", "info", 0x95_a5_a6),
-    }
-}
-
-fn source_name(s: AlertSource) -> &'static str {
-    match s {
-        AlertSource::Sentry => "Sentry",
-        AlertSource::PagerDuty => "PagerDuty",
-        AlertSource::Alertmanager => "Alertmanager",
     }
 }
 
@@ -75,14 +67,10 @@ pub fn incident_root(v: &IncidentView) -> DiscordMessage {
             text: match v.level_line() {
                 Some(l) => format!(
                     "{} · incident #{} · {l} · notes in thread",
-                    source_name(v.source),
+                    v.source.name(),
                     v.id
                 ),
-                None => format!(
-                    "{} · incident #{} · notes in thread",
-                    source_name(v.source),
-                    v.id
-                ),
+                None => format!("{} · incident #{} · notes in thread", v.source.name(), v.id),
             },
         }),
         ..Default::default()
@@ -103,6 +91,7 @@ pub fn incident_note(text: &str) -> DiscordMessage {
 
 #[cfg(test)]
 mod tests {
+    use medic_commands::model::alert::AlertSource;
     use time::macros::datetime;
 
     use super::*;

@@ -30,6 +30,10 @@ impl Draw for Slack {
     fn incident_root(&self, view: &IncidentView) -> Wire {
         wire(&incident::incident_root(view))
     }
+    fn note_max(&self) -> usize {
+        // Room for escaping (`&` → `&amp;`) within one section's 3,000.
+        super::render::MAX_SECTION_TEXT - 400
+    }
     fn incident_note(&self, text: &str) -> Wire {
         wire(&incident::incident_note(text))
     }

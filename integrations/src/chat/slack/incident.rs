@@ -47,14 +47,6 @@ fn clock(t: OffsetDateTime, reference: OffsetDateTime) -> String {
     }
 }
 
-fn source_name(v: &IncidentView) -> &'static str {
-    match v.source {
-        medic_commands::model::alert::AlertSource::Sentry => "Sentry",
-        medic_commands::model::alert::AlertSource::PagerDuty => "PagerDuty",
-        medic_commands::model::alert::AlertSource::Alertmanager => "Alertmanager",
-    }
-}
-
 /// The root message of an incident, as it reads now.
 pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
     let (mark, status) = match v.state {
@@ -81,7 +73,7 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
         line2.push_str(&format!(" · acknowledged by <@{}>", escape(&by.id)));
     }
     if let Some(link) = &v.link {
-        line2.push_str(&format!(" · <{}|{} ↗>", escape(link), source_name(v)));
+        line2.push_str(&format!(" · <{}|{} ↗>", escape(link), v.source.name()));
     }
     let level = v.level_prefix();
     let text = shorten(
@@ -89,7 +81,7 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
         MAX_SECTION_TEXT,
     )
     .0;
-    let mut about = format!("incident #{} · {}", v.id, source_name(v).to_lowercase());
+    let mut about = format!("incident #{} · {}", v.id, v.source.name().to_lowercase());
     if let Some(l) = v.level_line() {
         about.push_str(&format!(" · {l}"));
     }

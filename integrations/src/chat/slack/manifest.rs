@@ -58,11 +58,14 @@ pub fn manifest(base_url: &str, socket_mode: bool) -> String {
             ));
         }
         y.push_str(&format!("    description: {}\n", quoted(c.about)));
+        // Slack shows the hint as typed after the command: `/diag`'s
+        // target may also be `all` or `help`.
         let hint = c.usage.split_once(' ').map_or("", |(_, h)| h);
-        y.push_str(&format!(
-            "    usage_hint: {}\n",
-            quoted(&format!("{hint} | all | help"))
-        ));
+        let hint = match c.name {
+            "diag" => format!("{hint} | all | help"),
+            _ => hint.replace(&format!(" · /{} ", c.name), " · "),
+        };
+        y.push_str(&format!("    usage_hint: {}\n", quoted(&hint)));
         y.push_str("    should_escape: false\n");
     }
     y.push_str("oauth_config:\n  scopes:\n    bot:\n");
