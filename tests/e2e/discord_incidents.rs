@@ -1,7 +1,8 @@
 //! Alert incidents on Discord, as far as Slack's go: a runbook's report
 //! ends the incident's thread with the buttons of the actions it offers,
-//! a PagerDuty incident's thread offers the PagerDuty built-ins, and a
-//! storm of new incidents becomes digest messages instead of a queue of
+//! a PagerDuty incident's thread offers the PagerDuty built-ins, the
+//! root's Acknowledge, Resolve and Reopen run the incident, and a storm
+//! of new incidents becomes digest messages instead of a queue of
 //! roots. Real signed webhooks in, real Ed25519-signed clicks, the fake
 //! Discord and the fake PagerDuty recording what medic sent.
 
@@ -25,6 +26,8 @@ const AM_TOKEN: &str = "am-discord-incidents";
 /// In `group:sre`.
 const ALICE: &str = "520000000000000001";
 const BOB: &str = "520000000000000002";
+/// In no group.
+const MALLORY: &str = "520000000000000009";
 
 fn groups() -> String {
     format!("[groups]\nsre = [\"{ALICE}\", \"{BOB}\"]\n")
@@ -282,6 +285,197 @@ async fn a_pagerduty_incident_on_discord_acknowledges_once() {
         calls[0].body,
         json!({"incident": {"type": "incident_reference", "status": "acknowledged"}})
     );
+    m.stop().await.unwrap();
+}
+
+/// The `custom_id`s of a message's buttons, in order.
+fn custom_ids(m: &Value) -> Vec<String> {
+    m["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["custom_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The messages in `thread` whose text is `line`.
+fn said_in(d: &FakeDiscord, thread: &str, line: &str) -> usize {
+    d.messages_in(thread)
+        .iter()
+        .filter(|(_, m)| all_text(m) == line)
+        .count()
+}
+
+/// The messages in `thread` whose text mentions `user`.
+fn naming(d: &FakeDiscord, thread: &str, user: &str) -> usize {
+    d.messages_in(thread)
+        .iter()
+        .filter(|(_, m)| all_text(m).contains(&format!("<@{user}>")))
+        .count()
+}
+
+/// Waits until message `root` offers exactly the buttons `want`; returns
+/// it as it reads then.
+async fn offering(d: &FakeDiscord, root: &str, want: &[&str]) -> Value {
+    let offers = |d: &FakeDiscord| d.message(root).is_some_and(|m| custom_ids(&m) == want);
+    d.wait_until(&format!("the root offering {want:?}"), LIMIT, offers)
+        .await;
+    d.message(root).unwrap()
+}
+
+/// The same as on Slack (incident_response.rs), through Discord's
+/// interactions: each press on the root edits it (its buttons follow the
+/// incident's state) and says who did what once in its thread; someone
+/// `may_respond` does not name is told privately and nothing changes;
+/// every press is in the audit log.
+#[tokio::test]
+async fn a_discord_incident_is_acknowledged_resolved_and_reopened_from_its_root() {
+    use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
+
+    let m = spawn_medic(Options {
+        extra: format!(
+            "[[routes]]\nmatch = {{}}\ndiscord_channel = \"{ALERTS}\"\n\n{}\n\
+             [incidents]\nmay_respond = [\"group:sre\"]\n",
+            groups()
+        ),
+        discord: true,
+        ..Default::default()
+    })
+    .await;
+    m.deliver(
+        "d1",
+        Alert {
+            source: AlertSource::Sentry,
+            fingerprint: "9001".into(),
+            state: AlertState::Firing,
+            title: "DatabaseConnectionError: too many clients".into(),
+            severity: Severity::Error,
+            service: Some("api".into()),
+            host: None,
+            labels: vec![],
+            occurred_at: None,
+            link: None,
+            details: vec![],
+            chain: vec![],
+        },
+    )
+    .await;
+    let d = m.discord();
+    let (first, root) = d
+        .wait_for_buttons(ALERTS, "medic.ack:", LIMIT)
+        .await
+        .remove(0);
+    let id = first.strip_prefix("medic.ack:").unwrap().to_string();
+    let (ack, resolve, reopen) = (
+        format!("medic.ack:{id}"),
+        format!("medic.resolve:{id}"),
+        format!("medic.reopen:{id}"),
+    );
+    let before = offering(d, &root, &[&ack, &resolve]).await;
+    assert!(all_text(&before).starts_with("🔴 "), "{before}");
+
+    // Not in group:sre: refused privately; the root and thread stay.
+    let t = click(&m, MALLORY, ALERTS, None, &resolve).await;
+    let said = d.wait_for_followups(&t, 1, LIMIT).await;
+    assert!(said[0].contains("may not resolve"), "{said:?}");
+    assert!(
+        said[0].contains("may_respond = [\"group:sre\"]"),
+        "{said:?}"
+    );
+    m.idle().await;
+    assert_eq!(d.message(&root).unwrap(), before, "the root is unchanged");
+    assert_eq!(naming(d, &root, MALLORY), 0);
+
+    // alice acknowledges: the root says so and offers only Resolve.
+    click(&m, ALICE, ALERTS, None, &ack).await;
+    let now = offering(d, &root, &[&resolve]).await;
+    assert!(
+        all_text(&now).contains(&format!("acknowledged by <@{ALICE}>")),
+        "{now}"
+    );
+    let acked = format!("👀 Acknowledged by <@{ALICE}>");
+    d.wait_until("the acknowledgement in the thread", LIMIT, |d| {
+        said_in(d, &root, &acked) == 1
+    })
+    .await;
+
+    // alice resolves: the root reads resolved and offers Reopen.
+    click(&m, ALICE, ALERTS, None, &resolve).await;
+    let now = offering(d, &root, &[&reopen]).await;
+    let text = all_text(&now);
+    assert!(text.starts_with("✅ "), "{text}");
+    assert!(text.contains("resolved"), "{text}");
+    assert!(!text.contains("acknowledged by"), "{text}");
+    let resolved = format!("✅ Resolved by <@{ALICE}>");
+    d.wait_until("the resolve in the thread", LIMIT, |d| {
+        said_in(d, &root, &resolved) == 1
+    })
+    .await;
+
+    // bob reopens: open again, Acknowledge and Resolve offered again.
+    click(&m, BOB, ALERTS, None, &reopen).await;
+    let now = offering(d, &root, &[&ack, &resolve]).await;
+    assert!(all_text(&now).starts_with("🔴 "), "{now}");
+    let reopened = format!("↩️ Reopened by <@{BOB}>");
+    d.wait_until("the reopening in the thread", LIMIT, |d| {
+        said_in(d, &root, &reopened) == 1
+    })
+    .await;
+
+    // Each press edited the root in place, with that state's buttons, and
+    // said so once in the thread.
+    m.idle().await;
+    let mut edits: Vec<Vec<String>> = d
+        .calls_to("edit_message")
+        .into_iter()
+        .filter(|c| c.path == format!("/channels/{ALERTS}/messages/{root}") && c.status == 200)
+        .map(|c| custom_ids(&c.body))
+        .collect();
+    edits.dedup();
+    assert_eq!(
+        edits,
+        [
+            vec![resolve.clone()],
+            vec![reopen.clone()],
+            vec![ack.clone(), resolve.clone()]
+        ]
+    );
+    let posted = d
+        .calls_to("create_message")
+        .into_iter()
+        .filter(|c| c.path == format!("/channels/{ALERTS}/messages"))
+        .count();
+    assert_eq!(posted, 1, "one root in the channel, edited in place");
+    for line in [&acked, &resolved, &reopened] {
+        assert_eq!(said_in(d, &root, line), 1, "{line}");
+    }
+    assert_eq!(naming(d, &root, MALLORY), 0, "the refusal was private");
+
+    // Every press is audited, refused or not, in the verified chain.
+    audited_events(&m).await;
+    let rows: Vec<(String, String, String)> = m
+        .state
+        .store
+        .audit_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "incident")
+        .map(|r| (r.event, r.actor, r.target))
+        .collect();
+    let target = format!("incident #{id}");
+    let row = |event: &str, actor: &str| (event.to_string(), actor.to_string(), target.clone());
+    assert_eq!(
+        rows,
+        [
+            row("refused", MALLORY),
+            row("acknowledged", ALICE),
+            row("resolved", ALICE),
+            row("reopened", BOB),
+        ]
+    );
+    assert!(m.slack.calls().is_empty(), "nothing went to Slack");
     m.stop().await.unwrap();
 }
 
