@@ -29,6 +29,17 @@ pub fn human_age(secs: u64) -> String {
     }
 }
 
+/// The time from `from` to `to`, the way people say how long something
+/// lasted: "45 s", "5 min 38 s", "1 h 5 min".
+pub fn human_span(from: time::OffsetDateTime, to: time::OffsetDateTime) -> String {
+    let secs = (to - from).whole_seconds().max(0) as u64;
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
 /// Sub-millisecond precision where it matters (PING on a LAN), whole
 /// milliseconds above that: "0.31 ms", "12 ms".
 pub fn human_latency(d: Duration) -> String {

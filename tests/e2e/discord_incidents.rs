@@ -614,3 +614,140 @@ mod storm {
         m.stop().await.unwrap();
     }
 }
+
+/// `user` types `/incident ACTION [DETAIL]` in `channel` (a thread of
+/// `parent` when given); medic's immediate answer.
+async fn incident_command(
+    m: &TestMedic,
+    user: &str,
+    channel: &str,
+    parent: Option<&str>,
+    action: &str,
+    detail: Option<&str>,
+) -> Value {
+    let mut ch = json!({ "id": channel, "type": 0 });
+    if let Some(p) = parent {
+        ch = json!({ "id": channel, "type": 11, "parent_id": p });
+    }
+    let mut options = vec![json!({ "name": "action", "type": 3, "value": action })];
+    if let Some(d) = detail {
+        options.push(json!({ "name": "detail", "type": 3, "value": d }));
+    }
+    let body = json!({
+        "id": "1300000000000000300",
+        "application_id": medic_tests::DISCORD_APP,
+        "type": 2,
+        "token": token(),
+        "version": 1,
+        "guild_id": "1290000000000000001",
+        "channel_id": channel,
+        "channel": ch,
+        "member": { "user": { "id": user, "username": user }, "roles": [] },
+        "data": { "id": "1300000000000000301", "name": "incident", "type": 1, "options": options },
+    });
+    let (status, answer) = m.interaction(&body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The text of an immediate answer.
+fn content(answer: &Value) -> String {
+    answer["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `/incident` typed in an incident's Discord thread runs that incident
+/// (the thread is the channel Discord names), as its buttons do; one
+/// typed in the channel declares a new one there.
+#[tokio::test]
+async fn incident_commands_typed_in_a_discord_thread_run_its_incident() {
+    let m = spawn_medic(Options {
+        extra: format!(
+            "[alertmanager]\ntoken = \"{AM_TOKEN}\"\n\n\
+             [[routes]]\nmatch = {{ source = \"alertmanager\" }}\ndiscord_channel = \"{ALERTS}\"\n\n{}\n\
+             [incidents]\nmay_respond = [\"group:sre\"]\n",
+            groups()
+        ),
+        discord: true,
+        ..Default::default()
+    })
+    .await;
+    let (status, answer) = m
+        .post_json(
+            "/webhooks/alertmanager",
+            &[("authorization", format!("Bearer {AM_TOKEN}"))],
+            fixture("alertmanager/webhook_v4_firing_2alerts_captured.json"),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let d = m.discord();
+    d.wait_until("two roots with threads", LIMIT, |d| {
+        let roots = d.messages_in(ALERTS);
+        roots.len() == 2 && roots.iter().all(|(id, _)| d.thread(id).is_some())
+    })
+    .await;
+    let (root, _) = d.messages_in(ALERTS).remove(0);
+    let other = d.messages_in(ALERTS).remove(1).0;
+
+    // Not allowed: refused privately, and the root stays as it was.
+    let said = incident_command(&m, MALLORY, &root, Some(ALERTS), "resolve", None).await;
+    assert_eq!(said["data"]["flags"], 64, "private: {said}");
+    assert!(content(&said).contains("you may not resolve"), "{said}");
+
+    let said = incident_command(&m, ALICE, &root, Some(ALERTS), "ack", None).await;
+    assert_eq!(said["data"]["flags"], 64, "private: {said}");
+    message_in(d, &root, |t| {
+        t.contains(&format!("Acknowledged by <@{ALICE}>"))
+    })
+    .await;
+    d.wait_until("the root acknowledged", LIMIT, |d| {
+        all_text(&d.message(&root).unwrap()).contains(&format!("acknowledged by <@{ALICE}>"))
+    })
+    .await;
+    assert!(
+        !all_text(&d.message(&other).unwrap()).contains("acknowledged by"),
+        "only the incident of the thread it was typed in"
+    );
+
+    let said = incident_command(&m, ALICE, &root, Some(ALERTS), "sev", Some("P0")).await;
+    assert!(content(&said).contains("is P0 now"), "{said}");
+    let said = incident_command(&m, ALICE, &root, Some(ALERTS), "timeline", None).await;
+    let text = content(&said);
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from {text}"))
+    };
+    assert!(
+        [
+            at("Alert from Alertmanager"),
+            at("Acknowledged —"),
+            at("Severity P1 → P0")
+        ]
+        .is_sorted(),
+        "{text}"
+    );
+
+    // Declared in the channel: a third root there, at its level.
+    let said = incident_command(
+        &m,
+        BOB,
+        ALERTS,
+        None,
+        "declare",
+        Some("Payments failing P1"),
+    )
+    .await;
+    assert!(
+        content(&said).contains("Declared **Payments failing** as P1"),
+        "{said}"
+    );
+    d.wait_until("the declared incident's root", LIMIT, |d| {
+        d.messages_in(ALERTS)
+            .iter()
+            .any(|(_, m)| all_text(m).contains("Payments failing") && all_text(m).contains("P1"))
+    })
+    .await;
+    m.stop().await.unwrap();
+}

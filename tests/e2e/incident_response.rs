@@ -233,6 +233,53 @@ async fn a_pagerduty_incident_is_acknowledged_and_resolved_at_pagerduty_too() {
         Some("medic@example.com"),
         "bob has no email here"
     );
+    let root = m.slack.root_now(CHANNEL).unwrap();
+    assert!(
+        root.contains("resolved") && root.contains(" UTC after "),
+        "{root}"
+    );
+
+    // The postmortem draft follows in the thread, its timeline in order.
+    m.slack
+        .wait_until("the postmortem draft", LIMIT, |_| {
+            notes(&m, "Incident report") == 1
+        })
+        .await;
+    let draft = m
+        .slack
+        .posts_in(CHANNEL)
+        .into_iter()
+        .filter(|c| c.thread_ts().is_some())
+        .map(|c| c.all_text())
+        .find(|t| t.contains("Incident report"))
+        .unwrap();
+    for fact in [
+        "Incident report: #",
+        "P1",
+        "Time to acknowledge",
+        "Time to resolve",
+        "What users saw: _to fill_",
+        "Action items",
+    ] {
+        assert!(draft.contains(fact), "{fact:?} missing from {draft}");
+    }
+    let at = |needle: &str| {
+        draft
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from {draft}"))
+    };
+    let order = [
+        at("Alert from PagerDuty"),
+        at("PagerDuty did not acknowledge it"),
+        at("👀 Acknowledged —"),
+        at("✅ Resolved —"),
+    ];
+    assert!(order.is_sorted(), "timeline out of order: {draft}");
+    assert_eq!(
+        draft.matches("Acknowledged").count(),
+        1,
+        "PagerDuty's echo is not a second acknowledgement: {draft}"
+    );
     m.stop().await.unwrap();
 }
 

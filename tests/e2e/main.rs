@@ -13,6 +13,7 @@ mod discord;
 mod discord_buttons;
 mod discord_gateway;
 mod discord_incidents;
+mod incident_commands;
 mod incident_response;
 mod incidents;
 mod ingest_store;

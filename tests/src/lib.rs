@@ -287,12 +287,25 @@ impl TestMedic {
 
     /// Posts a signed slash command, as user U0ALICE in `channel`.
     pub async fn slash_in(&self, channel: &str, command: &str, text: &str) -> reqwest::Response {
+        self.slash_as("U0ALICE", "alice", channel, command, text)
+            .await
+    }
+
+    /// Posts a signed slash command as `user` (`name`) in `channel`.
+    pub async fn slash_as(
+        &self,
+        user: &str,
+        name: &str,
+        channel: &str,
+        command: &str,
+        text: &str,
+    ) -> reqwest::Response {
         let body = signing::slash_form(
             command,
             text,
             channel,
-            "U0ALICE",
-            "alice",
+            user,
+            name,
             &self.slack.response_url("r1"),
         );
         self.post_signed("/slack/commands", &body, now_unix()).await

@@ -114,6 +114,8 @@ pub async fn respond(state: &AppState, row: &IncidentRow, r: Response, actor: &A
         let note = draw(platform).incident_note(&text.replace('*', ""));
         let queued = async {
             let mut tx = state.store.begin_write().await?;
+            let now = crate::storage::now_ms();
+            timeline::record(&mut tx, row.id, now, EventKind::Note, Some(actor), &why).await?;
             enqueue(
                 &mut tx,
                 platform,

@@ -138,6 +138,13 @@ pub struct IncidentView {
 }
 
 impl IncidentView {
+    /// How long it lasted, once resolved: "5 min 38 s".
+    // NOTE: shown in chat.
+    pub fn lasted(&self) -> Option<String> {
+        self.resolved_at
+            .map(|end| crate::format::human_span(self.first_seen, end))
+    }
+
     /// `P1 ` before its title, when it has a P-level.
     // NOTE: shown in chat.
     pub fn level_prefix(&self) -> String {

@@ -9,8 +9,6 @@
 //! people know is marked "to fill". It is drawn once as Markdown (`medic
 //! incident show ID --markdown`, for the team's wiki) and once for chat.
 
-use std::time::Duration;
-
 use time::OffsetDateTime;
 
 use super::inbound::Platform;
@@ -44,16 +42,7 @@ pub struct Draft {
     pub sections: Vec<Section>,
 }
 
-/// The time from `from` to `to`, the way people say it ("1 h 5 min").
-fn span(from: OffsetDateTime, to: OffsetDateTime) -> String {
-    let secs = (to - from).whole_seconds().max(0) as u64;
-    let d = Duration::from_secs(secs);
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
-        _ => format!("{} h {} min", d.as_secs() / 3600, (d.as_secs() % 3600) / 60),
-    }
-}
+use crate::format::human_span as span;
 
 /// Writes the draft for `incident` from its `timeline` (in order), as of
 /// `now` (an incident still open has lasted until now).
@@ -114,13 +103,15 @@ pub fn draft(incident: &IncidentView, timeline: &[Entry], now: OffsetDateTime) -
     let source = first(EventKind::Declared)
         .map(|_| "declared in chat".to_string())
         .unwrap_or_else(|| format!("alert from {}", incident.source.name()));
-    let mut summary = vec![format!(
-        "{} ({source}), seen {}× between {} and {}.",
-        incident.title,
-        incident.seen_count,
-        crate::format::utc_clock(opened),
-        crate::format::utc_clock(incident.last_seen),
-    )];
+    let seen = match incident.seen_count {
+        0 | 1 => format!("seen once, at {}", crate::format::utc_clock(opened)),
+        n => format!(
+            "seen {n}× between {} and {}",
+            crate::format::utc_clock(opened),
+            crate::format::utc_clock(incident.last_seen),
+        ),
+    };
+    let mut summary = vec![format!("{} ({source}), {seen}.", incident.title)];
     if let Some(link) = &incident.link {
         summary.push(format!("At its source: {link}"));
     }
@@ -151,11 +142,15 @@ pub fn draft(incident: &IncidentView, timeline: &[Entry], now: OffsetDateTime) -
         },
     });
 
-    let mut impact = vec![format!(
-        "The alert fired {}× over {}.",
-        incident.seen_count,
-        human_age((incident.last_seen - opened).whole_seconds().max(0) as u64)
-    )];
+    let declared = first(EventKind::Declared).is_some();
+    let mut impact = vec![match incident.seen_count {
+        _ if declared => "No alert fired: it was declared in chat.".to_string(),
+        0 | 1 => "The alert fired once.".to_string(),
+        n => format!(
+            "The alert fired {n}× over {}.",
+            human_age((incident.last_seen - opened).whole_seconds().max(0) as u64)
+        ),
+    }];
     impact.push(format!(
         "Requests failed, users affected, data lost: {TO_FILL}"
     ));

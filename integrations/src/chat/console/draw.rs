@@ -119,7 +119,11 @@ impl Draw for Console {
             hms(v.last_seen)
         );
         if let Some(at) = v.resolved_at {
-            second.push_str(&format!(" · resolved {} UTC", hms(at)));
+            second.push_str(&format!(
+                " · resolved {} UTC after {}",
+                hms(at),
+                v.lasted().unwrap_or_default()
+            ));
         }
         if let Some(by) = &v.acked_by {
             second.push_str(&format!(" · acknowledged by @{}", by.name));

@@ -49,7 +49,11 @@ pub fn incident_root(v: &IncidentView) -> DiscordMessage {
         clock(v.last_seen, v.last_seen)
     );
     if let Some(at) = v.resolved_at {
-        line.push_str(&format!(" · resolved {} UTC", clock(at, v.last_seen)));
+        line.push_str(&format!(
+            " · resolved {} UTC after {}",
+            clock(at, v.last_seen),
+            v.lasted().unwrap_or_default()
+        ));
     }
     if let Some(by) = &v.acked_by {
         line.push_str(&format!(" · acknowledged by <@{}>", by.id));

@@ -67,7 +67,11 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
         clock(v.last_seen, v.last_seen)
     );
     if let Some(at) = v.resolved_at {
-        line2.push_str(&format!(" · resolved {} UTC", clock(at, v.last_seen)));
+        line2.push_str(&format!(
+            " · resolved {} UTC after {}",
+            clock(at, v.last_seen),
+            v.lasted().unwrap_or_default()
+        ));
     }
     if let Some(by) = &v.acked_by {
         line2.push_str(&format!(" · acknowledged by <@{}>", escape(&by.id)));
