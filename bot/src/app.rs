@@ -128,6 +128,7 @@ impl App {
             targets,
             sentry_api,
             started_at: crate::storage::now_ms(),
+            duties: crate::duty::Duties::new(),
             clock: crate::clock::Clock::default(),
             schedules: Default::default(),
             pagerduty_reader,
@@ -154,29 +155,48 @@ impl App {
     ) -> anyhow::Result<()> {
         let App { listener, state } = self;
         let housekeeping = CancellationToken::new();
-        spawn_housekeeping(state.clone(), housekeeping.clone());
-        tokio::spawn(crate::incidents::worker::run(
-            state.clone(),
-            housekeeping.clone(),
-        ));
-        tokio::spawn(crate::oncall::schedule::run(
-            state.clone(),
-            housekeeping.clone(),
-        ));
+        // Every replica forgets its own idle limiters and reads the
+        // schedules it answers `/oncall` from; the rest is a duty, done by
+        // one replica at a time (`crate::duty`).
+        tokio::spawn(forget_idle_limiters(state.clone(), housekeeping.clone()));
         tokio::spawn(crate::oncall::refresh::run(
             state.clone(),
             housekeeping.clone(),
         ));
-        tokio::spawn(crate::incidents::remind::run(
+        let stop = &housekeeping;
+        use crate::duty::{Duty, run as duty};
+        tokio::spawn(duty(
             state.clone(),
-            housekeeping.clone(),
+            Duty::Incidents,
+            stop.clone(),
+            crate::incidents::worker::run,
+        ));
+        tokio::spawn(duty(
+            state.clone(),
+            Duty::Reminders,
+            stop.clone(),
+            crate::incidents::remind::run,
+        ));
+        tokio::spawn(duty(
+            state.clone(),
+            Duty::Handoffs,
+            stop.clone(),
+            crate::oncall::schedule::run,
+        ));
+        tokio::spawn(duty(
+            state.clone(),
+            Duty::Housekeeping,
+            stop.clone(),
+            housekeep,
         ));
         // The outbox drains until the reports of running diagnostics are
         // in chat (or the grace runs out): it stops last.
         let outbox_stop = CancellationToken::new();
-        let outbox = tokio::spawn(crate::outbox::drain::run(
+        let outbox = tokio::spawn(duty(
             state.clone(),
+            Duty::Outbox,
             outbox_stop.clone(),
+            crate::outbox::drain::run,
         ));
         // Commands accepted before the last stop, never reported.
         crate::delivery::recover(&state).await;
@@ -241,9 +261,20 @@ impl App {
     }
 }
 
-/// Periodic upkeep that must stop with the app.
-fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
-    tokio::spawn(async move {
+/// This replica's per-person limiters forget people idle for a while.
+async fn forget_idle_limiters(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => state.limiter.forget_idle(),
+        }
+    }
+}
+
+/// The housekeeping duty: periodic upkeep of the database.
+async fn housekeep(state: AppState, stop: CancellationToken) {
+    {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         // Pending approvals are expired within seconds of their expiry,
         // so their messages say "expired" while people still look.
@@ -252,7 +283,6 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {
-                    state.limiter.forget_idle();
                     // Unpressed offers a day past their expiry are noise.
                     if let Err(error) = state.store.forget_old_offers(24 * 3600 * 1000).await {
                         tracing::warn!(%error, "Could not forget old offers.");
@@ -273,7 +303,7 @@ fn spawn_housekeeping(state: AppState, stop: CancellationToken) {
                 }
             }
         }
-    });
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, Kubernetes).

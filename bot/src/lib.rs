@@ -39,6 +39,7 @@ pub mod clock;
 pub mod coalesce;
 pub mod delivery;
 pub mod dispatch;
+pub mod duty;
 pub mod http;
 pub mod incidents;
 pub mod lease;

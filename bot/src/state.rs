@@ -67,6 +67,8 @@ pub struct Shared {
     /// When this process built its state (unix ms): runs accepted before
     /// were interrupted by the last stop ([`crate::delivery::recover`]).
     pub started_at: i64,
+    /// The duties this replica holds ([`crate::duty`]).
+    pub duties: crate::duty::Duties,
     /// The turns of rotations read from PagerDuty, as last read.
     pub schedules: crate::oncall::pagerduty::Schedules,
     /// PagerDuty's REST API for reading schedules, when `[pagerduty]

@@ -434,6 +434,23 @@ async fn a_console_incident_is_acknowledged_resolved_and_reopened_from_its_root(
         .remove(0);
     assert!(now.starts_with(&format!("{edited}🔴 ")), "{now}");
 
+    // Typed: the console's one open incident, raised to P1; its timeline
+    // in order.
+    c.type_line("/incident sev P1").await;
+    c.expect(&in_thread("🔺 Severity P2 → P1 (High) by @bob"))
+        .await;
+    c.type_line("/incident timeline").await;
+    c.expect("Timeline of incident #").await;
+    for line in [
+        "🚨 Alert from Sentry",
+        "👀 Acknowledged — @alice",
+        "✅ Resolved — @alice",
+        "↩️ Reopened — @bob",
+        "🔺 Severity P2 → P1 (High) — @bob",
+    ] {
+        c.expect(line).await;
+    }
+
     c.type_line("/quit").await;
     let status = tokio::time::timeout(LIMIT, c.child.wait())
         .await
@@ -510,6 +527,7 @@ async fn a_console_incident_is_acknowledged_resolved_and_reopened_from_its_root(
             ("acknowledged", "alice"),
             ("resolved", "alice"),
             ("reopened", "bob"),
+            ("severity", "bob"),
         ],
         "{log}"
     );

@@ -23,6 +23,7 @@ mod operations;
 mod outbox;
 mod parity;
 mod remediation;
+mod replicas;
 mod slack_delivery;
 mod slack_events;
 mod slash_commands;

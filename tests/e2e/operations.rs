@@ -8,15 +8,23 @@ use medic_tests::{CHANNEL, Options, dead_redis_target, spawn_medic, spawn_with_t
 async fn health_readiness_and_metrics() {
     let medic = spawn_with_targets(dead_redis_target("cache").await).await;
     assert_eq!(medic.get("/healthz").await, (200, "ok\n".to_string()));
-    assert_eq!(medic.get("/readyz").await, (200, "ready\n".to_string()));
     medic.slash("/medic", "help").await;
     medic.slash("/diag", "cache").await;
     medic
         .slack
         .wait_for_posts(CHANNEL, 2, std::time::Duration::from_secs(10))
         .await;
+    // Ready, and (one replica) holding every duty: the outbox posted.
+    let (status, ready) = medic.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert!(ready.starts_with("ready\n"), "{ready}");
+    assert!(ready.contains("duty: outbox\n"), "{ready}");
     let (status, metrics) = medic.get("/metrics").await;
     assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"medic_duty_held{duty="outbox"} 1"#),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(r#"medic_http_requests_total{route="/healthz",status="200"} 1"#),
         "{metrics}"

@@ -130,7 +130,7 @@ pub async fn show(config: Option<&Path>, id: i64, markdown: bool) -> u8 {
     if markdown {
         let draft =
             medic_commands::model::postmortem::draft(&i.view, &timeline, OffsetDateTime::now_utc());
-        print!("{}", draft.markdown());
+        print!("{}", medic_commands::redact::redact(&draft.markdown()));
         return 0;
     }
     let v = &i.view;

@@ -11,13 +11,21 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the database answers, so commands can be recorded.
+/// `GET /readyz`: the database answers, so commands can be recorded;
+/// with the duties this replica holds (`crate::duty`), one per line, so
+/// an operator sees which replica does what.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.store.ping().await {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+    if !state.store.ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n".to_string(),
+        );
     }
+    let mut body = String::from("ready\n");
+    for duty in state.duties.held() {
+        body.push_str(&format!("duty: {duty}\n"));
+    }
+    (StatusCode::OK, body)
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -38,7 +38,9 @@ pub async fn run_job(state: &AppState, job: Job) {
             && let Some((platform, channel)) = &row.place
         {
             let draw = draw(*platform);
-            for part in draw.long_note(&drafted.chat(*platform)) {
+            // Redacted as a whole: the alert's own title and link are in it.
+            let text = medic_commands::redact::redact(&drafted.chat(*platform));
+            for part in draw.long_note(&text) {
                 enqueue(
                     &mut tx,
                     *platform,

@@ -74,6 +74,7 @@ pub async fn run_job(state: &AppState, job: Job) {
         }
     };
     let mut message = None;
+    let mut offered = Vec::new();
     if let (Some(p), Some((platform, channel))) = (&payload, &place) {
         // Bound to the incident's channel; on Discord the sender moves
         // them into the incident's thread as it posts them.
@@ -83,6 +84,7 @@ pub async fn run_job(state: &AppState, job: Job) {
             thread: None,
         };
         let buttons = offers(state, p.source.as_str(), &p.id, &place).await;
+        offered = buttons.iter().map(|b| b.offer_id.clone()).collect();
         let label = match p.source {
             AlertSource::PagerDuty => format!("PagerDuty incident {}", p.id),
             AlertSource::Sentry => format!("Sentry issue {}", p.id),
@@ -94,6 +96,8 @@ pub async fn run_job(state: &AppState, job: Job) {
     }
     let queued = async {
         let mut tx = state.store.begin_write().await?;
+        // What comes of them is in the incident's timeline.
+        crate::storage::timeline::link_offers(&mut tx, job.incident_id, &offered).await?;
         if let Some((platform, channel, body)) = &message {
             enqueue(
                 &mut tx,

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod deliveries;
+pub mod duties;
 pub mod events;
 pub mod handoffs;
 pub mod incidents;

@@ -9,6 +9,7 @@ use medic_commands::model::inbound::Platform;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -124,6 +125,13 @@ pub struct Metrics {
     alert_deliveries: Family<AlertLabels, Counter>,
     incident_digests: Counter,
     outbox_failed: Family<FailedLabels, Counter>,
+    duties: Family<DutyLabels, Gauge>,
+}
+
+/// Labels of `medic_duty_held`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DutyLabels {
+    duty: &'static str,
 }
 
 /// Labels of `medic_outbox_failed_total`.
@@ -217,8 +225,15 @@ impl Metrics {
             "Chat messages marked failed in the outbox, by platform and reason (rejected: the platform refused it; gave_up: undelivered for outbox.give_up_after; orphaned: what it belongs under was not posted)",
             outbox_failed.clone(),
         );
+        let duties = Family::<DutyLabels, Gauge>::default();
+        registry.register(
+            "duty_held",
+            "1 for each duty this replica holds now (incidents, outbox, reminders, handoffs, housekeeping), 0 for the others: one replica holds each",
+            duties.clone(),
+        );
         Metrics {
             registry,
+            duties,
             outbox_failed,
             alert_deliveries,
             incident_digests,
@@ -229,6 +244,13 @@ impl Metrics {
             chat_posts,
             reports,
         }
+    }
+
+    /// Whether this replica holds `duty` now.
+    pub fn duty(&self, duty: &'static str, held: bool) {
+        self.duties
+            .get_or_create(&DutyLabels { duty })
+            .set(i64::from(held));
     }
 
     /// An HTTP request finished. `route` is the matched route template.

@@ -199,6 +199,27 @@ async fn a_pagerduty_thread_acknowledges_its_incident_once() {
     for e in ["offered", "requested", "started", "succeeded"] {
         assert!(events.iter().any(|x| x == e), "{e} missing: {events:?}");
     }
+    // The incident's timeline says what was asked and what came of it
+    // (not the refused press, not each offer).
+    let row = m.state.store.incidents().await.unwrap().remove(0);
+    let actions: Vec<String> = m
+        .state
+        .store
+        .timeline(&row)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == medic_commands::model::timeline::EventKind::Action)
+        .map(|e| e.headline())
+        .collect();
+    assert_eq!(actions.len(), 2, "{actions:#?}");
+    assert!(
+        actions[0].contains(&format!(
+            "pd-ack on pagerduty:{PD_INCIDENT}: requested — {ALICE}"
+        )),
+        "{actions:#?}"
+    );
+    assert!(actions[1].contains("succeeded"), "{actions:#?}");
     m.stop().await.unwrap();
 }
 

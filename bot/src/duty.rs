@@ -1,0 +1,232 @@
+//! Duties: background work that one replica does at a time. Several
+//! medics behind a load balancer all take webhooks, commands and clicks,
+//! and all write them to the one database; but only one applies what is
+//! left pending and runs the runbook jobs, one sends the outbox (so one
+//! pace per channel holds for the cluster: Slack's one message a second
+//! is per channel, not per process), one sends the reminders, one posts
+//! the scheduled handoffs, one does the housekeeping.
+//!
+//! A duty is a lease row in the database (`duties`): taken with one
+//! conditional upsert, renewed every [`RENEW`] while its work runs, and
+//! given up on a clean stop. A holder that is killed stops renewing; the
+//! row expires after [`TTL`] and the next replica to try (every [`TRY`])
+//! takes the duty over, within `TTL + TRY` of the kill. A holder that
+//! cannot renew (its database is unreachable, or it paused past the TTL)
+//! stops the work at once: two holders never work the same duty for
+//! longer than one renewal. The database, not Redis, because every
+//! replica already needs it and the work it guards lives there (a claimed
+//! job and its outcome commit together); on SQLite (one process) the
+//! duties are simply this process's, without rows.
+//!
+//! Expiry compares the replicas' wall clocks: a clock ahead by more than
+//! the TTL would take a live holder's duty. Keep them in NTP sync (the
+//! duty table's times are the database clients', not the server's, so
+//! that SQLite and PostgreSQL read the same SQL).
+//!
+//! Work that is interrupted by losing the duty is left as it was in the
+//! database: a job still pending, an outbox row not marked sent. Its next
+//! holder does it; nothing is done twice that was committed once.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
+use crate::storage::Backend;
+
+/// How long a duty lasts unless renewed.
+pub const TTL: Duration = Duration::from_secs(6);
+/// How often its holder renews it.
+pub const RENEW: Duration = Duration::from_secs(2);
+/// How often a replica without it tries to take it.
+pub const TRY: Duration = Duration::from_secs(1);
+
+/// The duties, one holder each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Duty {
+    /// Deliveries left pending, runbook jobs, postmortem drafts
+    /// ([`crate::incidents::worker`]).
+    Incidents,
+    /// Sending the outbox ([`crate::outbox::drain`]).
+    Outbox,
+    /// Response-time reminders ([`crate::incidents::remind`]).
+    Reminders,
+    /// Scheduled handoff digests ([`crate::oncall::schedule`]).
+    Handoffs,
+    /// Expiring approvals, forgetting old rows.
+    Housekeeping,
+}
+
+impl Duty {
+    /// Its name in `duties`, `/readyz` and `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Duty::Incidents => "incidents",
+            Duty::Outbox => "outbox",
+            Duty::Reminders => "reminders",
+            Duty::Handoffs => "handoffs",
+            Duty::Housekeeping => "housekeeping",
+        }
+    }
+}
+
+/// This replica: its holder id, and the duties it holds now.
+#[derive(Debug, Clone)]
+pub struct Duties {
+    holder: Arc<str>,
+    held: Arc<Mutex<BTreeSet<Duty>>>,
+}
+
+impl Default for Duties {
+    fn default() -> Self {
+        Duties::new()
+    }
+}
+
+impl Duties {
+    /// A new replica: a random holder id (host names repeat across
+    /// restarts; a restarted process must not renew its dead self's rows).
+    pub fn new() -> Duties {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).expect("the OS has a random source");
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let holder = if host.is_empty() {
+            hex
+        } else {
+            format!("{host}-{hex}")
+        };
+        Duties {
+            holder: holder.into(),
+            held: Arc::default(),
+        }
+    }
+
+    /// This replica's holder id.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The duties this replica holds now, by name.
+    pub fn held(&self) -> Vec<&'static str> {
+        self.held
+            .lock()
+            .expect("duties lock")
+            .iter()
+            .map(|d| d.as_str())
+            .collect()
+    }
+
+    fn mark(&self, duty: Duty, holding: bool) {
+        let mut held = self.held.lock().expect("duties lock");
+        if holding {
+            held.insert(duty);
+        } else {
+            held.remove(&duty);
+        }
+    }
+}
+
+/// Runs `work` whenever this replica holds `duty`, until `stop`: waits to
+/// take it, runs `work` with a token that is cancelled when the duty is
+/// lost or medic stops, and gives it up when `work` has returned.
+pub async fn run<F, Fut>(state: AppState, duty: Duty, stop: CancellationToken, work: F)
+where
+    F: Fn(AppState, CancellationToken) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = duty.as_str();
+    let holder = state.duties.holder().to_string();
+    if state.store.backend() == Backend::Sqlite {
+        // One process on its own file: every duty is its own, at once
+        // (a restart after a crash need not wait for its dead self's rows
+        // to expire).
+        state.duties.mark(duty, true);
+        state.metrics.duty(name, true);
+        work(state.clone(), stop).await;
+        state.duties.mark(duty, false);
+        state.metrics.duty(name, false);
+        return;
+    }
+    state.metrics.duty(name, false);
+    while !stop.is_cancelled() {
+        match take(&state, name, &holder).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if pause(&stop, TRY).await {
+                    return;
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(duty = name, %error, "Could not ask for a duty; retrying.");
+                if pause(&stop, TRY).await {
+                    return;
+                }
+                continue;
+            }
+        }
+        tracing::info!(duty = name, holder, "This replica took a duty.");
+        state.duties.mark(duty, true);
+        state.metrics.duty(name, true);
+        let working = stop.child_token();
+        let mut task = tokio::spawn(work(state.clone(), working.clone()));
+        let lost = loop {
+            tokio::select! {
+                ended = &mut task => {
+                    if let Err(error) = ended {
+                        tracing::error!(duty = name, %error, "A duty's work failed; this replica gives the duty up.");
+                    }
+                    break false;
+                }
+                _ = tokio::time::sleep(RENEW) => {
+                    match take(&state, name, &holder).await {
+                        Ok(true) => {}
+                        Ok(false) => break true,
+                        Err(error) => {
+                            tracing::warn!(duty = name, %error, "Could not renew a duty; stopping its work.");
+                            break true;
+                        }
+                    }
+                }
+            }
+        };
+        working.cancel();
+        if lost {
+            tracing::warn!(
+                duty = name,
+                holder,
+                "This replica lost a duty; another takes it over."
+            );
+            let _ = task.await;
+        }
+        state.duties.mark(duty, false);
+        state.metrics.duty(name, false);
+        if stop.is_cancelled() || !lost {
+            if let Err(error) = state.store.release_duty(name, &holder).await {
+                tracing::warn!(duty = name, %error, "Could not give up a duty; it expires instead.");
+            }
+            // The work returned on its own only when medic is stopping.
+            return;
+        }
+    }
+}
+
+async fn take(state: &AppState, name: &str, holder: &str) -> sqlx::Result<bool> {
+    let now = crate::storage::now_ms();
+    state
+        .store
+        .take_duty(name, holder, now, now + crate::storage::millis(TTL))
+        .await
+}
+
+/// Sleeps `d`; `true` when `stop` came first.
+async fn pause(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

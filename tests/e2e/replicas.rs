@@ -1,0 +1,177 @@
+//! Two `medic serve` processes on one PostgreSQL database, as behind a
+//! load balancer: each duty (the incident worker, the outbox, reminders,
+//! handoffs, housekeeping) is held by one of them, and when its holder is
+//! killed with SIGKILL the other takes it over and posts what arrives.
+
+use std::time::{Duration, Instant};
+
+use medic_tests::db::TestDb;
+use medic_tests::fakes::slack::FakeSlack;
+use medic_tests::services::dead_port;
+use medic_tests::wait::eventually;
+use medic_tests::{BOT_TOKEN, SIGNING_SECRET};
+
+use super::child::Process;
+
+const TOKEN: &str = "am-replicas-t0ken";
+const CHANNEL: &str = "C0REPLICAS";
+/// The duties with work here (no rotation is configured: nobody holds
+/// `handoffs`, whose work ends at once).
+const DUTIES: [&str; 4] = ["housekeeping", "incidents", "outbox", "reminders"];
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// An Alertmanager notification of one firing alert named `name`, its
+/// fingerprint `fp`.
+fn payload(name: &str, fp: u64) -> String {
+    serde_json::json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "medic",
+        "groupLabels": { "alertname": name },
+        "commonLabels": { "alertname": name, "severity": "critical" },
+        "commonAnnotations": { "summary": format!("{name} fires") },
+        "externalURL": "http://alertmanager.example:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": { "alertname": name, "severity": "critical", "instance": "db-1:9100" },
+            "annotations": { "summary": format!("{name} fires") },
+            "startsAt": "2026-11-29T20:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example:9090/graph",
+            "fingerprint": format!("{fp:016x}"),
+        }],
+    })
+    .to_string()
+}
+
+async fn send(port: u16, name: &str, fp: u64) {
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhooks/alertmanager"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(payload(name, fp))
+        .send()
+        .await
+        .expect("medic answers");
+    assert_eq!(r.status(), 202);
+}
+
+/// The duties a replica says it holds (`/readyz`).
+async fn duties(port: u16) -> Vec<String> {
+    let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await else {
+        return Vec::new();
+    };
+    r.text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("duty: ").map(str::to_string))
+        .collect()
+}
+
+fn roots_naming(slack: &FakeSlack, name: &str) -> usize {
+    slack
+        .posts_in(CHANNEL)
+        .iter()
+        .filter(|p| p.thread_ts().is_none() && p.all_text().contains(name))
+        .count()
+}
+
+#[tokio::test]
+async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    let mut replicas = Vec::new();
+    let mut ports = Vec::new();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (run, dir) in dirs.iter().enumerate() {
+        let port = dead_port().await;
+        std::fs::write(
+            dir.path().join("medic.toml"),
+            format!(
+                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
+                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
+                 [alertmanager]\ntoken = \"{TOKEN}\"\n\n\
+                 [[routes]]\nmatch = {{}}\nslack_channel = \"{CHANNEL}\"\n",
+                db = db.url(),
+                api = slack.api_url(),
+            ),
+        )
+        .unwrap();
+        replicas.push(Some(Process::start(dir.path(), port, run).await));
+        ports.push(port);
+    }
+
+    // Each duty held by exactly one of the two.
+    let held = || async {
+        let (a, b) = (duties(ports[0]).await, duties(ports[1]).await);
+        let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+        all.sort();
+        (a, b, all)
+    };
+    eventually("every duty held once", LIMIT, || async {
+        let (a, b, all) = held().await;
+        if all == DUTIES {
+            Ok(())
+        } else {
+            Err(format!("replica 0 holds {a:?}, replica 1 {b:?}"))
+        }
+    })
+    .await;
+    let (a, _, _) = held().await;
+    let holder = usize::from(!a.contains(&"outbox".to_string()));
+    let other = 1 - holder;
+
+    // An alert sent to the replica without the outbox: the holder posts it.
+    send(ports[other], "ReplicaProbeFirst", 1).await;
+    slack
+        .changes()
+        .wait_for(
+            "the first root",
+            LIMIT,
+            || (roots_naming(&slack, "ReplicaProbeFirst") == 1).then_some(()),
+            || "never posted".to_string(),
+        )
+        .await;
+
+    // SIGKILL the outbox's holder; an alert right after, to the other.
+    replicas[holder].take().unwrap().kill();
+    let killed = Instant::now();
+    send(ports[other], "ReplicaProbeSecond", 2).await;
+    let survivor = replicas[other].as_ref().unwrap();
+    slack
+        .changes()
+        .wait_for(
+            "the second root, posted by the survivor",
+            LIMIT,
+            || (roots_naming(&slack, "ReplicaProbeSecond") == 1).then_some(()),
+            || format!("never posted; the survivor's log:\n{}", survivor.log_text()),
+        )
+        .await;
+    eprintln!(
+        "the survivor posted the alert sent after the kill {} ms after it",
+        killed.elapsed().as_millis()
+    );
+    eventually("every duty on the survivor", LIMIT, || async {
+        let mut mine = duties(ports[other]).await;
+        mine.sort();
+        if mine == DUTIES {
+            Ok(())
+        } else {
+            Err(format!("the survivor holds {mine:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        roots_naming(&slack, "ReplicaProbeFirst"),
+        1,
+        "not posted again"
+    );
+    assert_eq!(roots_naming(&slack, "ReplicaProbeSecond"), 1);
+    drop(replicas);
+    db.drop_database().await;
+}
