@@ -24,18 +24,18 @@ use tokio::task::JoinSet;
 
 use super::child::Process;
 
-const TOKEN: &str = "am-crash-t0ken";
-const CHANNEL: &str = "C0CRASH";
+pub(crate) const TOKEN: &str = "am-crash-t0ken";
+pub(crate) const CHANNEL: &str = "C0CRASH";
 /// Alerts, one delivery (one Alertmanager group) each.
 const ALERTS: usize = 16;
 
 /// The probe word in alert `i`'s title.
-fn probe(i: usize) -> String {
+pub(crate) fn probe(i: usize) -> String {
     format!("CrashProbe{i:02}")
 }
 
 /// An Alertmanager v4 notification for alert `i`, alone in its group.
-fn payload(i: usize) -> String {
+pub(crate) fn payload(i: usize) -> String {
     let name = probe(i);
     serde_json::json!({
         "version": "4",
@@ -62,7 +62,7 @@ fn payload(i: usize) -> String {
 
 /// Sends deliveries `which` at once; returns those answered with a 2xx
 /// (the ones the "vendor" stops retrying).
-fn send_all(port: u16, which: Vec<usize>) -> JoinSet<(usize, bool)> {
+pub(crate) fn send_all(port: u16, which: Vec<usize>) -> JoinSet<(usize, bool)> {
     let http = reqwest::Client::new();
     let mut set = JoinSet::new();
     for i in which {
@@ -83,7 +83,7 @@ fn send_all(port: u16, which: Vec<usize>) -> JoinSet<(usize, bool)> {
 }
 
 /// Root posts whose text names alert `i`.
-fn roots_naming(slack: &FakeSlack, i: usize) -> usize {
+pub(crate) fn roots_naming(slack: &FakeSlack, i: usize) -> usize {
     slack
         .posts_in(CHANNEL)
         .iter()

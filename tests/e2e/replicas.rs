@@ -12,50 +12,22 @@ use medic_tests::wait::eventually;
 use medic_tests::{BOT_TOKEN, SIGNING_SECRET};
 
 use super::child::Process;
+use super::crash::{CHANNEL, TOKEN, roots_naming, send_all};
 
-const TOKEN: &str = "am-replicas-t0ken";
-const CHANNEL: &str = "C0REPLICAS";
+/// The alerts (as numbered in [`super::crash`]): one before the kill,
+/// one after.
+const FIRST: usize = 1;
+const SECOND: usize = 2;
+
 /// The duties with work here (no rotation is configured: nobody holds
 /// `handoffs`, whose work ends at once).
 const DUTIES: [&str; 4] = ["housekeeping", "incidents", "outbox", "reminders"];
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// An Alertmanager notification of one firing alert named `name`, its
-/// fingerprint `fp`.
-fn payload(name: &str, fp: u64) -> String {
-    serde_json::json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "medic",
-        "groupLabels": { "alertname": name },
-        "commonLabels": { "alertname": name, "severity": "critical" },
-        "commonAnnotations": { "summary": format!("{name} fires") },
-        "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": "firing",
-            "labels": { "alertname": name, "severity": "critical", "instance": "db-1:9100" },
-            "annotations": { "summary": format!("{name} fires") },
-            "startsAt": "2026-11-29T20:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus.example:9090/graph",
-            "fingerprint": format!("{fp:016x}"),
-        }],
-    })
-    .to_string()
-}
-
-async fn send(port: u16, name: &str, fp: u64) {
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/webhooks/alertmanager"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .body(payload(name, fp))
-        .send()
-        .await
-        .expect("medic answers");
-    assert_eq!(r.status(), 202);
+/// Sends alert `i` to the replica on `port`; it must be taken (2xx).
+async fn send(port: u16, i: usize) {
+    let (_, ok) = send_all(port, vec![i]).join_next().await.unwrap().unwrap();
+    assert!(ok, "alert {i} refused");
 }
 
 /// The duties a replica says it holds (`/readyz`).
@@ -69,14 +41,6 @@ async fn duties(port: u16) -> Vec<String> {
         .lines()
         .filter_map(|l| l.strip_prefix("duty: ").map(str::to_string))
         .collect()
-}
-
-fn roots_naming(slack: &FakeSlack, name: &str) -> usize {
-    slack
-        .posts_in(CHANNEL)
-        .iter()
-        .filter(|p| p.thread_ts().is_none() && p.all_text().contains(name))
-        .count()
 }
 
 #[tokio::test]
@@ -127,13 +91,13 @@ async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
     let other = 1 - holder;
 
     // An alert sent to the replica without the outbox: the holder posts it.
-    send(ports[other], "ReplicaProbeFirst", 1).await;
+    send(ports[other], FIRST).await;
     slack
         .changes()
         .wait_for(
             "the first root",
             LIMIT,
-            || (roots_naming(&slack, "ReplicaProbeFirst") == 1).then_some(()),
+            || (roots_naming(&slack, FIRST) == 1).then_some(()),
             || "never posted".to_string(),
         )
         .await;
@@ -141,14 +105,14 @@ async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
     // SIGKILL the outbox's holder; an alert right after, to the other.
     replicas[holder].take().unwrap().kill();
     let killed = Instant::now();
-    send(ports[other], "ReplicaProbeSecond", 2).await;
+    send(ports[other], SECOND).await;
     let survivor = replicas[other].as_ref().unwrap();
     slack
         .changes()
         .wait_for(
             "the second root, posted by the survivor",
             LIMIT,
-            || (roots_naming(&slack, "ReplicaProbeSecond") == 1).then_some(()),
+            || (roots_naming(&slack, SECOND) == 1).then_some(()),
             || format!("never posted; the survivor's log:\n{}", survivor.log_text()),
         )
         .await;
@@ -166,12 +130,8 @@ async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
         }
     })
     .await;
-    assert_eq!(
-        roots_naming(&slack, "ReplicaProbeFirst"),
-        1,
-        "not posted again"
-    );
-    assert_eq!(roots_naming(&slack, "ReplicaProbeSecond"), 1);
+    assert_eq!(roots_naming(&slack, FIRST), 1, "not posted again");
+    assert_eq!(roots_naming(&slack, SECOND), 1);
     drop(replicas);
     db.drop_database().await;
 }

@@ -142,17 +142,12 @@ pub async fn respond(state: &AppState, row: &IncidentRow, r: Response, actor: &A
             tx.commit().await?;
             return Ok(false);
         }
-        timeline::record(&mut tx, row.id, now, r.event(), Some(actor), r.title()).await?;
-        enqueue(&mut tx, platform, &channel, row.id, OutboxKind::Edit, "").await?;
-        enqueue(
-            &mut tx,
-            platform,
-            &channel,
-            row.id,
-            OutboxKind::Reply,
-            &note,
-        )
-        .await?;
+        let said = Said {
+            kind: r.event(),
+            text: r.title(),
+            note: &note,
+        };
+        announce(&mut tx, row, actor, now, said).await?;
         if r == Response::Resolve {
             incidents::insert_job(&mut tx, row.id, super::postmortem::JOB_KIND, "", now).await?;
         }
@@ -207,7 +202,7 @@ pub async fn set_level(
             level.as_str()
         ));
     }
-    let Some((platform, channel)) = row.place.clone() else {
+    let Some((platform, _)) = row.place.clone() else {
         return Answer::Unchanged(format!(
             "*{}* has no thread medic can change.",
             row.view.title
@@ -237,25 +232,12 @@ pub async fn set_level(
             tx.commit().await?;
             return Ok(false);
         }
-        timeline::record(
-            &mut tx,
-            row.id,
-            now,
-            EventKind::Severity,
-            Some(actor),
-            &line,
-        )
-        .await?;
-        enqueue(&mut tx, platform, &channel, row.id, OutboxKind::Edit, "").await?;
-        enqueue(
-            &mut tx,
-            platform,
-            &channel,
-            row.id,
-            OutboxKind::Reply,
-            &note,
-        )
-        .await?;
+        let said = Said {
+            kind: EventKind::Severity,
+            text: &line,
+            note: &note,
+        };
+        announce(&mut tx, row, actor, now, said).await?;
         state.outbox.commit(tx).await?;
         Ok(true)
     }
@@ -278,6 +260,31 @@ pub async fn set_level(
             )
         }
     }
+}
+
+/// What a change says: its timeline entry and its note in the thread.
+struct Said<'a> {
+    kind: EventKind,
+    text: &'a str,
+    note: &'a str,
+}
+
+/// Writes in `tx` what a change to `row` by `actor` leaves behind: its
+/// timeline entry, the root's edit (it shows the incident as it now is)
+/// and the note in its thread.
+async fn announce(
+    tx: &mut sqlx::AnyConnection,
+    row: &IncidentRow,
+    actor: &Actor,
+    now: i64,
+    said: Said<'_>,
+) -> sqlx::Result<()> {
+    timeline::record(tx, row.id, now, said.kind, Some(actor), said.text).await?;
+    let Some((platform, channel)) = &row.place else {
+        return Ok(());
+    };
+    enqueue(tx, *platform, channel, row.id, OutboxKind::Edit, "").await?;
+    enqueue(tx, *platform, channel, row.id, OutboxKind::Reply, said.note).await
 }
 
 /// Whether `actor` may `verb` incident `row` under `[incidents]
