@@ -127,7 +127,6 @@ impl App {
             console,
             targets,
             sentry_api,
-            started_at: crate::storage::now_ms(),
             duties: crate::duty::Duties::new(),
             clock: crate::clock::Clock::default(),
             schedules: Default::default(),
@@ -159,6 +158,8 @@ impl App {
         // schedules it answers `/oncall` from; the rest is a duty, done by
         // one replica at a time (`crate::duty`).
         tokio::spawn(forget_idle_limiters(state.clone(), housekeeping.clone()));
+        let presence_stop = CancellationToken::new();
+        let presence = tokio::spawn(crate::duty::presence(state.clone(), presence_stop.clone()));
         tokio::spawn(crate::oncall::refresh::run(
             state.clone(),
             housekeeping.clone(),
@@ -198,7 +199,9 @@ impl App {
             outbox_stop.clone(),
             crate::outbox::drain::run,
         ));
-        // Commands accepted before the last stop, never reported.
+        // Commands accepted before the last stop (or by a replica that
+        // is gone), never reported.
+        crate::duty::present(&state).await;
         crate::delivery::recover(&state).await;
         tokio::spawn(crate::chat::slack::socket::run(
             state.clone(),
@@ -255,6 +258,10 @@ impl App {
                 "The outbox did not stop in time; what it holds is sent after the restart."
             );
         }
+        // Present until its commands are run or left: what is left is
+        // another replica's (or the next start's) to run again.
+        presence_stop.cancel();
+        let _ = presence.await;
         state.store.close().await;
         tracing::info!("medic stopped.");
         Ok(())
@@ -296,6 +303,8 @@ async fn housekeep(state: AppState, stop: CancellationToken) {
                     }
                 }
                 _ = expiry.tick() => {
+                    // Commands a replica that died had accepted.
+                    crate::delivery::recover(&state).await;
                     if !state.settings.remediation.actions.is_empty() {
                         crate::remediation::flow::expire_sweep(&state).await;
                         crate::remediation::flow::lost_run_sweep(&state).await;

@@ -476,7 +476,8 @@ async fn queue_final(
     Ok(last)
 }
 
-/// Runs interrupted by the last stop: those accepted within
+/// Runs interrupted by a stop or a crash (of this replica's predecessor,
+/// or of another replica that is gone): those accepted within
 /// `[outbox] give_up_after` are run again and delivered (their messages
 /// already queued are not queued again: a root already there is edited);
 /// older ones are marked failed.
@@ -491,8 +492,11 @@ pub async fn recover(state: &AppState) {
         ),
         Err(error) => tracing::warn!(%error, "Could not read runs left unfinished."),
     }
-    // Only runs from before this process: one accepted since is running.
-    let runs = match state.store.unfinished_runs(since, state.started_at).await {
+    // Only runs whose replica is gone (this process's predecessor, or a
+    // replica that died): this one's and a live replica's are running.
+    let me = state.duties.holder();
+    let now = crate::storage::now_ms();
+    let runs = match state.store.orphaned_runs(since, me, now).await {
         Ok(r) => r,
         Err(error) => {
             tracing::warn!(%error, "Could not read runs left unfinished; they are not delivered.");
@@ -500,6 +504,15 @@ pub async fn recover(state: &AppState) {
         }
     };
     for run in runs {
+        match state.store.take_run(&run, me).await {
+            Ok(true) => {}
+            // Another replica took it over first.
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(%error, run = run.id, "Could not take over a run left unfinished.");
+                continue;
+            }
+        }
         let selected: Vec<Target> = diagnostics::select(&state.targets, &run.target)
             .unwrap_or_default()
             .into_iter()

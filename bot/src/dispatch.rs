@@ -218,17 +218,20 @@ async fn accept(
     let command_text = command_text.trim().to_string();
     let recorded = state
         .store
-        .insert_run(&delivery.record(NewRun {
-            platform: typed.platform,
-            channel: typed.channel,
-            actor_id: typed.actor_id,
-            actor_name: typed.actor_name,
-            command: &command_text,
-            target: &target,
-            thread_ts: None,
-            response_url: None,
-            interaction_token: None,
-        }))
+        .insert_run(
+            &delivery.record(NewRun {
+                platform: typed.platform,
+                channel: typed.channel,
+                actor_id: typed.actor_id,
+                actor_name: typed.actor_name,
+                command: &command_text,
+                target: &target,
+                thread_ts: None,
+                response_url: None,
+                interaction_token: None,
+            }),
+            state.duties.holder(),
+        )
         .await;
     let run_id = match recorded {
         Ok(id) => id,

@@ -215,6 +215,46 @@ where
     }
 }
 
+/// This replica's presence row's name: a lease nobody else takes, that
+/// says it is alive (its accepted commands are being run).
+fn presence_name(holder: &str) -> String {
+    format!("replica:{holder}")
+}
+
+/// Says, once, that this replica is alive: before it accepts a command,
+/// so that no other replica takes its commands for a dead one's.
+pub async fn present(state: &AppState) {
+    if state.store.backend() == Backend::Sqlite {
+        return;
+    }
+    let holder = state.duties.holder();
+    if let Err(error) = take(state, &presence_name(holder), holder).await {
+        tracing::warn!(%error, "Could not record this replica's presence; retrying.");
+    }
+}
+
+/// Keeps this replica's presence row alive until `stop`, then removes it:
+/// the commands it accepted and did not finish are another replica's to
+/// run again ([`crate::delivery::recover`]).
+pub async fn presence(state: AppState, stop: CancellationToken) {
+    if state.store.backend() == Backend::Sqlite {
+        return;
+    }
+    let holder = state.duties.holder().to_string();
+    let name = presence_name(&holder);
+    loop {
+        if let Err(error) = take(&state, &name, &holder).await {
+            tracing::warn!(%error, "Could not renew this replica's presence; retrying.");
+        }
+        if pause(&stop, RENEW).await {
+            break;
+        }
+    }
+    if let Err(error) = state.store.release_duty(&name, &holder).await {
+        tracing::warn!(%error, "Could not remove this replica's presence; it expires instead.");
+    }
+}
+
 async fn take(state: &AppState, name: &str, holder: &str) -> sqlx::Result<bool> {
     let now = crate::storage::now_ms();
     state

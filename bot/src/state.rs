@@ -64,9 +64,6 @@ pub struct Shared {
     /// The durable outbox's handle: wakes its drain, tells waiters how
     /// their rows ended.
     pub outbox: Arc<Outbox>,
-    /// When this process built its state (unix ms): runs accepted before
-    /// were interrupted by the last stop ([`crate::delivery::recover`]).
-    pub started_at: i64,
     /// The duties this replica holds ([`crate::duty`]).
     pub duties: crate::duty::Duties,
     /// The turns of rotations read from PagerDuty, as last read.

@@ -135,3 +135,102 @@ async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
     drop(replicas);
     db.drop_database().await;
 }
+
+/// `/diag` accepted by a replica that is then killed mid-run is run again
+/// and answered by the other, once; the other's own `/diag`, running at
+/// the same time, is not run a second time.
+#[tokio::test]
+async fn a_diag_on_a_killed_replica_is_answered_once_by_the_other() {
+    use medic_commands::diagnostics::SecretUrl;
+    use medic_tests::signing::{slack_signature, slash_form};
+    use medic_tests::{redis_target, store_idle};
+
+    const DIAGS: &str = "C0REPLICADIAG";
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    // Redis targets that never answer: each diagnosis takes its timeout.
+    let silent = medic_tests::services::silent_listener().await;
+    let targets = format!(
+        "{}{}",
+        redis_target("slowa", &format!("redis://{silent}/")),
+        redis_target("slowb", &format!("redis://{silent}/"))
+    );
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut replicas = Vec::new();
+    let mut ports = Vec::new();
+    for (run, dir) in dirs.iter().enumerate() {
+        let port = dead_port().await;
+        std::fs::write(
+            dir.path().join("medic.toml"),
+            format!(
+                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
+                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
+                 {targets}",
+                db = db.url(),
+                api = slack.api_url(),
+            ),
+        )
+        .unwrap();
+        replicas.push(Some(Process::start(dir.path(), port, run).await));
+        ports.push(port);
+    }
+    let diag = |port: u16, target: &'static str| {
+        let body = slash_form(
+            "/diag",
+            target,
+            DIAGS,
+            "U0ALICE",
+            "alice",
+            &slack.response_url("r1"),
+        );
+        async move {
+            let ts = medic_tests::now_unix();
+            let sig = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
+            let r = reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/slack/commands"))
+                .header("x-slack-request-timestamp", ts.to_string())
+                .header("x-slack-signature", sig)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("medic answers");
+            assert_eq!(r.status(), 200);
+            let text = r.text().await.unwrap();
+            assert!(text.contains("Running diagnostics"), "{text}");
+        }
+    };
+    diag(ports[0], "slowa").await;
+    diag(ports[1], "slowb").await;
+    // Replica 0 dies while its diagnosis runs.
+    replicas[0].take().unwrap().kill();
+
+    let roots = |target: &str| {
+        slack
+            .posts_in(DIAGS)
+            .iter()
+            .filter(|p| p.thread_ts().is_none() && p.all_text().contains(target))
+            .count()
+    };
+    let survivor = replicas[1].as_ref().unwrap();
+    slack
+        .changes()
+        .wait_for(
+            "both reports",
+            Duration::from_secs(60),
+            || (roots("slowa") >= 1 && roots("slowb") >= 1).then_some(()),
+            || format!("the survivor's log:\n{}", survivor.log_text()),
+        )
+        .await;
+    let store = medic::storage::Store::connect(&SecretUrl::parse(db.url()).unwrap())
+        .await
+        .expect("open medic's database");
+    eventually("medic idle", LIMIT, || store_idle(&store)).await;
+    store.close().await;
+    assert_eq!(roots("slowa"), 1, "the killed replica's /diag, once");
+    assert_eq!(roots("slowb"), 1, "the survivor's own /diag, once");
+    drop(replicas);
+    db.drop_database().await;
+}

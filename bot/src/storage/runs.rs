@@ -101,10 +101,12 @@ pub struct RunRecord {
     pub interaction_token: Option<String>,
     /// The diagnosis, once reported.
     pub report: Option<Diagnosis>,
+    /// The replica running it (its duty holder id).
+    pub runner: Option<String>,
 }
 
 const COLUMNS: &str = "id, state, platform, target, channel, actor_id, actor_name, command, status, \
-     root_ts, error, thread_ts, response_url, interaction_token, report_json";
+     root_ts, error, thread_ts, response_url, interaction_token, report_json, runner";
 
 fn from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<RunRecord> {
     let report: Option<String> = r.try_get(14)?;
@@ -123,17 +125,19 @@ fn from_row(r: &sqlx::any::AnyRow) -> sqlx::Result<RunRecord> {
         response_url: r.try_get(12)?,
         interaction_token: r.try_get(13)?,
         report: report.and_then(|json| serde_json::from_str(&json).ok()),
+        runner: r.try_get(15)?,
     })
 }
 
 impl Store {
-    /// Records an accepted command and returns its number.
-    pub async fn insert_run(&self, run: &NewRun<'_>) -> sqlx::Result<i64> {
+    /// Records an accepted command, run by replica `runner`, and returns
+    /// its number.
+    pub async fn insert_run(&self, run: &NewRun<'_>, runner: &str) -> sqlx::Result<i64> {
         let _turn = self.write_turn().await;
         let row = sqlx::query(
             "INSERT INTO command_runs (platform, channel, actor_id, actor_name, command, target, state, \
-             received_at, thread_ts, response_url, interaction_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             received_at, thread_ts, response_url, interaction_token, runner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(run.platform.as_str())
         .bind(run.channel)
@@ -146,6 +150,7 @@ impl Store {
         .bind(run.thread_ts)
         .bind(run.response_url.filter(|u| !u.is_empty()))
         .bind(run.interaction_token)
+        .bind(runner)
         .fetch_one(self.pool())
         .await?;
         row.try_get::<i64, _>(0)
@@ -163,23 +168,58 @@ impl Store {
             .transpose()
     }
 
-    /// Runs accepted between `since_ms` and `before_ms` whose diagnosis
-    /// never finished: a restart interrupted them.
-    pub async fn unfinished_runs(
+    /// Runs accepted since `since_ms` whose diagnosis never finished and
+    /// whose runner is gone: not `me`, and not a replica present at `now`
+    /// ([`crate::duty::presence`]). A stop or a crash interrupted them.
+    pub async fn orphaned_runs(
         &self,
         since_ms: i64,
-        before_ms: i64,
+        me: &str,
+        now: i64,
     ) -> sqlx::Result<Vec<RunRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM command_runs WHERE state = 'accepted' AND received_at >= $1 \
-             AND received_at < $2 ORDER BY id"
+             AND (runner IS NULL OR (runner <> $2 AND runner NOT IN \
+             (SELECT holder FROM duties WHERE name = 'replica:' || holder AND expires_at >= $3))) \
+             ORDER BY id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(since_ms)
-            .bind(before_ms)
+            .bind(me)
+            .bind(now)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Takes run `run` over for `me` from its gone runner; `false` when
+    /// another replica took it first (or it finished meanwhile).
+    pub async fn take_run(&self, run: &RunRecord, me: &str) -> sqlx::Result<bool> {
+        let _turn = self.write_turn().await;
+        let done = match &run.runner {
+            Some(gone) => {
+                sqlx::query(
+                    "UPDATE command_runs SET runner = $1 WHERE id = $2 AND state = 'accepted' \
+                     AND runner = $3",
+                )
+                .bind(me)
+                .bind(run.id)
+                .bind(gone)
+                .execute(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE command_runs SET runner = $1 WHERE id = $2 AND state = 'accepted' \
+                     AND runner IS NULL",
+                )
+                .bind(me)
+                .bind(run.id)
+                .execute(self.pool())
+                .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
     }
 
     /// Runs accepted before `before_ms` and never finished: too old to be
