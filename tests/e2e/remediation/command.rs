@@ -17,7 +17,11 @@ async fn medic(dir: &Path, approvals: u32) -> TestMedic {
 /// so the offer's precondition, lasts until the test opens it. On 127.0.0.1
 /// another test's listener could be given the same released port.
 async fn medic_on(dir: &Path, approvals: u32, port: u16) -> TestMedic {
-    spawn_medic(Options {
+    spawn_medic(options(dir, approvals, port)).await
+}
+
+fn options(dir: &Path, approvals: u32, port: u16) -> Options {
+    Options {
         targets: format!(
             "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"
         ),
@@ -29,8 +33,7 @@ async fn medic_on(dir: &Path, approvals: u32, port: u16) -> TestMedic {
             dir.display()
         ),
         ..Default::default()
-    })
-    .await
+    }
 }
 
 #[tokio::test]
@@ -246,4 +249,54 @@ async fn a_denied_request_never_runs() {
     let events = audited_events(&m).await;
     assert!(events.iter().any(|e| e == "denied"), "{events:?}");
     m.stop().await.unwrap();
+}
+
+/// Two replicas on one PostgreSQL database: two approvers click at the
+/// same instant, each on another replica, and the action runs once.
+#[tokio::test]
+async fn two_approvals_on_two_replicas_run_once() {
+    let Some(db) = medic_tests::db::TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = services::dead_port().await;
+    let first = spawn_medic(Options {
+        shared_database: Some(db.url().to_string()),
+        ..options(dir.path(), 1, port)
+    })
+    .await;
+    let second = spawn_medic(Options {
+        shared_database: Some(db.url().to_string()),
+        slack: Some(first.slack.clone()),
+        ..options(dir.path(), 1, port)
+    })
+    .await;
+    assert_eq!(first.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&first, "medic.request", 1).await.remove(0);
+    press(&second, ALICE, "medic.request", &offer, &thread).await;
+    let (request, _) = wait_for_buttons(&first, "medic.approve", 1).await.remove(0);
+
+    let (a, b) = tokio::join!(
+        first.click(BOB, "medic.approve", &request, Some(&thread)),
+        second.click(CAROL, "medic.approve", &request, Some(&thread)),
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    first
+        .slack
+        .wait_for_message(CHANNEL, LIMIT, |t| {
+            t.contains("Mark a run") && t.contains("succeeded")
+        })
+        .await;
+    first.idle().await;
+    second.idle().await;
+    assert_eq!(files(dir.path()).len(), 1, "{:?}", files(dir.path()));
+    let events = audited_events(&first).await;
+    assert_eq!(
+        events.iter().filter(|e| *e == "started").count(),
+        1,
+        "{events:?}"
+    );
+    second.stop().await.unwrap();
+    first.stop().await.unwrap();
+    db.drop_database().await;
 }
