@@ -127,7 +127,7 @@ impl App {
             console,
             targets,
             sentry_api,
-            duties: crate::duty::Duties::new(),
+            duties: crate::duty::held::Duties::new(),
             clock: crate::clock::Clock::default(),
             schedules: Default::default(),
             pagerduty_reader,

@@ -65,7 +65,7 @@ pub struct Shared {
     /// their rows ended.
     pub outbox: Arc<Outbox>,
     /// The duties this replica holds ([`crate::duty`]).
-    pub duties: crate::duty::Duties,
+    pub duties: crate::duty::held::Duties,
     /// The turns of rotations read from PagerDuty, as last read.
     pub schedules: crate::oncall::pagerduty::Schedules,
     /// PagerDuty's REST API for reading schedules, when `[pagerduty]

@@ -14,12 +14,13 @@
 //! whose `match` its title fits.
 
 use medic_commands::command::IncidentAction;
-use medic_commands::model::alert::{Alert, Declared};
+use medic_commands::model::alert::Alert;
+use medic_commands::model::declared::Declared;
 use medic_commands::model::inbound::{Actor, Platform};
 use medic_commands::model::priority::Priority;
 
 use super::respond::{self, Answer};
-use crate::dispatch::{Ack, Typed};
+use crate::dispatch::typed::{Ack, Typed, rate_limited};
 use crate::state::AppState;
 use crate::storage::deliveries::{NewDelivery, Recorded};
 use crate::storage::incidents::IncidentRow;
@@ -189,7 +190,7 @@ pub async fn declare(
 ) -> Ack {
     let level = level.unwrap_or(DECLARED_LEVEL);
     if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
-        return crate::dispatch::rate_limited(wait);
+        return rate_limited(wait);
     }
     let id = crate::storage::offers::new_id();
     let declared = Declared {

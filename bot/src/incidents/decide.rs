@@ -260,7 +260,7 @@ mod tests {
         let declared = Alert::declared(
             "Checkout slow",
             medic_commands::model::priority::Priority::P2,
-            &medic_commands::model::alert::Declared {
+            &medic_commands::model::declared::Declared {
                 by: alice.clone(),
                 platform: medic_commands::model::inbound::Platform::Slack,
                 channel: "C1".into(),

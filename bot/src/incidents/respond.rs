@@ -65,11 +65,11 @@ pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier:
         return;
     };
     let Ok(id) = click.id.parse::<i64>() else {
-        return notifier.ephemeral(crate::remediation::flow::UNKNOWN).await;
+        return notifier.ephemeral(crate::remediation::UNKNOWN).await;
     };
     let row = match state.store.incident(id).await {
         Ok(Some(row)) => row,
-        Ok(None) => return notifier.ephemeral(crate::remediation::flow::UNKNOWN).await,
+        Ok(None) => return notifier.ephemeral(crate::remediation::UNKNOWN).await,
         Err(error) => {
             tracing::warn!(%error, "Could not read an incident for a button.");
             return notifier.ephemeral(DATABASE_FAILING).await;
@@ -83,7 +83,7 @@ pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier:
                 || row.root_ts.as_deref() == Some(&click.place.channel))
     });
     if !here {
-        return notifier.ephemeral(crate::remediation::flow::UNKNOWN).await;
+        return notifier.ephemeral(crate::remediation::UNKNOWN).await;
     }
     match respond(state, &row, r, &click.actor).await {
         Answer::Changed(_) => {}

@@ -5,16 +5,13 @@
 use medic_commands::actions::policy;
 use medic_commands::model::inbound::{ButtonClick, ClickVerb};
 
+use super::UNKNOWN;
 use super::status::refresh;
 use super::{Notifier, audit, gate, run, status};
 use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::now_ms;
 use crate::storage::offers::{Request, RequestState, new_id};
-
-/// What the clicker is told when the id names nothing usable.
-pub const UNKNOWN: &str =
-    "This button is not one medic knows (unknown, or changed on the way); nothing was run.";
 
 /// Handles one click to its end (including the run, when it starts one).
 pub async fn handle<N: Notifier>(state: &AppState, click: ButtonClick, notifier: &N) {

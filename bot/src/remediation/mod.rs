@@ -18,6 +18,10 @@
 //! `medic_commands::actions::policy`, and what it posts goes through the
 //! outbox ([`status`]).
 
+/// What the clicker is told when a button's id names nothing usable.
+pub const UNKNOWN: &str =
+    "This button is not one medic knows (unknown, or changed on the way); nothing was run.";
+
 pub mod flow;
 pub mod run;
 pub mod status;

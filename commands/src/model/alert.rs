@@ -150,73 +150,7 @@ pub struct Alert {
     pub chain: Vec<crate::triage::chain::Link>,
 }
 
-/// Who declared an incident from chat, and where: its thread goes there,
-/// not to a route's channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Declared {
-    /// Who typed `/incident declare`.
-    pub by: super::inbound::Actor,
-    /// Where they typed it.
-    pub platform: super::inbound::Platform,
-    /// The channel.
-    pub channel: String,
-}
-
 impl Alert {
-    /// The alert of an incident `declared` from chat at `level`: firing,
-    /// keyed by `fingerprint` (one per declaration), the title as typed.
-    pub fn declared(
-        title: &str,
-        level: super::priority::Priority,
-        declared: &Declared,
-        fingerprint: String,
-    ) -> Alert {
-        use super::priority::Priority;
-        let severity = match level {
-            Priority::P0 | Priority::P1 => Severity::Critical,
-            Priority::P2 => Severity::Error,
-            Priority::P3 => Severity::Warning,
-        };
-        let label = |k: &str, v: &str| (k.to_string(), v.to_string());
-        Alert {
-            source: AlertSource::Chat,
-            fingerprint,
-            state: AlertState::Firing,
-            title: title.to_string(),
-            severity,
-            service: None,
-            host: None,
-            labels: vec![
-                label("priority", level.as_str()),
-                label("declared_by", &declared.by.id),
-                label("declared_by_name", &declared.by.name),
-                label("platform", declared.platform.as_str()),
-                label("channel", &declared.channel),
-            ],
-            occurred_at: None,
-            link: None,
-            details: Vec::new(),
-            chain: Vec::new(),
-        }
-    }
-
-    /// Who declared it and where, for an alert from chat.
-    pub fn declaration(&self) -> Option<Declared> {
-        use super::word::Word;
-        if self.source != AlertSource::Chat {
-            return None;
-        }
-        let id = self.label("declared_by")?;
-        Some(Declared {
-            by: super::inbound::Actor {
-                id: id.to_string(),
-                name: self.label("declared_by_name").unwrap_or(id).to_string(),
-            },
-            platform: super::inbound::Platform::parse(self.label("platform")?).ok()?,
-            channel: self.label("channel")?.to_string(),
-        })
-    }
-
     /// The value of a label, when present.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels

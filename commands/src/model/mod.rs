@@ -1,6 +1,7 @@
 //! The platform-neutral model: what every adapter translates to and from.
 
 pub mod alert;
+pub mod declared;
 pub mod diagnosis;
 pub mod inbound;
 pub mod incident;
