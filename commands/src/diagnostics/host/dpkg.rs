@@ -3,8 +3,8 @@
 //! never reaches apt's history, yet restarts services all the same. Its
 //! changes outside any apt transaction join the apt check ([`super::apt`]).
 
-use super::apt::{Change, Transaction};
 use super::clock::LogClock;
+use super::packages::{Change, Transaction, local_time};
 
 /// Reads `dpkg.log`'s `install`, `upgrade`, `remove` and `purge` lines
 /// (`2016-08-06 17:35:39 install base-passwd:amd64 <none> 3.5.33`) as
@@ -23,7 +23,7 @@ pub fn parse_dpkg_log(text: &str, clock: &LogClock) -> Vec<Transaction> {
                 "purge" => "Purge",
                 _ => return None,
             };
-            let t = super::apt::local_time(&format!("{date} {clock_time}"), clock);
+            let t = local_time(&format!("{date} {clock_time}"), clock);
             let version = |v: &str| (v != "<none>").then(|| v.to_string());
             Some(Transaction {
                 start: t,

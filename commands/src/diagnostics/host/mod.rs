@@ -38,6 +38,7 @@ pub mod load;
 pub mod machine;
 pub mod memory;
 pub mod oom;
+pub mod packages;
 pub mod releases;
 mod remote;
 pub mod snapshot;
