@@ -326,6 +326,32 @@ async fn the_command_line_lists_and_shows_incidents() {
         )),
         "{text}"
     );
+    assert!(text.contains("timeline:"), "{text}");
+    assert!(
+        text.contains("🚨 Alert from Sentry: ConnectionError"),
+        "{text}"
+    );
+
+    // The postmortem draft, as Markdown for a wiki.
+    let out = run(&["show", &id, "--markdown"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!("# Incident report: #{id} P2 ")),
+        "{text}"
+    );
+    for heading in [
+        "## Summary",
+        "## Timeline",
+        "## Root cause",
+        "## Impact",
+        "## Resolution",
+        "## Action items",
+    ] {
+        assert!(text.contains(heading), "{heading} missing: {text}");
+    }
+    assert!(text.contains("**Time to resolve**: not resolved"), "{text}");
+    assert!(text.contains("- `"), "timeline lines: {text}");
     assert_eq!(run(&["show", "999999"]).status.code(), Some(64));
     medic.stop().await.unwrap();
 }
