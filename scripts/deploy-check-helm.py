@@ -24,11 +24,15 @@ import yaml
 CHART, OUT, MEDIC = sys.argv[1:4]
 KUBE_VERSIONS = ["1.25.0", "1.37.0"]
 failures = []
+passed = 0
 
 
 def check(cond, what):
     print(("   ok: " if cond else "   FAILED: ") + what, flush=True)
-    if not cond:
+    global passed
+    if cond:
+        passed += 1
+    else:
         failures.append(what)
     return cond
 
@@ -55,8 +59,8 @@ lint = helm.lint(CHART)
 serious = [m for m in lint.get("messages", []) if m.get("severity", 0) >= 2]
 check(
     not lint.get("errors") and not serious,
-    f"helm lint: {len(lint.get('messages', []))} message(s), none a warning or error"
-    + (f" — {serious or lint.get('errors')}" if serious or lint.get("errors") else ""),
+    f"helm lint: {len(lint.get('messages', []))} message(s), "
+    + (f"these serious: {serious or lint.get('errors')}" if serious or lint.get("errors") else "none a warning or error"),
 )
 
 # --- render the variants, validate against Kubernetes' schemas --------------
@@ -75,7 +79,12 @@ variants = {
 rendered = {}
 os.makedirs(os.path.join(OUT, "rendered"), exist_ok=True)
 for name, values in variants.items():
-    files, docs = render(values)
+    try:
+        files, docs = render(values)
+    except helm.HelmError as e:
+        check(False, f"render '{name}': {str(e).splitlines()[-1]}")
+        print(f"helm-checks: {passed} passed, {len(failures)} failed")
+        sys.exit(1)
     rendered[name] = docs
     with open(os.path.join(OUT, "rendered", f"{name}.yaml"), "w") as f:
         for path, text in sorted(files.items()):
@@ -227,9 +236,11 @@ out = (res.stdout + res.stderr).strip()
 check(
     res.returncode == 0 and "warning" not in out.lower(),
     f"medic check-config on the rendered medic.toml with the chart's {len(run_env) - 1} variables: "
-    + (out.splitlines()[0] if res.returncode == 0 else out),
+    + (out.splitlines()[0] if res.returncode == 0 else out)
+    + "".join(f"\n        {line.strip()}" for line in out.splitlines() if "warning" in line.lower()),
 )
 if "test-password" in out or "value-1234" in out:
     check(False, "check-config printed a secret")
 
+print(f"helm-checks: {passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -52,7 +52,8 @@ pub async fn run(config: Option<&Path>, url: Option<&str>) -> u8 {
         Err(e) => {
             // reqwest's own text is "error sending request"; the cause
             // (connection refused, timed out) is in its sources.
-            let mut why = e.without_url().to_string();
+            let e = e.without_url();
+            let mut why = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(cause) = source {
                 why.push_str(": ");
