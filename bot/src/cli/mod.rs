@@ -8,6 +8,7 @@ mod check;
 mod console;
 mod diag;
 pub mod discord;
+mod healthcheck;
 mod incident;
 mod oncall;
 mod policy;
@@ -67,6 +68,14 @@ pub enum Command {
     },
     /// Validate the configuration and report every problem at once.
     CheckConfig,
+    /// Ask a running `medic serve` for GET /healthz (for container health
+    /// checks where there is no curl). Exit 0 when it answers 2xx, 1 if not.
+    Healthcheck {
+        /// What to ask; default http://SERVER.BIND/healthz from the
+        /// configuration (0.0.0.0 and :: are asked on loopback).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Export the audit log and verify its hash chain (exit 1 if broken).
     Audit {
         /// Only print rows since this time (RFC 3339) or this long ago (24h).
@@ -201,6 +210,9 @@ pub async fn run(cli: Cli) -> u8 {
             console::run(cli.config.as_deref(), console::Options { database, user }).await
         }
         Command::CheckConfig => check::run(cli.config.as_deref()),
+        Command::Healthcheck { url } => {
+            healthcheck::run(cli.config.as_deref(), url.as_deref()).await
+        }
         Command::Audit { since, json } => {
             audit::run(cli.config.as_deref(), since.as_deref(), json).await
         }
