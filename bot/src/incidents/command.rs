@@ -20,7 +20,7 @@ use medic_commands::model::inbound::{Actor, Platform};
 use medic_commands::model::priority::Priority;
 
 use super::respond::{self, Answer};
-use crate::dispatch::typed::{Ack, Typed, rate_limited};
+use crate::dispatch::typed::{Ack, Typed, ack, rate_limited};
 use crate::state::AppState;
 use crate::storage::deliveries::{NewDelivery, Recorded};
 use crate::storage::incidents::IncidentRow;
@@ -58,13 +58,6 @@ fn actor(typed: &Typed<'_>) -> Actor {
     Actor {
         id: typed.actor_id.to_string(),
         name: typed.actor_name.to_string(),
-    }
-}
-
-fn ack(text: impl Into<String>, outcome: AckOutcome) -> Ack {
-    Ack {
-        text: text.into().into(),
-        outcome,
     }
 }
 

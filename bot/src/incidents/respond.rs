@@ -91,7 +91,11 @@ pub async fn press<N: Notifier>(state: &AppState, click: &ButtonClick, notifier:
     }
 }
 
-/// The answer when the database fails.
+/// The answer when a change cannot be written.
+const NOT_RECORDED: &str =
+    "medic could not record this (its database is failing); try again in a minute.";
+
+/// The answer when the incident cannot be read.
 const DATABASE_FAILING: &str =
     "medic could not read this incident (its database is failing); try again in a minute.";
 
@@ -174,10 +178,7 @@ pub async fn respond(state: &AppState, row: &IncidentRow, r: Response, actor: &A
         }
         Err(error) => {
             tracing::warn!(%error, incident = row.id, "Could not record a response to an incident.");
-            Answer::Failed(
-                "medic could not record this (its database is failing); try again in a minute."
-                    .into(),
-            )
+            Answer::Failed(NOT_RECORDED.into())
         }
     }
 }
@@ -254,10 +255,7 @@ pub async fn set_level(
         )),
         Err(error) => {
             tracing::warn!(%error, incident = row.id, "Could not change an incident's level.");
-            Answer::Failed(
-                "medic could not record this (its database is failing); try again in a minute."
-                    .into(),
-            )
+            Answer::Failed(NOT_RECORDED.into())
         }
     }
 }
