@@ -109,8 +109,13 @@ impl App {
             incident_wake.clone(),
             outbox.clone(),
         );
+        let cluster = match &settings.redis {
+            Some(url) => Some(crate::cluster::Cluster::new(url, &limits)?),
+            None => None,
+        };
         let state = AppState::new(Shared {
             limiter: CommandLimiter::new(limits.commands_per_minute, limits.command_burst),
+            cluster,
             diagnostics: DiagnosticRuns::new(limits.concurrent_diagnostics, metrics.clone()),
             pending: Arc::new(Semaphore::new(limits.pending_commands.max(1))),
             in_flight: InFlight::default(),

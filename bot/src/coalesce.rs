@@ -27,6 +27,19 @@ impl RunningKey {
             target: target.to_string(),
         }
     }
+
+    /// Its key in Redis ([`crate::cluster`]), where replicas share what
+    /// runs. Each part's length is written, so no two keys alias.
+    pub fn redis_key(&self) -> String {
+        format!(
+            "medic:running:{}:{}:{}:{}:{}",
+            self.platform.as_str(),
+            self.channel.len(),
+            self.channel,
+            self.target.len(),
+            self.target
+        )
+    }
 }
 
 #[cfg(test)]
@@ -43,7 +56,12 @@ mod tests {
         assert_eq!(find(key(Platform::Discord, "C1", "redis")), None);
         assert_eq!(find(key(Platform::Slack, "C2", "redis")), None);
         assert_eq!(find(key(Platform::Slack, "C1", "postgres")), None);
-        // The parts are compared as parts: no concatenation aliases them.
+        // The parts are compared as parts: no concatenation aliases them,
+        // in memory or in Redis.
         assert_eq!(find(key(Platform::Slack, "C1r", "edis")), None);
+        assert_ne!(
+            key(Platform::Slack, "C1:5", "redis").redis_key(),
+            key(Platform::Slack, "C1", "5:redis").redis_key()
+        );
     }
 }

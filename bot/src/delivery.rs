@@ -27,6 +27,8 @@ use medic_integrations::chat::slack::render as slack_render;
 use medic_integrations::chat::{Provenance, Wire, draw, wire};
 use tracing::Instrument;
 
+use crate::cluster::Claim;
+use crate::coalesce::RunningKey;
 use crate::outbox::Settled;
 use crate::single_flight::RunWatch;
 use crate::state::AppState;
@@ -547,6 +549,12 @@ pub async fn recover(state: &AppState) {
                     tracing::warn!(error = %e, "A recovered report could not be delivered.");
                 }
                 job.metrics.report_finished(run.platform, result.is_ok());
+                // The dead replica's claim on the channel named this run:
+                // the report is in, so the next `/diag` runs anew.
+                if let Some(cluster) = &job.cluster {
+                    let key = RunningKey::new(run.platform, &run.channel, &run.target);
+                    cluster.release(&Claim::of_run(&key, run.id)).await;
+                }
             }
             .instrument(span),
         );

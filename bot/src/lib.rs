@@ -33,9 +33,11 @@
 //! - [`telemetry`]: logs and Prometheus metrics.
 
 pub mod app;
+pub mod budget;
 pub mod chat;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod coalesce;
 pub mod delivery;
 pub mod dispatch;

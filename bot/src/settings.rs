@@ -161,7 +161,8 @@ pub struct Settings {
     /// `[discord]`, when configured.
     pub discord: Option<DiscordSettings>,
     /// `[redis]` `url`, when configured: medic's own shared state across
-    /// replicas (today the lock on the Discord gateway connection).
+    /// replicas (per-person limits and `/diag` coalescing,
+    /// [`crate::cluster`]; the lock on the Discord gateway connection).
     pub redis: Option<SecretUrl>,
     /// `[targets.NAME]`; medic's defaults when none are configured.
     pub targets: BTreeMap<String, TargetSpec>,

@@ -42,8 +42,11 @@ pub struct Shared {
     pub console: Option<ConsoleRuntime>,
     /// Targets by the name users type.
     pub targets: BTreeMap<String, Target>,
-    /// The per-person command limit.
+    /// The per-person command limit, on this replica.
     pub limiter: CommandLimiter,
+    /// With `[redis]`: the per-person limit and the `/diag`s in flight
+    /// across replicas.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// Diagnostic runs in progress, shared by the commands that ask for
     /// the same target meanwhile; bounds how many run at once.
     pub diagnostics: DiagnosticRuns,

@@ -6,6 +6,7 @@
 mod pg;
 
 mod child;
+mod cluster;
 mod console;
 mod crash;
 mod diag_restart;

@@ -1,6 +1,7 @@
 //! From a command someone typed to a report in their channel, on any
-//! platform: parse → per-user limit → coalesce → record → acknowledge; then,
-//! in the background, run the diagnostic and deliver the report.
+//! platform: parse → per-user limit → coalesce → (with `[redis]`, the same
+//! two across replicas) → record → acknowledge; then, in the background,
+//! run the diagnostic and deliver the report.
 //!
 //! The acknowledgement never waits for a diagnostic: Slack and Discord drop
 //! an answer after 3 s, and a dead target takes its whole timeout to say so.
@@ -26,6 +27,7 @@ pub(crate) mod typed;
 pub use typed::{Ack, Typed};
 pub(crate) use typed::{ack, rate_limited};
 
+use crate::cluster::{Claim, Verdict};
 use crate::coalesce::RunningKey;
 use crate::delivery::{Delivery, Gather, run_and_deliver};
 use crate::state::AppState;
@@ -89,8 +91,49 @@ fn target_refs(state: &AppState) -> Vec<TargetRef> {
 /// and the permit it holds until its report is delivered.
 struct Admitted<'a> {
     target: Cow<'a, str>,
-    key: RunningKey,
+    reserved: Reservation,
     permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A channel's place for a target among the diagnostics in flight, on
+/// this replica and (with `[redis]`) across replicas. Given up when
+/// dropped: when the report is delivered, when the command is refused
+/// after all, and when the request is dropped half-way (Slack hangs up
+/// after 3 s) or the run panics — a place kept by mistake would answer
+/// "already running" in that channel until restart.
+struct Reservation {
+    state: AppState,
+    key: RunningKey,
+    claim: Option<Claim>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.state
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.key);
+        if let (Some(claim), Some(_)) = (self.claim.take(), &self.state.cluster) {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                if let Some(cluster) = &state.cluster {
+                    cluster.release(&claim).await;
+                }
+            });
+        }
+    }
+}
+
+/// The answer to a `/diag` of a target that is running in the channel.
+fn already_running(target: &str, number: Option<i64>) -> Ack {
+    let reference = number.map(|n| format!(" (#{n})")).unwrap_or_default();
+    ack(
+        format!(
+            "Diagnostics for *{target}* are already running in this channel{reference}; the report will be posted here."
+        ),
+        AckOutcome::Coalesced,
+    )
 }
 
 /// Whether `/diag target` runs, or the answer it gets at once.
@@ -119,16 +162,9 @@ fn admit<'a>(
     let mut in_flight = state.in_flight.lock().expect("in-flight lock");
     if let Some(existing) = in_flight.get(&key) {
         // 0: the first request is still being recorded and has no number yet.
-        let reference = if *existing > 0 {
-            format!(" (#{existing})")
-        } else {
-            String::new()
-        };
-        return Err(ack(
-            format!(
-                "Diagnostics for *{target}* are already running in this channel{reference}; the report will be posted here."
-            ),
-            AckOutcome::Coalesced,
+        return Err(already_running(
+            &target,
+            (*existing > 0).then_some(*existing),
         ));
     }
     // Backpressure: every accepted command holds a permit until its report
@@ -147,7 +183,11 @@ fn admit<'a>(
     drop(in_flight);
     Ok(Admitted {
         target,
-        key,
+        reserved: Reservation {
+            state: state.clone(),
+            key,
+            claim: None,
+        },
         permit,
     })
 }
@@ -162,9 +202,23 @@ async fn accept(
 ) -> Ack {
     let Admitted {
         target,
-        key,
+        mut reserved,
         permit,
     } = admitted;
+    // Across replicas: the person's shared budget and the channel's
+    // shared claim. Refused here, the reservation and the permit are
+    // given up as they drop.
+    if let Some(cluster) = &state.cluster {
+        match cluster
+            .admit(typed.platform, typed.actor_id, Some(&reserved.key))
+            .await
+        {
+            Some(Verdict::Admitted(claim)) => reserved.claim = claim,
+            Some(Verdict::Limited(wait)) => return rate_limited(wait),
+            Some(Verdict::Running(number)) => return already_running(&target, number),
+            None => {}
+        }
+    }
     let words: Vec<&str> = typed.text.split_whitespace().collect();
     let command_text = format!(
         "/{} {}",
@@ -192,7 +246,6 @@ async fn accept(
     let run_id = match recorded {
         Ok(id) => id,
         Err(error) => {
-            state.in_flight.lock().expect("in-flight lock").remove(&key);
             tracing::error!(%error, "Could not record a command; the database is failing.");
             return ack(
                 "medic could not record this command (its database is failing), so it did not run it. Try again in a minute; the operator has a log line.",
@@ -204,9 +257,12 @@ async fn accept(
         .in_flight
         .lock()
         .expect("in-flight lock")
-        .get_mut(&key)
+        .get_mut(&reserved.key)
     {
         *number = run_id;
+    }
+    if let (Some(cluster), Some(claim)) = (&state.cluster, &mut reserved.claim) {
+        cluster.recorded(claim, run_id).await;
     }
 
     let prov = Provenance {
@@ -247,11 +303,7 @@ async fn accept(
             // Until its report is in chat, the same command in the same
             // channel joins it ("the report will be posted here").
             drop(permit);
-            job_state
-                .in_flight
-                .lock()
-                .expect("in-flight lock")
-                .remove(&key);
+            drop(reserved);
         }
         .instrument(span),
     );
@@ -289,7 +341,7 @@ async fn handoff(state: &AppState, typed: &Typed<'_>, rotation: Option<&str>) ->
         Ok(r) => r,
         Err(text) => return ack(text, AckOutcome::Help),
     };
-    if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
+    if let Err(wait) = crate::budget::spend(state, typed.platform, typed.actor_id).await {
         return rate_limited(wait);
     }
     let now = state.clock.now();

@@ -182,7 +182,7 @@ pub async fn declare(
     level: Option<Priority>,
 ) -> Ack {
     let level = level.unwrap_or(DECLARED_LEVEL);
-    if let Err(wait) = state.limiter.check(typed.platform, typed.actor_id) {
+    if let Err(wait) = crate::budget::spend(state, typed.platform, typed.actor_id).await {
         return rate_limited(wait);
     }
     let id = crate::storage::offers::new_id();

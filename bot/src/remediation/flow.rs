@@ -15,6 +15,16 @@ use crate::storage::offers::{Request, RequestState, new_id};
 
 /// Handles one click to its end (including the run, when it starts one).
 pub async fn handle<N: Notifier>(state: &AppState, click: ButtonClick, notifier: &N) {
+    // Clicks spend the per-person command budget, on every platform: a
+    // script pressing buttons in a loop is slowed like one typing commands.
+    if let Err(wait) = crate::budget::spend(state, click.place.platform, &click.actor.id).await {
+        return notifier
+            .ephemeral(&format!(
+                "Too many requests from you just now; nothing was run. Try again in {} s.",
+                wait.as_secs().max(1)
+            ))
+            .await;
+    }
     match click.verb {
         ClickVerb::Request => request(state, &click, notifier).await,
         ClickVerb::Approve | ClickVerb::Deny => decide(state, &click, notifier).await,

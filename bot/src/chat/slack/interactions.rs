@@ -43,12 +43,6 @@ pub async fn interactions(
         }
     };
     tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed.");
-    // Clicks share the per-person command budget: a script pressing
-    // buttons in a loop is slowed like one typing commands.
-    let limited = state
-        .limiter
-        .check(click.place.platform, &click.actor.id)
-        .err();
     let task_state = state.clone();
     state.tasks.spawn(async move {
         let notifier = SlackNotifier {
@@ -60,17 +54,7 @@ pub async fn interactions(
                 click.place.thread.clone(),
             )),
         };
-        match limited {
-            Some(wait) => {
-                notifier
-                    .ephemeral(&format!(
-                        "Too many requests from you just now; nothing was run. Try again in {} s.",
-                        wait.as_secs().max(1)
-                    ))
-                    .await
-            }
-            None => flow::handle(&task_state, click, &notifier).await,
-        }
+        flow::handle(&task_state, click, &notifier).await;
     });
     StatusCode::OK.into_response()
 }
