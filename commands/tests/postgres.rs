@@ -803,12 +803,12 @@ async fn the_slowest_query_of_pg_stat_statements_is_explained_without_running_it
         .execute("SELECT pg_stat_statements_reset()")
         .await
         .unwrap();
-    // The slowest by far: it sleeps 0.2 s for the one matching row, found
+    // The slowest by far: it sleeps 0.4 s for the one matching row, found
     // by a sequential scan (no index on customer). Bound as $1 and $2.
     for _ in 0..2 {
         sqlx::query("SELECT o.id, pg_sleep($2) FROM orders o WHERE o.customer = $1")
             .bind(7_i32)
-            .bind(0.2_f64)
+            .bind(0.4_f64)
             .fetch_all(&mut setup)
             .await
             .unwrap();
