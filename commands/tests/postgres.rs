@@ -3,7 +3,9 @@
 //! for what would disturb others — connections near `max_connections`,
 //! sessions idle in a transaction, a long `pg_sleep`, a row lock held by
 //! one session and waited on by another, a restart, a streaming replica,
-//! and pg_stat_statements present or not.
+//! and pg_stat_statements present or not (and the plan of its slowest
+//! query). Query health (sequential scans, dead rows, unused and duplicate
+//! indexes) is made in a database of the test's own on the shared server.
 
 #[path = "support/pg.rs"]
 mod pg;

@@ -1,7 +1,8 @@
 //! The redis diagnostic against real redis-servers that each test starts
 //! for itself (support/redis_server.rs): slow commands really run, a real
 //! client really blocked in BLPOP, a save that really fails, a real replica
-//! that really falls behind and whose master really dies.
+//! that really falls behind and whose master really dies, a real 12 MiB key,
+//! a real latency spike.
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
