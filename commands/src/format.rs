@@ -77,6 +77,20 @@ pub fn percent(part: u64, whole: u64) -> String {
     format!("{:.0} %", part as f64 * 100.0 / whole as f64)
 }
 
+/// Big counts grouped by thousands, the way they are read aloud:
+/// "60 200 000".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// A clock time in UTC: "06:32:07 UTC".
 pub fn utc_clock(t: OffsetDateTime) -> String {
     let fmt = format_description!("[hour]:[minute]:[second] UTC");
@@ -88,6 +102,15 @@ pub fn utc_clock(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1 000");
+        assert_eq!(thousands(60_200_000), "60 200 000");
+        assert_eq!(thousands(-1234), "-1 234");
+    }
 
     #[test]
     fn durations_read_like_people_say_them() {

@@ -3,13 +3,16 @@
 //! for what would disturb others — connections near `max_connections`,
 //! sessions idle in a transaction, a long `pg_sleep`, a row lock held by
 //! one session and waited on by another, a restart, a streaming replica,
-//! and pg_stat_statements present or not.
+//! and pg_stat_statements present or not (and the plan of its slowest
+//! query). Query health (sequential scans, dead rows, unused and duplicate
+//! indexes) is made in a database of the test's own on the shared server.
 
 #[path = "support/pg.rs"]
 mod pg;
 
 use std::time::Duration;
 
+use medic_commands::diagnostics::postgres::{connect, explain, read};
 use medic_commands::diagnostics::{Target, TargetSpec};
 use medic_commands::{Finding, Report, Status};
 use serde_json::json;
@@ -91,6 +94,9 @@ async fn the_shared_server_answers_every_check_and_the_password_stays_hidden() {
         "postgres.replication",
         "postgres.statements",
         "postgres.size",
+        "postgres.seq_scans",
+        "postgres.indexes",
+        "postgres.bloat",
     ] {
         let f = find(&report, check);
         assert_ne!(f.status, Status::Unknown, "every query ran: {f:#?}");
@@ -651,6 +657,244 @@ async fn pg_stat_statements_lists_the_slowest_where_installed_and_says_so_where_
         find(&report, "postgres.size").summary.split(':').next(),
         Some("Database plain")
     );
+}
+
+/// A database of the test's own on the shared server, named after the
+/// test and this process, dropped first if a crashed run left it behind.
+async fn own_database(url: &str, name: &str) -> String {
+    let db = format!("medic_{name}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_path(&db);
+    u.to_string()
+}
+
+async fn drop_database(url: &str, db_url: &str) {
+    let db = url::Url::parse(db_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn seq_scanned_and_bloated_tables_and_unused_and_duplicate_indexes_are_named() {
+    let Some(url) = pg::shared_url().await else {
+        return;
+    };
+    let db_url = own_database(&url, "query_health").await;
+    let mut setup = sqlx::PgConnection::connect(&db_url).await.unwrap();
+    setup
+        .execute(
+            "CREATE TABLE seq_heavy (id int, v int); \
+             INSERT INTO seq_heavy SELECT g, g % 1000 FROM generate_series(1, 20000) g; \
+             DO $$ BEGIN FOR i IN 1..150 LOOP PERFORM count(*) FROM seq_heavy WHERE v = i; END LOOP; END $$; \
+             CREATE TABLE churn (id int, v int) WITH (autovacuum_enabled = off); \
+             INSERT INTO churn SELECT g, 0 FROM generate_series(1, 20000) g; \
+             UPDATE churn SET v = v + 1; \
+             CREATE TABLE lookup (id int, code text); \
+             INSERT INTO lookup SELECT g, md5(g::text) FROM generate_series(1, 50000) g; \
+             CREATE INDEX lookup_code_idx ON lookup (code); \
+             CREATE INDEX lookup_code_idx_dup ON lookup (code);",
+        )
+        .await
+        .unwrap();
+    // A session's statistics reach the server when it ends.
+    setup.close().await.unwrap();
+    wait_until(
+        &db_url,
+        "SELECT coalesce((SELECT seq_scan >= 150 FROM pg_stat_user_tables WHERE relname = 'seq_heavy'), false) \
+         AND coalesce((SELECT n_dead_tup >= 20000 FROM pg_stat_user_tables WHERE relname = 'churn'), false)",
+    )
+    .await;
+
+    let report = diagnose(&db_url, json!({})).await;
+
+    let scans = find(&report, "postgres.seq_scans");
+    assert_eq!(scans.status, Status::Warn, "{scans:#?}");
+    assert!(
+        scans
+            .summary
+            .starts_with("Table public.seq_heavy is read by sequential scans: "),
+        "{scans:#?}"
+    );
+    assert!(
+        scans.detail[0].starts_with("public.seq_heavy: ")
+            && scans.detail[0].ends_with("20 000 live rows, no index at all"),
+        "{scans:#?}"
+    );
+
+    let bloat = find(&report, "postgres.bloat");
+    assert_eq!(bloat.status, Status::Warn, "{bloat:#?}");
+    assert!(
+        bloat.summary.starts_with(
+            "Table public.churn is bloated: 20 000 dead rows (50 % of its rows), never autovacuumed"
+        ),
+        "{bloat:#?}"
+    );
+    assert!(
+        bloat.detail[0].ends_with("autovacuum is off for this table (autovacuum_enabled = off)"),
+        "{bloat:#?}"
+    );
+
+    let indexes: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == "postgres.indexes")
+        .collect();
+    assert_eq!(indexes.len(), 2, "{indexes:#?}");
+    assert!(
+        indexes[0].summary.starts_with(
+            "Duplicate index: public.lookup_code_idx_dup is the same as public.lookup_code_idx ("
+        ),
+        "{indexes:#?}"
+    );
+    assert!(
+        indexes[1].summary.starts_with("2 unused indexes ("),
+        "{indexes:#?}"
+    );
+    assert!(
+        indexes[1].detail[..2]
+            .iter()
+            .all(|d| d.contains("public.lookup_code_idx") && d.contains("USING btree (code)")),
+        "{indexes:#?}"
+    );
+    // Without pg_stat_statements, the plan check says nothing.
+    assert!(
+        report.findings.iter().all(|f| f.check != "postgres.plan"),
+        "{report:#?}"
+    );
+    drop_database(&url, &db_url).await;
+}
+
+#[tokio::test]
+async fn the_slowest_query_of_pg_stat_statements_is_explained_without_running_it() {
+    let Some(cluster) = pg::Cluster::start(&["shared_preload_libraries = 'pg_stat_statements'"])
+    else {
+        return;
+    };
+    let mut setup = cluster.session("postgres", "setup").await;
+    setup
+        .execute(
+            "CREATE EXTENSION pg_stat_statements; \
+             CREATE TABLE orders (id int PRIMARY KEY, customer int, note text); \
+             INSERT INTO orders SELECT g, g, 'n' || g FROM generate_series(1, 20000) g; \
+             ANALYZE orders",
+        )
+        .await
+        .unwrap();
+    setup
+        .execute("SELECT pg_stat_statements_reset()")
+        .await
+        .unwrap();
+    // The slowest by far: it sleeps 0.4 s for the one matching row, found
+    // by a sequential scan (no index on customer). Bound as $1 and $2.
+    for _ in 0..2 {
+        sqlx::query("SELECT o.id, pg_sleep($2) FROM orders o WHERE o.customer = $1")
+            .bind(7_i32)
+            .bind(0.4_f64)
+            .fetch_all(&mut setup)
+            .await
+            .unwrap();
+    }
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&mut setup)
+        .await
+        .unwrap();
+
+    let report = diagnose(&cluster.url("postgres"), json!({})).await;
+    let f = find(&report, "postgres.plan");
+    assert_eq!(f.status, Status::Ok, "{f:#?}");
+    assert!(
+        f.summary.starts_with("Plan of the slowest query (")
+            && f.summary.ends_with(" mean): Seq Scan on orders o"),
+        "{f:#?}"
+    );
+    assert_eq!(
+        f.detail[0],
+        "Statement: SELECT o.id, pg_sleep($2) FROM orders o WHERE o.customer = $1"
+    );
+    let plan = f.evidence.as_deref().unwrap_or("");
+    assert!(plan.contains("Filter: (customer = $1)"), "{plan}");
+
+    // Nothing ran: the table is as it was.
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&mut setup)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    for check in [
+        "postgres.statements",
+        "postgres.size",
+        "postgres.bloat",
+        "postgres.indexes",
+    ] {
+        assert_ne!(find(&report, check).status, Status::Unknown, "{report:#?}");
+    }
+
+    // On one session, twice: the plan leaves nothing prepared (a second
+    // PREPARE of the same name would fail) and no transaction open, and
+    // a write is refused by the read-only transaction, not run.
+    let plan = connect::Plan::new(
+        &cluster.url("postgres"),
+        "db".into(),
+        Duration::from_secs(3),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let session = connect::connect(&plan).await.unwrap();
+    let slow = read::Statement {
+        calls: 2,
+        mean_ms: 200.0,
+        total_ms: 400.0,
+        query: "SELECT o.id, pg_sleep($2) FROM orders o WHERE o.customer = $1".into(),
+        truncated: false,
+    };
+    for _ in 0..2 {
+        let f = &explain::check(session.clone(), std::slice::from_ref(&slow), 150_000).await[0];
+        assert!(f.summary.ends_with(": Seq Scan on orders o"), "{f:#?}");
+    }
+    let left = session
+        .fetch_all(
+            "SELECT (SELECT count(*) FROM pg_prepared_statements WHERE name = 'medic_plan') = 0 \
+             AND NOT current_setting('transaction_read_only')::bool \
+             AND current_setting('plan_cache_mode') = 'auto' AS clean",
+        )
+        .await
+        .unwrap();
+    assert!(left[0].get::<bool, _>("clean"), "nothing left behind");
+    let insert = read::Statement {
+        query: "INSERT INTO orders (id, customer) VALUES ($1, $2)".into(),
+        ..slow
+    };
+    let f = &explain::check(session.clone(), &[insert], 150_000).await[0];
+    assert!(
+        f.summary.ends_with(": Insert on orders"),
+        "planned, not run: {f:#?}"
+    );
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&mut setup)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
 }
 
 #[test]

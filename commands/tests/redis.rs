@@ -1,7 +1,8 @@
 //! The redis diagnostic against real redis-servers that each test starts
 //! for itself (support/redis_server.rs): slow commands really run, a real
 //! client really blocked in BLPOP, a save that really fails, a real replica
-//! that really falls behind and whose master really dies.
+//! that really falls behind and whose master really dies, a real 12 MiB key,
+//! a real latency spike.
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
@@ -42,6 +43,7 @@ async fn a_healthy_server_answers_every_check() {
         "redis.fragmentation",
         "redis.keyspace",
         "redis.replication",
+        "redis.bigkeys",
     ] {
         finding(&report, check);
     }
@@ -61,6 +63,10 @@ async fn a_healthy_server_answers_every_check() {
     assert_eq!(
         finding(&report, "redis.replication").summary,
         "Role master, no replicas"
+    );
+    assert_eq!(
+        finding(&report, "redis.bigkeys").summary,
+        "No keys to sample in db 0"
     );
 }
 
@@ -489,6 +495,95 @@ async fn a_client_limit_reached_is_named_from_inside_and_outside() {
             .ends_with("connections rejected since start (maxclients reached)"),
         "{}",
         rejected.summary
+    );
+}
+
+#[tokio::test]
+async fn the_biggest_key_is_named_with_its_size() {
+    let server = server!();
+    let prefix = "medic-test:bigkeys:";
+    let big = format!("{prefix}orders:queue");
+    // A list of 12 values of 1 MiB: 12 MiB in one key.
+    let chunk = "x".repeat(1 << 20);
+    for _ in 0..12 {
+        server.cmd(&["RPUSH", &big, &chunk]).await.unwrap();
+    }
+    let medium = format!("{prefix}user:42");
+    let fields: Vec<String> = (0..300)
+        .flat_map(|i| [format!("field{i}"), "v".repeat(4096)])
+        .collect();
+    let mut hset = vec!["HSET", medium.as_str()];
+    hset.extend(fields.iter().map(String::as_str));
+    server.cmd(&hset).await.unwrap();
+    for i in 0..50 {
+        server
+            .cmd(&["SET", &format!("{prefix}small:{i}"), "1"])
+            .await
+            .unwrap();
+    }
+    // A key name can hold a secret: it is listed, masked.
+    let secret_key = format!("{prefix}cfg:password=hunter2-in-a-key");
+    server
+        .cmd(&["SET", &secret_key, &"y".repeat(512 << 10)])
+        .await
+        .unwrap();
+
+    let report = server.target("cache").run().await;
+    let f = finding(&report, "redis.bigkeys");
+    assert_eq!(f.status, Status::Warn, "{f:#?}");
+    // MEMORY USAGE counts what the allocator gave: at least the 12 MiB of
+    // data, in jemalloc's size classes.
+    let size = f
+        .summary
+        .strip_prefix(&format!("Big key: list {big} holds "))
+        .and_then(|s| s.strip_suffix(" MiB"))
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("the key and its size: {f:#?}"));
+    assert!(size >= 12.0, "{f:#?}");
+    assert_eq!(
+        f.detail[1], "Sampled all 53 keys of db 0; the biggest:",
+        "{f:#?}"
+    );
+    assert_eq!(f.detail[2], format!("• {size:.1} MiB list {big}"), "{f:#?}");
+    assert!(
+        f.detail[3].starts_with("• 1.") && f.detail[3].ends_with(&format!(" MiB hash {medium}")),
+        "{f:#?}"
+    );
+    assert!(
+        f.detail[4].ends_with(&format!("string {prefix}cfg:password=••••")),
+        "{f:#?}"
+    );
+    assert!(!all_text(&report).contains("hunter2"), "{report:#?}");
+    // The latency monitor is off (the default): not a word about it.
+    assert!(
+        report.findings.iter().all(|f| f.check != "redis.latency"),
+        "{report:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_latency_spike_is_named_where_the_monitor_is_on() {
+    let server = server!("--latency-monitor-threshold", "100");
+    let report = server.target("cache").run().await;
+    assert_eq!(
+        finding(&report, "redis.latency").summary,
+        "Latency monitor on: no event over 100 ms recorded"
+    );
+    server.cmd(&["DEBUG", "SLEEP", "0.25"]).await.unwrap();
+    let report = server.target("cache").run().await;
+    let f = finding(&report, "redis.latency");
+    assert_eq!(f.status, Status::Warn, "{f:#?}");
+    assert!(
+        f.summary.starts_with("Latency spike: command took "),
+        "{f:#?}"
+    );
+    assert!(
+        f.detail.iter().any(|d| d.starts_with("• command: latest ")),
+        "{f:#?}"
+    );
+    assert!(
+        f.evidence.as_deref().is_some_and(|e| e.contains("command")),
+        "LATENCY DOCTOR's report: {f:#?}"
     );
 }
 

@@ -91,6 +91,76 @@ impl Session {
     }
 }
 
+/// Why [`Session::run_steps`] stopped.
+#[derive(Debug, Clone)]
+pub enum StepFailure {
+    /// An earlier check was abandoned mid-query, and the connection with it.
+    Lost,
+    /// The step at `step` failed with `error` (the server's words), or the
+    /// connection broke there.
+    Failed {
+        /// Index of the failed step in `steps`.
+        step: usize,
+        /// The error, with its causes.
+        error: String,
+    },
+}
+
+impl Session {
+    /// Runs `steps` one after another with the simple query protocol, which
+    /// takes a statement text with `$1` placeholders as it is (the extended
+    /// protocol, used by [`Session::fetch_all`], would expect values bound to
+    /// them). The connection is held throughout, so no other check's
+    /// statement runs between the steps (inside their transaction). Stops at
+    /// the first failing step; then `cleanup(failed step)` gives the
+    /// statements that put the session back as it was (ROLLBACK, DEALLOCATE),
+    /// run whatever happened, their errors ignored. Returns the last step's
+    /// rows.
+    pub async fn run_steps(
+        &self,
+        steps: &[String],
+        cleanup: impl FnOnce(Option<usize>) -> Vec<&'static str>,
+    ) -> Result<Vec<PgRow>, StepFailure> {
+        let mut slot = self.conn.lock().await;
+        // Taken out while in use, as in fetch_all.
+        let mut conn = slot.take().ok_or(StepFailure::Lost)?;
+        let mut outcome = Ok(Vec::new());
+        for (i, step) in steps.iter().enumerate() {
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(step.clone()))
+                .fetch_all(&mut conn)
+                .await
+            {
+                Ok(rows) => outcome = Ok(rows),
+                Err(e) => {
+                    let broken = matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_));
+                    let failure = StepFailure::Failed {
+                        step: i,
+                        error: error_text(&e),
+                    };
+                    if broken {
+                        return Err(failure);
+                    }
+                    outcome = Err(failure);
+                    break;
+                }
+            }
+        }
+        let failed = match &outcome {
+            Err(StepFailure::Failed { step, .. }) => Some(*step),
+            _ => None,
+        };
+        for sql in cleanup(failed) {
+            if let Err(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) =
+                sqlx::raw_sql(sql).execute(&mut conn).await
+            {
+                return outcome;
+            }
+        }
+        *slot = Some(conn);
+        outcome
+    }
+}
+
 impl Drop for Session {
     /// Says goodbye to the server (a Terminate message) instead of cutting
     /// the socket, which PostgreSQL would log as an unexpected EOF.

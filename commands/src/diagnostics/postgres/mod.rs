@@ -15,10 +15,20 @@
 //! findings (pure, unit-tested). This file is the target's config and the
 //! wiring: each logical check is its own [`Check`], so a hung lock query is
 //! reported by name while the connection count still answers.
+//!
+//! Query health (Tutorial 08 "Slow Database Queries") has a file per check,
+//! each with its reading and its tests: [`scans`] (big tables read by
+//! sequential scans), [`indexes`] (unused and duplicate indexes), [`bloat`]
+//! (dead rows and the last autovacuum), [`explain`] (the plan of the
+//! slowest query of pg_stat_statements, from the statements check's read).
 
+pub mod bloat;
 pub mod connect;
+pub mod explain;
+pub mod indexes;
 pub mod queries;
 pub mod read;
+pub mod scans;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,6 +203,19 @@ impl Diagnostic for PostgresTarget {
         let session: SharedSession = async move { connect::connect(&plan).await }
             .boxed()
             .shared();
+        // pg_stat_statements, read once for the statements list and the
+        // plan of the slowest; `None` when there is no session.
+        let top: SharedStatements = {
+            let session = session.clone();
+            async move {
+                match session.await {
+                    Ok(s) => Some(statements(s).await),
+                    Err(_) => None,
+                }
+            }
+            .boxed()
+            .shared()
+        };
         let idle_limit = self.idle_in_transaction;
         let long_limit = self.long_query;
 
@@ -238,13 +261,51 @@ impl Diagnostic for PostgresTarget {
             }),
             check!("postgres.locks", "The lock query", |s| locks(s)),
             check!("postgres.replication", "Replication", |s| replication(s)),
-            check!("postgres.statements", "pg_stat_statements", |s| {
-                statements(s)
-            }),
+            Check::new("postgres.statements", "pg_stat_statements", {
+                let read = top.clone();
+                async move {
+                    match read.await {
+                        Some(Ok((st, _))) => vec![read::statements(&st)],
+                        Some(Err(failure)) => vec![failure],
+                        None => Vec::new(),
+                    }
+                }
+            })
+            .silence_hint(SILENCE_HINT),
             check!("postgres.size", "Database size", |s| size(s)),
+            check!("postgres.seq_scans", "Sequential scans", |s| {
+                scans::check(s)
+            }),
+            check!("postgres.indexes", "Index usage", |s| { indexes::check(s) }),
+            check!("postgres.bloat", "Dead rows", |s| { bloat::check(s) }),
+            {
+                let session = session.clone();
+                Check::new(
+                    "postgres.plan",
+                    "EXPLAIN of the slowest query",
+                    async move {
+                        // Nothing when pg_stat_statements gave no statements:
+                        // the statements check says why.
+                        match (session.await, top.await) {
+                            (Ok(s), Some(Ok((read::Statements::Top(rows), num)))) => {
+                                explain::check(s, &rows, num).await
+                            }
+                            _ => Vec::new(),
+                        }
+                    },
+                )
+                .silence_hint(SILENCE_HINT)
+            },
         ]
     }
 }
+
+/// pg_stat_statements as read once per run, with the server's version
+/// number: what the statements list and the plan check start from. The
+/// error is the statements check's finding; `None` when there was no
+/// session.
+type SharedStatements =
+    Shared<BoxFuture<'static, Option<Result<(read::Statements, i32), Finding>>>>;
 
 /// What silence from a check after a successful connect usually means.
 const SILENCE_HINT: &str =
@@ -405,23 +466,19 @@ async fn replication(s: Arc<Session>) -> Vec<Finding> {
     }
 }
 
-async fn statements(s: Arc<Session>) -> Vec<Finding> {
-    let schema = decode(s.fetch_all(queries::STATEMENTS_SCHEMA).await, |r| {
-        r.try_get::<String, _>("schema")
-    });
-    let schema = match schema {
-        Ok(rows) => match rows.into_iter().next() {
-            Some(schema) => schema,
-            None => return vec![read::statements(&read::Statements::NotInstalled)],
-        },
-        Err(e) => return vec![e.finding("postgres.statements", "pg_stat_statements")],
-    };
+/// Reads pg_stat_statements: not installed, not loaded, or the top
+/// statements by mean time, with the version number they were read for.
+async fn statements(s: Arc<Session>) -> Result<(read::Statements, i32), Finding> {
     let num = one(decode(s.fetch_all(queries::VERSION_NUM).await, |r| {
         r.try_get::<i32, _>("num")
-    }));
-    let num = match num {
-        Ok(n) => n,
-        Err(e) => return vec![e.finding("postgres.statements", "The server version")],
+    }))
+    .map_err(|e| e.finding("postgres.statements", "The server version"))?;
+    let schema = decode(s.fetch_all(queries::STATEMENTS_SCHEMA).await, |r| {
+        r.try_get::<String, _>("schema")
+    })
+    .map_err(|e| e.finding("postgres.statements", "pg_stat_statements"))?;
+    let Some(schema) = schema.into_iter().next() else {
+        return Ok((read::Statements::NotInstalled, num));
     };
     // The one query built at run time: the schema is the server's own
     // quote_ident() of pg_extension's namespace, the version a number.
@@ -432,15 +489,16 @@ async fn statements(s: Arc<Session>) -> Vec<Finding> {
             mean_ms: r.try_get("mean_ms")?,
             total_ms: r.try_get("total_ms")?,
             query: r.try_get("query")?,
+            truncated: r.try_get("truncated")?,
         })
     });
-    vec![match rows {
-        Ok(rows) => read::statements(&read::Statements::Top(rows)),
+    match rows {
+        Ok(rows) => Ok((read::Statements::Top(rows), num)),
         Err(QueryError::Failed(e)) if e.contains("shared_preload_libraries") => {
-            read::statements(&read::Statements::NotLoaded)
+            Ok((read::Statements::NotLoaded, num))
         }
-        Err(e) => e.finding("postgres.statements", "pg_stat_statements"),
-    }]
+        Err(e) => Err(e.finding("postgres.statements", "pg_stat_statements")),
+    }
 }
 
 async fn size(s: Arc<Session>) -> Vec<Finding> {

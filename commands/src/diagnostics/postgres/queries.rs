@@ -115,9 +115,17 @@ pub const STATEMENTS_SCHEMA: &str = "SELECT quote_ident(n.nspname) AS schema \
 /// The server's version as a number (`150004`), to pick column names.
 pub const VERSION_NUM: &str = "SELECT current_setting('server_version_num')::int4 AS num";
 
+/// The most characters of a statement's text that are read: enough for
+/// nearly every statement an application sends, so the slowest can be
+/// planned from its whole text ([`super::explain`]); a longer one is
+/// listed cut and not planned.
+pub const STATEMENT_TEXT_MAX: i32 = 8000;
+
 /// The top statements of this database by mean time (the runbooks'
 /// `ORDER BY mean_exec_time DESC`). Before PostgreSQL 13 the columns were
-/// `mean_time` and `total_time`.
+/// `mean_time` and `total_time`. The text comes whole up to
+/// [`STATEMENT_TEXT_MAX`] characters, for the plan check; the listing cuts
+/// it for chat.
 pub fn top_statements(schema: &str, version_num: i32) -> String {
     let (mean, total) = if version_num >= 130_000 {
         ("mean_exec_time", "total_exec_time")
@@ -126,7 +134,8 @@ pub fn top_statements(schema: &str, version_num: i32) -> String {
     };
     format!(
         "SELECT calls::int8 AS calls, {mean}::float8 AS mean_ms, {total}::float8 AS total_ms, \
-         left(query, 200) AS query \
+         left(query, {STATEMENT_TEXT_MAX}) AS query, \
+         length(query) > {STATEMENT_TEXT_MAX} AS truncated \
          FROM {schema}.pg_stat_statements \
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND calls > 0 \
@@ -137,3 +146,54 @@ pub fn top_statements(schema: &str, version_num: i32) -> String {
 /// The size of the database medic is connected to.
 pub const DATABASE_SIZE: &str = "SELECT current_database()::text AS name, \
      pg_database_size(current_database())::int8 AS bytes";
+
+/// Tables by rows read in sequential scans, with their index scans
+/// (`pg_stat_user_tables`), worst first; [`super::scans`] judges them.
+/// `idx_scan` is NULL for a table without indexes.
+pub const SEQ_SCANS: &str = "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS name, \
+     seq_scan::int8 AS seq_scan, \
+     coalesce(seq_tup_read, 0)::int8 AS seq_rows, \
+     coalesce(idx_scan, 0)::int8 AS idx_scan, \
+     coalesce(n_live_tup, 0)::int8 AS live_rows, \
+     (SELECT count(*) FROM pg_index i WHERE i.indrelid = t.relid)::int8 AS indexes \
+     FROM pg_stat_user_tables t \
+     WHERE seq_scan > 0 \
+     ORDER BY seq_tup_read DESC LIMIT 50";
+
+/// Tables by dead rows, with when (auto)vacuum last ran and whether
+/// autovacuum is off for the table (`autovacuum_enabled = off`) or for the
+/// server; [`super::bloat`] judges them.
+pub const DEAD_ROWS: &str = "SELECT quote_ident(t.schemaname) || '.' || quote_ident(t.relname) AS name, \
+     coalesce(t.n_live_tup, 0)::int8 AS live_rows, \
+     coalesce(t.n_dead_tup, 0)::int8 AS dead_rows, \
+     extract(epoch FROM now() - t.last_autovacuum)::float8 AS autovacuum_secs, \
+     extract(epoch FROM now() - t.last_vacuum)::float8 AS vacuum_secs, \
+     NOT coalesce((SELECT o.option_value::bool FROM pg_class c, pg_options_to_table(c.reloptions) o \
+                   WHERE c.oid = t.relid AND o.option_name = 'autovacuum_enabled'), true) AS table_autovacuum_off, \
+     NOT current_setting('autovacuum')::bool AS server_autovacuum_off \
+     FROM pg_stat_user_tables t \
+     WHERE t.n_dead_tup > 0 \
+     ORDER BY t.n_dead_tup DESC LIMIT 50";
+
+/// Every index of user tables with its scans, its size and what makes two
+/// indexes the same (table, access method, columns or expressions, operator
+/// classes, collations, options, predicate); [`super::indexes`] judges them.
+/// The size is `relpages` (as of the index's last build, VACUUM or ANALYZE)
+/// rather than `pg_relation_size()`, which takes a lock and would wait behind
+/// DDL, exactly when medic is run.
+pub const INDEXES: &str = "SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.indexrelname) AS name, \
+     quote_ident(s.schemaname) || '.' || quote_ident(s.relname) AS table_name, \
+     coalesce(s.idx_scan, 0)::int8 AS scans, \
+     c.relpages::int8 * current_setting('block_size')::int8 AS bytes, \
+     (i.indisunique OR i.indisprimary OR i.indisexclusion \
+      OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)) AS enforces, \
+     i.indisvalid AS valid, \
+     i.indrelid::text || ' ' || c.relam::text || ' ' || i.indkey::text || ' ' || i.indclass::text \
+       || ' ' || i.indcollation::text || ' ' || i.indoption::text \
+       || ' ' || coalesce(pg_get_expr(i.indexprs, i.indrelid), '') \
+       || ' ' || coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS signature, \
+     pg_get_indexdef(i.indexrelid) AS definition \
+     FROM pg_stat_user_indexes s \
+     JOIN pg_index i ON i.indexrelid = s.indexrelid \
+     JOIN pg_class c ON c.oid = s.indexrelid \
+     ORDER BY bytes DESC, name LIMIT 1000";

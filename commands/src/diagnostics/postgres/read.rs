@@ -571,9 +571,15 @@ pub struct Statement {
     pub mean_ms: f64,
     /// Total time in milliseconds.
     pub total_ms: f64,
-    /// The normalized statement (first 200 characters).
+    /// The normalized statement, whole up to
+    /// [`super::queries::STATEMENT_TEXT_MAX`] characters.
     pub query: String,
+    /// Whether `query` is cut short of the statement's text.
+    pub truncated: bool,
 }
+
+/// The most characters of a statement shown in the list.
+pub const STATEMENT_CHARS: usize = 200;
 
 /// What pg_stat_statements could tell.
 #[derive(Debug, Clone, PartialEq)]
@@ -619,7 +625,7 @@ pub fn statements(s: &Statements) -> Finding {
                     human_ms(r.mean_ms),
                     calls(r.calls),
                     human_ms(r.total_ms),
-                    one_line(&r.query)
+                    one_line(&r.query.chars().take(STATEMENT_CHARS).collect::<String>())
                 ));
             }
             f
@@ -662,7 +668,7 @@ fn human_secs(secs: f64) -> String {
     human_duration(Duration::from_secs_f64(secs.max(0.0)))
 }
 
-fn human_ms(ms: f64) -> String {
+pub(super) fn human_ms(ms: f64) -> String {
     if ms < 1.0 {
         format!("{ms:.3} ms")
     } else {

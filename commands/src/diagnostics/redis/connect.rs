@@ -296,7 +296,7 @@ fn session_failure(location: &str, e: &redis::RedisError) -> Finding {
         ),
         "NOPERM" => (
             format!("medic's Redis user lacks permission at {location}"),
-            "Grant the user what the checks read (e.g. ACL SETUSER medic +@connection +info +config|get +slowlog|get +client|list).",
+            "Grant the user what the checks read (e.g. ACL SETUSER medic +@connection +info +config|get +slowlog|get +client|list +scan +memory|usage +type +dbsize +latency|latest +latency|doctor).",
         ),
         "LOADING" => (
             format!("Redis at {location} is loading its dataset into memory"),

@@ -16,14 +16,18 @@
 //! [`blocked`] (clients waiting in BLPOP, WAIT, …), [`keyspace`] (keys per
 //! database, TTLs against the eviction policy), [`persistence`] (failing
 //! RDB/AOF writes, unsaved changes; MISCONF), [`replication`] (role, link,
-//! offset lag). The session check itself reports reach, PING, uptime,
-//! clients, memory and evictions ([`info_findings`]).
+//! offset lag), [`bigkeys`] (the biggest keys by SCAN and MEMORY USAGE,
+//! bounded in count and time), [`latency`] (LATENCY LATEST and DOCTOR when
+//! the latency monitor is on). The session check itself reports reach,
+//! PING, uptime, clients, memory and evictions ([`info_findings`]).
 
+pub mod bigkeys;
 pub mod blocked;
 pub mod connect;
 pub mod fragmentation;
 pub mod info;
 pub mod keyspace;
+pub mod latency;
 pub mod persistence;
 pub mod replication;
 pub mod slowlog;
@@ -108,11 +112,25 @@ impl RedisTarget {
         (host.to_string(), url.port().unwrap_or(6379))
     }
 
+    /// The database the URL selects (`redis://host/3`), 0 by default.
+    fn db(&self) -> i64 {
+        self.url
+            .url()
+            .path()
+            .trim_start_matches('/')
+            .parse()
+            .unwrap_or(0)
+    }
+
     /// Every check as of `now`, sharing one session. The session check
     /// reports the connection's fate; the others say nothing when there is
     /// no session (that outage is already one finding, not seven).
     pub fn checks_at(&self, now: OffsetDateTime) -> Vec<Check> {
         let session = connect::open(self);
+        let db = self.db();
+        // Half the check's time: sampling is cut short with the keys it
+        // has, well before the check itself would be.
+        let sampling = self.timeout / 2;
         vec![
             Check::new("redis.session", "PING and INFO", {
                 let session = session.clone();
@@ -142,6 +160,12 @@ impl RedisTarget {
             }),
             session_check(&session, "redis.replication", "Replication", |s| {
                 info_only(s, replication::findings)
+            }),
+            session_check(&session, "redis.bigkeys", "SCAN and MEMORY USAGE", move |s| {
+                bigkeys::check(s, db, sampling)
+            }),
+            session_check(&session, "redis.latency", "LATENCY LATEST", move |s| {
+                latency::check(s, now)
             }),
         ]
     }

@@ -135,8 +135,8 @@ pub fn shown_command(args: &[String]) -> String {
 }
 
 /// At most `max` characters, control characters replaced, so a binary key
-/// cannot break the chat message.
-fn printable(s: &str, max: usize) -> String {
+/// cannot break the chat message. Every check that shows a key uses it.
+pub fn printable(s: &str, max: usize) -> String {
     let mut out: String = s
         .chars()
         .take(max)

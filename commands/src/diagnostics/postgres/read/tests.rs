@@ -347,12 +347,14 @@ fn statements_list_the_slowest_or_say_why_not() {
             mean_ms: 2500.0,
             total_ms: 30000.0,
             query: "SELECT pg_sleep($1)".into(),
+            truncated: false,
         },
         Statement {
             calls: 1000,
             mean_ms: 0.02,
             total_ms: 20.0,
             query: "SELECT $1".into(),
+            truncated: false,
         },
     ]));
     assert_eq!(
