@@ -25,6 +25,7 @@ mod outbox;
 mod parity;
 mod remediation;
 mod replicas;
+mod replicas_storm;
 mod slack_delivery;
 mod slack_events;
 mod slash_commands;

@@ -31,7 +31,7 @@ async fn send(port: u16, i: usize) {
 }
 
 /// The duties a replica says it holds (`/readyz`).
-async fn duties(port: u16) -> Vec<String> {
+pub(crate) async fn duties(port: u16) -> Vec<String> {
     let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await else {
         return Vec::new();
     };

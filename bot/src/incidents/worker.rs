@@ -150,11 +150,17 @@ async fn jobs(state: &AppState) -> bool {
     any
 }
 
+/// How many later incidents of one event the first one's thread names:
+/// enough to see that it is one event, few enough that a storm of
+/// hundreds on one host leaves that thread readable (the later ones each
+/// name the first, with a count).
+const FIRST_HEARS_OF: usize = 3;
+
 /// Runs one incident's runbook and queues, into its thread, the likely
 /// cause first (triage), then the alert's detail lines, then the report;
 /// the job is marked done in the same transaction. Correlated incidents
 /// get a line in each other's thread, written by the later incident's job
-/// only, so two jobs never post the pair twice.
+/// only, so two jobs never post the pair twice ([`FIRST_HEARS_OF`]).
 async fn run_job(state: &AppState, job: Job) {
     if job.kind == crate::remediation::vendor::JOB_KIND {
         return crate::remediation::vendor::run_job(state, job).await;
@@ -271,38 +277,48 @@ async fn run_job(state: &AppState, job: Job) {
             for body in bodies {
                 enqueue(&mut tx, platform, channel, row.id, OutboxKind::Reply, &body).await?;
             }
-            if let Some(o) = &outcome {
-                for c in o.correlated.iter().filter(|c| c.peer.id < row.id) {
-                    let Some(peer) = incidents::incident(&mut tx, c.peer.id).await? else {
-                        continue;
-                    };
-                    let Some((p_platform, p_channel)) = &peer.place else {
-                        continue;
-                    };
+            // One event, many incidents (a storm on one host): this
+            // thread names the event's first incident, with a count of
+            // the others before it; the first one's thread hears of the
+            // next few only. Each thread gets at most a line or two,
+            // never one per pair.
+            let earlier: Vec<_> = outcome
+                .iter()
+                .flat_map(|o| &o.correlated)
+                .filter(|c| c.peer.id < row.id)
+                .collect();
+            if let Some(first) = earlier.iter().min_by_key(|c| c.peer.id)
+                && let Some(peer) = incidents::incident(&mut tx, first.peer.id).await?
+                && let Some((p_platform, p_channel)) = &peer.place
+            {
+                let more = earlier.len() - 1;
+                let to_me = draw.correlation(Correlated {
+                    id: peer.id,
+                    title: &peer.view.title,
+                    host: &first.host,
+                    channel: p_channel,
+                    root: peer.root_ts.as_deref(),
+                    more,
+                });
+                enqueue(
+                    &mut tx,
+                    platform,
+                    channel,
+                    row.id,
+                    OutboxKind::Reply,
+                    &to_me,
+                )
+                .await?;
+                if more < FIRST_HEARS_OF {
                     let to_peer =
                         medic_integrations::chat::draw(*p_platform).correlation(Correlated {
                             id: row.id,
                             title: &row.view.title,
-                            host: &c.host,
+                            host: &first.host,
                             channel,
                             root: row.root_ts.as_deref(),
+                            more: 0,
                         });
-                    let to_me = draw.correlation(Correlated {
-                        id: peer.id,
-                        title: &peer.view.title,
-                        host: &c.host,
-                        channel: p_channel,
-                        root: peer.root_ts.as_deref(),
-                    });
-                    enqueue(
-                        &mut tx,
-                        platform,
-                        channel,
-                        row.id,
-                        OutboxKind::Reply,
-                        &to_me,
-                    )
-                    .await?;
                     enqueue(
                         &mut tx,
                         *p_platform,

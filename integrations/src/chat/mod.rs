@@ -34,6 +34,27 @@ pub struct Correlated<'a> {
     pub channel: &'a str,
     /// Its root message, once posted (Slack links the thread).
     pub root: Option<&'a str>,
+    /// Other incidents of the same event that this note stands for
+    /// besides the one it names: a storm on one host is one line in each
+    /// thread, not one per pair.
+    pub more: usize,
+}
+
+impl Correlated<'_> {
+    /// The note's sentence; `name`, `title` and `host` as the platform
+    /// writes them (a link, escaped text).
+    pub fn sentence(&self, name: &str, title: &str, host: &str) -> String {
+        match self.more {
+            0 => format!(
+                "🔗 Same event as {name} ({title}): both name {host} at the same time — one infrastructure event, not two bugs."
+            ),
+            n => format!(
+                "🔗 Same event as {name} ({title}) and {n} other incident{s}: all name {host} at the same time — one infrastructure event, not {all} bugs.",
+                s = if n == 1 { "" } else { "s" },
+                all = n + 2
+            ),
+        }
+    }
 }
 
 /// What every chat platform draws, each message as its own [`Wire`].

@@ -207,11 +207,10 @@ impl Draw for Console {
         }
     }
     fn correlation(&self, other: Correlated<'_>) -> Wire {
-        text(format!(
-            "🔗 Same event as incident #{} ({}): both name {} at the same time — one infrastructure event, not two bugs.",
-            other.id,
-            shorten(other.title, 300).0,
-            other.host
+        text(other.sentence(
+            &format!("incident #{}", other.id),
+            &shorten(other.title, 300).0,
+            other.host,
         ))
     }
     fn offers(&self, label: &str, offered: &[OfferButton], expires: &str) -> Wire {

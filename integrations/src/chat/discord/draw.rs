@@ -52,7 +52,7 @@ impl Draw for Discord {
     }
     fn correlation(&self, other: Correlated<'_>) -> Wire {
         // No link: a Discord thread's address needs the server's id.
-        wire(&triage::correlation_note(other.id, other.title, other.host))
+        wire(&triage::correlation_note(&other))
     }
     fn offers(&self, label: &str, offered: &[OfferButton], expires: &str) -> Wire {
         wire(&components::offer_message(label, offered, expires))

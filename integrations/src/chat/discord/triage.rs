@@ -7,7 +7,7 @@ use medic_commands::model::report::Status;
 use medic_commands::triage::{LikelyCause, Triage};
 
 use super::render::{DiscordMessage, Embed, EmbedField, Footer, MAX_EVIDENCE, color};
-use crate::chat::shorten;
+use crate::chat::{Correlated, shorten};
 
 /// Evidence lines shown; the rest is counted.
 pub const MAX_EVIDENCE_LINES: usize = 8;
@@ -71,10 +71,11 @@ fn cause_message(c: &LikelyCause) -> DiscordMessage {
 /// The line in one incident's thread naming the other of one event. No
 /// link: a Discord thread's address needs the server's id, which an
 /// outgoing message does not know.
-pub fn correlation_note(other_id: i64, other_title: &str, host: &str) -> DiscordMessage {
-    DiscordMessage::text(&format!(
-        "🔗 Same event as incident #{other_id} ({}): both name {host} at the same time — one infrastructure event, not two bugs.",
-        shorten(other_title, 300).0
+pub fn correlation_note(other: &Correlated<'_>) -> DiscordMessage {
+    DiscordMessage::text(&other.sentence(
+        &format!("incident #{}", other.id),
+        &shorten(other.title, 300).0,
+        other.host,
     ))
 }
 

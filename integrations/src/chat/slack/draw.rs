@@ -52,12 +52,7 @@ impl Draw for Slack {
     }
     fn correlation(&self, other: Correlated<'_>) -> Wire {
         let link = triage::thread_link(other.channel, other.root);
-        wire(&triage::correlation_note(
-            other.id,
-            other.title,
-            other.host,
-            link.as_deref(),
-        ))
+        wire(&triage::correlation_note(&other, link.as_deref()))
     }
     fn offers(&self, label: &str, offered: &[OfferButton], expires: &str) -> Wire {
         wire(&buttons::offer_message(label, offered, expires))

@@ -8,7 +8,7 @@ use medic_commands::triage::{LikelyCause, Triage};
 use slack_morphism::prelude::*;
 
 use super::render::{MAX_EVIDENCE, MAX_SECTION_TEXT, context, escape, section};
-use crate::chat::shorten;
+use crate::chat::{Correlated, shorten};
 
 /// Evidence lines shown; the rest is counted.
 pub const MAX_EVIDENCE_LINES: usize = 8;
@@ -88,25 +88,22 @@ pub fn thread_link(channel: &str, root_ts: Option<&str>) -> Option<String> {
 }
 
 /// The line in one incident's thread naming the other of one event.
-pub fn correlation_note(
-    other_id: i64,
-    other_title: &str,
-    host: &str,
-    link: Option<&str>,
-) -> SlackMessageContent {
+pub fn correlation_note(other: &Correlated<'_>, link: Option<&str>) -> SlackMessageContent {
+    let id = other.id;
     let name = match link {
-        Some(l) => format!("<{l}|incident #{other_id}>"),
-        None => format!("incident #{other_id}"),
+        Some(l) => format!("<{l}|incident #{id}>"),
+        None => format!("incident #{id}"),
     };
-    let text = format!(
-        "🔗 Same event as {name} ({}): both name {} at the same time — one infrastructure event, not two bugs.",
-        escape(&shorten(other_title, 300).0),
-        escape(host)
+    let text = other.sentence(
+        &name,
+        &escape(&shorten(other.title, 300).0),
+        &escape(other.host),
     );
     SlackMessageContent::new()
-        .with_text(format!(
-            "Same event as incident #{other_id}: both name {host}"
-        ))
+        .with_text(escape(&format!(
+            "Same event as incident #{id}: {}",
+            other.host
+        )))
         .with_blocks(vec![section(shorten(&text, MAX_SECTION_TEXT).0)])
 }
 
@@ -188,7 +185,15 @@ mod tests {
             link,
             "https://slack.com/archives/C0ALERTS/p1700000000123456"
         );
-        let j = json(&correlation_note(7, "Redis down", "10.0.1.1", Some(&link)));
+        let other = Correlated {
+            id: 7,
+            title: "Redis down",
+            host: "10.0.1.1",
+            channel: "C0ALERTS",
+            root: None,
+            more: 0,
+        };
+        let j = json(&correlation_note(&other, Some(&link)));
         assert!(j.contains("<https://slack.com/archives/C0ALERTS/p1700000000123456|incident #7>"));
         assert!(j.contains("10.0.1.1"));
     }
