@@ -14,7 +14,12 @@
 //! - **storm**: 1,000 distinct alerts spread over 60 s, routed to one
 //!   channel of the fake Slack; how long until every one is visible there,
 //!   how many top-level messages, how many 429s, medic's peak memory, and
-//!   how long until medic's outbox is empty.
+//!   how long until medic's outbox is empty. With `--database-url` medic
+//!   runs on PostgreSQL (a database made for each round), and with
+//!   `--replicas N` as N processes on it, the alerts spread round-robin
+//!   as a load balancer would: all of them take alerts, one of them (the
+//!   outbox duty's holder, which the report names) posts, so that the
+//!   cluster keeps Slack's pace per channel.
 //!
 //! medic and the ceiling run as child processes (`medic serve`,
 //! `medic-bench-alerts ceiling --port N`), so each one's CPU time and memory
@@ -67,9 +72,17 @@ OPTIONS:
   --issues N        ingest: distinct Sentry issue ids cycled   [1000]
   --alerts N        storm: distinct alerts                     [1000]
   --window S        storm: seconds the alerts are spread over  [60]
+  --replicas N      storm: medic processes on one database, alerts
+                    sent round-robin across them (more than 1 needs
+                    --database-url)                            [1]
+  --database-url U  storm: a PostgreSQL server (postgres://…); each
+                    round creates a database on it, medic_bench_<random>,
+                    and drops it afterwards           [SQLite file]
+  --redis-url U     storm: `[redis] url` of every replica       [none]
   --drain S         longest wait for medic's background work   [600]
   --medic PATH      medic binary (default: next to this one)
   --keep            keep the temporary directory (config, database, log)
+                    and each round's PostgreSQL database
 ";
 
 #[derive(Debug, Clone)]
@@ -85,6 +98,9 @@ struct Opts {
     alerts: usize,
     window: Duration,
     drain: Duration,
+    replicas: usize,
+    database_url: Option<String>,
+    redis_url: Option<String>,
     medic: Option<PathBuf>,
     keep: bool,
 }
@@ -103,6 +119,9 @@ impl Opts {
             alerts: 1000,
             window: Duration::from_secs(60),
             drain: Duration::from_secs(600),
+            replicas: 1,
+            database_url: None,
+            redis_url: None,
             medic: None,
             keep: false,
         };
@@ -143,6 +162,9 @@ impl Opts {
                 "--alerts" => o.alerts = count(&a, args.next())?,
                 "--window" => o.window = secs(&a, args.next())?,
                 "--drain" => o.drain = secs(&a, args.next())?,
+                "--replicas" => o.replicas = count(&a, args.next())?,
+                "--database-url" => o.database_url = Some(value(&a, args.next())?),
+                "--redis-url" => o.redis_url = Some(value(&a, args.next())?),
                 "--medic" => o.medic = Some(PathBuf::from(value(&a, args.next())?)),
                 "--keep" => o.keep = true,
                 "-h" | "--help" => return Err(String::new()),
@@ -154,6 +176,29 @@ impl Opts {
         }
         if o.alerts == 0 || o.alerts > 9999 {
             return Err("--alerts: between 1 and 9999".into());
+        }
+        if o.replicas == 0 || o.replicas > 16 {
+            return Err("--replicas: between 1 and 16".into());
+        }
+        if o.replicas > 1 && o.database_url.is_none() {
+            return Err(
+                "--replicas above 1 needs --database-url: replicas share a PostgreSQL database, never an SQLite file"
+                    .into(),
+            );
+        }
+        if let Some(url) = &o.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(format!("--database-url {url}: a postgres:// URL"));
+        }
+        if o.ingest && (o.replicas > 1 || o.database_url.is_some() || o.redis_url.is_some()) {
+            // The ingest scenario compares medic's SQLite file with what
+            // it answered, beside SQLite floors: on another database it
+            // would compare unlike things.
+            return Err(
+                "--replicas, --database-url and --redis-url apply to the storm only: add --scenario storm"
+                    .into(),
+            );
         }
         Ok(o)
     }
@@ -836,33 +881,144 @@ impl Backlog {
     }
 }
 
-async fn backlog(db: &Path) -> anyhow::Result<Backlog> {
-    let pool = sqlite(db).await?;
-    let count = |sql: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_as::<_, (i64,)>(sql)
-                .fetch_one(&pool)
-                .await
-                .map(|r| r.0)
+/// medic's database, as the bench reads it: its SQLite file, or a
+/// database created on a PostgreSQL server for one storm round (the only
+/// backend several replicas can share), dropped after the round.
+enum MedicDb {
+    Sqlite(PathBuf),
+    Postgres {
+        /// The server's URL as given (`--database-url`), to create and
+        /// drop the round's database through.
+        admin: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl MedicDb {
+    /// A new, empty database on the PostgreSQL server at `admin`, named
+    /// at random so that rounds, runs and other users of the server never
+    /// meet.
+    async fn create_postgres(admin: &str) -> anyhow::Result<MedicDb> {
+        use sqlx::{AssertSqlSafe, Connection, Executor};
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let name = format!("medic_bench_{random:016x}");
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .map_err(|e| anyhow::anyhow!("PostgreSQL at --database-url: {e}"))?;
+        // The name is ours (hex digits), never user input.
+        conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await?;
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(admin)?;
+        url.set_path(&name);
+        Ok(MedicDb::Postgres {
+            admin: admin.to_string(),
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// `[database] url` for medic.
+    fn url(&self) -> String {
+        match self {
+            MedicDb::Sqlite(path) => format!("sqlite://{}", path.display()),
+            MedicDb::Postgres { url, .. } => url.clone(),
         }
-    };
+    }
+
+    fn backend(&self) -> &'static str {
+        match self {
+            MedicDb::Sqlite(_) => "SQLite",
+            MedicDb::Postgres { .. } => "PostgreSQL",
+        }
+    }
+
+    /// Drops a round's PostgreSQL database (an SQLite file goes with the
+    /// temporary directory). `FORCE`: a medic that was killed may still
+    /// hold connections the server has not noticed closing.
+    async fn drop_database(&self) {
+        use sqlx::{AssertSqlSafe, Connection, Executor};
+        if let MedicDb::Postgres { admin, name, .. } = self {
+            match sqlx::PgConnection::connect(admin).await {
+                Ok(mut conn) => {
+                    let dropped = conn
+                        .execute(AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )))
+                        .await;
+                    if let Err(e) = dropped {
+                        eprintln!("could not drop database {name}: {e}");
+                    }
+                    let _ = conn.close().await;
+                }
+                Err(e) => eprintln!("could not drop database {name}: {e}"),
+            }
+        }
+    }
+}
+
+/// One connection to medic's database, for counting its backlog.
+enum Reader {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Reader {
+    async fn open(db: &MedicDb) -> anyhow::Result<Reader> {
+        Ok(match db {
+            MedicDb::Sqlite(path) => Reader::Sqlite(sqlite(path).await?),
+            MedicDb::Postgres { url, .. } => Reader::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await?,
+            ),
+        })
+    }
+
+    async fn count(&self, sql: &'static str) -> sqlx::Result<i64> {
+        let row = match self {
+            Reader::Sqlite(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await?,
+            Reader::Postgres(pool) => sqlx::query_as::<_, (i64,)>(sql).fetch_one(pool).await?,
+        };
+        Ok(row.0)
+    }
+
+    async fn close(&self) {
+        match self {
+            Reader::Sqlite(pool) => pool.close().await,
+            Reader::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn backlog(db: &MedicDb) -> anyhow::Result<Backlog> {
+    let reader = Reader::open(db).await?;
     let b = async {
         Ok::<_, sqlx::Error>(Backlog {
-            deliveries: count("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").await?,
-            jobs: count("SELECT COUNT(*) FROM incident_jobs WHERE state = 'pending'").await?,
-            outbox: count("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")
+            deliveries: reader
+                .count("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")
+                .await?,
+            jobs: reader
+                .count("SELECT COUNT(*) FROM incident_jobs WHERE state = 'pending'")
+                .await?,
+            outbox: reader
+                .count("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")
                 .await?,
         })
     }
     .await;
     // Closed on every path, as in `stored`.
-    pool.close().await;
+    reader.close().await;
     Ok(b?)
 }
 
 /// Waits (at most `limit`) until medic's backlog is empty.
-async fn wait_drained(db: &Path, limit: Duration) -> (Duration, Backlog) {
+async fn wait_drained(db: &MedicDb, limit: Duration) -> (Duration, Backlog) {
     let started = Instant::now();
     loop {
         let b = backlog(db).await.unwrap_or(Backlog {
@@ -947,7 +1103,15 @@ async fn ingest_round(
     .await?;
 
     eprintln!("[ingest {n}] medic …");
-    let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, slack)).await?;
+    let (medic, log) = start_medic(bin, &dir, |port| {
+        medic_config(
+            port,
+            &MedicDb::Sqlite(dir.join("medic.db")).url(),
+            None,
+            slack,
+        )
+    })
+    .await?;
     let medic_idle_kb = rss_kb(medic.pid()).map_or(0, |r| r.0);
     let l = load(medic.addr, n as u64);
     let mut medic_all = Seen::default();
@@ -961,6 +1125,7 @@ async fn ingest_round(
     medic_all.absorb(measured);
     let db = dir.join("medic.db");
     let stored = stored(&db, medic.addr, &medic_all).await?;
+    let db = MedicDb::Sqlite(db);
     let backlog_at_end = backlog(&db).await?;
     eprintln!("[ingest {n}] waiting for medic's background work …");
     let drain = wait_drained(&db, opts.drain).await;
@@ -1123,8 +1288,25 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
 // Storm.
 // ---------------------------------------------------------------------------
 
+/// What one `medic serve` of the round used, and what it said it held.
+struct ReplicaFigures {
+    port: u16,
+    /// Alerts it answered 202 (the load balancer's share).
+    answered: u64,
+    /// Its `/readyz` duties before the first alert and after the drain.
+    duties_before: Vec<String>,
+    duties_after: Vec<String>,
+    idle_kb: u64,
+    rss_max_kb: u64,
+    hwm_kb: u64,
+    cpu: Duration,
+    makeup: String,
+    warnings: usize,
+}
+
 struct StormRound {
     alerts: usize,
+    backend: &'static str,
     sent_in: Duration,
     answers_2xx: usize,
     send_errors: usize,
@@ -1138,12 +1320,28 @@ struct StormRound {
     slack_429: usize,
     posts_ok: usize,
     drained: (Duration, Backlog),
-    hwm_kb: u64,
-    rss_max_kb: u64,
-    idle_kb: u64,
-    cpu: Duration,
-    makeup: String,
-    warnings: usize,
+    replicas: Vec<ReplicaFigures>,
+}
+
+impl StormRound {
+    /// The replicas whose `/readyz` named `duty` before the storm and
+    /// after the drain (1-based, as the report numbers them).
+    fn holders(&self, duty: &str) -> (Vec<usize>, Vec<usize>) {
+        let held = |pick: fn(&ReplicaFigures) -> &Vec<String>| {
+            self.replicas
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| pick(r).iter().any(|d| d == duty))
+                .map(|(i, _)| i + 1)
+                .collect()
+        };
+        (held(|r| &r.duties_before), held(|r| &r.duties_after))
+    }
+
+    /// The largest VmHWM of any replica.
+    fn peak_kb(&self) -> u64 {
+        self.replicas.iter().map(|r| r.hwm_kb).max().unwrap_or(0)
+    }
 }
 
 /// The alert numbers `text` shows (`storm_0042` → 42).
@@ -1160,6 +1358,47 @@ fn visible_numbers(text: &str, into: &mut [bool]) {
     }
 }
 
+/// The duties a `/readyz` answer names, or None when the replica is not
+/// ready (its database does not answer) or did not answer at all.
+async fn readyz_duties(addr: SocketAddr) -> Option<Vec<String>> {
+    let body = get_text(addr, "/readyz").await.ok()?;
+    if !body.starts_with("ready") {
+        return None;
+    }
+    Some(
+        body.lines()
+            .filter_map(|l| l.strip_prefix("duty: "))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// Waits (at most 30 s) until every replica is ready and one of them
+/// holds the outbox: on PostgreSQL the duties are leases a replica takes
+/// within a second or so of starting, and alerts sent before then would
+/// time the lease, not medic. Returns each replica's duties as last seen.
+async fn wait_ready(addrs: &[SocketAddr]) -> Vec<Vec<String>> {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut seen = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            seen.push(readyz_duties(*addr).await);
+        }
+        let all_ready = seen.iter().all(Option::is_some);
+        let outbox_held = seen
+            .iter()
+            .flatten()
+            .any(|d| d.iter().any(|d| d == "outbox"));
+        if (all_ready && outbox_held) || Instant::now() > give_up {
+            return seen.into_iter().map(Option::unwrap_or_default).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One storm round: its database made (a fresh one per round on
+/// PostgreSQL), the round run, and the database dropped whatever became
+/// of the round (unless `--keep`).
 async fn storm_round(
     n: usize,
     opts: &Opts,
@@ -1167,73 +1406,123 @@ async fn storm_round(
     root: &Path,
     tick_hz: f64,
 ) -> anyhow::Result<StormRound> {
+    let dir = root.join(format!("storm{n}"));
+    std::fs::create_dir_all(&dir)?;
+    let db = match &opts.database_url {
+        Some(admin) => MedicDb::create_postgres(admin).await?,
+        None => MedicDb::Sqlite(dir.join("medic.db")),
+    };
+    let round = storm_on(n, opts, bin, &dir, &db, tick_hz).await;
+    match (&db, opts.keep) {
+        (MedicDb::Postgres { name, .. }, true) => eprintln!("[storm {n}] kept database {name}"),
+        _ => db.drop_database().await,
+    }
+    round
+}
+
+async fn storm_on(
+    n: usize,
+    opts: &Opts,
+    bin: &Path,
+    dir: &Path,
+    db: &MedicDb,
+    tick_hz: f64,
+) -> anyhow::Result<StormRound> {
     // A fresh fake Slack per round: its pace (one message a second per
     // channel) and its record start empty.
     let slack = FakeSlack::start(BOT_TOKEN).await;
-    let dir = root.join(format!("storm{n}"));
-    std::fs::create_dir_all(&dir)?;
-    let (medic, log) = start_medic(bin, &dir, |port| medic_config(port, &dir, &slack)).await?;
-    let pid = medic.pid();
-    let idle_kb = rss_kb(pid).map_or(0, |r| r.0);
-    let cpu0 = cpu_time(&pid.to_string(), tick_hz);
-    let sampler = RssSampler::start(pid);
+    let db_url = db.url();
+    // One after the other: the first migrates the database, the others
+    // start on it migrated.
+    let mut medics = Vec::with_capacity(opts.replicas);
+    for r in 0..opts.replicas {
+        let rdir = if opts.replicas == 1 {
+            dir.to_path_buf()
+        } else {
+            dir.join(format!("replica{}", r + 1))
+        };
+        std::fs::create_dir_all(&rdir)?;
+        let redis = opts.redis_url.as_deref();
+        let (medic, log) = start_medic(bin, &rdir, |port| {
+            medic_config(port, &db_url, redis, &slack)
+        })
+        .await?;
+        medics.push((medic, log));
+    }
+    let addrs: Arc<Vec<SocketAddr>> = Arc::new(medics.iter().map(|(m, _)| m.addr).collect());
+    let duties_before = wait_ready(&addrs).await;
+    let pids: Vec<u32> = medics.iter().map(|(m, _)| m.pid()).collect();
+    let idle_kb: Vec<u64> = pids.iter().map(|&p| rss_kb(p).map_or(0, |r| r.0)).collect();
+    let cpu0: Vec<Duration> = pids
+        .iter()
+        .map(|p| cpu_time(&p.to_string(), tick_hz))
+        .collect();
+    let samplers: Vec<RssSampler> = pids.iter().map(|&p| RssSampler::start(p)).collect();
     let payloads: Arc<Vec<Payload>> = Arc::new((0..opts.alerts).map(payload).collect());
     let step = opts.window.div_f64(opts.alerts as f64);
     let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; opts.alerts]));
     let next = Arc::new(AtomicU64::new(0));
-    let ok = Arc::new(AtomicU64::new(0));
+    let answered: Arc<Vec<AtomicU64>> =
+        Arc::new((0..opts.replicas).map(|_| AtomicU64::new(0)).collect());
     let errors = Arc::new(AtomicU64::new(0));
     eprintln!(
-        "[storm {n}] {} alerts over {:?} into {CHANNEL} …",
-        opts.alerts, opts.window
+        "[storm {n}] {} alerts over {:?} into {CHANNEL}, {} replica(s) on {} …",
+        opts.alerts,
+        opts.window,
+        opts.replicas,
+        db.backend()
     );
     let start = Instant::now();
-    // Eight senders take alerts in order, each at its scheduled time.
+    // Eight senders take alerts in order, each at its scheduled time;
+    // alert i goes to replica i mod N, as a round-robin load balancer
+    // would send it.
     let senders: Vec<_> = (0..8)
         .map(|_| {
-            let (payloads, sent_at, next, ok, errors) = (
+            let (payloads, sent_at, next, answered, errors, addrs) = (
                 payloads.clone(),
                 sent_at.clone(),
                 next.clone(),
-                ok.clone(),
+                answered.clone(),
                 errors.clone(),
+                addrs.clone(),
             );
-            let addr = medic.addr;
             tokio::spawn(async move {
-                let host = addr.to_string();
-                let mut conn: Option<TcpStream> = None;
+                let hosts: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                let mut conns: Vec<Option<TcpStream>> = (0..addrs.len()).map(|_| None).collect();
                 let (mut req, mut buf) = (Vec::new(), Vec::new());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     if i >= payloads.len() {
                         break;
                     }
+                    let r = i % addrs.len();
                     tokio::time::sleep_until((start + step * i as u32).into()).await;
                     request(
                         &mut req,
-                        &host,
+                        &hosts[r],
                         &payloads[i],
                         &request_id(1000 + n as u64, i as u64),
                     );
                     sent_at.lock().unwrap()[i] = Some(Instant::now());
-                    let mut answered = false;
+                    let conn = &mut conns[r];
+                    let mut ok = false;
                     for _ in 0..3 {
                         if conn.is_none() {
-                            conn = connect(addr).await.ok();
+                            *conn = connect(addrs[r]).await.ok();
                         }
                         let Some(stream) = conn.as_mut() else {
                             continue;
                         };
                         match exchange(stream, &req, &mut buf).await {
                             Ok(a) if a.status == 202 => {
-                                answered = true;
+                                ok = true;
                                 break;
                             }
-                            _ => conn = None,
+                            _ => *conn = None,
                         }
                     }
-                    if answered {
-                        ok.fetch_add(1, Ordering::Relaxed);
+                    if ok {
+                        answered[r].fetch_add(1, Ordering::Relaxed);
                     } else {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -1283,19 +1572,38 @@ async fn storm_round(
     visible_after_ms.sort_unstable();
     eprintln!("[storm {n}] waiting for medic's outbox to drain …");
     let waited_from = start.elapsed();
-    let (took, left) = wait_drained(&dir.join("medic.db"), opts.drain).await;
+    let (took, left) = wait_drained(db, opts.drain).await;
     let drained = (waited_from + took, left);
-    let rss_max_kb = sampler.stop().await;
-    let hwm_kb = rss_kb(pid).map_or(0, |r| r.1);
-    let cpu = cpu_time(&pid.to_string(), tick_hz).saturating_sub(cpu0);
-    let makeup = memory_makeup(pid);
-    drop(medic);
+    let mut replicas = Vec::with_capacity(medics.len());
+    for (r, ((medic, _), sampler)) in medics.iter().zip(samplers).enumerate() {
+        let pid = medic.pid();
+        let rss_max_kb = sampler.stop().await;
+        replicas.push(ReplicaFigures {
+            port: medic.addr.port(),
+            answered: answered[r].load(Ordering::Relaxed),
+            duties_before: duties_before[r].clone(),
+            duties_after: readyz_duties(medic.addr).await.unwrap_or_default(),
+            idle_kb: idle_kb[r],
+            rss_max_kb,
+            hwm_kb: rss_kb(pid).map_or(0, |r| r.1),
+            cpu: cpu_time(&pid.to_string(), tick_hz).saturating_sub(cpu0[r]),
+            makeup: memory_makeup(pid),
+            // Counted once medic is stopped, below: its last lines are in.
+            warnings: 0,
+        });
+    }
+    let logs: Vec<PathBuf> = medics.iter().map(|(_, log)| log.clone()).collect();
+    drop(medics);
+    for (figures, log) in replicas.iter_mut().zip(&logs) {
+        figures.warnings = log_warnings(log);
+    }
     let roots = slack.roots_now(CHANNEL);
     let calls = slack.calls();
     Ok(StormRound {
         alerts: opts.alerts,
+        backend: db.backend(),
         sent_in,
-        answers_2xx: ok.load(Ordering::Relaxed) as usize,
+        answers_2xx: replicas.iter().map(|r| r.answered as usize).sum(),
         send_errors: errors.load(Ordering::Relaxed) as usize,
         all_visible,
         visible_after_ms,
@@ -1310,13 +1618,24 @@ async fn storm_round(
             .filter(|c| c.status == 200 && c.error.is_none())
             .count(),
         drained,
-        hwm_kb,
-        rss_max_kb,
-        idle_kb,
-        cpu,
-        makeup,
-        warnings: log_warnings(&log),
+        replicas,
     })
+}
+
+/// `a / b / c` of one figure per replica.
+fn per_replica(r: &StormRound, f: impl Fn(&ReplicaFigures) -> String) -> String {
+    r.replicas.iter().map(f).collect::<Vec<_>>().join(" / ")
+}
+
+/// Replica numbers as `2` or `1, 3`, or `none`.
+fn numbers(ns: &[usize]) -> String {
+    if ns.is_empty() {
+        return "none".into();
+    }
+    ns.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
@@ -1325,10 +1644,17 @@ fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
         out.push_str(&s);
         out.push('\n');
     };
+    // One medic on SQLite, as the storm always ran, reads as it always did.
+    let cluster = r.replicas.len() > 1 || r.backend != "SQLite";
     line(format!(
-        "\n## Storm, round {n}: {} distinct alerts over {:.0} s into one channel\n",
+        "\n## Storm, round {n}: {} distinct alerts over {:.0} s into one channel{}\n",
         r.alerts,
-        opts.window.as_secs_f64()
+        opts.window.as_secs_f64(),
+        if cluster {
+            format!(", {} replica(s) on {}", r.replicas.len(), r.backend)
+        } else {
+            String::new()
+        }
     ));
     let pct = |q: f64| nearest_rank(&r.visible_after_ms, q, 1000.0);
     let all = r.all_visible.map_or_else(
@@ -1339,7 +1665,7 @@ fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
     line("| alerts answered 202 | sent in s | all visible after (from first send) | per-alert send→visible p50 / p99 / max s | top-level messages (digests) | 429s | chat calls ok | medic peak RSS (VmHWM) MB | outbox drained after s | medic CPU s |".into());
     line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
     line(format!(
-        "| {} of {} | {:.1} | {all} | {:.1} / {:.1} / {:.1} | {} ({}) | {} | {} | {:.1} | {} | {:.1} |",
+        "| {} of {} | {:.1} | {all} | {:.1} / {:.1} / {:.1} | {} ({}) | {} | {} | {} | {} | {} |",
         r.answers_2xx,
         r.alerts,
         r.sent_in.as_secs_f64(),
@@ -1350,7 +1676,7 @@ fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
         r.digests,
         r.slack_429,
         r.posts_ok,
-        mb(r.hwm_kb),
+        per_replica(r, |m| format!("{:.1}", mb(m.hwm_kb))),
         if left.empty() {
             format!("{:.1}", took.as_secs_f64())
         } else {
@@ -1362,7 +1688,7 @@ fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
                 left.outbox
             )
         },
-        r.cpu.as_secs_f64(),
+        per_replica(r, |m| format!("{:.1}", m.cpu.as_secs_f64())),
     ));
     line(String::new());
     let visible_ok = r.all_visible.is_some_and(|d| d <= Duration::from_secs(120));
@@ -1370,21 +1696,87 @@ fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
         "every alert visible within 2 minutes: {}; no 429: {}; RSS ≤ 20 MB: {}",
         if visible_ok { "met" } else { "NOT met" },
         if r.slack_429 == 0 { "met" } else { "NOT met" },
-        if mb(r.hwm_kb) <= 20.0 {
+        if mb(r.peak_kb()) <= 20.0 {
             "met"
         } else {
             "NOT met"
         },
     ));
+    if !cluster {
+        let m = &r.replicas[0];
+        line(format!(
+            "medic RSS: idle {:.1} MB, max sampled {:.1} MB, VmHWM {:.1} MB; {}; send errors {}; {} WARN/ERROR lines in medic's log",
+            mb(m.idle_kb),
+            mb(m.rss_max_kb),
+            mb(m.hwm_kb),
+            m.makeup,
+            r.send_errors,
+            m.warnings
+        ));
+        return out;
+    }
+    let (before, after) = r.holders("outbox");
     line(format!(
-        "medic RSS: idle {:.1} MB, max sampled {:.1} MB, VmHWM {:.1} MB; {}; send errors {}; {} WARN/ERROR lines in medic's log",
-        mb(r.idle_kb),
-        mb(r.rss_max_kb),
-        mb(r.hwm_kb),
-        r.makeup,
-        r.send_errors,
-        r.warnings
+        "outbox held by replica {} before the first alert, {} after the drain; send errors {}",
+        numbers(&before),
+        numbers(&after),
+        r.send_errors
     ));
+    line(String::new());
+    line("| replica | port | alerts answered 202 | duties before → after | idle RSS MB | max sampled RSS MB | peak RSS (VmHWM) MB | memory | CPU s | WARN/ERROR log lines |".into());
+    line("|---:|---:|---:|---|---:|---:|---:|---|---:|---:|".into());
+    for (i, m) in r.replicas.iter().enumerate() {
+        let duties = |d: &[String]| {
+            if d.is_empty() {
+                "none".to_string()
+            } else {
+                d.join(", ")
+            }
+        };
+        line(format!(
+            "| {} | {} | {} | {} → {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {} |",
+            i + 1,
+            m.port,
+            m.answered,
+            duties(&m.duties_before),
+            duties(&m.duties_after),
+            mb(m.idle_kb),
+            mb(m.rss_max_kb),
+            mb(m.hwm_kb),
+            m.makeup,
+            m.cpu.as_secs_f64(),
+            m.warnings
+        ));
+    }
+    out
+}
+
+/// One line per round, for comparing rounds (and runs with other
+/// `--replicas`) side by side.
+fn storm_summary(rounds: &[StormRound]) -> String {
+    let mut out = String::from(
+        "\n| storm round | backend | replicas | all visible s | p50 / p99 / max s | top-level messages (digests) | 429s | peak RSS per replica MB | outbox holder |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (i, r) in rounds.iter().enumerate() {
+        let pct = |q: f64| nearest_rank(&r.visible_after_ms, q, 1000.0);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.1} / {:.1} / {:.1} | {} ({}) | {} | {} | {} |",
+            i + 1,
+            r.backend,
+            r.replicas.len(),
+            r.all_visible
+                .map_or_else(|| "never".into(), |d| format!("{:.1}", d.as_secs_f64())),
+            pct(0.5),
+            pct(0.99),
+            pct(1.0),
+            r.roots,
+            r.digests,
+            r.slack_429,
+            per_replica(r, |m| format!("{:.1}", mb(m.hwm_kb))),
+            numbers(&r.holders("outbox").0),
+        );
+    }
     out
 }
 
@@ -1392,17 +1784,18 @@ fn storm_report(n: usize, opts: &Opts, r: &StormRound) -> String {
 // Servers.
 // ---------------------------------------------------------------------------
 
-/// medic with Sentry intake and one catch-all route; `[incidents]` at its
-/// defaults (digest_after 5).
-fn medic_config(port: u16, dir: &Path, slack: &FakeSlack) -> String {
-    format!(
+/// medic with Sentry intake and one catch-all route on `database`, and
+/// `[redis]` when given; `[incidents]` at its defaults (digest_after 5).
+/// Every replica of a round gets the same, but for its port.
+fn medic_config(port: u16, database: &str, redis: Option<&str>, slack: &FakeSlack) -> String {
+    let mut config = format!(
         r#"# Written by medic-bench-alerts.
 [server]
 bind = "127.0.0.1:{port}"
 shutdown_grace = "1s"
 
 [database]
-url = "sqlite://{db}"
+url = "{database}"
 
 [slack]
 signing_secret = "{SIGNING_SECRET}"
@@ -1416,9 +1809,12 @@ client_secret = "{CLIENT_SECRET}"
 match = {{}}
 slack_channel = "{CHANNEL}"
 "#,
-        db = dir.join("medic.db").display(),
         api = slack.api_url(),
-    )
+    );
+    if let Some(url) = redis {
+        let _ = write!(config, "\n[redis]\nurl = \"{url}\"\n");
+    }
+    config
 }
 
 async fn bench(opts: Opts) -> anyhow::Result<()> {
@@ -1447,9 +1843,14 @@ async fn bench(opts: Opts) -> anyhow::Result<()> {
         }
     }
     if opts.storm {
+        let mut rounds = Vec::new();
         for n in 1..=opts.rounds {
             let r = storm_round(n, &opts, &bin, root.path(), tick_hz).await?;
             println!("{}", storm_report(n, &opts, &r));
+            rounds.push(r);
+        }
+        if rounds.len() > 1 {
+            println!("{}", storm_summary(&rounds));
         }
     }
     if opts.keep {
@@ -1471,6 +1872,28 @@ mod tests {
         );
         let found: Vec<usize> = (0..12).filter(|&i| seen[i]).collect();
         assert_eq!(found, vec![1, 11]);
+    }
+
+    #[test]
+    fn replicas_need_a_shared_database_and_the_storm_alone() {
+        let parse = |args: &[&str]| Opts::parse(args.iter().map(|a| a.to_string()));
+        assert!(parse(&["--scenario", "storm", "--replicas", "3"]).is_err());
+        assert!(parse(&["--replicas", "3", "--database-url", "postgres://h/db"]).is_err());
+        assert!(parse(&["--scenario", "storm", "--database-url", "sqlite://x.db"]).is_err());
+        let o = parse(&[
+            "--scenario",
+            "storm",
+            "--replicas",
+            "3",
+            "--database-url",
+            "postgres://h/db",
+        ])
+        .unwrap();
+        assert_eq!(
+            (o.replicas, o.database_url.as_deref()),
+            (3, Some("postgres://h/db"))
+        );
+        assert_eq!(parse(&["--scenario", "storm"]).unwrap().replicas, 1);
     }
 
     #[test]
