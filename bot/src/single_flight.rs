@@ -100,6 +100,14 @@ async fn run(
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
 ) {
+    // Retired however the run ends: a check that panics must not leave
+    // its dead run behind for every later command to join (each would be
+    // answered "crashed" until restart).
+    let _retire = Retire {
+        running,
+        name: target.name.clone(),
+        me,
+    };
     let report = {
         let _slot = slots.acquire().await.expect("semaphore never closed");
         let started = Instant::now();
@@ -121,12 +129,30 @@ async fn run(
     };
     metrics.diagnostic(&report.target.kind, report.status(), report.elapsed);
     tx.send_modify(|p| p.report = Some(report));
-    let mut running = running.lock().expect("runs lock");
-    if running
-        .get(&target.name)
-        .is_some_and(|current| current.same_channel(&me))
-    {
-        running.remove(&target.name);
+}
+
+/// Takes a run out of the map when dropped, if it is still the target's
+/// current run.
+struct Retire {
+    running: Running,
+    name: String,
+    me: watch::Receiver<Progress>,
+}
+
+impl Drop for Retire {
+    fn drop(&mut self) {
+        // A poisoned lock (a panic while it was held) still holds a
+        // consistent map: each change is one insert or remove.
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running
+            .get(&self.name)
+            .is_some_and(|current| current.same_channel(&self.me))
+        {
+            running.remove(&self.name);
+        }
     }
 }
 
@@ -213,4 +239,43 @@ fn crashed(target: &TargetRef) -> Arc<Report> {
         )],
         std::time::Duration::ZERO,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_that_panics_is_retired_so_the_next_command_starts_afresh() {
+        let running: Running = Arc::default();
+        let (tx, rx) = watch::channel(Progress::default());
+        running
+            .lock()
+            .unwrap()
+            .insert("redis".to_string(), rx.clone());
+        let held = running.clone();
+        let died = tokio::spawn(async move {
+            let _retire = Retire {
+                running: held,
+                name: "redis".to_string(),
+                me: rx,
+            };
+            let _tx = tx;
+            panic!("a check panicked");
+        })
+        .await;
+        assert!(died.unwrap_err().is_panic());
+        assert!(running.lock().unwrap().is_empty(), "retired");
+
+        // A newer run of the same target is not retired by an older one.
+        let (_tx_old, old) = watch::channel(Progress::default());
+        let (_tx_new, new) = watch::channel(Progress::default());
+        running.lock().unwrap().insert("redis".to_string(), new);
+        drop(Retire {
+            running: running.clone(),
+            name: "redis".to_string(),
+            me: old,
+        });
+        assert!(running.lock().unwrap().contains_key("redis"));
+    }
 }
