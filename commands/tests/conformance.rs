@@ -39,9 +39,13 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
         "host" => vec![
             // A host's files under a root that does not exist: every check
             // must say it could not read, not that all is well.
+            // With an interface and the address as a peer, so the network
+            // checks face the dead or silent target too.
             json!({
                 "kind": "host",
                 "root": format!("/nonexistent-medic-root-{}", addr.port()),
+                "interfaces": ["enp7s0"],
+                "peers": [addr.to_string()],
                 "timeout": TIMEOUT,
             }),
             // A host over ssh at that address (always loopback here).
@@ -49,6 +53,8 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
                 "kind": "host",
                 "ssh": format!("medic@{}", addr.ip()),
                 "ssh_port": addr.port(),
+                "interfaces": ["enp7s0"],
+                "peers": [addr.to_string()],
                 "timeout": TIMEOUT,
             }),
         ],

@@ -106,6 +106,8 @@ async fn host_checks_run_over_one_real_ssh_connection() {
         "host.apt",
         "host.deploys",
         "host.reloads",
+        "host.unattended",
+        "host.reboot",
     ] {
         one(&report, check);
     }
@@ -145,6 +147,88 @@ async fn host_checks_run_over_one_real_ssh_connection() {
     // One login for the whole run.
     let logins = sshd.log().matches("Accepted publickey for").count();
     assert_eq!(logins, 1, "sshd log:\n{}", sshd.log());
+}
+
+#[tokio::test]
+async fn interfaces_peers_and_updates_are_read_on_the_far_side() {
+    let sshd = sshd!();
+    // A peer that listens and one where nothing does, both on loopback:
+    // the far side (this same machine) makes the connects.
+    let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (live_addr, dead_addr) = (live.local_addr().unwrap(), dead.local_addr().unwrap());
+    drop(dead);
+    let mut h = target(&sshd, &sshd.known_hosts, &sshd.key);
+    h.interfaces = vec!["lo".into(), "medic-none0".into()];
+    h.peers = [live_addr, dead_addr]
+        .iter()
+        .map(|a| serde_json::from_value(json!(a.to_string())).unwrap())
+        .collect();
+    h.validate().unwrap();
+    let report = run(h).await;
+    assert_eq!(
+        one(&report, "host.ssh").status,
+        Status::Ok,
+        "{report:#?}\nsshd log:\n{}",
+        sshd.log()
+    );
+
+    let net: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == "host.network")
+        .collect();
+    let lo = net.iter().find(|f| f.summary.contains(" lo ")).unwrap();
+    assert_eq!(lo.status, Status::Ok, "{lo:#?}");
+    if which("ip") {
+        // ip -j ran over there: IPv4 too.
+        assert!(lo.summary.contains("127.0.0.1/8"), "{lo:#?}");
+    }
+    let none = net
+        .iter()
+        .find(|f| f.summary.contains("medic-none0"))
+        .unwrap();
+    assert_eq!(none.status, Status::Critical);
+    assert_eq!(none.summary, "Interface medic-none0 does not exist here");
+    assert!(none.detail[0].contains("lo"), "{none:#?}");
+
+    let peers: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == "host.peers")
+        .collect();
+    assert_eq!(peers.len(), 2, "{report:#?}");
+    if which("bash") && which("timeout") {
+        let of = |addr: std::net::SocketAddr| {
+            peers
+                .iter()
+                .find(|f| f.summary.contains(&addr.to_string()))
+                .unwrap_or_else(|| panic!("no finding for {addr}: {peers:#?}"))
+        };
+        assert_eq!(
+            of(live_addr).summary,
+            format!("{live_addr} reachable from the host (TCP connect within 4 s)"),
+            "{peers:#?}"
+        );
+        assert_eq!(of(dead_addr).status, Status::Critical);
+        assert_eq!(
+            of(dead_addr).summary,
+            format!("Connection refused by {dead_addr} (from the host)")
+        );
+    }
+    one(&report, "host.unattended");
+    one(&report, "host.reboot");
+    // Still one login for the whole run.
+    let logins = sshd.log().matches("Accepted publickey for").count();
+    assert_eq!(logins, 1, "sshd log:\n{}", sshd.log());
+    drop(live);
+}
+
+/// Whether the far side (this machine) has a tool.
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+        || Path::new("/usr/bin").join(tool).is_file()
 }
 
 #[tokio::test]

@@ -99,6 +99,42 @@ fn host_targets_name_the_key_at_fault() {
 }
 
 #[test]
+fn host_network_keys_name_the_key_at_fault() {
+    let problems = load(
+        r#"
+        [targets.good]
+        kind = "host"
+        interfaces = ["enp7s0"]
+        peers = ["10.0.1.2:6379", "[fd00::2]:5432", "db.internal:5432"]
+        [targets.iface]
+        kind = "host"
+        interfaces = ["enp7s0; reboot"]
+        [targets.peer]
+        kind = "host"
+        peers = ["10.0.1.2/24:6379"]
+        [targets.portless]
+        kind = "host"
+        peers = ["10.0.1.2"]
+    "#,
+    )
+    .unwrap_err();
+    let keys = keys(&problems);
+    assert_eq!(keys.len(), 3, "{problems:?}");
+    assert!(keys.contains(&"targets.iface.interfaces"), "{problems:?}");
+    assert!(keys.contains(&"targets.peer.peers"), "{problems:?}");
+    assert!(
+        keys.iter().any(|k| k.starts_with("targets.portless")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("10.0.1.2") && p.message.contains("no port")),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn the_design_contract_parses() {
     // DESIGN.md's example, with the target kinds this version builds.
     let text = r#"

@@ -159,6 +159,18 @@ pub fn parse_history(text: &str, clock: &LogClock) -> Vec<Transaction> {
     out
 }
 
+/// How far past "now" a log time may be and still count: the host's clock
+/// and medic's disagree by a little, and a log line written as medic reads
+/// it is not from the future.
+pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Whether a log time falls in the window the host checks look back over
+/// (`upgrade_window`): from `window_start` to now, with [`CLOCK_SKEW`].
+/// Every log-reading check that speaks of "the last 24 h" uses this.
+pub fn in_window(t: OffsetDateTime, now: OffsetDateTime, window_start: OffsetDateTime) -> bool {
+    t >= window_start && t <= now + CLOCK_SKEW
+}
+
 /// Package findings for the transactions that started since
 /// `window_start`: high-impact changes are a warning with their times, apt
 /// errors a warning, anything else a plain count.
@@ -170,10 +182,7 @@ pub fn findings(
 ) -> Vec<Finding> {
     let recent: Vec<&Transaction> = txs
         .iter()
-        .filter(|t| {
-            t.start
-                .is_some_and(|s| s >= window_start && s <= now + time::Duration::minutes(5))
-        })
+        .filter(|t| t.start.is_some_and(|s| in_window(s, now, window_start)))
         .collect();
     let mut out = Vec::new();
 

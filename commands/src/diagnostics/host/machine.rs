@@ -78,6 +78,45 @@ impl Machine {
         }
     }
 
+    /// When a path was last modified (`run/reboot-required`: since when a
+    /// reboot is pending).
+    pub async fn modified(&self, path: &str) -> io::Result<SystemTime> {
+        match self {
+            Machine::Local { root } => tokio::fs::metadata(super::io::under(root, path))
+                .await?
+                .modified(),
+            Machine::Remote(s) => s.modified(path),
+        }
+    }
+
+    /// Every regular file of a directory, read like [`Machine::read_small`],
+    /// in name order (at most [`super::snapshot::DIR_FILES_CAP`]): a
+    /// `conf.d` directory whose later files override earlier ones.
+    pub async fn read_dir_files(&self, dir: &str) -> Vec<(String, io::Result<String>)> {
+        match self {
+            Machine::Local { root } => {
+                let path = super::io::under(root, dir);
+                let Ok(mut names) = self.list_dir(Path::new(dir)).await else {
+                    return Vec::new();
+                };
+                names.sort();
+                let mut out = Vec::new();
+                for name in names {
+                    let file = path.join(&name);
+                    if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
+                        continue;
+                    }
+                    if out.len() >= super::snapshot::DIR_FILES_CAP {
+                        break;
+                    }
+                    out.push((name, super::io::read_small(&file).await));
+                }
+                out
+            }
+            Machine::Remote(s) => s.dir_files(dir),
+        }
+    }
+
     /// The names in a directory (at most 10 000).
     pub async fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
         match self {

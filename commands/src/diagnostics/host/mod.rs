@@ -14,7 +14,11 @@
 //! [`fds`], [`load`], [`oom`] (OOM-killer events), [`systemd`] (failed
 //! units), [`apt`] (package changes, high-impact ones flagged; [`dpkg`] adds what
 //! bypassed apt), [`releases`]
-//! (recent deploys), [`journal`] (daemon reloads and journal restarts).
+//! (recent deploys), [`journal`] (daemon reloads and journal restarts),
+//! [`network`] (the `interfaces`' state, addresses, units and link events),
+//! [`peers`] (a TCP connect to each of `peers`), [`unattended`] (what
+//! unattended-upgrades did; [`aptconf`] for Automatic-Reboot and the timer,
+//! [`reboot`] for a pending reboot).
 //! [`clock`] reads log timestamps; [`machine`] is the only way to the host
 //! ([`io`] for this machine: capped reads, argv commands with a timeout;
 //! [`ssh`] and [`snapshot`] for a remote one).
@@ -28,6 +32,7 @@
 //! running kernel, so they run only when `root` is `/`, or over ssh.
 
 pub mod apt;
+pub mod aptconf;
 pub mod clock;
 pub mod disk;
 pub mod dpkg;
@@ -37,14 +42,18 @@ pub mod journal;
 pub mod load;
 pub mod machine;
 pub mod memory;
+pub mod network;
 pub mod oom;
 pub mod packages;
+pub mod peers;
+pub mod reboot;
 pub mod releases;
 mod remote;
 pub mod snapshot;
 pub mod ssh;
 pub mod systemd;
 pub mod timeline;
+pub mod unattended;
 
 #[cfg(test)]
 mod tests;
@@ -103,7 +112,23 @@ pub struct HostTarget {
     /// stops the run with a finding.
     #[serde(default)]
     pub ssh_known_hosts: Option<PathBuf>,
+    /// Network interfaces whose state is checked (`["enp7s0"]`, the
+    /// private network the databases are reached over): up or down,
+    /// carrier, addresses, the unit that manages it. None by default.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// `host:port` addresses the host must reach (`["10.0.1.2:6379"]`),
+    /// tried with a TCP connect from the host. None by default.
+    #[serde(default)]
+    pub peers: Vec<crate::diagnostics::net::Address>,
 }
+
+/// The most `interfaces` a target may name: each is a few files and a
+/// finding in the thread; more is a list nobody reads at 3 a.m.
+pub const MAX_INTERFACES: usize = 8;
+/// The most `peers` a target may name: they are tried at once, and over
+/// ssh each is a process on the host.
+pub const MAX_PEERS: usize = 16;
 
 fn default_root() -> PathBuf {
     PathBuf::from("/")
@@ -125,6 +150,8 @@ impl HostTarget {
             ssh_port: None,
             ssh_key: None,
             ssh_known_hosts: None,
+            interfaces: Vec::new(),
+            peers: Vec::new(),
         }
     }
 
@@ -174,6 +201,24 @@ impl HostTarget {
         }
         if self.upgrade_window.is_zero() {
             return Err(("upgrade_window", "must be longer than 0, like 24h".into()));
+        }
+        if self.interfaces.len() > MAX_INTERFACES {
+            return Err((
+                "interfaces",
+                format!("names {}; at most {MAX_INTERFACES}", self.interfaces.len()),
+            ));
+        }
+        for name in &self.interfaces {
+            network::check_name(name).map_err(|m| ("interfaces", m))?;
+        }
+        if self.peers.len() > MAX_PEERS {
+            return Err((
+                "peers",
+                format!("names {}; at most {MAX_PEERS}", self.peers.len()),
+            ));
+        }
+        for peer in &self.peers {
+            peers::check_host(&peer.host).map_err(|m| ("peers", m))?;
         }
         Ok(())
     }
@@ -251,6 +296,21 @@ impl HostTarget {
             .shared()
         };
         let releases_dir = self.releases_dir.clone();
+        // systemctl --failed is run once and shared by the systemd and
+        // network checks.
+        let failed: systemd::SharedFailed = {
+            let ctx = ctx.clone();
+            async move {
+                Arc::new(match ctx.await {
+                    Some(c) => systemd::read_failed(&c).await,
+                    None => Ok(Vec::new()),
+                })
+            }
+            .boxed()
+            .shared()
+        };
+        let interfaces = self.interfaces.clone();
+        let peers = self.peers.clone();
 
         /// A check that first waits for the shared context; silent when
         /// there is no machine to read (the ssh check says why).
@@ -266,7 +326,8 @@ impl HostTarget {
                 .silence_hint(SILENCE_HINT)
             }};
         }
-        let (oom_log, reload_log) = (syslog.clone(), syslog);
+        let (oom_log, reload_log, net_log) = (syslog.clone(), syslog.clone(), syslog);
+        let net_failed = failed.clone();
         let mut checks = Vec::new();
         if self.ssh.is_some() {
             checks.push(
@@ -285,7 +346,9 @@ impl HostTarget {
             check!("host.fds", "File descriptors", |c| fds::check(&c)),
             check!("host.load", "Load", |c| load::check(&c)),
             check!("host.oom", "The kernel log", |c| oom::check(&c, oom_log)),
-            check!("host.systemd", "systemctl --failed", |c| systemd::check(&c)),
+            check!("host.systemd", "systemctl --failed", |_c| systemd::check(
+                failed
+            )),
             check!("host.apt", "The apt history", |c| apt::check(&c)),
             check!("host.deploys", "The releases directory", |c| {
                 releases::check(&c, releases_dir.as_deref())
@@ -293,7 +356,20 @@ impl HostTarget {
             check!("host.reloads", "The system log", |c| journal::check(
                 &c, reload_log
             )),
+            check!("host.unattended", "unattended-upgrades", |c| {
+                unattended::check(&c)
+            }),
         ]);
+        if !interfaces.is_empty() {
+            checks.push(check!("host.network", "The network interfaces", |c| {
+                network::check(&c, &interfaces, net_failed, net_log)
+            }));
+        }
+        if !peers.is_empty() {
+            checks.push(check!("host.peers", "TCP connects to the peers", |c| {
+                peers::check(&c, &peers)
+            }));
+        }
         checks
     }
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use futures::FutureExt;
 use time::OffsetDateTime;
 
-use super::{HostTarget, SYSLOG, apt, journal, machine, oom, snapshot, ssh, systemd};
+use super::{
+    HostTarget, SYSLOG, apt, aptconf, journal, machine, network, oom, peers, reboot, snapshot, ssh,
+    systemd, unattended,
+};
 use crate::model::report::Finding;
 
 impl HostTarget {
@@ -36,44 +39,82 @@ impl HostTarget {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             when,
         };
+        let mut files: Vec<String> = [
+            "proc/mounts",
+            "proc/self/mounts",
+            "proc/meminfo",
+            "proc/loadavg",
+            "proc/cpuinfo",
+            "proc/sys/fs/file-nr",
+            "proc/stat",
+            "proc/sys/kernel/dmesg_restrict",
+            aptconf::CONF_MAIN,
+        ]
+        .map(abs)
+        .to_vec();
+        for flag in reboot::FLAG {
+            files.push(abs(&format!("{flag}.pkgs")));
+        }
+        if !self.interfaces.is_empty() {
+            files.push(abs(network::IF_INET6));
+        }
+        for name in &self.interfaces {
+            for f in network::STATE_FILES {
+                files.push(abs(&format!("{}/{name}/{f}", network::SYS_NET)));
+            }
+        }
+        let mut commands = vec![
+            cmd(&oom::DMESG_ISO, snapshot::When::Always),
+            cmd(&oom::DMESG_PLAIN, snapshot::When::PreviousFailed),
+            cmd(&systemd::FAILED_ARGV, snapshot::When::Systemd),
+            snapshot::PlannedCommand {
+                argv: oom::journal_argv(start),
+                when: snapshot::When::Always,
+            },
+            snapshot::PlannedCommand {
+                argv: journal::journal_argv(start),
+                when: snapshot::When::Always,
+            },
+            cmd(&aptconf::TIMER_ARGV, snapshot::When::Systemd),
+        ];
+        if !self.interfaces.is_empty() {
+            commands.push(cmd(&network::IP_ARGV, snapshot::When::Always));
+        }
+        let mut dirs: Vec<String> = self
+            .releases_dir
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        if !self.interfaces.is_empty() {
+            dirs.push(abs(network::SYS_NET));
+        }
         snapshot::Plan {
-            files: [
-                "proc/mounts",
-                "proc/self/mounts",
-                "proc/meminfo",
-                "proc/loadavg",
-                "proc/cpuinfo",
-                "proc/sys/fs/file-nr",
-                "proc/stat",
-                "proc/sys/kernel/dmesg_restrict",
+            files,
+            binary: vec![abs("etc/localtime")],
+            logs: [
+                SYSLOG,
+                oom::KERN_LOG,
+                apt::HISTORY_LOG,
+                apt::DPKG_LOG,
+                unattended::LOG,
             ]
             .map(abs)
             .to_vec(),
-            binary: vec![abs("etc/localtime")],
-            logs: [SYSLOG, oom::KERN_LOG, apt::HISTORY_LOG, apt::DPKG_LOG]
+            since: start,
+            exists: [systemd::SYSTEMD_DIR, reboot::FLAG[0], reboot::FLAG[1]]
                 .map(abs)
                 .to_vec(),
-            since: start,
-            exists: vec![abs(systemd::SYSTEMD_DIR)],
-            dirs: self
-                .releases_dir
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect(),
-            commands: vec![
-                cmd(&oom::DMESG_ISO, snapshot::When::Always),
-                cmd(&oom::DMESG_PLAIN, snapshot::When::PreviousFailed),
-                cmd(&systemd::FAILED_ARGV, snapshot::When::Systemd),
-                snapshot::PlannedCommand {
-                    argv: oom::journal_argv(start),
-                    when: snapshot::When::Always,
-                },
-                snapshot::PlannedCommand {
-                    argv: journal::journal_argv(start),
-                    when: snapshot::When::Always,
-                },
-            ],
+            dirs,
+            commands,
             usage: true,
+            dir_files: vec![abs(aptconf::CONF_DIR)],
+            mtimes: reboot::FLAG.map(abs).to_vec(),
+            peers: self
+                .peers
+                .iter()
+                .map(|p| (p.host.clone(), p.port))
+                .collect(),
+            peer_secs: peers::remote_secs(self.check_budget()),
         }
     }
 

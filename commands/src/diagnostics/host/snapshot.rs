@@ -40,7 +40,22 @@ pub struct Plan {
     pub commands: Vec<PlannedCommand>,
     /// Whether to ask every mount's usage (`stat -f`).
     pub usage: bool,
+    /// Directories whose regular files are all read like [`Plan::files`]
+    /// (at most [`DIR_FILES_CAP`] each: `/etc/apt/apt.conf.d`).
+    pub dir_files: Vec<String>,
+    /// Paths whose modification time is asked (`/run/reboot-required`).
+    pub mtimes: Vec<String>,
+    /// Peers to try a TCP connect to from the host, all at once, each
+    /// within [`Plan::peer_secs`] (bash's `/dev/tcp` under `timeout`).
+    pub peers: Vec<(String, u16)>,
+    /// The most each peer connect may take on the host, in whole seconds
+    /// (busybox `timeout` takes no fractions).
+    pub peer_secs: u64,
 }
+
+/// The most files of one directory the script reads (a conf.d directory
+/// holds a dozen).
+pub const DIR_FILES_CAP: usize = 100;
 
 /// A command to run on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +103,17 @@ logs() { first=1
     fi
     first=
   done; }
+mtime() { printf '%s mtime %s\n' "$N" "$1"; e=$(stat -c %Y -- "$1" 2>&1 1>&3 3>&- </dev/null); end $? "$e"; }
+files() { n=0; for f in "$1"/*; do [ -f "$f" ] || continue; n=$((n+1)); [ "$n" -gt 100 ] && break; file "$f"; done; }
+probe() { if ! command -v bash >/dev/null 2>&1; then printf '127 missing'; return; fi
+  T=; command -v timeout >/dev/null 2>&1 && T="timeout $1"
+  e=$($T bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$2" "$3" 2>&1 </dev/null); printf '%s %s' $? "$(printf '%s' "$e" | tr '\n' ' ' | cut -c1-300)"; }
+peers() { s=$1; shift; d=$(mktemp -d 2>/dev/null) || d=; i=0
+  while [ $# -ge 2 ]; do i=$((i+1)); if [ -n "$d" ]; then probe "$s" "$1" "$2" > "$d/$i" & fi; shift 2; done
+  wait; n=$i; i=0
+  while [ "$i" -lt "$n" ]; do i=$((i+1)); printf '%s peer %s\n' "$N" "$i"
+    if [ -n "$d" ] && [ -s "$d/$i" ]; then r=$(cat "$d/$i"); end "${r%% *}" "${r#* }"; else end 1 'no temporary directory on the host (mktemp -d failed)'; fi
+  done; [ -n "$d" ] && rm -rf -- "$d"; }
 usage() { T=; command -v timeout >/dev/null 2>&1 && T='timeout 2'
   while read -r src mp rest; do printf '%s usage %s\n' "$N" "$mp"; p=$(printf '%b' "$mp")
     e=$($T stat -f -c '%S %b %f %a %c %d' -- "$p" 2>&1 1>&3 3>&- </dev/null); end $? "$e"
@@ -138,6 +164,24 @@ pub fn script(plan: &Plan, nonce: &str) -> String {
     }
     for l in &plan.logs {
         s.push_str(&format!("logs {} {}\n", quote(l), plan.since));
+    }
+    for d in &plan.dir_files {
+        s.push_str(&format!("files {}\n", quote(d)));
+    }
+    for m in &plan.mtimes {
+        s.push_str(&format!("mtime {}\n", quote(m)));
+    }
+    if !plan.peers.is_empty() {
+        let args: Vec<String> = plan
+            .peers
+            .iter()
+            .map(|(h, p)| format!("{} {}", quote(h), quote(&p.to_string())))
+            .collect();
+        s.push_str(&format!(
+            "peers {} {}\n",
+            plan.peer_secs.max(1),
+            args.join(" ")
+        ));
     }
     for (i, c) in plan.commands.iter().enumerate() {
         let argv: Vec<String> = c.argv.iter().map(|a| quote(a)).collect();
@@ -315,6 +359,55 @@ impl Snapshot {
             .is_some_and(|s| s.body == "1")
     }
 
+    /// The files of a directory collected whole (a [`Plan::dir_files`]
+    /// entry), by name, in name order.
+    pub fn dir_files(&self, dir: &str) -> Vec<(String, io::Result<String>)> {
+        let base = format!("{}/", absolute(dir).trim_end_matches('/'));
+        let mut out: Vec<(String, io::Result<String>)> = self
+            .sections
+            .iter()
+            .filter(|s| s.kind == "file")
+            .filter_map(|s| {
+                let name = s.arg.strip_prefix(&base)?;
+                (!name.is_empty() && !name.contains('/')).then(|| {
+                    let text = if s.rc == 0 {
+                        Ok(s.body.clone())
+                    } else {
+                        Err(io_error(&s.err))
+                    };
+                    (name.to_string(), text)
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// When a path was last modified.
+    pub fn modified(&self, path: &str) -> io::Result<std::time::SystemTime> {
+        let s = self
+            .find("mtime", &absolute(path))
+            .ok_or_else(|| not_collected(path))?;
+        if s.rc != 0 {
+            return Err(io_error(&s.err));
+        }
+        let secs: u64 = s.body.trim().parse().map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "unreadable stat -c %Y output")
+        })?;
+        Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+    }
+
+    /// How the connect to the `index`th planned peer (from 0) ended on the
+    /// host: `Ok(())` when it connected, else the exit status and the
+    /// shell's words (124: timed out; 127 and "missing": no bash).
+    pub fn peer(&self, index: usize) -> Result<(), (i32, String)> {
+        match self.find("peer", &(index + 1).to_string()) {
+            Some(s) if s.rc == 0 => Ok(()),
+            Some(s) => Err((s.rc, s.err.clone())),
+            None => Err((-1, "not collected".into())),
+        }
+    }
+
     /// A directory's names.
     pub fn dir(&self, path: &str) -> io::Result<Vec<String>> {
         let s = self
@@ -416,6 +509,10 @@ mod tests {
                 },
             ],
             usage: true,
+            dir_files: vec!["/etc/apt/apt.conf.d".into()],
+            mtimes: vec!["/run/reboot-required".into()],
+            peers: vec![("10.0.1.2".into(), 6379), ("::1".into(), 5432)],
+            peer_secs: 2,
         }
     }
 
@@ -427,6 +524,12 @@ mod tests {
         assert!(s.contains("\nlogs '/var/log/syslog' 1800000000\n"));
         assert!(s.contains("\ncmd 0 'dmesg' '--time-format' 'iso'\n"));
         assert!(s.contains("\n[ \"$R\" = 0 ] || cmd 1 'dmesg'\n"));
+        assert!(s.contains("\nfiles '/etc/apt/apt.conf.d'\n"));
+        assert!(s.contains("\nmtime '/run/reboot-required'\n"));
+        assert!(
+            s.contains("\npeers 2 '10.0.1.2' '6379' '::1' '5432'\n"),
+            "{s}"
+        );
         assert!(s.ends_with("usage\n"));
     }
 
@@ -437,7 +540,28 @@ mod tests {
         // tests/host_ssh.rs.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("20260131062000"), "").unwrap();
+        let conf_dir = tempfile::tempdir().unwrap();
+        let conf = conf_dir.path().to_path_buf();
+        std::fs::write(conf.join("50unattended-upgrades"), "a").unwrap();
+        std::fs::write(conf.join("20auto-upgrades"), "b").unwrap();
+        // A peer that listens and one where nothing does.
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (live_port, dead_port) = (
+            live.local_addr().unwrap().port(),
+            dead.local_addr().unwrap().port(),
+        );
+        drop(dead);
         let mut p = plan();
+        p.dir_files = vec![conf.display().to_string()];
+        p.mtimes = vec![
+            conf.join("20auto-upgrades").display().to_string(),
+            "/nonexistent-medic".into(),
+        ];
+        p.peers = vec![
+            ("127.0.0.1".into(), live_port),
+            ("127.0.0.1".into(), dead_port),
+        ];
         p.dirs = vec![
             dir.path().display().to_string(),
             "/nonexistent-medic".into(),
@@ -485,6 +609,40 @@ mod tests {
             snap.command(&["not", "planned"]),
             Err(CmdError::Missing(_))
         ));
+        let files: Vec<(String, String)> = snap
+            .dir_files(&conf.display().to_string())
+            .into_iter()
+            .map(|(n, t)| (n, t.unwrap()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("20auto-upgrades".to_string(), "b".to_string()),
+                ("50unattended-upgrades".to_string(), "a".to_string())
+            ]
+        );
+        let written = std::fs::metadata(conf.join("20auto-upgrades"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let got = snap
+            .modified(&conf.join("20auto-upgrades").display().to_string())
+            .unwrap();
+        assert_eq!(
+            got.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+            written
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        );
+        assert!(snap.modified("/nonexistent-medic").is_err());
+        if std::path::Path::new("/bin/bash").exists() {
+            assert_eq!(snap.peer(0), Ok(()), "{text}");
+            let (rc, words) = snap.peer(1).unwrap_err();
+            assert_eq!(rc, 1, "{words}");
+            assert!(words.contains("Connection refused"), "{words}");
+        }
+        drop(live);
         let usage = snap.usage("/").expect("the root filesystem's usage");
         assert!(usage.inodes_total > 0 || usage.used + usage.avail > 0);
         assert_eq!(

@@ -6,6 +6,8 @@
 //! `/` and systemd is PID 1 (`/run/systemd/system` exists); anywhere else
 //! (a container, a mounted root) this says so as a note, not as a fault.
 
+use std::sync::Arc;
+
 use super::Ctx;
 use super::io::CmdError;
 use crate::model::report::Finding;
@@ -72,35 +74,55 @@ pub const FAILED_ARGV: [&str; 5] = [
     "--no-pager",
 ];
 
+/// The failed units, or the finding saying why they could not be read
+/// (a note where systemd does not run, unknown when systemctl fails).
+pub type FailedUnits = Result<Vec<FailedUnit>, Finding>;
+
+/// `systemctl --failed`, run once per run and shared: the systemd check
+/// reports it, the network check names an interface's unit from it.
+pub type SharedFailed =
+    futures::future::Shared<futures::future::BoxFuture<'static, Arc<FailedUnits>>>;
+
 /// Runs `systemctl --failed` where systemd runs.
-pub async fn check(ctx: &Ctx) -> Vec<Finding> {
+pub async fn read_failed(ctx: &Ctx) -> FailedUnits {
     if !ctx.local {
-        return vec![Finding::ok(
+        return Err(Finding::ok(
             "host.systemd",
             format!(
                 "Failed units not checked: systemctl reads the running system, not files under {} (not available)",
                 ctx.root.display()
             ),
-        )];
+        ));
     }
     if !ctx.machine.exists(SYSTEMD_DIR).await {
-        return vec![Finding::ok(
+        return Err(Finding::ok(
             "host.systemd",
             "systemd is not running here (not available)",
-        )];
+        ));
     }
-    let f = match ctx.machine.run(&FAILED_ARGV, ctx.budget).await {
-        Ok(out) if out.success => findings(&parse_failed(&out.stdout)),
-        Ok(out) => Finding::unknown("host.systemd", "systemctl --failed did not answer")
-            .with_detail("medic's user needs no privilege for this; is the system bus (dbus) up?")
-            .with_evidence(out.stderr.trim().to_string()),
-        Err(CmdError::Missing(_)) => Finding::unknown(
+    match ctx.machine.run(&FAILED_ARGV, ctx.budget).await {
+        Ok(out) if out.success => Ok(parse_failed(&out.stdout)),
+        Ok(out) => Err(
+            Finding::unknown("host.systemd", "systemctl --failed did not answer")
+                .with_detail(
+                    "medic's user needs no privilege for this; is the system bus (dbus) up?",
+                )
+                .with_evidence(out.stderr.trim().to_string()),
+        ),
+        Err(CmdError::Missing(_)) => Err(Finding::unknown(
             "host.systemd",
             "systemd runs but systemctl is not installed here; install systemd's tools in medic's image",
-        ),
-        Err(e) => Finding::unknown("host.systemd", e.to_string()),
-    };
-    vec![f]
+        )),
+        Err(e) => Err(Finding::unknown("host.systemd", e.to_string())),
+    }
+}
+
+/// Reports the shared `systemctl --failed`.
+pub async fn check(failed: SharedFailed) -> Vec<Finding> {
+    match &*failed.await {
+        Ok(units) => vec![findings(units)],
+        Err(f) => vec![f.clone()],
+    }
 }
 
 #[cfg(test)]

@@ -368,3 +368,209 @@ async fn log_lines_quoted_as_evidence_are_redacted() {
         "not even a cut piece"
     );
 }
+
+/// The runbook's "Both Redis and PostgreSQL fail simultaneously" morning
+/// on a prepared root: the private interface lost its carrier and its unit
+/// failed, unattended-upgrades upgraded openssl and wants a reboot that it
+/// will do itself, one peer listens and one does not.
+#[tokio::test]
+async fn network_and_automatic_updates_on_a_prepared_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "sys/class/net/enp7s0/operstate", "down\n");
+    write(root, "sys/class/net/enp7s0/carrier", "0\n");
+    write(root, "sys/class/net/enp7s0/flags", "0x1003\n");
+    write(root, "sys/class/net/enp7s0/carrier_down_count", "3\n");
+    write(root, "sys/class/net/lo/operstate", "unknown\n");
+    write(root, "sys/class/net/lo/carrier", "1\n");
+    write(root, "sys/class/net/lo/flags", "0x9\n");
+    write(
+        root,
+        "proc/net/if_inet6",
+        "00000000000000000000000000000001 01 80 10 80       lo\n",
+    );
+    write(
+        root,
+        "var/log/syslog",
+        "Jan 31 06:31:58 web1 kernel: [8123.100000] virtio_net virtio2 enp7s0: Link is Down\n\
+         Jan 31 06:31:59 web1 systemd[1]: hc-net-ifup@enp7s0.service: Failed with result 'exit-code'.\n",
+    );
+    write(
+        root,
+        "var/log/unattended-upgrades/unattended-upgrades.log",
+        "2026-01-31 06:31:40,118 INFO Starting unattended upgrades script\n\
+         2026-01-31 06:31:40,119 INFO Allowed origins are: o=Ubuntu,a=noble, o=Ubuntu,a=noble-security\n\
+         2026-01-31 06:32:05,123 INFO Packages that will be upgraded: libssl3t64 openssl\n\
+         2026-01-31 06:32:05,124 INFO Writing dpkg log to /var/log/unattended-upgrades/unattended-upgrades-dpkg.log\n\
+         2026-01-31 06:32:10,870 INFO All upgrades installed\n",
+    );
+    // Last week's rotation, compressed, with a failed run: outside 24 h.
+    let gz = std::fs::File::create(
+        root.join("var/log/unattended-upgrades/unattended-upgrades.log.1.gz"),
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+    gz.write_all(
+        b"2026-01-25 06:10:01,001 INFO Starting unattended upgrades script\n\
+          2026-01-25 06:10:09,442 INFO Packages that will be upgraded: systemd libsystemd0\n\
+          2026-01-25 06:10:30,052 ERROR Installing the upgrades failed!\n\
+          2026-01-25 06:10:30,062 ERROR error message: 'installArchives() failed'\n",
+    )
+    .unwrap();
+    gz.finish().unwrap();
+    write(
+        root,
+        "etc/apt/apt.conf.d/20auto-upgrades",
+        "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+    );
+    write(
+        root,
+        "etc/apt/apt.conf.d/50unattended-upgrades",
+        "//Unattended-Upgrade::Automatic-Reboot \"false\";\nUnattended-Upgrade::Automatic-Reboot \"false\";\n",
+    );
+    write(
+        root,
+        "etc/apt/apt.conf.d/52unattended-upgrades-local",
+        "Unattended-Upgrade::Automatic-Reboot \"true\";\nUnattended-Upgrade::Automatic-Reboot-Time \"02:00\";\n",
+    );
+    write(
+        root,
+        "var/run/reboot-required",
+        "*** System restart required ***\n",
+    );
+    write(
+        root,
+        "var/run/reboot-required.pkgs",
+        "libssl3t64\nlinux-image-6.8.0-51-generic\nlibssl3t64\n",
+    );
+    std::fs::File::options()
+        .write(true)
+        .open(root.join("var/run/reboot-required"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::from(
+            now() + time::Duration::seconds(3),
+        ))
+        .unwrap();
+    let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (live_addr, dead_addr) = (live.local_addr().unwrap(), dead.local_addr().unwrap());
+    drop(dead);
+
+    let spec: TargetSpec = serde_json::from_value(serde_json::json!({
+        "kind": "host",
+        "root": root,
+        "interfaces": ["enp7s0", "lo"],
+        "peers": [live_addr.to_string(), dead_addr.to_string()],
+    }))
+    .unwrap();
+    let TargetSpec::Host(target) = spec else {
+        panic!("not a host")
+    };
+    target.validate().unwrap();
+    let fs = target.check_all(now() + time::Duration::seconds(20)).await;
+
+    let net = find(&fs, "host.network");
+    assert_eq!(net.len(), 2, "{net:#?}");
+    let enp = net.iter().find(|f| f.summary.contains("enp7s0")).unwrap();
+    assert_eq!(enp.status, Status::Critical, "{enp:#?}");
+    assert!(
+        enp.summary
+            .starts_with("Interface enp7s0 is down: no carrier (operstate down)"),
+        "{}",
+        enp.summary
+    );
+    assert!(
+        enp.detail.iter().any(|d| d
+            == "In the last 24 h: 06:31:59 UTC (28 s ago) its unit failed; 06:31:58 UTC (29 s ago) its link went down"),
+        "{enp:#?}"
+    );
+    assert!(
+        enp.detail
+            .iter()
+            .any(|d| d.starts_with("IPv4 addresses not read: files under")),
+        "{enp:#?}"
+    );
+    assert!(
+        enp.evidence
+            .as_deref()
+            .unwrap()
+            .contains("hc-net-ifup@enp7s0.service: Failed with result 'exit-code'.")
+    );
+    let lo = net.iter().find(|f| f.summary.contains(" lo ")).unwrap();
+    assert_eq!(lo.status, Status::Ok, "{lo:#?}");
+    assert_eq!(lo.summary, "Interface lo is up: carrier on, ::1/128");
+
+    let peers = find(&fs, "host.peers");
+    assert_eq!(peers.len(), 2);
+    assert!(
+        peers
+            .iter()
+            .any(|f| f.status != Status::Critical && f.summary.contains(&live_addr.to_string())),
+        "{peers:#?}"
+    );
+    assert!(
+        peers.iter().any(|f| f.status == Status::Critical
+            && f.summary == format!("Connection refused by {dead_addr}")),
+        "{peers:#?}"
+    );
+
+    let uu = find(&fs, "host.unattended")[0];
+    assert_eq!(uu.status, Status::Ok, "{uu:#?}");
+    assert_eq!(
+        uu.summary,
+        "unattended-upgrades upgraded 2 packages in the last 24 h; latest run at 06:31:40 UTC (46 s ago)"
+    );
+    assert!(
+        uu.detail.iter().any(|d| d
+            == "Automatic reboot: on at 02:00 host time (Unattended-Upgrade::Automatic-Reboot in /etc/apt/apt.conf.d/52unattended-upgrades-local)"),
+        "{uu:#?}"
+    );
+    assert!(
+        !uu.detail.iter().any(|d| d.contains("failed")),
+        "last week's failure is outside the window: {uu:#?}"
+    );
+    let reboot = find(&fs, "host.reboot")[0];
+    assert_eq!(reboot.status, Status::Warn, "{reboot:#?}");
+    assert_eq!(
+        reboot.summary,
+        "Reboot pending since 06:32:10 UTC (17 s ago) for libssl3t64, linux-image-6.8.0-51-generic: unattended-upgrades will reboot the host after its next run"
+    );
+
+    // A wider window reaches into the gz rotation and its failed run.
+    let wide = HostTarget {
+        upgrade_window: Duration::from_secs(10 * 86_400),
+        ..target
+    };
+    let fs = wide.check_all(now() + time::Duration::seconds(20)).await;
+    let uu = find(&fs, "host.unattended")[0];
+    assert!(
+        uu.detail.iter().any(|d| d.starts_with(
+            "2026-01-25 06:10 UTC (6 days ago): failed: Installing the upgrades failed!"
+        )),
+        "{uu:#?}"
+    );
+    drop(live);
+}
+
+#[test]
+fn bad_network_keys_are_refused_by_name() {
+    let host = |json: serde_json::Value| -> HostTarget {
+        match serde_json::from_value::<TargetSpec>(json).unwrap() {
+            TargetSpec::Host(h) => h,
+            _ => panic!("not a host"),
+        }
+    };
+    let bad_iface = host(serde_json::json!({"kind": "host", "interfaces": ["../etc"]}));
+    assert_eq!(bad_iface.validate().unwrap_err().0, "interfaces");
+    let bad_peer = host(serde_json::json!({"kind": "host", "peers": ["a/b:80"]}));
+    assert_eq!(bad_peer.validate().unwrap_err().0, "peers");
+    let many =
+        host(serde_json::json!({"kind": "host", "peers": vec!["10.0.1.2:6379"; MAX_PEERS + 1]}));
+    assert_eq!(many.validate().unwrap_err().0, "peers");
+    // A peer without a port is refused while parsing, naming it.
+    let err = serde_json::from_value::<TargetSpec>(
+        serde_json::json!({"kind": "host", "peers": ["10.0.1.2"]}),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("has no port"), "{err}");
+}
