@@ -105,7 +105,7 @@ impl SlackRuntime {
             .json(&body)
             .send()
             .await
-            .map_err(|e| medic_commands::redact::redact(&e.without_url().to_string()))?;
+            .map_err(response_url_error)?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -151,7 +151,7 @@ impl SlackRuntime {
             .json(&body)
             .send()
             .await
-            .map_err(|e| medic_commands::redact::redact(&e.to_string()))?;
+            .map_err(response_url_error)?;
         if response.status().is_success() {
             tracing::info!(
                 code,
@@ -165,4 +165,11 @@ impl SlackRuntime {
             ))
         }
     }
+}
+
+/// Why a `response_url` could not be reached, without the URL: its path
+/// is a bearer credential for answering in that channel, and this text
+/// is logged and stored with the run.
+fn response_url_error(error: reqwest::Error) -> String {
+    medic_commands::redact::redact(&error.without_url().to_string())
 }
