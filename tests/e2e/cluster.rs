@@ -13,7 +13,7 @@ use medic_commands::model::inbound::Platform;
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
 use medic_tests::services::{dead_port, redis_cmd};
-use medic_tests::signing::{slack_signature, slash_form};
+use medic_tests::signing::{post_slash, slash_form};
 use medic_tests::wait::eventually;
 use medic_tests::{BOT_TOKEN, SIGNING_SECRET, redis_target, require_redis};
 
@@ -154,15 +154,7 @@ async fn slash(port: u16, slack: &FakeSlack, channel: &str, user: &str, text: &s
         user,
         &slack.response_url("r1"),
     );
-    let ts = medic_tests::now_unix();
-    let sig = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/slack/commands"))
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", sig)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
+    let r = post_slash(&reqwest::Client::new(), port, body)
         .await
         .expect("medic answers");
     assert_eq!(r.status(), 200);

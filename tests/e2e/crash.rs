@@ -36,7 +36,12 @@ pub(crate) fn probe(i: usize) -> String {
 
 /// An Alertmanager v4 notification for alert `i`, alone in its group.
 pub(crate) fn payload(i: usize) -> String {
-    let name = probe(i);
+    firing(&probe(i), "crash", i as u64 + 1)
+}
+
+/// An Alertmanager v4 notification of one firing alert named `name`,
+/// alone in its group, labelled with `team` (what routes can match).
+pub(crate) fn firing(name: &str, team: &str, fingerprint: u64) -> String {
     serde_json::json!({
         "version": "4",
         "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
@@ -44,17 +49,17 @@ pub(crate) fn payload(i: usize) -> String {
         "status": "firing",
         "receiver": "medic",
         "groupLabels": { "alertname": name },
-        "commonLabels": { "alertname": name, "severity": "critical" },
+        "commonLabels": { "alertname": name, "severity": "critical", "team": team },
         "commonAnnotations": { "summary": format!("{name} fires") },
         "externalURL": "http://alertmanager.example:9093",
         "alerts": [{
             "status": "firing",
-            "labels": { "alertname": name, "severity": "critical", "instance": "db-1:9100" },
+            "labels": { "alertname": name, "severity": "critical", "team": team, "instance": "db-1:9100" },
             "annotations": { "summary": format!("{name} fires") },
             "startsAt": "2026-11-29T20:00:00Z",
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus.example:9090/graph",
-            "fingerprint": format!("{:016x}", i + 1),
+            "fingerprint": format!("{fingerprint:016x}"),
         }],
     })
     .to_string()

@@ -142,7 +142,7 @@ async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
 #[tokio::test]
 async fn a_diag_on_a_killed_replica_is_answered_once_by_the_other() {
     use medic_commands::diagnostics::SecretUrl;
-    use medic_tests::signing::{slack_signature, slash_form};
+    use medic_tests::signing::{post_slash, slash_form};
     use medic_tests::{redis_target, store_idle};
 
     const DIAGS: &str = "C0REPLICADIAG";
@@ -186,15 +186,7 @@ async fn a_diag_on_a_killed_replica_is_answered_once_by_the_other() {
             &slack.response_url("r1"),
         );
         async move {
-            let ts = medic_tests::now_unix();
-            let sig = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
-            let r = reqwest::Client::new()
-                .post(format!("http://127.0.0.1:{port}/slack/commands"))
-                .header("x-slack-request-timestamp", ts.to_string())
-                .header("x-slack-signature", sig)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
+            let r = post_slash(&reqwest::Client::new(), port, body)
                 .await
                 .expect("medic answers");
             assert_eq!(r.status(), 200);

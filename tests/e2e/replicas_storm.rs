@@ -14,12 +14,13 @@ use medic_commands::diagnostics::SecretUrl;
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
 use medic_tests::services::dead_port;
-use medic_tests::signing::{slack_signature, slash_form};
+use medic_tests::signing::{post_slash, slash_form};
 use medic_tests::wait::eventually;
 use medic_tests::{BOT_TOKEN, SIGNING_SECRET, redis_target, require_redis, store_idle};
 use tokio::task::JoinSet;
 
 use super::child::Process;
+use super::crash::firing;
 use super::replicas::duties;
 
 const TOKEN: &str = "am-storm-t0ken";
@@ -44,32 +45,9 @@ fn probe(i: usize) -> String {
     format!("StormProbe{i:03}")
 }
 
-/// An Alertmanager v4 notification for alert `i`, alone in its group,
-/// labelled with its team.
+/// Alert `i`'s notification, labelled with its team.
 fn payload(i: usize) -> String {
-    let name = probe(i);
-    let team = format!("t{}", i % TEAMS);
-    serde_json::json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "medic",
-        "groupLabels": { "alertname": name },
-        "commonLabels": { "alertname": name, "severity": "critical", "team": team },
-        "commonAnnotations": { "summary": format!("{name} fires") },
-        "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": "firing",
-            "labels": { "alertname": name, "severity": "critical", "team": team, "instance": "db-1:9100" },
-            "annotations": { "summary": format!("{name} fires") },
-            "startsAt": "2026-12-06T20:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus.example:9090/graph",
-            "fingerprint": format!("{:016x}", i + 0x5700),
-        }],
-    })
-    .to_string()
+    firing(&probe(i), &format!("t{}", i % TEAMS), i as u64 + 0x5700)
 }
 
 /// The load balancer: delivery `n` goes to replica `n % 3`; a replica
@@ -113,16 +91,7 @@ async fn diag(
     );
     for k in 0..ports.len() {
         let port = ports[(n + k) % ports.len()];
-        let ts = medic_tests::now_unix();
-        let sig = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
-        let answer = http
-            .post(format!("http://127.0.0.1:{port}/slack/commands"))
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sig)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.clone())
-            .send()
-            .await;
+        let answer = post_slash(http, port, body.clone()).await;
         if let Ok(r) = answer
             && r.status().is_success()
             && let Ok(v) = r.json::<serde_json::Value>().await
