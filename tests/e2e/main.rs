@@ -23,6 +23,7 @@ mod oncall;
 mod operations;
 mod outbox;
 mod parity;
+mod poison;
 mod remediation;
 mod replicas;
 mod replicas_storm;

@@ -119,22 +119,47 @@ async fn deliveries(state: &AppState) -> Round {
         Err(error) if batch.len() > 1 => {
             tracing::warn!(%error, deliveries = batch.len(), "Could not apply a batch of deliveries; applying them one by one.");
         }
-        Err(error) => {
-            tracing::warn!(delivery = batch[0].id, %error, "Could not apply a delivery; will retry.");
-            return Round::Failed;
-        }
+        Err(_) => {}
     }
     // One by one, so that a delivery that keeps failing holds back only
-    // itself and those after it, and the log names it.
+    // itself and those after it, and the log names it; after
+    // PARK_AFTER failures it is parked and the rest go on.
     for delivery in &batch {
         let one = std::slice::from_ref(delivery);
         if let Err(error) = super::apply_batch(&state.store, settings, platforms, one).await {
-            tracing::warn!(delivery = delivery.id, %error, "Could not apply a delivery; will retry.");
+            let error = error.to_string();
+            match state
+                .store
+                .delivery_failed(delivery.id, &error, PARK_AFTER)
+                .await
+            {
+                Ok(true) => {
+                    tracing::error!(
+                        delivery = delivery.id,
+                        %error,
+                        "An alert delivery failed to apply {PARK_AFTER} times; parked (kept in `deliveries` with its error), so the ones behind it go on."
+                    );
+                    state.metrics.delivery_parked();
+                    continue;
+                }
+                Ok(false) => {
+                    tracing::warn!(delivery = delivery.id, %error, "Could not apply a delivery; will retry.");
+                }
+                Err(db) => {
+                    tracing::warn!(delivery = delivery.id, %error, %db, "Could not apply a delivery nor record why; will retry.");
+                }
+            }
             return Round::Failed;
         }
     }
     taken
 }
+
+/// Failures after which a delivery is parked instead of tried again: a
+/// few, so that a database that blinked is waited out, and a delivery
+/// that can never apply holds the ones behind it for seconds, not
+/// forever.
+const PARK_AFTER: i32 = 5;
 
 /// Runs pending runbook jobs at once; true when there were any.
 async fn jobs(state: &AppState) -> bool {

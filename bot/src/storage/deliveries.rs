@@ -57,13 +57,47 @@ pub struct NewDelivery {
 impl NewDelivery {
     /// A delivery of `alerts`, serialised here (in the webhook's own task,
     /// not in the writer every webhook waits for).
-    pub fn new(source: &'static str, delivery_id: String, alerts: Vec<Alert>) -> NewDelivery {
+    pub fn new(source: &'static str, delivery_id: String, mut alerts: Vec<Alert>) -> NewDelivery {
+        let mut alerts_json = serde_json::to_string(&alerts).unwrap_or_default();
+        // U+0000 is valid JSON and a valid Rust string, but PostgreSQL's
+        // text columns refuse it: an alert carrying one (a title, a frame)
+        // could never be stored as an incident. It is replaced where it
+        // enters, in every field; the JSON spells it `\u0000`, so the
+        // common case costs one search.
+        if alerts_json.contains("\\u0000")
+            && let Ok(mut value) = serde_json::to_value(&alerts)
+        {
+            replace_nul(&mut value);
+            if let Ok(clean) = serde_json::from_value(value) {
+                alerts = clean;
+                alerts_json = serde_json::to_string(&alerts).unwrap_or_default();
+            }
+        }
         NewDelivery {
             source,
             delivery_id,
-            alerts_json: serde_json::to_string(&alerts).unwrap_or_default(),
+            alerts_json,
             alerts,
         }
+    }
+}
+
+/// Replaces U+0000 with U+FFFD in every string of `value`, keys included.
+fn replace_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const NUL: char = '\0';
+    match value {
+        Value::String(s) if s.contains(NUL) => *s = s.replace(NUL, "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul),
+        Value::Object(map) if map.keys().any(|k| k.contains(NUL)) => {
+            let taken = std::mem::take(map);
+            for (k, mut v) in taken {
+                replace_nul(&mut v);
+                map.insert(k.replace(NUL, "\u{FFFD}"), v);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(replace_nul),
+        _ => {}
     }
 }
 
@@ -495,6 +529,39 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Records that delivery `id` could not be applied, with why; parks it
+    /// once it has failed `park_after` times. `true` when it is parked
+    /// now.
+    pub async fn delivery_failed(
+        &self,
+        id: i64,
+        error: &str,
+        park_after: i32,
+    ) -> sqlx::Result<bool> {
+        let _turn = self.write_turn().await;
+        let state: String = sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, error = $2, \
+             state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE state END \
+             WHERE id = $1 RETURNING state",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(park_after)
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        Ok(state == "parked")
+    }
+
+    /// How many deliveries are parked: failed to apply too often, kept
+    /// for an operator to look at.
+    pub async fn parked_deliveries(&self) -> sqlx::Result<i64> {
+        sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state = 'parked'")
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)
     }
 
     /// How many deliveries are stored for `source`.

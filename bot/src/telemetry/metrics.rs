@@ -124,6 +124,7 @@ pub struct Metrics {
     reports: Family<PostLabels, Counter>,
     alert_deliveries: Family<AlertLabels, Counter>,
     incident_digests: Counter,
+    deliveries_parked: Counter,
     outbox_failed: Family<FailedLabels, Counter>,
     duties: Family<DutyLabels, Gauge>,
 }
@@ -225,6 +226,12 @@ impl Metrics {
             "Chat messages marked failed in the outbox, by platform and reason (rejected: the platform refused it; gave_up: undelivered for outbox.give_up_after; orphaned: what it belongs under was not posted)",
             outbox_failed.clone(),
         );
+        let deliveries_parked = Counter::default();
+        registry.register(
+            "deliveries_parked",
+            "Alert deliveries parked after failing to apply several times (kept in the database with their error; the ones behind them go on)",
+            deliveries_parked.clone(),
+        );
         let duties = Family::<DutyLabels, Gauge>::default();
         registry.register(
             "duty_held",
@@ -237,6 +244,7 @@ impl Metrics {
             outbox_failed,
             alert_deliveries,
             incident_digests,
+            deliveries_parked,
             http_requests,
             ack_counters,
             ack_seconds,
@@ -310,6 +318,11 @@ impl Metrics {
                 reason,
             })
             .inc();
+    }
+
+    /// A delivery was parked ([`crate::incidents::worker`]).
+    pub fn delivery_parked(&self) {
+        self.deliveries_parked.inc();
     }
 
     /// A storm's new incidents were folded into one digest.
