@@ -21,6 +21,21 @@ use serde::{Deserialize, Serialize};
 /// the durable outbox stores and its sender posts.
 pub type Wire = String;
 
+/// The longest a platform's `Retry-After` is obeyed: a value past it (a
+/// bug, a hostile proxy) would otherwise park a channel for years, or
+/// overflow the clock it is added to.
+pub const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A `Retry-After` in seconds as a platform may send it (fractional, or
+/// anything a header can hold): negative is now, past [`LONGEST_WAIT`] is
+/// that, and what is not a number (NaN) is one second.
+pub fn wait_of_secs(secs: f64) -> std::time::Duration {
+    if secs.is_nan() {
+        return std::time::Duration::from_secs(1);
+    }
+    std::time::Duration::from_secs_f64(secs.clamp(0.0, LONGEST_WAIT.as_secs_f64()))
+}
+
 /// The other incident of one event, as a correlation note names it.
 #[derive(Debug, Clone, Copy)]
 pub struct Correlated<'a> {
@@ -183,6 +198,22 @@ pub fn shorten(text: &str, max: usize) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_after_of_any_value_is_a_bounded_wait() {
+        use std::time::Duration;
+        assert_eq!(wait_of_secs(1.5), Duration::from_millis(1500));
+        assert_eq!(wait_of_secs(f64::NAN), Duration::from_secs(1));
+        assert_eq!(wait_of_secs(-3.0), Duration::ZERO);
+        assert_eq!(wait_of_secs(f64::INFINITY), LONGEST_WAIT);
+        assert_eq!(wait_of_secs(1e300), LONGEST_WAIT);
+        // Added to now, the longest wait is a time, not an overflow.
+        assert!(
+            std::time::Instant::now()
+                .checked_add(LONGEST_WAIT)
+                .is_some()
+        );
+    }
 
     #[test]
     fn a_long_text_is_cut_between_lines_and_loses_nothing() {

@@ -179,7 +179,7 @@ impl DiscordApi {
         if status.as_u16() == 429 {
             let secs = error.retry_after.or(header_wait).unwrap_or(1.0);
             return Err(DiscordApiError::RateLimited {
-                retry_after: Duration::from_secs_f64(secs.clamp(0.0, 3600.0)),
+                retry_after: crate::chat::wait_of_secs(secs),
                 global: error.global,
             });
         }

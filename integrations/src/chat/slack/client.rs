@@ -54,7 +54,10 @@ impl From<SlackClientError> for SlackApiError {
     fn from(e: SlackClientError) -> Self {
         match e {
             SlackClientError::RateLimitError(r) => SlackApiError::RateLimited {
-                retry_after: r.retry_after.unwrap_or(Duration::from_secs(1)),
+                retry_after: r
+                    .retry_after
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(crate::chat::LONGEST_WAIT),
             },
             SlackClientError::ApiError(a) => SlackApiError::Rejected { code: a.code },
             SlackClientError::ProtocolError(p) => SlackApiError::Unreadable(redact(&p.to_string())),

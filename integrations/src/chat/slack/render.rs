@@ -78,7 +78,7 @@ pub fn root_message(report: &Report, prov: &Provenance) -> SlackMessageContent {
     let line = root_line(report);
     let (headline, _) = shorten(
         &escape(&report.headline()),
-        MAX_SECTION_TEXT - line.chars().count() - 1,
+        MAX_SECTION_TEXT.saturating_sub(line.chars().count() + 1),
     );
     let fallback = format!(
         "{} {} — {}: {}",
@@ -228,7 +228,7 @@ pub fn diagnosis_root(diagnosis: &Diagnosis, prov: &Provenance) -> SlackMessageC
     );
     let (headline, _) = shorten(
         &escape(&diagnosis.headline()),
-        MAX_SECTION_TEXT - line.chars().count() - 1,
+        MAX_SECTION_TEXT.saturating_sub(line.chars().count() + 1),
     );
     let fallback = format!(
         "{} {} — {}: {}",
@@ -397,6 +397,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_target_name_longer_than_a_section_still_makes_a_root() {
+        let mut r = report(vec![Finding::ok("redis.ping", "PONG")]);
+        r.target.name = "r".repeat(MAX_SECTION_TEXT + 10);
+        let j = json(&root_message(&r, &prov()));
+        assert!(j["blocks"].is_array());
     }
 
     #[test]

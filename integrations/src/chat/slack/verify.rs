@@ -70,7 +70,9 @@ impl SlackVerifier {
             .trim()
             .parse()
             .map_err(|_| VerifyError::BadTimestamp)?;
-        let age_secs = (now_unix - ts).abs();
+        // Any i64 is a timestamp a client can send: the distance must not
+        // overflow (i64::MIN would, as a plain subtraction).
+        let age_secs = i64::try_from(now_unix.abs_diff(ts)).unwrap_or(i64::MAX);
         if age_secs > MAX_SKEW_SECS {
             return Err(VerifyError::Stale { age_secs });
         }
@@ -111,6 +113,18 @@ mod tests {
     const SIG: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
     const BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     const NOW: i64 = 1_531_420_618;
+
+    #[test]
+    fn a_timestamp_at_the_edge_of_i64_is_stale_not_a_panic() {
+        let v = SlackVerifier::new(SECRET);
+        for ts in [i64::MIN, i64::MAX] {
+            let ts = ts.to_string();
+            assert!(matches!(
+                v.verify(Some(&ts), Some(SIG), BODY.as_bytes(), NOW),
+                Err(VerifyError::Stale { .. })
+            ));
+        }
+    }
 
     #[test]
     fn slacks_published_vector_passes() {
