@@ -34,6 +34,37 @@ fn precondition(action: &Action, report: &Report) -> (bool, String) {
     }
 }
 
+/// An approved request that will not run, and why: recorded, audited and
+/// shown on its status message (once, whoever gets here first).
+async fn skip(state: &AppState, request: &Request, why: &str) {
+    let why = format!("not run: {why}");
+    if let Ok(true) = state
+        .store
+        .finish_request(
+            &request.id,
+            RequestState::Approved,
+            RequestState::Skipped,
+            &why,
+            None,
+        )
+        .await
+    {
+        audit(
+            state,
+            AuditEvent {
+                event: "skipped",
+                actor: "medic",
+                action: &request.action,
+                target: &request.target,
+                ref_id: &request.id,
+                detail: &why,
+            },
+        )
+        .await;
+        refresh(state, &request.id, Vec::new()).await;
+    }
+}
+
 /// Runs an approved request to its end. Returns at once when another
 /// caller claimed it first.
 pub async fn execute<N: Notifier>(
@@ -45,37 +76,19 @@ pub async fn execute<N: Notifier>(
     // Checked at the press and again now: another request of the same
     // action and target may have run while this one waited for approval.
     if let Err(why) = super::gate(&state.store, action, &request.target).await {
-        let why = format!("not run: {why}");
-        if let Ok(true) = state
-            .store
-            .finish_request(
-                &request.id,
-                RequestState::Approved,
-                RequestState::Skipped,
-                &why,
-                None,
-            )
-            .await
-        {
-            audit(
-                state,
-                AuditEvent {
-                    event: "skipped",
-                    actor: "medic",
-                    action: &request.action,
-                    target: &request.target,
-                    ref_id: &request.id,
-                    detail: &why,
-                },
-            )
-            .await;
-            refresh(state, &request.id, Vec::new()).await;
-        }
-        return;
+        return skip(state, &request, &why).await;
     }
-    match state.store.claim_run(&request.id).await {
+    match state.store.claim_run(&request.id, action.cooldown).await {
         Ok(Claim::Won) => {}
         Ok(Claim::Lost) => return,
+        // Another request ran between the gate and the claim.
+        Ok(Claim::Cooling) => {
+            let why = super::gate(&state.store, action, &request.target)
+                .await
+                .err()
+                .unwrap_or_else(|| "its cooldown has not passed".to_string());
+            return skip(state, &request, &why).await;
+        }
         Ok(Claim::Busy) => {
             let why = "not run: another run of this action on this target is in progress";
             let _ = state

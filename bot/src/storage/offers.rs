@@ -156,6 +156,9 @@ pub enum Claim {
     Lost,
     /// Another run of the action on the target is in progress.
     Busy,
+    /// Another run of the action on the target finished within its
+    /// cooldown.
+    Cooling,
 }
 
 fn params_json(p: &BTreeMap<String, String>) -> String {
@@ -382,18 +385,34 @@ impl Store {
 
     /// approved → running. At most one caller wins; a run of the same
     /// action on the same target in progress makes it [`Claim::Busy`]
-    /// (the partial unique index refuses a second `running` row).
-    pub async fn claim_run(&self, id: &str) -> sqlx::Result<Claim> {
+    /// (the partial unique index refuses a second `running` row), and one
+    /// that finished less than `cooldown` ago [`Claim::Cooling`]: the
+    /// cooldown is decided in the claim's own statement, so two requests
+    /// approved at once cannot both pass it.
+    pub async fn claim_run(&self, id: &str, cooldown: std::time::Duration) -> sqlx::Result<Claim> {
+        let now = now_ms();
         let result = sqlx::query(
-            "UPDATE action_requests SET state = 'running', started_at = $2 WHERE id = $1 AND state = 'approved'",
+            "UPDATE action_requests SET state = 'running', started_at = $2 \
+             WHERE id = $1 AND state = 'approved' AND NOT EXISTS ( \
+               SELECT 1 FROM action_requests done \
+               WHERE done.action = action_requests.action AND done.target = action_requests.target \
+                 AND done.state IN ('succeeded', 'failed') AND done.finished_at > $3)",
         )
         .bind(id)
-        .bind(now_ms())
+        .bind(now)
+        .bind(now - cooldown.as_millis() as i64)
         .execute(self.pool())
         .await;
         match result {
             Ok(done) if done.rows_affected() == 1 => Ok(Claim::Won),
-            Ok(_) => Ok(Claim::Lost),
+            // Not claimed: taken by someone else, or still approved and
+            // held back by the cooldown.
+            Ok(_) => match self.request(id).await? {
+                Some(r) if r.state == RequestState::Approved && !cooldown.is_zero() => {
+                    Ok(Claim::Cooling)
+                }
+                _ => Ok(Claim::Lost),
+            },
             Err(e)
                 if e.as_database_error()
                     .is_some_and(|d| d.is_unique_violation()) =>

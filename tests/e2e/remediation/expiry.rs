@@ -121,7 +121,13 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
         status_row: None,
     };
     assert!(store.create_request(&request).await.unwrap());
-    assert_eq!(store.claim_run(&request.id).await.unwrap(), Claim::Won);
+    assert_eq!(
+        store
+            .claim_run(&request.id, std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        Claim::Won
+    );
     // While it runs, the action is blocked. (Asked before the run is aged:
     // once it is, housekeeping may fail it at any moment.)
     assert!(store.run_history("mark", "svc").await.unwrap().1);

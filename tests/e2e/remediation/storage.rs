@@ -4,6 +4,7 @@
 //! (scripts/test does both).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use medic::storage::Store;
 use medic::storage::audit::{AuditEvent, verify};
@@ -92,7 +93,10 @@ async fn two_processes_move_each_request_once() {
     assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|w| **w).count(), 1);
 
     // Exactly one process claims the run.
-    let (x, y) = tokio::join!(a.claim_run(&id), b.claim_run(&id));
+    let (x, y) = tokio::join!(
+        a.claim_run(&id, Duration::ZERO),
+        b.claim_run(&id, Duration::ZERO)
+    );
     let mut claims = [x.unwrap(), y.unwrap()];
     claims.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(claims, [Claim::Lost, Claim::Won]);
@@ -105,7 +109,10 @@ async fn two_processes_move_each_request_once() {
     let other = request(&offer(&a).await, "U2", 0);
     assert!(a.create_request(&other).await.unwrap());
     assert_eq!(a.run_history("mark", "svc").await.unwrap(), (None, true));
-    assert_eq!(b.claim_run(&other.id).await.unwrap(), Claim::Busy);
+    assert_eq!(
+        b.claim_run(&other.id, Duration::ZERO).await.unwrap(),
+        Claim::Busy
+    );
 
     assert!(
         a.finish_request(
@@ -125,7 +132,21 @@ async fn two_processes_move_each_request_once() {
     );
     let (last, running) = a.run_history("mark", "svc").await.unwrap();
     assert!(last.is_some() && !running);
-    assert_eq!(b.claim_run(&other.id).await.unwrap(), Claim::Won);
+    // Approved at the same time as `other`, a third request meets the
+    // action's cooldown in the claim itself, whatever a check before it
+    // said.
+    let third = request(&offer(&a).await, "U3", 0);
+    assert!(a.create_request(&third).await.unwrap());
+    assert_eq!(
+        b.claim_run(&third.id, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        Claim::Cooling
+    );
+    assert_eq!(
+        b.claim_run(&other.id, Duration::ZERO).await.unwrap(),
+        Claim::Won
+    );
 
     // Expiry takes only pending requests past their time.
     let late = request(&offer(&a).await, "U1", 1);
