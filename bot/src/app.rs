@@ -313,6 +313,7 @@ async fn housekeep(state: AppState, stop: CancellationToken) {
                     if !state.settings.remediation.actions.is_empty() {
                         crate::remediation::flow::expire_sweep(&state).await;
                         crate::remediation::flow::lost_run_sweep(&state).await;
+                        crate::remediation::flow::stranded_sweep(&state).await;
                     }
                 }
             }

@@ -182,7 +182,7 @@ async fn request<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &
         ..request
     };
     if action.approvals == 0 {
-        run::execute(state, action, request, notifier).await;
+        run::execute(state, action, request).await;
     } else {
         notifier
             .ephemeral(&format!(
@@ -370,7 +370,7 @@ async fn decide<N: Notifier>(state: &AppState, click: &ButtonClick, notifier: &N
             let Ok(Some(request)) = state.store.request(&request.id).await else {
                 return;
             };
-            run::execute(state, action, request, notifier).await;
+            run::execute(state, action, request).await;
         }
         Ok(false) => refresh(state, &request.id, Vec::new()).await,
         Err(error) => tracing::warn!(%error, "Could not move a request to approved."),
@@ -387,6 +387,41 @@ pub async fn expire_sweep(state: &AppState) {
             }
         }
         Err(error) => tracing::warn!(%error, "Could not expire pending requests."),
+    }
+}
+
+/// How long an approved request may wait for its run before it is taken
+/// for stranded: the run follows the last approval at once, so this only
+/// has to outlast that step on a slow database.
+pub const STRANDED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs requests left approved but never claimed (medic stopped between
+/// the approval and the run), or, once they have expired, says that they
+/// will not run: an approval is for now, not for whenever medic is back.
+/// The claim makes it run once, whoever else tries.
+pub async fn stranded_sweep(state: &AppState) {
+    let before = now_ms() - STRANDED_AFTER.as_millis() as i64;
+    let stranded = match state.store.stranded_requests(before).await {
+        Ok(r) => r,
+        Err(error) => {
+            tracing::warn!(%error, "Could not list approved requests left unrun.");
+            return;
+        }
+    };
+    for request in stranded {
+        let action = state.settings.remediation.actions.get(&request.action);
+        let why = match action {
+            _ if request.expires_at <= now_ms() => {
+                "medic stopped between its approval and its run, and it has expired since"
+            }
+            None => "its action is no longer configured",
+            Some(action) => {
+                tracing::info!(request = %request.id, action = %request.action, "An approved request left unrun by a stop runs now.");
+                run::execute(state, action, request).await;
+                continue;
+            }
+        };
+        run::skip(state, &request, why).await;
     }
 }
 

@@ -7,8 +7,8 @@ use medic_commands::actions::Action;
 use medic_commands::diagnostics::TargetSpec;
 use medic_commands::{Report, Status};
 
+use super::audit;
 use super::status::refresh;
-use super::{Notifier, audit};
 use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::offers::{Claim, Request, RequestState};
@@ -36,7 +36,7 @@ fn precondition(action: &Action, report: &Report) -> (bool, String) {
 
 /// An approved request that will not run, and why: recorded, audited and
 /// shown on its status message (once, whoever gets here first).
-async fn skip(state: &AppState, request: &Request, why: &str) {
+pub(super) async fn skip(state: &AppState, request: &Request, why: &str) {
     let why = format!("not run: {why}");
     if let Ok(true) = state
         .store
@@ -67,12 +67,7 @@ async fn skip(state: &AppState, request: &Request, why: &str) {
 
 /// Runs an approved request to its end. Returns at once when another
 /// caller claimed it first.
-pub async fn execute<N: Notifier>(
-    state: &AppState,
-    action: &Action,
-    request: Request,
-    _notifier: &N,
-) {
+pub async fn execute(state: &AppState, action: &Action, request: Request) {
     // Checked at the press and again now: another request of the same
     // action and target may have run while this one waited for approval.
     if let Err(why) = super::gate(&state.store, action, &request.target).await {

@@ -476,6 +476,24 @@ impl Store {
     }
 
     /// Requests in the `running` state.
+    /// Requests approved before `before_ms` (their creation and every
+    /// approval) and still not claimed: a crash came between the last
+    /// approval and the run, which otherwise follows it at once.
+    pub async fn stranded_requests(&self, before_ms: i64) -> sqlx::Result<Vec<Request>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM action_requests WHERE state = 'approved' AND created_at < $1 \
+              AND NOT EXISTS (SELECT 1 FROM action_approvals a \
+                              WHERE a.request_id = action_requests.id AND a.at >= $1)"
+        ))
+        .bind(before_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(request_from).collect()
+    }
+
+    /// Requests a run is under way for (or was, when medic stopped).
     pub async fn running_requests(&self) -> sqlx::Result<Vec<Request>> {
         let rows = sqlx::query(concat!(
             "SELECT ",

@@ -146,3 +146,95 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
     assert!(!store.run_history("mark", "svc").await.unwrap().1);
     m.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_approval_stranded_by_a_crash_runs_once_or_is_said_to_have_expired() {
+    use std::collections::BTreeMap;
+
+    use medic::storage::now_ms;
+    use medic::storage::offers::{Offer, Request, RequestState, new_id};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = services::dead_port().await;
+    let m = spawn_medic(Options {
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
+        extra: format!(
+            "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
+            groups(),
+            dir.path().display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    // What a medic that died between an approval and its run leaves: a
+    // request `approved` a minute ago and never claimed; and one whose
+    // approval has expired since.
+    let store = &m.state.store;
+    let now = now_ms();
+    let stranded = |expires_at: i64| async move {
+        let offer = Offer {
+            id: new_id(),
+            action: "mark".into(),
+            target: "svc".into(),
+            params: BTreeMap::new(),
+            platform: medic_commands::model::inbound::Platform::Slack,
+            channel: CHANNEL.into(),
+            thread: None,
+            created_at: now - 60_000,
+            expires_at,
+        };
+        store.create_offer(&offer).await.unwrap();
+        let request = Request {
+            id: new_id(),
+            offer_id: offer.id.clone(),
+            action: "mark".into(),
+            target: "svc".into(),
+            params: BTreeMap::new(),
+            platform: medic_commands::model::inbound::Platform::Slack,
+            channel: CHANNEL.into(),
+            thread: None,
+            requester: ALICE.into(),
+            requester_name: "alice".into(),
+            approvals_needed: 0,
+            state: RequestState::Approved,
+            created_at: now - 60_000,
+            expires_at,
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            output: None,
+            status_row: None,
+        };
+        assert!(store.create_request(&request).await.unwrap());
+        request.id
+    };
+    let live = stranded(now + 600_000).await;
+    let expired = stranded(now - 1_000).await;
+
+    // Housekeeping (every 10 s) finds both.
+    let state_of = |id: String| async move { store.request(&id).await.unwrap().unwrap() };
+    eventually("housekeeping settling both", LIMIT, || async {
+        let (a, b) = (
+            state_of(live.clone()).await,
+            state_of(expired.clone()).await,
+        );
+        match (a.state, b.state) {
+            (RequestState::Succeeded, RequestState::Skipped) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        state_of(expired.clone())
+            .await
+            .outcome
+            .unwrap()
+            .contains("expired since")
+    );
+    assert_eq!(files(dir.path()).len(), 1, "the live one ran, once");
+    let events = audited_events(&m).await;
+    assert_eq!(events.iter().filter(|e| *e == "started").count(), 1);
+    assert_eq!(events.iter().filter(|e| *e == "skipped").count(), 1);
+    m.stop().await.unwrap();
+}
