@@ -136,13 +136,17 @@ pub(crate) async fn offer(
 
 /// Appends to the audit log; a failure is logged loudly (the action
 /// itself is not undone).
-pub async fn audit(state: &AppState, event: AuditEvent<'_>) {
+pub async fn audit(state: &AppState, event: AuditEvent<'_>) -> bool {
     let detail = medic_commands::redact::redact(event.detail);
     let event = AuditEvent {
         detail: &detail,
         ..event
     };
-    if let Err(error) = state.store.audit(event).await {
-        tracing::error!(%error, "Could not write to the audit log.");
+    match state.store.audit(event).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::error!(%error, "Could not write to the audit log.");
+            false
+        }
     }
 }

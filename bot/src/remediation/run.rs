@@ -152,7 +152,7 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
             return;
         }
     }
-    audit(
+    let recorded = audit(
         state,
         AuditEvent {
             event: "started",
@@ -164,6 +164,22 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         },
     )
     .await;
+    if !recorded {
+        // Nothing runs that the audit log does not show as started.
+        let why = "not run: the audit log could not be written (the operator has a log line)";
+        let _ = state
+            .store
+            .finish_request(
+                &request.id,
+                RequestState::Running,
+                RequestState::Failed,
+                why,
+                None,
+            )
+            .await;
+        refresh(state, &request.id, Vec::new()).await;
+        return;
+    }
     let postgres_url = target.as_ref().and_then(|t| match &t.spec {
         TargetSpec::Postgres(p) => Some(p.url.expose().to_string()),
         _ => None,

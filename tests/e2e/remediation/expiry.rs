@@ -149,68 +149,17 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
 
 #[tokio::test]
 async fn an_approval_stranded_by_a_crash_runs_once_or_is_said_to_have_expired() {
-    use std::collections::BTreeMap;
-
     use medic::storage::now_ms;
-    use medic::storage::offers::{Offer, Request, RequestState, new_id};
+    use medic::storage::offers::RequestState;
 
     let dir = tempfile::tempdir().unwrap();
-    let port = services::dead_port().await;
-    let m = spawn_medic(Options {
-        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
-        extra: format!(
-            "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
-             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
-            groups(),
-            dir.path().display()
-        ),
-        ..Default::default()
-    })
-    .await;
-    // What a medic that died between an approval and its run leaves: a
-    // request `approved` a minute ago and never claimed; and one whose
+    let m = medic_marking(dir.path()).await;
+    // A request `approved` a minute ago and never claimed; and one whose
     // approval has expired since.
     let store = &m.state.store;
     let now = now_ms();
-    let stranded = |expires_at: i64| async move {
-        let offer = Offer {
-            id: new_id(),
-            action: "mark".into(),
-            target: "svc".into(),
-            params: BTreeMap::new(),
-            platform: medic_commands::model::inbound::Platform::Slack,
-            channel: CHANNEL.into(),
-            thread: None,
-            created_at: now - 60_000,
-            expires_at,
-        };
-        store.create_offer(&offer).await.unwrap();
-        let request = Request {
-            id: new_id(),
-            offer_id: offer.id.clone(),
-            action: "mark".into(),
-            target: "svc".into(),
-            params: BTreeMap::new(),
-            platform: medic_commands::model::inbound::Platform::Slack,
-            channel: CHANNEL.into(),
-            thread: None,
-            requester: ALICE.into(),
-            requester_name: "alice".into(),
-            approvals_needed: 0,
-            state: RequestState::Approved,
-            created_at: now - 60_000,
-            expires_at,
-            started_at: None,
-            finished_at: None,
-            outcome: None,
-            output: None,
-            status_row: None,
-        };
-        assert!(store.create_request(&request).await.unwrap());
-        request.id
-    };
-    let live = stranded(now + 600_000).await;
-    let expired = stranded(now - 1_000).await;
+    let live = stranded(&m, now + 600_000).await;
+    let expired = stranded(&m, now - 1_000).await;
 
     // Housekeeping (every 10 s) finds both.
     let state_of = |id: String| async move { store.request(&id).await.unwrap().unwrap() };
@@ -233,8 +182,119 @@ async fn an_approval_stranded_by_a_crash_runs_once_or_is_said_to_have_expired() 
             .contains("expired since")
     );
     assert_eq!(files(dir.path()).len(), 1, "the live one ran, once");
-    let events = audited_events(&m).await;
-    assert_eq!(events.iter().filter(|e| *e == "started").count(), 1);
-    assert_eq!(events.iter().filter(|e| *e == "skipped").count(), 1);
+    // The audit rows follow each move.
+    eventually("both audited", LIMIT, || async {
+        let events = audited_events(&m).await;
+        let count = |what: &str| events.iter().filter(|e| *e == what).count();
+        if (count("started"), count("succeeded"), count("skipped")) == (1, 1, 1) {
+            Ok(())
+        } else {
+            Err(format!("{events:?}"))
+        }
+    })
+    .await;
+    m.stop().await.unwrap();
+}
+
+/// Records what a medic that died between an approval and its run
+/// leaves: a request of `mark` on `svc`, approved a minute ago, never
+/// claimed, expiring at `expires_at`. Its id.
+async fn stranded(m: &TestMedic, expires_at: i64) -> String {
+    use std::collections::BTreeMap;
+
+    use medic::storage::now_ms;
+    use medic::storage::offers::{Offer, Request, RequestState, new_id};
+
+    let store = &m.state.store;
+    let now = now_ms();
+    let offer = Offer {
+        id: new_id(),
+        action: "mark".into(),
+        target: "svc".into(),
+        params: BTreeMap::new(),
+        platform: medic_commands::model::inbound::Platform::Slack,
+        channel: CHANNEL.into(),
+        thread: None,
+        created_at: now - 60_000,
+        expires_at,
+    };
+    store.create_offer(&offer).await.unwrap();
+    let request = Request {
+        id: new_id(),
+        offer_id: offer.id.clone(),
+        action: "mark".into(),
+        target: "svc".into(),
+        params: BTreeMap::new(),
+        platform: medic_commands::model::inbound::Platform::Slack,
+        channel: CHANNEL.into(),
+        thread: None,
+        requester: ALICE.into(),
+        requester_name: "alice".into(),
+        approvals_needed: 0,
+        state: RequestState::Approved,
+        created_at: now - 60_000,
+        expires_at,
+        started_at: None,
+        finished_at: None,
+        outcome: None,
+        output: None,
+        status_row: None,
+    };
+    assert!(store.create_request(&request).await.unwrap());
+    request.id
+}
+
+/// A medic with the `mark` action (it makes a file in `dir`) on a dead
+/// `svc`, so its precondition holds.
+async fn medic_marking(dir: &std::path::Path) -> TestMedic {
+    let port = services::dead_port().await;
+    spawn_medic(Options {
+        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
+        extra: format!(
+            "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
+            groups(),
+            dir.display()
+        ),
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn nothing_runs_that_the_audit_log_does_not_show_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = medic_marking(dir.path()).await;
+    // The audit log refuses the "started" row (a full disk, a revoked
+    // grant), and only that row.
+    let refuse = if m.db.url().starts_with("postgres") {
+        vec![
+            "CREATE FUNCTION refuse_started() RETURNS trigger AS $$ BEGIN \
+             IF NEW.event = 'started' THEN RAISE EXCEPTION 'audit disk full'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_started BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION refuse_started()",
+        ]
+    } else {
+        vec![
+            "CREATE TRIGGER refuse_started BEFORE INSERT ON audit_log \
+             WHEN NEW.event = 'started' BEGIN SELECT RAISE(ABORT, 'audit disk full'); END",
+        ]
+    };
+    for statement in refuse {
+        sql(&m, statement).await;
+    }
+    let id = stranded(&m, medic::storage::now_ms() + 600_000).await;
+    let store = &m.state.store;
+    let r = eventually("housekeeping taking the request", LIMIT, || async {
+        let r = store.request(&id).await.unwrap().unwrap();
+        match r.state {
+            medic::storage::offers::RequestState::Failed => Ok(r),
+            other => Err(format!("still {other:?}")),
+        }
+    })
+    .await;
+    assert!(r.outcome.unwrap().contains("audit log"));
+    assert!(files(dir.path()).is_empty(), "it ran unrecorded");
     m.stop().await.unwrap();
 }
