@@ -352,6 +352,17 @@ async fn with_redis_one_replica_holds_the_gateway_and_another_takes_over_when_it
         !tried.contains(&format!("\"{}\"", String::from_utf8_lossy(first_id))),
         "the try came from the second replica, not the holder: {tried}"
     );
+    // Each says whether it holds the connection, as it says its duties.
+    const HELD: &str = "duty: discord-gateway";
+    assert!(first.get("/readyz").await.1.contains(HELD));
+    assert!(!second.get("/readyz").await.1.contains(HELD));
+    assert!(
+        first
+            .get("/metrics")
+            .await
+            .1
+            .contains("medic_duty_held{duty=\"discord-gateway\"} 1")
+    );
     // An interaction reaches one medic and is answered once.
     let mut v = fixture("autocomplete_minimal_djs_test.json");
     v["id"] = json!("1330000000000000001");
@@ -376,6 +387,7 @@ async fn with_redis_one_replica_holds_the_gateway_and_another_takes_over_when_it
         .await;
     let new_holder = services::redis_cmd(&redis, &["GET", &key]).await.unwrap();
     assert_ne!(new_holder, holder, "the lock changed hands");
+    assert!(second.get("/readyz").await.1.contains(HELD));
 
     second.stop().await.unwrap();
     let gone = services::redis_cmd(&redis, &["EXISTS", &key])

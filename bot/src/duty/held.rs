@@ -18,6 +18,10 @@ pub enum Duty {
     Handoffs,
     /// Expiring approvals, forgetting old rows.
     Housekeeping,
+    /// The Discord gateway connection: held through a Redis lease
+    /// ([`crate::lease`]) rather than a row, since Discord would deliver
+    /// every interaction to each connected replica.
+    DiscordGateway,
 }
 
 impl Duty {
@@ -29,6 +33,7 @@ impl Duty {
             Duty::Reminders => "reminders",
             Duty::Handoffs => "handoffs",
             Duty::Housekeeping => "housekeeping",
+            Duty::DiscordGateway => "discord-gateway",
         }
     }
 }

@@ -60,11 +60,9 @@ where
         // One process on its own file: every duty is its own, at once
         // (a restart after a crash need not wait for its dead self's rows
         // to expire).
-        state.duties.mark(duty, true);
-        state.metrics.duty(name, true);
+        show(&state, duty, true);
         work(state.clone(), stop).await;
-        state.duties.mark(duty, false);
-        state.metrics.duty(name, false);
+        show(&state, duty, false);
         return;
     }
     state.metrics.duty(name, false);
@@ -86,8 +84,7 @@ where
             }
         }
         tracing::info!(duty = name, holder, "This replica took a duty.");
-        state.duties.mark(duty, true);
-        state.metrics.duty(name, true);
+        show(&state, duty, true);
         let working = stop.child_token();
         let mut task = tokio::spawn(work(state.clone(), working.clone()));
         let lost = loop {
@@ -119,8 +116,7 @@ where
             );
             let _ = task.await;
         }
-        state.duties.mark(duty, false);
-        state.metrics.duty(name, false);
+        show(&state, duty, false);
         if stop.is_cancelled() || !lost {
             if let Err(error) = state.store.release_duty(name, &holder).await {
                 tracing::warn!(duty = name, %error, "Could not give up a duty; it expires instead.");
@@ -129,6 +125,15 @@ where
             return;
         }
     }
+}
+
+/// Shows whether this replica holds `duty` now, on `/readyz` and
+/// `/metrics` (`medic_duty_held`): for the duties above, and for one held
+/// by other means (the Discord gateway's Redis lease), so that every
+/// "only one replica does this" reads the same way.
+pub fn show(state: &AppState, duty: Duty, holding: bool) {
+    state.duties.mark(duty, holding);
+    state.metrics.duty(duty.as_str(), holding);
 }
 
 /// This replica's presence row's name: a lease nobody else takes, that

@@ -50,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ack::Acked;
 use super::interactions;
+use crate::duty::{Duty, show};
 use crate::lease::Lease;
 use crate::state::AppState;
 
@@ -78,7 +79,10 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         return;
     };
     let Some(redis) = state.settings.redis.clone() else {
+        // One process: the connection is its own.
+        show(&state, Duty::DiscordGateway, true);
         connect_until(&state, &stop).await;
+        show(&state, Duty::DiscordGateway, false);
         return;
     };
     let key = lease_key(&settings.application_id);
@@ -138,6 +142,7 @@ async fn wait_for_lease(lease: &mut Lease, stop: &CancellationToken) -> bool {
 /// medic stops (then releases) or when the lease is lost (another replica
 /// may connect now, so this one must not stay).
 async fn hold_and_connect(state: &AppState, lease: &mut Lease, stop: &CancellationToken) {
+    show(state, Duty::DiscordGateway, true);
     let session = stop.child_token();
     let client = tokio::spawn({
         let (state, session) = (state.clone(), session.clone());
@@ -169,6 +174,7 @@ async fn hold_and_connect(state: &AppState, lease: &mut Lease, stop: &Cancellati
     }
     session.cancel();
     let _ = client.await;
+    show(state, Duty::DiscordGateway, false);
     if stop.is_cancelled() {
         match lease.release().await {
             Ok(_) => tracing::info!("Released the Discord gateway lock."),
