@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod child_env;
 pub mod command;
 pub mod diagnostics;
 pub mod duration;

@@ -94,7 +94,7 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, usi
 pub async fn run_argv(argv: &[String], on: Option<&str>, timeout: Duration, cap: usize) -> Outcome {
     let started = Instant::now();
     let line = command_line(argv, on);
-    let mut child = match Command::new(&line[0])
+    let mut child = match crate::child_env::restrict(&mut Command::new(&line[0]))
         .args(&line[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -197,7 +197,7 @@ pub enum CmdError {
 /// timeout drops it.
 pub async fn run_argv(argv: &[&str], limit: Duration) -> Result<CmdOutput, CmdError> {
     let program = argv[0].to_string();
-    let mut child = Command::new(argv[0])
+    let mut child = crate::child_env::restrict(&mut Command::new(argv[0]))
         .args(&argv[1..])
         .env("LC_ALL", "C")
         .stdin(Stdio::null())

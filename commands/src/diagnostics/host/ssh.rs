@@ -160,7 +160,7 @@ impl Ssh {
 
     /// Runs `script` on the host within `limit` and returns its output.
     pub async fn run(&self, script: &str, limit: Duration) -> Result<Vec<u8>, SshError> {
-        let mut child = Command::new("ssh")
+        let mut child = crate::child_env::restrict(&mut Command::new("ssh"))
             .args(self.argv())
             .env("LC_ALL", "C")
             .stdin(Stdio::piped())
