@@ -1,0 +1,739 @@
+//! Purpose: `journalctl -u redis-server --since … --until …` — what the
+//! service said when it died. The runbooks' first step after "is it up?"
+//! is reading the unit's own log around the time the errors started
+//! (`seeds/production-debugging-guide.md`: "Check system logs:
+//! `journalctl -u postgresql --since "1 hour ago"`"). medic reads the last
+//! lines of each unit of `units` in a window around the incident's first
+//! alert (for `/diag`, the window ends now), redacted and capped, so the
+//! thread quotes them.
+//!
+//! `journalctl -o json` (one object per line, stable since systemd 38) is
+//! read, not the text form: the time is exact (`__REALTIME_TIMESTAMP`,
+//! microseconds), the priority is a field, and a message that is not
+//! UTF-8 comes as a byte array instead of being mangled.
+//!
+//! Where: on this machine with `root = "/"`, the system's journal; over
+//! ssh, the host's (one command per unit in the fixed script of
+//! [`super::snapshot`]); under another root (a host mounted at `/host`),
+//! `journalctl --directory=ROOT/var/log/journal` on this machine. Not
+//! `--root=ROOT`: that also reads `ROOT/run/log/journal`, which in a mounted
+//! host is an empty mount point (`/run` is the host's tmpfs), and it reads
+//! the catalog and configuration from under ROOT too; `--directory` names
+//! exactly the one directory read, which the finding can say, and whose
+//! absence medic sees before running anything. A host without a journal
+//! (only syslog, or `Storage=volatile` under a mounted root) gets one quiet
+//! note.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::Ctx;
+use super::io::CmdError;
+use super::machine::Machine;
+use crate::format::utc_clock;
+use crate::model::report::Finding;
+use crate::redact::Redactor;
+
+/// The check's id.
+pub const CHECK: &str = "host.journal";
+
+/// How far before the first alert the window starts (and, for `/diag`,
+/// before now): a service usually complains for minutes before it dies
+/// (memory, connections, a failing disk), and the triage timeline looks
+/// as far back by default (`timeline_window = "30m"`).
+pub const BEFORE: time::Duration = time::Duration::minutes(30);
+/// How far after the first alert the window ends: the stop, the restart
+/// and the first lines of the new process come within seconds to a minute
+/// of the error; five minutes covers a slow recovery (PostgreSQL replaying
+/// WAL) and clock skew between the alert's source and the host.
+pub const AFTER: time::Duration = time::Duration::minutes(5);
+/// The most journal entries shown per unit, the newest of the window
+/// (`journalctl -n`, so the host sends no more): a phone screen of lines,
+/// enough for a stop–start sequence (systemd writes 4–6 lines per
+/// restart, PostgreSQL about 10 while it recovers).
+pub const LINES_PER_UNIT: usize = 20;
+/// The most characters of one entry shown: a log line, not a stack trace.
+/// (journalctl itself sends no field over 4 KiB in JSON — a bigger one
+/// comes as `null` — so what the host sends is bounded too.)
+pub const MAX_LINE_CHARS: usize = 240;
+/// The most bytes of evidence per unit; older lines go first. Small enough
+/// that no chat renderer shortens it (Slack cuts evidence past 1 200
+/// characters, from the end — which would drop the newest lines, the ones
+/// that matter).
+pub const MAX_UNIT_BYTES: usize = 1024;
+/// The most `units` a target may name: one command each, and a finding each
+/// in the thread.
+pub const MAX_UNITS: usize = 8;
+/// The longest unit name systemd accepts (`UNIT_NAME_MAX`).
+const MAX_NAME: usize = 255;
+/// The journal's directories: persistent, then volatile.
+pub const JOURNAL_DIRS: [&str; 2] = ["var/log/journal", "run/log/journal"];
+/// The fields asked for (`--output-fields`; journalctl adds the timestamp).
+/// `UNIT` carries systemd's own lines about the unit ("Stopped …", "Main
+/// process exited …"), which `-u` includes.
+const FIELDS: &str = "MESSAGE,PRIORITY,_SYSTEMD_UNIT,UNIT,SYSLOG_IDENTIFIER,_PID";
+/// `PRIORITY` at or below this is trouble: warning (4), error (3), and
+/// worse. systemd logs "Failed with result …" as a warning.
+const TROUBLE: u8 = 4;
+
+/// Checks a `units` entry: a systemd unit name or a `journalctl -u`
+/// pattern (`redis-server`, `postgresql@15-main`, `postgresql@*`): letters,
+/// digits and `: _ . @ - * \`, not starting with `-` or `.`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with(['-', '.'])
+        && name.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '.' | '@' | '-' | '*' | '\\')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a unit name (like redis-server or postgresql@15-main: letters, digits, : _ . @ - *, at most {MAX_NAME})"
+        ))
+    }
+}
+
+/// The time span read, and the instant it surrounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// From (inclusive).
+    pub since: OffsetDateTime,
+    /// To (inclusive).
+    pub until: OffsetDateTime,
+    /// The incident's first alert, when the run is for one; `None` for
+    /// `/diag`, whose window ends at the run.
+    pub around: Option<OffsetDateTime>,
+}
+
+impl Window {
+    /// [`BEFORE`] to [`AFTER`] around the first alert, or the [`BEFORE`]
+    /// up to `now`.
+    pub fn new(now: OffsetDateTime, around: Option<OffsetDateTime>) -> Self {
+        match around {
+            Some(at) => Window {
+                since: at - BEFORE,
+                until: at + AFTER,
+                around: Some(at),
+            },
+            None => Window {
+                since: now - BEFORE,
+                until: now,
+                around: None,
+            },
+        }
+    }
+
+    fn contains(&self, t: OffsetDateTime) -> bool {
+        t >= self.since && t <= self.until
+    }
+
+    /// "06:02:07 to 06:37:07 UTC, around the first alert at 06:32:07 UTC".
+    // NOTE: shown in chat.
+    fn words(&self) -> String {
+        let span = format!(
+            "{} to {}",
+            utc_clock(self.since).trim_end_matches(" UTC"),
+            utc_clock(self.until)
+        );
+        match self.around {
+            Some(at) => format!("{span}, around the first alert at {}", utc_clock(at)),
+            None => span,
+        }
+    }
+
+    /// When `t` was, relative to the alert: "06:32:10 UTC (3 s after the
+    /// first alert)"; for `/diag`, "(3 min ago)".
+    // NOTE: shown in chat.
+    fn when(&self, t: OffsetDateTime) -> String {
+        let Some(at) = self.around else {
+            return super::clock::when(t, self.until);
+        };
+        let apart = crate::format::human_age((t - at).whole_seconds().unsigned_abs());
+        let side = if t < at { "before" } else { "after" };
+        format!("{} ({apart} {side} the first alert)", utc_clock(t))
+    }
+}
+
+/// `journalctl` for one unit in `window`: JSON, the newest
+/// [`LINES_PER_UNIT`], from `directory` when given (under another root).
+pub fn argv(program: &str, unit: &str, window: &Window, directory: Option<&Path>) -> Vec<String> {
+    let mut argv: Vec<String> = [program, "-q", "--no-pager", "-o", "json"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    argv.push(format!("--output-fields={FIELDS}"));
+    argv.push(format!("--lines={LINES_PER_UNIT}"));
+    argv.push(format!("--since=@{}", window.since.unix_timestamp()));
+    argv.push(format!("--until=@{}", window.until.unix_timestamp()));
+    if let Some(dir) = directory {
+        argv.push(format!("--directory={}", dir.display()));
+    }
+    argv.push(format!("--unit={unit}"));
+    argv
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `__REALTIME_TIMESTAMP`.
+    pub at: OffsetDateTime,
+    /// `MESSAGE`, decoded lossily when it came as bytes; `None` when
+    /// journalctl left it out (over 4 KiB).
+    pub message: Option<String>,
+    /// `PRIORITY` (0 emerg … 7 debug), when given.
+    pub priority: Option<u8>,
+    /// Who wrote it: `SYSLOG_IDENTIFIER`, else the unit.
+    pub ident: String,
+    /// `_PID`.
+    pub pid: Option<String>,
+}
+
+impl Entry {
+    /// A warning or worse, or systemd saying the unit stopped or died.
+    pub fn is_trouble(&self) -> bool {
+        self.priority.is_some_and(|p| p <= TROUBLE) || self.is_stop()
+    }
+
+    /// systemd (PID 1) saying the unit stopped, died or is restarted.
+    pub fn is_stop(&self) -> bool {
+        self.ident == "systemd"
+            && self.message.as_deref().is_some_and(|m| {
+                [
+                    "Stopped ",
+                    "Main process exited",
+                    "Scheduled restart job",
+                    "Killing process",
+                ]
+                .iter()
+                .any(|p| m.contains(p))
+                    || m.contains(": Failed with result")
+                    || m.starts_with("Failed with result")
+            })
+    }
+}
+
+/// A field's text: a string; a byte array (what journalctl prints for a
+/// value that is not valid UTF-8 or holds control characters), decoded
+/// lossily; the first of several values.
+fn text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(items) if items.iter().all(|i| i.is_u64()) => {
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(|i| i.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect();
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        serde_json::Value::Array(items) => items.first().and_then(text),
+        _ => None,
+    }
+}
+
+/// Reads one line of `journalctl -o json`; `None` for anything else (a
+/// blank line, a line cut at an output cap).
+pub fn parse_line(line: &str) -> Option<Entry> {
+    let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    let micros: i128 = text(v.get("__REALTIME_TIMESTAMP")?)?.parse().ok()?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
+    let field = |name: &str| v.get(name).and_then(text);
+    let ident = field("SYSLOG_IDENTIFIER")
+        .or_else(|| field("_SYSTEMD_UNIT"))
+        .or_else(|| field("UNIT"))
+        .unwrap_or_else(|| "?".into());
+    Some(Entry {
+        at,
+        message: v.get("MESSAGE").and_then(text),
+        priority: field("PRIORITY").and_then(|p| p.trim().parse().ok()),
+        ident,
+        pid: field("_PID"),
+    })
+}
+
+/// Every entry of a `journalctl -o json` output, in its order.
+pub fn parse(output: &str) -> Vec<Entry> {
+    output.lines().filter_map(parse_line).collect()
+}
+
+/// One entry as a line of evidence, redacted before it is cut (so no
+/// piece of a secret survives the cut): "06:32:10 redis-server[812]: …".
+pub fn line(e: &Entry, redactor: &Redactor) -> String {
+    let who = match &e.pid {
+        Some(pid) => format!("{}[{pid}]", e.ident),
+        None => e.ident.clone(),
+    };
+    let message = match &e.message {
+        // Newlines and other control characters would break the quote.
+        Some(m) => m
+            .trim_end()
+            .replace('\n', " ⏎ ")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+        None => "(message over 4 KiB, not shown)".to_string(),
+    };
+    let whole = redactor.redact(&format!(
+        "{} {who}: {message}",
+        utc_clock(e.at).trim_end_matches(" UTC")
+    ));
+    if whole.chars().count() > MAX_LINE_CHARS {
+        let cut: String = whole.chars().take(MAX_LINE_CHARS - 1).collect();
+        format!("{cut}…")
+    } else {
+        whole
+    }
+}
+
+/// The entries of `window`, the newest [`LINES_PER_UNIT`], as evidence of
+/// at most [`MAX_UNIT_BYTES`] (older lines dropped first), and how many
+/// of the shown entries were dropped for it.
+pub fn evidence(entries: &[&Entry], redactor: &Redactor) -> (String, usize) {
+    let mut kept: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for e in entries.iter().rev() {
+        let l = line(e, redactor);
+        if !kept.is_empty() && bytes + l.len() + 1 > MAX_UNIT_BYTES {
+            break;
+        }
+        bytes += l.len() + 1;
+        kept.push(l);
+    }
+    let dropped = entries.len() - kept.len();
+    kept.reverse();
+    (kept.join("\n"), dropped)
+}
+
+/// The finding for one unit's entries (as journalctl gave them).
+pub fn finding(unit: &str, entries: &[Entry], window: &Window, redactor: &Redactor) -> Finding {
+    let mut shown: Vec<&Entry> = entries.iter().filter(|e| window.contains(e.at)).collect();
+    let beyond = shown.len().saturating_sub(LINES_PER_UNIT);
+    shown.drain(..beyond);
+    if shown.is_empty() {
+        return Finding::ok(
+            CHECK,
+            format!("{unit}: nothing in the journal from {}", window.words()),
+        );
+    }
+    let errors = shown
+        .iter()
+        .filter(|e| e.priority.is_some_and(|p| p <= 3))
+        .count();
+    let stop = shown.iter().rev().find(|e| e.is_stop());
+    let trouble = shown.iter().rev().find(|e| e.is_trouble());
+    let count = match errors {
+        0 => String::new(),
+        1 => "; 1 error".into(),
+        n => format!("; {n} errors"),
+    };
+    let mut f = match (stop, trouble) {
+        (Some(s), _) => Finding::warn(
+            CHECK,
+            format!("{unit} stopped or died at {}{count}", window.when(s.at)),
+        )
+        .at(s.at),
+        (None, Some(t)) => Finding::warn(
+            CHECK,
+            format!(
+                "{unit} logged {} at {}{count}",
+                if errors > 0 { "errors" } else { "warnings" },
+                window.when(t.at)
+            ),
+        ),
+        (None, None) => Finding::ok(
+            CHECK,
+            format!(
+                "{unit}: {} journal line{}, no warnings or errors, from {}",
+                shown.len(),
+                if shown.len() == 1 { "" } else { "s" },
+                window.words()
+            ),
+        ),
+    };
+    if f.status != crate::Status::Ok {
+        f = f.with_detail(format!("The journal from {}", window.words()));
+    }
+    let (text, dropped) = evidence(&shown, redactor);
+    let mut note = format!("The last {} line", shown.len() - dropped);
+    if shown.len() - dropped != 1 {
+        note.push('s');
+    }
+    if dropped > 0 || beyond > 0 {
+        note.push_str(&format!(
+            " ({} earlier not shown: journalctl -u {unit} prints them)",
+            dropped + beyond
+        ));
+    }
+    f.with_detail(note).with_evidence(text)
+}
+
+/// Where the journal is read, for this run: `Ok(None)` for the system's
+/// own (this machine with root `/`, or over ssh), `Ok(Some(dir))` under
+/// another root, `Err(words)` when there is none.
+async fn source(ctx: &Ctx) -> Result<Option<std::path::PathBuf>, String> {
+    match &ctx.machine {
+        Machine::Local { root } if root != Path::new("/") => {
+            let dir = ctx.path(JOURNAL_DIRS[0]);
+            if super::io::exists(&dir).await {
+                Ok(Some(dir))
+            } else {
+                Err(format!("No journal under {}", root.display()))
+            }
+        }
+        m => {
+            for d in JOURNAL_DIRS {
+                if m.exists(d).await {
+                    return Ok(None);
+                }
+            }
+            Err("No journal on this host".into())
+        }
+    }
+}
+
+/// Reads each unit's journal in `window` (at once) and reports each.
+pub async fn check(
+    ctx: &Ctx,
+    program: &str,
+    units: &[String],
+    window: Window,
+    redactor: &Redactor,
+) -> Vec<Finding> {
+    let directory = match source(ctx).await {
+        Ok(d) => d,
+        Err(words) => {
+            return vec![Finding::ok(
+                CHECK,
+                format!("{words}: the units' logs not read (not available)"),
+            )];
+        }
+    };
+    let runs = units.iter().map(|unit| {
+        let argv = argv(program, unit, &window, directory.as_deref());
+        async move {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            (unit, ctx.machine.run(&argv, ctx.budget).await)
+        }
+    });
+    let mut out = Vec::new();
+    for (unit, result) in futures::future::join_all(runs).await {
+        out.push(match result {
+            Ok(o) if o.success => {
+                let mut f = finding(unit, &parse(&o.stdout), &window, redactor);
+                if o.stderr.contains("not seeing messages from other users") {
+                    f = f.with_detail("Only medic's own messages were visible: add medic's user to the systemd-journal group");
+                }
+                f
+            }
+            Ok(o) => Finding::unknown(
+                CHECK,
+                format!("{unit}: journalctl failed"),
+            )
+            .with_detail("medic's user needs the systemd-journal (or adm) group to read the journal")
+            .with_evidence(redactor.redact(o.stderr.trim())),
+            Err(CmdError::Missing(_)) => {
+                return vec![Finding::ok(
+                    CHECK,
+                    "journalctl is not installed here: the units' logs not read (not available)",
+                )];
+            }
+            Err(e) => Finding::unknown(CHECK, format!("{unit}: {e}")),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    /// 2026-01-31 06:32:07 UTC, the runbook's outage: the first alert.
+    const ALERT: i64 = 1_769_841_127;
+
+    /// Lines as `journalctl -o json --output-fields=…` prints them (systemd
+    /// 252): the cursor, both timestamps and the boot id always come along.
+    fn journal_line(secs: i64, fields: &str) -> String {
+        format!(
+            r#"{{"__CURSOR":"s=7c1a;i=4f2;b=9e2d;m=1f4;t={secs}000000;x=1","__REALTIME_TIMESTAMP":"{secs}100000","__MONOTONIC_TIMESTAMP":"8123100000","_BOOT_ID":"9e2d0b6a4c8f4e8c9a1d2b3c4d5e6f70",{fields}}}"#
+        )
+    }
+
+    fn sample() -> String {
+        [
+            // Before the window: the day's first lines.
+            journal_line(
+                ALERT - 3600,
+                r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"redis-server","_PID":"812","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":"812:M 31 Jan 2026 05:32:07.000 * Ready to accept connections tcp""#,
+            ),
+            journal_line(
+                ALERT - 17,
+                r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"redis-server","_PID":"812","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":"812:M 31 Jan 2026 06:31:50.120 * Background saving started by pid 900""#,
+            ),
+            // Not UTF-8 (a latin-1 key name): journalctl prints bytes.
+            journal_line(
+                ALERT + 1,
+                r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"redis-server","_PID":"812","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":[107,101,121,32,99,97,102,233,32,101,120,112,105,114,101,100]"#,
+            ),
+            journal_line(
+                ALERT + 2,
+                r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"redis-server","_PID":"812","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":"812:signal-handler (1769841129) Received SIGTERM scheduling shutdown...""#,
+            ),
+            // systemd's own lines about the unit (UNIT=, from PID 1).
+            journal_line(
+                ALERT + 3,
+                r#""PRIORITY":"5","SYSLOG_IDENTIFIER":"systemd","_PID":"1","_SYSTEMD_UNIT":"init.scope","UNIT":"redis-server.service","MESSAGE":"redis-server.service: Main process exited, code=killed, status=9/KILL""#,
+            ),
+            journal_line(
+                ALERT + 3,
+                r#""PRIORITY":"4","SYSLOG_IDENTIFIER":"systemd","_PID":"1","_SYSTEMD_UNIT":"init.scope","UNIT":"redis-server.service","MESSAGE":"redis-server.service: Failed with result 'signal'.""#,
+            ),
+            // A field over 4 KiB: journalctl sends null.
+            journal_line(
+                ALERT + 4,
+                r#""PRIORITY":"3","SYSLOG_IDENTIFIER":"redis-server","_PID":"1201","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":null"#,
+            ),
+            // After the window.
+            journal_line(
+                ALERT + 3600,
+                r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"redis-server","_PID":"1201","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":"later""#,
+            ),
+        ]
+        .join("\n")
+            + "\n{\"__REALTIME_TIMESTAMP\":\"17698" // cut at an output cap
+    }
+
+    #[test]
+    fn journalctl_json_lines_are_read_in_their_real_shape() {
+        let entries = parse(&sample());
+        assert_eq!(entries.len(), 8, "the cut line is skipped: {entries:#?}");
+        let e = &entries[1];
+        assert_eq!(e.at, at(ALERT - 17) + time::Duration::milliseconds(100));
+        assert_eq!(e.priority, Some(6));
+        assert_eq!(e.ident, "redis-server");
+        assert_eq!(e.pid.as_deref(), Some("812"));
+        assert_eq!(
+            entries[2].message.as_deref(),
+            Some("key caf\u{fffd} expired"),
+            "bytes that are not UTF-8 are decoded lossily"
+        );
+        assert!(entries[4].is_stop() && entries[4].is_trouble());
+        assert!(!entries[3].is_trouble(), "the service's own info line");
+        assert_eq!(entries[6].message, None);
+        assert_eq!(
+            line(&entries[6], &Redactor::new()),
+            "06:32:11 redis-server[1201]: (message over 4 KiB, not shown)"
+        );
+        // A unit name without a SYSLOG_IDENTIFIER still says who.
+        let bare = parse_line(&journal_line(
+            ALERT,
+            r#""_SYSTEMD_UNIT":"postgresql@15-main.service","MESSAGE":"x""#,
+        ))
+        .unwrap();
+        assert_eq!(bare.ident, "postgresql@15-main.service");
+        assert!(parse_line("-- No entries --").is_none());
+    }
+
+    #[test]
+    fn the_window_surrounds_the_alert_or_ends_now() {
+        let now = at(ALERT + 7200);
+        let around = Window::new(now, Some(at(ALERT)));
+        assert_eq!(around.since, at(ALERT) - BEFORE);
+        assert_eq!(around.until, at(ALERT) + AFTER);
+        let diag = Window::new(now, None);
+        assert_eq!((diag.since, diag.until), (now - BEFORE, now));
+
+        let argv = argv("journalctl", "redis-server", &around, None);
+        assert_eq!(
+            argv,
+            [
+                "journalctl",
+                "-q",
+                "--no-pager",
+                "-o",
+                "json",
+                "--output-fields=MESSAGE,PRIORITY,_SYSTEMD_UNIT,UNIT,SYSLOG_IDENTIFIER,_PID",
+                "--lines=20",
+                "--since=@1769839327",
+                "--until=@1769841427",
+                "--unit=redis-server",
+            ]
+        );
+        let under = argv_dir(&around);
+        assert!(under.contains(&"--directory=/host/var/log/journal".to_string()));
+
+        // Only the window's entries count: not the hour before, not after.
+        let f = finding("redis-server", &parse(&sample()), &around, &Redactor::new());
+        assert_eq!(f.status, Status::Warn, "{f:#?}");
+        assert_eq!(
+            f.summary,
+            "redis-server stopped or died at 06:32:10 UTC (3 s after the first alert); 1 error"
+        );
+        assert_eq!(
+            f.at,
+            Some(at(ALERT + 3) + time::Duration::milliseconds(100))
+        );
+        assert_eq!(
+            f.detail[0],
+            "The journal from 06:02:07 to 06:37:07 UTC, around the first alert at 06:32:07 UTC"
+        );
+        let evidence = f.evidence.unwrap();
+        assert!(
+            evidence.starts_with("06:31:50 redis-server[812]: 812:M 31 Jan"),
+            "{evidence}"
+        );
+        assert!(evidence.contains(
+            "\n06:32:10 systemd[1]: redis-server.service: Failed with result 'signal'.\n"
+        ));
+        assert!(!evidence.contains("Ready to accept") && !evidence.contains("later"));
+
+        // /diag two hours later: the outage is outside the window.
+        let f = finding("redis-server", &parse(&sample()), &diag, &Redactor::new());
+        assert_eq!(f.status, Status::Ok);
+        assert_eq!(
+            f.summary,
+            "redis-server: nothing in the journal from 08:02:07 to 08:32:07 UTC"
+        );
+        // An hour later: the one later line.
+        let hour = Window::new(at(ALERT + 3660), None);
+        let f = finding("redis-server", &parse(&sample()), &hour, &Redactor::new());
+        assert_eq!(f.status, Status::Ok);
+        assert_eq!(
+            f.summary,
+            "redis-server: 1 journal line, no warnings or errors, from 07:03:07 to 07:33:07 UTC"
+        );
+        assert_eq!(
+            f.evidence.as_deref(),
+            Some("07:32:07 redis-server[1201]: later")
+        );
+        let quiet = finding("postgresql@15-main", &[], &around, &Redactor::new());
+        assert_eq!(quiet.status, Status::Ok);
+        assert_eq!(
+            quiet.summary,
+            "postgresql@15-main: nothing in the journal from 06:02:07 to 06:37:07 UTC, around the first alert at 06:32:07 UTC"
+        );
+    }
+
+    fn argv_dir(w: &Window) -> Vec<String> {
+        argv(
+            "journalctl",
+            "redis-server",
+            w,
+            Some(Path::new("/host/var/log/journal")),
+        )
+    }
+
+    #[test]
+    fn lines_and_bytes_are_capped_newest_kept() {
+        let window = Window::new(at(ALERT + 60), None);
+        let long = "x".repeat(1000);
+        let text: Vec<String> = (0..50)
+            .map(|i| {
+                journal_line(
+                    ALERT - 50 + i,
+                    &format!(
+                        r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"app","MESSAGE":"line {i} {long}""#
+                    ),
+                )
+            })
+            .collect();
+        let f = finding("app", &parse(&text.join("\n")), &window, &Redactor::new());
+        let evidence = f.evidence.clone().unwrap();
+        assert!(evidence.len() <= MAX_UNIT_BYTES, "{}", evidence.len());
+        let lines: Vec<&str> = evidence.lines().collect();
+        assert!(lines.iter().all(|l| l.chars().count() <= MAX_LINE_CHARS));
+        assert!(lines.iter().all(|l| l.ends_with('…')));
+        assert!(
+            lines.last().unwrap().contains(" line 49 "),
+            "the newest last"
+        );
+        let shown = lines.len();
+        assert_eq!(
+            f.detail.last().unwrap(),
+            &format!(
+                "The last {shown} lines ({} earlier not shown: journalctl -u app prints them)",
+                50 - shown
+            )
+        );
+        // Short lines: the line cap alone, LINES_PER_UNIT of them.
+        let text: Vec<String> = (0..50)
+            .map(|i| {
+                journal_line(
+                    ALERT - 50 + i,
+                    &format!(r#""PRIORITY":"6","SYSLOG_IDENTIFIER":"app","MESSAGE":"{i}""#),
+                )
+            })
+            .collect();
+        let f = finding("app", &parse(&text.join("\n")), &window, &Redactor::new());
+        let evidence = f.evidence.unwrap();
+        assert_eq!(evidence.lines().count(), LINES_PER_UNIT);
+        assert!(evidence.ends_with(" app: 49"));
+        // Control characters and newlines never break the quote.
+        let e = parse_line(&journal_line(
+            ALERT,
+            r#""SYSLOG_IDENTIFIER":"app","MESSAGE":"panic: boom\n  at main.rs:3\u001b[31m""#,
+        ))
+        .unwrap();
+        assert_eq!(
+            line(&e, &Redactor::new()),
+            "06:32:07 app: panic: boom ⏎   at main.rs:3 [31m"
+        );
+    }
+
+    #[test]
+    fn a_secret_in_a_line_is_redacted_before_the_cut() {
+        // The password sits across the line cap: redacting after cutting
+        // would leave its first characters.
+        let pad = "p".repeat(MAX_LINE_CHARS - 60);
+        let e = parse_line(&journal_line(
+            ALERT,
+            &format!(
+                r#""PRIORITY":"3","SYSLOG_IDENTIFIER":"worker","MESSAGE":"{pad} cannot connect to redis://default:hunter2hunter2@10.0.1.1:6379/0 (refused) api_key=sk_live_abcdefgh12345678""#
+            ),
+        ))
+        .unwrap();
+        let shown = line(&e, &Redactor::new());
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(shown.contains("redis://default:••••@"), "{shown}");
+        assert!(shown.ends_with('…'), "{shown}");
+        let f = finding(
+            "worker",
+            &[e],
+            &Window::new(at(ALERT + 60), None),
+            &Redactor::new().with_secret("abcdefgh12345678"),
+        );
+        let evidence = f.evidence.unwrap();
+        assert!(!evidence.contains("hunter") && !evidence.contains("abcdefgh"));
+    }
+
+    #[test]
+    fn unit_names_are_checked() {
+        for ok in [
+            "redis-server",
+            "postgresql@15-main",
+            "postgresql@*",
+            "a.service",
+            "sys-devices-x\\x2d1.device",
+        ] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-redis",
+            ".hidden",
+            "redis server",
+            "redis;reboot",
+            "a/b",
+            "$(x)",
+            &"a".repeat(300),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
