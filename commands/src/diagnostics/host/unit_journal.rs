@@ -369,28 +369,48 @@ pub fn finding(unit: &str, entries: &[Entry], window: &Window, redactor: &Redact
     f.with_detail(note).with_evidence(text)
 }
 
-/// Where the journal is read, for this run: `Ok(None)` for the system's
-/// own (this machine with root `/`, or over ssh), `Ok(Some(dir))` under
-/// another root, `Err(words)` when there is none.
-async fn source(ctx: &Ctx) -> Result<Option<std::path::PathBuf>, String> {
+/// Where the journal is read, for this run.
+enum Source {
+    /// The system's own (this machine with root `/`, or over ssh);
+    /// `present` when one of [`JOURNAL_DIRS`] exists there. journalctl is
+    /// run either way (a journal elsewhere, a namespace, still answers);
+    /// without one, and with no entries, the check says so once.
+    System { present: bool },
+    /// `ROOT/var/log/journal` under another root.
+    Directory(std::path::PathBuf),
+}
+
+/// Where to read, or the quiet note when there is nothing to read.
+async fn source(ctx: &Ctx) -> Result<Source, Finding> {
     match &ctx.machine {
         Machine::Local { root } if root != Path::new("/") => {
             let dir = ctx.path(JOURNAL_DIRS[0]);
             if super::io::exists(&dir).await {
-                Ok(Some(dir))
+                Ok(Source::Directory(dir))
             } else {
-                Err(format!("No journal under {}", root.display()))
+                Err(not_available(&format!(
+                    "No journal under {}",
+                    root.display()
+                )))
             }
         }
         m => {
+            let mut present = false;
             for d in JOURNAL_DIRS {
-                if m.exists(d).await {
-                    return Ok(None);
-                }
+                present |= m.exists(d).await;
             }
-            Err("No journal on this host".into())
+            Ok(Source::System { present })
         }
     }
+}
+
+/// The one quiet note when there is no journal to read.
+// NOTE: shown in chat.
+fn not_available(why: &str) -> Finding {
+    Finding::ok(
+        CHECK,
+        format!("{why}: the units' logs not read (not available)"),
+    )
 }
 
 /// Reads each unit's journal in `window` (at once) and reports each.
@@ -401,46 +421,50 @@ pub async fn check(
     window: Window,
     redactor: &Redactor,
 ) -> Vec<Finding> {
-    let directory = match source(ctx).await {
-        Ok(d) => d,
-        Err(words) => {
-            return vec![Finding::ok(
-                CHECK,
-                format!("{words}: the units' logs not read (not available)"),
-            )];
-        }
+    let source = match source(ctx).await {
+        Ok(s) => s,
+        Err(note) => return vec![note],
+    };
+    let directory = match &source {
+        Source::Directory(d) => Some(d.as_path()),
+        Source::System { .. } => None,
     };
     let runs = units.iter().map(|unit| {
-        let argv = argv(program, unit, &window, directory.as_deref());
+        let argv = argv(program, unit, &window, directory);
         async move {
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
             (unit, ctx.machine.run(&argv, ctx.budget).await)
         }
     });
     let mut out = Vec::new();
+    let mut any_entry = false;
     for (unit, result) in futures::future::join_all(runs).await {
         out.push(match result {
             Ok(o) if o.success => {
-                let mut f = finding(unit, &parse(&o.stdout), &window, redactor);
+                let entries = parse(&o.stdout);
+                any_entry |= !entries.is_empty();
+                let mut f = finding(unit, &entries, &window, redactor);
                 if o.stderr.contains("not seeing messages from other users") {
-                    f = f.with_detail("Only medic's own messages were visible: add medic's user to the systemd-journal group");
+                    f = f.with_detail(
+                        "Only medic's own messages were visible: add medic's user to the systemd-journal group",
+                    );
                 }
                 f
             }
-            Ok(o) => Finding::unknown(
-                CHECK,
-                format!("{unit}: journalctl failed"),
-            )
-            .with_detail("medic's user needs the systemd-journal (or adm) group to read the journal")
-            .with_evidence(redactor.redact(o.stderr.trim())),
+            Ok(o) => Finding::unknown(CHECK, format!("{unit}: journalctl failed"))
+                .with_detail(
+                    "medic's user needs the systemd-journal (or adm) group to read the journal",
+                )
+                .with_evidence(redactor.redact(o.stderr.trim())),
             Err(CmdError::Missing(_)) => {
-                return vec![Finding::ok(
-                    CHECK,
-                    "journalctl is not installed here: the units' logs not read (not available)",
-                )];
+                return vec![not_available("journalctl is not installed here")];
             }
             Err(e) => Finding::unknown(CHECK, format!("{unit}: {e}")),
         });
+    }
+    let failed = out.iter().any(|f| f.status == crate::Status::Unknown);
+    if matches!(source, Source::System { present: false }) && !any_entry && !failed {
+        return vec![not_available("No journal on this host")];
     }
     out
 }
