@@ -317,32 +317,40 @@ pub fn finding(unit: &str, entries: &[Entry], window: &Window, redactor: &Redact
             format!("{unit}: nothing in the journal from {}", window.words()),
         );
     }
-    let errors = shown
+    let errors: Vec<&&Entry> = shown
         .iter()
         .filter(|e| e.priority.is_some_and(|p| p <= 3))
-        .count();
-    let stop = shown.iter().rev().find(|e| e.is_stop());
-    let trouble = shown.iter().rev().find(|e| e.is_trouble());
-    let count = match errors {
+        .collect();
+    let count = match errors.len() {
         0 => String::new(),
         1 => "; 1 error".into(),
         n => format!("; {n} errors"),
     };
-    let mut f = match (stop, trouble) {
-        (Some(s), _) => Finding::warn(
+    let stop = shown.iter().rev().find(|e| e.is_stop());
+    let warning = shown.iter().rev().find(|e| e.is_trouble());
+    let mut f = if let Some(s) = stop {
+        Finding::warn(
             CHECK,
             format!("{unit} stopped or died at {}{count}", window.when(s.at)),
         )
-        .at(s.at),
-        (None, Some(t)) => Finding::warn(
+        .at(s.at)
+    } else if let Some(latest) = errors.last() {
+        Finding::warn(
             CHECK,
             format!(
-                "{unit} logged {} at {}{count}",
-                if errors > 0 { "errors" } else { "warnings" },
-                window.when(t.at)
+                "{unit} logged {} error{}, the latest at {}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                window.when(latest.at)
             ),
-        ),
-        (None, None) => Finding::ok(
+        )
+    } else if let Some(w) = warning {
+        Finding::warn(
+            CHECK,
+            format!("{unit} logged a warning at {}", window.when(w.at)),
+        )
+    } else {
+        Finding::ok(
             CHECK,
             format!(
                 "{unit}: {} journal line{}, no warnings or errors, from {}",
@@ -350,7 +358,7 @@ pub fn finding(unit: &str, entries: &[Entry], window: &Window, redactor: &Redact
                 if shown.len() == 1 { "" } else { "s" },
                 window.words()
             ),
-        ),
+        )
     };
     if f.status != crate::Status::Ok {
         f = f.with_detail(format!("The journal from {}", window.words()));

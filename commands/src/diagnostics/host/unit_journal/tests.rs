@@ -290,3 +290,43 @@ fn unit_names_are_checked() {
         assert!(check_name(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn errors_and_warnings_without_a_stop_are_named_by_their_latest() {
+    let window = Window::new(at(ALERT + 600), Some(at(ALERT)));
+    let entry = |secs: i64, priority: &str| {
+        journal_line(
+            secs,
+            &format!(
+                r#""PRIORITY":"{priority}","SYSLOG_IDENTIFIER":"postgres","MESSAGE":"p{priority}""#
+            ),
+        )
+    };
+    let text = [
+        entry(ALERT - 60, "3"),
+        entry(ALERT - 2, "3"),
+        entry(ALERT + 1, "6"),
+    ]
+    .join("\n");
+    let f = finding(
+        "postgresql@15-main",
+        &parse(&text),
+        &window,
+        &Redactor::new(),
+    );
+    assert_eq!(f.status, Status::Warn);
+    assert_eq!(
+        f.summary,
+        "postgresql@15-main logged 2 errors, the latest at 06:32:05 UTC (1 s before the first alert)"
+    );
+    let f = finding(
+        "postgresql@15-main",
+        &parse(&entry(ALERT + 1, "4")),
+        &window,
+        &Redactor::new(),
+    );
+    assert_eq!(
+        f.summary,
+        "postgresql@15-main logged a warning at 06:32:08 UTC (1 s after the first alert)"
+    );
+}
