@@ -19,6 +19,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use medic_commands::diagnostics::Target;
 use medic_commands::{Finding, Report, TargetRef};
+use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 
 use crate::telemetry::metrics::Metrics;
@@ -60,17 +61,35 @@ impl DiagnosticRuns {
     /// Watches a run of `target` that starts no earlier than this call: the
     /// one in progress when there is one, else a new one.
     pub fn watch(&self, target: &Target) -> RunWatch {
+        self.watch_around(target, None)
+    }
+
+    /// [`DiagnosticRuns::watch`] for an incident whose first alert was at
+    /// `around`. A target whose run does not depend on it (every kind but
+    /// a host with `units`) shares the run of `/diag`; one that does runs
+    /// apart, keyed by the instant too, so a `/diag` never gets an
+    /// incident's window nor an incident the window ending now.
+    pub fn watch_around(&self, target: &Target, around: Option<OffsetDateTime>) -> RunWatch {
+        let around = around.filter(|_| target.spec.reads_around());
+        let key = match around {
+            Some(at) => format!("{}@{}", target.name, at.unix_timestamp()),
+            None => target.name.clone(),
+        };
         let mut running = self.running.lock().expect("runs lock");
-        let rx = match running.get(&target.name) {
+        let rx = match running.get(&key) {
             Some(rx) => rx.clone(),
             None => {
                 let (tx, rx) = watch::channel(Progress::default());
-                running.insert(target.name.clone(), rx.clone());
+                running.insert(key.clone(), rx.clone());
                 tokio::spawn(run(
                     target.clone(),
+                    around,
                     tx,
-                    rx.clone(),
-                    self.running.clone(),
+                    Retire {
+                        running: self.running.clone(),
+                        name: key,
+                        me: rx.clone(),
+                    },
                     self.slots.clone(),
                     self.metrics.clone(),
                 ));
@@ -88,30 +107,36 @@ impl DiagnosticRuns {
     pub async fn report(&self, target: &Target) -> Arc<Report> {
         self.watch(target).finished().await
     }
+
+    /// The whole report of a run of `target` for an incident whose first
+    /// alert was at `around` (see [`DiagnosticRuns::watch_around`]).
+    pub async fn report_around(
+        &self,
+        target: &Target,
+        around: Option<OffsetDateTime>,
+    ) -> Arc<Report> {
+        self.watch_around(target, around).finished().await
+    }
 }
 
 /// Runs one target's checks and publishes each result, then the report;
 /// then retires the run so that the next command starts a fresh one.
 async fn run(
     target: Target,
+    around: Option<OffsetDateTime>,
     tx: watch::Sender<Progress>,
-    me: watch::Receiver<Progress>,
-    running: Running,
+    retire: Retire,
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
 ) {
     // Retired however the run ends: a check that panics must not leave
     // its dead run behind for every later command to join (each would be
     // answered "crashed" until restart).
-    let _retire = Retire {
-        running,
-        name: target.name.clone(),
-        me,
-    };
+    let _retire = retire;
     let report = {
         let _slot = slots.acquire().await.expect("semaphore never closed");
         let started = Instant::now();
-        let mut run = target.start();
+        let mut run = target.start_around(around);
         tx.send_modify(|p| p.checks = run.checks);
         let mut findings = Vec::new();
         while let Some(done) = run.results.next().await {
@@ -132,7 +157,8 @@ async fn run(
 }
 
 /// Takes a run out of the map when dropped, if it is still the target's
-/// current run.
+/// current run. `name` is the run's key: the target's name, with the
+/// alert's instant for a run around one.
 struct Retire {
     running: Running,
     name: String,
@@ -277,5 +303,38 @@ mod tests {
             me: old,
         });
         assert!(running.lock().unwrap().contains_key("redis"));
+    }
+
+    #[tokio::test]
+    async fn an_incident_run_reading_around_its_alert_does_not_join_a_diag_run() {
+        // On this current-thread runtime the spawned runs do not start
+        // before the next await: the map is read as the calls left it.
+        let runs = DiagnosticRuns::new(4, Arc::new(Metrics::new()));
+        let target = |name: &str, json: serde_json::Value| Target {
+            name: name.into(),
+            spec: serde_json::from_value(json).unwrap(),
+        };
+        let redis = target(
+            "redis",
+            serde_json::json!({"kind": "redis", "url": "redis://127.0.0.1:6399"}),
+        );
+        let host = target(
+            "web1",
+            serde_json::json!({"kind": "host", "root": "/nonexistent-medic", "units": ["redis-server"]}),
+        );
+        let at = OffsetDateTime::from_unix_timestamp(1_769_841_127).unwrap();
+        let _w = [
+            runs.watch(&redis),
+            runs.watch_around(&redis, Some(at)),
+            runs.watch(&host),
+            runs.watch_around(&host, Some(at)),
+            runs.watch_around(&host, Some(at)),
+        ];
+        let mut keys: Vec<String> = runs.running.lock().unwrap().keys().cloned().collect();
+        keys.sort();
+        // Redis reads nothing around the alert: one shared run. The host's
+        // units journal does: a /diag run and one incident run, shared by
+        // that incident's callers.
+        assert_eq!(keys, ["redis", "web1", "web1@1769841127"]);
     }
 }

@@ -40,12 +40,14 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
             // A host's files under a root that does not exist: every check
             // must say it could not read, not that all is well.
             // With an interface and the address as a peer, so the network
-            // checks face the dead or silent target too.
+            // checks face the dead or silent target too, and a unit whose
+            // journal is not there.
             json!({
                 "kind": "host",
                 "root": format!("/nonexistent-medic-root-{}", addr.port()),
                 "interfaces": ["enp7s0"],
                 "peers": [addr.to_string()],
+                "units": ["redis-server"],
                 "timeout": TIMEOUT,
             }),
             // A host over ssh at that address (always loopback here).
@@ -55,6 +57,7 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
                 "ssh_port": addr.port(),
                 "interfaces": ["enp7s0"],
                 "peers": [addr.to_string()],
+                "units": ["redis-server"],
                 "timeout": TIMEOUT,
             }),
         ],

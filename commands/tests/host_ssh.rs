@@ -309,3 +309,122 @@ async fn an_option_disguised_as_a_destination_never_reaches_ssh() {
     );
     assert!(!pwned.exists(), "ssh ran the ProxyCommand");
 }
+
+/// 2026-01-31 06:32:07 UTC: the first alert of the runbook's outage.
+const ALERT: i64 = 1_769_841_127;
+
+/// A stand-in `journalctl` in `dir`: records each run's arguments and
+/// prints two `journalctl -o json` entries for redis-server (one with a
+/// password in it), nothing for any other unit.
+fn fake_journalctl(dir: &Path) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let entries = [
+        format!(
+            r#"{{"__REALTIME_TIMESTAMP":"{}000000","PRIORITY":"3","SYSLOG_IDENTIFIER":"redis-server","_PID":"812","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":"812:M Error connecting to master redis://replica:s3cr3t-hunter@10.0.1.2:6379"}}"#,
+            ALERT - 5
+        ),
+        format!(
+            r#"{{"__REALTIME_TIMESTAMP":"{}000000","PRIORITY":"4","SYSLOG_IDENTIFIER":"systemd","_PID":"1","UNIT":"redis-server.service","MESSAGE":"redis-server.service: Failed with result 'signal'."}}"#,
+            ALERT + 3
+        ),
+    ];
+    let json = dir.join("redis.json");
+    std::fs::write(&json, entries.join("\n") + "\n").unwrap();
+    let args = dir.join("args");
+    let script = dir.join("journalctl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ncase \"$*\" in *--unit=redis-server*) cat '{}';; esac\n",
+            args.display(),
+            json.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.display().to_string(), args)
+}
+
+/// A run for an incident whose first alert was at [`ALERT`].
+async fn run_around(h: HostTarget) -> Vec<medic_commands::Finding> {
+    use futures::StreamExt;
+    let t = Target {
+        name: "remote".into(),
+        spec: TargetSpec::Host(h),
+    };
+    let at = time::OffsetDateTime::from_unix_timestamp(ALERT).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(40),
+        t.start_around(Some(at))
+            .results
+            .flat_map(|d| futures::stream::iter(d.findings))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the findings within the timeout")
+}
+
+#[tokio::test]
+async fn the_units_journal_around_the_alert_is_read_on_the_far_side() {
+    let sshd = sshd!();
+    let (journalctl, args) = fake_journalctl(sshd.scratch());
+    let mut h = target(&sshd, &sshd.known_hosts, &sshd.key);
+    h.units = vec!["redis-server".into(), "postgresql@15-main".into()];
+    h.validate().unwrap();
+    h.journalctl = journalctl;
+    let fs = run_around(h.clone()).await;
+    let ssh = fs.iter().find(|f| f.check == "host.ssh").unwrap();
+    assert_eq!(ssh.status, Status::Ok, "{fs:#?}\nsshd log:\n{}", sshd.log());
+    let journal: Vec<_> = fs.iter().filter(|f| f.check == "host.journal").collect();
+    assert_eq!(journal.len(), 2, "{fs:#?}");
+    let redis = journal
+        .iter()
+        .find(|f| f.summary.starts_with("redis-server"))
+        .unwrap();
+    assert_eq!(redis.status, Status::Warn, "{redis:#?}");
+    assert_eq!(
+        redis.summary,
+        "redis-server stopped or died at 06:32:10 UTC (3 s after the first alert); 1 error"
+    );
+    assert_eq!(
+        redis.evidence.as_deref(),
+        Some(
+            "06:32:02 redis-server[812]: 812:M Error connecting to master redis://replica:••••@10.0.1.2:6379\n\
+             06:32:10 systemd[1]: redis-server.service: Failed with result 'signal'."
+        )
+    );
+    assert!(!format!("{fs:?}").contains("hunter"));
+    // The far side ran one journalctl per unit, in the alert's window, on
+    // its own journal (no --directory).
+    let ran = std::fs::read_to_string(&args).unwrap();
+    let runs: Vec<&str> = ran.lines().collect();
+    assert_eq!(runs.len(), 2, "{ran}");
+    for run in runs {
+        assert!(
+            run.contains("--since=@1769839327 --until=@1769841427"),
+            "{run}"
+        );
+        assert!(!run.contains("--directory"), "{run}");
+    }
+    // Still one login for the whole run.
+    let logins = sshd.log().matches("Accepted publickey for").count();
+    assert_eq!(logins, 1, "sshd log:\n{}", sshd.log());
+
+    // The far side's real journalctl: without a journal there, one quiet
+    // note; with one, a finding per unit (this machine may have either).
+    h.journalctl = "journalctl".into();
+    let fs = run_around(h).await;
+    let journal: Vec<_> = fs.iter().filter(|f| f.check == "host.journal").collect();
+    let no_journal =
+        !Path::new("/var/log/journal").exists() && !Path::new("/run/log/journal").exists();
+    if no_journal && which("journalctl") {
+        assert_eq!(journal.len(), 1, "{journal:#?}");
+        assert_eq!(
+            journal[0].summary,
+            "No journal on this host: the units' logs not read (not available)"
+        );
+        assert_eq!(journal[0].status, Status::Ok);
+    } else {
+        assert!(!journal.is_empty(), "{fs:#?}");
+    }
+}

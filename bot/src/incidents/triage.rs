@@ -146,6 +146,15 @@ async fn correlated(
     Ok(correlation::correlate(me, &others, window))
 }
 
+/// When the incident's first error was: the opening alert's own time when
+/// it carried one, else when medic first saw the incident. The timeline
+/// looks back from it, and a host's `units` journal is read around it.
+pub fn first_error(alert: Option<&Alert>, row: &IncidentRow) -> OffsetDateTime {
+    alert
+        .and_then(|a| a.occurred_at)
+        .unwrap_or(row.view.first_seen)
+}
+
 /// Triage for incident `row` opened by `alert`, with the runbook's
 /// `targets` and their `reports`.
 pub async fn run(
@@ -157,7 +166,7 @@ pub async fn run(
 ) -> sqlx::Result<Outcome> {
     let settings = &state.settings.alerts.triage;
     let chain = chain_of(state, alert).await;
-    let first_error = alert.occurred_at.unwrap_or(row.view.first_seen);
+    let first_error = first_error(Some(alert), row);
     let events = events(targets, reports, first_error, settings.timeline_window).await;
     let me = Peer {
         id: row.id,

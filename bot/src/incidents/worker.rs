@@ -203,12 +203,6 @@ async fn run_job(state: &AppState, job: Job) {
             }
         }
     }
-    let reports = futures::future::join_all(
-        selected
-            .iter()
-            .map(|t| async { state.diagnostics.report(t).await.as_ref().clone() }),
-    )
-    .await;
     let row = match state.store.incident(job.incident_id).await {
         Ok(row) => row,
         Err(error) => {
@@ -216,6 +210,20 @@ async fn run_job(state: &AppState, job: Job) {
             return;
         }
     };
+    // The first error, as triage's timeline takes it: a host's `units`
+    // journal is read around it.
+    let around = row
+        .as_ref()
+        .map(|r| super::triage::first_error(job_spec.alert.as_ref(), r));
+    let reports = futures::future::join_all(selected.iter().map(|t| async move {
+        state
+            .diagnostics
+            .report_around(t, around)
+            .await
+            .as_ref()
+            .clone()
+    }))
+    .await;
     let outcome = match (&row, &job_spec.alert) {
         (Some(row), Some(alert)) if state.settings.alerts.triage.enabled => {
             match super::triage::run(state, row, alert, &selected, &reports).await {

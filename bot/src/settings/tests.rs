@@ -99,6 +99,23 @@ fn host_targets_name_the_key_at_fault() {
 }
 
 #[test]
+fn host_units_are_named_by_check_config() {
+    let problems = load(
+        r#"
+        [targets.good]
+        kind = "host"
+        units = ["redis-server", "postgresql@15-main"]
+        [targets.db]
+        kind = "host"
+        units = ["postgresql; reboot"]
+    "#,
+    )
+    .unwrap_err();
+    let keys = keys(&problems);
+    assert_eq!(keys, ["targets.db.units"], "{problems:?}");
+}
+
+#[test]
 fn host_network_keys_name_the_key_at_fault() {
     let problems = load(
         r#"

@@ -208,6 +208,24 @@ impl TargetSpec {
     pub fn checks(&self) -> Vec<Check> {
         for_each_kind!(self, t => t.checks())
     }
+
+    /// Whether a run for an incident differs from `/diag`'s: a host
+    /// target with `units`, whose journal is read around the first alert.
+    pub fn reads_around(&self) -> bool {
+        matches!(self, TargetSpec::Host(h) if !h.units.is_empty())
+    }
+
+    /// The checks of a run for an incident whose first alert was at
+    /// `around` (`None`: a `/diag`, as [`TargetSpec::checks`]). Only a host
+    /// target's `units` journal uses it; every other check describes now.
+    pub fn checks_around(&self, around: Option<time::OffsetDateTime>) -> Vec<Check> {
+        match (self, around) {
+            (TargetSpec::Host(h), Some(_)) => {
+                h.checks_around(time::OffsetDateTime::now_utc(), around)
+            }
+            _ => self.checks(),
+        }
+    }
 }
 
 /// The kinds that config may name, for help and error messages.
@@ -236,7 +254,13 @@ impl Target {
     /// finishes, and have passed the target's redactor, so a password
     /// echoed by a library error cannot reach a renderer.
     pub fn start(&self) -> Started {
-        let checks = self.spec.checks();
+        self.start_around(None)
+    }
+
+    /// [`Target::start`] for an incident whose first alert was at `around`
+    /// (see [`TargetSpec::checks_around`]).
+    pub fn start_around(&self, around: Option<time::OffsetDateTime>) -> Started {
+        let checks = self.spec.checks_around(around);
         Started {
             checks: checks.len(),
             results: run_checks(

@@ -18,7 +18,8 @@
 //! [`network`] (the `interfaces`' state, addresses, units and link events),
 //! [`peers`] (a TCP connect to each of `peers`), [`unattended`] (what
 //! unattended-upgrades did; [`aptconf`] for Automatic-Reboot and the timer,
-//! [`reboot`] for a pending reboot).
+//! [`reboot`] for a pending reboot), [`unit_journal`] (the `units`' own
+//! journal lines around the incident's first alert, or up to now).
 //! [`clock`] reads log timestamps; [`machine`] is the only way to the host
 //! ([`io`] for this machine: capped reads, argv commands with a timeout;
 //! [`ssh`] and [`snapshot`] for a remote one).
@@ -29,7 +30,9 @@
 //! host (`ssh = "deploy@10.0.1.1"`) whose files and command outputs
 //! [`ssh`] collects in one round trip with the fixed script of
 //! [`snapshot`]. Commands (`dmesg`, `systemctl`, `journalctl`) describe the
-//! running kernel, so they run only when `root` is `/`, or over ssh.
+//! running kernel, so they run only when `root` is `/`, or over ssh — except
+//! `journalctl --directory` for the `units`, which reads the journal's files
+//! under `root` like any other file.
 
 pub mod apt;
 pub mod aptconf;
@@ -54,6 +57,7 @@ pub mod ssh;
 pub mod systemd;
 pub mod timeline;
 pub mod unattended;
+pub mod unit_journal;
 
 #[cfg(test)]
 mod tests;
@@ -121,6 +125,17 @@ pub struct HostTarget {
     /// tried with a TCP connect from the host. None by default.
     #[serde(default)]
     pub peers: Vec<crate::diagnostics::net::Address>,
+    /// systemd units whose journal lines are quoted (`["redis-server",
+    /// "postgresql@15-main"]`): the last ones in a window around the
+    /// incident's first alert, or up to now for `/diag`. None by default.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// The `journalctl` program run for `units`: `journalctl` on PATH.
+    /// Not a config key (unknown keys are refused): tests name a stand-in
+    /// script, the way a fixture root stands in for a host's files.
+    #[doc(hidden)]
+    #[serde(skip, default = "default_journalctl")]
+    pub journalctl: String,
 }
 
 /// The most `interfaces` a target may name: each is a few files and a
@@ -129,6 +144,10 @@ pub const MAX_INTERFACES: usize = 8;
 /// The most `peers` a target may name: they are tried at once, and over
 /// ssh each is a process on the host.
 pub const MAX_PEERS: usize = 16;
+
+fn default_journalctl() -> String {
+    "journalctl".into()
+}
 
 fn default_root() -> PathBuf {
     PathBuf::from("/")
@@ -152,6 +171,8 @@ impl HostTarget {
             ssh_known_hosts: None,
             interfaces: Vec::new(),
             peers: Vec::new(),
+            units: Vec::new(),
+            journalctl: default_journalctl(),
         }
     }
 
@@ -220,6 +241,19 @@ impl HostTarget {
         for peer in &self.peers {
             peers::check_host(&peer.host).map_err(|m| ("peers", m))?;
         }
+        if self.units.len() > unit_journal::MAX_UNITS {
+            return Err((
+                "units",
+                format!(
+                    "names {}; at most {}",
+                    self.units.len(),
+                    unit_journal::MAX_UNITS
+                ),
+            ));
+        }
+        for unit in &self.units {
+            unit_journal::check_name(unit).map_err(|m| ("units", m))?;
+        }
         Ok(())
     }
 
@@ -241,9 +275,19 @@ impl HostTarget {
     /// [`Diagnostic::checks`] uses the wall clock; tests pass a fixed
     /// instant that matches their fixtures.
     pub async fn check_all(&self, now: OffsetDateTime) -> Vec<Finding> {
+        self.check_all_around(now, None).await
+    }
+
+    /// [`HostTarget::check_all`] for an incident whose first alert was at
+    /// `around`: the `units`' journal is read around it.
+    pub async fn check_all_around(
+        &self,
+        now: OffsetDateTime,
+        around: Option<OffsetDateTime>,
+    ) -> Vec<Finding> {
         use futures::StreamExt;
         super::run_checks(
-            self.checks_at(now),
+            self.checks_around(now, around),
             self.timeout,
             &self.location(),
             self.redactor(),
@@ -255,10 +299,18 @@ impl HostTarget {
 
     /// The checks of a run as of `now`.
     pub fn checks_at(&self, now: OffsetDateTime) -> Vec<Check> {
+        self.checks_around(now, None)
+    }
+
+    /// The checks of a run as of `now`, for an incident whose first alert
+    /// was at `around` (`None` for `/diag`): only the `units`' journal
+    /// window depends on it; every other check describes the host now.
+    pub fn checks_around(&self, now: OffsetDateTime, around: Option<OffsetDateTime>) -> Vec<Check> {
+        let journal_window = unit_journal::Window::new(now, around);
         // Over ssh, the machine is what one connection collected; when it
         // fails, the ssh check says why and the others stay silent (never
         // this machine's answers for another host's).
-        let machine: remote::SharedMachine = self.machine(now);
+        let machine: remote::SharedMachine = self.machine(now, &journal_window);
         let root = self.root.clone();
         let window = self.upgrade_window;
         let budget = self.check_budget();
@@ -311,6 +363,9 @@ impl HostTarget {
         };
         let interfaces = self.interfaces.clone();
         let peers = self.peers.clone();
+        let units = self.units.clone();
+        let journalctl = self.journalctl.clone();
+        let redactor = self.redactor();
 
         /// A check that first waits for the shared context; silent when
         /// there is no machine to read (the ssh check says why).
@@ -368,6 +423,11 @@ impl HostTarget {
         if !peers.is_empty() {
             checks.push(check!("host.peers", "TCP connects to the peers", |c| {
                 peers::check(&c, &peers)
+            }));
+        }
+        if !units.is_empty() {
+            checks.push(check!("host.journal", "journalctl -u for the units", |c| {
+                unit_journal::check(&c, &journalctl, &units, journal_window, &redactor)
             }));
         }
         checks

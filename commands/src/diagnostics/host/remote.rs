@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{
     HostTarget, SYSLOG, apt, aptconf, journal, machine, network, oom, peers, reboot, snapshot, ssh,
-    systemd, unattended,
+    systemd, unattended, unit_journal,
 };
 use crate::model::report::Finding;
 
@@ -31,8 +31,12 @@ impl HostTarget {
     }
 
     /// What the checks read on a remote host, from their own paths and
-    /// argv, as of `now`.
-    pub(super) fn remote_plan(&self, now: OffsetDateTime) -> snapshot::Plan {
+    /// argv, as of `now` (the `units`' journal in `journal_window`).
+    pub(super) fn remote_plan(
+        &self,
+        now: OffsetDateTime,
+        journal_window: &unit_journal::Window,
+    ) -> snapshot::Plan {
         let start = (now - self.upgrade_window).unix_timestamp();
         let abs = |p: &str| format!("/{p}");
         let cmd = |argv: &[&str], when| snapshot::PlannedCommand {
@@ -80,6 +84,19 @@ impl HostTarget {
         if !self.interfaces.is_empty() {
             commands.push(cmd(&network::IP_ARGV, snapshot::When::Always));
         }
+        // One journalctl per unit, each capped at its newest lines there.
+        for unit in &self.units {
+            commands.push(snapshot::PlannedCommand {
+                argv: unit_journal::argv(&self.journalctl, unit, journal_window, None),
+                when: snapshot::When::Always,
+            });
+        }
+        let mut exists: Vec<String> = [systemd::SYSTEMD_DIR, reboot::FLAG[0], reboot::FLAG[1]]
+            .map(abs)
+            .to_vec();
+        if !self.units.is_empty() {
+            exists.extend(unit_journal::JOURNAL_DIRS.map(abs));
+        }
         let mut dirs: Vec<String> = self
             .releases_dir
             .iter()
@@ -101,9 +118,7 @@ impl HostTarget {
             .map(abs)
             .to_vec(),
             since: start,
-            exists: [systemd::SYSTEMD_DIR, reboot::FLAG[0], reboot::FLAG[1]]
-                .map(abs)
-                .to_vec(),
+            exists,
             dirs,
             commands,
             usage: true,
@@ -120,14 +135,18 @@ impl HostTarget {
 
     /// The machine of a run and, over ssh, the finding saying how it was
     /// reached (or why not).
-    pub(super) fn machine(&self, now: OffsetDateTime) -> SharedMachine {
+    pub(super) fn machine(
+        &self,
+        now: OffsetDateTime,
+        journal_window: &unit_journal::Window,
+    ) -> SharedMachine {
         let root = self.root.clone();
         let Some(ssh) = self.ssh() else {
             return futures::future::ready((Some(machine::Machine::Local { root }), None))
                 .boxed()
                 .shared();
         };
-        let plan = self.remote_plan(now);
+        let plan = self.remote_plan(now, journal_window);
         let limit = self.check_budget();
         async move {
             let ssh = match ssh {

@@ -574,3 +574,173 @@ fn bad_network_keys_are_refused_by_name() {
     .unwrap_err();
     assert!(err.to_string().contains("has no port"), "{err}");
 }
+
+/// A stand-in for `journalctl`: records its arguments (one run a line) and
+/// prints `redis-server`'s entries as `journalctl -o json` does; nothing
+/// for any other unit. Returns the script's path and the arguments file.
+fn fake_journalctl(dir: &Path) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let line = |secs: i64, fields: &str| {
+        format!(
+            r#"{{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"{secs}000000","__MONOTONIC_TIMESTAMP":"1","_BOOT_ID":"9e2d",{fields}}}"#
+        )
+    };
+    let t = now().unix_timestamp();
+    let entries = [
+        line(
+            t - 5,
+            r#""PRIORITY":"3","SYSLOG_IDENTIFIER":"redis-server","_PID":"812","_SYSTEMD_UNIT":"redis-server.service","MESSAGE":"812:M Error connecting to master redis://replica:s3cr3t-hunter@10.0.1.2:6379""#,
+        ),
+        line(
+            t + 3,
+            r#""PRIORITY":"5","SYSLOG_IDENTIFIER":"systemd","_PID":"1","_SYSTEMD_UNIT":"init.scope","UNIT":"redis-server.service","MESSAGE":"redis-server.service: Main process exited, code=killed, status=9/KILL""#,
+        ),
+    ];
+    let json = dir.join("redis.json");
+    std::fs::write(&json, entries.join("\n") + "\n").unwrap();
+    let args = dir.join("args");
+    let script = dir.join("journalctl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ncase \"$*\" in *--unit=redis-server*) cat '{}';; esac\n",
+            args.display(),
+            json.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.display().to_string(), args)
+}
+
+/// The journal around the first alert under a prepared root (a host
+/// mounted at /host): `journalctl --directory=ROOT/var/log/journal`, the
+/// window around the alert, one finding per unit, the secret masked; and
+/// without a journal, one quiet note and nothing run.
+#[tokio::test]
+async fn the_units_journal_around_the_alert_under_a_prepared_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("var/log/journal/9e2d0b6a4c8f4e8c")).unwrap();
+    let (journalctl, args) = fake_journalctl(bin.path());
+    let spec: TargetSpec = serde_json::from_value(serde_json::json!({
+        "kind": "host",
+        "root": root,
+        "units": ["redis-server", "postgresql@15-main"],
+    }))
+    .unwrap();
+    let TargetSpec::Host(mut target) = spec else {
+        panic!("not a host")
+    };
+    target.validate().unwrap();
+    target.journalctl = journalctl;
+    // Through the run an incident's runbook starts: the alert's instant
+    // goes in, the other checks still describe now.
+    let t = crate::diagnostics::Target {
+        name: "web1".into(),
+        spec: TargetSpec::Host(target.clone()),
+    };
+    let report = {
+        use futures::StreamExt;
+        let fs: Vec<Finding> = t
+            .start_around(Some(now()))
+            .results
+            .flat_map(|d| futures::stream::iter(d.findings))
+            .collect()
+            .await;
+        fs
+    };
+    let journal = find(&report, "host.journal");
+    assert_eq!(journal.len(), 2, "{journal:#?}");
+    let redis = journal
+        .iter()
+        .find(|f| f.summary.starts_with("redis-server"))
+        .unwrap();
+    assert_eq!(redis.status, Status::Warn, "{redis:#?}");
+    assert_eq!(
+        redis.summary,
+        "redis-server stopped or died at 06:32:10 UTC (3 s after the first alert); 1 error"
+    );
+    let evidence = redis.evidence.as_deref().unwrap();
+    assert!(
+        evidence.contains(
+            "redis-server[812]: 812:M Error connecting to master redis://replica:••••@10.0.1.2:6379"
+        ),
+        "{evidence}"
+    );
+    assert!(!format!("{report:?}").contains("hunter"));
+    let pg = journal
+        .iter()
+        .find(|f| f.summary.starts_with("postgresql@15-main"))
+        .unwrap();
+    assert_eq!(pg.status, Status::Ok);
+    assert!(
+        pg.summary
+            .contains(": nothing in the journal from 06:02:07 to 06:37:07 UTC")
+    );
+
+    let ran = std::fs::read_to_string(&args).unwrap();
+    let runs: Vec<&str> = ran.lines().collect();
+    assert_eq!(runs.len(), 2, "one journalctl per unit: {ran}");
+    let dir_arg = format!("--directory={}/var/log/journal", root.display());
+    for run in &runs {
+        assert!(run.contains(&dir_arg), "{run}");
+        assert!(run.contains("-o json"), "{run}");
+        assert!(
+            run.contains("--since=@1769839327 --until=@1769841427"),
+            "{run}"
+        );
+    }
+
+    // /diag (no alert): the window ends now.
+    std::fs::remove_file(&args).unwrap();
+    let fs = target.check_all(now() + time::Duration::hours(2)).await;
+    assert_eq!(find(&fs, "host.journal").len(), 2);
+    let ran = std::fs::read_to_string(&args).unwrap();
+    assert!(ran.contains("--until=@1769848327"), "{ran}");
+
+    // No journal under the root: one quiet note, and journalctl never ran.
+    std::fs::remove_file(&args).unwrap();
+    std::fs::remove_dir_all(root.join("var/log/journal")).unwrap();
+    let fs = target.check_all_around(now(), Some(now())).await;
+    let journal = find(&fs, "host.journal");
+    assert_eq!(journal.len(), 1, "{journal:#?}");
+    assert_eq!(journal[0].status, Status::Ok);
+    assert_eq!(
+        journal[0].summary,
+        format!(
+            "No journal under {}: the units' logs not read (not available)",
+            root.display()
+        )
+    );
+    assert!(!args.exists(), "nothing ran");
+}
+
+#[test]
+fn bad_units_are_refused_by_name() {
+    let host = |json: serde_json::Value| -> HostTarget {
+        match serde_json::from_value::<TargetSpec>(json).unwrap() {
+            TargetSpec::Host(h) => h,
+            _ => panic!("not a host"),
+        }
+    };
+    let ok =
+        host(serde_json::json!({"kind": "host", "units": ["redis-server", "postgresql@15-main"]}));
+    assert!(ok.validate().is_ok());
+    let bad = host(serde_json::json!({"kind": "host", "units": ["redis; reboot"]}));
+    assert_eq!(bad.validate().unwrap_err().0, "units");
+    let option = host(serde_json::json!({"kind": "host", "units": ["--file=/etc/shadow"]}));
+    assert_eq!(option.validate().unwrap_err().0, "units");
+    let many = host(serde_json::json!({
+        "kind": "host",
+        "units": vec!["redis-server"; unit_journal::MAX_UNITS + 1],
+    }));
+    assert_eq!(many.validate().unwrap_err().0, "units");
+    // The stand-in program is not a config key.
+    let err = serde_json::from_value::<TargetSpec>(
+        serde_json::json!({"kind": "host", "journalctl": "/tmp/evil"}),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("journalctl"), "{err}");
+}

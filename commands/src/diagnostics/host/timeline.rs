@@ -144,7 +144,13 @@ impl HostTarget {
         now: OffsetDateTime,
         window: std::time::Duration,
     ) -> Vec<Event> {
-        let Some(machine) = self.machine(now).await.0 else {
+        // Files only: the units' journal stays with the diagnostic.
+        let files_only = HostTarget {
+            units: Vec::new(),
+            ..self.clone()
+        };
+        let journal_window = super::unit_journal::Window::new(now, None);
+        let Some(machine) = files_only.machine(now, &journal_window).await.0 else {
             return Vec::new();
         };
         let clock = clock::LogClock::load(&machine, now).await;
