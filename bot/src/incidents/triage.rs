@@ -185,6 +185,7 @@ pub async fn run(
         reports,
         correlated: &correlated,
         timeline_window: settings.timeline_window,
+        symptom: None,
     });
     Ok(Outcome { triage, correlated })
 }

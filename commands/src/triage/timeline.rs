@@ -131,11 +131,18 @@ impl Event {
         format!("{what} on {}", self.place)
     }
 
-    /// How far before `first_error` it happened, in words ("3 min before",
-    /// "20 s after").
+    /// How far before `first_error` it happened, in words ("3 min before
+    /// the first error", "20 s after the first error").
     // NOTE: shown in chat.
     pub fn relative(&self, first_error: OffsetDateTime) -> String {
-        let secs = (first_error - self.at).whole_seconds();
+        self.relative_to(first_error, "the first error")
+    }
+
+    /// How far before `at` it happened, `at` being `what` ("3 min before
+    /// the PostgreSQL restart").
+    // NOTE: shown in chat.
+    pub fn relative_to(&self, at: OffsetDateTime, what: &str) -> String {
+        let secs = (at - self.at).whole_seconds();
         // Minutes to the nearest: 2 min 59 s reads "3 min", as people say it.
         let words = |s: u64| match s {
             0..60 => format!("{s} s"),
@@ -143,9 +150,24 @@ impl Event {
             _ => human_age(s),
         };
         if secs >= 0 {
-            format!("{} before the first error", words(secs as u64))
+            format!("{} before {what}", words(secs as u64))
         } else {
-            format!("{} after the first error", words(secs.unsigned_abs()))
+            format!("{} after {what}", words(secs.unsigned_abs()))
+        }
+    }
+
+    /// The event as what a diagnosis saw go wrong, for [`Event::relative_to`]:
+    /// "the PostgreSQL restart".
+    // NOTE: shown in chat.
+    pub fn as_symptom(&self) -> String {
+        match &self.kind {
+            EventKind::Restart {
+                service: Service::Postgres,
+            } => "the PostgreSQL restart".into(),
+            EventKind::Restart {
+                service: Service::Redis,
+            } => "the Redis restart".into(),
+            _ => format!("\"{}\"", self.describe()),
         }
     }
 }

@@ -68,6 +68,7 @@ fn run(
         reports,
         correlated,
         timeline_window: WINDOW,
+        symptom: None,
     })
 }
 
