@@ -304,7 +304,7 @@ pub fn decide(input: &Input) -> Triage {
     }
 
     // 3. No known error, but a change that takes services down.
-    if let (Some(r), Some(s)) = (best, input.symptom) {
+    if let (Some(r), Some(_)) = (best, input.symptom) {
         // A diagnosis saw a service restart: the change just before it,
         // evidence in the order things happened.
         let mut evidence: Vec<String> = ranked

@@ -111,6 +111,21 @@ pub trait Draw: Sync {
     fn thread_link(&self, channel: &str, root: &str) -> Option<String>;
 }
 
+/// A diagnosis's thread: its likely cause first ([`Draw::likely_cause`], the
+/// message that leads an incident's thread too), when triage found one, then
+/// `details`.
+pub(crate) fn cause_first(
+    draw: &dyn Draw,
+    diagnosis: &Diagnosis,
+    details: impl IntoIterator<Item = Wire>,
+) -> Vec<Wire> {
+    let cause = diagnosis
+        .cause
+        .as_ref()
+        .map(|c| draw.likely_cause(&Triage::Likely(c.clone())));
+    cause.into_iter().chain(details).collect()
+}
+
 /// How `platform` draws.
 pub fn draw(platform: Platform) -> &'static dyn Draw {
     match platform {
