@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use medic_commands::{Diagnosis, Report};
 use medic_commands::diagnostics::{Target, TargetSpec};
 use medic_commands::model::alert::{Alert, AlertSource};
 use medic_commands::triage::chain::{self, Link};
 use medic_commands::triage::correlation::{self, Correlated, Peer};
 use medic_commands::triage::timeline::{self, Event};
 use medic_commands::triage::{Input, LikelyCause, Triage, decide, symptom};
+use medic_commands::{Diagnosis, Report};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
@@ -213,8 +213,7 @@ pub async fn for_diagnosis(state: &AppState, diagnosis: &Diagnosis) -> Option<Li
         .unwrap_or_default();
     let now = OffsetDateTime::now_utc();
     let window = settings.timeline_window;
-    let events = match tokio::time::timeout(limit, events(&targets, &reports, now, window)).await
-    {
+    let events = match tokio::time::timeout(limit, events(&targets, &reports, now, window)).await {
         Ok(events) => events,
         Err(_) => {
             tracing::warn!(

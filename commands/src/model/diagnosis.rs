@@ -165,7 +165,11 @@ mod tests {
     fn a_likely_cause_is_the_headline() {
         let mut d = Diagnosis::new(
             "host",
-            vec![report("host", vec![Finding::warn("a", "openssl upgraded")], 5)],
+            vec![report(
+                "host",
+                vec![Finding::warn("a", "openssl upgraded")],
+                5,
+            )],
         );
         d.cause = Some(crate::triage::LikelyCause {
             cause: "openssl upgraded on web-1, 2 min before the PostgreSQL restart".into(),

@@ -319,8 +319,28 @@ pub fn decide(input: &Input) -> Triage {
             timeline::EventKind::Package { name, .. } => k.package_impact(name),
             _ => None,
         };
+        // One upgrade often changes several high-impact packages at once
+        // (libssl3 and openssl): name them together.
+        let mut upgraded: Vec<&str> = ranked
+            .iter()
+            .take_while(|o| o.specificity == r.specificity)
+            .filter(|o| o.event.at == r.event.at && o.event.place == r.event.place)
+            .filter_map(|o| match &o.event.kind {
+                timeline::EventKind::Package { name, action, .. } if action == "Upgrade" => {
+                    Some(name.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        upgraded.sort_unstable();
+        upgraded.dedup();
+        let change = if upgraded.len() > 1 {
+            format!("{} upgraded on {}", upgraded.join(" and "), r.event.place)
+        } else {
+            r.event.describe()
+        };
         return Triage::Likely(LikelyCause {
-            cause: format!("{}, {}", r.event.describe(), relative(r.event)),
+            cause: format!("{change}, {}", relative(r.event)),
             category: Some(match r.event.kind {
                 timeline::EventKind::Deploy { .. } => Category::Deploy,
                 _ => Category::Infrastructure,

@@ -139,6 +139,30 @@ mod tests {
     }
 
     #[test]
+    fn packages_of_one_upgrade_are_named_together() {
+        let at = datetime!(2026-01-31 06:30:01 UTC);
+        let mut libssl = openssl(at);
+        libssl.kind = EventKind::Package {
+            name: "libssl3t64".into(),
+            action: "Upgrade".into(),
+            version: Some("3.0.13-0ubuntu3.5".into()),
+        };
+        libssl.evidence = "Upgrade: libssl3t64:amd64 (3.0.13-0ubuntu3.4, 3.0.13-0ubuntu3.5)".into();
+        let events = [
+            openssl(at),
+            libssl,
+            restart(datetime!(2026-01-31 06:32:00 UTC), Service::Postgres),
+        ];
+        let c = cause(&events).expect("a likely cause");
+        assert_eq!(
+            c.cause,
+            "libssl3t64 and openssl upgraded on web-1, 2 min before the PostgreSQL restart"
+        );
+        assert_eq!(c.evidence.len(), 3, "both upgrade lines and the restart");
+        assert!(c.evidence[2].starts_with("PostgreSQL restarted"));
+    }
+
+    #[test]
     fn nothing_wrong_or_nothing_before_it_is_no_cause() {
         // An upgrade and no restart: nothing to explain.
         assert!(cause(&[openssl(datetime!(2026-01-31 06:30:01 UTC))]).is_none());
