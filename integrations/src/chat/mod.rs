@@ -200,6 +200,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_diagnosis_with_a_likely_cause_leads_with_it_on_every_platform() {
+        use medic_commands::triage::{Category, Confidence, LikelyCause};
+        use medic_commands::{Finding, Report, TargetRef};
+        let report = Report::new(
+            TargetRef {
+                name: "host".into(),
+                kind: "host".into(),
+                location: "this machine".into(),
+            },
+            vec![Finding::warn("host.apt", "openssl upgraded 5 min ago")],
+            std::time::Duration::from_millis(40),
+        );
+        let mut d = Diagnosis::new("host", vec![report]);
+        let prov = Provenance {
+            command: "/diag host".into(),
+            actor: None,
+            reference: Some(1),
+        };
+        for p in [Platform::Slack, Platform::Discord, Platform::Console] {
+            let plain = draw(p).diagnosis_thread(&d, &prov);
+            assert!(plain.iter().all(|m| !m.contains("Likely cause")), "{p:?}");
+        }
+        d.cause = Some(LikelyCause {
+            cause: "openssl upgraded on host, 2 min before the PostgreSQL restart".into(),
+            category: Some(Category::Infrastructure),
+            rule: None,
+            evidence: vec!["Upgrade: openssl:amd64 (1, 2)".into()],
+            confidence: Confidence::Medium,
+            why: "closest change".into(),
+            self_healing: true,
+            next_check: "journalctl".into(),
+            actions: vec![],
+        });
+        for p in [Platform::Slack, Platform::Discord, Platform::Console] {
+            let draw = draw(p);
+            let root = draw.diagnosis_root(&d, &prov);
+            assert!(
+                root.contains("Likely cause: openssl upgraded on host"),
+                "{p:?}: {root}"
+            );
+            let thread = draw.diagnosis_thread(&d, &prov);
+            assert!(thread.len() >= 2, "{p:?}");
+            assert!(thread[0].contains("Likely cause"), "{p:?}: {}", thread[0]);
+            assert!(thread[0].contains("Upgrade: openssl:amd64"), "{p:?}");
+            assert!(!thread[1].contains("Likely cause"), "{p:?}");
+        }
+    }
+
+    #[test]
     fn a_long_text_is_cut_between_lines_and_loses_nothing() {
         let text = (1..=30)
             .map(|i| format!("line {i:02}"))
