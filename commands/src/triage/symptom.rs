@@ -192,6 +192,33 @@ mod tests {
     }
 
     #[test]
+    fn redis_and_postgres_down_at_one_second_are_the_interface_going_down() {
+        let at = datetime!(2026-01-31 06:32:00 UTC);
+        let link = ev(
+            datetime!(2026-01-31 06:31:59 UTC),
+            EventKind::LinkDown {
+                interface: "enp7s0".into(),
+            },
+            "kernel: [8123.4] e1000e 0000:00:1f.6 enp7s0: NIC Link is Down",
+        );
+        let events = [
+            restart(at, Service::Postgres),
+            restart(at, Service::Redis),
+            link,
+        ];
+        let c = cause(&events).expect("a likely cause");
+        assert_eq!(
+            c.cause,
+            "interface enp7s0 went down on web-1, 1 s before the PostgreSQL restart"
+        );
+        assert!(
+            c.evidence[0].contains("enp7s0: NIC Link is Down"),
+            "{:?}",
+            c.evidence
+        );
+    }
+
+    #[test]
     fn a_later_restart_is_explained_when_the_first_is_not() {
         let events = [
             restart(datetime!(2026-01-31 06:12:00 UTC), Service::Redis),

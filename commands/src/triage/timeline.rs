@@ -32,7 +32,7 @@ pub enum Service {
     Redis,
 }
 
-/// What changed.
+/// What changed (or went wrong: a restart, a kill, a lost link).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
@@ -62,6 +62,12 @@ pub enum EventKind {
         /// The victim.
         process: String,
     },
+    /// A network interface lost its link (kernel "Link is Down", networkd
+    /// "Lost carrier"): everything reached over it failed at that second.
+    LinkDown {
+        /// The interface (`enp7s0`).
+        interface: String,
+    },
 }
 
 /// One change on the timeline.
@@ -81,7 +87,7 @@ pub struct Event {
 
 impl Event {
     /// Whether a knowledge tag (`package:openssl`, `restart:postgres`,
-    /// `reload`, `oom`, `deploy`) names this event.
+    /// `reload`, `oom`, `link_down`, `deploy`) names this event.
     pub fn tagged(&self, tag: &str) -> bool {
         match (&self.kind, tag) {
             (EventKind::Package { name, .. }, t) => t
@@ -92,6 +98,7 @@ impl Event {
             (EventKind::Restart { service }, "restart:redis") => *service == Service::Redis,
             (EventKind::Reload, "reload") => true,
             (EventKind::Oom { .. }, "oom") => true,
+            (EventKind::LinkDown { .. }, "link_down") => true,
             _ => false,
         }
     }
@@ -127,6 +134,7 @@ impl Event {
             } => "Redis restarted".into(),
             EventKind::Reload => "systemd reload".into(),
             EventKind::Oom { process } => format!("OOM killer killed {process}"),
+            EventKind::LinkDown { interface } => format!("interface {interface} went down"),
         };
         format!("{what} on {}", self.place)
     }
@@ -202,7 +210,8 @@ pub struct Ranked<'e> {
     /// The event.
     pub event: &'e Event,
     /// 3: the matched pattern names this kind of event; 2: a change that
-    /// takes services down (high-impact package, restart, reload, OOM kill)
+    /// takes services down (high-impact package, restart, reload, OOM kill,
+    /// a lost link)
     /// or, for an application error, a deploy.
     pub specificity: u8,
     /// Time from the event to the first error (zero when after).
@@ -236,7 +245,10 @@ fn specificity(knowledge: &Knowledge, pattern: Option<&Pattern>, event: &Event) 
                 0
             }
         }
-        EventKind::Restart { .. } | EventKind::Reload | EventKind::Oom { .. } => 2,
+        EventKind::Restart { .. }
+        | EventKind::Reload
+        | EventKind::Oom { .. }
+        | EventKind::LinkDown { .. } => 2,
     }
 }
 
