@@ -229,6 +229,7 @@ impl Gather {
         Diagnosis {
             label: self.label.clone(),
             reports: self.reports.iter().flatten().cloned().collect(),
+            cause: None,
         }
     }
 }
@@ -395,6 +396,10 @@ async fn stream(
 /// new root, or (`root` given) the root's final edit; the details in its
 /// thread unless they were `streamed` there already; then the buttons of
 /// the remediations it offers. Returns the last row queued.
+///
+/// Triage runs first ([`crate::incidents::triage::for_diagnosis`]): a
+/// likely cause leads the root's second line and the thread (after the
+/// findings when they were streamed there already).
 async fn queue_final(
     state: &AppState,
     run_id: i64,
@@ -407,6 +412,11 @@ async fn queue_final(
     let platform = delivery.platform();
     let channel = delivery.channel();
     let draw = draw(platform);
+    let mut diagnosis = diagnosis.clone();
+    if diagnosis.cause.is_none() {
+        diagnosis.cause = crate::incidents::triage::for_diagnosis(state, &diagnosis).await;
+    }
+    let diagnosis = &diagnosis;
     // Offers first: storing one is a write of its own, which on SQLite
     // would wait for the transaction below. Bound to the channel (and the
     // @mention's thread); on Discord the sender moves them into the
@@ -427,7 +437,11 @@ async fn queue_final(
     }
     let root_body = draw.diagnosis_root(diagnosis, prov);
     let details = if streamed {
-        Vec::new()
+        diagnosis
+            .cause
+            .iter()
+            .map(|c| draw.likely_cause(&medic_commands::triage::Triage::Likely(c.clone())))
+            .collect()
     } else {
         draw.diagnosis_thread(diagnosis, prov)
     };

@@ -10,6 +10,7 @@ mod cluster;
 mod console;
 mod crash;
 mod diag_restart;
+mod diag_triage;
 mod discord;
 mod discord_buttons;
 mod discord_gateway;

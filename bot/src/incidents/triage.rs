@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use medic_commands::Report;
 use medic_commands::diagnostics::{Target, TargetSpec};
 use medic_commands::model::alert::{Alert, AlertSource};
 use medic_commands::triage::chain::{self, Link};
 use medic_commands::triage::correlation::{self, Correlated, Peer};
 use medic_commands::triage::timeline::{self, Event};
-use medic_commands::triage::{Input, Triage, decide};
+use medic_commands::triage::{Input, LikelyCause, Triage, decide, symptom};
+use medic_commands::{Diagnosis, Report};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use time::OffsetDateTime;
@@ -194,8 +194,45 @@ pub async fn run(
         reports,
         correlated: &correlated,
         timeline_window: settings.timeline_window,
+        symptom: None,
     });
     Ok(Outcome { triage, correlated })
+}
+
+/// `/diag`'s likely cause: the same timeline a runbook's triage reads (the
+/// host targets' logs, the uptimes' restarts), back `timeline_window` from
+/// now, judged by [`symptom::for_diagnosis`]. `None` when triage is off,
+/// when nothing the diagnosis saw needs explaining, when no change explains
+/// it, or when the logs take longer than the slowest target's timeout.
+pub async fn for_diagnosis(state: &AppState, diagnosis: &Diagnosis) -> Option<LikelyCause> {
+    let settings = &state.settings.alerts.triage;
+    if !settings.enabled {
+        return None;
+    }
+    let targets: Vec<Target> = diagnosis
+        .reports
+        .iter()
+        .filter_map(|r| state.targets.get(&r.target.name).cloned())
+        .collect();
+    let reports: Vec<Report> = diagnosis.reports.iter().map(|r| (**r).clone()).collect();
+    let limit = targets
+        .iter()
+        .map(|t| t.spec.timeout())
+        .max()
+        .unwrap_or_default();
+    let now = OffsetDateTime::now_utc();
+    let window = settings.timeline_window;
+    let events = match tokio::time::timeout(limit, events(&targets, &reports, now, window)).await {
+        Ok(events) => events,
+        Err(_) => {
+            tracing::warn!(
+                label = %diagnosis.label,
+                "Reading the hosts' timeline for /diag's likely cause took too long; none is given."
+            );
+            return None;
+        }
+    };
+    symptom::for_diagnosis(&settings.knowledge, &reports, &events, now, window)
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use super::{Reader, problem};
 /// `[triage]`.
 #[derive(Debug, Clone)]
 pub struct TriageSettings {
-    /// Post a "Likely cause" first in every new incident's thread.
+    /// Post a "Likely cause" first in every new incident's thread, and in a
+    /// `/diag` answer when a change explains a restart it saw.
     pub enabled: bool,
     /// The built-in knowledge plus the user's files, compiled once.
     pub knowledge: Arc<Knowledge>,

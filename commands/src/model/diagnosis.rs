@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::report::{Report, Status};
+use crate::triage::LikelyCause;
 
 /// The reports of one request, in the order the targets were selected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +20,11 @@ pub struct Diagnosis {
     /// every command that joined the run, and a report waiting for the
     /// channel's pace should not be copied once per command.
     pub reports: Vec<Arc<Report>>,
+    /// What triage makes of the reports and their hosts' timeline, when a
+    /// change explains something they saw (`triage::symptom`): shown
+    /// first, in the root and as the thread's first message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<LikelyCause>,
 }
 
 impl Diagnosis {
@@ -27,6 +33,7 @@ impl Diagnosis {
         Diagnosis {
             label: label.into(),
             reports: reports.into_iter().map(Arc::new).collect(),
+            cause: None,
         }
     }
 
@@ -87,11 +94,16 @@ impl Diagnosis {
         }
     }
 
-    /// The one-line summary: a single report's own headline, or the
-    /// troubled targets' worst findings ("postgres: Connection refused …;
-    /// api: HTTP 502"), or a plain all-clear.
+    /// The one-line summary: the likely cause when triage found one
+    /// ("Likely cause: openssl upgraded … 2 min before the PostgreSQL
+    /// restart"), else a single report's own headline, or the troubled
+    /// targets' worst findings ("postgres: Connection refused …; api: HTTP
+    /// 502"), or a plain all-clear.
     // NOTE: shown in chat.
     pub fn headline(&self) -> String {
+        if let Some(c) = &self.cause {
+            return format!("Likely cause: {}", c.cause);
+        }
         if let Some(r) = self.single() {
             return r.headline();
         }
@@ -147,6 +159,33 @@ mod tests {
         assert_eq!(d.headline(), "Slow PING");
         assert_eq!(d.counts(), "1 problem, 0 checks ok");
         assert_eq!(d.status(), Status::Warn);
+    }
+
+    #[test]
+    fn a_likely_cause_is_the_headline() {
+        let mut d = Diagnosis::new(
+            "host",
+            vec![report(
+                "host",
+                vec![Finding::warn("a", "openssl upgraded")],
+                5,
+            )],
+        );
+        d.cause = Some(crate::triage::LikelyCause {
+            cause: "openssl upgraded on web-1, 2 min before the PostgreSQL restart".into(),
+            category: None,
+            rule: None,
+            evidence: vec![],
+            confidence: crate::triage::Confidence::Medium,
+            why: String::new(),
+            self_healing: true,
+            next_check: String::new(),
+            actions: vec![],
+        });
+        assert_eq!(
+            d.headline(),
+            "Likely cause: openssl upgraded on web-1, 2 min before the PostgreSQL restart"
+        );
     }
 
     #[test]

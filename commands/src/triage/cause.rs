@@ -129,6 +129,10 @@ pub struct Input<'a> {
     pub correlated: &'a [Correlated],
     /// How far back events count.
     pub timeline_window: Duration,
+    /// What went wrong when there is no alert: a restart a `/diag` found on
+    /// its targets' timeline ([`super::symptom`]). `first_error` is its time,
+    /// and the verdict speaks of it rather than of "the first error".
+    pub symptom: Option<&'a Event>,
 }
 
 /// The verdict for `input`; see the module docs for the rules.
@@ -144,7 +148,16 @@ pub fn decide(input: &Input) -> Triage {
         input.timeline_window,
     );
     let best = ranked.first();
+    let first_error_words = match input.symptom {
+        Some(s) => s.as_symptom(),
+        None => "the first error".to_string(),
+    };
+    let relative = |e: &Event| e.relative_to(input.first_error, &first_error_words);
     let error_line = match &hit {
+        _ if input.symptom.is_some() => {
+            let s = input.symptom.expect("checked");
+            format!("{}: {}", s.describe(), s.evidence)
+        }
         Some(m) => match m.depth {
             Some(0) if input.chain.len() > 1 => format!(
                 "Error (innermost of {} chained exceptions): {}",
@@ -160,7 +173,7 @@ pub fn decide(input: &Input) -> Triage {
         format!(
             "{} ({}): {}",
             r.event.describe(),
-            r.event.relative(input.first_error),
+            relative(r.event),
             r.event.evidence
         )
     };
@@ -192,7 +205,7 @@ pub fn decide(input: &Input) -> Triage {
             cause.push_str(&format!(
                 ". Just before: {} ({})",
                 r.event.describe(),
-                r.event.relative(input.first_error)
+                relative(r.event)
             ));
             evidence.push(event_line(r));
             Confidence::High
@@ -237,7 +250,7 @@ pub fn decide(input: &Input) -> Triage {
             cause.push_str(&format!(
                 ". On the timeline: {} ({})",
                 r.event.describe(),
-                r.event.relative(input.first_error)
+                relative(r.event)
             ));
             // One upgrade often changes several of the packages named
             // (libssl3t64 and openssl): show each, up to three.
@@ -257,7 +270,7 @@ pub fn decide(input: &Input) -> Triage {
                 format!(
                     "the error is the known sign of this cause, and \"{}\" {} is exactly the change that produces it",
                     r.event.describe(),
-                    r.event.relative(input.first_error)
+                    relative(r.event)
                 ),
             ),
             (_, _, false) => (
@@ -291,6 +304,63 @@ pub fn decide(input: &Input) -> Triage {
     }
 
     // 3. No known error, but a change that takes services down.
+    if let (Some(r), Some(_)) = (best, input.symptom) {
+        // A diagnosis saw a service restart: the change just before it,
+        // evidence in the order things happened.
+        let mut evidence: Vec<String> = ranked
+            .iter()
+            .take_while(|o| o.specificity == r.specificity)
+            .take(MAX_EVENT_LINES)
+            .map(event_line)
+            .collect();
+        evidence.reverse();
+        evidence.push(error_line);
+        let impact = match &r.event.kind {
+            timeline::EventKind::Package { name, .. } => k.package_impact(name),
+            _ => None,
+        };
+        // One upgrade often changes several high-impact packages at once
+        // (libssl3 and openssl): name them together.
+        let mut upgraded: Vec<&str> = ranked
+            .iter()
+            .take_while(|o| o.specificity == r.specificity)
+            .filter(|o| o.event.at == r.event.at && o.event.place == r.event.place)
+            .filter_map(|o| match &o.event.kind {
+                timeline::EventKind::Package { name, action, .. } if action == "Upgrade" => {
+                    Some(name.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        upgraded.sort_unstable();
+        upgraded.dedup();
+        let change = if upgraded.len() > 1 {
+            format!("{} upgraded on {}", upgraded.join(" and "), r.event.place)
+        } else {
+            r.event.describe()
+        };
+        return Triage::Likely(LikelyCause {
+            cause: format!("{change}, {}", relative(r.event)),
+            category: Some(match r.event.kind {
+                timeline::EventKind::Deploy { .. } => Category::Deploy,
+                _ => Category::Infrastructure,
+            }),
+            rule: None,
+            evidence,
+            confidence: Confidence::Medium,
+            why: match impact {
+                Some(i) => format!(
+                    "it is the closest change before {first_error_words} on the timeline, and one that takes services down ({i}); no log line says it did"
+                ),
+                None => format!(
+                    "it is the closest change before {first_error_words} on the timeline, and one that takes services down; no log line says it did"
+                ),
+            },
+            self_healing: true,
+            next_check: "The service's journal around the restart (journalctl -u UNIT): was it restarted by the change (needrestart, the package's scripts, a reload) or did it crash?".into(),
+            actions: Vec::new(),
+        });
+    }
     if let Some(r) = best {
         return Triage::Likely(LikelyCause {
             cause: format!(

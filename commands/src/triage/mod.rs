@@ -10,17 +10,21 @@
 //! - [`timeline`]: changes before the first error (upgrades, deploys,
 //!   restarts, reloads, OOM kills), ranked.
 //! - [`correlation`]: incidents naming one host at the same time.
+//! - [`symptom`]: `/diag`'s likely cause — the change before a restart the
+//!   diagnosis saw, judged by [`cause`].
 //! - [`cause`]: the verdict — a [`LikelyCause`] or an explicit "no likely
 //!   cause found".
 //!
 //! Every rule is a pure function; the incident worker gathers the inputs
-//! (the alert, the diagnostic reports, the host timeline, other incidents).
+//! (the alert, the diagnostic reports, the host timeline, other incidents),
+//! and `/diag`'s delivery the reports and the host timeline.
 
 pub mod cause;
 pub mod chain;
 pub mod correlation;
 pub mod knowledge;
 pub mod patterns;
+pub mod symptom;
 pub mod timeline;
 
 #[cfg(test)]

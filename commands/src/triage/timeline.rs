@@ -32,7 +32,7 @@ pub enum Service {
     Redis,
 }
 
-/// What changed.
+/// What changed (or went wrong: a restart, a kill, a lost link).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
@@ -62,6 +62,12 @@ pub enum EventKind {
         /// The victim.
         process: String,
     },
+    /// A network interface lost its link (kernel "Link is Down", networkd
+    /// "Lost carrier"): everything reached over it failed at that second.
+    LinkDown {
+        /// The interface (`enp7s0`).
+        interface: String,
+    },
 }
 
 /// One change on the timeline.
@@ -81,7 +87,7 @@ pub struct Event {
 
 impl Event {
     /// Whether a knowledge tag (`package:openssl`, `restart:postgres`,
-    /// `reload`, `oom`, `deploy`) names this event.
+    /// `reload`, `oom`, `link_down`, `deploy`) names this event.
     pub fn tagged(&self, tag: &str) -> bool {
         match (&self.kind, tag) {
             (EventKind::Package { name, .. }, t) => t
@@ -92,6 +98,7 @@ impl Event {
             (EventKind::Restart { service }, "restart:redis") => *service == Service::Redis,
             (EventKind::Reload, "reload") => true,
             (EventKind::Oom { .. }, "oom") => true,
+            (EventKind::LinkDown { .. }, "link_down") => true,
             _ => false,
         }
     }
@@ -127,15 +134,23 @@ impl Event {
             } => "Redis restarted".into(),
             EventKind::Reload => "systemd reload".into(),
             EventKind::Oom { process } => format!("OOM killer killed {process}"),
+            EventKind::LinkDown { interface } => format!("interface {interface} went down"),
         };
         format!("{what} on {}", self.place)
     }
 
-    /// How far before `first_error` it happened, in words ("3 min before",
-    /// "20 s after").
+    /// How far before `first_error` it happened, in words ("3 min before
+    /// the first error", "20 s after the first error").
     // NOTE: shown in chat.
     pub fn relative(&self, first_error: OffsetDateTime) -> String {
-        let secs = (first_error - self.at).whole_seconds();
+        self.relative_to(first_error, "the first error")
+    }
+
+    /// How far before `at` it happened, `at` being `what` ("3 min before
+    /// the PostgreSQL restart").
+    // NOTE: shown in chat.
+    pub fn relative_to(&self, at: OffsetDateTime, what: &str) -> String {
+        let secs = (at - self.at).whole_seconds();
         // Minutes to the nearest: 2 min 59 s reads "3 min", as people say it.
         let words = |s: u64| match s {
             0..60 => format!("{s} s"),
@@ -143,9 +158,24 @@ impl Event {
             _ => human_age(s),
         };
         if secs >= 0 {
-            format!("{} before the first error", words(secs as u64))
+            format!("{} before {what}", words(secs as u64))
         } else {
-            format!("{} after the first error", words(secs.unsigned_abs()))
+            format!("{} after {what}", words(secs.unsigned_abs()))
+        }
+    }
+
+    /// The event as what a diagnosis saw go wrong, for [`Event::relative_to`]:
+    /// "the PostgreSQL restart".
+    // NOTE: shown in chat.
+    pub fn as_symptom(&self) -> String {
+        match &self.kind {
+            EventKind::Restart {
+                service: Service::Postgres,
+            } => "the PostgreSQL restart".into(),
+            EventKind::Restart {
+                service: Service::Redis,
+            } => "the Redis restart".into(),
+            _ => format!("\"{}\"", self.describe()),
         }
     }
 }
@@ -180,7 +210,8 @@ pub struct Ranked<'e> {
     /// The event.
     pub event: &'e Event,
     /// 3: the matched pattern names this kind of event; 2: a change that
-    /// takes services down (high-impact package, restart, reload, OOM kill)
+    /// takes services down (high-impact package, restart, reload, OOM kill,
+    /// a lost link)
     /// or, for an application error, a deploy.
     pub specificity: u8,
     /// Time from the event to the first error (zero when after).
@@ -214,7 +245,10 @@ fn specificity(knowledge: &Knowledge, pattern: Option<&Pattern>, event: &Event) 
                 0
             }
         }
-        EventKind::Restart { .. } | EventKind::Reload | EventKind::Oom { .. } => 2,
+        EventKind::Restart { .. }
+        | EventKind::Reload
+        | EventKind::Oom { .. }
+        | EventKind::LinkDown { .. } => 2,
     }
 }
 

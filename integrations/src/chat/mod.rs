@@ -126,6 +126,21 @@ pub trait Draw: Sync {
     fn thread_link(&self, channel: &str, root: &str) -> Option<String>;
 }
 
+/// A diagnosis's thread: its likely cause first ([`Draw::likely_cause`], the
+/// message that leads an incident's thread too), when triage found one, then
+/// `details`.
+pub(crate) fn cause_first(
+    draw: &dyn Draw,
+    diagnosis: &Diagnosis,
+    details: impl IntoIterator<Item = Wire>,
+) -> Vec<Wire> {
+    let cause = diagnosis
+        .cause
+        .as_ref()
+        .map(|c| draw.likely_cause(&Triage::Likely(c.clone())));
+    cause.into_iter().chain(details).collect()
+}
+
 /// How `platform` draws.
 pub fn draw(platform: Platform) -> &'static dyn Draw {
     match platform {
@@ -213,6 +228,55 @@ mod tests {
                 .checked_add(LONGEST_WAIT)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_diagnosis_with_a_likely_cause_leads_with_it_on_every_platform() {
+        use medic_commands::triage::{Category, Confidence, LikelyCause};
+        use medic_commands::{Finding, Report, TargetRef};
+        let report = Report::new(
+            TargetRef {
+                name: "host".into(),
+                kind: "host".into(),
+                location: "this machine".into(),
+            },
+            vec![Finding::warn("host.apt", "openssl upgraded 5 min ago")],
+            std::time::Duration::from_millis(40),
+        );
+        let mut d = Diagnosis::new("host", vec![report]);
+        let prov = Provenance {
+            command: "/diag host".into(),
+            actor: None,
+            reference: Some(1),
+        };
+        for p in [Platform::Slack, Platform::Discord, Platform::Console] {
+            let plain = draw(p).diagnosis_thread(&d, &prov);
+            assert!(plain.iter().all(|m| !m.contains("Likely cause")), "{p:?}");
+        }
+        d.cause = Some(LikelyCause {
+            cause: "openssl upgraded on host, 2 min before the PostgreSQL restart".into(),
+            category: Some(Category::Infrastructure),
+            rule: None,
+            evidence: vec!["Upgrade: openssl:amd64 (1, 2)".into()],
+            confidence: Confidence::Medium,
+            why: "closest change".into(),
+            self_healing: true,
+            next_check: "journalctl".into(),
+            actions: vec![],
+        });
+        for p in [Platform::Slack, Platform::Discord, Platform::Console] {
+            let draw = draw(p);
+            let root = draw.diagnosis_root(&d, &prov);
+            assert!(
+                root.contains("Likely cause: openssl upgraded on host"),
+                "{p:?}: {root}"
+            );
+            let thread = draw.diagnosis_thread(&d, &prov);
+            assert!(thread.len() >= 2, "{p:?}");
+            assert!(thread[0].contains("Likely cause"), "{p:?}: {}", thread[0]);
+            assert!(thread[0].contains("Upgrade: openssl:amd64"), "{p:?}");
+            assert!(!thread[1].contains("Likely cause"), "{p:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::apt::{self, Transaction};
 use super::journal::{self, EventKind as SystemdKind};
-use super::{HostTarget, SYSLOG, clock, oom, releases};
+use super::{HostTarget, SYSLOG, clock, network, oom, releases};
 use crate::triage::timeline::{Event, EventKind, Service};
 
 /// The quoted entry of `package` in an apt/dpkg block: the block's date and
@@ -119,6 +119,26 @@ pub fn oom_events(kills: &[oom::OomKill], place: &str) -> Vec<Event> {
         .collect()
 }
 
+/// Lost links of the target's `interfaces` as events ("Link is Down",
+/// "Lost carrier"); the interface coming back up or its unit's lines are
+/// the network check's findings, not changes that explain an error.
+pub fn link_events(events: &[network::LinkEvent], place: &str) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| e.kind == network::EventKind::LinkDown)
+        .filter_map(|e| {
+            Some(Event {
+                at: e.time?,
+                kind: EventKind::LinkDown {
+                    interface: e.interface.clone(),
+                },
+                place: place.to_string(),
+                evidence: e.line.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Deploys as events.
 pub fn deploy_events(rs: &[releases::Release], dir: &str, place: &str) -> Vec<Event> {
     rs.iter()
@@ -183,6 +203,10 @@ impl HostTarget {
         for f in &syslog {
             if let Ok(t) = &f.text {
                 out.extend(systemd_events(&journal::parse_events(t, &clock), place));
+                if !self.interfaces.is_empty() {
+                    let links = network::parse_events(t, &self.interfaces, &clock);
+                    out.extend(link_events(&links, place));
+                }
             }
         }
         if let Some(dir) = &self.releases_dir
@@ -251,6 +275,33 @@ End-Date: 2026-01-31  06:30:09
         );
         assert_eq!(events[0].evidence, "/srv/app/releases/20260131062000");
         assert!(events[3].evidence.ends_with("systemd[1]: Reloading."));
+    }
+
+    #[tokio::test]
+    async fn a_named_interface_losing_its_link_is_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("var/log")).unwrap();
+        std::fs::write(
+            root.join("var/log/syslog"),
+            "2026-01-31T06:31:59.000000+00:00 db-1 kernel: [8123.4] e1000e 0000:00:1f.6 enp7s0: NIC Link is Down\n\
+             2026-01-31T06:31:59.500000+00:00 db-1 systemd-networkd[612]: enp7s0f1: Lost carrier\n\
+             2026-01-31T06:32:03.000000+00:00 db-1 kernel: [8127.4] e1000e 0000:00:1f.6 enp7s0: NIC Link is Up 1000 Mbps Full Duplex\n",
+        )
+        .unwrap();
+        let mut target = HostTarget::under_root(root);
+        let now = datetime!(2026-01-31 06:35:00 UTC);
+        let window = Duration::from_secs(3600);
+        assert!(
+            target.timeline("db-1", now, window).await.is_empty(),
+            "without `interfaces`, no link is read"
+        );
+        target.interfaces = vec!["enp7s0".into()];
+        let events = target.timeline("db-1", now, window).await;
+        assert_eq!(events.len(), 1, "{events:#?}");
+        assert_eq!(events[0].describe(), "interface enp7s0 went down on db-1");
+        assert!(events[0].tagged("link_down"));
+        assert!(events[0].evidence.ends_with("enp7s0: NIC Link is Down"));
     }
 
     #[tokio::test]

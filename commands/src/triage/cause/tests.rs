@@ -68,6 +68,7 @@ fn run(
         reports,
         correlated,
         timeline_window: WINDOW,
+        symptom: None,
     })
 }
 
@@ -348,4 +349,29 @@ fn a_change_outside_the_window_is_no_evidence() {
     let c = likely(run(&chain, "x", &events, &[], &[]));
     assert_eq!(c.confidence, Confidence::Medium);
     assert_eq!(c.evidence.len(), 1);
+}
+
+#[test]
+fn redis_unreachable_right_after_the_private_interface_went_down_is_that() {
+    let chain = [link(
+        "Redis::CannotConnectError",
+        "Error connecting to Redis on 10.0.1.1:6379 (Errno::ECONNREFUSED)",
+    )];
+    let down = Event {
+        at: datetime!(2026-01-31 06:32:59 UTC),
+        kind: EventKind::LinkDown {
+            interface: "enp7s0".into(),
+        },
+        place: "db-1".into(),
+        evidence: "kernel: enp7s0: NIC Link is Down".into(),
+    };
+    let c = likely(run(&chain, "Redis::CannotConnectError", &[down], &[], &[]));
+    assert_eq!(c.rule.as_deref(), Some("redis-cannot-connect"));
+    assert_eq!(c.confidence, Confidence::High);
+    assert!(
+        c.cause
+            .contains("interface enp7s0 went down on db-1 (1 s before the first error)"),
+        "{}",
+        c.cause
+    );
 }

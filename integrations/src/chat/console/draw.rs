@@ -14,7 +14,7 @@ use medic_commands::triage::Triage;
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, Style};
-use crate::chat::{Correlated, Draw, Provenance, Wire, shorten, wire};
+use crate::chat::{Correlated, Draw, Provenance, Wire, cause_first, shorten, wire};
 
 /// Lines a handoff part shows before "and N more".
 const HANDOFF_LINES: usize = 10;
@@ -75,7 +75,7 @@ pub struct Console;
 impl Draw for Console {
     fn diagnosis_root(&self, diagnosis: &Diagnosis, _prov: &Provenance) -> Wire {
         match diagnosis.single() {
-            Some(report) => text(render::root(report, PLAIN)),
+            Some(report) => text(render::root_with(report, PLAIN, &diagnosis.headline())),
             None => text(format!(
                 "{} {} — {} · {}\n{}",
                 diagnosis.status().symbol(),
@@ -88,18 +88,15 @@ impl Draw for Console {
     }
     fn diagnosis_thread(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<Wire> {
         let several = diagnosis.single().is_none();
-        diagnosis
-            .worst_first()
-            .into_iter()
-            .map(|report| {
-                let details = render::details(report, Some(prov), PLAIN, "");
-                if several {
-                    text(format!("{}\n{details}", render::root(report, PLAIN)))
-                } else {
-                    text(details)
-                }
-            })
-            .collect()
+        let details = diagnosis.worst_first().into_iter().map(|report| {
+            let details = render::details(report, Some(prov), PLAIN, "");
+            if several {
+                text(format!("{}\n{details}", render::root(report, PLAIN)))
+            } else {
+                text(details)
+            }
+        });
+        cause_first(self, diagnosis, details)
     }
     fn diagnosis_thread_name(&self, _diagnosis: &Diagnosis) -> Option<String> {
         None

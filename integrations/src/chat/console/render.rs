@@ -44,6 +44,11 @@ impl Style {
 
 /// The root message: status line and headline.
 pub fn root(report: &Report, style: Style) -> String {
+    root_with(report, style, &report.headline())
+}
+
+/// [`root`] with another second line (a likely cause).
+pub fn root_with(report: &Report, style: Style, headline: &str) -> String {
     let status = report.status();
     format!(
         "{} {} ({}) — {} · {} · {}\n{}",
@@ -53,7 +58,7 @@ pub fn root(report: &Report, style: Style) -> String {
         style.status(status),
         report.counts(),
         human_duration(report.elapsed),
-        report.headline()
+        headline
     )
 }
 

@@ -9,7 +9,7 @@ use medic_commands::triage::Triage;
 
 use super::render::DiscordMessage;
 use super::{components, digest, handoff, incident, render, triage};
-use crate::chat::{Correlated, Draw, Provenance, Wire, wire};
+use crate::chat::{Correlated, Draw, Provenance, Wire, cause_first, wire};
 
 /// Discord draws message bodies.
 #[derive(Debug, Clone, Copy)]
@@ -20,10 +20,8 @@ impl Draw for Discord {
         wire(&render::diagnosis_root(diagnosis, prov))
     }
     fn diagnosis_thread(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<Wire> {
-        render::diagnosis_thread(diagnosis, prov)
-            .iter()
-            .map(wire)
-            .collect()
+        let details = render::diagnosis_thread(diagnosis, prov);
+        cause_first(self, diagnosis, details.iter().map(wire))
     }
     fn diagnosis_thread_name(&self, diagnosis: &Diagnosis) -> Option<String> {
         Some(render::thread_name(diagnosis))

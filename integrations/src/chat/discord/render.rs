@@ -325,7 +325,7 @@ pub fn diagnosis_root(d: &Diagnosis, prov: &Provenance) -> DiscordMessage {
                 status.word()
             ),
             format!("{} · {}", r.counts(), human_duration(r.elapsed)),
-            r.headline(),
+            d.headline(),
         ),
         None => (
             format!("{} {} — {}", status.symbol(), d.label, status.word()),

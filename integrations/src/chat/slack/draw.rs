@@ -8,7 +8,7 @@ use medic_commands::triage::Triage;
 use slack_morphism::prelude::SlackMessageContent;
 
 use super::{buttons, handoff, incident, render, triage};
-use crate::chat::{Correlated, Draw, Provenance, Wire, wire};
+use crate::chat::{Correlated, Draw, Provenance, Wire, cause_first, wire};
 
 /// Slack draws Block Kit.
 #[derive(Debug, Clone, Copy)]
@@ -19,10 +19,8 @@ impl Draw for Slack {
         wire(&render::diagnosis_root(diagnosis, prov))
     }
     fn diagnosis_thread(&self, diagnosis: &Diagnosis, prov: &Provenance) -> Vec<Wire> {
-        render::diagnosis_thread(diagnosis, prov)
-            .iter()
-            .map(wire)
-            .collect()
+        let details = render::diagnosis_thread(diagnosis, prov);
+        cause_first(self, diagnosis, details.iter().map(wire))
     }
     fn diagnosis_thread_name(&self, _diagnosis: &Diagnosis) -> Option<String> {
         None

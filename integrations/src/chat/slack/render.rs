@@ -75,9 +75,14 @@ pub(crate) fn context(text: String) -> SlackBlock {
 
 /// The root message posted into the channel.
 pub fn root_message(report: &Report, prov: &Provenance) -> SlackMessageContent {
+    root_message_with(report, prov, &report.headline())
+}
+
+/// [`root_message`] with another second line (a likely cause).
+fn root_message_with(report: &Report, prov: &Provenance, headline: &str) -> SlackMessageContent {
     let line = root_line(report);
     let (headline, _) = shorten(
-        &escape(&report.headline()),
+        &escape(headline),
         MAX_SECTION_TEXT.saturating_sub(line.chars().count() + 1),
     );
     let fallback = format!(
@@ -85,7 +90,7 @@ pub fn root_message(report: &Report, prov: &Provenance) -> SlackMessageContent {
         report.status().symbol(),
         report.target.name,
         report.status().word(),
-        report.headline()
+        headline
     );
     SlackMessageContent::new()
         .with_text(shorten(&fallback, MAX_FALLBACK_TEXT).0)
@@ -215,7 +220,7 @@ fn target_header(report: &Report) -> SlackBlock {
 /// problems, and which.
 pub fn diagnosis_root(diagnosis: &Diagnosis, prov: &Provenance) -> SlackMessageContent {
     if let Some(report) = diagnosis.single() {
-        return root_message(report, prov);
+        return root_message_with(report, prov, &diagnosis.headline());
     }
     let status = diagnosis.status();
     let line = format!(
