@@ -65,65 +65,19 @@ async fn an_expired_offer_and_an_expired_approval_run_nothing() {
 
 #[tokio::test]
 async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() {
-    use std::collections::BTreeMap;
-
     use medic::storage::now_ms;
-    use medic::storage::offers::{Claim, Offer, Request, RequestState, new_id};
+    use medic::storage::offers::{Claim, RequestState};
 
     let dir = tempfile::tempdir().unwrap();
-    let port = services::dead_port().await;
-    let m = spawn_medic(Options {
-        targets: format!("[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"),
-        extra: format!(
-            "{}\n[actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
-             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\n",
-            groups(),
-            dir.path().display()
-        ),
-        ..Default::default()
-    })
-    .await;
+    let m = medic_marking(dir.path()).await;
     // What a medic that died mid-run leaves behind: a request `running`
-    // since long before its timeout.
+    // since long before its timeout (approved just now, so that
+    // housekeeping's stranded sweep leaves it to this claim).
     let store = &m.state.store;
-    let now = now_ms();
-    let offer = Offer {
-        id: new_id(),
-        action: "mark".into(),
-        target: "svc".into(),
-        params: BTreeMap::new(),
-        platform: medic_commands::model::inbound::Platform::Slack,
-        channel: CHANNEL.into(),
-        thread: None,
-        created_at: now,
-        expires_at: now + 60_000,
-    };
-    store.create_offer(&offer).await.unwrap();
-    let request = Request {
-        id: new_id(),
-        offer_id: offer.id.clone(),
-        action: "mark".into(),
-        target: "svc".into(),
-        params: BTreeMap::new(),
-        platform: medic_commands::model::inbound::Platform::Slack,
-        channel: CHANNEL.into(),
-        thread: None,
-        requester: ALICE.into(),
-        requester_name: "alice".into(),
-        approvals_needed: 0,
-        state: RequestState::Approved,
-        created_at: now,
-        expires_at: now + 60_000,
-        started_at: None,
-        finished_at: None,
-        outcome: None,
-        output: None,
-        status_row: None,
-    };
-    assert!(store.create_request(&request).await.unwrap());
+    let request_id = approved(&m, 0, now_ms() + 60_000).await;
     assert_eq!(
         store
-            .claim_run(&request.id, std::time::Duration::ZERO)
+            .claim_run(&request_id, std::time::Duration::ZERO)
             .await
             .unwrap(),
         Claim::Won
@@ -135,7 +89,7 @@ async fn a_run_lost_in_a_crash_is_failed_so_the_action_is_not_blocked_forever() 
 
     // Housekeeping (every 10 s) takes it for lost.
     let r = eventually("housekeeping failing the lost run", LIMIT, || async {
-        let r = store.request(&request.id).await.unwrap().unwrap();
+        let r = store.request(&request_id).await.unwrap().unwrap();
         match r.state {
             RequestState::Failed => Ok(r),
             other => Err(format!("still {other:?}")),
@@ -158,8 +112,8 @@ async fn an_approval_stranded_by_a_crash_runs_once_or_is_said_to_have_expired() 
     // approval has expired since.
     let store = &m.state.store;
     let now = now_ms();
-    let live = stranded(&m, now + 600_000).await;
-    let expired = stranded(&m, now - 1_000).await;
+    let live = approved(&m, 60_000, now + 600_000).await;
+    let expired = approved(&m, 60_000, now - 1_000).await;
 
     // Housekeeping (every 10 s) finds both.
     let state_of = |id: String| async move { store.request(&id).await.unwrap().unwrap() };
@@ -196,10 +150,10 @@ async fn an_approval_stranded_by_a_crash_runs_once_or_is_said_to_have_expired() 
     m.stop().await.unwrap();
 }
 
-/// Records what a medic that died between an approval and its run
-/// leaves: a request of `mark` on `svc`, approved a minute ago, never
-/// claimed, expiring at `expires_at`. Its id.
-async fn stranded(m: &TestMedic, expires_at: i64) -> String {
+/// Records a request of `mark` on `svc` approved `age_ms` ago (with its
+/// offer), never claimed, expiring at `expires_at`: what a medic that
+/// died between an approval and its run leaves, once old enough. Its id.
+async fn approved(m: &TestMedic, age_ms: i64, expires_at: i64) -> String {
     use std::collections::BTreeMap;
 
     use medic::storage::now_ms;
@@ -215,7 +169,7 @@ async fn stranded(m: &TestMedic, expires_at: i64) -> String {
         platform: medic_commands::model::inbound::Platform::Slack,
         channel: CHANNEL.into(),
         thread: None,
-        created_at: now - 60_000,
+        created_at: now - age_ms,
         expires_at,
     };
     store.create_offer(&offer).await.unwrap();
@@ -232,7 +186,7 @@ async fn stranded(m: &TestMedic, expires_at: i64) -> String {
         requester_name: "alice".into(),
         approvals_needed: 0,
         state: RequestState::Approved,
-        created_at: now - 60_000,
+        created_at: now - age_ms,
         expires_at,
         started_at: None,
         finished_at: None,
@@ -284,7 +238,7 @@ async fn nothing_runs_that_the_audit_log_does_not_show_started() {
     for statement in refuse {
         sql(&m, statement).await;
     }
-    let id = stranded(&m, medic::storage::now_ms() + 600_000).await;
+    let id = approved(&m, 60_000, medic::storage::now_ms() + 600_000).await;
     let store = &m.state.store;
     let r = eventually("housekeeping taking the request", LIMIT, || async {
         let r = store.request(&id).await.unwrap().unwrap();
