@@ -376,15 +376,27 @@ impl Reader {
         #[serde(default)]
         struct Raw {
             token: Option<SecretString>,
+            allow_unauthenticated: bool,
         }
         let value = value?;
         let raw: Raw = self.section("alertmanager", Some(value))?;
         let token = raw.token.filter(|t| !blank(t));
-        if token.is_none() {
-            self.warnings.push(problem(
+        // Alertmanager signs nothing: without a token, anyone who reaches
+        // medic opens incidents, runs runbooks and pages people. That must
+        // be a choice written down, not a default.
+        match (&token, raw.allow_unauthenticated) {
+            (Some(_), _) => {}
+            (None, true) => self.warnings.push(problem(
                 "alertmanager.token",
-                "not set: anyone who can reach medic can post alerts; set a token and send it from Alertmanager (http_config.authorization)",
-            ));
+                "not set, and allow_unauthenticated = true: anyone who can reach medic can post alerts",
+            )),
+            (None, false) => {
+                self.problems.push(problem(
+                    "alertmanager.token",
+                    "not set: anyone who can reach medic could post alerts; set a token and send it from Alertmanager (http_config.authorization), or set allow_unauthenticated = true where only Alertmanager can reach medic",
+                ));
+                return None;
+            }
         }
         Some(AlertmanagerSettings { token })
     }

@@ -387,8 +387,11 @@ fn alert_sections_name_what_is_missing() {
 }
 
 #[test]
-fn alertmanager_without_a_token_is_served_with_a_warning() {
-    let loaded = load("[alertmanager]\n").unwrap();
+fn alertmanager_without_a_token_is_refused_unless_allowed_in_writing() {
+    let problems = load("[alertmanager]\n").unwrap_err();
+    assert_eq!(keys(&problems), ["alertmanager.token"]);
+    assert!(problems[0].message.contains("allow_unauthenticated"));
+    let loaded = load("[alertmanager]\nallow_unauthenticated = true\n").unwrap();
     assert!(loaded.settings.alerts.alertmanager.is_some());
     assert_eq!(keys(&loaded.warnings), ["alertmanager.token"]);
     let loaded = load("[alertmanager]\ntoken = \"t0k3n\"\n").unwrap();
