@@ -249,45 +249,11 @@ pub const MARKER_EVENT: &str = "medic_outbox";
 /// Marks a message as outbox row `outbox_id`'s, in Slack message metadata
 /// (invisible to people, returned by `conversations.history` with
 /// `include_all_metadata`).
-///
-/// Also escapes the `text` of a message that has blocks, for every
-/// message the outbox sends: there `text` is only the notification and
-/// screen-reader fallback, yet Slack parses it for `<!channel>` and links
-/// like any text, and it is written from alert titles and what people
-/// typed. An alert titled `<!channel>` must ping nobody.
-pub fn mark(mut content: SlackMessageContent, outbox_id: i64) -> SlackMessageContent {
-    if content.blocks.as_ref().is_some_and(|b| !b.is_empty()) {
-        content.text = content.text.as_deref().map(super::render::escape);
-    }
+pub fn mark(content: SlackMessageContent, outbox_id: i64) -> SlackMessageContent {
     let payload =
         std::collections::HashMap::from([("outbox_id".to_string(), outbox_id.to_string())]);
     content.with_metadata(SlackMessageMetadata {
         event_type: MARKER_EVENT.to_string(),
         event_payload: Some(payload),
     })
-}
-
-#[cfg(test)]
-mod mark_tests {
-    use super::*;
-
-    #[test]
-    fn a_fallback_text_pings_nobody_and_a_plain_text_is_left_as_written() {
-        let blocks = vec![super::super::render::section("🔴 *x*".into())];
-        let marked = mark(
-            SlackMessageContent::new()
-                .with_text("<!channel> Redis down & <https://evil|click>".into())
-                .with_blocks(blocks),
-            7,
-        );
-        assert_eq!(
-            marked.text.as_deref(),
-            Some("&lt;!channel&gt; Redis down &amp; &lt;https://evil|click&gt;")
-        );
-        let plain = mark(
-            SlackMessageContent::new().with_text("<https://slack.com|a link>".into()),
-            8,
-        );
-        assert_eq!(plain.text.as_deref(), Some("<https://slack.com|a link>"));
-    }
 }

@@ -100,7 +100,10 @@ pub fn correlation_note(other: &Correlated<'_>, link: Option<&str>) -> SlackMess
         &escape(other.host),
     );
     SlackMessageContent::new()
-        .with_text(format!("Same event as incident #{id}: {}", other.host))
+        .with_text(escape(&format!(
+            "Same event as incident #{id}: {}",
+            other.host
+        )))
         .with_blocks(vec![section(shorten(&text, MAX_SECTION_TEXT).0)])
 }
 
