@@ -90,9 +90,11 @@ pub fn incident_root(v: &IncidentView) -> SlackMessageContent {
         about.push_str(&format!(" · {l}"));
     }
     SlackMessageContent::new()
+        // The fallback is what notifications show, and Slack parses it
+        // like any text: an alert's title must not ping (`<!channel>`).
         .with_text(format!(
             "{mark} {level}{status}: {}",
-            shorten(&v.title, 200).0
+            escape(&shorten(&v.title, 200).0)
         ))
         .with_blocks(vec![
             section(text),
@@ -182,13 +184,13 @@ pub fn incident_digest(views: &[IncidentView]) -> SlackMessageContent {
     blocks.push(context(format!("{ids} · alert storm digest")));
     let titles: Vec<&str> = views.iter().map(|v| v.title.as_str()).collect();
     SlackMessageContent::new()
-        .with_text(
-            shorten(
+        .with_text(escape(
+            &shorten(
                 &format!("🚨 {} new incidents: {}", views.len(), titles.join("; ")),
                 200,
             )
             .0,
-        )
+        ))
         .with_blocks(blocks)
 }
 
@@ -241,6 +243,17 @@ mod tests {
 
     fn text(m: &SlackMessageContent) -> String {
         serde_json::to_string(m).unwrap()
+    }
+
+    #[test]
+    fn an_alert_title_that_looks_like_a_mention_pings_nobody() {
+        let mut v = view();
+        v.title = "<!channel> disk full & more".into();
+        for m in [incident_root(&v), incident_digest(std::slice::from_ref(&v))] {
+            let fallback = m.text.clone().unwrap_or_default();
+            assert!(!fallback.contains("<!"), "{fallback}");
+            assert!(!text(&m).contains("<!"), "{}", text(&m));
+        }
     }
 
     #[test]

@@ -73,7 +73,9 @@ fn cause_message(c: &LikelyCause) -> SlackMessageContent {
         )),
     ];
     SlackMessageContent::new()
-        .with_text(shorten(&format!("Likely cause: {}", c.cause), 200).0)
+        .with_text(escape(
+            &shorten(&format!("Likely cause: {}", c.cause), 200).0,
+        ))
         .with_blocks(blocks)
 }
 
