@@ -34,30 +34,37 @@ fn precondition(action: &Action, report: &Report) -> (bool, String) {
     }
 }
 
-/// An approved request that will not run, and why: recorded, audited and
-/// shown on its status message (once, whoever gets here first).
+/// An approved request that will not run, and why.
 pub(super) async fn skip(state: &AppState, request: &Request, why: &str) {
     let why = format!("not run: {why}");
+    end(
+        state,
+        request,
+        RequestState::Approved,
+        RequestState::Skipped,
+        &why,
+    )
+    .await;
+}
+
+/// Ends `request` (`from` → `to`, skipped or failed) with why: recorded,
+/// audited under `to`'s name and shown on its status message — once,
+/// whoever gets here first.
+async fn end(state: &AppState, request: &Request, from: RequestState, to: RequestState, why: &str) {
     if let Ok(true) = state
         .store
-        .finish_request(
-            &request.id,
-            RequestState::Approved,
-            RequestState::Skipped,
-            &why,
-            None,
-        )
+        .finish_request(&request.id, from, to, why, None)
         .await
     {
         audit(
             state,
             AuditEvent {
-                event: "skipped",
+                event: to.as_str(),
                 actor: "medic",
                 action: &request.action,
                 target: &request.target,
                 ref_id: &request.id,
-                detail: &why,
+                detail: why,
             },
         )
         .await;
@@ -86,30 +93,14 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         }
         Ok(Claim::Busy) => {
             let why = "not run: another run of this action on this target is in progress";
-            let _ = state
-                .store
-                .finish_request(
-                    &request.id,
-                    RequestState::Approved,
-                    RequestState::Failed,
-                    why,
-                    None,
-                )
-                .await;
-            audit(
+            return end(
                 state,
-                AuditEvent {
-                    event: "failed",
-                    actor: "medic",
-                    action: &request.action,
-                    target: &request.target,
-                    ref_id: &request.id,
-                    detail: why,
-                },
+                &request,
+                RequestState::Approved,
+                RequestState::Failed,
+                why,
             )
             .await;
-            refresh(state, &request.id, Vec::new()).await;
-            return;
         }
         Err(error) => {
             tracing::warn!(%error, "Could not claim a run.");
@@ -126,30 +117,14 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         let (holds, line) = precondition(action, report);
         if !holds {
             let why = format!("precondition no longer holds: {line}");
-            let _ = state
-                .store
-                .finish_request(
-                    &request.id,
-                    RequestState::Running,
-                    RequestState::Skipped,
-                    &why,
-                    None,
-                )
-                .await;
-            audit(
+            return end(
                 state,
-                AuditEvent {
-                    event: "skipped",
-                    actor: "medic",
-                    action: &request.action,
-                    target: &request.target,
-                    ref_id: &request.id,
-                    detail: &why,
-                },
+                &request,
+                RequestState::Running,
+                RequestState::Skipped,
+                &why,
             )
             .await;
-            refresh(state, &request.id, Vec::new()).await;
-            return;
         }
     }
     let recorded = audit(
