@@ -14,7 +14,7 @@ use redis::Value;
 use time::OffsetDateTime;
 
 use super::connect::{Session, config_get};
-use super::slowlog::{self, printable};
+use super::slowlog::{self, int, printable, text};
 use crate::format::{human_age, utc_clock};
 use crate::model::report::Finding;
 
@@ -84,22 +84,6 @@ pub fn parse(value: &Value) -> Vec<Event> {
             })
         })
         .collect()
-}
-
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(n) => Some(*n),
-        other => text(other)?.parse().ok(),
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// Judges the events: a warning when one in the last [`RECENT`] reached

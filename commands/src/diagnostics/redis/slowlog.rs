@@ -96,14 +96,17 @@ fn entry(value: &Value) -> Option<Entry> {
     })
 }
 
-fn int(v: &Value) -> Option<i64> {
+/// A reply element as a number, whether Redis sent it as an integer or
+/// as its text (the LATENCY replies use both).
+pub(super) fn int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(n) => Some(*n),
         other => text(other)?.parse().ok(),
     }
 }
 
-fn text(v: &Value) -> Option<String> {
+/// A reply element as text, whatever string or integer form it came in.
+pub(super) fn text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => Some(s.clone()),
