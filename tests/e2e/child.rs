@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use medic_tests::fakes::slack::FakeSlack;
+use medic_tests::services::dead_port;
 use medic_tests::wait::eventually;
+use medic_tests::{BOT_TOKEN, SIGNING_SECRET};
 
 /// medic itself, built in this package (`tests/src/bin/medic_child.rs`).
 const MEDIC: &str = env!("CARGO_BIN_EXE_medic-child");
@@ -74,4 +77,35 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `n` replicas of one medic on the database at `db`, posting to `slack`:
+/// each its own directory (`medic.toml`, logs) and port, not yet started.
+/// Each config is `[server]` on its port, `[database]`, `[slack]` at the
+/// fake, then `rest`.
+pub async fn replica_dirs(
+    n: usize,
+    db: &str,
+    slack: &FakeSlack,
+    rest: &str,
+) -> (Vec<tempfile::TempDir>, Vec<u16>) {
+    let mut dirs = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..n {
+        let dir = tempfile::tempdir().unwrap();
+        let port = dead_port().await;
+        std::fs::write(
+            dir.path().join("medic.toml"),
+            format!(
+                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
+                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
+                 {rest}",
+                api = slack.api_url(),
+            ),
+        )
+        .unwrap();
+        dirs.push(dir);
+        ports.push(port);
+    }
+    (dirs, ports)
 }

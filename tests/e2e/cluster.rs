@@ -15,9 +15,9 @@ use medic_tests::fakes::slack::FakeSlack;
 use medic_tests::services::{dead_port, redis_cmd};
 use medic_tests::signing::{post_slash, slash_form};
 use medic_tests::wait::eventually;
-use medic_tests::{BOT_TOKEN, SIGNING_SECRET, redis_target, require_redis};
+use medic_tests::{BOT_TOKEN, redis_target, require_redis};
 
-use super::child::Process;
+use super::child::{Process, replica_dirs};
 
 /// Six commands a minute, two at once: the third within ten seconds is
 /// refused.
@@ -180,26 +180,14 @@ async fn two_replicas_coalesce_a_channels_diag_and_limit_a_person_as_one_medic()
         redis_target("slow", &format!("redis://{silent}/")),
         redis_target("fast", &redis)
     );
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let rest = format!(
+        "[redis]\nurl = \"{redis}\"\n\n\
+         [limits]\ncommands_per_minute = 6\ncommand_burst = 2\n\n{targets}"
+    );
+    let (dirs, ports) = replica_dirs(2, db.url(), &slack, &rest).await;
     let mut replicas = Vec::new();
-    let mut ports = Vec::new();
     for (run, dir) in dirs.iter().enumerate() {
-        let port = dead_port().await;
-        std::fs::write(
-            dir.path().join("medic.toml"),
-            format!(
-                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
-                 [redis]\nurl = \"{redis}\"\n\n\
-                 [limits]\ncommands_per_minute = 6\ncommand_burst = 2\n\n\
-                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
-                 {targets}",
-                db = db.url(),
-                api = slack.api_url(),
-            ),
-        )
-        .unwrap();
-        replicas.push(Process::start(dir.path(), port, run).await);
-        ports.push(port);
+        replicas.push(Process::start(dir.path(), ports[run], run).await);
     }
 
     // Alice's /diag at one replica; Bob's, in the same channel, at the

@@ -5,13 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+use medic_tests::BOT_TOKEN;
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
-use medic_tests::services::dead_port;
 use medic_tests::wait::eventually;
-use medic_tests::{BOT_TOKEN, SIGNING_SECRET};
 
-use super::child::Process;
+use super::child::{Process, replica_dirs};
 use super::crash::{CHANNEL, TOKEN, roots_naming, send_all};
 
 /// The alerts (as numbered in [`super::crash`]): one before the kill,
@@ -49,25 +48,13 @@ async fn a_killed_replicas_duties_are_taken_over_by_the_other() {
         return;
     };
     let slack = FakeSlack::start(BOT_TOKEN).await;
+    let rest = format!(
+        "[alertmanager]\ntoken = \"{TOKEN}\"\n\n[[routes]]\nmatch = {{}}\nslack_channel = \"{CHANNEL}\"\n"
+    );
+    let (dirs, ports) = replica_dirs(2, db.url(), &slack, &rest).await;
     let mut replicas = Vec::new();
-    let mut ports = Vec::new();
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     for (run, dir) in dirs.iter().enumerate() {
-        let port = dead_port().await;
-        std::fs::write(
-            dir.path().join("medic.toml"),
-            format!(
-                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
-                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
-                 [alertmanager]\ntoken = \"{TOKEN}\"\n\n\
-                 [[routes]]\nmatch = {{}}\nslack_channel = \"{CHANNEL}\"\n",
-                db = db.url(),
-                api = slack.api_url(),
-            ),
-        )
-        .unwrap();
-        replicas.push(Some(Process::start(dir.path(), port, run).await));
-        ports.push(port);
+        replicas.push(Some(Process::start(dir.path(), ports[run], run).await));
     }
 
     // Each duty held by exactly one of the two.
@@ -157,24 +144,10 @@ async fn a_diag_on_a_killed_replica_is_answered_once_by_the_other() {
         redis_target("slowa", &format!("redis://{silent}/")),
         redis_target("slowb", &format!("redis://{silent}/"))
     );
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (dirs, ports) = replica_dirs(2, db.url(), &slack, &targets).await;
     let mut replicas = Vec::new();
-    let mut ports = Vec::new();
     for (run, dir) in dirs.iter().enumerate() {
-        let port = dead_port().await;
-        std::fs::write(
-            dir.path().join("medic.toml"),
-            format!(
-                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
-                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
-                 {targets}",
-                db = db.url(),
-                api = slack.api_url(),
-            ),
-        )
-        .unwrap();
-        replicas.push(Some(Process::start(dir.path(), port, run).await));
-        ports.push(port);
+        replicas.push(Some(Process::start(dir.path(), ports[run], run).await));
     }
     let diag = |port: u16, target: &'static str| {
         let body = slash_form(

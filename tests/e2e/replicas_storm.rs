@@ -13,13 +13,12 @@ use medic::storage::Store;
 use medic_commands::diagnostics::SecretUrl;
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
-use medic_tests::services::dead_port;
 use medic_tests::signing::{post_slash, slash_form};
 use medic_tests::wait::eventually;
-use medic_tests::{BOT_TOKEN, SIGNING_SECRET, redis_target, require_redis, store_idle};
+use medic_tests::{BOT_TOKEN, redis_target, require_redis, store_idle};
 use tokio::task::JoinSet;
 
-use super::child::Process;
+use super::child::{Process, replica_dirs};
 use super::crash::firing;
 use super::replicas::duties;
 
@@ -125,26 +124,9 @@ async fn a_storm_through_three_replicas_with_one_killed_posts_everything_once() 
     for t in 0..DIAG_TARGETS {
         config += &redis_target(&format!("fast{t}"), &redis);
     }
-    let dirs: Vec<_> = (0..REPLICAS)
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
-    let mut ports = Vec::new();
-    for dir in &dirs {
-        let port = dead_port().await;
-        std::fs::write(
-            dir.path().join("medic.toml"),
-            format!(
-                "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
-                 [redis]\nurl = \"{redis}\"\n\n\
-                 [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
-                 [alertmanager]\ntoken = \"{TOKEN}\"\n\n{config}",
-                db = db.url(),
-                api = slack.api_url(),
-            ),
-        )
-        .unwrap();
-        ports.push(port);
-    }
+    let rest =
+        format!("[redis]\nurl = \"{redis}\"\n\n[alertmanager]\ntoken = \"{TOKEN}\"\n\n{config}");
+    let (dirs, ports) = replica_dirs(REPLICAS, db.url(), &slack, &rest).await;
     let mut replicas = Vec::new();
     for (run, dir) in dirs.iter().enumerate() {
         replicas.push(Process::start(dir.path(), ports[run], run).await);
