@@ -302,10 +302,7 @@ async fn housekeep(state: AppState, stop: CancellationToken) {
                     if let Err(error) = state.store.forget_old_events(24 * 3600 * 1000).await {
                         tracing::warn!(%error, "Could not forget old event ids.");
                     }
-                    let keep = crate::storage::deliveries::KEEP_DELIVERIES_MS;
-                    if let Err(error) = state.store.forget_old_deliveries(keep).await {
-                        tracing::warn!(%error, "Could not forget old alert deliveries.");
-                    }
+                    sweep(&state).await;
                 }
                 _ = expiry.tick() => {
                     // Commands a replica that died had accepted.
@@ -315,6 +312,36 @@ async fn housekeep(state: AppState, stop: CancellationToken) {
                         crate::remediation::flow::lost_run_sweep(&state).await;
                         crate::remediation::flow::stranded_sweep(&state).await;
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Batches one sweep deletes of one kind at most: a first sweep over a
+/// year of rows spreads over several minutes instead of holding the
+/// database for one long stretch.
+const SWEEP_BATCHES: usize = 20;
+
+/// The retention sweep ([`crate::storage::retention`]): every kind of row
+/// that is over and older than its `[retention]` setting goes, counted
+/// on `/metrics`.
+async fn sweep(state: &AppState) {
+    use crate::storage::retention::{BATCH, Swept};
+    for what in Swept::ALL {
+        let keep = state.settings.retention.keep(what);
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        for _ in 0..SWEEP_BATCHES {
+            match state.store.sweep(what, keep_ms).await {
+                Ok(rows) => {
+                    state.metrics.retention_deleted(what.as_str(), rows);
+                    if rows < BATCH as u64 {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, table = what.as_str(), "Could not delete old rows.");
+                    break;
                 }
             }
         }

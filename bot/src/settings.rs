@@ -23,6 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::storage::retention::Swept;
+
 /// The file read when neither `--config` nor `MEDIC_CONFIG` names one. It is
 /// optional: without it medic runs with defaults.
 pub const DEFAULT_FILE: &str = "medic.toml";
@@ -172,6 +174,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// `[outbox]`.
     pub outbox: OutboxSettings,
+    /// `[retention]`.
+    pub retention: RetentionSettings,
     /// Alert sources, routes and runbooks.
     pub alerts: AlertSettings,
     /// `[groups]`, `[oncall] users` and `[actions.NAME]`.
@@ -404,6 +408,7 @@ const KNOWN_SECTIONS: &[&str] = &[
     "targets",
     "limits",
     "outbox",
+    "retention",
     "sentry",
     "pagerduty",
     "alertmanager",
@@ -445,6 +450,7 @@ impl Reader {
             .section("limits", root.remove("limits"))
             .unwrap_or_default();
         let outbox = self.outbox(root.remove("outbox"));
+        let retention = self.retention(root.remove("retention"));
         let (targets, default_targets) = self.targets(root.remove("targets"));
         let mut alerts = self.alerts(&mut root, &targets);
         let base = source.as_deref().and_then(std::path::Path::parent);
@@ -473,6 +479,7 @@ impl Reader {
             default_targets,
             limits,
             outbox: outbox?,
+            retention: retention?,
             alerts,
             remediation,
             oncall: oncall.oncall,
@@ -532,6 +539,23 @@ impl Reader {
         Some(OutboxSettings {
             give_up_after: give_up_after?,
         })
+    }
+
+    fn retention(&mut self, value: Option<Value>) -> Option<RetentionSettings> {
+        let Some(value) = value else {
+            return Some(RetentionSettings::default());
+        };
+        let settings: RetentionSettings = self.section("retention", Some(value))?;
+        let mut ok = true;
+        for what in Swept::ALL {
+            let (shortest, why) = RetentionSettings::shortest(what);
+            if settings.keep(what) < shortest {
+                self.problems
+                    .push(problem(format!("retention.{}", what.as_str()), why));
+                ok = false;
+            }
+        }
+        ok.then_some(settings)
     }
 
     fn server(&mut self, value: Option<Value>) -> Option<ServerSettings> {
@@ -774,6 +798,7 @@ mod alerts;
 mod discord;
 mod oncall;
 mod remediation;
+mod retention;
 pub use discord::DiscordSettings;
 #[cfg(test)]
 mod tests;
@@ -781,6 +806,7 @@ mod triage;
 mod vendor;
 
 pub use remediation::RemediationSettings;
+pub use retention::RetentionSettings;
 
 pub use alerts::{
     AlertSettings, AlertmanagerSettings, IncidentSettings, PagerDutySettings, SentrySettings,

@@ -10,6 +10,7 @@ use medic::incidents::apply;
 use medic::settings::AlertSettings;
 use medic::storage::Store;
 use medic::storage::deliveries::{Ingest, NewDelivery, Recorded};
+use medic::storage::retention::Swept;
 use medic::storage::script::{Script, Statement};
 use medic_commands::diagnostics::SecretUrl;
 use medic_commands::model::alert::{Alert, AlertSource, AlertState, Severity};
@@ -534,7 +535,7 @@ async fn old_applied_deliveries_are_forgotten_and_pending_ones_kept() {
         pending.record(delivery(1_000 + n)).await.unwrap();
     }
     // Nothing is old enough yet.
-    assert_eq!(store.forget_old_deliveries(60_000).await.unwrap(), 0);
+    assert_eq!(store.sweep(Swept::Deliveries, 60_000).await.unwrap(), 0);
     // Everything received before now is "old" once the millisecond clock
     // has moved past the last delivery's `received_at` (taken before
     // this): then only the applied go.
@@ -543,7 +544,7 @@ async fn old_applied_deliveries_are_forgotten_and_pending_ones_kept() {
         tokio::task::yield_now().await;
     }
     assert_eq!(
-        store.forget_old_deliveries(0).await.unwrap(),
+        store.sweep(Swept::Deliveries, 0).await.unwrap(),
         3,
         "{} backend",
         db.backend()

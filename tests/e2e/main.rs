@@ -9,6 +9,7 @@ mod child;
 mod cluster;
 mod console;
 mod crash;
+mod dead_letters;
 mod diag_restart;
 mod diag_triage;
 mod discord;

@@ -13,6 +13,7 @@ mod incident;
 mod oncall;
 mod policy;
 mod serve;
+mod status;
 
 use std::path::PathBuf;
 
@@ -99,6 +100,12 @@ pub enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
+    /// Is medic keeping up? Duties and their holders, the work waiting,
+    /// dead letters (parked deliveries and jobs, failed messages) with
+    /// their last error, and rows stored against [retention].
+    ///
+    /// Exit code: 0 no dead letters, 1 some.
+    Status,
     /// Ask the remediation policy a question, as a button click would.
     Policy {
         /// What to ask.
@@ -210,6 +217,7 @@ pub async fn run(cli: Cli) -> u8 {
             console::run(cli.config.as_deref(), console::Options { database, user }).await
         }
         Command::CheckConfig => check::run(cli.config.as_deref()),
+        Command::Status => status::run(cli.config.as_deref()).await,
         Command::Healthcheck { url } => {
             healthcheck::run(cli.config.as_deref(), url.as_deref()).await
         }

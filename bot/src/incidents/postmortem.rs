@@ -10,7 +10,7 @@ use medic_commands::model::postmortem::{Draft, draft};
 use medic_integrations::chat::draw;
 
 use crate::state::AppState;
-use crate::storage::incidents::{self, IncidentRow, Job};
+use crate::storage::incidents::{self, IncidentRow, Job, JobFailed};
 use crate::storage::outbox::{OutboxKind, enqueue};
 use crate::storage::{Store, now_ms};
 
@@ -26,7 +26,7 @@ pub async fn of(store: &Store, row: &IncidentRow) -> sqlx::Result<Draft> {
 /// Posts the draft of `job`'s incident in its thread, and marks the job
 /// done in the same transaction; left pending (and retried) when the
 /// database fails.
-pub async fn run_job(state: &AppState, job: Job) {
+pub async fn run_job(state: &AppState, job: Job) -> Result<(), JobFailed> {
     let posted: sqlx::Result<()> = async {
         let row = state.store.incident(job.incident_id).await?;
         let drafted = match &row {
@@ -56,7 +56,5 @@ pub async fn run_job(state: &AppState, job: Job) {
         state.outbox.commit(tx).await
     }
     .await;
-    if let Err(error) = posted {
-        tracing::warn!(job = job.id, %error, "Could not post a postmortem draft; will retry.");
-    }
+    posted.map_err(|e| JobFailed::new("posting its postmortem draft", e))
 }

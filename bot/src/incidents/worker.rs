@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::Pending;
 use super::triage::DiagnoseJob;
 use crate::state::AppState;
-use crate::storage::incidents::{self, Job};
+use crate::storage::incidents::{self, Job, JobFailed};
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};
 use crate::storage::timeline;
@@ -161,7 +161,10 @@ async fn deliveries(state: &AppState) -> Round {
 /// forever.
 const PARK_AFTER: i32 = 5;
 
-/// Runs pending runbook jobs at once; true when there were any.
+/// Runs pending runbook jobs at once; true when any finished. A round
+/// in which every job failed is not repeated at once (the worker waits
+/// its second, so a database that blinked is waited out before a job is
+/// parked).
 async fn jobs(state: &AppState) -> bool {
     let pending = match state.store.pending_jobs(JOBS_PER_ROUND).await {
         Ok(p) => p,
@@ -170,9 +173,38 @@ async fn jobs(state: &AppState) -> bool {
             return false;
         }
     };
-    let any = !pending.is_empty();
-    futures::future::join_all(pending.into_iter().map(|job| run_job(state, job))).await;
-    any
+    let ran = futures::future::join_all(pending.into_iter().map(|job| async move {
+        let id = job.id;
+        (id, run_job(state, job).await)
+    }))
+    .await;
+    let mut finished = false;
+    for (id, ran) in ran {
+        match ran {
+            Ok(()) => finished = true,
+            Err(failed) => job_failed(state, id, &failed).await,
+        }
+    }
+    finished
+}
+
+/// Records job `id`'s failure; parks it after [`PARK_AFTER`].
+async fn job_failed(state: &AppState, id: i64, failed: &JobFailed) {
+    let text = medic_commands::redact::redact(&failed.to_string());
+    match state.store.job_failed(id, &text, PARK_AFTER).await {
+        Ok(true) => {
+            state.metrics.job_parked();
+            tracing::error!(
+                job = id,
+                error = %text,
+                "An incident job failed {PARK_AFTER} times and is parked (see `medic status`)."
+            );
+        }
+        Ok(false) => tracing::warn!(job = id, error = %text, "An incident job failed; will retry."),
+        Err(error) => {
+            tracing::warn!(job = id, %error, failed = %text, "An incident job failed, and so did recording it; will retry.")
+        }
+    }
 }
 
 /// How many later incidents of one event the first one's thread names:
@@ -186,7 +218,7 @@ const FIRST_HEARS_OF: usize = 3;
 /// the job is marked done in the same transaction. Correlated incidents
 /// get a line in each other's thread, written by the later incident's job
 /// only, so two jobs never post the pair twice ([`FIRST_HEARS_OF`]).
-async fn run_job(state: &AppState, job: Job) {
+async fn run_job(state: &AppState, job: Job) -> Result<(), JobFailed> {
     if job.kind == crate::remediation::vendor::JOB_KIND {
         return crate::remediation::vendor::run_job(state, job).await;
     }
@@ -203,13 +235,11 @@ async fn run_job(state: &AppState, job: Job) {
             }
         }
     }
-    let row = match state.store.incident(job.incident_id).await {
-        Ok(row) => row,
-        Err(error) => {
-            tracing::warn!(job = job.id, %error, "Could not read a job's incident; will retry.");
-            return;
-        }
-    };
+    let row = state
+        .store
+        .incident(job.incident_id)
+        .await
+        .map_err(|e| JobFailed::new("reading its incident", e))?;
     // The first error, as triage's timeline takes it: a host's `units`
     // journal is read around it.
     let around = row
@@ -225,15 +255,11 @@ async fn run_job(state: &AppState, job: Job) {
     }))
     .await;
     let outcome = match (&row, &job_spec.alert) {
-        (Some(row), Some(alert)) if state.settings.alerts.triage.enabled => {
-            match super::triage::run(state, row, alert, &selected, &reports).await {
-                Ok(o) => Some(o),
-                Err(error) => {
-                    tracing::warn!(job = job.id, %error, "Could not triage an incident; will retry.");
-                    return;
-                }
-            }
-        }
+        (Some(row), Some(alert)) if state.settings.alerts.triage.enabled => Some(
+            super::triage::run(state, row, alert, &selected, &reports)
+                .await
+                .map_err(|e| JobFailed::new("triaging its incident", e))?,
+        ),
         _ => None,
     };
     let diagnosis = Diagnosis::new(words.join(", "), reports);
@@ -368,7 +394,5 @@ async fn run_job(state: &AppState, job: Job) {
         tx.commit().await
     }
     .await;
-    if let Err(error) = queued {
-        tracing::warn!(job = job.id, %error, "Could not queue a runbook report; will retry.");
-    }
+    queued.map_err(|e| JobFailed::new("queueing its runbook report", e))
 }

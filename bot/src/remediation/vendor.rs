@@ -18,7 +18,7 @@ use medic_commands::model::inbound::Place;
 use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
-use crate::storage::incidents::{self, Job};
+use crate::storage::incidents::{self, Job, JobFailed};
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};
 
@@ -63,16 +63,14 @@ fn target(source: &str, id: &str) -> String {
 
 /// Runs one offer job: records the offers and queues their message into
 /// the incident's thread, marking the job done in the same transaction.
-pub async fn run_job(state: &AppState, job: Job) {
+pub async fn run_job(state: &AppState, job: Job) -> Result<(), JobFailed> {
     let payload: Option<Payload> = serde_json::from_str(&job.payload).ok();
-    let place = match state.store.incident(job.incident_id).await {
-        Ok(Some(row)) => row.place,
-        Ok(None) => None,
-        Err(error) => {
-            tracing::warn!(job = job.id, %error, "Could not read an incident; will retry.");
-            return;
-        }
-    };
+    let place = state
+        .store
+        .incident(job.incident_id)
+        .await
+        .map_err(|e| JobFailed::new("reading its incident", e))?
+        .and_then(|row| row.place);
     let mut message = None;
     let mut offered = Vec::new();
     if let (Some(p), Some((platform, channel))) = (&payload, &place) {
@@ -113,12 +111,9 @@ pub async fn run_job(state: &AppState, job: Job) {
         tx.commit().await
     }
     .await;
-    match queued {
-        Ok(()) => state.outbox.wake(),
-        Err(error) => {
-            tracing::warn!(job = job.id, %error, "Could not queue an incident's action buttons; will retry.")
-        }
-    }
+    queued.map_err(|e| JobFailed::new("queueing its action buttons", e))?;
+    state.outbox.wake();
+    Ok(())
 }
 
 /// Records an offer of each action `source`'s incidents offer, bound to

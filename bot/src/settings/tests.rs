@@ -416,6 +416,30 @@ fn incidents_reopen_window_and_digest_threshold() {
 }
 
 #[test]
+fn retention_has_defaults_and_floors() {
+    let s = load("").unwrap().settings;
+    assert_eq!(s.retention, RetentionSettings::default());
+    assert_eq!(s.retention.incidents, Duration::from_secs(180 * 86_400));
+    let s = load("[retention]\ncommand_runs = \"90d\"\n")
+        .unwrap()
+        .settings;
+    assert_eq!(s.retention.command_runs, Duration::from_secs(90 * 86_400));
+    assert_eq!(s.retention.outbox, Duration::from_secs(7 * 86_400));
+    let problems = load("[retention]\ndeliveries = \"2h\"\noutbox = \"10m\"\n").unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        ["retention.deliveries", "retention.outbox"]
+    );
+    assert!(
+        problems[0].to_string().contains("vendor's retry"),
+        "{}",
+        problems[0]
+    );
+    let problems = load("[retention]\nincidents = \"forever\"\n").unwrap_err();
+    assert_eq!(keys(&problems), ["retention"]);
+}
+
+#[test]
 fn network_targets_parse_and_name_the_key_at_fault() {
     let loaded = load(
         r#"

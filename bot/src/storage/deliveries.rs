@@ -28,13 +28,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::script::{Script, Statement};
 use super::{Backend, Store, now_ms};
 
-/// How long housekeeping keeps an applied delivery: a week. Vendors retry
-/// within hours (Sentry and PagerDuty) and Alertmanager repeats an
-/// unchanged notification every `repeat_interval` (4 h by default), so
-/// redelivery dedup loses nothing, and the table no longer grows without
-/// bound.
-pub const KEEP_DELIVERIES_MS: i64 = 7 * 24 * 3600 * 1000;
-
 /// Most rows in one statement: 6 parameters a row stays far below SQLite's
 /// 32,766 and PostgreSQL's 65,535 bound parameters.
 pub const MAX_BATCH: usize = 512;
@@ -518,19 +511,6 @@ impl Store {
             .collect()
     }
 
-    /// Forgets deliveries applied and received more than `older_than_ms`
-    /// ago; pending ones are kept, whatever their age. A vendor retry of a
-    /// forgotten delivery would count as new, so keep them well past every
-    /// vendor's retry window ([`KEEP_DELIVERIES_MS`]).
-    pub async fn forget_old_deliveries(&self, older_than_ms: i64) -> sqlx::Result<u64> {
-        let _turn = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM deliveries WHERE received_at < $1 AND state = 'done'")
-            .bind(now_ms() - older_than_ms)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Records that delivery `id` could not be applied, with why; parks it
     /// once it has failed `park_after` times. `true` when it is parked
     /// now.
@@ -553,15 +533,6 @@ impl Store {
         .await?
         .try_get(0)?;
         Ok(state == "parked")
-    }
-
-    /// How many deliveries are parked: failed to apply too often, kept
-    /// for an operator to look at.
-    pub async fn parked_deliveries(&self) -> sqlx::Result<i64> {
-        sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state = 'parked'")
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)
     }
 
     /// How many deliveries are stored for `source`.

@@ -590,6 +590,34 @@ pub struct Job {
     pub payload: String,
 }
 
+/// Why a job did not finish this round. It is recorded on the job's row
+/// and the job runs again next round, until it has failed a few
+/// times: then it is parked, a dead letter for `medic status`, and the
+/// jobs behind it go on.
+#[derive(Debug)]
+pub struct JobFailed {
+    /// What the job was doing, for the log and the row.
+    pub doing: &'static str,
+    /// The error.
+    pub error: String,
+}
+
+impl JobFailed {
+    /// A failure while `doing`.
+    pub fn new(doing: &'static str, error: impl std::fmt::Display) -> JobFailed {
+        JobFailed {
+            doing,
+            error: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.doing, self.error)
+    }
+}
+
 /// Queues a follow-up.
 pub async fn insert_job(
     conn: &mut AnyConnection,
@@ -622,6 +650,25 @@ pub async fn finish_job(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx:
 }
 
 impl Store {
+    /// Records that job `id` failed this round, with why; parks it once
+    /// it has failed `park_after` times (a dead letter, see
+    /// [`super::dead_letters`]). `true` when it is parked now.
+    pub async fn job_failed(&self, id: i64, error: &str, park_after: i32) -> sqlx::Result<bool> {
+        let _turn = self.write_turn().await;
+        let state: String = sqlx::query(
+            "UPDATE incident_jobs SET attempts = attempts + 1, error = $2, \
+             state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE state END \
+             WHERE id = $1 RETURNING state",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(park_after)
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        Ok(state == "parked")
+    }
+
     /// Follow-ups not yet done, oldest first.
     pub async fn pending_jobs(&self, limit: i64) -> sqlx::Result<Vec<Job>> {
         let rows = sqlx::query(

@@ -6,6 +6,7 @@
 //! DDL lives in one migrations folder per backend, kept in step by number.
 
 pub mod audit;
+pub mod dead_letters;
 pub mod deliveries;
 pub mod duties;
 pub mod events;
@@ -13,6 +14,7 @@ pub mod handoffs;
 pub mod incidents;
 pub mod offers;
 pub mod outbox;
+pub mod retention;
 pub mod runs;
 pub mod script;
 pub mod timeline;

@@ -32,6 +32,11 @@ struct DiagLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    table: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PostLabels {
     platform: &'static str,
     outcome: &'static str,
@@ -125,6 +130,8 @@ pub struct Metrics {
     alert_deliveries: Family<AlertLabels, Counter>,
     incident_digests: Counter,
     deliveries_parked: Counter,
+    jobs_parked: Counter,
+    retention_deleted: Family<TableLabels, Counter>,
     outbox_failed: Family<FailedLabels, Counter>,
     duties: Family<DutyLabels, Gauge>,
 }
@@ -232,6 +239,18 @@ impl Metrics {
             "Alert deliveries parked after failing to apply several times (kept in the database with their error; the ones behind them go on)",
             deliveries_parked.clone(),
         );
+        let jobs_parked = Counter::default();
+        registry.register(
+            "jobs_parked",
+            "Incident jobs (runbooks, action buttons, postmortem drafts) parked after failing several times (kept with their error for `medic status`; the ones behind them go on)",
+            jobs_parked.clone(),
+        );
+        let retention_deleted = Family::<TableLabels, Counter>::default();
+        registry.register(
+            "retention_deleted",
+            "Rows the retention sweep deleted, by what they were ([retention]: deliveries, outbox, command_runs, incidents, requests)",
+            retention_deleted.clone(),
+        );
         let duties = Family::<DutyLabels, Gauge>::default();
         registry.register(
             "duty_held",
@@ -245,6 +264,8 @@ impl Metrics {
             alert_deliveries,
             incident_digests,
             deliveries_parked,
+            jobs_parked,
+            retention_deleted,
             http_requests,
             ack_counters,
             ack_seconds,
@@ -318,6 +339,18 @@ impl Metrics {
                 reason,
             })
             .inc();
+    }
+
+    /// An incident job was parked ([`crate::incidents::worker`]).
+    pub fn job_parked(&self) {
+        self.jobs_parked.inc();
+    }
+
+    /// The retention sweep deleted `rows` of `table`.
+    pub fn retention_deleted(&self, table: &'static str, rows: u64) {
+        self.retention_deleted
+            .get_or_create(&TableLabels { table })
+            .inc_by(rows);
     }
 
     /// A delivery was parked ([`crate::incidents::worker`]).
