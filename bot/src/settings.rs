@@ -278,13 +278,74 @@ impl Settings {
         let mut s = Reader::default();
         let settings = s.settings(root, source);
         if s.problems.is_empty() {
+            let settings = settings.expect("no problems means settings were built");
+            medic_commands::redact::configure(&settings.secrets());
             Ok(Loaded {
-                settings: settings.expect("no problems means settings were built"),
+                settings,
                 warnings: s.warnings,
             })
         } else {
             Err(s.problems)
         }
+    }
+
+    /// Every secret this configuration holds: tokens and signing
+    /// secrets, the passwords in its URLs and targets, and the values of
+    /// the variables `http` actions' headers name. Loading the
+    /// configuration teaches them to every redactor in the process
+    /// ([`medic_commands::redact::configure`]), so that a secret echoed by
+    /// a script, an error or an alert is masked whatever its name.
+    pub fn secrets(&self) -> medic_commands::redact::Redactor {
+        let mut r = self.database.url.redactor();
+        let mut add = |s: &SecretString| r.add_secret(s.expose_secret());
+        if let Some(slack) = &self.slack {
+            add(&slack.signing_secret);
+            add(&slack.bot_token);
+            if let Some(t) = &slack.app_token {
+                add(t);
+            }
+        }
+        if let Some(discord) = &self.discord {
+            add(&discord.bot_token);
+        }
+        if let Some(sentry) = &self.alerts.sentry {
+            add(&sentry.client_secret);
+            if let Some(t) = &sentry.auth_token {
+                add(t);
+            }
+        }
+        if let Some(pd) = &self.alerts.pagerduty {
+            for s in &pd.webhook_secrets {
+                add(s);
+            }
+            if let Some(t) = &pd.api_token {
+                add(t);
+            }
+        }
+        if let Some(am) = &self.alerts.alertmanager
+            && let Some(t) = &am.token
+        {
+            add(t);
+        }
+        if let Some(redis) = &self.redis {
+            r.absorb(&redis.redactor());
+        }
+        for target in self.targets.values() {
+            r.absorb(&target.redactor());
+        }
+        for action in self.remediation.actions.values() {
+            if let medic_commands::actions::ActionKind::Http { headers, .. } = &action.kind {
+                for var in headers.values() {
+                    if let Ok(value) = std::env::var(var) {
+                        r.add_secret(&value);
+                        if let Some((_, token)) = value.split_once(' ') {
+                            r.add_secret(token);
+                        }
+                    }
+                }
+            }
+        }
+        r
     }
 
     /// The bind address as given, for messages.

@@ -25,13 +25,45 @@ pub const PASSED: &[&str] = &[
 
 /// Clears `cmd`'s environment down to [`PASSED`], as set in medic's.
 pub fn restrict(cmd: &mut Command) -> &mut Command {
+    restrict_passing(cmd, &[])
+}
+
+/// [`restrict`], passing also the variables `also` names (an action's
+/// `env`: `KUBECONFIG`, say), as set in medic's.
+pub fn restrict_passing<'c>(cmd: &'c mut Command, also: &[String]) -> &'c mut Command {
     cmd.env_clear();
-    for name in PASSED {
+    for name in PASSED
+        .iter()
+        .copied()
+        .chain(also.iter().map(String::as_str))
+    {
         if let Some(value) = std::env::var_os(name) {
             cmd.env(name, value);
         }
     }
     cmd
+}
+
+/// Whether `name` may be passed by an action's `env`: a variable name,
+/// and not one of medic's own (`MEDIC_*`, where its configuration and
+/// secrets live).
+pub fn check_passed(name: &str) -> Result<(), String> {
+    let well_formed = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !well_formed {
+        return Err(format!(
+            "`{name}` is not a variable name (letters, digits and _)"
+        ));
+    }
+    if name.to_ascii_uppercase().starts_with("MEDIC") {
+        return Err(format!(
+            "`{name}`: medic's own variables (its configuration and secrets) are never passed"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

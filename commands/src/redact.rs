@@ -6,7 +6,7 @@
 //! tokens, bearer tokens) are masked even when medic never saw them before —
 //! an error message from a library may echo a DSN we did not expect.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, RwLock};
 
 use regex::Regex;
 
@@ -57,6 +57,24 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     .collect()
 });
 
+/// The secrets of medic's configuration (tokens, signing secrets, the
+/// passwords in its URLs), masked by every redactor in the process, the
+/// log's included: a secret whose name does not look like one, or that a
+/// script echoes, is known by its value. Only ever added to.
+static CONFIGURED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Teaches every redactor in the process these secrets (and their
+/// percent-encoded and -decoded forms). Loading the configuration calls it.
+pub fn configure(secrets: &Redactor) {
+    let mut configured = CONFIGURED.write().unwrap_or_else(|p| p.into_inner());
+    for secret in &secrets.known {
+        if !configured.contains(secret) {
+            configured.push(secret.clone());
+        }
+    }
+    configured.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
 /// Scrubs known secrets and secret-shaped substrings from text.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -78,7 +96,11 @@ impl Redactor {
 
     /// Adds a secret to mask verbatim.
     pub fn add_secret(&mut self, secret: &str) {
-        for form in [secret.to_string(), percent_decode(secret)] {
+        for form in [
+            secret.to_string(),
+            percent_decode(secret),
+            percent_encode(secret),
+        ] {
             if form.len() >= MIN_KNOWN_SECRET_LEN && !self.known.contains(&form) {
                 self.known.push(form);
             }
@@ -87,14 +109,32 @@ impl Redactor {
         self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
+    /// Adds every secret `other` knows.
+    pub fn absorb(&mut self, other: &Redactor) {
+        for secret in &other.known {
+            if !self.known.contains(secret) {
+                self.known.push(secret.clone());
+            }
+        }
+        self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
     /// Returns `text` with every secret masked.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for secret in &self.known {
+        let configured = CONFIGURED.read().unwrap_or_else(|p| p.into_inner());
+        let mut known: Vec<&String> = self.known.iter().chain(configured.iter()).collect();
+        if !self.known.is_empty() && !configured.is_empty() {
+            // Longest first across both, so a secret containing another is
+            // masked whole.
+            known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+        for secret in known {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), MASK);
             }
         }
+        drop(configured);
         for (re, with) in PATTERNS.iter() {
             if re.is_match(&out) {
                 out = re.replace_all(&out, *with).into_owned();
@@ -154,6 +194,20 @@ fn entropy(t: &str) -> f64 {
 /// Masks secret shapes only; for text from places with no known secrets.
 pub fn redact(text: &str) -> String {
     Redactor::new().redact(text)
+}
+
+/// `s` as it appears in a query string or form body: every byte but the
+/// unreserved ones (RFC 3986) as `%XX`.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn percent_decode(s: &str) -> String {
@@ -216,6 +270,27 @@ mod tests {
             "AUTH failed for ••••"
         );
         assert_eq!(r.redact("url had p%40ss-word"), "url had ••••");
+    }
+
+    #[test]
+    fn a_configured_secret_is_masked_by_every_redactor_in_any_form() {
+        // A value with no secret shape, under a name that does not look
+        // like a secret's: only knowing it catches it.
+        configure(&Redactor::new().with_secret("plain words & more"));
+        assert_eq!(
+            redact("env: GREETING=plain words & more"),
+            "env: GREETING=••••"
+        );
+        assert_eq!(
+            redact("GET /hook?x=plain%20words%20%26%20more"),
+            "GET /hook?x=••••"
+        );
+        // A redactor with its own secrets knows the configured ones too.
+        let r = Redactor::new().with_secret("target-pass");
+        assert_eq!(
+            r.redact("target-pass then plain words & more"),
+            "•••• then ••••"
+        );
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! line), so each element is single-quoted there: the remote shell sees
 //! the same argv, one element per argument, with nothing to expand.
 
+use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+use crate::diagnostics::host::ssh::Ssh;
 
 /// How one run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,27 +49,41 @@ pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-/// The argv actually executed: `argv` itself, or ssh carrying it quoted.
-pub fn command_line(argv: &[String], on: Option<&str>) -> Vec<String> {
+/// Seconds the remote `timeout` waits after its TERM before it sends
+/// KILL.
+const REMOTE_KILL_AFTER: u64 = 5;
+
+/// The argv actually executed: `argv` itself, or ssh carrying it quoted
+/// under the host's `timeout`, so that a run past its time is stopped
+/// there too (killing the local ssh client does not stop the remote
+/// command: without a terminal, sshd sends it no hangup).
+pub fn command_line(argv: &[String], on: Option<&Ssh>, timeout: Duration) -> Vec<OsString> {
     match on {
-        None => argv.to_vec(),
-        Some(host) => {
-            let remote = argv
-                .iter()
-                .map(|a| shell_quote(a))
+        None => argv.iter().map(OsString::from).collect(),
+        Some(ssh) => {
+            let secs = timeout.as_secs().max(1).to_string();
+            let kill = REMOTE_KILL_AFTER.to_string();
+            let remote = ["timeout", "-k", kill.as_str(), secs.as_str()]
+                .into_iter()
+                .chain(argv.iter().map(String::as_str))
+                .map(shell_quote)
                 .collect::<Vec<_>>()
                 .join(" ");
-            vec![
-                "ssh".into(),
-                "-o".into(),
-                "BatchMode=yes".into(),
-                "-o".into(),
-                "ConnectTimeout=10".into(),
-                "--".into(),
-                host.to_string(),
-                remote,
-            ]
+            let mut line: Vec<OsString> = vec!["ssh".into()];
+            line.extend(ssh.options());
+            line.push(remote.into());
+            line
         }
+    }
+}
+
+/// How long medic waits for a run: the action's time, and over ssh the
+/// connection's and the remote `timeout`'s grace besides, so that the
+/// host's own stop is what is reported.
+fn local_limit(on: Option<&Ssh>, timeout: Duration) -> Duration {
+    match on {
+        None => timeout,
+        Some(ssh) => timeout + ssh.connect_timeout + Duration::from_secs(REMOTE_KILL_AFTER + 1),
     }
 }
 
@@ -90,11 +107,21 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, usi
 }
 
 /// Runs `argv` (here, or on `on` over ssh) for at most `timeout`, keeping
-/// `cap` bytes of output. The child is killed at the timeout.
-pub async fn run_argv(argv: &[String], on: Option<&str>, timeout: Duration, cap: usize) -> Outcome {
+/// `cap` bytes of output; `env` names variables of medic's environment
+/// passed to a local program besides [`crate::child_env::PASSED`]. The
+/// child is killed at the timeout (over ssh, the host's `timeout` stops
+/// the remote command).
+pub async fn run_argv(
+    argv: &[String],
+    on: Option<&Ssh>,
+    env: &[String],
+    timeout: Duration,
+    cap: usize,
+) -> Outcome {
     let started = Instant::now();
-    let line = command_line(argv, on);
-    let mut child = match crate::child_env::restrict(&mut Command::new(&line[0]))
+    let line = command_line(argv, on, timeout);
+    let program = line[0].to_string_lossy().into_owned();
+    let mut child = match crate::child_env::restrict_passing(&mut Command::new(&line[0]), env)
         .args(&line[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -106,7 +133,7 @@ pub async fn run_argv(argv: &[String], on: Option<&str>, timeout: Duration, cap:
         Err(e) => {
             return Outcome {
                 success: false,
-                status: format!("could not start `{}`: {e}", line[0]),
+                status: format!("could not start `{program}`: {e}"),
                 output: String::new(),
                 duration: started.elapsed(),
             };
@@ -122,7 +149,7 @@ pub async fn run_argv(argv: &[String], on: Option<&str>, timeout: Duration, cap:
         );
         (out, out_n, err, err_n, status)
     };
-    match tokio::time::timeout(timeout, work).await {
+    match tokio::time::timeout(local_limit(on, timeout), work).await {
         Ok((out, out_n, err, err_n, status)) => {
             let mut text = String::from_utf8_lossy(&out).into_owned();
             if !err.is_empty() {
@@ -135,9 +162,18 @@ pub async fn run_argv(argv: &[String], on: Option<&str>, timeout: Duration, cap:
                 Ok(s) if s.success() => (true, "exit 0".to_string()),
                 Ok(s) => (
                     false,
-                    match s.code() {
-                        Some(c) => format!("exit {c}"),
-                        None => "killed by a signal".to_string(),
+                    match (s.code(), on) {
+                        // coreutils' `timeout`: TERM (124) or KILL (137)
+                        // sent at the limit.
+                        (Some(124 | 137), Some(_)) => format!(
+                            "timed out after {} (stopped on the host)",
+                            crate::format::human_duration(timeout)
+                        ),
+                        (Some(255), Some(ssh)) => {
+                            format!("ssh to {} failed (exit 255)", ssh.shown())
+                        }
+                        (Some(c), _) => format!("exit {c}"),
+                        (None, _) => "killed by a signal".to_string(),
                     },
                 ),
                 Err(e) => (false, format!("could not wait for it: {e}")),
@@ -175,6 +211,7 @@ mod tests {
         let out = run_argv(
             &argv(&["printf", "%s", hostile]),
             None,
+            &[],
             Duration::from_secs(10),
             1000,
         )
@@ -188,6 +225,7 @@ mod tests {
         let out = run_argv(
             &argv(&["ls", "/no/such/dir"]),
             None,
+            &[],
             Duration::from_secs(10),
             1000,
         )
@@ -202,6 +240,7 @@ mod tests {
         let out = run_argv(
             &argv(&["head", "-c", "100000", "/dev/zero"]),
             None,
+            &[],
             Duration::from_secs(10),
             64,
         )
@@ -219,6 +258,7 @@ mod tests {
         let out = run_argv(
             &argv(&["sleep", "30"]),
             None,
+            &[],
             Duration::from_millis(200),
             64,
         )
@@ -232,6 +272,7 @@ mod tests {
         let out = run_argv(
             &argv(&["/no/such/program"]),
             None,
+            &[],
             Duration::from_secs(1),
             64,
         )
@@ -241,11 +282,60 @@ mod tests {
     }
 
     #[test]
-    fn ssh_carries_each_element_quoted() {
-        let line = command_line(&argv(&["echo", "it's; id"]), Some("deploy@h"));
-        assert_eq!(line.last().unwrap(), r"'echo' 'it'\''s; id'");
-        assert_eq!(line[6], "deploy@h");
-        assert_eq!(command_line(&argv(&["a"]), None), argv(&["a"]));
+    fn ssh_is_strict_and_carries_each_element_quoted_under_the_hosts_timeout() {
+        let ssh = Ssh {
+            dest: crate::diagnostics::host::ssh::Destination::parse("deploy@h").unwrap(),
+            port: None,
+            key: Some("/etc/medic/id".into()),
+            known_hosts: Some("/etc/medic/known_hosts".into()),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let line: Vec<String> = command_line(
+            &argv(&["echo", "it's; id"]),
+            Some(&ssh),
+            Duration::from_secs(30),
+        )
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect();
+        assert_eq!(
+            line.last().unwrap(),
+            r"'timeout' '-k' '5' '30' 'echo' 'it'\''s; id'"
+        );
+        for option in [
+            "BatchMode=yes",
+            "StrictHostKeyChecking=yes",
+            "UserKnownHostsFile=/etc/medic/known_hosts",
+            "IdentitiesOnly=yes",
+        ] {
+            assert!(line.iter().any(|a| a == option), "{option}: {line:?}");
+        }
+        let dest = line.iter().position(|a| a == "deploy@h").unwrap();
+        assert_eq!(line[dest + 1], "--", "{line:?}");
+        assert_eq!(
+            command_line(&argv(&["a"]), None, Duration::from_secs(1)),
+            [OsString::from("a")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_named_variable_reaches_a_local_program_and_no_other() {
+        // SAFETY: set once, before the child is spawned; no other test
+        // reads this name.
+        unsafe { std::env::set_var("EXEC_TEST_ACTION_VAR", "passed-on") };
+        let out = run_argv(
+            &argv(&[
+                "sh",
+                "-c",
+                "echo \"${EXEC_TEST_ACTION_VAR:-unset} ${CARGO:-unset}\"",
+            ]),
+            None,
+            &["EXEC_TEST_ACTION_VAR".to_string()],
+            Duration::from_secs(10),
+            1000,
+        )
+        .await;
+        assert_eq!(out.output.trim(), "passed-on unset", "{out:?}");
     }
 
     #[test]

@@ -50,10 +50,10 @@ impl Action {
             duration: Duration::ZERO,
         };
         let mut outcome = match &self.kind {
-            ActionKind::Command { argv, on } => {
+            ActionKind::Command { argv, on, env } => {
                 match params::substitute(argv, &self.params, values) {
                     Ok(argv) => {
-                        exec::run_argv(&argv, on.as_deref(), self.timeout, self.output_cap).await
+                        exec::run_argv(&argv, on.as_ref(), env, self.timeout, self.output_cap).await
                     }
                     Err(e) => refuse(format!("refused a parameter: {e}")),
                 }

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::diagnostics::host::ssh::{Destination, Ssh, check_path};
 use params::{Arg, Param, ParamConfig};
 use policy::Principal;
 
@@ -80,6 +81,18 @@ pub struct ActionConfig {
     pub run: Vec<String>,
     /// `command`: run over ssh on this host (`deploy@10.0.1.1`) instead of here.
     pub on: Option<String>,
+    /// `command` with `on`: the ssh port (default 22).
+    pub ssh_port: Option<u16>,
+    /// `command` with `on`: the private key (default: the ssh client's
+    /// own choice); `IdentitiesOnly` then.
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// `command` with `on`: the known_hosts file holding the host's key
+    /// (default: the user's); the key is checked strictly either way.
+    pub ssh_known_hosts: Option<std::path::PathBuf>,
+    /// `command`, run here: variables of medic's environment passed to
+    /// the program besides `PATH`, `HOME`, `LANG` and the like
+    /// (`KUBECONFIG`); never medic's own `MEDIC_*`.
+    pub env: Vec<String>,
     /// `http`: the method (default POST).
     pub method: Option<String>,
     /// `http`: the URL.
@@ -121,6 +134,54 @@ pub struct ActionConfig {
     pub params: BTreeMap<String, ParamConfig>,
 }
 
+/// How long a remote action's ssh waits for the connection.
+const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `command` action's `on` and its ssh keys, checked as a host target's
+/// `ssh` is: a destination that could read as an option, or paths with
+/// spaces or quotes, are problems; the ssh keys without `on` are too.
+fn remote(raw: &ActionConfig, p: &mut dyn FnMut(&str, String)) -> Option<Ssh> {
+    let Some(dest) = raw.on.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+        for (key, set) in [
+            ("ssh_port", raw.ssh_port.is_some()),
+            ("ssh_key", raw.ssh_key.is_some()),
+            ("ssh_known_hosts", raw.ssh_known_hosts.is_some()),
+        ] {
+            if set {
+                p(key, "only means something with on = \"user@host\"".into());
+            }
+        }
+        return None;
+    };
+    let dest = match Destination::parse(dest) {
+        Ok(d) => d,
+        Err(e) => {
+            p("on", e);
+            return None;
+        }
+    };
+    if raw.ssh_port == Some(0) {
+        p("ssh_port", "must be a port number, 1 to 65535".into());
+    }
+    for (key, path) in [
+        ("ssh_key", &raw.ssh_key),
+        ("ssh_known_hosts", &raw.ssh_known_hosts),
+    ] {
+        if let Some(path) = path
+            && let Err(e) = check_path(path)
+        {
+            p(key, e);
+        }
+    }
+    Some(Ssh {
+        dest,
+        port: raw.ssh_port,
+        key: raw.ssh_key.clone(),
+        known_hosts: raw.ssh_known_hosts.clone(),
+        connect_timeout: SSH_CONNECT_TIMEOUT,
+    })
+}
+
 /// What an action does.
 #[derive(Debug, Clone)]
 pub enum ActionKind {
@@ -128,8 +189,11 @@ pub enum ActionKind {
     Command {
         /// The program and its arguments.
         argv: Vec<Arg>,
-        /// An ssh destination, or `None` for this machine.
-        on: Option<String>,
+        /// How to reach the host it runs on over ssh, or `None` for this
+        /// machine.
+        on: Option<Ssh>,
+        /// Variables passed from medic's environment (local runs only).
+        env: Vec<String>,
     },
     /// Calls an HTTP endpoint.
     Http {
@@ -261,16 +325,31 @@ impl Action {
             }
         }
         let kind = match raw.kind.as_str() {
-            "command" => match params::parse_argv(&raw.run, &params) {
-                Ok(argv) => Some(ActionKind::Command {
-                    argv,
-                    on: raw.on.clone().filter(|s| !s.trim().is_empty()),
-                }),
-                Err(e) => {
-                    p("run", e);
-                    None
+            "command" => {
+                let on = remote(raw, &mut p);
+                for name in &raw.env {
+                    if let Err(e) = crate::child_env::check_passed(name) {
+                        p("env", e);
+                    }
                 }
-            },
+                if !raw.env.is_empty() && on.is_some() {
+                    p(
+                        "env",
+                        "passes variables to a program run here; over ssh the remote command does not get them".into(),
+                    );
+                }
+                match params::parse_argv(&raw.run, &params) {
+                    Ok(argv) => Some(ActionKind::Command {
+                        argv,
+                        on,
+                        env: raw.env.clone(),
+                    }),
+                    Err(e) => {
+                        p("run", e);
+                        None
+                    }
+                }
+            }
             "http" => {
                 let url = raw.url.as_deref().map(url::Url::parse);
                 let method = raw
@@ -537,6 +616,64 @@ pub(crate) mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    fn command(edit: impl FnOnce(&mut ActionConfig)) -> Result<Action, Vec<(String, String)>> {
+        let mut raw = ActionConfig {
+            title: "Restart".into(),
+            kind: "command".into(),
+            run: vec!["systemctl".into(), "restart".into(), "redis".into()],
+            offered_on: vec!["cache".into()],
+            may_request: vec!["oncall".into()],
+            ..Default::default()
+        };
+        edit(&mut raw);
+        Action::parse("restart", &raw)
+    }
+
+    fn fields(errs: Vec<(String, String)>) -> Vec<String> {
+        errs.into_iter().map(|(f, _)| f).collect()
+    }
+
+    #[test]
+    fn a_remote_command_is_checked_like_a_host_targets_ssh() {
+        let a = command(|r| {
+            r.on = Some("deploy@10.0.1.1".into());
+            r.ssh_port = Some(2222);
+            r.ssh_key = Some("/etc/medic/id_ed25519".into());
+            r.ssh_known_hosts = Some("/etc/medic/known_hosts".into());
+        })
+        .expect("valid");
+        let ActionKind::Command { on: Some(ssh), .. } = &a.kind else {
+            panic!("{:?}", a.kind);
+        };
+        assert_eq!(ssh.shown(), "deploy@10.0.1.1:2222");
+        let errs = command(|r| r.on = Some("-oProxyCommand=touch /tmp/x".into())).unwrap_err();
+        assert_eq!(fields(errs), ["on"]);
+        let errs = command(|r| {
+            r.on = Some("deploy@h".into());
+            r.ssh_key = Some("id_rsa".into());
+        })
+        .unwrap_err();
+        assert_eq!(fields(errs), ["ssh_key"]);
+        let errs = command(|r| r.ssh_known_hosts = Some("/k".into())).unwrap_err();
+        assert_eq!(fields(errs), ["ssh_known_hosts"]);
+    }
+
+    #[test]
+    fn env_names_variables_and_never_medics_own() {
+        let a = command(|r| r.env = vec!["KUBECONFIG".into()]).expect("valid");
+        assert!(matches!(&a.kind, ActionKind::Command { env, .. } if env == &["KUBECONFIG"]));
+        for bad in ["MEDIC__SLACK__BOT_TOKEN", "medic_x", "A=B", "1X", ""] {
+            let errs = command(|r| r.env = vec![bad.into()]).unwrap_err();
+            assert_eq!(fields(errs), ["env"], "{bad}");
+        }
+        let errs = command(|r| {
+            r.env = vec!["KUBECONFIG".into()];
+            r.on = Some("deploy@h".into());
+        })
+        .unwrap_err();
+        assert_eq!(fields(errs), ["env"]);
     }
 
     #[test]

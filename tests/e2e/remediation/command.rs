@@ -300,3 +300,61 @@ async fn two_approvals_on_two_replicas_run_once() {
     first.stop().await.unwrap();
     db.drop_database().await;
 }
+
+/// A configured secret with no secret's shape (it looks like words), so
+/// that only knowing it can mask it.
+const PLAIN_SECRET: &str = "amber-lantern-river-stone";
+
+#[tokio::test]
+async fn a_script_that_prints_its_environment_and_a_configured_secret_posts_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the script prints: its whole environment, then a file that
+    // holds the Alertmanager token (a config copied where it should not
+    // be, say).
+    let leaked = dir.path().join("leaked.txt");
+    std::fs::write(&leaked, format!("the word is {PLAIN_SECRET}\n")).unwrap();
+    let script = dir.path().join("show.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nenv\ncat '{}'\n", leaked.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // SAFETY: set before medic starts; no other test reads this name.
+    unsafe { std::env::set_var("DEPLOY_NOTE_FOR_ACTION", "on-the-list") };
+    let port = services::dead_port().await;
+    let m = spawn_medic(Options {
+        targets: format!(
+            "[targets.svc]\nkind = \"tcp\"\naddress = \"127.0.0.2:{port}\"\ntimeout = \"2s\"\n"
+        ),
+        extra: format!(
+            "{}\n[alertmanager]\ntoken = \"{PLAIN_SECRET}\"\n\n\
+             [actions.show]\ntitle = \"Show the environment\"\nkind = \"command\"\nrun = [\"{}\"]\n\
+             env = [\"DEPLOY_NOTE_FOR_ACTION\"]\n\
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = 0\n",
+            groups(),
+            script.display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(m.slash("/diag", "svc").await.status(), 200);
+    let (offer, thread) = wait_for_buttons(&m, "medic.request", 1).await.remove(0);
+    press(&m, ALICE, "medic.request", &offer, &thread).await;
+    let text = m
+        .slack
+        .wait_for_message(CHANNEL, LIMIT, |t| {
+            t.contains("Show the environment") && t.contains("succeeded")
+        })
+        .await;
+    assert!(
+        text.contains("DEPLOY_NOTE_FOR_ACTION=on-the-list"),
+        "{text}"
+    );
+    assert!(text.contains("the word is ••••"), "{text}");
+    assert!(!text.contains(PLAIN_SECRET), "{text}");
+    // medic's own environment (cargo's, here; a deployment's MEDIC__*)
+    // stays out.
+    assert!(!text.contains("CARGO_PKG_NAME"), "{text}");
+    m.stop().await.unwrap();
+}

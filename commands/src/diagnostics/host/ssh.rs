@@ -128,6 +128,16 @@ impl Ssh {
     /// The argv after `ssh`: options, the destination, `--`, the fixed
     /// remote command.
     pub fn argv(&self) -> Vec<OsString> {
+        let mut a = self.options();
+        a.push(REMOTE_COMMAND.into());
+        a
+    }
+
+    /// The argv after `ssh` up to the remote command: batch mode, the
+    /// connect timeout, strict host keys (and the known_hosts file, the
+    /// key and `IdentitiesOnly` when given), the port, the destination
+    /// and `--`. Remote actions use it too ([`crate::actions::exec`]).
+    pub fn options(&self) -> Vec<OsString> {
         let secs = self.connect_timeout.as_secs_f64().ceil().max(1.0) as u64;
         let mut a: Vec<OsString> = Vec::new();
         let mut opt = |o: String| {
@@ -154,7 +164,6 @@ impl Ssh {
         }
         a.push(self.dest.to_string().into());
         a.push("--".into());
-        a.push(REMOTE_COMMAND.into());
         a
     }
 
