@@ -30,6 +30,7 @@ pub mod command;
 pub mod diagnostics;
 pub mod duration;
 pub mod format;
+pub mod http_body;
 pub mod model;
 pub mod oncall;
 pub mod redact;

@@ -29,17 +29,22 @@ pub struct Outcome {
 }
 
 /// Keeps the first `cap` bytes of `text` (on a character boundary) and
-/// says how much was cut.
-pub fn cap_output(text: &str, cap: usize, total: usize) -> String {
-    if total <= cap && text.len() <= cap {
+/// says how much was cut: of `total` bytes when known (`None`: an answer
+/// that was not read to its end).
+pub fn cap_output(text: &str, cap: usize, total: Option<usize>) -> String {
+    if total.is_some_and(|t| t <= cap) && text.len() <= cap {
         return text.to_string();
     }
     let mut end = cap.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
+    let of = match total {
+        Some(total) => format!(" of {total}"),
+        None => ", and there was more".to_string(),
+    };
     format!(
-        "{}\n… (output capped at {cap} bytes of {total}; `output_cap` raises the limit)",
+        "{}\n… (output capped at {cap} bytes{of}; `output_cap` raises the limit)",
         &text[..end]
     )
 }
@@ -181,7 +186,7 @@ pub async fn run_argv(
             Outcome {
                 success,
                 status,
-                output: cap_output(&text, cap, out_n + err_n),
+                output: cap_output(&text, cap, Some(out_n + err_n)),
                 duration: started.elapsed(),
             }
         }
@@ -340,7 +345,7 @@ mod tests {
 
     #[test]
     fn capping_respects_character_boundaries() {
-        assert_eq!(cap_output("héllo", 2, 6).lines().next().unwrap(), "h");
-        assert_eq!(cap_output("ok", 10, 2), "ok");
+        assert_eq!(cap_output("héllo", 2, Some(6)).lines().next().unwrap(), "h");
+        assert_eq!(cap_output("ok", 10, Some(2)), "ok");
     }
 }

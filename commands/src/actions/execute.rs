@@ -128,7 +128,8 @@ impl Action {
                 }
             }
         };
-        outcome.output = exec::cap_output(&outcome.output, self.output_cap, outcome.output.len());
+        outcome.output =
+            exec::cap_output(&outcome.output, self.output_cap, Some(outcome.output.len()));
         outcome
     }
 }

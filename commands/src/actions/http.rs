@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::exec::{Outcome, cap_output};
+use crate::http_body::read_capped;
 
 /// Replaces each `{name}` in `template` with the JSON-escaped value.
 pub fn render_body(template: &str, values: &BTreeMap<String, String>) -> String {
@@ -76,12 +77,25 @@ pub async fn call(
     match req.send().await {
         Ok(resp) => {
             let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
-            let text = redactor.redact(&text);
+            // One byte past the cap tells a longer answer from one that
+            // fits; the rest is never read.
+            let length = resp.content_length().and_then(|n| usize::try_from(n).ok());
+            let body = read_capped(resp, cap + 1).await;
+            let (text, total) = match &body {
+                Ok(b) if b.truncated => (redactor.redact(&b.text()), length),
+                Ok(b) => (redactor.redact(&b.text()), Some(b.bytes.len())),
+                Err(e) => (
+                    format!(
+                        "(the answer's body could not be read: {})",
+                        redactor.redact(&e.to_string())
+                    ),
+                    Some(0),
+                ),
+            };
             Outcome {
                 success: status.is_success(),
                 status: format!("HTTP {}", status.as_u16()),
-                output: cap_output(&text, cap, text.len()),
+                output: cap_output(&text, cap, total),
                 duration: started.elapsed(),
             }
         }
@@ -97,6 +111,50 @@ pub async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_cap_and_never_read_whole() {
+        // An endpoint that answers with a chunked body that never ends.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 65536, "y".repeat(65536));
+            let mut sent = 0usize;
+            while s.write_all(chunk.as_bytes()).await.is_ok() {
+                sent += 65536;
+            }
+            sent
+        });
+        let out = call(
+            "POST",
+            &url,
+            &BTreeMap::new(),
+            None,
+            Duration::from_secs(10),
+            100,
+        )
+        .await;
+        assert!(out.success, "{out:?}");
+        assert!(out.output.starts_with(&"y".repeat(100)), "{}", out.output);
+        assert!(
+            out.output.ends_with(
+                "(output capped at 100 bytes, and there was more; `output_cap` raises the limit)"
+            ),
+            "{}",
+            out.output
+        );
+        // medic hung up: the server's writes failed long before any
+        // memory mattered.
+        assert!(server.await.unwrap() < 64 << 20);
+    }
 
     #[test]
     fn values_cannot_break_out_of_a_json_string() {

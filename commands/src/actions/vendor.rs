@@ -153,8 +153,18 @@ pub async fn send(vendor: &str, req: VendorRequest, timeout: Duration, cap: usiz
             tokio::time::sleep(wait).await;
             continue;
         }
-        let text = resp.text().await.unwrap_or_default();
-        let text = redactor.redact(&text);
+        let length = resp.content_length().and_then(|n| usize::try_from(n).ok());
+        let (text, total) = match crate::http_body::read_capped(resp, cap + 1).await {
+            Ok(b) if b.truncated => (redactor.redact(&b.text()), length),
+            Ok(b) => (redactor.redact(&b.text()), Some(b.bytes.len())),
+            Err(e) => (
+                format!(
+                    "(the answer's body could not be read: {})",
+                    redactor.redact(&e.without_url().to_string())
+                ),
+                Some(0),
+            ),
+        };
         let status_text = match status.as_u16() {
             200..=299 => format!("{vendor} answered HTTP {}", status.as_u16()),
             401 | 403 => format!(
@@ -168,7 +178,7 @@ pub async fn send(vendor: &str, req: VendorRequest, timeout: Duration, cap: usiz
         return Outcome {
             success: status.is_success(),
             status: status_text,
-            output: cap_output(&text, cap, text.len()),
+            output: cap_output(&text, cap, total),
             duration: started.elapsed(),
         };
     }

@@ -53,6 +53,9 @@ pub const PAGE_LIMIT: usize = 100;
 /// medic stops before asking for a page PagerDuty would refuse.
 const MAX_OFFSET: usize = 10_000;
 
+/// The most of one page medic reads: a page of shifts is a few KiB.
+const PAGE_CAP: usize = 4 << 20;
+
 /// How long one page may take. The shared client has its own timeout,
 /// but a rotation must not hang on a client built without one.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -166,7 +169,16 @@ pub async fn oncalls(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| transport(e, &redactor))?;
+        let body = crate::http_body::read_capped(resp, PAGE_CAP)
+            .await
+            .map_err(|e| transport(e, &redactor))?;
+        if body.truncated {
+            return Err(ScheduleError::BadBody(format!(
+                "a page longer than {} MiB",
+                PAGE_CAP >> 20
+            )));
+        }
+        let body = body.bytes;
         if status == 429 {
             return Err(ScheduleError::RateLimited { retry_after });
         }

@@ -24,6 +24,11 @@ impl std::fmt::Debug for SentryApi {
     }
 }
 
+/// The most of an event medic reads: Sentry's own ingest limit for an
+/// event is 1 MiB compressed, and its API answers with the event as
+/// stored, frames and breadcrumbs included, rarely past a few MiB.
+const EVENT_CAP: usize = 8 << 20;
+
 /// Why an event could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum SentryApiError {
@@ -71,8 +76,15 @@ impl SentryApi {
         if !status.is_success() {
             return Err(SentryApiError::Status(status.as_u16()));
         }
-        resp.json::<Value>()
+        let body = medic_commands::http_body::read_capped(resp, EVENT_CAP)
             .await
-            .map_err(|e| SentryApiError::Body(e.without_url().to_string()))
+            .map_err(|e| SentryApiError::Transport(e.without_url().to_string()))?;
+        if body.truncated {
+            return Err(SentryApiError::Body(format!(
+                "longer than {} MiB",
+                EVENT_CAP >> 20
+            )));
+        }
+        serde_json::from_slice(&body.bytes).map_err(|e| SentryApiError::Body(e.to_string()))
     }
 }
