@@ -292,15 +292,20 @@ impl Settings {
     pub fn describe(&self) -> Vec<String> {
         let mut lines = vec![format!("database: {}", self.database.url)];
         lines.push(match &self.slack {
-            Some(s) => format!("slack: configured (Web API at {})", s.api_url),
+            Some(s) => format!(
+                "slack: configured (Web API at {}; {})",
+                s.api_url,
+                served("workspaces", "any workspace", &s.teams)
+            ),
             None => "slack: not configured".into(),
         });
         lines.push(match &self.discord {
             Some(d) => format!(
-                "discord: configured (application {}, REST API at {}, interactions over {})",
+                "discord: configured (application {}, REST API at {}, interactions over {}; {})",
                 d.application_id,
                 d.api_url,
-                if d.gateway { "the gateway" } else { "HTTP" }
+                if d.gateway { "the gateway" } else { "HTTP" },
+                served("servers", "any server and DMs", &d.guilds)
             ),
             None => "discord: not configured".into(),
         });
@@ -800,6 +805,15 @@ impl Reader {
 
     fn ok_or<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
         r.map_err(|m| self.problems.push(problem(key, m))).ok()
+    }
+}
+
+/// Who a platform serves, for `describe`: the listed ids, or everyone.
+fn served(what: &str, everyone: &str, ids: &[String]) -> String {
+    if ids.is_empty() {
+        format!("serves {everyone}")
+    } else {
+        format!("serves {what} {}", ids.join(", "))
     }
 }
 
