@@ -92,6 +92,10 @@ pub struct SlackSettings {
     /// `xapp-…`: when set, medic also opens a Socket Mode connection and
     /// takes commands and events there (no public URL needed).
     pub app_token: Option<SecretString>,
+    /// The workspaces (team ids, `T…`) whose requests medic serves; empty:
+    /// every workspace the app is installed in (a start-up warning says
+    /// so). See [`crate::chat::allow`].
+    pub teams: Vec<String>,
 }
 
 impl fmt::Debug for SlackSettings {
@@ -101,6 +105,7 @@ impl fmt::Debug for SlackSettings {
             .field("bot_token", &"••••")
             .field("api_url", &self.api_url.as_str())
             .field("app_token", &self.app_token.as_ref().map(|_| "••••"))
+            .field("teams", &self.teams)
             .finish()
     }
 }
@@ -352,15 +357,20 @@ impl Settings {
     pub fn describe(&self) -> Vec<String> {
         let mut lines = vec![format!("database: {}", self.database.url)];
         lines.push(match &self.slack {
-            Some(s) => format!("slack: configured (Web API at {})", s.api_url),
+            Some(s) => format!(
+                "slack: configured (Web API at {}; {})",
+                s.api_url,
+                served("workspaces", "any workspace", &s.teams)
+            ),
             None => "slack: not configured".into(),
         });
         lines.push(match &self.discord {
             Some(d) => format!(
-                "discord: configured (application {}, REST API at {}, interactions over {})",
+                "discord: configured (application {}, REST API at {}, interactions over {}; {})",
                 d.application_id,
                 d.api_url,
-                if d.gateway { "the gateway" } else { "HTTP" }
+                if d.gateway { "the gateway" } else { "HTTP" },
+                served("servers", "any server and DMs", &d.guilds)
             ),
             None => "discord: not configured".into(),
         });
@@ -701,11 +711,18 @@ impl Reader {
             bot_token: Option<SecretString>,
             app_token: Option<SecretString>,
             api_url: Option<String>,
+            teams: Option<IdList>,
         }
         let Some(value) = value else {
             return Some(None);
         };
         let raw: Raw = self.section("slack", Some(value))?;
+        let teams = self.id_list(
+            "slack.teams",
+            raw.teams,
+            |id| id.starts_with('T') && id.len() > 1 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+            "is not a Slack team id (T followed by capitals and digits; the workspace's id, as in its URLs or a slash command's team_id)",
+        );
         let app_token = raw
             .app_token
             .filter(|t| !t.expose_secret().trim().is_empty());
@@ -751,11 +768,19 @@ impl Reader {
                         "does not start with xoxb-; Slack bot tokens do (is this a user or app token?)",
                     ));
                 }
+                let teams = teams?;
+                if teams.is_empty() {
+                    self.warnings.push(problem(
+                        "slack.teams",
+                        "not set: any Slack workspace where this app is installed can use medic (run /diag, read reports); set teams = [\"T…\"] to serve only yours",
+                    ));
+                }
                 Some(Some(SlackSettings {
                     signing_secret: raw.signing_secret.expect("checked above"),
                     bot_token: token,
                     api_url: api_url?,
                     app_token,
+                    teams,
                 }))
             }
             (true, false) => {
@@ -834,8 +859,68 @@ impl Reader {
         (targets, false)
     }
 
+    /// An allow-list of workspace or server ids (`slack.teams`,
+    /// `discord.guilds`): each id trimmed and checked with `valid`; `None`
+    /// when one is not (each bad one is a problem naming its index).
+    fn id_list(
+        &mut self,
+        key: &str,
+        list: Option<IdList>,
+        valid: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> Option<Vec<String>> {
+        let before = self.problems.len();
+        let ids: Vec<String> = list
+            .map(IdList::into_ids)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                if valid(&id) {
+                    Some(id)
+                } else {
+                    self.problems
+                        .push(problem(format!("{key}[{i}]"), format!("`{id}` {what}")));
+                    None
+                }
+            })
+            .collect();
+        (self.problems.len() == before).then_some(ids)
+    }
+
     fn ok_or<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
         r.map_err(|m| self.problems.push(problem(key, m))).ok()
+    }
+}
+
+/// Who a platform serves, for `describe`: the listed ids, or everyone.
+fn served(what: &str, everyone: &str, ids: &[String]) -> String {
+    if ids.is_empty() {
+        format!("serves {everyone}")
+    } else {
+        format!("serves {what} {}", ids.join(", "))
+    }
+}
+
+/// A list of ids as TOML writes it (`["T0001", "T0002"]`) or as one
+/// environment variable can carry it (`MEDIC__SLACK__TEAMS=T0001,T0002`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IdList {
+    Many(Vec<String>),
+    Joined(String),
+}
+
+impl IdList {
+    fn into_ids(self) -> Vec<String> {
+        let ids = match self {
+            IdList::Many(ids) => ids,
+            IdList::Joined(text) => text.split(',').map(str::to_string).collect(),
+        };
+        ids.into_iter()
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect()
     }
 }
 

@@ -63,6 +63,7 @@ fn environment_overrides_the_file_and_secrets_are_not_printed() {
         .env("MEDIC__SERVER__BIND", "127.0.0.1:9001")
         .env("MEDIC__SLACK__SIGNING_SECRET", "0077-signing-secret")
         .env("MEDIC__SLACK__BOT_TOKEN", "xoxb-env-token-123")
+        .env("MEDIC__SLACK__TEAMS", "T0001,T0002")
         .env("MEDIC__TARGETS__CACHE__KIND", "redis")
         .env(
             "MEDIC__TARGETS__CACHE__URL",
@@ -74,6 +75,10 @@ fn environment_overrides_the_file_and_secrets_are_not_printed() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("server.bind: 127.0.0.1:9001"), "{stdout}");
     assert!(stdout.contains("slack: configured"), "{stdout}");
+    assert!(
+        stdout.contains("serves workspaces T0001, T0002"),
+        "one variable lists the workspaces: {stdout}"
+    );
     assert!(stdout.contains("cache (redis 10.0.1.1:6379)"), "{stdout}");
     for secret in ["0077-signing-secret", "xoxb-env-token-123", "hunter22"] {
         assert!(!stdout.contains(secret), "{secret} printed: {stdout}");

@@ -5,6 +5,7 @@
 #[path = "../../commands/tests/support/pg.rs"]
 mod pg;
 
+mod allowlist;
 mod child;
 mod cluster;
 mod console;

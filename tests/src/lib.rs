@@ -73,6 +73,11 @@ pub struct Options {
     pub redis: Option<String>,
     /// `slack.app_token`: Socket Mode (the fake Slack must serve it).
     pub slack_app_token: Option<String>,
+    /// `slack.teams`: the workspaces served (every one when empty).
+    pub slack_teams: Vec<String>,
+    /// `discord.guilds`: the servers served (every one, and DMs, when
+    /// empty).
+    pub discord_guilds: Vec<String>,
     /// Another test medic's `database.url`: this one is a second replica
     /// on the same database (a fresh database when `None`).
     pub shared_database: Option<String>,
@@ -131,6 +136,25 @@ pub async fn spawn_medic(opts: Options) -> TestMedic {
         ),
         None => String::new(),
     };
+    let ids = |ids: &[String]| {
+        ids.iter()
+            .map(|id| format!("\"{id}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let discord_section = if opts.discord_guilds.is_empty() {
+        discord_section
+    } else {
+        format!(
+            "{discord_section}guilds = [{}]\n",
+            ids(&opts.discord_guilds)
+        )
+    };
+    let slack_teams = if opts.slack_teams.is_empty() {
+        String::new()
+    } else {
+        format!("teams = [{}]", ids(&opts.slack_teams))
+    };
     let redis_section = opts
         .redis
         .as_deref()
@@ -150,6 +174,7 @@ signing_secret = "{SIGNING_SECRET}"
 bot_token = "{BOT_TOKEN}"
 api_url = "{api}"
 {app_token}
+{slack_teams}
 
 {discord_section}
 

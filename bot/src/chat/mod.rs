@@ -4,6 +4,7 @@
 //! `medic_integrations::chat::Draw`; which one a message goes to is
 //! [`medic_commands::model::inbound::Platform`].
 
+pub mod allow;
 pub mod console;
 pub mod discord;
 pub mod slack;

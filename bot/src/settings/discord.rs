@@ -7,6 +7,8 @@
 //! bot_token = "…"        # required: the REST API, and the gateway's IDENTIFY
 //! api_url = "https://discord.com"   # tests point this at a fake; the gateway URL is asked here too
 //! gateway = false        # true: take interactions over a gateway connection instead
+//! guilds = ["…"]         # the servers medic serves; empty: any server, and DMs (a warning)
+//! default_member_permissions = "0"  # optional: who may see the commands until admins change it
 //! ```
 
 use std::fmt;
@@ -16,7 +18,7 @@ use medic_integrations::chat::discord::verify::DiscordVerifier;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Reader, is_loopback, problem};
+use super::{IdList, Reader, is_loopback, problem};
 
 /// `[discord]`: present when the application id, bot token and (for HTTP
 /// interactions) the public key are.
@@ -40,6 +42,15 @@ pub struct DiscordSettings {
     /// endpoint. The WebSocket URL is what `GET {api_url}/api/v10/gateway`
     /// names, so a fake API also fakes the gateway.
     pub gateway: bool,
+    /// The servers (guild ids) whose interactions medic serves, and where
+    /// `medic discord register` puts the commands; empty: every server
+    /// the bot is in, and DMs (a start-up warning says so). See
+    /// [`crate::chat::allow`].
+    pub guilds: Vec<String>,
+    /// The commands' `default_member_permissions` (a permission bit set in
+    /// decimal; `"0"`: administrators only until a server's admins grant
+    /// them in Server Settings → Integrations). `None`: everyone.
+    pub default_member_permissions: Option<String>,
 }
 
 impl fmt::Debug for DiscordSettings {
@@ -50,6 +61,11 @@ impl fmt::Debug for DiscordSettings {
             .field("bot_token", &"••••")
             .field("api_url", &self.api_url.as_str())
             .field("gateway", &self.gateway)
+            .field("guilds", &self.guilds)
+            .field(
+                "default_member_permissions",
+                &self.default_member_permissions,
+            )
             .finish()
     }
 }
@@ -65,6 +81,8 @@ impl Reader {
             bot_token: Option<SecretString>,
             api_url: Option<String>,
             gateway: bool,
+            guilds: Option<IdList>,
+            default_member_permissions: Option<String>,
         }
         let Some(value) = value else {
             return Some(None);
@@ -135,8 +153,33 @@ impl Reader {
                 },
             ));
         }
+        let snowflake =
+            |id: &str| !id.is_empty() && id.len() <= 20 && id.chars().all(|c| c.is_ascii_digit());
+        let guilds = self.id_list(
+            "discord.guilds",
+            raw.guilds,
+            snowflake,
+            "is not a Discord server id (its number: Server Settings → Widget → Server ID, or Copy Server ID in Developer Mode)",
+        );
+        let permissions = text(&raw.default_member_permissions);
+        if permissions
+            .as_deref()
+            .is_some_and(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+        {
+            self.problems.push(problem(
+                "discord.default_member_permissions",
+                "must be a permission bit set in decimal (\"0\": administrators only, until a server grants more)",
+            ));
+        }
         if self.problems.len() > before {
             return None;
+        }
+        let guilds = guilds?;
+        if guilds.is_empty() {
+            self.warnings.push(problem(
+                "discord.guilds",
+                "not set: any Discord server the bot is added to, and anyone who can DM it, can use medic (run /diag, read reports); set guilds = [\"…\"] to serve only yours",
+            ));
         }
         Some(Some(DiscordSettings {
             application_id: application_id?,
@@ -144,6 +187,8 @@ impl Reader {
             bot_token: token?,
             api_url: api_url?,
             gateway: raw.gateway,
+            guilds,
+            default_member_permissions: permissions,
         }))
     }
 }

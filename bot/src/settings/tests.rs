@@ -166,10 +166,13 @@ fn the_design_contract_parses() {
         bot_token = "xoxb-1-2-3"
         app_token = "xapp-1-2"
         api_url = "https://slack.com/api/"
+        teams = ["T0001"]
         [discord]
         application_id = "1"
         public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         bot_token = "x"
+        guilds = ["1290000000000000001"]
+        default_member_permissions = "0"
         [targets.redis]
         kind = "redis"
         url = "redis://10.0.1.1:6379"
@@ -646,7 +649,7 @@ fn discord_needs_a_valid_key_and_all_three_values() {
 
 #[test]
 fn slack_app_token_enables_socket_mode_and_is_checked() {
-    let base = "[slack]\nsigning_secret = \"s\"\nbot_token = \"xoxb-1\"\n";
+    let base = "[slack]\nsigning_secret = \"s\"\nbot_token = \"xoxb-1\"\nteams = [\"T1\"]\n";
     let ok = load(&format!("{base}app_token = \"xapp-1-secret-app\"\n")).unwrap();
     let slack = ok.settings.slack.unwrap();
     assert!(slack.app_token.is_some());
@@ -662,6 +665,55 @@ fn slack_app_token_enables_socket_mode_and_is_checked() {
             .unwrap()
             .app_token
             .is_none()
+    );
+}
+
+#[test]
+fn teams_and_guilds_limit_who_is_served_and_their_absence_is_a_warning() {
+    let slack = "[slack]\nsigning_secret = \"s\"\nbot_token = \"xoxb-1\"\n";
+    let discord = "[discord]\napplication_id = \"11\"\nbot_token = \"t\"\ngateway = true\n";
+
+    // Absent: every workspace and server, as before, but said at start-up.
+    let open = load(&format!("{slack}{discord}")).unwrap();
+    assert_eq!(keys(&open.warnings), ["slack.teams", "discord.guilds"]);
+    assert!(open.warnings[0].message.contains("any Slack workspace"));
+    assert!(open.warnings[1].message.contains("DM"));
+    assert!(open.settings.slack.unwrap().teams.is_empty());
+
+    let listed = load(&format!(
+        "{slack}teams = [\"T0001\", \" T0002 \"]\n{discord}guilds = [\"1290000000000000001\"]\ndefault_member_permissions = \"0\"\n"
+    ))
+    .unwrap();
+    assert!(listed.warnings.is_empty(), "{:?}", listed.warnings);
+    assert_eq!(listed.settings.slack.unwrap().teams, ["T0001", "T0002"]);
+    let d = listed.settings.discord.unwrap();
+    assert_eq!(d.guilds, ["1290000000000000001"]);
+    assert_eq!(d.default_member_permissions.as_deref(), Some("0"));
+
+    // One environment variable carries a list joined with commas.
+    let joined = load(&format!(
+        "{slack}teams = \"T0001,T0002\"\n{discord}guilds = \"1,2\"\n"
+    ))
+    .unwrap();
+    assert_eq!(joined.settings.slack.unwrap().teams, ["T0001", "T0002"]);
+    assert_eq!(joined.settings.discord.unwrap().guilds, ["1", "2"]);
+
+    // Ids that cannot be ids are named, each with its index.
+    let problems = load(&format!(
+        "{slack}teams = [\"T0001\", \"acme.slack.com\"]\n{discord}guilds = [\"my-server\"]\ndefault_member_permissions = \"admins\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        [
+            "slack.teams[1]",
+            "discord.guilds[0]",
+            "discord.default_member_permissions"
+        ]
+    );
+    assert!(
+        problems[0].message.contains("`acme.slack.com`"),
+        "{problems:?}"
     );
 }
 

@@ -104,6 +104,43 @@ impl AckOutcome {
     }
 }
 
+/// What kind of chat request was refused for coming from a workspace or
+/// server outside `slack.teams` / `discord.guilds`: a closed set, so the
+/// label cannot be made to grow by what a stranger sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A slash command (`/diag`, `/oncall`…).
+    Command,
+    /// An `@medic` mention (Slack's Events API).
+    Mention,
+    /// A button click (Slack `block_actions`, a Discord component).
+    Click,
+    /// Discord typing a command's option (autocomplete).
+    Autocomplete,
+    /// Any other interaction (a Discord modal, a type medic does not know).
+    Other,
+}
+
+impl RequestKind {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Command => "command",
+            RequestKind::Mention => "mention",
+            RequestKind::Click => "click",
+            RequestKind::Autocomplete => "autocomplete",
+            RequestKind::Other => "other",
+        }
+    }
+}
+
+/// Labels of `medic_chat_refused_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    platform: &'static str,
+    kind: &'static str,
+}
+
 /// The platforms, in the order of [`platform_index`].
 const PLATFORMS: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Console];
 
@@ -134,6 +171,7 @@ pub struct Metrics {
     retention_deleted: Family<TableLabels, Counter>,
     outbox_failed: Family<FailedLabels, Counter>,
     duties: Family<DutyLabels, Gauge>,
+    chat_refused: Family<RefusedLabels, Counter>,
 }
 
 /// Labels of `medic_duty_held`.
@@ -257,8 +295,15 @@ impl Metrics {
             "1 for each duty this replica holds now (incidents, outbox, reminders, handoffs, housekeeping), 0 for the others: one replica holds each",
             duties.clone(),
         );
+        let chat_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "chat_refused",
+            "Chat requests refused because they came from a Slack workspace not in slack.teams or a Discord server not in discord.guilds (or a DM), by platform and kind",
+            chat_refused.clone(),
+        );
         Metrics {
             registry,
+            chat_refused,
             duties,
             outbox_failed,
             alert_deliveries,
@@ -351,6 +396,16 @@ impl Metrics {
         self.retention_deleted
             .get_or_create(&TableLabels { table })
             .inc_by(rows);
+    }
+
+    /// A chat request from outside the allow-list was refused.
+    pub fn chat_refused(&self, platform: Platform, kind: RequestKind) {
+        self.chat_refused
+            .get_or_create(&RefusedLabels {
+                platform: platform.as_str(),
+                kind: kind.as_str(),
+            })
+            .inc();
     }
 
     /// A delivery was parked ([`crate::incidents::worker`]).

@@ -978,6 +978,23 @@ fn overwrite(
         if name.is_empty() || name.len() > 32 || !(1..=100).contains(&desc) {
             return Err(error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body"));
         }
+        // As Discord documents them: contexts 0 GUILD, 1 BOT_DM,
+        // 2 PRIVATE_CHANNEL; integration_types 0 GUILD_INSTALL,
+        // 1 USER_INSTALL; default_member_permissions a bit set as a
+        // string of digits, or null.
+        let codes = |field: &str, max: u64| match c.get(field) {
+            None | Some(Value::Null) => true,
+            Some(Value::Array(list)) => list.iter().all(|v| v.as_u64().is_some_and(|n| n <= max)),
+            Some(_) => false,
+        };
+        let permissions = match c.get("default_member_permissions") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(p)) => !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()),
+            Some(_) => false,
+        };
+        if !codes("contexts", 2) || !codes("integration_types", 1) || !permissions {
+            return Err(error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body"));
+        }
         let mut c = c.clone();
         c["id"] = json!(inner.next_id());
         c["application_id"] = json!(inner.application_id);

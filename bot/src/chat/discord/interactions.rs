@@ -26,12 +26,17 @@ use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
 use crate::remediation::flow;
 use crate::state::AppState;
-use crate::telemetry::metrics::AckOutcome;
+use crate::telemetry::metrics::{AckOutcome, RequestKind};
 
 /// The response to `i`. Work it starts (a diagnostic, a button's flow)
 /// runs on in the background and waits on `acked` before it uses the
-/// interaction's token.
+/// interaction's token. An interaction from a server outside
+/// `discord.guilds`, or from a DM while that list is set, is refused
+/// here, before anything is dispatched, whichever transport brought it.
 pub async fn answer(state: &AppState, i: &Interaction, acked: Acked) -> serde_json::Value {
+    if let Some(refused) = refuse_outsiders(state, i) {
+        return refused;
+    }
     match i.kind {
         InteractionKind::Ping => render::pong(),
         InteractionKind::Command => command(state, i, acked).await,
@@ -48,6 +53,31 @@ pub async fn answer(state: &AppState, i: &Interaction, acked: Acked) -> serde_js
             render::ephemeral("medic does not handle this kind of interaction.")
         }
     }
+}
+
+/// The answer to an interaction from outside `discord.guilds`, if it is
+/// one: an ephemeral refusal, or for autocomplete an empty list (a
+/// stranger's server learns no target names). PING carries no server and
+/// is Discord checking the endpoint: always answered.
+fn refuse_outsiders(state: &AppState, i: &Interaction) -> Option<serde_json::Value> {
+    let discord = state.discord.as_ref()?;
+    let kind = match i.kind {
+        InteractionKind::Ping => return None,
+        InteractionKind::Command => RequestKind::Command,
+        InteractionKind::Autocomplete => RequestKind::Autocomplete,
+        InteractionKind::Component => RequestKind::Click,
+        InteractionKind::ModalSubmit | InteractionKind::Other(_) => RequestKind::Other,
+    };
+    let guild = i.guild_id.as_deref().filter(|g| !g.is_empty());
+    if discord.gate.admits(guild, kind) {
+        return None;
+    }
+    Some(match kind {
+        RequestKind::Autocomplete => render::autocomplete(&[]),
+        RequestKind::Command | RequestKind::Click | RequestKind::Mention | RequestKind::Other => {
+            render::ephemeral(discord.gate.refusal(guild))
+        }
+    })
 }
 
 /// `/diag [target]`, `/oncall [rotation]`, `/handoff [rotation]`:

@@ -28,6 +28,7 @@ use medic_integrations::chat::discord::client::DiscordApi;
 use medic_integrations::chat::discord::verify::DiscordVerifier;
 use secrecy::ExposeSecret;
 
+use crate::chat::allow::Gate;
 use crate::outbox::pace::Pacer;
 use crate::settings::DiscordSettings;
 use crate::telemetry::metrics::Metrics;
@@ -49,8 +50,10 @@ pub struct DiscordRuntime {
     pub verifier: Option<DiscordVerifier>,
     /// The REST API.
     pub api: DiscordApi,
-    /// Paces posts per channel.and thread.
+    /// Paces posts per channel and thread.
     pub pace: Pacer,
+    /// `discord.guilds`: every interaction asks it first.
+    pub gate: Gate,
 }
 
 impl DiscordRuntime {
@@ -76,6 +79,7 @@ impl DiscordRuntime {
         Ok(DiscordRuntime {
             verifier,
             api,
+            gate: Gate::new(Platform::Discord, &settings.guilds, metrics.clone()),
             pace: Pacer::new(
                 Platform::Discord,
                 CHANNEL_INTERVAL,

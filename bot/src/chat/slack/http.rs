@@ -18,7 +18,7 @@ use crate::delivery::Delivery;
 use crate::dispatch::{self, Typed};
 use crate::state::AppState;
 use crate::storage::outbox::{NewRow, OutboxKind};
-use crate::telemetry::metrics::AckOutcome;
+use crate::telemetry::metrics::{AckOutcome, RequestKind};
 
 /// The two headers Slack signs a request with, as the request holds them.
 #[derive(Clone, Copy)]
@@ -140,8 +140,17 @@ pub(super) async fn command(state: &AppState, signed: Signed<'_>, body: &[u8]) -
 
 /// Runs a slash command (over HTTP or Socket Mode); returns the text of
 /// the private answer. Nothing is copied out of the command unless it is
-/// accepted: this runs for every command of a flood.
+/// accepted: this runs for every command of a flood. A command from a
+/// workspace outside `slack.teams` is answered with the refusal and
+/// dispatched no further.
 pub(crate) async fn slash(state: &AppState, cmd: SlashCommand<'_>) -> Cow<'static, str> {
+    if let Some(slack) = &state.slack
+        && !slack
+            .gate
+            .admits(Some(cmd.team_id.as_ref()), RequestKind::Command)
+    {
+        return Cow::Borrowed(slack.gate.refusal(Some(cmd.team_id.as_ref())));
+    }
     let typed = Typed {
         platform: Platform::Slack,
         channel: &cmd.channel_id,
@@ -204,12 +213,22 @@ pub async fn events(
 /// another replica: the id is claimed in the database first, and only the
 /// medic that claims it runs the event. When the database cannot say, the
 /// mention runs anyway: answering twice beats not answering.
+///
+/// A mention from a workspace outside `slack.teams` is dropped before
+/// any of that: an event cannot be answered privately, and an answer in
+/// a stranger's channel would tell them medic is here.
 pub(crate) fn event_callback(state: &AppState, envelope: Envelope) {
-    if state.slack.is_none() {
+    let Some(slack) = &state.slack else {
         return;
-    }
+    };
     let Some(event) = envelope.event else { return };
     if event.kind != "app_mention" || event.bot_id.is_some() {
+        return;
+    }
+    if !slack
+        .gate
+        .admits(envelope.team_id.as_deref(), RequestKind::Mention)
+    {
         return;
     }
     let job = state.clone();

@@ -8,11 +8,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use medic_commands::model::inbound::ButtonClick;
 use medic_integrations::chat::slack::interaction::{self, Interaction};
 
 use super::http::{SlackSignature, refuse_unless_slack};
 use crate::remediation::{Notifier, flow};
 use crate::state::AppState;
+use crate::telemetry::metrics::RequestKind;
 
 /// A button click.
 pub async fn interactions(
@@ -25,23 +27,57 @@ pub async fn interactions(
     {
         return refused;
     }
-    let (click, response_url) = match interaction::parse(&body) {
+    match interaction::parse(&body) {
         Ok(Interaction::Click {
             click,
             response_url,
-        }) => (click, response_url),
+            team,
+        }) => pressed(&state, click, response_url, team.as_deref()),
         Ok(Interaction::Other(kind)) => {
             tracing::debug!(
                 kind,
                 "Ignored an interaction that is not one of medic's buttons."
             );
-            return StatusCode::OK.into_response();
         }
         Err(error) => {
             tracing::warn!(%error, "Rejected a malformed interaction.");
             return (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response();
         }
+    }
+    StatusCode::OK.into_response()
+}
+
+/// A press of one of medic's buttons (over HTTP or Socket Mode, already
+/// acknowledged): handled in the background by the remediation flow,
+/// answering privately through `response_url`. A press from a workspace
+/// outside `slack.teams` runs nothing; the clicker is told so through
+/// the `response_url` alone (never `chat.postEphemeral`: medic does not
+/// post into a stranger's workspace).
+pub(crate) fn pressed(
+    state: &AppState,
+    click: ButtonClick,
+    response_url: Option<String>,
+    team: Option<&str>,
+) {
+    let Some(slack) = &state.slack else {
+        return;
     };
+    if !slack.gate.admits(team, RequestKind::Click) {
+        let Some(url) = response_url else {
+            return;
+        };
+        let refusal = slack.gate.refusal(team);
+        let job = state.clone();
+        state.tasks.spawn(async move {
+            let Some(slack) = &job.slack else {
+                return;
+            };
+            if let Err(error) = slack.respond_ephemeral(&url, refusal).await {
+                tracing::info!(%error, "Could not tell a refused click why.");
+            }
+        });
+        return;
+    }
     tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed.");
     let task_state = state.clone();
     state.tasks.spawn(async move {
@@ -56,7 +92,6 @@ pub async fn interactions(
         };
         flow::handle(&task_state, click, &notifier).await;
     });
-    StatusCode::OK.into_response()
 }
 
 /// Answers and status messages for one click, through Slack.

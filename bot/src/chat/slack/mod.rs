@@ -21,6 +21,7 @@ use medic_integrations::chat::slack::render;
 use medic_integrations::chat::slack::verify::SlackVerifier;
 use secrecy::ExposeSecret;
 
+use crate::chat::allow::Gate;
 use crate::outbox::pace::Pacer;
 use crate::settings::SlackSettings;
 use crate::telemetry::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct SlackRuntime {
     pub api: SlackApi,
     /// Paces posts per channel.
     pub pace: Pacer,
+    /// `slack.teams`: every inbound request asks it first.
+    pub gate: Gate,
     /// The Web API's host, also trusted for `response_url` (tests run Slack
     /// as one fake at one address).
     api_host: String,
@@ -60,6 +63,7 @@ impl SlackRuntime {
         Ok(SlackRuntime {
             verifier: SlackVerifier::new(settings.signing_secret.expose_secret()),
             api,
+            gate: Gate::new(Platform::Slack, &settings.teams, metrics.clone()),
             pace: Pacer::new(
                 Platform::Slack,
                 CHANNEL_INTERVAL,

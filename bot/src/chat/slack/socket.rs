@@ -27,8 +27,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::slack::interactions::SlackNotifier;
-use crate::remediation::flow;
+use crate::chat::slack::interactions::pressed;
 use crate::state::AppState;
 
 /// The longest wait between attempts to reconnect.
@@ -209,35 +208,20 @@ fn slash_command(state: &AppState, payload: Value) {
 /// and handled by the same flow (the envelope is already acknowledged).
 fn interactive(state: &AppState, payload: Value) {
     let form = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_default();
-    let (click, response_url) = match interaction::parse(form.as_bytes()) {
+    match interaction::parse(form.as_bytes()) {
         Ok(Interaction::Click {
             click,
             response_url,
-        }) => (click, response_url),
+            team,
+        }) => pressed(state, click, response_url, team.as_deref()),
         Ok(Interaction::Other(kind)) => {
             tracing::debug!(
                 kind,
                 "Ignored an interaction over Socket Mode that is not one of medic's buttons."
             );
-            return;
         }
         Err(error) => {
             tracing::warn!(%error, "A malformed interaction over Socket Mode.");
-            return;
         }
-    };
-    tracing::info!(actor = %click.actor.id, verb = ?click.verb, "A remediation button was pressed (Socket Mode).");
-    let job = state.clone();
-    state.tasks.spawn(async move {
-        let notifier = SlackNotifier {
-            state: job.clone(),
-            response_url,
-            clicker: Some((
-                click.place.channel.clone(),
-                click.actor.id.clone(),
-                click.place.thread.clone(),
-            )),
-        };
-        flow::handle(&job, click, &notifier).await;
-    });
+    }
 }

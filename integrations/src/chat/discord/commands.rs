@@ -82,9 +82,59 @@ pub fn definitions() -> Value {
     }])
 }
 
+/// Where a registration puts the commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every server the bot is in (`PUT /applications/{app}/commands`).
+    Global,
+    /// One server (`PUT /applications/{app}/guilds/{guild}/commands`).
+    Guild,
+}
+
+/// [`definitions`] as registered in `scope`. Global commands are limited
+/// to servers that installed the bot (`contexts: [0]`, GUILD;
+/// `integration_types: [0]`, GUILD_INSTALL): not offered in DMs with the
+/// bot or through a user's own install, where no server can vouch for the
+/// person. Discord reads those two fields on global commands only.
+/// `default_member_permissions` (a permission bit set in decimal, `"0"`
+/// for administrators only) sets who sees the commands until a server's
+/// admins change it; `None` leaves them to everyone.
+pub fn registration(scope: Scope, default_member_permissions: Option<&str>) -> Value {
+    let mut commands = definitions();
+    if let Some(list) = commands.as_array_mut() {
+        for command in list {
+            if scope == Scope::Global {
+                command["contexts"] = json!([0]);
+                command["integration_types"] = json!([0]);
+            }
+            if let Some(permissions) = default_member_permissions {
+                command["default_member_permissions"] = json!(permissions);
+            }
+        }
+    }
+    commands
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_commands_are_for_servers_only_and_permissions_apply_everywhere() {
+        let global = registration(Scope::Global, Some("0"));
+        for c in global.as_array().unwrap() {
+            assert_eq!(c["contexts"], json!([0]));
+            assert_eq!(c["integration_types"], json!([0]));
+            assert_eq!(c["default_member_permissions"], "0");
+        }
+        let guild = registration(Scope::Guild, None);
+        for c in guild.as_array().unwrap() {
+            assert!(c.get("contexts").is_none());
+            assert!(c.get("integration_types").is_none());
+            assert!(c.get("default_member_permissions").is_none());
+        }
+        assert_eq!(guild, definitions());
+    }
 
     #[test]
     fn diag_has_an_autocompleted_target() {

@@ -14,6 +14,8 @@ pub struct Envelope {
     pub challenge: Option<String>,
     /// Unique per event; Slack's retries repeat it.
     pub event_id: Option<String>,
+    /// The workspace the event is for (the app's installation).
+    pub team_id: Option<String>,
     /// The event itself.
     pub event: Option<Event>,
 }
@@ -109,6 +111,7 @@ mod tests {
     fn app_mention_fixture_parses() {
         let e = Envelope::parse(&fixture("event_callback_app_mention.json")).unwrap();
         assert_eq!(e.event_id.as_deref(), Some("Ev111"));
+        assert_eq!(e.team_id.as_deref(), Some("T111"));
         let ev = e.event.unwrap();
         assert_eq!(ev.kind, "app_mention");
         assert_eq!(ev.channel, "C111");

@@ -21,6 +21,8 @@ struct Wire {
     #[serde(rename = "type")]
     kind: String,
     user: Option<WireUser>,
+    #[serde(default)]
+    team: Option<WireId>,
     channel: Option<WireId>,
     container: Option<WireContainer>,
     message: Option<WireMessage>,
@@ -36,6 +38,8 @@ struct WireUser {
     username: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +77,9 @@ pub enum Interaction {
         click: ButtonClick,
         /// Where ephemeral answers go (30 min, 5 uses).
         response_url: Option<String>,
+        /// The workspace it came from (`team.id`, or the clicker's
+        /// `user.team_id` when Slack sends no team), for `slack.teams`.
+        team: Option<String>,
     },
     /// Anything else (another app's button, a shortcut, a modal): ignored.
     Other(String),
@@ -117,6 +124,7 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
         .value
         .clone()
         .ok_or_else(|| InteractionError("missing field `payload.actions[0].value`".into()))?;
+    let team = wire.team.map(|t| t.id).or(user.team_id);
     let name = user
         .username
         .or(user.name)
@@ -133,6 +141,7 @@ pub fn parse(body: &[u8]) -> Result<Interaction, InteractionError> {
             id,
         },
         response_url: wire.response_url,
+        team,
     })
 }
 
@@ -160,10 +169,12 @@ mod tests {
         let Interaction::Click {
             click,
             response_url,
+            team,
         } = parse(body.as_bytes()).unwrap()
         else {
             panic!("not a click");
         };
+        assert_eq!(team.as_deref(), Some("T111"));
         assert_eq!(click.verb, ClickVerb::Approve);
         assert_eq!(click.id, "click_me_123");
         assert_eq!(click.actor.id, "W111");
