@@ -114,6 +114,8 @@ async fn an_incident_is_acknowledged_resolved_and_reopened_from_its_root() {
             notes(&m, "Acknowledged by <@U0ALICE>") == 1
         })
         .await;
+    // A real mention in the message itself, not only in its fallback.
+    assert_eq!(notes(&m, "&lt;@U0ALICE&gt;"), 0, "the mention is escaped");
     // A second Acknowledge (a stale button) changes nothing.
     press(&m, BOB, "medic.ack", &id, &ts).await;
     let said = m.slack.wait_for_ephemerals(BOB, 1, LIMIT).await;

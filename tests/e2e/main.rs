@@ -21,6 +21,7 @@ mod incident_commands;
 mod incident_response;
 mod incidents;
 mod ingest_store;
+mod leaks;
 mod lease;
 mod oncall;
 mod operations;

@@ -125,6 +125,26 @@ async fn a_mention_without_a_known_target_gets_help_in_its_thread() {
 }
 
 #[tokio::test]
+async fn a_mention_echoing_a_broadcast_pings_nobody() {
+    let medic = spawn_with_targets(medic_tests::dead_redis_target("cache").await).await;
+    let ts = "1700000000.000300";
+    medic
+        .slack
+        .user_says(CHANNEL, ts, "<@U0MEDIC> diag <!channel>");
+    let event = mention("Ev0MEDIC3", ts, "<@U0MEDIC> diag <!channel>");
+    assert_eq!(post_event(&medic, &event, None).await.0, 200);
+    let posts = medic
+        .slack
+        .wait_for_posts(CHANNEL, 1, Duration::from_secs(20))
+        .await;
+    // The answer quotes what was typed, escaped: shown, never a ping.
+    let sent = posts[0].body.to_string();
+    assert!(sent.contains("&lt;!channel&gt;"), "{sent}");
+    assert!(!sent.contains("<!channel>"), "{sent}");
+    medic.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_retry_that_reaches_another_replica_is_not_run_again() {
     let redis = require_redis!();
     let first = spawn_with_targets(redis_target("redis", &redis)).await;

@@ -138,8 +138,7 @@ pub async fn respond(state: &AppState, row: &IncidentRow, r: Response, actor: &A
         return Answer::Refused(text);
     }
     let now = crate::storage::now_ms();
-    let note =
-        draw(platform).incident_note(&format!("{} by {}", r.said(), actor.mention(platform)));
+    let note = draw(platform).incident_note_by(r.said(), actor);
     let changed: sqlx::Result<bool> = async {
         let mut tx = state.store.begin_write().await?;
         if !incidents::respond(&mut tx, row.id, r, actor, now).await? {
@@ -219,8 +218,7 @@ pub async fn set_level(
         Some(w) if w < level => "🔻",
         _ => EventKind::Severity.symbol(),
     };
-    let note =
-        draw(platform).incident_note(&format!("{arrow} {line} by {}", actor.mention(platform)));
+    let note = draw(platform).incident_note_by(&format!("{arrow} {line}"), actor);
     // The response time counts from when it opened: raised to P1 after 20
     // minutes, it is late already, and reminded at once.
     let now = crate::storage::now_ms();

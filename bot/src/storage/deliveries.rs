@@ -51,21 +51,8 @@ impl NewDelivery {
     /// A delivery of `alerts`, serialised here (in the webhook's own task,
     /// not in the writer every webhook waits for).
     pub fn new(source: &'static str, delivery_id: String, mut alerts: Vec<Alert>) -> NewDelivery {
-        let mut alerts_json = serde_json::to_string(&alerts).unwrap_or_default();
-        // U+0000 is valid JSON and a valid Rust string, but PostgreSQL's
-        // text columns refuse it: an alert carrying one (a title, a frame)
-        // could never be stored as an incident. It is replaced where it
-        // enters, in every field; the JSON spells it `\u0000`, so the
-        // common case costs one search.
-        if alerts_json.contains("\\u0000")
-            && let Ok(mut value) = serde_json::to_value(&alerts)
-        {
-            replace_nul(&mut value);
-            if let Ok(clean) = serde_json::from_value(value) {
-                alerts = clean;
-                alerts_json = serde_json::to_string(&alerts).unwrap_or_default();
-            }
-        }
+        alerts.iter_mut().for_each(clean);
+        let alerts_json = serde_json::to_string(&alerts).unwrap_or_default();
         NewDelivery {
             source,
             delivery_id,
@@ -75,22 +62,63 @@ impl NewDelivery {
     }
 }
 
-/// Replaces U+0000 with U+FFFD in every string of `value`, keys included.
-fn replace_nul(value: &mut serde_json::Value) {
-    use serde_json::Value;
-    const NUL: char = '\0';
-    match value {
-        Value::String(s) if s.contains(NUL) => *s = s.replace(NUL, "\u{FFFD}"),
-        Value::Array(items) => items.iter_mut().for_each(replace_nul),
-        Value::Object(map) if map.keys().any(|k| k.contains(NUL)) => {
-            let taken = std::mem::take(map);
-            for (k, mut v) in taken {
-                replace_nul(&mut v);
-                map.insert(k.replace(NUL, "\u{FFFD}"), v);
-            }
+/// What enters with an alert is cleaned where it enters, once, so that
+/// neither the database nor any message made from it later holds what it
+/// must not:
+///
+/// - U+0000, valid JSON and a valid Rust string, which PostgreSQL's text
+///   columns refuse (an alert carrying one could never be stored as an
+///   incident), becomes U+FFFD in every string;
+/// - secrets are masked by the one redactor ([`medic_commands::redact`]) in
+///   every text shown or matched on — title, detail lines, exception chain,
+///   label values, link, service, host: an exception message quoting a DSN
+///   or a token, or an annotation holding one, reaches no chat.
+///
+/// The fingerprint is the source's own id for the alert: only its NULs
+/// are replaced, so that an incident keeps its identity whatever the
+/// redactor learns. The destructuring is exhaustive: a new field of
+/// [`Alert`] has to be placed here.
+fn clean(alert: &mut Alert) {
+    let Alert {
+        source: _,
+        fingerprint,
+        state: _,
+        title,
+        severity: _,
+        service,
+        host,
+        labels,
+        occurred_at: _,
+        link,
+        details,
+        chain,
+    } = alert;
+    no_nul(fingerprint);
+    let texts = [title]
+        .into_iter()
+        .chain(service.iter_mut())
+        .chain(host.iter_mut())
+        .chain(link.iter_mut())
+        .chain(details.iter_mut())
+        .chain(labels.iter_mut().map(|(name, value)| {
+            no_nul(name);
+            value
+        }))
+        .chain(chain.iter_mut().flat_map(|l| [&mut l.kind, &mut l.message]));
+    for text in texts {
+        no_nul(text);
+        let redacted = medic_commands::redact::redact(text);
+        if redacted != *text {
+            *text = redacted;
         }
-        Value::Object(map) => map.values_mut().for_each(replace_nul),
-        _ => {}
+    }
+}
+
+/// Replaces U+0000 with U+FFFD.
+fn no_nul(text: &mut String) {
+    const NUL: char = '\0';
+    if text.contains(NUL) {
+        *text = text.replace(NUL, "\u{FFFD}");
     }
 }
 

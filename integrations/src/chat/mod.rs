@@ -85,8 +85,12 @@ pub trait Draw: Sync {
     fn diagnosis_thread_name(&self, diagnosis: &Diagnosis) -> Option<String>;
     /// An incident's root message as the incident stands.
     fn incident_root(&self, view: &IncidentView) -> Wire;
-    /// A short note in an incident's thread.
+    /// A short note in an incident's thread. `text` is shown as written:
+    /// alert text in it (a title, a PagerDuty note) can mention nobody.
     fn incident_note(&self, text: &str) -> Wire;
+    /// A note saying what `by` did (`Acknowledged by @alice`): `text` as
+    /// in [`Draw::incident_note`], then a real mention of the person.
+    fn incident_note_by(&self, text: &str, by: &Actor) -> Wire;
     /// The most characters one note holds whole.
     fn note_max(&self) -> usize;
     /// A note of any length (a postmortem draft), as as many notes as it

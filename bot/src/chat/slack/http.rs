@@ -280,9 +280,11 @@ async fn mention(state: &AppState, event: Event) {
         return;
     }
     // An event cannot be answered privately: the answer goes in the
-    // mention's thread, through the outbox like every message.
-    let content =
-        slack_morphism::prelude::SlackMessageContent::new().with_text(ack.text.into_owned());
+    // mention's thread, through the outbox like every message. Escaped
+    // whole: it may echo what was typed (`@medic diag <!channel>` answers
+    // "I don't know … `<!channel>`"), which in a channel would ping it.
+    let text = medic_integrations::chat::slack::render::escape(&ack.text);
+    let content = slack_morphism::prelude::SlackMessageContent::new().with_text(text);
     let body = medic_integrations::chat::wire(&content);
     let answer = NewRow {
         thread_ts: Some(&thread),

@@ -7,7 +7,7 @@
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::{OfferButton, StatusView};
 use medic_commands::model::alert::Severity;
-use medic_commands::model::inbound::ClickVerb;
+use medic_commands::model::inbound::{Actor, ClickVerb, Platform};
 use medic_commands::model::incident::{IncidentState, IncidentView};
 use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
@@ -151,6 +151,9 @@ impl Draw for Console {
     }
     fn incident_note(&self, note: &str) -> Wire {
         text(note)
+    }
+    fn incident_note_by(&self, note: &str, by: &Actor) -> Wire {
+        text(format!("{note} by {}", by.mention(Platform::Console)))
     }
     fn incident_digest(&self, views: &[IncidentView]) -> Wire {
         let mut lines = vec![format!("🌩 {} new incidents", views.len())];

@@ -3,6 +3,7 @@
 
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::{OfferButton, StatusView};
+use medic_commands::model::inbound::{Actor, Platform};
 use medic_commands::model::incident::IncidentView;
 use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
@@ -34,6 +35,12 @@ impl Draw for Discord {
     }
     fn incident_note(&self, text: &str) -> Wire {
         wire(&incident::incident_note(text))
+    }
+    fn incident_note_by(&self, text: &str, by: &Actor) -> Wire {
+        wire(&incident::incident_note(&format!(
+            "{text} by {}",
+            by.mention(Platform::Discord)
+        )))
     }
     fn incident_digest(&self, views: &[IncidentView]) -> Wire {
         wire(&digest::incident_digest(views))

@@ -2,6 +2,7 @@
 
 use medic_commands::Diagnosis;
 use medic_commands::actions::view::{OfferButton, StatusView};
+use medic_commands::model::inbound::Actor;
 use medic_commands::model::incident::IncidentView;
 use medic_commands::oncall::handoff::HandoffView;
 use medic_commands::triage::Triage;
@@ -34,6 +35,9 @@ impl Draw for Slack {
     }
     fn incident_note(&self, text: &str) -> Wire {
         wire(&incident::incident_note(text))
+    }
+    fn incident_note_by(&self, text: &str, by: &Actor) -> Wire {
+        wire(&incident::incident_note_by(text, &by.id))
     }
     fn incident_digest(&self, views: &[IncidentView]) -> Wire {
         wire(&incident::incident_digest(views))

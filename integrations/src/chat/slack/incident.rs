@@ -210,16 +210,41 @@ pub fn digest_note(v: &IncidentView, note: SlackMessageContent) -> SlackMessageC
 /// A short note in an incident's thread ("✅ Resolved at 06:40:02 UTC by
 /// Sentry").
 pub fn incident_note(text: &str) -> SlackMessageContent {
-    let body = shorten(&escape(text), MAX_SECTION_TEXT).0;
+    note(&escape(text))
+}
+
+/// A note saying what `user` (a Slack user id) did: the text escaped, the
+/// mention real.
+pub fn incident_note_by(text: &str, user: &str) -> SlackMessageContent {
+    note(&format!("{} by <@{user}>", escape(text)))
+}
+
+/// A note of ready mrkdwn, the fallback text (notifications) the same.
+fn note(mrkdwn: &str) -> SlackMessageContent {
     SlackMessageContent::new()
-        .with_text(shorten(text, 200).0)
-        .with_blocks(vec![section(body)])
+        .with_text(shorten(mrkdwn, 200).0)
+        .with_blocks(vec![section(shorten(mrkdwn, MAX_SECTION_TEXT).0)])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use medic_commands::model::alert::AlertSource;
+
+    #[test]
+    fn a_note_pings_nobody_from_alert_text_but_mentions_whom_it_names() {
+        let note = incident_note_by("Acknowledged <!channel> & co", "U0ALICE");
+        let fallback = note.text.clone().unwrap();
+        assert_eq!(
+            fallback,
+            "Acknowledged &lt;!channel&gt; &amp; co by <@U0ALICE>"
+        );
+        let block = serde_json::to_string(&note.blocks).unwrap();
+        assert!(block.contains("&lt;!channel&gt;"), "{block}");
+        assert!(block.contains("by <@U0ALICE>"), "{block}");
+        let plain = incident_note("details: <!here> <@U0EVE>");
+        assert_eq!(plain.text.unwrap(), "details: &lt;!here&gt; &lt;@U0EVE&gt;");
+    }
     use time::macros::datetime;
 
     fn view() -> IncidentView {
