@@ -52,6 +52,8 @@ impl App {
         settings: Settings,
         console: Option<ConsoleRuntime>,
     ) -> anyhow::Result<App> {
+        // Whatever this medic posts or logs, its own secrets are masked.
+        medic_commands::redact::configure(&settings.secrets());
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;

@@ -284,7 +284,6 @@ impl Settings {
         let settings = s.settings(root, source);
         if s.problems.is_empty() {
             let settings = settings.expect("no problems means settings were built");
-            medic_commands::redact::configure(&settings.secrets());
             Ok(Loaded {
                 settings,
                 warnings: s.warnings,
@@ -296,10 +295,11 @@ impl Settings {
 
     /// Every secret this configuration holds: tokens and signing
     /// secrets, the passwords in its URLs and targets, and the values of
-    /// the variables `http` actions' headers name. Loading the
-    /// configuration teaches them to every redactor in the process
-    /// ([`medic_commands::redact::configure`]), so that a secret echoed by
-    /// a script, an error or an alert is masked whatever its name.
+    /// the variables `http` actions' headers name. Every command of the
+    /// CLI and every [`crate::app::App`] teaches them to every redactor in
+    /// the process ([`medic_commands::redact::configure`]), so that a
+    /// secret echoed by a script, an error or an alert is masked whatever
+    /// its name.
     pub fn secrets(&self) -> medic_commands::redact::Redactor {
         let mut r = self.database.url.redactor();
         let mut add = |s: &SecretString| r.add_secret(s.expose_secret());

@@ -28,6 +28,11 @@ const MALLORY: &str = "500000000000000666";
 /// offer's precondition) lasts, whereas a closed port on 127.0.0.1 can be
 /// taken by any other test's listener on port 0 meanwhile.
 async fn medic(dir: &Path, approvals: u32) -> TestMedic {
+    medic_with(dir, approvals, "").await
+}
+
+/// [`medic`] with `more` configuration (TOML) besides.
+async fn medic_with(dir: &Path, approvals: u32, more: &str) -> TestMedic {
     let port = services::dead_port().await;
     spawn_medic(Options {
         targets: format!(
@@ -36,7 +41,7 @@ async fn medic(dir: &Path, approvals: u32) -> TestMedic {
         extra: format!(
             "[groups]\nsre = [\"{ALICE}\", \"{BOB}\", \"{CAROL}\"]\n\
              [actions.mark]\ntitle = \"Mark a run\"\nkind = \"command\"\nrun = [\"mktemp\", \"-p\", \"{}\"]\n\
-             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = {approvals}\n",
+             offered_on = [\"svc\"]\nmay_request = [\"group:sre\"]\nmay_approve = [\"group:sre\"]\napprovals = {approvals}\n{more}",
             dir.display()
         ),
         discord: true,
@@ -246,6 +251,42 @@ async fn discord_double_click_without_approval_runs_once() {
         })
         .await;
     assert_eq!(files(dir.path()).len(), 1, "{:?}", files(dir.path()));
+    m.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn clicks_on_discord_spend_the_persons_command_budget() {
+    // Mallory (in no group) presses a button in a loop: the first presses
+    // are refused by the policy (and audited); past the burst, each is
+    // refused at once for the rate, runs nothing and writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let m = medic_with(
+        dir.path(),
+        0,
+        "[limits]\ncommands_per_minute = 1\ncommand_burst = 2\n",
+    )
+    .await;
+    let (thread, offer) = diag_with_offer(&m).await;
+    let mut said = Vec::new();
+    for _ in 0..4 {
+        let t = click(&m, MALLORY, &thread, &offer).await;
+        said.push(m.discord().wait_for_followups(&t, 1, LIMIT).await.remove(0));
+    }
+    assert!(said[0].contains("may_request"), "{said:?}");
+    assert!(said[1].contains("may_request"), "{said:?}");
+    for s in &said[2..] {
+        assert!(
+            s.contains("Too many requests from you just now; nothing was run"),
+            "{said:?}"
+        );
+    }
+    let refused = audited_events(&m)
+        .await
+        .into_iter()
+        .filter(|e| e == "refused")
+        .count();
+    assert_eq!(refused, 2, "a limited click is not an audit row");
+    assert!(files(dir.path()).is_empty());
     m.stop().await.unwrap();
 }
 

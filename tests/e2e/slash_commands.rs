@@ -366,3 +366,60 @@ async fn a_person_over_the_command_limit_is_told_when_to_retry() {
     assert!(text.contains("try again in"), "{text}");
     medic.stop().await.unwrap();
 }
+
+/// Holds the database so that recording a command waits: on SQLite
+/// medic's own write turn, on PostgreSQL a lock on `command_runs`.
+enum HeldWrites {
+    Sqlite(#[allow(dead_code)] medic::storage::WriteTx),
+    Postgres(#[allow(dead_code)] sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+async fn hold_writes(m: &medic_tests::TestMedic) -> HeldWrites {
+    if m.db.url().starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(m.db.url()).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("LOCK TABLE command_runs IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        HeldWrites::Postgres(tx)
+    } else {
+        HeldWrites::Sqlite(m.state.store.begin_write().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_diag_dropped_while_it_is_recorded_leaves_nothing_running() {
+    // Slack hangs up after 3 s; the request's future is dropped wherever
+    // it was, here while medic records the command.
+    let m = spawn_with_targets(dead_redis_target("cache").await).await;
+    let held = hold_writes(&m).await;
+    let typed = medic::dispatch::Typed {
+        platform: medic_commands::model::inbound::Platform::Slack,
+        channel: CHANNEL,
+        thread: None,
+        actor_id: "U0ALICE",
+        actor_name: "alice",
+        name: "/diag",
+        text: "cache",
+    };
+    let delivery = || medic::delivery::Delivery::Slack {
+        channel: CHANNEL.to_string(),
+        response_url: String::new(),
+        thread_ts: None,
+    };
+    // It cannot finish while the database is held: the bound only says
+    // when to stop waiting for it.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        medic::dispatch::command(&m.state, typed, delivery),
+    )
+    .await;
+    assert!(dropped.is_err(), "recording waited on the held database");
+    drop(held);
+    // The channel's place was given up with the request: a new /diag
+    // runs, rather than "already running" until medic restarts.
+    let ack = ephemeral_text(m.slash("/diag", "cache").await).await;
+    assert!(ack.starts_with("Running diagnostics for *cache*"), "{ack}");
+    m.stop().await.unwrap();
+}

@@ -270,7 +270,10 @@ pub async fn run(cli: Cli) -> u8 {
 /// every problem when there are any.
 fn load_or_report(config: Option<&std::path::Path>) -> Option<Loaded> {
     match Settings::load(&Sources::standard(config)) {
-        Ok(loaded) => Some(loaded),
+        Ok(loaded) => {
+            medic_commands::redact::configure(&loaded.settings.secrets());
+            Some(loaded)
+        }
         Err(problems) => {
             eprintln!(
                 "medic: the configuration has {} problem(s):",

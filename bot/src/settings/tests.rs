@@ -322,20 +322,21 @@ fn secrets_never_show_in_debug_or_errors() {
 }
 
 #[test]
-fn every_configured_secret_is_masked_by_value_once_loaded() {
+fn every_configured_secret_is_masked_by_value_once_taught() {
     let text = r#"
         [database]
         url = "postgres://medic:quiet%20harbor@10.0.0.5/medic"
         [slack]
         signing_secret = "velvet-orchard-kite"
-        bot_token = "xoxb-1-2-3"
+        bot_token = "xoxb-velvet-orchard"
         [pagerduty]
         webhook_secrets = ["copper-meadow-fern"]
         [targets.cache]
         kind = "redis"
         url = "redis://:silent-river-oak@10.0.1.1:6379"
     "#;
-    load(text).unwrap();
+    let s = load(text).unwrap().settings;
+    medic_commands::redact::configure(&s.secrets());
     let said = "velvet-orchard-kite copper-meadow-fern silent-river-oak quiet harbor";
     assert_eq!(medic_commands::redact::redact(said), "•••• •••• •••• ••••");
 }
