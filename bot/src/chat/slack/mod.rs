@@ -177,3 +177,27 @@ impl SlackRuntime {
 fn response_url_error(error: reqwest::Error) -> String {
     medic_commands::redact::redact(&error.without_url().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_response_url_error_does_not_carry_the_url() {
+        // A response_url on a port nothing listens on: the error names
+        // the URL, whose path answers in the channel for half an hour.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("http://127.0.0.1:{port}/commands/T0001/1234/Zm9vYmFyLXNlY3JldA");
+        let error = reqwest::Client::new()
+            .post(&url)
+            .send()
+            .await
+            .expect_err("nothing listens");
+        assert!(error.to_string().contains("Zm9vYmFyLXNlY3JldA"), "{error}");
+        let said = response_url_error(error);
+        assert!(!said.contains("Zm9vYmFyLXNlY3JldA"), "{said}");
+        assert!(!said.contains("/commands/"), "{said}");
+    }
+}
