@@ -13,6 +13,27 @@ use medic_tests::{BOT_TOKEN, SIGNING_SECRET};
 /// medic itself, built in this package (`tests/src/bin/medic_child.rs`).
 const MEDIC: &str = env!("CARGO_BIN_EXE_medic-child");
 
+/// `medic ARGS --config FILE` where FILE names only `database_url`, with
+/// nothing of this process's environment: the CLI's answer for what a
+/// test's medic wrote. Returns the exit code, stdout and stderr.
+pub fn cli_on(database_url: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("medic.toml");
+    std::fs::write(&config, format!("[database]\nurl = \"{database_url}\"\n")).unwrap();
+    let out = Command::new(MEDIC)
+        .args(args)
+        .arg("--config")
+        .arg(&config)
+        .env_clear()
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// One `medic serve` process with `dir/medic.toml`; killed with SIGKILL
 /// when dropped.
 pub struct Process {

@@ -5,7 +5,6 @@
 //! and the retention sweep deletes what is over and old, keeps what is
 //! not, and counts what it deleted.
 
-use std::process::Command;
 use std::time::Duration;
 
 use medic::storage::Store;
@@ -20,7 +19,6 @@ use super::crash::firing;
 const TOKEN: &str = "am-dead-letter-t0ken";
 const CHANNEL: &str = "C0DEADLETTERS";
 const LIMIT: Duration = Duration::from_secs(30);
-const MEDIC: &str = env!("CARGO_BIN_EXE_medic-child");
 
 async fn medic_with_runbook(extra: &str) -> TestMedic {
     let port = services::dead_port().await;
@@ -40,22 +38,8 @@ async fn medic_with_runbook(extra: &str) -> TestMedic {
 
 /// `medic status` against `medic`'s database: its exit code and output.
 fn status(medic: &TestMedic) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("medic.toml");
-    std::fs::write(
-        &config,
-        format!("[database]\nurl = \"{}\"\n", medic.db.url()),
-    )
-    .unwrap();
-    let out = Command::new(MEDIC)
-        .args(["status", "--config"])
-        .arg(&config)
-        .env_remove("MEDIC_CONFIG")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let err = String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), format!("{text}{err}"))
+    let (code, out, err) = super::child::cli_on(medic.db.url(), &["status"]);
+    (code, format!("{out}{err}"))
 }
 
 async fn metric(medic: &TestMedic, line: &str) {

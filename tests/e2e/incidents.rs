@@ -290,35 +290,20 @@ async fn the_command_line_lists_and_shows_incidents() {
     root_reads(&medic, "P2").await;
     medic.idle().await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("medic.toml");
-    std::fs::write(
-        &config,
-        format!("[database]\nurl = \"{}\"\n", medic.db.url()),
-    )
-    .unwrap();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_medic-child"))
-            .arg("incident")
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .env_clear()
-            .output()
-            .unwrap()
+        let args: Vec<&str> = ["incident"].iter().chain(args).copied().collect();
+        super::child::cli_on(medic.db.url(), &args)
     };
-    let out = run(&["list"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = run(&["list"]);
+    assert_eq!(code, 0, "{text}");
     assert!(text.starts_with("Open (1):"), "{text}");
     assert!(text.contains("P2  open"), "{text}");
     assert!(text.contains("ConnectionError: Error 111"), "{text}");
     let id = medic.state.store.incidents().await.unwrap()[0]
         .id
         .to_string();
-    let out = run(&["show", &id]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = run(&["show", &id]);
+    assert_eq!(code, 0, "{text}");
     assert!(text.contains("P2 Medium: respond within 1 h"), "{text}");
     assert!(
         text.contains(&format!(
@@ -333,9 +318,8 @@ async fn the_command_line_lists_and_shows_incidents() {
     );
 
     // The postmortem draft, as Markdown for a wiki.
-    let out = run(&["show", &id, "--markdown"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = run(&["show", &id, "--markdown"]);
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.starts_with(&format!("# Incident report: #{id} P2 ")),
         "{text}"
@@ -352,6 +336,6 @@ async fn the_command_line_lists_and_shows_incidents() {
     }
     assert!(text.contains("**Time to resolve**: not resolved"), "{text}");
     assert!(text.contains("- `"), "timeline lines: {text}");
-    assert_eq!(run(&["show", "999999"]).status.code(), Some(64));
+    assert_eq!(run(&["show", "999999"]).0, 64);
     medic.stop().await.unwrap();
 }
