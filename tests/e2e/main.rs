@@ -29,6 +29,7 @@ mod outbox;
 mod parity;
 mod poison;
 mod remediation;
+mod replay;
 mod replicas;
 mod replicas_storm;
 mod slack_delivery;

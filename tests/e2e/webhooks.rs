@@ -1,7 +1,7 @@
 //! The alert endpoints as vendors call them: every published payload
 //! (`integrations/tests/fixtures/`) through `POST /webhooks/…` with a real
 //! signature or token, into an incident thread in the fake Slack;
-//! redeliveries recognised; and every refusal (401, 400, 413, 404) storing
+//! redeliveries recognised (replays under a new id: replay.rs); and every refusal (401, 400, 413, 404) storing
 //! nothing and posting nothing.
 
 use std::time::Duration;
@@ -157,7 +157,8 @@ async fn every_published_payload_opens_its_incident_through_the_endpoint() {
     let incidents = medic.state.store.incidents().await.unwrap();
     assert_eq!(roots.len(), incidents.len(), "{roots:#?}");
 
-    // A redelivery (same Request-ID) is recognised and changes nothing.
+    // Sentry's retry (the same bytes, the same Request-ID) is recognised
+    // and changes nothing.
     medic.idle().await;
     let posts = medic.slack.calls().len();
     let (status, answer) = sentry(

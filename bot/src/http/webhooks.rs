@@ -9,7 +9,7 @@
 //! | outcome | status |
 //! |---|---|
 //! | stored, new | 202, `{"ok":true,"alerts":N}` |
-//! | a redelivery (same delivery id) | 200, `{"ok":true,"duplicate":true}` |
+//! | a redelivery (same delivery id: the same signed content, whatever its headers) | 200, `{"ok":true,"duplicate":true}` |
 //! | verified, nothing to act on (Sentry `installation`) | 200, `{"ok":true,"ignored":"…"}` |
 //! | bad or missing signature / token | 401 |
 //! | malformed body | 400 naming the field |

@@ -4,7 +4,8 @@
 //! Each source is one type implementing [`Intake`]: [`sentry::SentryVerifier`],
 //! [`pagerduty::PagerDutyVerifier`], [`alertmanager::AlertmanagerVerifier`].
 //! The HTTP route (bot's `http::webhooks`) calls [`Intake::accept`] on the
-//! raw body, stores the alerts under [`Intake::delivery_id`], and answers.
+//! raw body, stores the alerts under [`Intake::delivery_id`] — derived from
+//! what the signature covers, never from an unsigned header — and answers.
 //!
 //! The order is fixed: the signature or token is checked over the bytes as
 //! received, in constant time, before a byte is parsed — a forged body never
@@ -47,8 +48,16 @@ pub trait Intake {
     /// [`IntakeError::Ignored`].
     fn parse(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<Vec<Alert>, IntakeError>;
 
-    /// The vendor's delivery id used to recognise redeliveries (header or
-    /// body), or a content hash when the vendor has none.
+    /// The id a redelivery of this (verified) body is recognised by.
+    ///
+    /// It comes only from what [`verify`](Intake::verify) vouched for —
+    /// the signed body, or for a source without signatures its content —
+    /// never from a header: headers are not signed, and an id read from
+    /// one would let a captured body resent under a new id pass as a new
+    /// delivery (flip its incident again, re-run its runbooks). Each
+    /// source's module doc says what it keys on and what that costs.
+    /// `headers` is for a source whose signature covers a header (as
+    /// Slack's covers its timestamp); none of today's does.
     fn delivery_id(&self, headers: &http::HeaderMap, body: &[u8]) -> String;
 
     /// [`verify`](Intake::verify), then [`parse`](Intake::parse).

@@ -10,8 +10,17 @@
 //!   configured secret ([`PagerDutyVerifier::new`] takes several, for
 //!   rotation on medic's side too) matches any listed `v1` signature.
 //!   Entries of other schemes are skipped, as PagerDuty's own client does.
-//! - `X-Webhook-Id` — stable across PagerDuty's retries: the delivery id
-//!   (the body's `event.id` when the header is absent).
+//! - Delivery id: the body's `event.id`, as `event:<id>`. The docs call it
+//!   "the unique id of the event"; it is inside the signed body, so a
+//!   retry (the same bytes) carries it again and nobody can change it
+//!   without the secret. PagerDuty also sends `X-Webhook-Id` ("unique to
+//!   the webhook but repeated for each delivery attempt"), but headers are
+//!   not signed: a captured body resent under a new `X-Webhook-Id` would
+//!   pass as a new delivery (re-flip its incident, re-run its runbooks),
+//!   so the header is not read. Keying on the event also folds the same
+//!   event arriving through two subscriptions that both point at medic
+//!   into one delivery. A body without a readable `event.id` (never seen
+//!   from PagerDuty) is keyed on a hash of its bytes.
 //! - Body: `{"event": {id, event_type, resource_type, occurred_at, agent,
 //!   client, data}}`. Every `incident.*` event whose `data.type` is
 //!   `incident` carries the whole incident; `incident.annotated` carries an
@@ -35,7 +44,8 @@ use super::{Intake, IntakeError};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-pagerduty-signature";
-/// The delivery id header.
+/// The header PagerDuty names each webhook with. Unsigned, so medic does
+/// not read it: the delivery id comes from the signed body (module doc).
 pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 
 /// Verifies and reads PagerDuty V3 webhooks with one or more secrets.
@@ -140,13 +150,9 @@ impl Intake for PagerDutyVerifier {
         Ok(vec![alert])
     }
 
-    fn delivery_id(&self, headers: &http::HeaderMap, body: &[u8]) -> String {
-        if let Some(id) = header(headers, WEBHOOK_ID_HEADER)
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-        {
-            return id.to_string();
-        }
+    /// `event:<event.id>` from the signed body; `X-Webhook-Id` is ignored
+    /// (module doc).
+    fn delivery_id(&self, _headers: &http::HeaderMap, body: &[u8]) -> String {
         serde_json::from_slice::<IdOnly>(body)
             .ok()
             .map(|b| format!("event:{}", b.event.id))

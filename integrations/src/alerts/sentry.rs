@@ -15,8 +15,41 @@
 //!   `event_alert` (triggered), `metric_alert` (critical, warning,
 //!   resolved). `installation`, `comment` and any other resource is
 //!   verified and then [`IntakeError::Ignored`].
-//! - `Request-ID`: one uuid per delivery, the same on Sentry's retries —
-//!   medic's delivery id.
+//! - `Request-ID`: one uuid per delivery, the same on Sentry's retries. It
+//!   is not signed, so medic does not read it (below).
+//!
+//! # Delivery id: a hash of the signed body
+//!
+//! Sentry's body carries no delivery id, and its only id, `Request-ID`, is
+//! an unsigned header: keyed on it, a captured body (from a proxy log, a
+//! debugging session) resent with a fresh `Request-ID` and its valid
+//! signature would be a new delivery — reopening or resolving its
+//! incident again, re-running its runbooks. So the delivery id is
+//! [`json::content_hash`] of the exact bytes the signature covers: a retry
+//! (the same bytes) is recognised, and no replay gets past it.
+//!
+//! The cost: two *distinct* deliveries whose bodies are byte-identical are
+//! one delivery to medic, for as long as deliveries are kept for dedup (a
+//! week). Which of Sentry's payloads can repeat byte for byte:
+//!
+//! - `error` and `event_alert` carry the whole event with its `event_id`,
+//!   unique per event: never.
+//! - `metric_alert` carries its metric incident with its dates and the
+//!   measured value in `description_text`: only if a metric incident went
+//!   back to a state with the same value it had before.
+//! - `issue` carries the issue's current state (status, `count`,
+//!   `lastSeen`, assignee) and the actor, but not *when* the action
+//!   happened. An issue resolved, reopened by hand and resolved again by
+//!   the same person with no new event in between sends the same
+//!   `resolved` body twice, and the second is taken for a redelivery: the
+//!   incident stays reopened in medic until the next delivery about the
+//!   issue. Likewise assigned to A, to B, back to A: the second "assigned
+//!   to A" adds no line to the thread (the incident is acknowledged
+//!   either way). A regression reopens with a new event, so its
+//!   deliveries differ.
+//!
+//! That rare, visible miss is preferred to a replay anyone holding one
+//! body could repeat at will.
 //!
 //! Choices where the docs are silent (README "Alert intake"):
 //!
@@ -50,7 +83,8 @@ pub const SIGNATURE_HEADER: &str = "sentry-hook-signature";
 pub const LEGACY_SIGNATURE_HEADER: &str = "sentry-app-signature";
 /// The header naming the payload's resource.
 pub const RESOURCE_HEADER: &str = "sentry-hook-resource";
-/// The delivery id header.
+/// The header Sentry names each delivery with. Unsigned, so medic does
+/// not read it: the delivery id is a hash of the body (module doc).
 pub const REQUEST_ID_HEADER: &str = "request-id";
 
 /// Verifies and reads Sentry webhooks with one client secret.
@@ -138,12 +172,9 @@ impl Intake for SentryVerifier {
         }
     }
 
-    fn delivery_id(&self, headers: &http::HeaderMap, body: &[u8]) -> String {
-        header(headers, REQUEST_ID_HEADER)
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| json::content_hash([body]))
+    /// A hash of the signed body; `Request-ID` is ignored (module doc).
+    fn delivery_id(&self, _headers: &http::HeaderMap, body: &[u8]) -> String {
+        json::content_hash([body])
     }
 }
 

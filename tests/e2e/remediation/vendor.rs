@@ -74,7 +74,8 @@ async fn pagerduty_triggered(m: &TestMedic) {
 }
 
 /// PagerDuty's docs incident, with `event_type`, through the signed
-/// webhook as delivery `id`.
+/// webhook as event `id`: the signed `event.id` a delivery is recognised
+/// by (sent as its `X-Webhook-Id` too, which medic does not read).
 pub(crate) async fn pagerduty_event(m: &TestMedic, event_type: &str, id: &str) {
     let data: Value = serde_json::from_slice(&fixture(
         "pagerduty/webhook_v3_event_data_incident_docs.json",
@@ -82,7 +83,7 @@ pub(crate) async fn pagerduty_event(m: &TestMedic, event_type: &str, id: &str) {
     .unwrap();
     assert_eq!(data["id"], PD_INCIDENT);
     let body = serde_json::to_vec(&json!({"event": {
-        "id": "01BUX6JVJWGM9Q9B0FXTXDYKWI",
+        "id": id,
         "event_type": event_type,
         "resource_type": "incident",
         "occurred_at": "2020-04-09T15:16:27.000Z",

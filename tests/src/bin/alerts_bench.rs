@@ -7,10 +7,13 @@
 //! ```
 //!
 //! - **ingest**: signed Sentry `issue` deliveries at concurrency 64, 30 % of
-//!   them redeliveries (same `Request-ID`, same body), against a real
-//!   `medic serve` and, in the same run, a bare hyper server that only
-//!   checks the same signature (the ceiling). Afterwards medic's SQLite file
-//!   is compared with what the load generator saw answered.
+//!   them redeliveries (a retry: the same bytes under the same
+//!   `Request-ID`), against a real `medic serve` and, in the same run, a
+//!   bare hyper server that only checks the same signature (the ceiling).
+//!   medic knows a delivery by a hash of its signed body, so every new
+//!   delivery's body is unique (its number spliced into the issue's
+//!   `userCount`). Afterwards medic's SQLite file is compared with the
+//!   delivery ids medic computes for what the load generator saw answered.
 //! - **storm**: 1,000 distinct alerts spread over 60 s, routed to one
 //!   channel of the fake Slack; how long until every one is visible there,
 //!   how many top-level messages, how many 429s, medic's peak memory, and
@@ -36,14 +39,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
+use medic_integrations::alerts::Intake;
+use medic_integrations::alerts::sentry::SentryVerifier;
 use medic_tests::bench_support::{
     DisplayBuf, RssSampler, Server, bench_main, clock_ticks, connect, cpu_time, exchange, get_text,
     log_warnings, mb, medic_binary, memory_makeup, metric_sum_u64, nearest_rank, print_heading,
     rss_kb, start_ceiling_with, start_medic,
 };
-use medic_tests::signing::sentry_signature;
 use medic_tests::{BOT_TOKEN, FakeSlack, SIGNING_SECRET};
 use serde_json::Value;
+use sha2::Sha256;
 use tokio::net::TcpStream;
 
 /// The integration's client secret both servers check signatures with.
@@ -229,6 +235,8 @@ mod ceiling {
     use hyper::body::Incoming;
     use hyper::header::{CONTENT_TYPE, HeaderValue};
     use hyper::{Method, Request, Response, StatusCode};
+    use medic_integrations::alerts::Intake;
+    use medic_integrations::alerts::sentry::SentryVerifier;
     use medic_tests::bench_support::{MAX_BODY, block_on, ceiling_port, serve_bare, text};
     use sha2::Sha256;
 
@@ -267,13 +275,18 @@ mod ceiling {
                 Some((path, raw)) => Some(super::durable::Store::open(&path, raw).await?),
                 None => None,
             };
-            serve_bare(port, move |req| handle(keyed.clone(), store.clone(), req)).await?;
+            let intake = Arc::new(SentryVerifier::new(super::CLIENT_SECRET));
+            serve_bare(port, move |req| {
+                handle(keyed.clone(), intake.clone(), store.clone(), req)
+            })
+            .await?;
             Ok::<_, anyhow::Error>(())
         })
     }
 
     async fn handle(
         keyed: Arc<Hmac<Sha256>>,
+        intake: Arc<SentryVerifier>,
         store: Option<super::durable::Store>,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -290,12 +303,8 @@ mod ceiling {
         let Some(sig) = sig else {
             return Ok(text(StatusCode::UNAUTHORIZED, "invalid signature\n"));
         };
-        let delivery_id = req
-            .headers()
-            .get("request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "too large\n")),
         };
@@ -306,9 +315,8 @@ mod ceiling {
         }
         let mut status = StatusCode::ACCEPTED;
         if let Some(store) = store {
-            let Some(id) = delivery_id else {
-                return Ok(text(StatusCode::BAD_REQUEST, "no Request-ID\n"));
-            };
+            // Keyed as medic keys it: a hash of the signed body.
+            let id = intake.delivery_id(&parts.headers, &body);
             match store.record(id, body).await {
                 Ok(true) => {}
                 Ok(false) => status = StatusCode::OK,
@@ -538,24 +546,97 @@ mod durable {
 // Payloads.
 // ---------------------------------------------------------------------------
 
-/// One signed Sentry `issue.created` body.
+/// Sentry's `issue.created` for one issue, with a slot for the number of
+/// the delivery: medic knows a delivery by a hash of its signed body, so
+/// every new delivery must differ in its bytes (as consecutive Sentry
+/// deliveries about one issue differ in its counts), and a redelivery is
+/// the same bytes again.
 struct Payload {
-    body: Bytes,
-    signature: String,
+    /// The body before the delivery's number.
+    head: Bytes,
+    /// The body after it.
+    tail: Bytes,
+    /// HMAC-SHA256 under the client secret, having read `head` (computed
+    /// once): a delivery's signature then costs only its number and
+    /// `tail`.
+    signed_head: Hmac<Sha256>,
 }
 
-/// The fixture with its issue id, short id and title made unique for `n`.
-/// Serialised compactly once; Sentry signs the exact bytes it sends, so
-/// the signature is computed once per body too.
+/// Where the delivery's number goes in the serialised fixture.
+const SLOT: &str = "\"@@delivery-number@@\"";
+
+/// The fixture with its issue id, short id and title made unique for `n`,
+/// serialised compactly once with [`SLOT`] as the issue's `userCount`
+/// (a field medic does not read, and the last one of the issue).
 fn payload(n: usize) -> Payload {
     let mut v: Value = serde_json::from_str(FIXTURE).expect("the fixture is JSON");
     let issue = &mut v["data"]["issue"];
     issue["id"] = Value::String((4_000_000_000u64 + n as u64).to_string());
     issue["shortId"] = Value::String(format!("FRONT-END-{n}"));
     issue["title"] = Value::String(format!("ReferenceError: storm_{n:04} is not defined"));
-    let body = Bytes::from(serde_json::to_vec(&v).expect("serialises"));
-    let signature = sentry_signature(CLIENT_SECRET, &body);
-    Payload { body, signature }
+    issue["userCount"] = Value::String(SLOT.trim_matches('"').to_string());
+    let text = serde_json::to_string(&v).expect("serialises");
+    let at = text.find(SLOT).expect("the slot is in the body");
+    let mut signed_head = <Hmac<Sha256> as KeyInit>::new_from_slice(CLIENT_SECRET.as_bytes())
+        .expect("any key length");
+    signed_head.update(&text.as_bytes()[..at]);
+    Payload {
+        head: Bytes::copy_from_slice(&text.as_bytes()[..at]),
+        tail: Bytes::copy_from_slice(&text.as_bytes()[at + SLOT.len()..]),
+        signed_head,
+    }
+}
+
+impl Payload {
+    /// Delivery `number`'s body, appended to `out`.
+    fn write_body(&self, number: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.head);
+        let _ = write!(DisplayBuf(out), "{number}");
+        out.extend_from_slice(&self.tail);
+    }
+
+    /// Delivery `number`'s body.
+    fn body(&self, number: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + 20 + self.tail.len());
+        self.write_body(number, &mut out);
+        out
+    }
+
+    /// Delivery `number`'s `Sentry-Hook-Signature`: the HMAC over its body.
+    fn signature(&self, number: u64) -> String {
+        let mut mac = self.signed_head.clone();
+        mac.update(number.to_string().as_bytes());
+        mac.update(&self.tail);
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// One delivery the load generator sent: retried, it is sent again as it
+/// was, under the same Request-ID.
+#[derive(Debug, Clone)]
+struct Delivery {
+    request_id: String,
+    /// Which issue ([`Payload`]).
+    payload: usize,
+    /// Its number, spliced into the body.
+    number: u64,
+}
+
+impl Delivery {
+    /// The id medic stores it under, computed by medic's own intake from
+    /// what was sent.
+    fn medic_id(&self, payloads: &[Payload], intake: &SentryVerifier) -> String {
+        let body = payloads[self.payload].body(self.number);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "sentry-hook-resource",
+            axum::http::HeaderValue::from_static("issue"),
+        );
+        if let Ok(id) = axum::http::HeaderValue::from_str(&self.request_id) {
+            headers.insert("request-id", id);
+        }
+        intake.delivery_id(&headers, &body)
+    }
 }
 
 /// A Request-ID in Sentry's form (a uuid), unique per `(round, seq)`.
@@ -570,19 +651,19 @@ fn request_id(round: u64, seq: u64) -> String {
     )
 }
 
-/// The raw request for one delivery.
-fn request(out: &mut Vec<u8>, host: &str, p: &Payload, id: &str) {
+/// The raw request for delivery `number` of `p`, under Request-ID `id`.
+fn request(out: &mut Vec<u8>, host: &str, p: &Payload, number: u64, id: &str) {
     out.clear();
+    let len = p.head.len() + number.to_string().len() + p.tail.len();
     let _ = write!(
         DisplayBuf(out),
         "POST /webhooks/sentry HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
          request-id: {id}\r\nsentry-hook-resource: issue\r\nsentry-hook-timestamp: {ts}\r\n\
          sentry-hook-signature: {sig}\r\ncontent-length: {len}\r\n\r\n",
         ts = medic_tests::now_unix(),
-        sig = p.signature,
-        len = p.body.len()
+        sig = p.signature(number),
     );
-    out.extend_from_slice(&p.body);
+    p.write_body(number, out);
 }
 
 /// A tiny deterministic generator (xorshift64*), so the bench needs no
@@ -624,11 +705,12 @@ struct Seen {
     redelivery_202: u64,
     other_status: u64,
     transport_errors: u64,
-    /// Ids of new deliveries whose answer was lost in transport: medic may
-    /// or may not hold them.
-    unknown_ids: Vec<String>,
-    /// Ids answered 2xx as new (what medic must hold, exactly once each).
-    acked_ids: Vec<String>,
+    /// New deliveries whose answer was lost in transport: medic may or
+    /// may not hold them.
+    unknown: Vec<Delivery>,
+    /// New deliveries answered 2xx (what medic must hold, exactly once
+    /// each).
+    acked: Vec<Delivery>,
     sample: Option<String>,
 }
 
@@ -644,8 +726,8 @@ impl Seen {
         self.redelivery_202 += s.redelivery_202;
         self.other_status += s.other_status;
         self.transport_errors += s.transport_errors;
-        self.unknown_ids.extend(s.unknown_ids);
-        self.acked_ids.extend(s.acked_ids);
+        self.unknown.extend(s.unknown);
+        self.acked.extend(s.acked);
         if self.sample.is_none() {
             self.sample = s.sample;
         }
@@ -658,7 +740,8 @@ struct Ingest {
     redeliver: f64,
     payloads: Arc<Vec<Payload>>,
     round: u64,
-    /// Numbers new deliveries across phases, so no Request-ID repeats.
+    /// Numbers new deliveries across phases, so no Request-ID or body
+    /// repeats.
     seq: Arc<AtomicU64>,
 }
 
@@ -672,8 +755,8 @@ async fn ingest_worker(load: Arc<Ingest>, id: usize, deadline: Instant, measured
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) << 17) ^ load.round);
     let host = load.addr.to_string();
-    // What this worker sent and saw answered: (Request-ID, payload index).
-    let mut sent: Vec<(String, usize)> = Vec::new();
+    // What this worker sent and saw answered.
+    let mut sent: Vec<Delivery> = Vec::new();
     let mut conn: Option<TcpStream> = None;
     let mut req = Vec::with_capacity(4096);
     let mut buf = Vec::with_capacity(4096);
@@ -689,16 +772,23 @@ async fn ingest_worker(load: Arc<Ingest>, id: usize, deadline: Instant, measured
             }
         }
         let redelivery = !sent.is_empty() && rng.chance(load.redeliver);
-        let (rid, index) = if redelivery {
+        let delivery = if redelivery {
             sent[(rng.next_u64() % sent.len() as u64) as usize].clone()
         } else {
             let n = load.seq.fetch_add(1, Ordering::Relaxed);
-            (
-                request_id(load.round, n),
-                (n % load.payloads.len() as u64) as usize,
-            )
+            Delivery {
+                request_id: request_id(load.round, n),
+                payload: (n % load.payloads.len() as u64) as usize,
+                number: n,
+            }
         };
-        request(&mut req, &host, &load.payloads[index], &rid);
+        request(
+            &mut req,
+            &host,
+            &load.payloads[delivery.payload],
+            delivery.number,
+            &delivery.request_id,
+        );
         let stream = conn.as_mut().expect("connected above");
         let started = Instant::now();
         let answer = exchange(stream, &req, &mut buf).await;
@@ -731,8 +821,8 @@ async fn ingest_worker(load: Arc<Ingest>, id: usize, deadline: Instant, measured
                     }
                 }
                 if !redelivery && (a.status == 200 || a.status == 202) {
-                    seen.acked_ids.push(rid.clone());
-                    sent.push((rid, index));
+                    seen.acked.push(delivery.clone());
+                    sent.push(delivery);
                 }
                 if a.close {
                     conn = None;
@@ -741,7 +831,7 @@ async fn ingest_worker(load: Arc<Ingest>, id: usize, deadline: Instant, measured
             Err(_) => {
                 seen.transport_errors += 1;
                 if !redelivery {
-                    seen.unknown_ids.push(rid);
+                    seen.unknown.push(delivery);
                 }
                 conn = None;
             }
@@ -832,7 +922,12 @@ async fn sqlite(db: &Path) -> anyhow::Result<sqlx::SqlitePool> {
         .await?)
 }
 
-async fn stored(db: &Path, addr: SocketAddr, seen: &Seen) -> anyhow::Result<Stored> {
+async fn stored(
+    db: &Path,
+    addr: SocketAddr,
+    seen: &Seen,
+    payloads: &[Payload],
+) -> anyhow::Result<Stored> {
     let pool = sqlite(db).await?;
     let ids: sqlx::Result<Vec<(String,)>> =
         sqlx::query_as("SELECT delivery_id FROM deliveries WHERE source = 'sentry'")
@@ -844,8 +939,14 @@ async fn stored(db: &Path, addr: SocketAddr, seen: &Seen) -> anyhow::Result<Stor
     pool.close().await;
     let ids = ids?;
     let held: HashSet<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
-    let acked: HashSet<&str> = seen.acked_ids.iter().map(String::as_str).collect();
-    let unknown: HashSet<&str> = seen.unknown_ids.iter().map(String::as_str).collect();
+    // The ids medic computed, by medic's own intake.
+    let intake = SentryVerifier::new(CLIENT_SECRET);
+    let medic_ids = |ds: &[Delivery]| -> HashSet<String> {
+        ds.iter().map(|d| d.medic_id(payloads, &intake)).collect()
+    };
+    let (acked, unknown) = (medic_ids(&seen.acked), medic_ids(&seen.unknown));
+    let acked: HashSet<&str> = acked.iter().map(String::as_str).collect();
+    let unknown: HashSet<&str> = unknown.iter().map(String::as_str).collect();
     let metrics = get_text(addr, "/metrics").await.unwrap_or_default();
     let metric = |outcome: &str| {
         metric_sum_u64(
@@ -1124,7 +1225,7 @@ async fn ingest_round(
     measured.latencies_us.clear();
     medic_all.absorb(measured);
     let db = dir.join("medic.db");
-    let stored = stored(&db, medic.addr, &medic_all).await?;
+    let stored = stored(&db, medic.addr, &medic_all, &payloads).await?;
     let db = MedicDb::Sqlite(db);
     let backlog_at_end = backlog(&db).await?;
     eprintln!("[ingest {n}] waiting for medic's background work …");
@@ -1227,7 +1328,7 @@ fn ingest_report(n: usize, opts: &Opts, cores: usize, r: &IngestRound) -> String
         a.redelivery_202,
         a.other_status,
         a.transport_errors,
-        a.unknown_ids.len()
+        a.unknown.len()
     ));
     line(format!(
         "medic's database: {} sentry deliveries, {} distinct ids; ids answered 2xx but not stored (lost): {}; stored but never answered 2xx: {}",
@@ -1501,6 +1602,7 @@ async fn storm_on(
                         &mut req,
                         &hosts[r],
                         &payloads[i],
+                        1,
                         &request_id(1000 + n as u64, i as u64),
                     );
                     sent_at.lock().unwrap()[i] = Some(Instant::now());
@@ -1894,6 +1996,42 @@ mod tests {
             (3, Some("postgres://h/db"))
         );
         assert_eq!(parse(&["--scenario", "storm"]).unwrap().replicas, 1);
+    }
+
+    #[test]
+    fn each_delivery_is_its_own_signed_body_and_medic_id() {
+        let payloads: Vec<Payload> = (0..2).map(payload).collect();
+        let intake = SentryVerifier::new(CLIENT_SECRET);
+        let mut ids = HashSet::new();
+        for (p, number) in [(0, 1), (0, 2), (1, 1), (1, 12345)] {
+            let body = payloads[p].body(number);
+            // Signed as Sentry signs (an independent implementation), and
+            // still the fixture with the number as its user count.
+            assert_eq!(
+                payloads[p].signature(number),
+                medic_tests::signing::sentry_signature(CLIENT_SECRET, &body)
+            );
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["data"]["issue"]["userCount"], number);
+            let mut req = Vec::new();
+            request(&mut req, "h", &payloads[p], number, "rid");
+            assert!(req.ends_with(&body));
+            let d = Delivery {
+                request_id: request_id(0, number),
+                payload: p,
+                number,
+            };
+            assert!(ids.insert(d.medic_id(&payloads, &intake)));
+            // A retry under another Request-ID is the same delivery.
+            let retried = Delivery {
+                request_id: request_id(9, number),
+                ..d.clone()
+            };
+            assert_eq!(
+                retried.medic_id(&payloads, &intake),
+                d.medic_id(&payloads, &intake)
+            );
+        }
     }
 
     #[test]
