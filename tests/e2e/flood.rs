@@ -114,7 +114,9 @@ async fn slow_bodies_from_1500_connections_leave_slash_commands_answered_in_time
         );
         let started = Instant::now();
         let answer = tokio::time::timeout(SLACK_DEADLINE, async {
-            let response = post_slash(&http, port, body).await.expect("answered");
+            let response = post_slash(&http, port, body).await.unwrap_or_else(|error| {
+                panic!("slash command {i}: {error:?}; medic's peak: {peak}")
+            });
             ephemeral_text(response).await
         })
         .await

@@ -49,9 +49,11 @@ impl Cut {
                 StatusCode::REQUEST_TIMEOUT,
                 "The request body did not arrive in time.\n",
             ),
+            // Word for word what the router's own body limit answers (axum's
+            // rejection), so a client sees one answer wherever it is cut.
             Cut::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "The request body is larger than medic accepts.\n",
+                "Failed to buffer the request body: length limit exceeded",
             ),
             Cut::Unreadable => (
                 StatusCode::BAD_REQUEST,
