@@ -11,8 +11,8 @@
 //!   ([`IDLE_TIMEOUT`]);
 //! - a request's body must arrive within `[server] request_timeout` of its
 //!   headers and be at most [`super::MAX_BODY`] ([`read`]);
-//! - at most `[server] max_connections` are open at once; past that the
-//!   one waiting longest on its client is closed ([`slots`]).
+//! - at most `[server] max_connections` are open at once; past that one
+//!   that waits on its client is closed for the newcomer ([`slots`]).
 //!
 //! On shutdown it stops accepting, lets requests in progress finish, then
 //! closes idle keep-alive connections.
@@ -283,6 +283,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.activity.started.fetch_add(1, Ordering::Release);
+        self.slot.spoke();
         let finish = Finish(Arc::clone(&self.activity));
         let inner = self.inner.clone();
         let slot = self.slot.clone();

@@ -2,19 +2,25 @@
 //!
 //! Every open connection holds a file descriptor and some memory, so medic
 //! keeps at most `[server] max_connections` of them. When a new one
-//! arrives and every slot is taken, the connection that has waited on its
-//! client the longest — idle since its last answer, or still sending its
-//! headers or body — is closed to make room, and the newcomer is served.
-//! Only when every slot is running a request (medic's own work, never cut)
-//! is the newcomer closed instead.
+//! arrives and every slot is taken, a connection that waits on its client
+//! is closed to make room and the newcomer is served: first the one that
+//! has waited longest among those that have sent a request (idle since its
+//! answer, or still short of its body), then, only if there are none, the
+//! oldest of those that have sent nothing yet. Only when every slot is
+//! running a request (medic's own work, never cut) is the newcomer closed
+//! instead.
 //!
-//! Why evict the longest-waiting rather than refuse the newest: a flood of
-//! slow clients that got in first would otherwise hold every slot until
-//! their request deadline, and a signed Slack command arriving meanwhile
-//! would be refused — Slack gives up after 3 s. A real client sends its
-//! request at once and is running within milliseconds; the clients that
-//! wait longest are the ones trickling bytes, or idle keep-alive
-//! connections, which their owners reopen.
+//! Why evict rather than refuse the newest: a flood of slow clients that
+//! got in first would otherwise hold every slot until their request
+//! deadline, and a signed Slack command arriving meanwhile would be
+//! refused — Slack gives up after 3 s. A real client sends its request as
+//! soon as it has connected and is running within milliseconds; the
+//! connections that wait longest after their headers are the ones
+//! trickling a body, or idle keep-alive connections, which their owners
+//! reopen. A connection that has sent nothing yet is spared while there
+//! are such others: under a flood of new connections it may be Slack's,
+//! a moment away from sending its command. One that never sends is closed
+//! by the idle timeout anyway.
 //!
 //! There is no cap per peer address on purpose: behind a load balancer or
 //! a proxy every peer is the balancer, so such a cap would be a smaller
@@ -22,7 +28,7 @@
 //! belong where the client's address is known (the balancer, a firewall).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -57,6 +63,8 @@ pub(super) struct Conn {
     state: AtomicU8,
     /// When it last began waiting on its client, on [`Slots`]' clock.
     waiting_since: AtomicU64,
+    /// Whether it has begun a request yet.
+    spoke: AtomicBool,
     evict: Notify,
 }
 
@@ -119,6 +127,7 @@ impl Slots {
         let conn = Arc::new(Conn {
             state: AtomicU8::new(WAITING),
             waiting_since: AtomicU64::new(now),
+            spoke: AtomicBool::new(false),
             evict: Notify::new(),
         });
         open.insert(id, Arc::clone(&conn));
@@ -145,14 +154,20 @@ impl Slots {
     }
 }
 
-/// Evicts the waiting connection with the oldest `waiting_since`; `None`
-/// when every connection is running a request.
+/// Evicts the waiting connection with the oldest `waiting_since`, among
+/// those that have begun a request if any have; `None` when every
+/// connection is running a request.
 fn evict_longest_waiting(open: &mut HashMap<u64, Arc<Conn>>) -> Option<()> {
     loop {
         let (&id, conn) = open
             .iter()
             .filter(|(_, c)| c.state.load(Ordering::Acquire) == WAITING)
-            .min_by_key(|(_, c)| c.waiting_since.load(Ordering::Relaxed))?;
+            .min_by_key(|(_, c)| {
+                (
+                    !c.spoke.load(Ordering::Relaxed),
+                    c.waiting_since.load(Ordering::Relaxed),
+                )
+            })?;
         // It may have started running since it was looked at: then look
         // again rather than cut a request medic is answering.
         if conn
@@ -206,6 +221,11 @@ pub(super) struct SlotRef {
 }
 
 impl SlotRef {
+    /// The connection has begun a request: its headers have arrived.
+    pub(super) fn spoke(&self) {
+        self.conn.spoke.store(true, Ordering::Relaxed);
+    }
+
     /// The request's body has arrived and medic starts answering it: from
     /// now until [`Running`] is dropped the connection is not evicted.
     /// `None` when it was evicted already (its task is closing it).
@@ -257,6 +277,9 @@ mod tests {
         let (oldest, _) = admitted(&slots);
         let (served, _) = admitted(&slots);
         let (third, _) = admitted(&slots);
+        for slot in [&oldest, &served, &third] {
+            slot.handle().spoke();
+        }
         // The oldest connection was served a request after the others
         // arrived: the one accepted second has now waited longest.
         drop(oldest.handle().run().unwrap());
@@ -306,6 +329,22 @@ mod tests {
         drop(closing.pop());
         room.await;
         drop(current);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_has_sent_nothing_yet_goes_after_those_that_have() {
+        let slots = Slots::new(2);
+        let (silent, _) = admitted(&slots);
+        let (trickling, _) = admitted(&slots);
+        trickling.handle().spoke();
+        let (newcomer, evicted) = admitted(&slots);
+        assert!(evicted);
+        trickling.evicted().await;
+        // Now only connections that have sent nothing: the oldest goes.
+        let (_latest, evicted) = admitted(&slots);
+        assert!(evicted);
+        silent.evicted().await;
+        drop(newcomer);
     }
 
     #[test]
