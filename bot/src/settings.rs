@@ -63,8 +63,8 @@ pub struct ServerSettings {
     /// How long shutdown waits for running diagnostics and pending chat
     /// messages before exiting anyway (default 30 s).
     pub shutdown_grace: Duration,
-    /// HTTP connections open at once (default 512); at the cap the one
-    /// waiting longest on its client is closed to make room. Kept well
+    /// HTTP connections open at once (default 512); at the cap one that
+    /// waits on its client is closed to make room (`http::serve`). Kept well
     /// under the process's file-descriptor limit, which medic's database,
     /// Redis and chat connections share.
     pub max_connections: usize,
