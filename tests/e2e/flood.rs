@@ -5,7 +5,8 @@
 //! and then trickle their bodies a byte at a time — each reopened as soon
 //! as medic closes it, as an attacker keeps a flood up. Meanwhile Slack
 //! sends 15 signed slash commands: each must be answered 200 within
-//! Slack's own 3 s, and medic's descriptors and memory stay bounded.
+//! Slack's own 3 s, also one sent two seconds after its connection opened,
+//! and medic's descriptors and memory stay bounded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
 use medic_tests::services::dead_port;
-use medic_tests::signing::{post_slash, slash_form};
+use medic_tests::signing::{post_slash, slack_signature, slash_form};
 use medic_tests::wait::eventually;
 use medic_tests::{BOT_TOKEN, SIGNING_SECRET, dead_redis_target, ephemeral_text};
 use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit, setrlimit};
@@ -92,6 +93,21 @@ async fn slow_bodies_from_1500_connections_leave_slash_commands_answered_in_time
     )
     .await;
 
+    // A Slack connection that sends its command two seconds after it has
+    // opened (a busy sender, a slow network), while the commands below
+    // go in: the flood's new connections must not push it out first.
+    let late = tokio::spawn(late_speaker(
+        port,
+        slash_form(
+            "/diag",
+            "cache",
+            CHANNEL,
+            "U0LATE",
+            "oncall",
+            &slack.response_url("late"),
+        ),
+    ));
+
     let mut slowest = Duration::ZERO;
     // Spread over a few seconds of the flood, not sent in one burst.
     let mut pace = tokio::time::interval(Duration::from_millis(200));
@@ -134,6 +150,11 @@ async fn slow_bodies_from_1500_connections_leave_slash_commands_answered_in_time
             started.elapsed()
         );
     }
+    let late = late.await.unwrap();
+    assert!(
+        late.starts_with("HTTP/1.1 200 OK"),
+        "the command sent two seconds after connecting: {late:?}; medic's peak: {peak}"
+    );
     let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
@@ -222,6 +243,29 @@ async fn slow_client(port: u16) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Opens a connection, sends the signed slash command `body` on it two
+/// seconds later, and returns what medic answered within Slack's deadline
+/// after that (empty if it closed the connection instead).
+async fn late_speaker(port: u16, body: String) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // The client's own delay, not a wait for anything.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ts = medic_tests::now_unix();
+    let signature = slack_signature(SIGNING_SECRET, ts, body.as_bytes());
+    let request = format!(
+        "POST /slack/commands HTTP/1.1\r\nHost: medic\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         X-Slack-Request-Timestamp: {ts}\r\nX-Slack-Signature: {signature}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // A refused write shows as an empty answer below.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(SLACK_DEADLINE, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Makes sure this test process may open `needed` descriptors, raising its
