@@ -54,8 +54,7 @@ impl App {
     ) -> anyhow::Result<App> {
         // Whatever this medic posts or logs, its own secrets are masked.
         medic_commands::redact::configure(&settings.secrets());
-        let listener = TcpListener::bind(settings.server.bind)
-            .await
+        let listener = crate::http::listen(settings.server.bind)
             .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?;
         let store = Store::connect(&settings.database.url).await?;
         let metrics = Arc::new(Metrics::new());
@@ -230,7 +229,18 @@ impl App {
             }
         };
 
-        crate::http::serve(listener, crate::http::router(state.clone()), shutdown).await;
+        let limits = crate::http::Limits {
+            max_connections: state.settings.server.max_connections,
+            request_timeout: state.settings.server.request_timeout,
+        };
+        crate::http::serve(
+            listener,
+            crate::http::router(state.clone()),
+            limits,
+            state.metrics.clone(),
+            shutdown,
+        )
+        .await;
         stopping.cancel();
         // Closing the shard waits up to 5 s for Discord (serenity); the
         // lease is released after it.

@@ -65,6 +65,24 @@ pub struct ServerSettings {
     /// How long shutdown waits for running diagnostics and pending chat
     /// messages before exiting anyway (default 30 s).
     pub shutdown_grace: Duration,
+    /// HTTP connections open at once (default 512); at the cap one that
+    /// waits on its client is closed to make room (`http::serve`). Kept well
+    /// under the process's file-descriptor limit, which medic's database,
+    /// Redis and chat connections share.
+    pub max_connections: usize,
+    /// How long a request's body may take to arrive once its headers have
+    /// (default 10 s); a slower one is answered 408 and closed.
+    pub request_timeout: Duration,
+}
+
+impl ServerSettings {
+    /// The default `max_connections`: half of the common 1,024
+    /// file-descriptor soft limit, leaving the rest to medic's other
+    /// connections and files.
+    pub const MAX_CONNECTIONS: usize = 512;
+    /// The default `request_timeout`: far longer than any platform takes
+    /// to send a body of at most 1 MiB.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 /// `[database]`.
@@ -635,6 +653,8 @@ impl Reader {
         struct Raw {
             bind: Option<String>,
             shutdown_grace: Option<String>,
+            max_connections: Option<i64>,
+            request_timeout: Option<String>,
         }
         let raw: Raw = match value {
             None => Raw::default(),
@@ -655,9 +675,34 @@ impl Reader {
             None => Some(Duration::from_secs(30)),
             Some(t) => self.ok_or("server.shutdown_grace", medic_commands::duration::parse(&t)),
         };
+        let max_connections = match raw.max_connections {
+            None => Some(ServerSettings::MAX_CONNECTIONS),
+            Some(n) => self.ok_or(
+                "server.max_connections",
+                usize::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| format!("{n} is not a number of connections from 1 to 1000000")),
+            ),
+        };
+        let request_timeout = match raw.request_timeout {
+            None => Some(ServerSettings::REQUEST_TIMEOUT),
+            Some(t) => self.ok_or(
+                "server.request_timeout",
+                medic_commands::duration::parse(&t).and_then(|d| {
+                    if d < Duration::from_secs(1) {
+                        Err("must be at least 1s".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                }),
+            ),
+        };
         Some(ServerSettings {
             bind: bind?,
             shutdown_grace: shutdown_grace?,
+            max_connections: max_connections?,
+            request_timeout: request_timeout?,
         })
     }
 

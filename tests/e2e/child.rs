@@ -88,6 +88,11 @@ impl Process {
         }
     }
 
+    /// Its process id, for `/proc` and resource limits.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("medic is running").id()
+    }
+
     /// What it logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -17,6 +17,7 @@ mod discord;
 mod discord_buttons;
 mod discord_gateway;
 mod discord_incidents;
+mod flood;
 mod incident_commands;
 mod incident_response;
 mod incidents;

@@ -6,7 +6,7 @@ pub mod intakes;
 mod serve;
 pub mod webhooks;
 
-pub use serve::serve;
+pub use serve::{Limits, listen, serve};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +23,9 @@ use crate::chat::{discord, slack};
 use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
 
-/// Bodies larger than this are refused with 413 before they are read in
-/// full: no platform sends more, and a flood of huge bodies must not
+/// Bodies larger than this are refused with 413, before a byte is read
+/// when `Content-Length` says so ([`serve`]), else once this much has
+/// arrived: no platform sends more, and a flood of huge bodies must not
 /// exhaust memory.
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -42,6 +43,16 @@ const ROUTES: [&str; 10] = [
     "/webhooks/pagerduty",
     "/webhooks/alertmanager",
 ];
+
+/// The `route` label for a request to `path`, for requests answered
+/// before they reach the router (a body too slow or too large).
+fn route_label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("unmatched")
+}
 
 /// Every route medic serves.
 pub fn router(state: AppState) -> Router {
@@ -117,8 +128,7 @@ where
         let route = req
             .extensions()
             .get::<MatchedPath>()
-            .and_then(|p| ROUTES.iter().find(|r| **r == p.as_str()).copied())
-            .unwrap_or("unmatched");
+            .map_or("unmatched", |p| route_label(p.as_str()));
         CountedFuture {
             inner: self.inner.call(req),
             route,

@@ -2,79 +2,152 @@
 //! axum router ([`super::router`]), with the limits a public endpoint needs.
 //!
 //! `axum::serve` has no header-read timeout (a client that opens
-//! connections and never finishes its headers would hold them forever) and
-//! sniffs every connection for HTTP/2, which no platform webhook uses. This
-//! loop serves HTTP/1.1 only, closes connections that start no request for
-//! a while, and on shutdown stops accepting, lets requests in progress
-//! finish, then closes idle keep-alive connections.
+//! connections and never finishes its headers would hold them forever),
+//! no body deadline and no cap on connections, and sniffs every connection
+//! for HTTP/2, which no platform webhook uses. This loop serves HTTP/1.1
+//! only and bounds what any client can hold:
+//!
+//! - a connection that starts no request for a while is closed
+//!   ([`IDLE_TIMEOUT`]);
+//! - a request's body must arrive within `[server] request_timeout` of its
+//!   headers and be at most [`super::MAX_BODY`] ([`read`]);
+//! - at most `[server] max_connections` are open at once; past that one
+//!   that waits on its client is closed for the newcomer ([`slots`]).
+//!
+//! On shutdown it stops accepting, lets requests in progress finish, then
+//! closes idle keep-alive connections.
 
-use std::error::Error as StdError;
+mod read;
+mod slots;
+
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body, Incoming};
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use axum::Router;
-use hyper_util::service::TowerToHyperService;
+use self::read::{BodyLimits, Cut};
+use self::slots::{Admission, SlotRef, Slots};
+use crate::telemetry::metrics::{Metrics, Shed};
 
 /// How long a connection may go without starting a request. A client that
 /// never finishes its headers (slowloris), or a keep-alive connection left
 /// idle, is closed between one and two of these after its last request
-/// began; a request in progress keeps its connection open however long it
-/// takes.
+/// began; a request being answered keeps its connection open however long
+/// it takes.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long requests in progress get to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often, at most, hitting the connection cap is logged: under a flood
+/// it happens on every accept.
+const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// How many new connections the kernel holds for medic to accept. A
+/// burst larger than this has its handshakes dropped, and their clients
+/// (Slack among them) retry only a second later; the kernel caps it at
+/// `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with room for a burst of new connections
+/// ([`BACKLOG`]; `TcpListener::bind` leaves 1,024).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart can listen again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// What clients may hold of the server: `[server] max_connections` and
+/// `request_timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// How long a request's body may take to arrive after its headers.
+    pub request_timeout: Duration,
+}
+
+/// Everything [`serve_with`] bounds; tests shorten the times.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    max_connections: usize,
+    idle: Duration,
+    body: BodyLimits,
+}
+
 /// Serves `router` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let config = Config {
+        max_connections: limits.max_connections,
+        idle: IDLE_TIMEOUT,
+        body: BodyLimits {
+            deadline: limits.request_timeout,
+            max: super::MAX_BODY,
+        },
+    };
     serve_with(
         listener,
         TowerToHyperService::new(router),
+        config,
+        metrics,
         shutdown,
-        IDLE_TIMEOUT,
     )
     .await;
 }
 
-/// [`serve`] for any service, with the idle timeout given (tests shorten
-/// it).
-async fn serve_with<S, B>(
+/// [`serve`] for any service taking whole bodies.
+async fn serve_with<S>(
     listener: TcpListener,
     service: S,
+    config: Config,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    idle: Duration,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     let mut builder = http1::Builder::new();
     builder.keep_alive(true);
     let graceful = GracefulShutdown::new();
+    let slots = Slots::new(config.max_connections);
+    let mut cap_logged: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = async {
+                slots.room().await;
+                listener.accept().await
+            } => match accepted {
                 Ok((stream, _peer)) => stream,
                 Err(error) => {
                     // Out of file descriptors and the like: say so and
@@ -86,14 +159,33 @@ async fn serve_with<S, B>(
             },
             () = &mut shutdown => break,
         };
+        let slot = match slots.admit() {
+            Admission::Admitted { slot, evicted } => {
+                if evicted {
+                    metrics.http_connection_shed(Shed::Evicted);
+                    log_at_cap(&mut cap_logged, config.max_connections);
+                }
+                slot
+            }
+            Admission::Full => {
+                // Dropping the stream closes it.
+                metrics.http_connection_shed(Shed::Refused);
+                log_at_cap(&mut cap_logged, config.max_connections);
+                continue;
+            }
+        };
         // Answers are one small write; do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         let watched = Watched {
             inner: service.clone(),
             activity: Arc::clone(&activity),
+            slot: slot.handle(),
+            body: config.body,
+            metrics: Arc::clone(&metrics),
         };
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), watched));
+        let idle = config.idle;
         tokio::spawn(async move {
             tokio::select! {
                 // A client that goes away mid-request is its own business.
@@ -102,7 +194,11 @@ async fn serve_with<S, B>(
                     // Dropping the connection closes its socket.
                     tracing::debug!("Closed a connection that started no request in {idle:?}.");
                 }
+                () = slot.evicted() => {
+                    tracing::debug!("Closed a connection waiting on its client to make room for a new one.");
+                }
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -112,6 +208,22 @@ async fn serve_with<S, B>(
     {
         tracing::warn!("Some HTTP requests were still in progress after the drain timeout.");
     }
+}
+
+/// Says that medic is at its connection cap, at most once every
+/// [`CAP_LOG_EVERY`]: the on-call engineer learns of a flood, the log does
+/// not drown in it.
+fn log_at_cap(last: &mut Option<Instant>, max: usize) {
+    let now = Instant::now();
+    if last.is_some_and(|at| now.duration_since(at) < CAP_LOG_EVERY) {
+        return;
+    }
+    *last = Some(now);
+    tracing::warn!(
+        max_connections = max,
+        "At the connection limit: closing the connections that wait longest on their clients \
+         (see medic_http_connections_shed_total)."
+    );
 }
 
 /// What one connection's requests have done, for its watchdog.
@@ -145,46 +257,65 @@ impl Activity {
     }
 }
 
-/// A connection's service, counting the requests it starts and finishes.
+/// A connection's service: reads each request's body within its limits,
+/// then hands the whole request on, counting the requests it starts and
+/// finishes and marking the connection running while medic answers.
 #[derive(Clone)]
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    slot: SlotRef,
+    body: BodyLimits,
+    metrics: Arc<Metrics>,
 }
 
-impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for Watched<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Tracked<S::Future>;
+impl<S> Service<Request<Incoming>> for Watched<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.activity.started.fetch_add(1, Ordering::Release);
-        Tracked {
-            inner: self.inner.call(req),
-            _finish: Finish(Arc::clone(&self.activity)),
-        }
+        self.slot.spoke();
+        let finish = Finish(Arc::clone(&self.activity));
+        let inner = self.inner.clone();
+        let slot = self.slot.clone();
+        let limits = self.body;
+        let metrics = Arc::clone(&self.metrics);
+        Box::pin(async move {
+            let _finish = finish;
+            let (parts, body) = req.into_parts();
+            let read = read::read_body(body, limits).await;
+            // Not running once evicted: the connection is being closed.
+            let running = slot.run();
+            let cut = match (read, &running) {
+                (Ok(bytes), Some(_)) => {
+                    return inner
+                        .call(Request::from_parts(parts, Body::from(bytes)))
+                        .await;
+                }
+                (Err(cut), _) => cut,
+                (Ok(_), None) => Cut::Evicted,
+            };
+            let response = cut.response();
+            metrics.http_request(
+                super::route_label(parts.uri.path()),
+                response.status().as_u16(),
+            );
+            Ok(response)
+        })
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A request's answer; counted finished when it completes or is
-    /// dropped.
-    struct Tracked<F> {
-        #[pin]
-        inner: F,
-        _finish: Finish,
-    }
-}
-
-impl<F: Future> Future for Tracked<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.project().inner.poll(cx)
-    }
-}
-
-/// Counts its request finished when dropped.
+/// Counts its request finished when dropped: answered, cut, or abandoned
+/// with its connection.
 struct Finish(Arc<Activity>);
 
 impl Drop for Finish {
@@ -192,132 +323,5 @@ impl Drop for Finish {
         self.0.finished.fetch_add(1, Ordering::Release);
     }
 }
-
 #[cfg(test)]
-mod tests {
-    use std::convert::Infallible;
-    use std::net::SocketAddr;
-
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
-    use tokio::sync::oneshot;
-
-    use super::*;
-
-    const IDLE: Duration = Duration::from_millis(200);
-
-    /// Longer than any close the watchdog owes: two idle periods and slack
-    /// for a loaded machine. A bound on waiting, not a timing assertion.
-    const PATIENCE: Duration = Duration::from_secs(5);
-
-    /// A server on a free loopback port whose handler answers `ok`, after
-    /// `delay` when the path is `/slow`.
-    async fn start(delay: Duration) -> (SocketAddr, oneshot::Sender<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-            if req.uri().path() == "/slow" {
-                tokio::time::sleep(delay).await;
-            }
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        });
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve_with(
-            listener,
-            service,
-            async move {
-                let _ = stopped.await;
-            },
-            IDLE,
-        ));
-        (addr, stop)
-    }
-
-    /// Sends `GET path` on `stream` and checks that it is answered 200.
-    async fn get_ok(stream: &mut TcpStream, path: &str) {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: medic\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let response = read_response(stream).await;
-        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-    }
-
-    /// Reads one whole response (this server's bodies are `ok`).
-    async fn read_response(stream: &mut TcpStream) -> String {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !got.ends_with(b"\r\n\r\nok") {
-            let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
-                .await
-                .expect("an answer in time")
-                .unwrap();
-            assert!(
-                n > 0,
-                "closed before answering: {:?}",
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8(got).unwrap()
-    }
-
-    /// Waits for the server to close the connection; fails if it answers
-    /// anything or keeps it open.
-    async fn expect_closed(stream: &mut TcpStream) {
-        let mut buf = [0u8; 1024];
-        let read = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
-            .await
-            .expect("the server closes the connection");
-        match read {
-            Ok(0) => {}
-            // A reset is a close too.
-            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
-            other => panic!("expected the connection closed, got {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_client_that_never_finishes_its_headers_is_cut_off() {
-        let (addr, _stop) = start(Duration::ZERO).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"POST /slack/commands HTTP/1.1\r\nHost: me")
-            .await
-            .unwrap();
-        expect_closed(&mut stream).await;
-    }
-
-    #[tokio::test]
-    async fn a_silent_connection_is_cut_off() {
-        let (addr, _stop) = start(Duration::ZERO).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        expect_closed(&mut stream).await;
-    }
-
-    #[tokio::test]
-    async fn a_keep_alive_connection_is_answered_then_closed_when_idle() {
-        let (addr, _stop) = start(Duration::ZERO).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        get_ok(&mut stream, "/").await;
-        expect_closed(&mut stream).await;
-    }
-
-    #[tokio::test]
-    async fn a_busy_keep_alive_connection_stays_open() {
-        let (addr, _stop) = start(Duration::ZERO).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        // Six idle periods' worth of requests, one every half period.
-        for _ in 0..12 {
-            get_ok(&mut stream, "/").await;
-            tokio::time::sleep(IDLE / 2).await;
-        }
-    }
-
-    #[tokio::test]
-    async fn a_slow_answer_is_not_cut_off() {
-        let (addr, _stop) = start(IDLE * 4).await;
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        get_ok(&mut stream, "/slow").await;
-    }
-}
+mod tests;

@@ -12,12 +12,30 @@ fn keys(problems: &[Problem]) -> Vec<&str> {
 fn nothing_configured_gives_zero_setup_defaults() {
     let s = load("").unwrap().settings;
     assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.server.max_connections, 512);
+    assert_eq!(s.server.request_timeout, Duration::from_secs(10));
     assert_eq!(s.database.url.expose(), "sqlite://medic.db");
     assert!(s.slack.is_none());
     assert!(s.default_targets);
     assert_eq!(s.targets["redis"].location(), "127.0.0.1:6379");
     assert_eq!(s.targets["host"].location(), "this machine");
     assert_eq!(s.targets["postgres"].location(), "127.0.0.1:5432");
+}
+
+#[test]
+fn server_limits_are_read_and_nonsense_is_named() {
+    let s = load("[server]\nmax_connections = 200\nrequest_timeout = \"5s\"\n")
+        .unwrap()
+        .settings;
+    assert_eq!(s.server.max_connections, 200);
+    assert_eq!(s.server.request_timeout, Duration::from_secs(5));
+    let problems =
+        load("[server]\nmax_connections = 0\nrequest_timeout = \"100ms\"\n").unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        vec!["server.max_connections", "server.request_timeout"],
+        "{problems:#?}"
+    );
 }
 
 #[test]

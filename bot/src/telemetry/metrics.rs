@@ -134,11 +134,38 @@ impl RequestKind {
     }
 }
 
+/// Why the HTTP server closed a connection it had not finished with
+/// (`medic_http_connections_shed_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shed {
+    /// At the connection cap: an open connection that waited longest on
+    /// its client was closed to make room for a new one.
+    Evicted,
+    /// At the connection cap with every connection running a request: the
+    /// new one was closed at once.
+    Refused,
+}
+
+impl Shed {
+    fn as_str(self) -> &'static str {
+        match self {
+            Shed::Evicted => "evicted",
+            Shed::Refused => "refused",
+        }
+    }
+}
+
 /// Labels of `medic_chat_refused_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusedLabels {
     platform: &'static str,
     kind: &'static str,
+}
+
+/// Labels of `medic_http_connections_shed_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShedLabels {
+    reason: &'static str,
 }
 
 /// The platforms, in the order of [`platform_index`].
@@ -157,6 +184,7 @@ fn platform_index(platform: Platform) -> usize {
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
+    connections_shed: Family<ShedLabels, Counter>,
     /// `command_acks`' series resolved once, by platform and outcome: an
     /// ack is then one atomic add, not a locked map lookup.
     ack_counters: [[Counter; AckOutcome::ALL.len()]; PLATFORMS.len()],
@@ -210,6 +238,18 @@ impl Metrics {
             "HTTP requests by route and status",
             http_requests.clone(),
         );
+        let connections_shed = Family::<ShedLabels, Counter>::default();
+        registry.register(
+            "http_connections_shed",
+            "HTTP connections closed at the connection cap (server.max_connections): evicted (waited longest on its client, closed to make room) or refused (every connection was running a request)",
+            connections_shed.clone(),
+        );
+        // Shown at 0 from the start, so a rate over them has a series.
+        for why in [Shed::Evicted, Shed::Refused] {
+            drop(connections_shed.get_or_create(&ShedLabels {
+                reason: why.as_str(),
+            }));
+        }
         let command_acks = Family::<AckLabels, Counter>::default();
         registry.register(
             "slash_command_acks",
@@ -312,6 +352,7 @@ impl Metrics {
             jobs_parked,
             retention_deleted,
             http_requests,
+            connections_shed,
             ack_counters,
             ack_seconds,
             diagnostic_seconds,
@@ -331,6 +372,15 @@ impl Metrics {
     pub fn http_request(&self, route: &'static str, status: u16) {
         self.http_requests
             .get_or_create(&HttpLabels { route, status })
+            .inc();
+    }
+
+    /// The HTTP server closed a connection at its cap.
+    pub fn http_connection_shed(&self, why: Shed) {
+        self.connections_shed
+            .get_or_create(&ShedLabels {
+                reason: why.as_str(),
+            })
             .inc();
     }
 
