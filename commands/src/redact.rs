@@ -61,6 +61,8 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     known: Vec<String>,
+    /// Each known secret as it may be posted encoded: see [`posted_forms`].
+    encoded: Vec<Regex>,
 }
 
 impl Redactor {
@@ -69,8 +71,10 @@ impl Redactor {
         Self::default()
     }
 
-    /// Also masks this exact secret wherever it appears (and its
-    /// percent-decoded form, as it appears once a URL is parsed).
+    /// Also masks this exact secret wherever it appears: verbatim, its
+    /// percent-decoded form (as it appears once a URL is parsed), and
+    /// either of them percent-encoded or JSON/`{:?}`-escaped (as a URL or
+    /// an error quoting it shows it).
     pub fn with_secret(mut self, secret: &str) -> Self {
         self.add_secret(secret);
         self
@@ -85,6 +89,7 @@ impl Redactor {
         }
         // Longest first, so a secret that contains another is masked whole.
         self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.encoded = self.known.iter().filter_map(|s| posted_forms(s)).collect();
     }
 
     /// Returns `text` with every secret masked.
@@ -93,6 +98,11 @@ impl Redactor {
         for secret in &self.known {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        for re in &self.encoded {
+            if re.is_match(&out) {
+                out = re.replace_all(&out, regex::NoExpand(MASK)).into_owned();
             }
         }
         for (re, with) in PATTERNS.iter() {
@@ -154,6 +164,44 @@ fn entropy(t: &str) -> f64 {
 /// Masks secret shapes only; for text from places with no known secrets.
 pub fn redact(text: &str) -> String {
     Redactor::new().redact(text)
+}
+
+/// A pattern matching `secret` however it is posted: any of its
+/// characters percent-encoded (either hex case, `+` for a space, as a URL
+/// or a form carries it: reqwest's errors quote the URL), and `"`, `\\`
+/// and `/` escaped with a backslash (a JSON body echoed back, an error
+/// printing its input with `{:?}`). Without it, a query value added
+/// decoded (`sig=a/b` → `a/b`) survived in the URL an error quoted
+/// (`sig=a%2Fb`) (found by fuzzing: redactor). `None` when the pattern is
+/// too big to build; the verbatim forms are still masked.
+fn posted_forms(secret: &str) -> Option<Regex> {
+    fn hex_digit(d: u8) -> String {
+        match d {
+            0..=9 => char::from(b'0' + d).to_string(),
+            _ => {
+                let upper = (b'A' + d - 10) as char;
+                format!("[{upper}{}]", upper.to_ascii_lowercase())
+            }
+        }
+    }
+    let mut pattern = String::new();
+    for c in secret.chars() {
+        let mut buf = [0u8; 4];
+        let literal = c.encode_utf8(&mut buf);
+        let mut forms = vec![regex::escape(literal)];
+        let encoded: String = literal
+            .bytes()
+            .map(|b| format!("%{}{}", hex_digit(b >> 4), hex_digit(b & 0xf)))
+            .collect();
+        forms.push(encoded);
+        match c {
+            ' ' => forms.push(r"\+".into()),
+            '"' | '\\' | '/' => forms.push(regex::escape(&format!("\\{c}"))),
+            _ => {}
+        }
+        pattern.push_str(&format!("(?:{})", forms.join("|")));
+    }
+    Regex::new(&pattern).ok()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -222,6 +270,21 @@ mod tests {
     fn percent_signs_before_multibyte_characters_do_not_panic() {
         let r = Redactor::new().with_secret("pä%éss%");
         assert_eq!(r.redact("x pä%éss% y"), "x •••• y");
+    }
+
+    #[test]
+    fn known_secrets_are_masked_when_a_url_or_an_error_quotes_them_encoded() {
+        let r = Redactor::new().with_secret("a/b+c\"d@e");
+        for posted in [
+            "a%2Fb%2Bc%22d%40e",
+            "a%2fb+c%22d@e",
+            "a/b%2bc\\\"d@e",
+            "a\\/b+c\\\"d@e",
+        ] {
+            let out = r.redact(&format!("GET https://h/?sig={posted} failed"));
+            assert!(!out.contains(posted), "{posted} → {out}");
+            assert!(out.contains(MASK), "{out}");
+        }
     }
 
     #[test]
