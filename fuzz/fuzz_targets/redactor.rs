@@ -54,11 +54,18 @@ fuzz_target!(|case: Case| {
     {
         return;
     }
-    let encoded = percent_encode(s, case.encode, case.lower_hex);
     let (configured, posted) = match case.form {
         Form::Verbatim => (s.clone(), s.clone()),
-        Form::Decoded => (encoded, s.clone()),
-        Form::Encoded => (s.clone(), encoded),
+        // As a URL writes it: a literal `%` is always `%25` there, so the
+        // configured form decodes to exactly `s`.
+        Form::Decoded => (
+            percent_encode(s, case.encode, case.lower_hex, true),
+            s.clone(),
+        ),
+        Form::Encoded => (
+            s.clone(),
+            percent_encode(s, case.encode, case.lower_hex, false),
+        ),
         Form::Json => (s.clone(), unquote(serde_json::to_string(s).unwrap())),
         Form::Debug => {
             let debug = unquote(format!("{s:?}"));
@@ -76,10 +83,10 @@ fuzz_target!(|case: Case| {
     );
 });
 
-fn percent_encode(s: &str, mask: u64, lower: bool) -> String {
+fn percent_encode(s: &str, mask: u64, lower: bool, percent_too: bool) -> String {
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if mask >> (i % 64) & 1 == 1 {
+        if mask >> (i % 64) & 1 == 1 || (percent_too && c == '%') {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
                 if lower {
