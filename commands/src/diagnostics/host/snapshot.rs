@@ -394,7 +394,11 @@ impl Snapshot {
         let secs: u64 = s.body.trim().parse().map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidData, "unreadable stat -c %Y output")
         })?;
-        Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        // Checked: a host can print any number, and one past what a
+        // SystemTime holds panicked in the addition.
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "stat -c %Y out of range"))
     }
 
     /// How the connect to the `index`th planned peer (from 0) ended on the
@@ -680,6 +684,16 @@ mod tests {
         assert_eq!(u.used, 750 * 4096);
         assert_eq!(u.avail, 200 * 4096);
         assert_eq!((u.inodes_used, u.inodes_total), (400, 500));
+    }
+
+    #[test]
+    fn an_absurd_mtime_is_an_error_not_a_crash() {
+        let text =
+            "@@medic-n@@ mtime /run/reboot-required\n18446744073709551615\n@@medic-n@@ end 0 \n";
+        let err = Snapshot::parse(text, "n", Vec::new())
+            .modified("run/reboot-required")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]
