@@ -168,7 +168,7 @@ pub fn redact(text: &str) -> String {
 
 /// A pattern matching `secret` however it is posted: any of its
 /// characters percent-encoded (either hex case, `+` for a space, as a URL
-/// or a form carries it: reqwest's errors quote the URL), and `"`, `\\`
+/// or a form carries it: reqwest's errors quote the URL), and `"`, `\`
 /// and `/` escaped with a backslash (a JSON body echoed back, an error
 /// printing its input with `{:?}`). Without it, a query value added
 /// decoded (`sig=a/b` → `a/b`) survived in the URL an error quoted
