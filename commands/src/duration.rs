@@ -15,18 +15,20 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration like 500ms, 2s, 15m or 1h"))?;
     let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        "d" => Duration::from_secs(n * 86_400),
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" | "min" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(86_400).map(Duration::from_secs),
         _ => {
             return Err(format!(
                 "`{text}` is not a duration like 500ms, 2s, 15m or 1h"
             ));
         }
     };
-    Ok(d)
+    // Found by fuzzing (FUZZING.md): `n * 86_400` overflowed, a panic in a
+    // debug build and a wrapped (short) duration in a release one.
+    d.ok_or_else(|| format!("`{text}` is longer than any duration medic can wait"))
 }
 
 /// Serde helper: `#[serde(deserialize_with = "medic_commands::duration::deserialize")]`.
@@ -60,5 +62,19 @@ mod tests {
     fn rejects_nonsense_with_an_example() {
         assert!(parse("soon").unwrap_err().contains("like 500ms"));
         assert!(parse("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn a_number_too_big_for_its_unit_is_refused_not_wrapped() {
+        assert!(
+            parse("18446744073709551615d")
+                .unwrap_err()
+                .contains("longer than any duration")
+        );
+        assert!(parse("307445734561825861m").is_err());
+        assert_eq!(
+            parse("18446744073709551615s"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
     }
 }

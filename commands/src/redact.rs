@@ -61,24 +61,27 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 /// passwords in its URLs), masked by every redactor in the process, the
 /// log's included: a secret whose name does not look like one, or that a
 /// script echoes, is known by its value. Only ever added to.
-static CONFIGURED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+static CONFIGURED: RwLock<Redactor> = RwLock::new(Redactor {
+    known: Vec::new(),
+    encoded: Vec::new(),
+});
 
-/// Teaches every redactor in the process these secrets (and their
-/// percent-encoded and -decoded forms). Loading the configuration calls it.
+/// Teaches every redactor in the process these secrets (in every form
+/// [`Redactor::add_secret`] knows). medic's CLI and its `App::build` call
+/// it with the configuration's secrets.
 pub fn configure(secrets: &Redactor) {
-    let mut configured = CONFIGURED.write().unwrap_or_else(|p| p.into_inner());
-    for secret in &secrets.known {
-        if !configured.contains(secret) {
-            configured.push(secret.clone());
-        }
-    }
-    configured.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    CONFIGURED
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .absorb(secrets);
 }
 
 /// Scrubs known secrets and secret-shaped substrings from text.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     known: Vec<String>,
+    /// Each known secret as it may be posted encoded: see [`posted_forms`].
+    encoded: Vec<Regex>,
 }
 
 impl Redactor {
@@ -87,8 +90,10 @@ impl Redactor {
         Self::default()
     }
 
-    /// Also masks this exact secret wherever it appears (and its
-    /// percent-decoded form, as it appears once a URL is parsed).
+    /// Also masks this exact secret wherever it appears: verbatim, its
+    /// percent-decoded form (as it appears once a URL is parsed), and
+    /// either of them percent-encoded or JSON/`{:?}`-escaped (as a URL or
+    /// an error quoting it shows it).
     pub fn with_secret(mut self, secret: &str) -> Self {
         self.add_secret(secret);
         self
@@ -96,35 +101,37 @@ impl Redactor {
 
     /// Adds a secret to mask verbatim.
     pub fn add_secret(&mut self, secret: &str) {
-        for form in [
-            secret.to_string(),
-            percent_decode(secret),
-            percent_encode(secret),
-        ] {
+        for form in [secret.to_string(), percent_decode(secret)] {
             if form.len() >= MIN_KNOWN_SECRET_LEN && !self.known.contains(&form) {
                 self.known.push(form);
             }
         }
         // Longest first, so a secret that contains another is masked whole.
         self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.encoded = self.known.iter().filter_map(|s| posted_forms(s)).collect();
     }
 
     /// Adds every secret `other` knows.
     pub fn absorb(&mut self, other: &Redactor) {
+        let before = self.known.len();
         for secret in &other.known {
             if !self.known.contains(secret) {
                 self.known.push(secret.clone());
             }
         }
-        self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        if self.known.len() != before {
+            self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            self.encoded = self.known.iter().filter_map(|s| posted_forms(s)).collect();
+        }
     }
 
-    /// Returns `text` with every secret masked.
+    /// Returns `text` with every secret masked: this redactor's and the
+    /// configured ones ([`configure`]), then secret shapes.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         let configured = CONFIGURED.read().unwrap_or_else(|p| p.into_inner());
-        let mut known: Vec<&String> = self.known.iter().chain(configured.iter()).collect();
-        if !self.known.is_empty() && !configured.is_empty() {
+        let mut known: Vec<&String> = self.known.iter().chain(configured.known.iter()).collect();
+        if !self.known.is_empty() && !configured.known.is_empty() {
             // Longest first across both, so a secret containing another is
             // masked whole.
             known.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -132,6 +139,11 @@ impl Redactor {
         for secret in known {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        for re in self.encoded.iter().chain(configured.encoded.iter()) {
+            if re.is_match(&out) {
+                out = re.replace_all(&out, regex::NoExpand(MASK)).into_owned();
             }
         }
         drop(configured);
@@ -196,18 +208,42 @@ pub fn redact(text: &str) -> String {
     Redactor::new().redact(text)
 }
 
-/// `s` as it appears in a query string or form body: every byte but the
-/// unreserved ones (RFC 3986) as `%XX`.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+/// A pattern matching `secret` however it is posted: any of its
+/// characters percent-encoded (either hex case, `+` for a space, as a URL
+/// or a form carries it: reqwest's errors quote the URL), and `"`, `\`
+/// and `/` escaped with a backslash (a JSON body echoed back, an error
+/// printing its input with `{:?}`). Without it, a query value added
+/// decoded (`sig=a/b` → `a/b`) survived in the URL an error quoted
+/// (`sig=a%2Fb`) (found by fuzzing: redactor). `None` when the pattern is
+/// too big to build; the verbatim forms are still masked.
+fn posted_forms(secret: &str) -> Option<Regex> {
+    fn hex_digit(d: u8) -> String {
+        match d {
+            0..=9 => char::from(b'0' + d).to_string(),
+            _ => {
+                let upper = (b'A' + d - 10) as char;
+                format!("[{upper}{}]", upper.to_ascii_lowercase())
+            }
         }
     }
-    out
+    let mut pattern = String::new();
+    for c in secret.chars() {
+        let mut buf = [0u8; 4];
+        let literal = c.encode_utf8(&mut buf);
+        let mut forms = vec![regex::escape(literal)];
+        let encoded: String = literal
+            .bytes()
+            .map(|b| format!("%{}{}", hex_digit(b >> 4), hex_digit(b & 0xf)))
+            .collect();
+        forms.push(encoded);
+        match c {
+            ' ' => forms.push(r"\+".into()),
+            '"' | '\\' | '/' => forms.push(regex::escape(&format!("\\{c}"))),
+            _ => {}
+        }
+        pattern.push_str(&format!("(?:{})", forms.join("|")));
+    }
+    Regex::new(&pattern).ok()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -297,6 +333,21 @@ mod tests {
     fn percent_signs_before_multibyte_characters_do_not_panic() {
         let r = Redactor::new().with_secret("pä%éss%");
         assert_eq!(r.redact("x pä%éss% y"), "x •••• y");
+    }
+
+    #[test]
+    fn known_secrets_are_masked_when_a_url_or_an_error_quotes_them_encoded() {
+        let r = Redactor::new().with_secret("a/b+c\"d@e");
+        for posted in [
+            "a%2Fb%2Bc%22d%40e",
+            "a%2fb+c%22d@e",
+            "a/b%2bc\\\"d@e",
+            "a\\/b+c\\\"d@e",
+        ] {
+            let out = r.redact(&format!("GET https://h/?sig={posted} failed"));
+            assert!(!out.contains(posted), "{posted} → {out}");
+            assert!(out.contains(MASK), "{out}");
+        }
     }
 
     #[test]

@@ -137,11 +137,13 @@ impl Usage {
     /// df's Use%: used against used + available, so the blocks reserved for
     /// root count as full, as they do for every service but root.
     pub fn ratio(&self) -> f64 {
-        let whole = self.used + self.avail;
-        if whole == 0 {
+        // In f64: two sizes near u64::MAX (a host's garbled answer) add
+        // up without overflowing.
+        let whole = self.used as f64 + self.avail as f64;
+        if whole == 0.0 {
             0.0
         } else {
-            self.used as f64 / whole as f64
+            self.used as f64 / whole
         }
     }
 }

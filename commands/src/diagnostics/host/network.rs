@@ -132,7 +132,10 @@ pub fn parse_if_inet6(text: &str, name: &str) -> Vec<Addr> {
             let [hex, _idx, prefix, scope, _flags, dev] = f[..] else {
                 return None;
             };
-            if dev != name || hex.len() != 32 {
+            // ASCII only: the groups are sliced by byte, and a multibyte
+            // character in a garbled file panicked there (found by fuzzing:
+            // host_logs).
+            if dev != name || hex.len() != 32 || !hex.is_ascii() {
                 return None;
             }
             let groups: Vec<u16> = (0..8)
@@ -606,6 +609,12 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_non_ascii_address_in_if_inet6_is_skipped_not_a_crash() {
+        let text = "fe800000000000016.0\u{417}ffffe6a1234 02 40 20 80   eth0\n";
+        assert!(parse_if_inet6(text, "eth0").is_empty());
     }
 
     #[test]

@@ -394,7 +394,11 @@ impl Snapshot {
         let secs: u64 = s.body.trim().parse().map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidData, "unreadable stat -c %Y output")
         })?;
-        Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        // Checked: a host can print any number, and one past what a
+        // SystemTime holds panicked in the addition.
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "stat -c %Y out of range"))
     }
 
     /// How the connect to the `index`th planned peer (from 0) ended on the
@@ -462,9 +466,12 @@ impl Snapshot {
         let [frsize, blocks, bfree, bavail, files, ffree] = n[..] else {
             return Err(format!("unreadable stat -f output: {}", s.body.trim()));
         };
+        // Saturating: the host prints what it likes, and a product past
+        // u64 must read as "huge", not panic or wrap (found by fuzzing:
+        // host_snapshot).
         Ok(Usage {
-            used: blocks.saturating_sub(bfree) * frsize,
-            avail: bavail * frsize,
+            used: blocks.saturating_sub(bfree).saturating_mul(frsize),
+            avail: bavail.saturating_mul(frsize),
             inodes_used: files.saturating_sub(ffree),
             inodes_total: files,
         })
@@ -677,5 +684,26 @@ mod tests {
         assert_eq!(u.used, 750 * 4096);
         assert_eq!(u.avail, 200 * 4096);
         assert_eq!((u.inodes_used, u.inodes_total), (400, 500));
+    }
+
+    #[test]
+    fn an_absurd_mtime_is_an_error_not_a_crash() {
+        let text =
+            "@@medic-n@@ mtime /run/reboot-required\n18446744073709551615\n@@medic-n@@ end 0 \n";
+        let err = Snapshot::parse(text, "n", Vec::new())
+            .modified("run/reboot-required")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn absurd_usage_numbers_saturate_instead_of_overflowing() {
+        let text = "@@medic-n@@ usage /
+4096 18446744073709551615 0 18446744073709551615 1 0
+@@medic-n@@ end 0 
+";
+        let u = Snapshot::parse(text, "n", Vec::new()).usage("/").unwrap();
+        assert_eq!((u.used, u.avail), (u64::MAX, u64::MAX));
+        assert_eq!(u.ratio(), 0.5);
     }
 }

@@ -240,8 +240,11 @@ pub fn info_findings(info: &Info, now: OffsetDateTime) -> Vec<Finding> {
     // Version and uptime: a recent restart explains connection errors.
     let version = info.get("redis_version").unwrap_or("?");
     if let Some(up) = info.num("uptime_in_seconds") {
-        let restarted = now - time::Duration::seconds(up as i64);
         if Duration::from_secs(up) < RECENT_RESTART {
+            // Only a recent restart has a time to show: an uptime of any
+            // size (a server can report anything) never goes past the
+            // start of time (found by fuzzing: redis_replies).
+            let restarted = now - time::Duration::seconds(up as i64);
             out.push(
                 Finding::warn(
                     "redis.uptime",

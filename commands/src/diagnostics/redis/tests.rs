@@ -36,6 +36,14 @@ fn a_healthy_master_is_all_ok() {
 }
 
 #[test]
+fn an_absurd_uptime_is_read_as_a_long_one() {
+    let info = with(MASTER, &[("uptime_in_seconds", "9223372036854775807")]);
+    let f = find(&info_findings(&info, now()), "redis.uptime").clone();
+    assert_eq!(f.status, Status::Ok);
+    assert_eq!(f.summary, "Redis 7.0.15, up 106751991167300 days");
+}
+
+#[test]
 fn a_recent_restart_is_a_warning_with_its_time() {
     let info = with(MASTER, &[("uptime_in_seconds", "180")]);
     let f = find(&info_findings(&info, now()), "redis.uptime").clone();

@@ -60,17 +60,34 @@ fn context_line(report: &Report, prov: &Provenance, in_thread: bool) -> String {
     }
 }
 
+/// A section block. Its text is held to Slack's limit here, whatever the
+/// caller built: one section over [`MAX_SECTION_TEXT`] makes Slack refuse
+/// the whole message, and a line such as a report's root line carries a
+/// target name and location from config, of any length (found by fuzzing:
+/// truncation).
 pub(crate) fn section(text: String) -> SlackBlock {
     SlackSectionBlock::new()
-        .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(text)))
+        .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(
+            within(text, MAX_SECTION_TEXT),
+        )))
         .into()
 }
 
+/// A context block of one text, held to the same limit as a section.
 pub(crate) fn context(text: String) -> SlackBlock {
     SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-        SlackBlockMarkDownText::new(text),
+        SlackBlockMarkDownText::new(within(text, MAX_SECTION_TEXT)),
     )])
     .into()
+}
+
+/// `text` when it fits in `max` characters, else shortened to fit.
+fn within(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        text
+    } else {
+        shorten(&text, max).0
+    }
 }
 
 /// The root message posted into the channel.
@@ -182,7 +199,7 @@ fn into_messages(
         .filter(|c| !c.is_empty())
         .map(|chunk| {
             SlackMessageContent::new()
-                .with_text(fallback.to_string())
+                .with_text(within(fallback.to_string(), MAX_FALLBACK_TEXT))
                 .with_blocks(chunk)
         })
         .collect()
@@ -369,6 +386,28 @@ mod tests {
             findings,
             Duration::from_millis(12),
         )
+    }
+
+    #[test]
+    fn a_target_name_of_any_length_still_makes_messages_slack_accepts() {
+        let mut r = report(vec![Finding::critical("redis.ping", "no answer")]);
+        r.target.name = "r".repeat(5000);
+        r.target.location = "l".repeat(5000);
+        let mut messages = vec![root_message(&r, &prov())];
+        messages.extend(thread_messages(&r, &prov()));
+        for m in messages {
+            let v = serde_json::to_value(&m).unwrap();
+            let fallback = v["text"].as_str().unwrap();
+            assert!(fallback.chars().count() <= MAX_FALLBACK_TEXT);
+            for b in v["blocks"].as_array().unwrap() {
+                let text = b
+                    .pointer("/text/text")
+                    .or_else(|| b.pointer("/elements/0/text"))
+                    .and_then(|t| t.as_str())
+                    .unwrap();
+                assert!(text.chars().count() <= MAX_SECTION_TEXT, "{}", text.len());
+            }
+        }
     }
 
     fn prov() -> Provenance {

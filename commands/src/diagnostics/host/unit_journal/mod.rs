@@ -238,7 +238,9 @@ fn text(v: &serde_json::Value) -> Option<String> {
 pub fn parse_line(line: &str) -> Option<Entry> {
     let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
     let micros: i128 = text(v.get("__REALTIME_TIMESTAMP")?)?.parse().ok()?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
+    // Checked: a line's number can be of any size, and one past i128
+    // overflowed here (found writing the host_logs fuzz target).
+    let at = OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1000)?).ok()?;
     let field = |name: &str| v.get(name).and_then(text);
     let ident = field("SYSLOG_IDENTIFIER")
         .or_else(|| field("_SYSTEMD_UNIT"))

@@ -330,3 +330,12 @@ fn errors_and_warnings_without_a_stop_are_named_by_their_latest() {
         "postgresql@15-main logged a warning at 06:32:08 UTC (1 s after the first alert)"
     );
 }
+
+#[test]
+fn a_timestamp_of_any_size_is_skipped_not_a_crash() {
+    let huge =
+        r#"{"__REALTIME_TIMESTAMP":"170141183460469231731687303715884105727","MESSAGE":"x"}"#;
+    assert!(parse_line(huge).is_none());
+    let far = r#"{"__REALTIME_TIMESTAMP":"9223372036854775807000","MESSAGE":"x"}"#;
+    assert!(parse_line(far).is_none());
+}
