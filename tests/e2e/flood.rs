@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use medic_tests::db::TestDb;
 use medic_tests::fakes::slack::FakeSlack;
-use medic_tests::services::dead_port;
 use medic_tests::signing::{post_slash, slack_signature, slash_form};
 use medic_tests::wait::eventually;
 use medic_tests::{BOT_TOKEN, SIGNING_SECRET, dead_redis_target, ephemeral_text};
@@ -43,20 +42,9 @@ async fn slow_bodies_from_1500_connections_leave_slash_commands_answered_in_time
     ensure_own_nofile(FLOOD as u64 + 512);
     let slack = FakeSlack::start(BOT_TOKEN).await;
     let db = TestDb::fresh().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = dead_port().await;
-    std::fs::write(
-        dir.path().join("medic.toml"),
-        format!(
-            "[server]\nbind = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db}\"\n\n\
-             [slack]\nsigning_secret = \"{SIGNING_SECRET}\"\nbot_token = \"{BOT_TOKEN}\"\napi_url = \"{api}\"\n\n\
-             {target}",
-            db = db.url(),
-            api = slack.api_url(),
-            target = dead_redis_target("cache").await,
-        ),
-    )
-    .unwrap();
+    let (dirs, ports) =
+        super::child::replica_dirs(1, db.url(), &slack, &dead_redis_target("cache").await).await;
+    let (dir, port) = (&dirs[0], ports[0]);
     let medic = Process::start(dir.path(), port, 0).await;
     let pid = Pid::from_raw(i32::try_from(medic.pid()).unwrap()).expect("a child's pid");
     prlimit(
