@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::Pending;
 use super::triage::DiagnoseJob;
 use crate::state::AppState;
+use crate::storage::dead_letters::Parkable;
 use crate::storage::incidents::{self, Job, JobFailed};
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, enqueue};
@@ -130,7 +131,7 @@ async fn deliveries(state: &AppState) -> Round {
             let error = error.to_string();
             match state
                 .store
-                .delivery_failed(delivery.id, &error, PARK_AFTER)
+                .failed(Parkable::Delivery, delivery.id, &error, PARK_AFTER)
                 .await
             {
                 Ok(true) => {
@@ -191,7 +192,11 @@ async fn jobs(state: &AppState) -> bool {
 /// Records job `id`'s failure; parks it after [`PARK_AFTER`].
 async fn job_failed(state: &AppState, id: i64, failed: &JobFailed) {
     let text = medic_commands::redact::redact(&failed.to_string());
-    match state.store.job_failed(id, &text, PARK_AFTER).await {
+    match state
+        .store
+        .failed(Parkable::Job, id, &text, PARK_AFTER)
+        .await
+    {
         Ok(true) => {
             state.metrics.job_parked();
             tracing::error!(

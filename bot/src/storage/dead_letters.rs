@@ -39,6 +39,25 @@ impl Dead {
     }
 }
 
+/// Work that is tried again after a failure and parked after a few: an
+/// alert delivery the incident logic could not apply, an incident job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parkable {
+    /// A row of `deliveries`.
+    Delivery,
+    /// A row of `incident_jobs`.
+    Job,
+}
+
+impl Parkable {
+    fn table(self) -> &'static str {
+        match self {
+            Parkable::Delivery => "deliveries",
+            Parkable::Job => "incident_jobs",
+        }
+    }
+}
+
 /// One parked piece of work.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
@@ -58,6 +77,33 @@ pub struct DeadLetter {
 }
 
 impl Store {
+    /// Records that `work` row `id` failed, with why; parks it once it has
+    /// failed `park_after` times. `true` when it is parked now.
+    pub async fn failed(
+        &self,
+        work: Parkable,
+        id: i64,
+        error: &str,
+        park_after: i32,
+    ) -> sqlx::Result<bool> {
+        let _turn = self.write_turn().await;
+        // The table comes from a closed set, never from input.
+        let sql = format!(
+            "UPDATE {} SET attempts = attempts + 1, error = $2, \
+             state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE state END \
+             WHERE id = $1 RETURNING state",
+            work.table()
+        );
+        let state: String = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(error)
+            .bind(park_after)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        Ok(state == "parked")
+    }
+
     /// How many dead letters of `kind` there are.
     pub async fn dead_letter_count(&self, kind: Dead) -> sqlx::Result<i64> {
         let sql = match kind {

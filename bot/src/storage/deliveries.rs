@@ -539,30 +539,6 @@ impl Store {
             .collect()
     }
 
-    /// Records that delivery `id` could not be applied, with why; parks it
-    /// once it has failed `park_after` times. `true` when it is parked
-    /// now.
-    pub async fn delivery_failed(
-        &self,
-        id: i64,
-        error: &str,
-        park_after: i32,
-    ) -> sqlx::Result<bool> {
-        let _turn = self.write_turn().await;
-        let state: String = sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, error = $2, \
-             state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE state END \
-             WHERE id = $1 RETURNING state",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(park_after)
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        Ok(state == "parked")
-    }
-
     /// How many deliveries are stored for `source`.
     pub async fn count_deliveries(&self, source: &str) -> sqlx::Result<i64> {
         sqlx::query("SELECT COUNT(*) FROM deliveries WHERE source = $1")

@@ -650,25 +650,6 @@ pub async fn finish_job(conn: &mut AnyConnection, id: i64, now_ms: i64) -> sqlx:
 }
 
 impl Store {
-    /// Records that job `id` failed this round, with why; parks it once
-    /// it has failed `park_after` times (a dead letter, see
-    /// [`super::dead_letters`]). `true` when it is parked now.
-    pub async fn job_failed(&self, id: i64, error: &str, park_after: i32) -> sqlx::Result<bool> {
-        let _turn = self.write_turn().await;
-        let state: String = sqlx::query(
-            "UPDATE incident_jobs SET attempts = attempts + 1, error = $2, \
-             state = CASE WHEN attempts + 1 >= $3 THEN 'parked' ELSE state END \
-             WHERE id = $1 RETURNING state",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(park_after)
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        Ok(state == "parked")
-    }
-
     /// Follow-ups not yet done, oldest first.
     pub async fn pending_jobs(&self, limit: i64) -> sqlx::Result<Vec<Job>> {
         let rows = sqlx::query(
