@@ -307,6 +307,15 @@ mod tests {
         for state in [Resolved, Ignored, Updated] {
             assert!(!asks_reopenable(state, None), "{state:?}");
         }
+        // With an incident open, no state consults it: the storm's batch
+        // decides on its one read of the open incidents alone.
+        for state in [Firing, Reopened, Acknowledged, Resolved, Ignored, Updated] {
+            assert_eq!(
+                decide(state, Some(1), None),
+                decide(state, Some(1), Some(2)),
+                "{state:?}"
+            );
+        }
     }
 
     #[test]

@@ -170,8 +170,8 @@ impl Apply for Applier {
 /// was most of its cost. Returns each delivery's changes, in order.
 ///
 /// Repeats of open incidents — most of a storm — are not written one by
-/// one: the batch's open incidents are read in one statement, repeats are
-/// counted in memory, and each repeated incident gets one UPDATE and one
+/// one: the batch's open incidents are read in one statement, [`decide`]
+/// decides each alert on that read, repeats are counted in memory, and each repeated incident gets one UPDATE and one
 /// root edit for the whole batch, written together at the end
 /// ([`Repeated`]). Any other alert (a resolve, an acknowledgement, a new
 /// incident) first writes the repeats its incident has gathered so far,
@@ -219,9 +219,14 @@ pub async fn apply_in(
     for delivery in batch {
         let mut changes = Vec::with_capacity(delivery.alerts.len());
         for alert in &delivery.alerts {
-            let firing = matches!(alert.state, AlertState::Firing | AlertState::Reopened);
-            if firing && let Some(row) = open.get(alert) {
-                changes.push(Change::Repeated(row.id));
+            // Decided on the batch's read of the open incident: only a
+            // repeat is counted in memory; whatever else `decide` makes of
+            // it takes the one-by-one path, which reads and decides again.
+            if let Some(row) = open.get(alert)
+                && let change @ Change::Repeated(_) =
+                    decide::decide(alert.state, Some(row.id), None)
+            {
+                changes.push(change);
                 repeated.count(row, alert, now);
                 continue;
             }
