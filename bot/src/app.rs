@@ -65,11 +65,19 @@ impl App {
             .build()
             .context("building the HTTP client")?;
         let slack = match &settings.slack {
-            Some(s) => Some(SlackRuntime::new(s, metrics.clone(), http.clone())?),
+            Some(s) => Some(Arc::new(SlackRuntime::new(
+                s,
+                metrics.clone(),
+                http.clone(),
+            )?)),
             None => None,
         };
         let discord = match &settings.discord {
-            Some(d) => Some(DiscordRuntime::new(d, metrics.clone(), http.clone())?),
+            Some(d) => Some(Arc::new(DiscordRuntime::new(
+                d,
+                metrics.clone(),
+                http.clone(),
+            )?)),
             None => None,
         };
         let sentry_api = settings.alerts.sentry.as_ref().and_then(|s| {
@@ -130,7 +138,7 @@ impl App {
             metrics,
             slack,
             discord,
-            console,
+            console: console.map(Arc::new),
             targets,
             sentry_api,
             duties: crate::duty::held::Duties::new(),
@@ -163,9 +171,12 @@ impl App {
         // Every replica forgets its own idle limiters and reads the
         // schedules it answers `/oncall` from; the rest is a duty, done by
         // one replica at a time (`crate::duty`).
-        tokio::spawn(forget_idle_limiters(state.clone(), housekeeping.clone()));
+        tokio::spawn(crate::housekeeping::forget_idle_limiters(
+            state.clone(),
+            housekeeping.clone(),
+        ));
         let presence_stop = CancellationToken::new();
-        let presence = tokio::spawn(crate::duty::presence(state.clone(), presence_stop.clone()));
+        let presence = tokio::spawn(crate::duty::presence(state.lease(), presence_stop.clone()));
         tokio::spawn(crate::oncall::refresh::run(
             state.clone(),
             housekeeping.clone(),
@@ -173,41 +184,56 @@ impl App {
         let stop = &housekeeping;
         use crate::duty::{Duty, run as duty};
         tokio::spawn(duty(
-            state.clone(),
+            state.lease(),
             Duty::Incidents,
             stop.clone(),
+            state.clone(),
             crate::incidents::worker::run,
         ));
         tokio::spawn(duty(
-            state.clone(),
+            state.lease(),
             Duty::Reminders,
             stop.clone(),
+            state.clone(),
             crate::incidents::remind::run,
         ));
         tokio::spawn(duty(
-            state.clone(),
+            state.lease(),
             Duty::Handoffs,
             stop.clone(),
+            state.clone(),
             crate::oncall::schedule::run,
         ));
         tokio::spawn(duty(
-            state.clone(),
+            state.lease(),
             Duty::Housekeeping,
             stop.clone(),
-            housekeep,
+            state.clone(),
+            crate::housekeeping::run,
         ));
         // The outbox drains until the reports of running diagnostics are
         // in chat (or the grace runs out): it stops last.
         let outbox_stop = CancellationToken::new();
+        let drain = crate::outbox::drain::Drain {
+            store: state.store.clone(),
+            outbox: state.outbox.clone(),
+            metrics: state.metrics.clone(),
+            give_up_after: state.settings.outbox.give_up_after,
+            digest_after: state.settings.alerts.incidents.digest_after,
+            slack: state.slack.clone(),
+            discord: state.discord.clone(),
+            console: state.console.clone(),
+        };
         let outbox = tokio::spawn(duty(
-            state.clone(),
+            state.lease(),
             Duty::Outbox,
             outbox_stop.clone(),
+            drain,
             crate::outbox::drain::run,
         ));
         // Commands accepted before the last stop (or by a replica that
         // is gone), never reported.
-        crate::duty::present(&state).await;
+        crate::duty::present(&state.lease()).await;
         crate::delivery::recover(&state).await;
         tokio::spawn(crate::chat::slack::socket::run(
             state.clone(),
@@ -282,81 +308,6 @@ impl App {
         state.store.close().await;
         tracing::info!("medic stopped.");
         Ok(())
-    }
-}
-
-/// This replica's per-person limiters forget people idle for a while.
-async fn forget_idle_limiters(state: AppState, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => state.limiter.forget_idle(),
-        }
-    }
-}
-
-/// The housekeeping duty: periodic upkeep of the database.
-async fn housekeep(state: AppState, stop: CancellationToken) {
-    {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        // Pending approvals are expired within seconds of their expiry,
-        // so their messages say "expired" while people still look.
-        let mut expiry = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {
-                    // Unpressed offers a day past their expiry are noise.
-                    if let Err(error) = state.store.forget_old_offers(24 * 3600 * 1000).await {
-                        tracing::warn!(%error, "Could not forget old offers.");
-                    }
-                    if let Err(error) = state.store.forget_old_events(24 * 3600 * 1000).await {
-                        tracing::warn!(%error, "Could not forget old event ids.");
-                    }
-                    sweep(&state).await;
-                }
-                _ = expiry.tick() => {
-                    // Commands a replica that died had accepted.
-                    crate::delivery::recover(&state).await;
-                    if !state.settings.remediation.actions.is_empty() {
-                        crate::remediation::flow::expire_sweep(&state).await;
-                        crate::remediation::flow::lost_run_sweep(&state).await;
-                        crate::remediation::flow::stranded_sweep(&state).await;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Batches one sweep deletes of one kind at most: a first sweep over a
-/// year of rows spreads over several minutes instead of holding the
-/// database for one long stretch.
-const SWEEP_BATCHES: usize = 20;
-
-/// The retention sweep ([`crate::storage::retention`]): every kind of row
-/// that is over and older than its `[retention]` setting goes, counted
-/// on `/metrics`.
-async fn sweep(state: &AppState) {
-    use crate::storage::retention::{BATCH, Swept};
-    for what in Swept::ALL {
-        let keep = state.settings.retention.keep(what);
-        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
-        for _ in 0..SWEEP_BATCHES {
-            match state.store.sweep(what, keep_ms).await {
-                Ok(rows) => {
-                    state.metrics.retention_deleted(what.as_str(), rows);
-                    if rows < BATCH as u64 {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, table = what.as_str(), "Could not delete old rows.");
-                    break;
-                }
-            }
-        }
     }
 }
 

@@ -7,8 +7,12 @@
 //! - [`cli`]: the command line (`serve`, `diag`, `console`, `check-config`).
 //! - [`settings`]: layered, validated, secret-safe configuration.
 //! - [`app`]: [`app::App`] — build from settings, wire the loops, serve
-//!   until a shutdown future completes, drain.
-//! - [`state`]: [`state::AppState`], what handlers and loops share.
+//!   until a shutdown future completes, drain. It only wires.
+//! - [`state`]: [`state::AppState`], what the request handlers and the
+//!   loops that use most of it share; a loop that needs little gets its
+//!   own handle instead ([`outbox::drain::Drain`], [`duty::Lease`]).
+//! - [`duty`]: background work one replica does at a time (a lease row).
+//! - [`housekeeping`]: the upkeep duty — retention, expiry, recovery.
 //! - [`http`]: the router, the server loop, health, metrics and the alert
 //!   webhooks; each chat platform's routes live in its folder.
 //! - [`chat`]: one folder per chat platform ([`chat::slack`],
@@ -28,7 +32,8 @@
 //! - [`clock`]: the time schedules run on (a test moves it).
 //! - [`outbox`]: the durable outbox's drain, and each platform's pace.
 //! - [`lease`]: one holder among replicas (a renewed Redis key).
-//! - [`ratelimit`]: the per-person command limit.
+//! - [`ratelimit`]: the per-person command limit; [`budget`]: spending
+//!   it, locally or across replicas ([`cluster`], with `[redis]`).
 //! - [`storage`]: SQLite or PostgreSQL through sqlx, with migrations.
 //! - [`telemetry`]: logs and Prometheus metrics.
 
@@ -42,6 +47,7 @@ pub mod coalesce;
 pub mod delivery;
 pub mod dispatch;
 pub mod duty;
+pub mod housekeeping;
 pub mod http;
 pub mod incidents;
 pub mod lease;

@@ -35,11 +35,11 @@ pub struct Shared {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Slack, when configured.
-    pub slack: Option<SlackRuntime>,
+    pub slack: Option<Arc<SlackRuntime>>,
     /// Discord, when configured.
-    pub discord: Option<DiscordRuntime>,
+    pub discord: Option<Arc<DiscordRuntime>>,
     /// The terminal, under `medic console`.
-    pub console: Option<ConsoleRuntime>,
+    pub console: Option<Arc<ConsoleRuntime>>,
     /// Targets by the name users type.
     pub targets: BTreeMap<String, Target>,
     /// The per-person command limit, on this replica.
@@ -90,6 +90,15 @@ impl AppState {
     /// A handle to `shared`.
     pub fn new(shared: Shared) -> AppState {
         AppState(Arc::new(shared))
+    }
+
+    /// What the duties' runner needs of it ([`crate::duty::Lease`]).
+    pub fn lease(&self) -> crate::duty::Lease {
+        crate::duty::Lease {
+            store: self.store.clone(),
+            duties: self.duties.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }
 

@@ -102,7 +102,7 @@ pub enum Command {
     },
     /// Is medic keeping up? Duties and their holders, the work waiting,
     /// dead letters (parked deliveries and jobs, failed messages) with
-    /// their last error, and rows stored against [retention].
+    /// their last error, and rows stored against `[retention]`.
     ///
     /// Exit code: 0 no dead letters, 1 some.
     Status,

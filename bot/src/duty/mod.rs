@@ -32,10 +32,12 @@ pub mod held;
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 
-use crate::state::AppState;
-use crate::storage::Backend;
+use crate::storage::{Backend, Store};
+use crate::telemetry::metrics::Metrics;
 
 pub use held::{Duties, Duty};
 
@@ -46,12 +48,26 @@ pub const RENEW: Duration = Duration::from_secs(2);
 /// How often a replica without it tries to take it.
 pub const TRY: Duration = Duration::from_secs(1);
 
-/// Runs `work` whenever this replica holds `duty`, until `stop`: waits to
-/// take it, runs `work` with a token that is cancelled when the duty is
-/// lost or medic stops, and gives it up when `work` has returned.
-pub async fn run<F, Fut>(state: AppState, duty: Duty, stop: CancellationToken, work: F)
+/// What taking, renewing and showing duties needs: the database holding
+/// the lease rows, this replica's duties, and the metrics that show them.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The `duties` table.
+    pub store: Store,
+    /// This replica's holder id and what it holds.
+    pub duties: Duties,
+    /// `medic_duty_held`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Runs `work` on `handle` (what the work needs, and only that) whenever
+/// this replica holds `duty`, until `stop`: waits to take it, runs `work`
+/// with a token that is cancelled when the duty is lost or medic stops,
+/// and gives it up when `work` has returned.
+pub async fn run<H, F, Fut>(state: Lease, duty: Duty, stop: CancellationToken, handle: H, work: F)
 where
-    F: Fn(AppState, CancellationToken) -> Fut,
+    H: Clone,
+    F: Fn(H, CancellationToken) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let name = duty.as_str();
@@ -61,7 +77,7 @@ where
         // (a restart after a crash need not wait for its dead self's rows
         // to expire).
         show(&state, duty, true);
-        work(state.clone(), stop).await;
+        work(handle, stop).await;
         show(&state, duty, false);
         return;
     }
@@ -86,7 +102,7 @@ where
         tracing::info!(duty = name, holder, "This replica took a duty.");
         show(&state, duty, true);
         let working = stop.child_token();
-        let mut task = tokio::spawn(work(state.clone(), working.clone()));
+        let mut task = tokio::spawn(work(handle.clone(), working.clone()));
         let lost = loop {
             tokio::select! {
                 ended = &mut task => {
@@ -131,7 +147,7 @@ where
 /// `/metrics` (`medic_duty_held`): for the duties above, and for one held
 /// by other means (the Discord gateway's Redis lease), so that every
 /// "only one replica does this" reads the same way.
-pub fn show(state: &AppState, duty: Duty, holding: bool) {
+pub fn show(state: &Lease, duty: Duty, holding: bool) {
     state.duties.mark(duty, holding);
     state.metrics.duty(duty.as_str(), holding);
 }
@@ -144,7 +160,7 @@ fn presence_name(holder: &str) -> String {
 
 /// Says, once, that this replica is alive: before it accepts a command,
 /// so that no other replica takes its commands for a dead one's.
-pub async fn present(state: &AppState) {
+pub async fn present(state: &Lease) {
     if state.store.backend() == Backend::Sqlite {
         return;
     }
@@ -157,7 +173,7 @@ pub async fn present(state: &AppState) {
 /// Keeps this replica's presence row alive until `stop`, then removes it:
 /// the commands it accepted and did not finish are another replica's to
 /// run again ([`crate::delivery::recover`]).
-pub async fn presence(state: AppState, stop: CancellationToken) {
+pub async fn presence(state: Lease, stop: CancellationToken) {
     if state.store.backend() == Backend::Sqlite {
         return;
     }
@@ -176,7 +192,7 @@ pub async fn presence(state: AppState, stop: CancellationToken) {
     }
 }
 
-async fn take(state: &AppState, name: &str, holder: &str) -> sqlx::Result<bool> {
+async fn take(state: &Lease, name: &str, holder: &str) -> sqlx::Result<bool> {
     let now = crate::storage::now_ms();
     state
         .store

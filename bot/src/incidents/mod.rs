@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
 
-use medic_commands::model::alert::{Alert, AlertSource, AlertState};
+use medic_commands::model::alert::{Alert, AlertSource};
 use medic_commands::model::inbound::Platform;
 use medic_integrations::chat::draw;
 use sqlx::AnyConnection;

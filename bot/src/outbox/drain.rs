@@ -28,34 +28,61 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Call, Outcome, Settled};
-use crate::state::AppState;
+use crate::chat::console::ConsoleRuntime;
+use crate::chat::discord::DiscordRuntime;
+use crate::chat::slack::SlackRuntime;
+use crate::storage::Store;
 use crate::storage::incidents::IncidentRow;
 use crate::storage::now_ms;
 use crate::storage::outbox::{OutboxKind, OutboxRow};
+use crate::telemetry::metrics::Metrics;
+
+/// What sending the outbox needs, and nothing else: the database, the
+/// handle its writers wake it by, the limits it keeps, and each configured
+/// platform's sender.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    /// The outbox's rows.
+    pub store: Store,
+    /// Wakes the drain; tells waiters how their rows ended.
+    pub outbox: std::sync::Arc<super::Outbox>,
+    /// `medic_outbox_failed_total`, `medic_incident_digests_total`.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// `[outbox] give_up_after`.
+    pub give_up_after: Duration,
+    /// `[incidents] digest_after`.
+    pub digest_after: usize,
+    /// Slack's sender, when configured.
+    pub slack: Option<std::sync::Arc<SlackRuntime>>,
+    /// Discord's sender, when configured.
+    pub discord: Option<std::sync::Arc<DiscordRuntime>>,
+    /// The terminal, under `medic console`.
+    pub console: Option<std::sync::Arc<ConsoleRuntime>>,
+}
 
 /// Runs until `stop`; then waits for the lanes to finish their current
 /// call.
-pub async fn run(state: AppState, stop: CancellationToken) {
+pub async fn run(drain: Drain, stop: CancellationToken) {
     let tracker = tokio_util::task::TaskTracker::new();
-    send_until_stopped(&state, &stop, &tracker).await;
+    send_until_stopped(&drain, &stop, &tracker).await;
     tracker.close();
     tracker.wait().await;
 }
 
 async fn send_until_stopped(
-    state: &AppState,
+    drain: &Drain,
     stop: &CancellationToken,
     tracker: &tokio_util::task::TaskTracker,
 ) {
     let mut lanes: HashMap<(Platform, String), JoinHandle<()>> = HashMap::new();
     loop {
         lanes.retain(|_, lane| !lane.is_finished());
-        match state.store.outbox_channels().await {
+        match drain.store.outbox_channels().await {
             Ok(channels) => {
                 for key in channels {
                     if let std::collections::hash_map::Entry::Vacant(slot) = lanes.entry(key) {
                         let key = slot.key().clone();
-                        slot.insert(tracker.spawn(lane(state.clone(), key, stop.clone())));
+                        slot.insert(tracker.spawn(lane(drain.clone(), key, stop.clone())));
                     }
                 }
             }
@@ -64,7 +91,7 @@ async fn send_until_stopped(
         let scanned = Instant::now();
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = state.outbox.woken() => {}
+            _ = drain.outbox.woken() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         // The incident logic wakes this after every batch, hundreds of
@@ -83,9 +110,9 @@ async fn send_until_stopped(
 const RESCAN: Duration = Duration::from_millis(100);
 
 /// Sends one channel's calls in order until none is left.
-async fn lane(state: AppState, (platform, channel): (Platform, String), stop: CancellationToken) {
+async fn lane(drain: Drain, (platform, channel): (Platform, String), stop: CancellationToken) {
     while !stop.is_cancelled() {
-        let row = match state.store.outbox_next(platform, &channel).await {
+        let row = match drain.store.outbox_next(platform, &channel).await {
             Ok(Some(row)) => row,
             Ok(None) => return,
             Err(error) => {
@@ -102,7 +129,7 @@ async fn lane(state: AppState, (platform, channel): (Platform, String), stop: Ca
                 _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => continue,
             }
         }
-        match send(&state, row).await {
+        match send(&drain, row).await {
             Sent::Done => {}
             Sent::Later => return,
         }
@@ -122,8 +149,8 @@ enum Sent {
 /// channel's later rows behind one outage for longer.
 const ROUND: Duration = Duration::from_secs(60);
 
-async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
-    let give_up_after = state.settings.outbox.give_up_after;
+async fn send(drain: &Drain, mut row: OutboxRow) -> Sent {
+    let give_up_after = drain.give_up_after;
     let age = Duration::from_millis((now_ms() - row.created_at).max(0) as u64);
     if row.attempts > 0 && age >= give_up_after {
         let why = format!(
@@ -131,9 +158,9 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
             medic_commands::format::human_duration(give_up_after)
         );
         tracing::error!(outbox = row.id, platform = row.platform.as_str(), channel = %row.channel, "A chat message could not be delivered in time; it is marked failed.");
-        return fail(state, &row, &why, "gave_up").await;
+        return fail(drain, &row, &why, "gave_up").await;
     }
-    match fold_storm(state, &row).await {
+    match fold_storm(drain, &row).await {
         Ok(true) => row.kind = OutboxKind::Digest,
         Ok(false) => {}
         Err(_) => return Sent::Later,
@@ -143,14 +170,14 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
         // Marked in flight before its body is read: an edit coalesced into
         // this row a moment ago is in the body returned, and none can be
         // coalesced into it from now on (a newer one queues after it).
-        match state.store.outbox_sending(row.id).await {
+        match drain.store.outbox_sending(row.id).await {
             Ok(Some(body)) => row.body = body,
             Ok(None) => return Sent::Done,
             Err(_) => return Sent::Later,
         }
     }
     let incident = match row.incident_id {
-        Some(id) => match state.store.incident(id).await {
+        Some(id) => match drain.store.incident(id).await {
             Ok(i) => i,
             Err(_) => return Sent::Later,
         },
@@ -160,7 +187,7 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
         let root = incident.as_ref().and_then(|i| i.root_ts.clone());
         if !matches!(row.kind, OutboxKind::Root | OutboxKind::Digest) && root.is_none() {
             // The root went before this in the lane; without it, it failed.
-            return fail(state, &row, "the incident has no root message", "orphaned").await;
+            return fail(drain, &row, "the incident has no root message", "orphaned").await;
         }
         match row.kind {
             OutboxKind::Root | OutboxKind::Digest => (None, None),
@@ -168,10 +195,10 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
             OutboxKind::Edit => (None, root),
         }
     } else {
-        match state.store.outbox_anchor(&row).await {
+        match drain.store.outbox_anchor(&row).await {
             Ok(a) if a.orphaned => {
                 return fail(
-                    state,
+                    drain,
                     &row,
                     "the message it belongs under was not posted",
                     "orphaned",
@@ -180,7 +207,7 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
             }
             Ok(a) if row.kind == OutboxKind::Edit && a.message.is_none() => {
                 return fail(
-                    state,
+                    drain,
                     &row,
                     "the message it edits was not posted",
                     "orphaned",
@@ -191,9 +218,9 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
             Err(_) => return Sent::Later,
         }
     };
-    let body = match content(state, &row, incident.as_ref()).await {
+    let body = match content(drain, &row, incident.as_ref()).await {
         Ok(Some(body)) => body,
-        Ok(None) => return fail(state, &row, "its message could not be read", "rejected").await,
+        Ok(None) => return fail(drain, &row, "its message could not be read", "rejected").await,
         Err(_) => return Sent::Later,
     };
     let call = Call {
@@ -206,34 +233,34 @@ async fn send(state: &AppState, mut row: OutboxRow) -> Sent {
         resend,
     };
     let outcome = match row.platform {
-        Platform::Slack => match &state.slack {
-            Some(slack) => crate::chat::slack::send::send(state, slack, &call).await,
+        Platform::Slack => match &drain.slack {
+            Some(slack) => crate::chat::slack::send::send(slack, &call).await,
             None => Outcome::Rejected("Slack is not configured".into()),
         },
-        Platform::Discord => match &state.discord {
-            Some(discord) => crate::chat::discord::send::send(state, discord, &call).await,
+        Platform::Discord => match &drain.discord {
+            Some(discord) => crate::chat::discord::send::send(&drain.store, discord, &call).await,
             None => Outcome::Rejected("Discord is not configured".into()),
         },
-        Platform::Console => match &state.console {
+        Platform::Console => match &drain.console {
             Some(console) => crate::chat::console::send::send(console, &call),
             None => Outcome::Rejected("no console is attached to this medic".into()),
         },
     };
-    record(state, &row, outcome).await
+    record(drain, &row, outcome).await
 }
 
 /// Records `outcome` for `row`, and tells its waiters.
-async fn record(state: &AppState, row: &OutboxRow, outcome: Outcome) -> Sent {
+async fn record(drain: &Drain, row: &OutboxRow, outcome: Outcome) -> Sent {
     let channel = row.channel.as_str();
     let (recorded, settled) = match outcome {
-        Outcome::Posted(id) => (state.store.outbox_sent(row, &id).await, Settled::Sent),
+        Outcome::Posted(id) => (drain.store.outbox_sent(row, &id).await, Settled::Sent),
         Outcome::Rejected(why) => {
             tracing::warn!(channel, platform = row.platform.as_str(), error = %why, "The chat platform rejected a message.");
-            return fail(state, row, &why, "rejected").await;
+            return fail(drain, row, &why, "rejected").await;
         }
         Outcome::Unreadable(why) => {
             tracing::warn!(channel, error = %why, "The chat platform's answer could not be read; counted as sent.");
-            (state.store.outbox_sent(row, "").await, Settled::Sent)
+            (drain.store.outbox_sent(row, "").await, Settled::Sent)
         }
         Outcome::Later(why) => {
             tracing::warn!(channel, platform = row.platform.as_str(), error = %why, "Chat is unreachable; the message waits.");
@@ -241,7 +268,7 @@ async fn record(state: &AppState, row: &OutboxRow, outcome: Outcome) -> Sent {
             // round retries with backoff on its own, see `pace`).
             let backoff = 5_000i64 << row.attempts.clamp(0, 4);
             let retry_at = now_ms() + backoff.min(60_000);
-            if let Err(error) = state.store.outbox_attempted(row.id, retry_at).await {
+            if let Err(error) = drain.store.outbox_attempted(row.id, retry_at).await {
                 tracing::warn!(%error, "Could not count an attempt.");
             }
             return Sent::Later;
@@ -249,7 +276,7 @@ async fn record(state: &AppState, row: &OutboxRow, outcome: Outcome) -> Sent {
     };
     match recorded {
         Ok(()) => {
-            state.outbox.settle(row.id, settled);
+            drain.outbox.settle(row.id, settled);
             Sent::Done
         }
         Err(error) => {
@@ -261,11 +288,11 @@ async fn record(state: &AppState, row: &OutboxRow, outcome: Outcome) -> Sent {
 
 /// Marks `row` failed with `why`, counts it under `reason`, and tells its
 /// waiters.
-async fn fail(state: &AppState, row: &OutboxRow, why: &str, reason: &'static str) -> Sent {
-    match state.store.outbox_failed(row.id, why).await {
+async fn fail(drain: &Drain, row: &OutboxRow, why: &str, reason: &'static str) -> Sent {
+    match drain.store.outbox_failed(row.id, why).await {
         Ok(()) => {
-            state.metrics.outbox_failed(row.platform, reason);
-            state.outbox.settle(row.id, Settled::Failed);
+            drain.metrics.outbox_failed(row.platform, reason);
+            drain.outbox.settle(row.id, Settled::Failed);
             Sent::Done
         }
         Err(error) => {
@@ -287,8 +314,8 @@ const STORM_TAIL_MS: i64 = 60_000;
 /// digest_after` wait, or two or more while the channel is still in a storm
 /// (see [`STORM_TAIL_MS`]), and `row` is the first of them. True when `row`
 /// is now that digest.
-async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
-    let after = state.settings.alerts.incidents.digest_after;
+async fn fold_storm(drain: &Drain, row: &OutboxRow) -> sqlx::Result<bool> {
+    let after = drain.digest_after;
     if after == 0
         || row.kind != OutboxKind::Root
         || row.incident_id.is_none()
@@ -297,7 +324,7 @@ async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
         return Ok(false);
     }
     let max = draw(row.platform).digest_max();
-    let roots = state
+    let roots = drain
         .store
         .outbox_pending_roots(row.platform, &row.channel, max)
         .await?;
@@ -305,20 +332,20 @@ async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
         return Ok(false);
     }
     if roots.len() <= after
-        && !state
+        && !drain
             .store
             .outbox_digest_since(row.platform, &row.channel, now_ms() - STORM_TAIL_MS)
             .await?
     {
         return Ok(false);
     }
-    state.store.outbox_fold_digest(&roots).await?;
+    drain.store.outbox_fold_digest(&roots).await?;
     tracing::info!(
         channel = %row.channel,
         incidents = roots.len(),
         "Alert storm: new incidents are posted as one digest."
     );
-    state.metrics.incident_digest();
+    drain.metrics.incident_digest();
     Ok(true)
 }
 
@@ -330,7 +357,7 @@ async fn fold_storm(state: &AppState, row: &OutboxRow) -> sqlx::Result<bool> {
 /// per incident and never rewrites it (see `storage::outbox::enqueue`).
 /// `None` when a stored message is not its platform's.
 async fn content(
-    state: &AppState,
+    drain: &Drain,
     row: &OutboxRow,
     incident: Option<&IncidentRow>,
 ) -> sqlx::Result<Option<Wire>> {
@@ -340,7 +367,7 @@ async fn content(
         _ => incident.and_then(|i| i.digest_id),
     };
     if let (Some(digest), OutboxKind::Digest | OutboxKind::Edit) = (digest_id, row.kind) {
-        let views: Vec<_> = state
+        let views: Vec<_> = drain
             .store
             .digest(digest)
             .await?

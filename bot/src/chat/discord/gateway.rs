@@ -80,9 +80,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     };
     let Some(redis) = state.settings.redis.clone() else {
         // One process: the connection is its own.
-        show(&state, Duty::DiscordGateway, true);
+        show(&state.lease(), Duty::DiscordGateway, true);
         connect_until(&state, &stop).await;
-        show(&state, Duty::DiscordGateway, false);
+        show(&state.lease(), Duty::DiscordGateway, false);
         return;
     };
     let key = lease_key(&settings.application_id);
@@ -142,7 +142,7 @@ async fn wait_for_lease(lease: &mut Lease, stop: &CancellationToken) -> bool {
 /// medic stops (then releases) or when the lease is lost (another replica
 /// may connect now, so this one must not stay).
 async fn hold_and_connect(state: &AppState, lease: &mut Lease, stop: &CancellationToken) {
-    show(state, Duty::DiscordGateway, true);
+    show(&state.lease(), Duty::DiscordGateway, true);
     let session = stop.child_token();
     let client = tokio::spawn({
         let (state, session) = (state.clone(), session.clone());
@@ -174,7 +174,7 @@ async fn hold_and_connect(state: &AppState, lease: &mut Lease, stop: &Cancellati
     }
     session.cancel();
     let _ = client.await;
-    show(state, Duty::DiscordGateway, false);
+    show(&state.lease(), Duty::DiscordGateway, false);
     if stop.is_cancelled() {
         match lease.release().await {
             Ok(_) => tracing::info!("Released the Discord gateway lock."),

@@ -39,11 +39,11 @@ use medic_integrations::chat::discord::{components, digest, incident};
 
 use super::DiscordRuntime;
 use crate::outbox::{Call, Outcome};
-use crate::state::AppState;
+use crate::storage::Store;
 use crate::storage::outbox::OutboxKind;
 
 /// Sends `call` to Discord.
-pub async fn send(state: &AppState, discord: &DiscordRuntime, call: &Call<'_>) -> Outcome {
+pub async fn send(store: &Store, discord: &DiscordRuntime, call: &Call<'_>) -> Outcome {
     let row = call.row;
     let message: DiscordMessage = match serde_json::from_str(&call.body) {
         Ok(m) => m,
@@ -54,7 +54,7 @@ pub async fn send(state: &AppState, discord: &DiscordRuntime, call: &Call<'_>) -
     let result = match row.kind {
         OutboxKind::Root | OutboxKind::Digest => {
             let token = match row.run_id {
-                Some(run) => match state.store.run(run).await {
+                Some(run) => match store.run(run).await {
                     Ok(r) => r.and_then(|r| r.interaction_token),
                     Err(e) => return Outcome::Later(e.to_string()),
                 },
@@ -85,7 +85,7 @@ pub async fn send(state: &AppState, discord: &DiscordRuntime, call: &Call<'_>) -
                 } else {
                     p.channel_id.as_str()
                 };
-                let started = match thread_name(state, call).await {
+                let started = match thread_name(store, call).await {
                     Ok(name) => start_thread(discord, call, parent, &p.id, &name)
                         .await
                         .map_err(|e| {
@@ -99,7 +99,7 @@ pub async fn send(state: &AppState, discord: &DiscordRuntime, call: &Call<'_>) -
                     // permission): its replies follow the interaction.
                     Err((true, error)) if row.run_id.is_some() => {
                         tracing::info!(%error, outbox = row.id, "No thread can be started for a report; its details follow the interaction.");
-                        if let Err(e) = state.store.outbox_without_thread(row.id).await {
+                        if let Err(e) = store.outbox_without_thread(row.id).await {
                             return Outcome::Later(e.to_string());
                         }
                     }
@@ -112,14 +112,13 @@ pub async fn send(state: &AppState, discord: &DiscordRuntime, call: &Call<'_>) -
         }
         OutboxKind::Reply if call.thread.as_deref() == Some("") => {
             // Its root has no thread (see above).
-            no_thread(state, discord, call, channel, &message, &nonce).await
+            no_thread(store, discord, call, channel, &message, &nonce).await
         }
         OutboxKind::Reply => {
             let target = call.thread.as_deref().unwrap_or(channel);
             let offers = components::offered_ids(&message);
             if !offers.is_empty() && target != channel {
-                match state
-                    .store
+                match store
                     .bind_offers(&offers, Platform::Discord, channel, target)
                     .await
                 {
@@ -131,7 +130,7 @@ pub async fn send(state: &AppState, discord: &DiscordRuntime, call: &Call<'_>) -
             }
             match create(discord, call, target, &message, &nonce).await {
                 Err(e) if e.code() == Some(UNKNOWN_CHANNEL) && target != channel => {
-                    no_thread(state, discord, call, target, &message, &nonce).await
+                    no_thread(store, discord, call, target, &message, &nonce).await
                 }
                 other => other,
             }
@@ -181,7 +180,7 @@ async fn create(
 /// follow the interaction as follow-ups, which need no channel permission
 /// (or, once its token has expired, go in the channel).
 async fn no_thread(
-    state: &AppState,
+    store: &Store,
     discord: &DiscordRuntime,
     call: &Call<'_>,
     root: &str,
@@ -190,14 +189,13 @@ async fn no_thread(
 ) -> Result<Posted, DiscordApiError> {
     let channel = call.row.channel.as_str();
     let Some(run) = call.row.run_id else {
-        let name = thread_name(state, call)
+        let name = thread_name(store, call)
             .await
             .map_err(|e| DiscordApiError::Transport(e.to_string()))?;
         start_thread(discord, call, channel, root, &name).await?;
         return create(discord, call, root, message, nonce).await;
     };
-    let token = state
-        .store
+    let token = store
         .run(run)
         .await
         .map_err(|e| DiscordApiError::Transport(e.to_string()))?
@@ -217,14 +215,14 @@ async fn no_thread(
 
 /// The name of the thread `call`'s root starts: the row's own title, or
 /// its incident's, or its digest's.
-async fn thread_name(state: &AppState, call: &Call<'_>) -> sqlx::Result<String> {
+async fn thread_name(store: &Store, call: &Call<'_>) -> sqlx::Result<String> {
     if let Some(title) = &call.row.title {
         return Ok(title.clone());
     }
     let Some(i) = call.incident else {
         // A reply of a report: its root's title.
         let parent = match call.row.parent_id {
-            Some(p) => state.store.outbox_title(p).await?,
+            Some(p) => store.outbox_title(p).await?,
             None => None,
         };
         return Ok(parent.unwrap_or_else(|| "medic".to_string()));
@@ -235,13 +233,7 @@ async fn thread_name(state: &AppState, call: &Call<'_>) -> sqlx::Result<String> 
     };
     Ok(match digest_id {
         Some(d) => {
-            let views: Vec<_> = state
-                .store
-                .digest(d)
-                .await?
-                .into_iter()
-                .map(|i| i.view)
-                .collect();
+            let views: Vec<_> = store.digest(d).await?.into_iter().map(|i| i.view).collect();
             digest::digest_thread_name(&views)
         }
         None => incident::thread_name(&i.view),

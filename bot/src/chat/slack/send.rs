@@ -12,11 +12,10 @@ use slack_morphism::prelude::SlackMessageContent;
 
 use super::SlackRuntime;
 use crate::outbox::{Call, Outcome};
-use crate::state::AppState;
 use crate::storage::outbox::OutboxKind;
 
 /// Sends `call` to Slack.
-pub async fn send(_state: &AppState, slack: &SlackRuntime, call: &Call<'_>) -> Outcome {
+pub async fn send(slack: &SlackRuntime, call: &Call<'_>) -> Outcome {
     let row = call.row;
     let content: SlackMessageContent = match serde_json::from_str(&call.body) {
         Ok(c) => c,
