@@ -37,6 +37,8 @@ use crate::telemetry::metrics::Metrics;
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// The PagerDuty schedules' loop, when there is one to run.
+    refresh: Option<crate::oncall::refresh::Refresh>,
 }
 
 impl App {
@@ -85,6 +87,7 @@ impl App {
             let token = s.auth_token.as_ref()?.expose_secret().to_string();
             Some(SentryApi::new(s.api_url.clone(), token, http.clone()))
         });
+        let (clock, schedules) = (crate::clock::Clock::default(), Arc::default());
         let pagerduty_reader = settings.alerts.pagerduty.as_ref().and_then(|p| {
             Some(crate::oncall::pagerduty::Reader {
                 http: http.clone(),
@@ -92,6 +95,12 @@ impl App {
                 token: p.api_token.clone()?,
             })
         });
+        let refresh = crate::oncall::refresh::Refresh::new(
+            pagerduty_reader,
+            &settings.oncall,
+            Arc::clone(&schedules),
+            clock.clone(),
+        );
         let targets = settings
             .targets
             .iter()
@@ -142,11 +151,14 @@ impl App {
             targets,
             sentry_api,
             duties: crate::duty::held::Duties::new(),
-            clock: crate::clock::Clock::default(),
-            schedules: Default::default(),
-            pagerduty_reader,
+            clock,
+            schedules,
         });
-        Ok(App { listener, state })
+        Ok(App {
+            listener,
+            state,
+            refresh,
+        })
     }
 
     /// The address actually bound (port 0 picks a free one).
@@ -166,7 +178,11 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let App { listener, state } = self;
+        let App {
+            listener,
+            state,
+            refresh,
+        } = self;
         let housekeeping = CancellationToken::new();
         // Every replica forgets its own idle limiters and reads the
         // schedules it answers `/oncall` from; the rest is a duty, done by
@@ -177,10 +193,9 @@ impl App {
         ));
         let presence_stop = CancellationToken::new();
         let presence = tokio::spawn(crate::duty::presence(state.lease(), presence_stop.clone()));
-        tokio::spawn(crate::oncall::refresh::run(
-            state.clone(),
-            housekeeping.clone(),
-        ));
+        if let Some(refresh) = refresh {
+            tokio::spawn(crate::oncall::refresh::run(refresh, housekeeping.clone()));
+        }
         let stop = &housekeeping;
         use crate::duty::{Duty, run as duty};
         tokio::spawn(duty(

@@ -70,10 +70,7 @@ pub struct Shared {
     /// The duties this replica holds ([`crate::duty`]).
     pub duties: crate::duty::held::Duties,
     /// The turns of rotations read from PagerDuty, as last read.
-    pub schedules: crate::oncall::pagerduty::Schedules,
-    /// PagerDuty's REST API for reading schedules, when `[pagerduty]
-    /// api_token` is set.
-    pub pagerduty_reader: Option<crate::oncall::pagerduty::Reader>,
+    pub schedules: Arc<crate::oncall::pagerduty::Schedules>,
     /// The time schedules run on (handovers, reminders, who is on call);
     /// a test moves it.
     pub clock: crate::clock::Clock,
