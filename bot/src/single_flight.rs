@@ -68,12 +68,19 @@ impl DiagnosticRuns {
     /// `around`. A target whose run does not depend on it (every kind but
     /// a host with `units`) shares the run of `/diag`; one that does runs
     /// apart, keyed by the instant too, so a `/diag` never gets an
-    /// incident's window nor an incident the window ending now.
+    /// incident's window nor an incident the window ending now. A target
+    /// narrowed to what an alert names (`Target::for_alert`) is told apart
+    /// by its location, which names the pod or container.
     pub fn watch_around(&self, target: &Target, around: Option<OffsetDateTime>) -> RunWatch {
         let around = around.filter(|_| target.spec.reads_around());
         let key = match around {
-            Some(at) => format!("{}@{}", target.name, at.unix_timestamp()),
-            None => target.name.clone(),
+            Some(at) => format!(
+                "{} {}@{}",
+                target.name,
+                target.spec.location(),
+                at.unix_timestamp()
+            ),
+            None => format!("{} {}", target.name, target.spec.location()),
         };
         let mut running = self.running.lock().expect("runs lock");
         let rx = match running.get(&key) {
@@ -335,6 +342,13 @@ mod tests {
         // Redis reads nothing around the alert: one shared run. The host's
         // units journal does: a /diag run and one incident run, shared by
         // that incident's callers.
-        assert_eq!(keys, ["redis", "web1", "web1@1769841127"]);
+        assert_eq!(
+            keys,
+            [
+                "redis 127.0.0.1:6399",
+                "web1 this machine, files under /nonexistent-medic",
+                "web1 this machine, files under /nonexistent-medic@1769841127"
+            ]
+        );
     }
 }

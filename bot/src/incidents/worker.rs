@@ -250,6 +250,11 @@ async fn run_job(state: &AppState, job: Job) -> Result<(), JobFailed> {
     let around = row
         .as_ref()
         .map(|r| super::triage::first_error(job_spec.alert.as_ref(), r));
+    // Narrowed to the pod or container the alert names, where the kind
+    // can be: its logs and events are the ones that matter.
+    if let Some(alert) = &job_spec.alert {
+        selected = selected.iter().map(|t| t.for_alert(alert)).collect();
+    }
     let reports = futures::future::join_all(selected.iter().map(|t| async move {
         state
             .diagnostics

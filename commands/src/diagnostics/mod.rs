@@ -38,6 +38,7 @@ use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use serde::Deserialize;
 use url::Url;
 
+use crate::model::alert::Alert;
 use crate::model::report::{Finding, Report, Status, TargetRef};
 use crate::redact::Redactor;
 
@@ -228,6 +229,28 @@ impl TargetSpec {
     }
 }
 
+impl TargetSpec {
+    /// This target narrowed to what an incident's `alert` names of it —
+    /// the pod or container that crashed, of all those the target covers —
+    /// so that its run reads that one's logs and events; `None` when the
+    /// kind has nothing to narrow or the alert names nothing of it. The
+    /// narrowed spec's [`TargetSpec::location`] says what it was narrowed
+    /// to, which is also what keeps its run apart from a `/diag` of the
+    /// whole target (see `DiagnosticRuns`).
+    pub fn focused(&self, alert: &Alert) -> Option<TargetSpec> {
+        let _ = alert;
+        match self {
+            TargetSpec::Redis(_)
+            | TargetSpec::Postgres(_)
+            | TargetSpec::Host(_)
+            | TargetSpec::Http(_)
+            | TargetSpec::Tcp(_)
+            | TargetSpec::Tls(_)
+            | TargetSpec::Dns(_) => None,
+        }
+    }
+}
+
 /// The kinds that config may name, for help and error messages.
 pub const KINDS: &[&str] = &["redis", "postgres", "host", "http", "tcp", "tls", "dns"];
 
@@ -247,6 +270,19 @@ impl Target {
             name: self.name.clone(),
             kind: self.spec.kind().to_string(),
             location: self.spec.location(),
+        }
+    }
+
+    /// This target as an incident's run takes it: narrowed to what `alert`
+    /// names when its kind can be ([`TargetSpec::focused`]), else as
+    /// configured.
+    pub fn for_alert(&self, alert: &Alert) -> Target {
+        Target {
+            name: self.name.clone(),
+            spec: self
+                .spec
+                .focused(alert)
+                .unwrap_or_else(|| self.spec.clone()),
         }
     }
 
