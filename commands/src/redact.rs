@@ -80,7 +80,9 @@ pub fn configure(secrets: &Redactor) {
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     known: Vec<String>,
-    /// Each known secret as it may be posted encoded: see [`posted_forms`].
+    /// The known secrets as they may be posted encoded, as one
+    /// alternation (one pass over the text, however many secrets); see
+    /// [`posted_forms`].
     encoded: Vec<Regex>,
 }
 
@@ -108,7 +110,7 @@ impl Redactor {
         }
         // Longest first, so a secret that contains another is masked whole.
         self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        self.encoded = self.known.iter().filter_map(|s| posted_forms(s)).collect();
+        self.encoded = posted_forms(&self.known);
     }
 
     /// Adds every secret `other` knows.
@@ -121,7 +123,7 @@ impl Redactor {
         }
         if self.known.len() != before {
             self.known.sort_by_key(|s| std::cmp::Reverse(s.len()));
-            self.encoded = self.known.iter().filter_map(|s| posted_forms(s)).collect();
+            self.encoded = posted_forms(&self.known);
         }
     }
 
@@ -214,9 +216,8 @@ pub fn redact(text: &str) -> String {
 /// and `/` escaped with a backslash (a JSON body echoed back, an error
 /// printing its input with `{:?}`). Without it, a query value added
 /// decoded (`sig=a/b` → `a/b`) survived in the URL an error quoted
-/// (`sig=a%2Fb`) (found by fuzzing: redactor). `None` when the pattern is
-/// too big to build; the verbatim forms are still masked.
-fn posted_forms(secret: &str) -> Option<Regex> {
+/// (`sig=a%2Fb`) (found by fuzzing: redactor).
+fn posted_pattern(secret: &str) -> String {
     fn hex_digit(d: u8) -> String {
         match d {
             0..=9 => char::from(b'0' + d).to_string(),
@@ -243,7 +244,22 @@ fn posted_forms(secret: &str) -> Option<Regex> {
         }
         pattern.push_str(&format!("(?:{})", forms.join("|")));
     }
-    Regex::new(&pattern).ok()
+    pattern
+}
+
+/// Every one of `known` (longest first) as it may be posted
+/// ([`posted_pattern`]), as one regex: one pass over the text instead of
+/// one per secret. Should the alternation be too big to build, one regex
+/// per secret that can be built; the verbatim forms are masked either way.
+fn posted_forms(known: &[String]) -> Vec<Regex> {
+    if known.is_empty() {
+        return Vec::new();
+    }
+    let patterns: Vec<String> = known.iter().map(|s| posted_pattern(s)).collect();
+    match Regex::new(&patterns.join("|")) {
+        Ok(all) => vec![all],
+        Err(_) => patterns.iter().filter_map(|p| Regex::new(p).ok()).collect(),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
