@@ -23,7 +23,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecs::config::{Credentials, Region, SharedHttpClient};
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use secrecy::ExposeSecret;
 
 use super::EcsTarget;
@@ -148,7 +148,7 @@ impl AwsError {
         AwsError {
             kind: ErrorKind::Credentials,
             call: "credentials",
-            text: format!("{}", DisplayErrorContext(e)),
+            text: causes(e),
         }
     }
 
@@ -158,7 +158,7 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let text = format!("{}", DisplayErrorContext(&err));
+        let text = causes(&err);
         let kind = match &err {
             _ if has_source::<CredentialsError>(&err) => ErrorKind::Credentials,
             SdkError::ConstructionFailure(_) => ErrorKind::Config,
@@ -259,6 +259,22 @@ fn kind_of_code(code: &str) -> ErrorKind {
         "ThrottlingException" | "Throttling" | "TooManyRequestsException" => ErrorKind::Throttled,
         _ => ErrorKind::Other,
     }
+}
+
+/// An error and its causes, each said once: "dispatch failure: io error:
+/// tcp connect error: Connection refused (os error 111)". (The SDK's
+/// `DisplayErrorContext` adds the whole Debug form, too long for chat.)
+fn causes(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether an error of type `T` is among `err`'s causes.

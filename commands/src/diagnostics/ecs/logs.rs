@@ -175,7 +175,13 @@ async fn filter(
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("logs:FilterLogEvents", e))?;
-        for e in out.events() {
+        // AWS filters by the prefix already; this keeps an emulator
+        // that does not honest.
+        for e in out
+            .events()
+            .iter()
+            .filter(|e| e.log_stream_name().unwrap_or_default().starts_with(prefix))
+        {
             read.matched += 1;
             newest.push_back(Line {
                 at: e.timestamp().and_then(|ms| {

@@ -328,5 +328,9 @@ pub fn findings(
         f = f.with_detail(format!("Exit code {meaning}."));
     }
     f.detail.extend(tasks.iter().take(SHOWN).map(describe));
-    f.with_evidence(last.reason.clone()).at_opt(last.stopped_at)
+    let evidence = match culprit.and_then(|c| c.reason.as_ref().map(|r| (c, r))) {
+        Some((c, r)) if *r != last.reason => format!("{} — {}: {r}", last.reason, c.name),
+        _ => last.reason.clone(),
+    };
+    f.with_evidence(evidence).at_opt(last.stopped_at)
 }
