@@ -91,6 +91,19 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
             "server": addr.to_string(),
             "timeout": TIMEOUT,
         })],
+        // The dead or silent address as the AWS endpoint, with the
+        // target's own key pair: the secret key must not reach the report
+        // whatever the SDK says.
+        "ecs" => vec![json!({
+            "kind": "ecs",
+            "cluster": "prod",
+            "services": ["api"],
+            "region": "eu-west-1",
+            "endpoint_url": format!("http://{addr}"),
+            "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "secret_access_key": SECRET,
+            "timeout": TIMEOUT,
+        })],
         _ => return None,
     })
 }

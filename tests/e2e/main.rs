@@ -5,6 +5,10 @@
 #[path = "../../commands/tests/support/pg.rs"]
 mod pg;
 
+/// moto's AWS API (shared with medic-commands' ECS tests).
+#[path = "../../commands/tests/support/moto.rs"]
+mod moto;
+
 mod allowlist;
 mod child;
 mod cluster;

@@ -160,9 +160,14 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         _ => None,
     });
     let vendors = state.settings.alerts.vendor_apis();
+    let ecs = target.as_ref().and_then(|t| match &t.spec {
+        TargetSpec::Ecs(e) => Some(e),
+        _ => None,
+    });
     let ctx = medic_commands::actions::RunContext {
         postgres_url: postgres_url.as_deref(),
         vendors: Some(&vendors),
+        ecs,
     };
     let outcome = action.execute_in(&request.params, ctx).await;
     // Everything that leaves here passes the target's redactor (its own

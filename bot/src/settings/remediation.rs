@@ -105,8 +105,37 @@ impl Reader {
                             ),
                         ))
                     }
+                    Some(spec) if raw.kind.starts_with("ecs.") => match spec {
+                        TargetSpec::Ecs(e) => {
+                            if let Err(why) =
+                                medic_commands::actions::ecs::service_of(e, raw.service.as_deref())
+                            {
+                                self.problems.push(problem(
+                                    format!("{key}.service"),
+                                    format!("on `{t}`: {why}"),
+                                ));
+                            }
+                        }
+                        other => self.problems.push(problem(
+                            format!("{key}.offered_on"),
+                            format!(
+                                "`{t}` is a {} target; {} acts on ECS targets only",
+                                other.kind(),
+                                raw.kind
+                            ),
+                        )),
+                    },
                     Some(_) => {}
                 }
+            }
+            if raw.service.is_some() && !raw.kind.starts_with("ecs.") {
+                self.problems.push(problem(
+                    format!("{key}.service"),
+                    format!(
+                        "only means something for ecs.force_new_deployment, not {}",
+                        raw.kind
+                    ),
+                ));
             }
             match Action::parse(&name, &raw) {
                 Ok(action) => {

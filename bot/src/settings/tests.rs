@@ -949,3 +949,55 @@ fn incident_severity_levels_map_per_source_and_typos_are_named() {
         ]
     );
 }
+
+const ECS_ACTION: &str = r#"
+    [slack]
+    bot_token = "xoxb-test"
+    signing_secret = "s3cret"
+    [targets.orders]
+    kind = "ecs"
+    cluster = "prod"
+    services = ["api", "worker"]
+    region = "eu-west-1"
+    [targets.cache]
+    kind = "redis"
+    url = "redis://127.0.0.1:6379"
+    [actions.redeploy]
+    title = "Force a new deployment"
+    kind = "ecs.force_new_deployment"
+    service = "api"
+    offered_on = ["orders"]
+    may_request = ["U1"]
+"#;
+
+#[test]
+fn ecs_force_new_deployment_is_checked_against_its_target() {
+    let loaded = load(ECS_ACTION).unwrap();
+    let a = &loaded.settings.remediation.actions["redeploy"];
+    assert_eq!(
+        a.offered_when,
+        ["ecs.service", "ecs.deployments", "ecs.stopped"]
+    );
+    // Two services and none named: which one?
+    let problems = load(&ECS_ACTION.replace("service = \"api\"\n", "")).unwrap_err();
+    assert_eq!(keys(&problems), vec!["actions.redeploy.service"]);
+    assert!(
+        problems[0].message.contains("several services"),
+        "{problems:?}"
+    );
+    let problems =
+        load(&ECS_ACTION.replace("service = \"api\"", "service = \"apii\"")).unwrap_err();
+    assert!(
+        problems[0]
+            .message
+            .contains("`apii` is not one of the target's services")
+    );
+    let problems =
+        load(&ECS_ACTION.replace("offered_on = [\"orders\"]", "offered_on = [\"cache\"]"))
+            .unwrap_err();
+    assert_eq!(keys(&problems), vec!["actions.redeploy.offered_on"]);
+    assert!(
+        problems[0].message.contains("ECS targets only"),
+        "{problems:?}"
+    );
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::vendor::{SOURCE_ID_PARAM, VendorApis};
-use super::{Action, ActionKind, exec, http, pagerduty, params, postgres, sentry, vendor};
+use super::{Action, ActionKind, ecs, exec, http, pagerduty, params, postgres, sentry, vendor};
 
 /// What a run may act on besides its parameters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,6 +15,8 @@ pub struct RunContext<'a> {
     pub postgres_url: Option<&'a str>,
     /// The vendor APIs, for the PagerDuty and Sentry built-ins.
     pub vendors: Option<&'a VendorApis>,
+    /// The offering target, for the ECS built-in.
+    pub ecs: Option<&'a crate::diagnostics::ecs::EcsTarget>,
 }
 
 impl Action {
@@ -29,7 +31,7 @@ impl Action {
     ) -> exec::Outcome {
         let ctx = RunContext {
             postgres_url,
-            vendors: None,
+            ..RunContext::default()
         };
         self.execute_in(values, ctx).await
     }
@@ -100,6 +102,12 @@ impl Action {
             ActionKind::CancelBlocking { blocked_for } => match postgres_url {
                 Some(url) => postgres::cancel_blocking(url, *blocked_for, self.timeout).await,
                 None => refuse("the target is not a PostgreSQL target".into()),
+            },
+            ActionKind::EcsForceNewDeployment { service } => match ctx.ecs {
+                Some(target) => {
+                    ecs::force_new_deployment(target, service.as_deref(), self.timeout).await
+                }
+                None => refuse("the target is not an ECS target".into()),
             },
             ActionKind::PagerDuty(op) => {
                 let api = ctx.vendors.and_then(|v| v.pagerduty.as_ref());

@@ -8,6 +8,7 @@
 //! - [`policy`]: who may request and approve; cooldown; pure functions.
 //! - [`http`]: the `http` kind (headers from the environment, escaped body).
 //! - [`postgres`]: the PostgreSQL built-ins.
+//! - [`ecs`]: the ECS built-in (force a new deployment).
 //! - [`pagerduty`], [`sentry`]: the vendor built-ins, offered in an alert
 //!   incident's thread (`offered_on = ["source:pagerduty"]`); [`vendor`]:
 //!   their APIs and the one HTTP call they share.
@@ -19,6 +20,7 @@
 //! Nothing here knows a chat platform: the Slack and Discord adapters both
 //! turn a click into calls of these functions.
 
+pub mod ecs;
 pub mod exec;
 mod execute;
 pub use execute::RunContext;
@@ -52,7 +54,7 @@ pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BLOCKED_FOR: Duration = Duration::from_secs(60);
 
 /// Every `kind`, as written in config.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "command",
     "http",
     "postgres.terminate_idle",
@@ -62,6 +64,7 @@ pub const KINDS: [&str; 9] = [
     "pagerduty.reassign",
     "sentry.resolve",
     "sentry.ignore",
+    "ecs.force_new_deployment",
 ];
 
 /// How `offered_on` names an alert source's incidents
@@ -108,6 +111,9 @@ pub struct ActionConfig {
     pub application_name: Option<String>,
     /// `postgres.cancel_blocking`: how long the blocked query has waited.
     pub blocked_for: Option<String>,
+    /// `ecs.force_new_deployment`: the service to redeploy (default: the
+    /// target's only service).
+    pub service: Option<String>,
     /// `pagerduty.reassign`: the PagerDuty user id to assign to.
     pub assign_to: Option<String>,
     /// Targets whose reports offer the action; for the vendor built-ins,
@@ -218,6 +224,11 @@ pub enum ActionKind {
         /// Only when the blocked query has waited this long.
         blocked_for: Duration,
     },
+    /// Forces a new deployment of a service of the offering ECS target.
+    EcsForceNewDeployment {
+        /// The service; `None`: the target's only one.
+        service: Option<String>,
+    },
     /// Changes the PagerDuty incident whose thread offered it.
     PagerDuty(pagerduty::Op),
     /// Changes the Sentry issue whose thread offered it.
@@ -232,6 +243,7 @@ impl ActionKind {
             ActionKind::Http { .. } => "http",
             ActionKind::TerminateIdle { .. } => "postgres.terminate_idle",
             ActionKind::CancelBlocking { .. } => "postgres.cancel_blocking",
+            ActionKind::EcsForceNewDeployment { .. } => "ecs.force_new_deployment",
             ActionKind::PagerDuty(op) => op.kind(),
             ActionKind::Sentry(op) => op.kind(),
         }
@@ -393,6 +405,9 @@ impl Action {
             "postgres.cancel_blocking" => Some(ActionKind::CancelBlocking {
                 blocked_for: duration("blocked_for", &raw.blocked_for, DEFAULT_BLOCKED_FOR, &mut p),
             }),
+            "ecs.force_new_deployment" => Some(ActionKind::EcsForceNewDeployment {
+                service: raw.service.clone(),
+            }),
             "" => {
                 p("kind", format!("missing: one of {}", KINDS.join(", ")));
                 None
@@ -499,6 +514,11 @@ impl Action {
             match raw.kind.as_str() {
                 "postgres.terminate_idle" => vec!["postgres.connections".to_string()],
                 "postgres.cancel_blocking" => vec!["postgres.locks".to_string()],
+                // Tasks not running, failing, or a rollout that cannot
+                // finish: what a new deployment can clear.
+                "ecs.force_new_deployment" => ["ecs.service", "ecs.deployments", "ecs.stopped"]
+                    .map(String::from)
+                    .to_vec(),
                 _ => Vec::new(),
             }
         } else {

@@ -15,6 +15,7 @@
 //! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
 pub mod dns;
+pub mod ecs;
 pub mod host;
 pub mod http;
 pub mod net;
@@ -161,6 +162,8 @@ pub enum TargetSpec {
     Tls(tls::TlsTarget),
     /// A DNS name: resolution, answers, time.
     Dns(dns::DnsTarget),
+    /// Services on AWS ECS: tasks, deployments, events, stopped tasks, logs.
+    Ecs(ecs::EcsTarget),
 }
 
 /// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
@@ -175,6 +178,7 @@ macro_rules! for_each_kind {
             TargetSpec::Tcp($t) => $body,
             TargetSpec::Tls($t) => $body,
             TargetSpec::Dns($t) => $body,
+            TargetSpec::Ecs($t) => $body,
         }
     };
 }
@@ -252,7 +256,9 @@ impl TargetSpec {
 }
 
 /// The kinds that config may name, for help and error messages.
-pub const KINDS: &[&str] = &["redis", "postgres", "host", "http", "tcp", "tls", "dns"];
+pub const KINDS: &[&str] = &[
+    "redis", "postgres", "host", "http", "tcp", "tls", "dns", "ecs",
+];
 
 /// A named target: what `/diag NAME` runs.
 #[derive(Debug, Clone)]

@@ -258,7 +258,17 @@ const ROWS: &[(&str, &str, &str)] = &[
     (
         "tr unavailable 1: service crashed",
         "Essential container in task exited",
-        "crash-loop",
+        "ecs-essential-container-exited",
+    ),
+    (
+        "tr unavailable 1: reason OutOfMemory",
+        "OutOfMemoryError: Container killed due to memory usage",
+        "ecs-out-of-memory",
+    ),
+    (
+        "tr unavailable 1: reason health check failed",
+        "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/73e2d6bc24d8a067)",
+        "ecs-health-check-failed",
     ),
     (
         "tr unavailable 2: deployment stuck",

@@ -4,6 +4,7 @@
 //! idle PostgreSQL sessions.
 
 mod command;
+mod ecs;
 mod expiry;
 mod incident;
 mod postgres;
