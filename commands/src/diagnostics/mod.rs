@@ -242,7 +242,6 @@ impl TargetSpec {
     /// to, which is also what keeps its run apart from a `/diag` of the
     /// whole target (see `DiagnosticRuns`).
     pub fn focused(&self, alert: &Alert) -> Option<TargetSpec> {
-        let _ = alert;
         match self {
             TargetSpec::Redis(_)
             | TargetSpec::Postgres(_)
@@ -251,8 +250,46 @@ impl TargetSpec {
             | TargetSpec::Tcp(_)
             | TargetSpec::Tls(_)
             | TargetSpec::Dns(_) => None,
+            TargetSpec::Ecs(t) => t.focused(alert).map(TargetSpec::Ecs),
         }
     }
+}
+
+/// An Alertmanager alert with these labels, for the kinds' `focused`
+/// tests.
+#[cfg(test)]
+pub(crate) fn alert_labelled(labels: &[(&str, &str)]) -> Alert {
+    use crate::model::alert::{AlertSource, AlertState, Severity};
+    Alert {
+        source: AlertSource::Alertmanager,
+        fingerprint: "f".into(),
+        state: AlertState::Firing,
+        title: "firing".into(),
+        severity: Severity::Critical,
+        service: None,
+        host: None,
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        occurred_at: None,
+        link: None,
+        details: Vec::new(),
+        chain: Vec::new(),
+    }
+}
+
+/// What `alert` names under any of `keys` — its labels, then its service
+/// and host where a key is `service` or `host` — in that order: the
+/// candidates a kind's `focused` matches against what the target covers.
+pub(crate) fn named<'a>(alert: &'a Alert, keys: &[&str]) -> Vec<&'a str> {
+    keys.iter()
+        .filter_map(|k| match *k {
+            "service" => alert.label(k).or(alert.service.as_deref()),
+            "host" => alert.label(k).or(alert.host.as_deref()),
+            _ => alert.label(k),
+        })
+        .collect()
 }
 
 /// The kinds that config may name, for help and error messages.

@@ -116,6 +116,27 @@ fn default_error_pattern() -> String {
 }
 
 impl EcsTarget {
+    /// This target narrowed to the one of its services an incident's
+    /// alert names (CloudWatch's `ServiceName` dimension, an
+    /// `ecs_service`/`service` label, the alert's service); `None` when it
+    /// names none of them, or the target has only that one.
+    pub fn focused(&self, alert: &crate::model::alert::Alert) -> Option<Self> {
+        if self.services.len() < 2 {
+            return None;
+        }
+        let named = super::named(
+            alert,
+            &["ServiceName", "ecs_service", "service_name", "service"],
+        );
+        let service = named
+            .into_iter()
+            .find(|n| self.services.iter().any(|s| s == n))?;
+        Some(EcsTarget {
+            services: vec![service.to_string()],
+            ..self.clone()
+        })
+    }
+
     /// A target for `services` of `cluster` with every default; tests and
     /// samples start here.
     pub fn new(cluster: &str, services: &[&str]) -> Self {
@@ -325,15 +346,21 @@ where
 impl Diagnostic for EcsTarget {
     const KIND: &'static str = "ecs";
 
+    /// Names the service when there is one: a run narrowed to one of
+    /// several ([`EcsTarget::focused`]) says which.
     fn location(&self) -> String {
         let region = self.region.as_deref().unwrap_or("the default region");
+        let which = match self.services.as_slice() {
+            [one] => format!("service {one}, "),
+            _ => String::new(),
+        };
         match &self.endpoint_url {
             Some(_) => format!(
-                "cluster {} at {} ({region})",
+                "{which}cluster {} at {} ({region})",
                 self.cluster,
                 self.endpoint_shown()
             ),
-            None => format!("cluster {} in {region}", self.cluster),
+            None => format!("{which}cluster {} in {region}", self.cluster),
         }
     }
 

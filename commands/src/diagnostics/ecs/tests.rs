@@ -352,7 +352,7 @@ fn the_secret_key_is_masked_and_the_location_says_where() {
             .redact("sig wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
         "sig ••••"
     );
-    assert_eq!(t.location(), "cluster prod in eu-west-1");
+    assert_eq!(t.location(), "service api, cluster prod in eu-west-1");
 }
 
 /// Triage: an alert in ECS's words, with this kind's report.
@@ -458,4 +458,30 @@ mod triage {
         );
         assert_eq!(c.confidence, Confidence::High, "{c:?}");
     }
+}
+
+#[test]
+fn an_alert_naming_one_of_the_services_narrows_the_run_to_it() {
+    let target = EcsTarget::new("prod", &["api", "worker"]);
+    let alert = crate::diagnostics::alert_labelled(&[("ServiceName", "worker")]);
+    let narrowed = target.focused(&alert).expect("narrowed");
+    assert_eq!(narrowed.services, ["worker"]);
+    assert!(
+        narrowed
+            .location()
+            .starts_with("service worker, cluster prod"),
+        "{}",
+        narrowed.location()
+    );
+    assert_ne!(
+        narrowed.location(),
+        target.location(),
+        "told apart from /diag's run"
+    );
+    // A service the target does not cover, or a target of one service:
+    // the run is the target's own.
+    let other = crate::diagnostics::alert_labelled(&[("service", "billing")]);
+    assert!(target.focused(&other).is_none());
+    let one = EcsTarget::new("prod", &["worker"]);
+    assert!(one.focused(&alert).is_none());
 }
