@@ -887,6 +887,7 @@ impl Reader {
                 TargetSpec::Tcp(t) => t.validate(),
                 TargetSpec::Tls(t) => t.validate(),
                 TargetSpec::Dns(d) => d.validate(),
+                TargetSpec::Docker(d) => d.validate(),
             };
             match check {
                 Ok(()) => {

@@ -15,6 +15,7 @@
 //! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
 pub mod dns;
+pub mod docker;
 pub mod host;
 pub mod http;
 pub mod net;
@@ -160,6 +161,8 @@ pub enum TargetSpec {
     Tls(tls::TlsTarget),
     /// A DNS name: resolution, answers, time.
     Dns(dns::DnsTarget),
+    /// Docker containers: by name, label or Compose project.
+    Docker(docker::DockerTarget),
 }
 
 /// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
@@ -174,6 +177,7 @@ macro_rules! for_each_kind {
             TargetSpec::Tcp($t) => $body,
             TargetSpec::Tls($t) => $body,
             TargetSpec::Dns($t) => $body,
+            TargetSpec::Docker($t) => $body,
         }
     };
 }
@@ -229,7 +233,9 @@ impl TargetSpec {
 }
 
 /// The kinds that config may name, for help and error messages.
-pub const KINDS: &[&str] = &["redis", "postgres", "host", "http", "tcp", "tls", "dns"];
+pub const KINDS: &[&str] = &[
+    "redis", "postgres", "host", "http", "tcp", "tls", "dns", "docker",
+];
 
 /// A named target: what `/diag NAME` runs.
 #[derive(Debug, Clone)]
