@@ -105,13 +105,13 @@ async fn an_oom_killed_container_names_its_memory_limit_and_exit_137() {
     assert_eq!(f.status, Status::Critical);
     assert_eq!(
         f.summary,
-        format!("{hog} was OOMKilled: memory limit 16.0 MiB, exit 137"),
+        format!("{hog} was OOMKilled at its memory limit of 16.0 MiB, exit 137"),
     );
     assert!(f.at.is_some(), "the kill's time, for the timeline");
     assert!(
         f.detail
             .iter()
-            .any(|l| l.starts_with("Last usage: at its limit of 16.0 MiB")),
+            .any(|l| l.contains("its last usage was the limit")),
         "{:?}",
         f.detail
     );

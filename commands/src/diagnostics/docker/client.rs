@@ -53,7 +53,7 @@ pub fn build(target: &DockerTarget) -> Result<Docker, Finding> {
 /// The `Authorization: Basic …` value for a `tcp://user:password@` URL (a
 /// Docker API behind an authenticating proxy), marked sensitive so that
 /// hyper never logs it.
-fn basic_auth(target: &DockerTarget) -> Option<http::HeaderValue> {
+pub(super) fn basic_auth(target: &DockerTarget) -> Option<http::HeaderValue> {
     let url = target.host.url();
     if url.username().is_empty() && url.password().is_none() {
         return None;

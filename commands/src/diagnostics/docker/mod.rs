@@ -32,6 +32,7 @@ pub mod select;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -288,8 +289,20 @@ impl Diagnostic for DockerTarget {
     const KIND: &'static str = "docker";
 
     fn location(&self) -> String {
-        // The URL as written, its password masked.
-        self.host.to_string()
+        // The URL without its password (never with a mask percent-encoded
+        // into it).
+        let url = self.host.url();
+        match (url.scheme(), url.host_str()) {
+            ("tcp", Some(host)) => {
+                let user = match url.username() {
+                    "" => String::new(),
+                    u => format!("{u}@"),
+                };
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!("tcp://{user}{host}{port}")
+            }
+            (scheme, _) => format!("{scheme}://{}", url.path()),
+        }
     }
 
     fn timeout(&self) -> Duration {

@@ -177,7 +177,10 @@ async fn open_into(target: &DockerTarget, findings: &mut Vec<Finding>) -> Option
         if missing.is_empty() {
             findings.push(
                 Finding::critical("docker.select", format!("No container matches {what}"))
-                    .with_detail(format!("Nothing on {location} carries those labels: the project is down (docker compose ls -a), or the target's selection is wrong.")),
+                    .with_detail(match &target.compose_project {
+                        Some(p) => format!("No container on {location} belongs to it: the project is down (docker compose -p {p} ps -a), or the target names the wrong project."),
+                        None => format!("No container on {location} carries those labels: they were removed, or the target's labels are wrong."),
+                    }),
             );
         }
         return None;

@@ -191,12 +191,20 @@ pub fn findings(c: &Container, o: &Observed, now: OffsetDateTime) -> Vec<Finding
 
     if oom {
         let limit = memory_limit(i);
-        let mut summary = match limit {
-            Some(l) => format!(
-                "{label} was OOMKilled: memory limit {}, exit 137",
+        // Limit, last usage and exit code in the summary itself: it is
+        // the line triage quotes as evidence.
+        let mut summary = match (limit, o.memory_now) {
+            (Some(l), Some(used)) => format!(
+                "{label} was OOMKilled: memory limit {}, exit 137; using {} ({}) again since its restart",
+                human_bytes(l),
+                human_bytes(used),
+                percent(used, l)
+            ),
+            (Some(l), None) => format!(
+                "{label} was OOMKilled at its memory limit of {}, exit 137",
                 human_bytes(l)
             ),
-            None => format!(
+            (None, _) => format!(
                 "{label} was OOMKilled with no memory limit of its own (the host ran out of memory), exit 137"
             ),
         };
@@ -208,18 +216,10 @@ pub fn findings(c: &Container, o: &Observed, now: OffsetDateTime) -> Vec<Finding
             f = f.with_detail(format!("Killed at {}", when(t, now)));
         }
         f = f.with_detail(match (o.memory_now, limit) {
-            (Some(used), Some(l)) => format!(
-                "Last usage: {} of {} ({}) since it started again",
-                human_bytes(used),
-                human_bytes(l),
-                percent(used, l)
-            ),
-            (Some(used), None) => format!("Last usage: {} since it started again", human_bytes(used)),
-            (None, Some(l)) => format!(
-                "Last usage: at its limit of {} — the kernel kills the container when it reaches it",
-                human_bytes(l)
-            ),
-            (None, None) => "Last usage: not known once it exited; dmesg names the victim and the host's memory then".to_string(),
+            (Some(_), Some(_)) => "Its usage now is the trend to watch: a leak climbs back to the limit after each restart.".to_string(),
+            (Some(used), None) => format!("Using {} again since its restart.", human_bytes(used)),
+            (None, Some(_)) => "The kernel kills a container when its memory reaches the limit: its last usage was the limit.".to_string(),
+            (None, None) => "Its usage is not known once it exited; dmesg names the victim and the host's memory then.".to_string(),
         });
         f = f.with_detail(match limit {
             Some(_) => "Raise the limit (compose mem_limit / deploy.resources.limits.memory, docker run -m) if the load is real, or find what grows (a leak keeps growing after each restart).",

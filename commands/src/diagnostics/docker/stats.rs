@@ -39,20 +39,20 @@ pub async fn memory_now(session: &Session, id: &str) -> Option<u64> {
 }
 
 /// Memory in use as `docker stats` shows it: usage less the inactive page
-/// cache (cgroup v2 `inactive_file`, v1 `total_inactive_file`).
+/// cache.
 pub fn memory_used(s: &ContainerStatsResponse) -> Option<u64> {
     let m = s.memory_stats.as_ref()?;
     let usage = m.usage?;
-    let cache = m
-        .stats
-        .as_ref()
-        .and_then(|st| {
-            st.get("inactive_file")
-                .or_else(|| st.get("total_inactive_file"))
-        })
+    // As the docker CLI computes it: cgroup v1 reports the hierarchy's
+    // `total_inactive_file`, v2 `inactive_file`.
+    let stats = m.stats.as_ref();
+    let cache = stats
+        .and_then(|st| st.get("total_inactive_file"))
+        .or_else(|| stats.and_then(|st| st.get("inactive_file")))
         .copied()
+        .filter(|&c| c < usage)
         .unwrap_or(0);
-    Some(usage.saturating_sub(cache))
+    Some(usage - cache)
 }
 
 /// CPU use over the sample's second, in percent of one CPU (200 % is two
