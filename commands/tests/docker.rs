@@ -402,3 +402,184 @@ async fn secrets_in_a_containers_logs_never_reach_the_report() {
     assert!(!text.contains("Tr0ub4dor-and-3"), "{text}");
     assert!(!text.contains("0123456789abcdef"), "{text}");
 }
+
+mod actions {
+    use std::collections::BTreeMap;
+
+    use medic_commands::actions::params::ParamConfig;
+    use medic_commands::actions::{Action, ActionConfig, RunContext};
+    use medic_commands::diagnostics::TargetSpec;
+
+    use super::docker::Docker;
+
+    fn action(kind: &str, param: Option<(&str, &str)>) -> Action {
+        let mut params = BTreeMap::new();
+        if let Some((name, value)) = param {
+            params.insert(
+                name.to_string(),
+                ParamConfig {
+                    regex: Some("[a-zA-Z0-9_.-]+".into()),
+                    default: Some(value.into()),
+                    ..Default::default()
+                },
+            );
+        }
+        Action::parse(
+            "restart",
+            &ActionConfig {
+                title: "Restart".into(),
+                kind: kind.into(),
+                offered_on: vec!["app".into()],
+                may_request: vec!["oncall".into()],
+                timeout: Some("30s".into()),
+                params,
+                ..Default::default()
+            },
+        )
+        .expect("valid action")
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// StartedAt of each container, to tell which were restarted.
+    fn starts(d: &Docker, names: &[&String]) -> Vec<String> {
+        names
+            .iter()
+            .map(|n| d.inspect(n, "{{.State.StartedAt}}"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn restart_restarts_exactly_the_named_container_of_the_target() {
+        let d = docker!();
+        let project = d.name("proj");
+        let pl = format!("com.docker.compose.project={project}");
+        let (web, worker, stranger) = (d.name("web-1"), d.name("worker-1"), d.name("other"));
+        for (name, service) in [(&web, "web"), (&worker, "worker")] {
+            d.run(
+                name,
+                &[
+                    "-l",
+                    &pl,
+                    "-l",
+                    &format!("com.docker.compose.service={service}"),
+                ],
+                &["sleep", "600"],
+            );
+        }
+        d.run(&stranger, &[], &["sleep", "600"]);
+        let before = starts(&d, &[&web, &worker, &stranger]);
+        let target = d.target("app", |t| t.compose_project = Some(project.clone()));
+        let TargetSpec::Docker(spec) = &target.spec else {
+            unreachable!()
+        };
+        let ctx = RunContext {
+            docker: Some(spec),
+            ..RunContext::default()
+        };
+
+        let a = action("docker.restart", Some(("container", &web)));
+        let out = a
+            .execute_in(&values(&[("target", "app"), ("container", &web)]), ctx)
+            .await;
+        assert!(out.success, "{out:?}");
+        assert!(
+            out.status
+                .starts_with(&format!("restarted {web}: was running since ")),
+            "{}",
+            out.status
+        );
+        assert!(
+            out.status.contains("; now running since "),
+            "{}",
+            out.status
+        );
+        assert!(
+            out.output
+                .contains(&format!("{web}: before: running since ")),
+            "{}",
+            out.output
+        );
+        assert!(
+            out.output
+                .contains(&format!("{web}: after: running since ")),
+            "{}",
+            out.output
+        );
+        let after = starts(&d, &[&web, &worker, &stranger]);
+        assert_ne!(after[0], before[0], "web restarted");
+        assert_eq!(after[1..], before[1..], "nothing else restarted");
+
+        // A container on the host that is not the target's is refused, even
+        // when a parameter names it.
+        let out = a
+            .execute_in(&values(&[("target", "app"), ("container", &stranger)]), ctx)
+            .await;
+        assert!(!out.success);
+        assert!(
+            out.status.contains("refused: no container named"),
+            "{}",
+            out.status
+        );
+        assert_eq!(starts(&d, &[&stranger]), before[2..]);
+        // Without a parameter, a target of many containers names none.
+        let bare = action("docker.restart", None);
+        let out = bare.execute_in(&values(&[("target", "app")]), ctx).await;
+        assert!(!out.success);
+        assert!(out.status.contains("name one container"), "{}", out.status);
+    }
+
+    #[tokio::test]
+    async fn compose_restart_restarts_every_container_of_the_service_only() {
+        let d = docker!();
+        let project = d.name("proj");
+        let pl = format!("com.docker.compose.project={project}");
+        let (web1, web2, worker) = (d.name("web-1"), d.name("web-2"), d.name("worker-1"));
+        for (name, service) in [(&web1, "web"), (&web2, "web"), (&worker, "worker")] {
+            d.run(
+                name,
+                &[
+                    "-l",
+                    &pl,
+                    "-l",
+                    &format!("com.docker.compose.service={service}"),
+                ],
+                &["sleep", "600"],
+            );
+        }
+        let before = starts(&d, &[&web1, &web2, &worker]);
+        let target = d.target("app", |t| t.compose_project = Some(project.clone()));
+        let TargetSpec::Docker(spec) = &target.spec else {
+            unreachable!()
+        };
+        let ctx = RunContext {
+            docker: Some(spec),
+            ..RunContext::default()
+        };
+        let a = action("docker.compose_restart", Some(("service", "web")));
+        let out = a
+            .execute_in(&values(&[("target", "app"), ("service", "web")]), ctx)
+            .await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(out.status, "restarted 2 of 2 container(s) of service web");
+        let after = starts(&d, &[&web1, &web2, &worker]);
+        assert_ne!(after[0], before[0]);
+        assert_ne!(after[1], before[1]);
+        assert_eq!(after[2], before[2], "the worker was left alone");
+
+        let out = a
+            .execute_in(&values(&[("target", "app"), ("service", "nope")]), ctx)
+            .await;
+        assert!(!out.success);
+        assert!(
+            out.status.contains("no container of service nope"),
+            "{}",
+            out.status
+        );
+    }
+}

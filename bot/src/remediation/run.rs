@@ -159,10 +159,15 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         TargetSpec::Postgres(p) => Some(p.url.expose().to_string()),
         _ => None,
     });
+    let docker = target.as_ref().and_then(|t| match &t.spec {
+        TargetSpec::Docker(d) => Some(d),
+        _ => None,
+    });
     let vendors = state.settings.alerts.vendor_apis();
     let ctx = medic_commands::actions::RunContext {
         postgres_url: postgres_url.as_deref(),
         vendors: Some(&vendors),
+        docker,
     };
     let outcome = action.execute_in(&request.params, ctx).await;
     // Everything that leaves here passes the target's redactor (its own

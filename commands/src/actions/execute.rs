@@ -1,12 +1,13 @@
 //! Purpose: one action run, dispatched by kind — argv, HTTP, a
-//! PostgreSQL or a vendor built-in — with its parameters checked once more
-//! and its output capped.
+//! PostgreSQL, Docker or vendor built-in — with its parameters checked once
+//! more and its output capped.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::vendor::{SOURCE_ID_PARAM, VendorApis};
-use super::{Action, ActionKind, exec, http, pagerduty, params, postgres, sentry, vendor};
+use super::{Action, ActionKind, docker, exec, http, pagerduty, params, postgres, sentry, vendor};
+use crate::diagnostics::docker::DockerTarget;
 
 /// What a run may act on besides its parameters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,6 +16,8 @@ pub struct RunContext<'a> {
     pub postgres_url: Option<&'a str>,
     /// The vendor APIs, for the PagerDuty and Sentry built-ins.
     pub vendors: Option<&'a VendorApis>,
+    /// The offering docker target, for the Docker built-ins.
+    pub docker: Option<&'a DockerTarget>,
 }
 
 impl Action {
@@ -29,7 +32,7 @@ impl Action {
     ) -> exec::Outcome {
         let ctx = RunContext {
             postgres_url,
-            vendors: None,
+            ..RunContext::default()
         };
         self.execute_in(values, ctx).await
     }
@@ -101,6 +104,19 @@ impl Action {
                 Some(url) => postgres::cancel_blocking(url, *blocked_for, self.timeout).await,
                 None => refuse("the target is not a PostgreSQL target".into()),
             },
+            ActionKind::Docker(op) => {
+                for (name, p) in &self.params {
+                    if let Some(v) = values.get(name)
+                        && let Err(e) = p.check(v)
+                    {
+                        return refuse(format!("refused a parameter: `{name}`: {e}"));
+                    }
+                }
+                match ctx.docker {
+                    Some(target) => docker::run(*op, target, values, self.timeout).await,
+                    None => refuse("the target is not a docker target".into()),
+                }
+            }
             ActionKind::PagerDuty(op) => {
                 let api = ctx.vendors.and_then(|v| v.pagerduty.as_ref());
                 match (api, values.get(SOURCE_ID_PARAM)) {

@@ -8,6 +8,8 @@
 //! - [`policy`]: who may request and approve; cooldown; pure functions.
 //! - [`http`]: the `http` kind (headers from the environment, escaped body).
 //! - [`postgres`]: the PostgreSQL built-ins.
+//! - [`docker`]: the Docker built-ins (restart a container, a Compose
+//!   service), on the offering docker target.
 //! - [`pagerduty`], [`sentry`]: the vendor built-ins, offered in an alert
 //!   incident's thread (`offered_on = ["source:pagerduty"]`); [`vendor`]:
 //!   their APIs and the one HTTP call they share.
@@ -19,6 +21,7 @@
 //! Nothing here knows a chat platform: the Slack and Discord adapters both
 //! turn a click into calls of these functions.
 
+pub mod docker;
 pub mod exec;
 mod execute;
 pub use execute::RunContext;
@@ -52,11 +55,13 @@ pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BLOCKED_FOR: Duration = Duration::from_secs(60);
 
 /// Every `kind`, as written in config.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 11] = [
     "command",
     "http",
     "postgres.terminate_idle",
     "postgres.cancel_blocking",
+    "docker.restart",
+    "docker.compose_restart",
     "pagerduty.acknowledge",
     "pagerduty.resolve",
     "pagerduty.reassign",
@@ -75,7 +80,8 @@ pub const SOURCE_PREFIX: &str = "source:";
 pub struct ActionConfig {
     /// The button's label.
     pub title: String,
-    /// `command`, `http`, `postgres.terminate_idle`, `postgres.cancel_blocking`.
+    /// `command`, `http`, `postgres.terminate_idle`, `postgres.cancel_blocking`,
+    /// `docker.restart`, `docker.compose_restart`, the vendor built-ins.
     pub kind: String,
     /// `command`: the argv; `{param}` elements are substituted whole.
     pub run: Vec<String>,
@@ -222,6 +228,9 @@ pub enum ActionKind {
     PagerDuty(pagerduty::Op),
     /// Changes the Sentry issue whose thread offered it.
     Sentry(sentry::Op),
+    /// Restarts a container or a Compose service of the offering docker
+    /// target.
+    Docker(docker::Op),
 }
 
 impl ActionKind {
@@ -234,6 +243,7 @@ impl ActionKind {
             ActionKind::CancelBlocking { .. } => "postgres.cancel_blocking",
             ActionKind::PagerDuty(op) => op.kind(),
             ActionKind::Sentry(op) => op.kind(),
+            ActionKind::Docker(op) => op.kind(),
         }
     }
 
@@ -420,6 +430,8 @@ impl Action {
                     None
                 }
             },
+            "docker.restart" => Some(ActionKind::Docker(docker::Op::Restart)),
+            "docker.compose_restart" => Some(ActionKind::Docker(docker::Op::ComposeRestart)),
             "sentry.resolve" => Some(ActionKind::Sentry(sentry::Op::Resolve)),
             "sentry.ignore" => Some(ActionKind::Sentry(sentry::Op::Ignore)),
             other => {
@@ -499,6 +511,15 @@ impl Action {
             match raw.kind.as_str() {
                 "postgres.terminate_idle" => vec!["postgres.connections".to_string()],
                 "postgres.cancel_blocking" => vec!["postgres.locks".to_string()],
+                // A container down, crash-looping, OOM-killed or unhealthy.
+                "docker.restart" | "docker.compose_restart" => [
+                    "docker.state",
+                    "docker.crash_loop",
+                    "docker.oom",
+                    "docker.health",
+                ]
+                .map(String::from)
+                .to_vec(),
                 _ => Vec::new(),
             }
         } else {
