@@ -5,6 +5,11 @@
 #[path = "../../commands/tests/support/pg.rs"]
 mod pg;
 
+/// The tests' dockerd and its containers (shared with medic-commands'
+/// tests), for the docker built-ins.
+#[path = "../../commands/tests/support/docker.rs"]
+mod docker;
+
 mod allowlist;
 mod child;
 mod cluster;
