@@ -114,7 +114,7 @@ impl Docker {
         ] {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .args(["-C", root.path().to_str().unwrap(), "-cf", "-", "."])
             .stdout(Stdio::piped())
             .spawn()
@@ -122,9 +122,10 @@ impl Docker {
         let out = Command::new(CLI)
             .args(["-H", &self.host, "import", "--change", "ENV PATH=/bin"])
             .args(["--change", "CMD [\"sh\"]", "-", IMAGE])
-            .stdin(tar.stdout.expect("tar's stdout"))
+            .stdin(tar.stdout.take().expect("tar's stdout"))
             .output()
             .expect("run docker import");
+        assert!(tar.wait().expect("tar").success(), "tar of the image root");
         assert!(
             out.status.success(),
             "docker import: {}",
