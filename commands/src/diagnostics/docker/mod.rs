@@ -56,8 +56,9 @@ pub const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";
 /// The label Compose puts on `docker compose run` containers: one-off
 /// tasks, not the service.
 pub const COMPOSE_ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
-/// Log lines shown unless `log_lines` says otherwise.
-pub const DEFAULT_LOG_LINES: usize = 20;
+/// Log lines shown unless `log_lines` says otherwise: enough to see the
+/// crash and what led to it, few enough to read on a phone.
+pub const DEFAULT_LOG_LINES: usize = 10;
 /// The most `log_lines` may ask for: evidence is read on a phone.
 pub const MAX_LOG_LINES: usize = 200;
 /// A start more recent than this is news: it explains a burst of errors
@@ -101,7 +102,7 @@ pub struct DockerTarget {
     /// `com.docker.compose.service`).
     #[serde(default)]
     pub services: Vec<String>,
-    /// Log lines shown for a container in trouble (default 20, at most 200).
+    /// Log lines shown for a container in trouble (default 10, at most 200).
     #[serde(default = "default_log_lines")]
     pub log_lines: usize,
     /// The most each check may take (default 5 s); checks run at once.

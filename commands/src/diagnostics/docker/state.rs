@@ -402,18 +402,20 @@ fn health_finding(c: &Container, now: OffsetDateTime) -> Option<Finding> {
                     "{label} is unhealthy: {streak} health {} failed in a row",
                     if streak == 1 { "check" } else { "checks" }
                 ),
-            );
+            )
+            .with_detail("The health check's own words name what it found wrong (a dependency down, a port not answering); Compose's `depends_on: condition: service_healthy` waits on it.");
             if let Some(r) = last_failing {
                 let when_text = at(r)
                     .map(|t| format!(" at {}", when(t, now)))
                     .unwrap_or_default();
-                f = f.with_detail(format!(
-                    "Last failing check{when_text}, exit code {}; its output:",
-                    r.exit_code.unwrap_or(0)
-                ));
-                f = f.with_evidence(output(r));
+                f = f
+                    .with_detail(format!(
+                        "Last failing check{when_text}, exit code {}; its output:",
+                        r.exit_code.unwrap_or(0)
+                    ))
+                    .with_evidence(output(r));
             }
-            Some(f.with_detail("The health check's own words name what it found wrong (a dependency down, a port not answering). Compose's depends_on: condition: service_healthy waits on it."))
+            Some(f)
         }
         HealthStatusEnum::STARTING => {
             let mut f = Finding::warn(

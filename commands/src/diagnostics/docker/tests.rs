@@ -201,7 +201,10 @@ fn an_unhealthy_container_quotes_its_health_check() {
     );
     assert_eq!(f.evidence.as_deref(), Some("db down"));
     assert!(
-        f.detail[0].ends_with("exit code 1; its output:"),
+        f.detail
+            .last()
+            .unwrap()
+            .ends_with("exit code 1; its output:"),
         "{:?}",
         f.detail
     );
