@@ -125,8 +125,12 @@ fn chain(e: &dyn StdError) -> String {
     text
 }
 
-/// The first I/O error kind in `e`'s sources.
-fn io_kind(e: &(dyn StdError + 'static)) -> Option<IoKind> {
+/// The I/O error kind in `e` or its sources. bollard's `IOError` is
+/// `#[error(transparent)]`: its own `source()` skips the I/O error itself.
+fn io_kind(e: &ApiError) -> Option<IoKind> {
+    if let ApiError::IOError { err } = e {
+        return Some(err.kind());
+    }
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
@@ -154,7 +158,7 @@ pub fn unreachable(location: &str, failed: &Failed) -> Finding {
 }
 
 /// A failure to reach or use the daemon, in plain words with what to do.
-fn failure(location: &str, e: &ApiError, budget: Duration) -> Finding {
+pub(super) fn failure(location: &str, e: &ApiError, budget: Duration) -> Finding {
     let text = chain(e);
     let (summary, hint) = match e {
         ApiError::SocketNotFoundError(path) => (

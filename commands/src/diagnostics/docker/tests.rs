@@ -663,3 +663,32 @@ fn a_diag_blames_a_restart_right_after_a_new_image_on_the_deploy() {
         .is_none()
     );
 }
+
+#[test]
+fn a_socket_medic_may_not_use_says_what_access_means() {
+    let denied = bollard::errors::Error::IOError {
+        err: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+    };
+    let f = client::failure(DEFAULT_HOST, &denied, Duration::from_secs(5));
+    assert_eq!(f.status, Status::Critical);
+    assert_eq!(
+        f.summary,
+        "medic may not use the Docker socket at unix:///var/run/docker.sock (permission denied)"
+    );
+    assert!(f.detail[0].contains("root-equivalent"), "{:?}", f.detail);
+    assert!(
+        f.detail[0].contains("read-only socket proxy"),
+        "{:?}",
+        f.detail
+    );
+    let refused = bollard::errors::Error::DockerResponseServerError {
+        status_code: 403,
+        message: "Forbidden".into(),
+    };
+    let f = client::failure("tcp://socket-proxy:2375", &refused, Duration::from_secs(5));
+    assert_eq!(
+        f.summary,
+        "The Docker API at tcp://socket-proxy:2375 refused medic (403)"
+    );
+    assert!(f.detail[0].contains("/containers/*/logs"), "{:?}", f.detail);
+}
