@@ -182,7 +182,10 @@ pub fn findings(c: &Container, o: &Observed, now: OffsetDateTime) -> Vec<Finding
             }
             None => format!("Restarts counted from {source}."),
         });
-        f = f.with_detail("Why: the last lines it wrote before it exited, below; a bad deploy, missing configuration or an unreachable dependency are the usual causes.");
+        f = f.with_detail(match &evidence {
+            Some(_) => "Why: the last lines it wrote before it exited, below; a bad deploy, missing configuration or an unreachable dependency are the usual causes.".to_string(),
+            None => format!("Why: its last lines (docker logs --tail 20 {}); a bad deploy, missing configuration or an unreachable dependency are the usual causes.", c.name),
+        });
         if let Some(e) = &evidence {
             f = f.with_evidence(e.clone());
         }
