@@ -22,6 +22,7 @@ mod discord;
 mod discord_buttons;
 mod discord_gateway;
 mod discord_incidents;
+mod docker_triage;
 mod flood;
 mod incident_commands;
 mod incident_response;

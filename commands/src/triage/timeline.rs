@@ -149,7 +149,7 @@ impl Event {
             EventKind::Reload => "systemd reload".into(),
             EventKind::Oom { process } => format!("OOM killer killed {process}"),
             EventKind::LinkDown { interface } => format!("interface {interface} went down"),
-            EventKind::ContainerStart { container } => format!("container {container} restarted"),
+            EventKind::ContainerStart { container } => format!("container {container} started"),
             EventKind::Image { image } => format!("new image {image}"),
         };
         format!("{what} on {}", self.place)
@@ -191,7 +191,7 @@ impl Event {
             EventKind::Restart {
                 service: Service::Redis,
             } => "the Redis restart".into(),
-            EventKind::ContainerStart { container } => format!("the restart of {container}"),
+            EventKind::ContainerStart { container } => format!("the start of {container}"),
             _ => format!("\"{}\"", self.describe()),
         }
     }

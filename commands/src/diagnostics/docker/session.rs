@@ -213,18 +213,19 @@ async fn open_into(target: &DockerTarget, findings: &mut Vec<Finding>) -> Option
         }
     }
     let names: Vec<String> = containers.iter().map(Container::label).collect();
+    let count = match containers.len() {
+        1 => "1 container".to_string(),
+        n => format!("{n} containers"),
+    };
+    // Selected by name only, the names say it all.
+    let of = if target.labels.is_empty() && target.compose_project.is_none() {
+        String::new()
+    } else {
+        format!(" of {what}")
+    };
     findings.push(Finding::ok(
         "docker.select",
-        format!(
-            "{} {} of {what}: {}",
-            containers.len(),
-            if containers.len() == 1 {
-                "container"
-            } else {
-                "containers"
-            },
-            names.join(", ")
-        ),
+        format!("{count}{of}: {}", names.join(", ")),
     ));
     Some(Session {
         docker,

@@ -632,7 +632,7 @@ fn a_diag_blames_a_restart_right_after_a_new_image_on_the_deploy() {
     .expect("a likely cause");
     assert_eq!(
         cause.cause,
-        "new image pazpaz/web:1.4 on pazpaz, 2 min before the restart of healthy"
+        "new image pazpaz/web:1.4 on pazpaz, 2 min before the start of healthy"
     );
     assert_eq!(cause.category, Some(Category::Deploy));
     assert!(
