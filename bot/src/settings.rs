@@ -888,6 +888,7 @@ impl Reader {
                 TargetSpec::Tls(t) => t.validate(),
                 TargetSpec::Dns(d) => d.validate(),
                 TargetSpec::Ecs(e) => e.validate(),
+                TargetSpec::Docker(d) => d.validate(),
             };
             match check {
                 Ok(()) => {

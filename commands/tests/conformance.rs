@@ -104,8 +104,53 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
             "secret_access_key": SECRET,
             "timeout": TIMEOUT,
         })],
+        // The Docker API over tcp:// (its user and password sent as basic
+        // authentication, for a proxy in front of it), over tcp:// with TLS
+        // client certificates, and a unix socket that is not there.
+        "docker" => {
+            let tls = docker_tls_files();
+            vec![
+                json!({
+                    "kind": "docker",
+                    "host": format!("tcp://medic:{SECRET}@{addr}"),
+                    "compose_project": "pazpaz",
+                    "timeout": TIMEOUT,
+                }),
+                json!({
+                    "kind": "docker",
+                    "host": format!("tcp://{addr}"),
+                    "tls_ca": tls.join("ca.pem"),
+                    "tls_cert": tls.join("cert.pem"),
+                    "tls_key": tls.join("key.pem"),
+                    "containers": ["web"],
+                    "timeout": TIMEOUT,
+                }),
+                json!({
+                    "kind": "docker",
+                    "host": format!("unix:///nonexistent-medic-{}/docker.sock", addr.port()),
+                    "containers": ["web"],
+                    "timeout": TIMEOUT,
+                }),
+            ]
+        }
         _ => return None,
     })
+}
+
+/// A directory holding a self-signed certificate and its key as the
+/// docker sample's CA, client certificate and key (made once, kept for
+/// the test binary's life).
+fn docker_tls_files() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        dir
+    })
+    .path()
 }
 
 fn spec(value: Value) -> TargetSpec {

@@ -5,6 +5,10 @@
 #[path = "../../commands/tests/support/pg.rs"]
 mod pg;
 
+/// The tests' dockerd and its containers (shared with medic-commands'
+/// tests), for the docker built-ins.
+#[path = "../../commands/tests/support/docker.rs"]
+mod docker;
 /// moto's AWS API (shared with medic-commands' ECS tests).
 #[path = "../../commands/tests/support/moto.rs"]
 mod moto;
@@ -21,6 +25,7 @@ mod discord;
 mod discord_buttons;
 mod discord_gateway;
 mod discord_incidents;
+mod docker_triage;
 mod flood;
 mod incident_commands;
 mod incident_response;

@@ -159,6 +159,10 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         TargetSpec::Postgres(p) => Some(p.url.expose().to_string()),
         _ => None,
     });
+    let docker = target.as_ref().and_then(|t| match &t.spec {
+        TargetSpec::Docker(d) => Some(d),
+        _ => None,
+    });
     let vendors = state.settings.alerts.vendor_apis();
     let ecs = target.as_ref().and_then(|t| match &t.spec {
         TargetSpec::Ecs(e) => Some(e),
@@ -168,6 +172,7 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         postgres_url: postgres_url.as_deref(),
         vendors: Some(&vendors),
         ecs,
+        docker,
     };
     let outcome = action.execute_in(&request.params, ctx).await;
     // Everything that leaves here passes the target's redactor (its own

@@ -125,6 +125,29 @@ impl Reader {
                             ),
                         )),
                     },
+                    Some(spec)
+                        if raw.kind.starts_with("docker.")
+                            && !matches!(spec, TargetSpec::Docker(_)) =>
+                    {
+                        self.problems.push(problem(
+                            format!("{key}.offered_on"),
+                            format!(
+                                "`{t}` is a {} target; {} acts on docker targets only",
+                                spec.kind(),
+                                raw.kind
+                            ),
+                        ))
+                    }
+                    Some(TargetSpec::Docker(d))
+                        if raw.kind == "docker.compose_restart" && d.compose_project.is_none() =>
+                    {
+                        self.problems.push(problem(
+                            format!("{key}.offered_on"),
+                            format!(
+                                "`{t}` names no compose_project; docker.compose_restart restarts a service of a Compose project"
+                            ),
+                        ))
+                    }
                     Some(_) => {}
                 }
             }

@@ -1001,3 +1001,54 @@ fn ecs_force_new_deployment_is_checked_against_its_target() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn docker_targets_and_their_restarts_are_checked() {
+    let base = r#"
+    [targets.app]
+    kind = "docker"
+    compose_project = "pazpaz"
+    [targets.web]
+    kind = "docker"
+    host = "tcp://10.0.0.5:2375"
+    containers = ["pazpaz-web-1"]
+    [targets.cache]
+    kind = "redis"
+    url = "redis://127.0.0.1:6379"
+    [actions.restart-web]
+    title = "Restart web"
+    kind = "docker.restart"
+    offered_on = ["web"]
+    may_request = ["U1"]
+    [actions.restart-service]
+    title = "Restart the service"
+    kind = "docker.compose_restart"
+    offered_on = ["app"]
+    may_request = ["U1"]
+    [actions.restart-service.params.service]
+    enum = ["web", "worker"]
+    default = "web"
+    "#;
+    let loaded = load(base).unwrap();
+    let r = &loaded.settings.remediation;
+    assert_eq!(r.offered("web", &["docker.crash_loop"]).len(), 1);
+    assert_eq!(r.offered("app", &["docker.health"]).len(), 1);
+    assert!(r.offered("web", &["docker.stats"]).is_empty());
+
+    let problems = load(&base.replace(
+        "offered_on = [\"web\"]",
+        "offered_on = [\"cache\", \"web\"]",
+    ))
+    .unwrap_err();
+    assert_eq!(keys(&problems), ["actions.restart-web.offered_on"]);
+    assert!(
+        problems[0].message.contains("acts on docker targets only"),
+        "{problems:?}"
+    );
+    let problems =
+        load(&base.replace("offered_on = [\"app\"]", "offered_on = [\"web\"]")).unwrap_err();
+    assert_eq!(keys(&problems), ["actions.restart-service.offered_on"]);
+    assert!(problems[0].message.contains("names no compose_project"));
+    let problems = load(&base.replace("compose_project = \"pazpaz\"", "")).unwrap_err();
+    assert_eq!(keys(&problems)[0], "targets.app.containers");
+}

@@ -1,12 +1,15 @@
 //! Purpose: one action run, dispatched by kind — argv, HTTP, a
-//! PostgreSQL or a vendor built-in — with its parameters checked once more
-//! and its output capped.
+//! PostgreSQL, Docker or vendor built-in — with its parameters checked once
+//! more and its output capped.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::vendor::{SOURCE_ID_PARAM, VendorApis};
-use super::{Action, ActionKind, ecs, exec, http, pagerduty, params, postgres, sentry, vendor};
+use super::{
+    Action, ActionKind, docker, ecs, exec, http, pagerduty, params, postgres, sentry, vendor,
+};
+use crate::diagnostics::docker::DockerTarget;
 
 /// What a run may act on besides its parameters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,6 +20,8 @@ pub struct RunContext<'a> {
     pub vendors: Option<&'a VendorApis>,
     /// The offering target, for the ECS built-in.
     pub ecs: Option<&'a crate::diagnostics::ecs::EcsTarget>,
+    /// The offering docker target, for the Docker built-ins.
+    pub docker: Option<&'a DockerTarget>,
 }
 
 impl Action {
@@ -109,6 +114,19 @@ impl Action {
                 }
                 None => refuse("the target is not an ECS target".into()),
             },
+            ActionKind::Docker(op) => {
+                for (name, p) in &self.params {
+                    if let Some(v) = values.get(name)
+                        && let Err(e) = p.check(v)
+                    {
+                        return refuse(format!("refused a parameter: `{name}`: {e}"));
+                    }
+                }
+                match ctx.docker {
+                    Some(target) => docker::run(*op, target, values, self.timeout).await,
+                    None => refuse("the target is not a docker target".into()),
+                }
+            }
             ActionKind::PagerDuty(op) => {
                 let api = ctx.vendors.and_then(|v| v.pagerduty.as_ref());
                 match (api, values.get(SOURCE_ID_PARAM)) {

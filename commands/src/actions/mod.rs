@@ -9,6 +9,8 @@
 //! - [`http`]: the `http` kind (headers from the environment, escaped body).
 //! - [`postgres`]: the PostgreSQL built-ins.
 //! - [`ecs`]: the ECS built-in (force a new deployment).
+//! - [`docker`]: the Docker built-ins (restart a container, a Compose
+//!   service), on the offering docker target.
 //! - [`pagerduty`], [`sentry`]: the vendor built-ins, offered in an alert
 //!   incident's thread (`offered_on = ["source:pagerduty"]`); [`vendor`]:
 //!   their APIs and the one HTTP call they share.
@@ -20,6 +22,7 @@
 //! Nothing here knows a chat platform: the Slack and Discord adapters both
 //! turn a click into calls of these functions.
 
+pub mod docker;
 pub mod ecs;
 pub mod exec;
 mod execute;
@@ -54,11 +57,13 @@ pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BLOCKED_FOR: Duration = Duration::from_secs(60);
 
 /// Every `kind`, as written in config.
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 12] = [
     "command",
     "http",
     "postgres.terminate_idle",
     "postgres.cancel_blocking",
+    "docker.restart",
+    "docker.compose_restart",
     "pagerduty.acknowledge",
     "pagerduty.resolve",
     "pagerduty.reassign",
@@ -78,7 +83,8 @@ pub const SOURCE_PREFIX: &str = "source:";
 pub struct ActionConfig {
     /// The button's label.
     pub title: String,
-    /// `command`, `http`, `postgres.terminate_idle`, `postgres.cancel_blocking`.
+    /// `command`, `http`, `postgres.terminate_idle`, `postgres.cancel_blocking`,
+    /// `docker.restart`, `docker.compose_restart`, the vendor built-ins.
     pub kind: String,
     /// `command`: the argv; `{param}` elements are substituted whole.
     pub run: Vec<String>,
@@ -233,6 +239,9 @@ pub enum ActionKind {
     PagerDuty(pagerduty::Op),
     /// Changes the Sentry issue whose thread offered it.
     Sentry(sentry::Op),
+    /// Restarts a container or a Compose service of the offering docker
+    /// target.
+    Docker(docker::Op),
 }
 
 impl ActionKind {
@@ -246,6 +255,7 @@ impl ActionKind {
             ActionKind::EcsForceNewDeployment { .. } => "ecs.force_new_deployment",
             ActionKind::PagerDuty(op) => op.kind(),
             ActionKind::Sentry(op) => op.kind(),
+            ActionKind::Docker(op) => op.kind(),
         }
     }
 
@@ -435,6 +445,8 @@ impl Action {
                     None
                 }
             },
+            "docker.restart" => Some(ActionKind::Docker(docker::Op::Restart)),
+            "docker.compose_restart" => Some(ActionKind::Docker(docker::Op::ComposeRestart)),
             "sentry.resolve" => Some(ActionKind::Sentry(sentry::Op::Resolve)),
             "sentry.ignore" => Some(ActionKind::Sentry(sentry::Op::Ignore)),
             other => {
@@ -519,6 +531,15 @@ impl Action {
                 "ecs.force_new_deployment" => ["ecs.service", "ecs.deployments", "ecs.stopped"]
                     .map(String::from)
                     .to_vec(),
+                // A container down, crash-looping, OOM-killed or unhealthy.
+                "docker.restart" | "docker.compose_restart" => [
+                    "docker.state",
+                    "docker.crash_loop",
+                    "docker.oom",
+                    "docker.health",
+                ]
+                .map(String::from)
+                .to_vec(),
                 _ => Vec::new(),
             }
         } else {

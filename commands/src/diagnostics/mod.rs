@@ -15,6 +15,7 @@
 //! refused by 127.0.0.1:6399", never an error value or a silent gap.
 
 pub mod dns;
+pub mod docker;
 pub mod ecs;
 pub mod host;
 pub mod http;
@@ -164,6 +165,8 @@ pub enum TargetSpec {
     Dns(dns::DnsTarget),
     /// Services on AWS ECS: tasks, deployments, events, stopped tasks, logs.
     Ecs(ecs::EcsTarget),
+    /// Docker containers: by name, label or Compose project.
+    Docker(docker::DockerTarget),
 }
 
 /// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
@@ -179,6 +182,7 @@ macro_rules! for_each_kind {
             TargetSpec::Tls($t) => $body,
             TargetSpec::Dns($t) => $body,
             TargetSpec::Ecs($t) => $body,
+            TargetSpec::Docker($t) => $body,
         }
     };
 }
@@ -251,6 +255,7 @@ impl TargetSpec {
             | TargetSpec::Tls(_)
             | TargetSpec::Dns(_) => None,
             TargetSpec::Ecs(t) => t.focused(alert).map(TargetSpec::Ecs),
+            TargetSpec::Docker(t) => t.focused(alert).map(TargetSpec::Docker),
         }
     }
 }
@@ -294,7 +299,7 @@ pub(crate) fn named<'a>(alert: &'a Alert, keys: &[&str]) -> Vec<&'a str> {
 
 /// The kinds that config may name, for help and error messages.
 pub const KINDS: &[&str] = &[
-    "redis", "postgres", "host", "http", "tcp", "tls", "dns", "ecs",
+    "redis", "postgres", "host", "http", "tcp", "tls", "dns", "ecs", "docker",
 ];
 
 /// A named target: what `/diag NAME` runs.

@@ -306,7 +306,11 @@ pub fn decide(input: &Input) -> Triage {
     // 3. No known error, but a change that takes services down.
     if let (Some(r), Some(_)) = (best, input.symptom) {
         // A diagnosis saw a service restart: the change just before it,
-        // evidence in the order things happened.
+        // evidence in the order things happened. A container restarted by
+        // a deploy does not heal by itself if the new image is broken.
+        let container = input
+            .symptom
+            .is_some_and(|s| matches!(s.kind, timeline::EventKind::ContainerStart { .. }));
         let mut evidence: Vec<String> = ranked
             .iter()
             .take_while(|o| o.specificity == r.specificity)
@@ -342,7 +346,9 @@ pub fn decide(input: &Input) -> Triage {
         return Triage::Likely(LikelyCause {
             cause: format!("{change}, {}", relative(r.event)),
             category: Some(match r.event.kind {
-                timeline::EventKind::Deploy { .. } => Category::Deploy,
+                timeline::EventKind::Deploy { .. } | timeline::EventKind::Image { .. } => {
+                    Category::Deploy
+                }
                 _ => Category::Infrastructure,
             }),
             rule: None,
@@ -356,8 +362,12 @@ pub fn decide(input: &Input) -> Triage {
                     "it is the closest change before {first_error_words} on the timeline, and one that takes services down; no log line says it did"
                 ),
             },
-            self_healing: true,
-            next_check: "The service's journal around the restart (journalctl -u UNIT): was it restarted by the change (needrestart, the package's scripts, a reload) or did it crash?".into(),
+            self_healing: !container,
+            next_check: if container {
+                "The container's last lines before it restarted (docker logs --until TIME NAME) against what the new image changed; roll back to the previous image if it keeps failing.".into()
+            } else {
+                "The service's journal around the restart (journalctl -u UNIT): was it restarted by the change (needrestart, the package's scripts, a reload) or did it crash?".into()
+            },
             actions: Vec::new(),
         });
     }

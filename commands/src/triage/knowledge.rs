@@ -85,7 +85,7 @@ pub struct Pattern {
     /// Remediations to offer, by name.
     pub actions: Vec<String>,
     /// Timeline events that confirm it (`package:openssl`, `restart:postgres`,
-    /// `reload`, `oom`, `link_down`, `deploy`).
+    /// `restart:container`, `reload`, `oom`, `link_down`, `deploy`).
     pub explained_by: Vec<String>,
     /// Diagnostic checks whose problems confirm it (`host.disk`).
     pub confirmed_by: Vec<String>,
@@ -229,7 +229,7 @@ impl RawPattern {
         for tag in &self.explained_by {
             if !valid_event_tag(tag) {
                 return Err(bad(format!(
-                    "explained_by `{tag}`: use package:NAME, restart:postgres, restart:redis, reload, oom, link_down or deploy"
+                    "explained_by `{tag}`: use package:NAME, restart:postgres, restart:redis, restart:container, reload, oom, link_down or deploy"
                 )));
             }
         }
@@ -254,7 +254,13 @@ impl RawPattern {
 fn valid_event_tag(tag: &str) -> bool {
     matches!(
         tag,
-        "restart:postgres" | "restart:redis" | "reload" | "oom" | "link_down" | "deploy"
+        "restart:postgres"
+            | "restart:redis"
+            | "restart:container"
+            | "reload"
+            | "oom"
+            | "link_down"
+            | "deploy"
     ) || tag.strip_prefix("package:").is_some_and(|p| !p.is_empty())
 }
 

@@ -87,7 +87,7 @@ const ROWS: &[(&str, &str, &str)] = &[
     (
         "tg api: OOMKilled",
         "Container api terminated: OOMKilled",
-        "oom-killed",
+        "container-oom-killed",
     ),
     (
         "tg api: Database unreachable",

@@ -17,7 +17,10 @@ use super::timeline::{self, Event, EventKind};
 use crate::model::report::Report;
 
 fn is_restart(e: &Event) -> bool {
-    matches!(e.kind, EventKind::Restart { .. })
+    matches!(
+        e.kind,
+        EventKind::Restart { .. } | EventKind::ContainerStart { .. }
+    )
 }
 
 /// The likely cause of the first restart within `window` before `now`

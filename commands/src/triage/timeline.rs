@@ -6,8 +6,9 @@
 //!
 //! Events come from the host diagnostics' log readers (apt and dpkg
 //! history, the kernel log, syslog, the releases directory; see
-//! `diagnostics::host::timeline`) and from uptime findings (a PostgreSQL or
-//! Redis restart). Ranking is pure.
+//! `diagnostics::host::timeline`), from uptime findings (a PostgreSQL or
+//! Redis restart) and from a docker target's findings (a container's
+//! restart, its OOM kill, a new image: a deploy). Ranking is pure.
 
 use std::time::Duration;
 
@@ -68,6 +69,18 @@ pub enum EventKind {
         /// The interface (`enp7s0`).
         interface: String,
     },
+    /// A container started again (a restart, a crash loop's last start, or
+    /// a new container replacing the old one).
+    ContainerStart {
+        /// Its name.
+        container: String,
+    },
+    /// An image new on the host (built or tagged there, or just pulled and
+    /// run): on a Compose host, that is the deploy.
+    Image {
+        /// Its reference (`pazpaz/web:1.4`).
+        image: String,
+    },
 }
 
 /// One change on the timeline.
@@ -93,7 +106,8 @@ impl Event {
             (EventKind::Package { name, .. }, t) => t
                 .strip_prefix("package:")
                 .is_some_and(|p| name.starts_with(p)),
-            (EventKind::Deploy { .. }, "deploy") => true,
+            (EventKind::Deploy { .. } | EventKind::Image { .. }, "deploy") => true,
+            (EventKind::ContainerStart { .. }, "restart:container") => true,
             (EventKind::Restart { service }, "restart:postgres") => *service == Service::Postgres,
             (EventKind::Restart { service }, "restart:redis") => *service == Service::Redis,
             (EventKind::Reload, "reload") => true,
@@ -135,6 +149,8 @@ impl Event {
             EventKind::Reload => "systemd reload".into(),
             EventKind::Oom { process } => format!("OOM killer killed {process}"),
             EventKind::LinkDown { interface } => format!("interface {interface} went down"),
+            EventKind::ContainerStart { container } => format!("container {container} started"),
+            EventKind::Image { image } => format!("new image {image}"),
         };
         format!("{what} on {}", self.place)
     }
@@ -175,30 +191,52 @@ impl Event {
             EventKind::Restart {
                 service: Service::Redis,
             } => "the Redis restart".into(),
+            EventKind::ContainerStart { container } => format!("the start of {container}"),
             _ => format!("\"{}\"", self.describe()),
         }
     }
 }
 
-/// Restarts read from the uptime findings of a runbook's reports
-/// (`postgres.uptime`, `redis.uptime` carry the start time).
+/// Events read from the findings of a runbook's reports: restarts from
+/// uptimes (`postgres.uptime`, `redis.uptime` carry the start time), and a
+/// docker target's container starts (`docker.started`,
+/// `docker.crash_loop`), OOM kills (`docker.oom`) and new images
+/// (`docker.image`).
 pub fn from_reports(reports: &[Report]) -> Vec<Event> {
+    use crate::diagnostics::docker::timeline as docker;
     let mut out = Vec::new();
     for r in reports {
         for f in &r.findings {
-            let service = match f.check.as_str() {
-                "postgres.uptime" => Service::Postgres,
-                "redis.uptime" => Service::Redis,
+            let Some(at) = f.at else { continue };
+            let kind = match f.check.as_str() {
+                "postgres.uptime" => EventKind::Restart {
+                    service: Service::Postgres,
+                },
+                "redis.uptime" => EventKind::Restart {
+                    service: Service::Redis,
+                },
+                "docker.started" | "docker.crash_loop" => match docker::container(f) {
+                    Some(container) => EventKind::ContainerStart { container },
+                    None => continue,
+                },
+                "docker.oom" => match docker::container(f) {
+                    Some(c) => EventKind::Oom {
+                        process: format!("container {c}"),
+                    },
+                    None => continue,
+                },
+                "docker.image" => match docker::image(f) {
+                    Some(image) => EventKind::Image { image },
+                    None => continue,
+                },
                 _ => continue,
             };
-            if let Some(at) = f.at {
-                out.push(Event {
-                    at,
-                    kind: EventKind::Restart { service },
-                    place: r.target.name.clone(),
-                    evidence: f.summary.clone(),
-                });
-            }
+            out.push(Event {
+                at,
+                kind,
+                place: r.target.name.clone(),
+                evidence: f.summary.clone(),
+            });
         }
     }
     out
@@ -229,7 +267,7 @@ fn specificity(knowledge: &Knowledge, pattern: Option<&Pattern>, event: &Event) 
     let application =
         pattern.is_some_and(|p| matches!(p.category, Category::Application | Category::Deploy));
     match &event.kind {
-        EventKind::Deploy { .. } => {
+        EventKind::Deploy { .. } | EventKind::Image { .. } => {
             if application || pattern.is_none() {
                 2
             } else {
@@ -246,6 +284,7 @@ fn specificity(knowledge: &Knowledge, pattern: Option<&Pattern>, event: &Event) 
             }
         }
         EventKind::Restart { .. }
+        | EventKind::ContainerStart { .. }
         | EventKind::Reload
         | EventKind::Oom { .. }
         | EventKind::LinkDown { .. } => 2,

@@ -1,9 +1,10 @@
 //! Remediation buttons through the real endpoint with real signatures:
 //! offers in reports, policy refusals, two-person approval, exactly-once
-//! runs, expiry, and the audit chain — on a real argv command and on real
-//! idle PostgreSQL sessions.
+//! runs, expiry, and the audit chain — on a real argv command, on real
+//! idle PostgreSQL sessions and on real containers.
 
 mod command;
+mod docker;
 mod ecs;
 mod expiry;
 mod incident;
