@@ -889,6 +889,7 @@ impl Reader {
                 TargetSpec::Dns(d) => d.validate(),
                 TargetSpec::Ecs(e) => e.validate(),
                 TargetSpec::Docker(d) => d.validate(),
+                TargetSpec::Kubernetes(k) => k.validate(),
             };
             match check {
                 Ok(()) => {

@@ -133,6 +133,22 @@ fn dead_samples(kind: &str, addr: SocketAddr) -> Option<Vec<Value>> {
                 }),
             ]
         }
+        // A kubeconfig naming the address as the API server, with the
+        // secret as its bearer token: over plain HTTP, and over TLS (the
+        // rustls client medic builds with ring, before any handshake).
+        "kubernetes" => ["http", "https"]
+            .into_iter()
+            .map(|scheme| {
+                json!({
+                    "kind": "kubernetes",
+                    "kubeconfig": kubeconfig_for(scheme, addr),
+                    "namespace": "shop",
+                    "deployment": "api",
+                    "connect_timeout": "1s",
+                    "timeout": TIMEOUT,
+                })
+            })
+            .collect(),
         _ => return None,
     })
 }
@@ -151,6 +167,24 @@ fn docker_tls_files() -> &'static std::path::Path {
         dir
     })
     .path()
+}
+
+/// A kubeconfig whose one context points at `scheme://addr` with
+/// [`SECRET`] as its token, written where the sample can name it.
+fn kubeconfig_for(scheme: &str, addr: SocketAddr) -> String {
+    let path = std::env::temp_dir().join(format!(
+        "medic-conformance-kubeconfig-{}-{scheme}-{}",
+        std::process::id(),
+        addr.port()
+    ));
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {scheme}://{addr}\n\
+         users:\n- name: u\n  user:\n    token: {SECRET}\n\
+         contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+         current-context: x\n"
+    );
+    std::fs::write(&path, text).expect("write the sample kubeconfig");
+    path.display().to_string()
 }
 
 fn spec(value: Value) -> TargetSpec {

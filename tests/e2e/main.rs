@@ -31,6 +31,7 @@ mod incident_commands;
 mod incident_response;
 mod incidents;
 mod ingest_store;
+mod kubernetes;
 mod leaks;
 mod lease;
 mod oncall;

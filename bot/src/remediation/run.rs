@@ -163,6 +163,10 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         TargetSpec::Docker(d) => Some(d),
         _ => None,
     });
+    let kubernetes = target.as_ref().and_then(|t| match &t.spec {
+        TargetSpec::Kubernetes(k) => Some(k),
+        _ => None,
+    });
     let vendors = state.settings.alerts.vendor_apis();
     let ecs = target.as_ref().and_then(|t| match &t.spec {
         TargetSpec::Ecs(e) => Some(e),
@@ -173,6 +177,7 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         vendors: Some(&vendors),
         ecs,
         docker,
+        kubernetes,
     };
     let outcome = action.execute_in(&request.params, ctx).await;
     // Everything that leaves here passes the target's redactor (its own

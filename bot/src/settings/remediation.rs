@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use config::{Value, ValueKind};
 use medic_commands::actions::policy::{Directory, Principal};
-use medic_commands::actions::{Action, ActionConfig};
+use medic_commands::actions::{Action, ActionConfig, ActionKind};
 use medic_commands::diagnostics::TargetSpec;
 use medic_commands::oncall::OnCall;
 
@@ -147,6 +147,23 @@ impl Reader {
                                 "`{t}` names no compose_project; docker.compose_restart restarts a service of a Compose project"
                             ),
                         ))
+                    }
+                    Some(spec) if raw.kind.starts_with("kubernetes.") => {
+                        let fits = match (spec, Action::parse(&name, &raw).map(|a| a.kind)) {
+                            (TargetSpec::Kubernetes(k), Ok(ActionKind::Kubernetes(op))) => {
+                                op.fits(k).map_err(|e| format!("`{t}`: {e}"))
+                            }
+                            // The kind itself is reported by Action::parse.
+                            (TargetSpec::Kubernetes(_), _) => Ok(()),
+                            (other, _) => Err(format!(
+                                "`{t}` is a {} target; {} acts on kubernetes targets only",
+                                other.kind(),
+                                raw.kind
+                            )),
+                        };
+                        if let Err(e) = fits {
+                            self.problems.push(problem(format!("{key}.offered_on"), e));
+                        }
                     }
                     Some(_) => {}
                 }

@@ -1052,3 +1052,102 @@ fn docker_targets_and_their_restarts_are_checked() {
     let problems = load(&base.replace("compose_project = \"pazpaz\"", "")).unwrap_err();
     assert_eq!(keys(&problems)[0], "targets.app.containers");
 }
+
+#[test]
+fn kubernetes_targets_and_their_actions_name_the_key_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n\
+         users:\n- name: u\n  user:\n    token: t0ken-abcdef\n\
+         contexts:\n- name: prod\n  context:\n    cluster: c\n    user: u\ncurrent-context: prod\n",
+    )
+    .unwrap();
+    let k = kubeconfig.display();
+    let targets = format!(
+        r#"
+        [targets.api]
+        kind = "kubernetes"
+        kubeconfig = "{k}"
+        namespace = "shop"
+        deployment = "api"
+        [targets.db]
+        kind = "kubernetes"
+        kubeconfig = "{k}"
+        context = "prod"
+        namespace = "shop"
+        statefulset = "db"
+        [targets.workers]
+        kind = "kubernetes"
+        kubeconfig = "{k}"
+        namespace = "shop"
+        selector = "app=worker"
+        [targets.cache]
+        kind = "redis"
+        url = "redis://127.0.0.1:6379"
+    "#
+    );
+    let action = |name: &str, kind: &str, on: &str| {
+        format!(
+            "[actions.{name}]\ntitle = \"T\"\nkind = \"{kind}\"\noffered_on = [\"{on}\"]\nmay_request = [\"U1\"]\n"
+        )
+    };
+    let good = format!(
+        "{targets}\n{}\n{}\n{}",
+        action("restart", "kubernetes.rollout_restart", "api"),
+        action("restart-db", "kubernetes.rollout_restart", "db"),
+        action("undo", "kubernetes.rollback", "api"),
+    );
+    let loaded = load(&good).expect("valid");
+    let r = &loaded.settings.remediation;
+    assert_eq!(r.offered("api", &["kubernetes.pods"]).len(), 2, "both");
+    assert_eq!(
+        r.offered("api", &["kubernetes.rollout"]).len(),
+        1,
+        "undo only"
+    );
+
+    let bad = format!(
+        "{targets}\n{}\n{}\n{}",
+        action("undo-db", "kubernetes.rollback", "db"),
+        action("restart-workers", "kubernetes.rollout_restart", "workers"),
+        action("restart-cache", "kubernetes.rollout_restart", "cache"),
+    );
+    let problems = load(&bad).unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        [
+            "actions.restart-cache.offered_on",
+            "actions.restart-workers.offered_on",
+            "actions.undo-db.offered_on"
+        ],
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].message.contains("kubernetes targets only"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].message.contains("set deployment"),
+        "{problems:?}"
+    );
+    assert!(problems[2].message.contains("StatefulSet"), "{problems:?}");
+
+    // A context the kubeconfig does not have, and two selections at once.
+    let problems = load(&format!(
+        "[targets.x]\nkind = \"kubernetes\"\nkubeconfig = \"{k}\"\ncontext = \"staging\"\nnamespace = \"shop\"\ndeployment = \"api\"\n\
+         [targets.y]\nkind = \"kubernetes\"\nkubeconfig = \"{k}\"\nnamespace = \"shop\"\ndeployment = \"api\"\nselector = \"app=api\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        keys(&problems),
+        ["targets.x.context", "targets.y.deployment"],
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].message.contains("no context `staging`"),
+        "{problems:?}"
+    );
+    assert!(problems[0].message.contains("it has: prod"), "{problems:?}");
+}

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use super::vendor::{SOURCE_ID_PARAM, VendorApis};
 use super::{
-    Action, ActionKind, docker, ecs, exec, http, pagerduty, params, postgres, sentry, vendor,
+    Action, ActionKind, docker, ecs, exec, http, kubernetes, pagerduty, params, postgres, sentry,
+    vendor,
 };
 use crate::diagnostics::docker::DockerTarget;
+use crate::diagnostics::kubernetes::KubernetesTarget;
 
 /// What a run may act on besides its parameters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,6 +24,8 @@ pub struct RunContext<'a> {
     pub ecs: Option<&'a crate::diagnostics::ecs::EcsTarget>,
     /// The offering docker target, for the Docker built-ins.
     pub docker: Option<&'a DockerTarget>,
+    /// The offering kubernetes target, for the Kubernetes built-ins.
+    pub kubernetes: Option<&'a KubernetesTarget>,
 }
 
 impl Action {
@@ -140,6 +144,10 @@ impl Action {
                     },
                 }
             }
+            ActionKind::Kubernetes(op) => match ctx.kubernetes {
+                Some(target) => kubernetes::run(*op, target, self.timeout).await,
+                None => refuse("the target is not a kubernetes target".into()),
+            },
             ActionKind::Sentry(op) => {
                 let api = ctx.vendors.and_then(|v| v.sentry.as_ref());
                 match (api, values.get(SOURCE_ID_PARAM)) {

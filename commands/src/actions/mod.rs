@@ -11,6 +11,8 @@
 //! - [`ecs`]: the ECS built-in (force a new deployment).
 //! - [`docker`]: the Docker built-ins (restart a container, a Compose
 //!   service), on the offering docker target.
+//! - [`kubernetes`]: the Kubernetes built-ins (rollout restart, rollback),
+//!   on the offering kubernetes target's workload.
 //! - [`pagerduty`], [`sentry`]: the vendor built-ins, offered in an alert
 //!   incident's thread (`offered_on = ["source:pagerduty"]`); [`vendor`]:
 //!   their APIs and the one HTTP call they share.
@@ -28,6 +30,7 @@ pub mod exec;
 mod execute;
 pub use execute::RunContext;
 pub mod http;
+pub mod kubernetes;
 pub mod pagerduty;
 pub mod params;
 pub mod policy;
@@ -57,13 +60,15 @@ pub const DEFAULT_IDLE_FOR: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BLOCKED_FOR: Duration = Duration::from_secs(60);
 
 /// Every `kind`, as written in config.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 14] = [
     "command",
     "http",
     "postgres.terminate_idle",
     "postgres.cancel_blocking",
     "docker.restart",
     "docker.compose_restart",
+    "kubernetes.rollout_restart",
+    "kubernetes.rollback",
     "pagerduty.acknowledge",
     "pagerduty.resolve",
     "pagerduty.reassign",
@@ -242,6 +247,8 @@ pub enum ActionKind {
     /// Restarts a container or a Compose service of the offering docker
     /// target.
     Docker(docker::Op),
+    /// Restarts or rolls back the offering kubernetes target's workload.
+    Kubernetes(kubernetes::Op),
 }
 
 impl ActionKind {
@@ -256,6 +263,7 @@ impl ActionKind {
             ActionKind::PagerDuty(op) => op.kind(),
             ActionKind::Sentry(op) => op.kind(),
             ActionKind::Docker(op) => op.kind(),
+            ActionKind::Kubernetes(op) => op.kind(),
         }
     }
 
@@ -447,6 +455,10 @@ impl Action {
             },
             "docker.restart" => Some(ActionKind::Docker(docker::Op::Restart)),
             "docker.compose_restart" => Some(ActionKind::Docker(docker::Op::ComposeRestart)),
+            "kubernetes.rollout_restart" => {
+                Some(ActionKind::Kubernetes(kubernetes::Op::RolloutRestart))
+            }
+            "kubernetes.rollback" => Some(ActionKind::Kubernetes(kubernetes::Op::Rollback)),
             "sentry.resolve" => Some(ActionKind::Sentry(sentry::Op::Resolve)),
             "sentry.ignore" => Some(ActionKind::Sentry(sentry::Op::Ignore)),
             other => {
@@ -540,7 +552,10 @@ impl Action {
                 ]
                 .map(String::from)
                 .to_vec(),
-                _ => Vec::new(),
+                _ => match &kind {
+                    Some(ActionKind::Kubernetes(op)) => op.offered_when(),
+                    _ => Vec::new(),
+                },
             }
         } else {
             raw.offered_when.clone()

@@ -19,6 +19,7 @@ pub mod docker;
 pub mod ecs;
 pub mod host;
 pub mod http;
+pub mod kubernetes;
 pub mod net;
 pub mod postgres;
 pub mod redis;
@@ -167,6 +168,8 @@ pub enum TargetSpec {
     Ecs(ecs::EcsTarget),
     /// Docker containers: by name, label or Compose project.
     Docker(docker::DockerTarget),
+    /// Pods of a Kubernetes namespace: states, previous logs, events, rollout.
+    Kubernetes(kubernetes::KubernetesTarget),
 }
 
 /// Applies one expression to whichever diagnostic a [`TargetSpec`] holds:
@@ -183,6 +186,7 @@ macro_rules! for_each_kind {
             TargetSpec::Dns($t) => $body,
             TargetSpec::Ecs($t) => $body,
             TargetSpec::Docker($t) => $body,
+            TargetSpec::Kubernetes($t) => $body,
         }
     };
 }
@@ -256,6 +260,7 @@ impl TargetSpec {
             | TargetSpec::Dns(_) => None,
             TargetSpec::Ecs(t) => t.focused(alert).map(TargetSpec::Ecs),
             TargetSpec::Docker(t) => t.focused(alert).map(TargetSpec::Docker),
+            TargetSpec::Kubernetes(t) => t.focused(alert).map(TargetSpec::Kubernetes),
         }
     }
 }
@@ -299,7 +304,16 @@ pub(crate) fn named<'a>(alert: &'a Alert, keys: &[&str]) -> Vec<&'a str> {
 
 /// The kinds that config may name, for help and error messages.
 pub const KINDS: &[&str] = &[
-    "redis", "postgres", "host", "http", "tcp", "tls", "dns", "ecs", "docker",
+    "redis",
+    "postgres",
+    "host",
+    "http",
+    "tcp",
+    "tls",
+    "dns",
+    "ecs",
+    "docker",
+    "kubernetes",
 ];
 
 /// A named target: what `/diag NAME` runs.

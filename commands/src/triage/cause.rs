@@ -23,7 +23,8 @@ use time::OffsetDateTime;
 use super::chain::Link;
 use super::correlation::Correlated;
 use super::knowledge::{Category, Knowledge};
-use super::patterns;
+use super::patterns::{self, Place};
+use super::quoted;
 use super::timeline::{self, Event};
 use crate::model::report::{Report, Status};
 
@@ -138,7 +139,13 @@ pub struct Input<'a> {
 /// The verdict for `input`; see the module docs for the rules.
 pub fn decide(input: &Input) -> Triage {
     let k = input.knowledge;
-    let hit = patterns::find(k, input.chain, input.title);
+    // A /diag's symptom is a restart; its findings' own words are not
+    // read as the error (README, "Triage").
+    let quotes = match input.symptom {
+        None => quoted::quotes(input.reports),
+        Some(_) => Vec::new(),
+    };
+    let hit = patterns::find_in(k, input.chain, &quotes, input.title);
     let pattern = hit.as_ref().map(|m| m.pattern);
     let ranked = timeline::rank(
         k,
@@ -158,14 +165,18 @@ pub fn decide(input: &Input) -> Triage {
             let s = input.symptom.expect("checked");
             format!("{}: {}", s.describe(), s.evidence)
         }
-        Some(m) => match m.depth {
-            Some(0) if input.chain.len() > 1 => format!(
+        Some(m) => match m.place {
+            Place::Chain(0) if input.chain.len() > 1 => format!(
                 "Error (innermost of {} chained exceptions): {}",
                 input.chain.len(),
                 m.matched
             ),
-            Some(d) if d > 0 => format!("Error (chained exception {}): {}", d + 1, m.matched),
-            _ => format!("Error: {}", m.matched),
+            Place::Chain(d) if d > 0 => {
+                format!("Error (chained exception {}): {}", d + 1, m.matched)
+            }
+            // A diagnostic's quote already names its target and place.
+            Place::Quote => m.matched.clone(),
+            Place::Chain(_) | Place::Title => format!("Error: {}", m.matched),
         },
         None => format!("Error: {}", input.title),
     };
@@ -245,6 +256,7 @@ pub fn decide(input: &Input) -> Triage {
             .map(|(r, f)| format!("{}: {}", r.target.name, f.summary))
             .collect();
         let mut evidence = vec![error_line];
+        evidence.extend(m.also.clone());
         let mut cause = p.cause.clone();
         if let Some(r) = best {
             cause.push_str(&format!(
@@ -262,7 +274,12 @@ pub fn decide(input: &Input) -> Triage {
                     .map(event_line),
             );
         }
-        evidence.extend(confirming.iter().cloned());
+        // The finding that was quoted may confirm the cause too: once.
+        for line in &confirming {
+            if !evidence.contains(line) {
+                evidence.push(line.clone());
+            }
+        }
         let explained = best.is_some_and(|r| r.specificity >= 3);
         let (confidence, why) = match (explained, best, confirming.is_empty()) {
             (true, Some(r), _) => (
@@ -281,7 +298,7 @@ pub fn decide(input: &Input) -> Triage {
                 Confidence::Medium,
                 "the error is the known sign of this cause; the change before it may explain it but is not the usual trigger".into(),
             ),
-            _ if m.depth.is_some() => (
+            _ if m.place != Place::Title => (
                 Confidence::Medium,
                 "the error is the known sign of this cause; nothing on the timeline or in the diagnostics confirms it yet".into(),
             ),

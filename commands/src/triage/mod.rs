@@ -7,6 +7,9 @@
 //!   user files): error patterns, high-impact packages, the correlation rule.
 //! - [`chain`]: a Sentry event's exception chain, innermost first.
 //! - [`patterns`]: which pattern an error matches, innermost link first.
+//! - [`quoted`]: the error text the diagnostics quote (a crashed
+//!   container's previous log, its termination reason), for alerts that
+//!   carry no exception.
 //! - [`timeline`]: changes before the first error (upgrades, deploys,
 //!   restarts, reloads, OOM kills), ranked.
 //! - [`correlation`]: incidents naming one host at the same time.
@@ -24,6 +27,7 @@ pub mod chain;
 pub mod correlation;
 pub mod knowledge;
 pub mod patterns;
+pub mod quoted;
 pub mod symptom;
 pub mod timeline;
 

@@ -1,25 +1,55 @@
 //! Purpose: the quick-reference tables of the runbooks, applied — find the
 //! knowledge pattern an error matches, looking at the innermost exception
-//! first (the root cause), then outward, then at the alert's title.
+//! first (the root cause), then outward, then at what the diagnostics
+//! quoted (a crashed container's log, its termination reason), then at the
+//! alert's title.
 
 use super::chain::Link;
 use super::knowledge::{Field, Knowledge, Pattern};
+use super::quoted::Quote;
+
+/// Where a pattern matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A link of the exception chain: 0 is the innermost.
+    Chain(usize),
+    /// A text a diagnostic quoted.
+    Quote,
+    /// The alert's title.
+    Title,
+}
 
 /// A pattern that matched, and the text it matched in.
 #[derive(Debug, Clone)]
 pub struct Match<'k> {
     /// The pattern.
     pub pattern: &'k Pattern,
-    /// The exception (`Type: message`) or title it matched.
+    /// The exception (`Type: message`), the quote's evidence line, or the
+    /// title it matched.
     pub matched: String,
-    /// Where in the chain: 0 is the innermost link; `None` for the title.
-    pub depth: Option<usize>,
+    /// Where.
+    pub place: Place,
+    /// A second line of evidence that goes with the match (a quoted
+    /// finding's own evidence).
+    pub also: Option<String>,
 }
 
 /// The first pattern that matches, innermost link first; patterns are tried
 /// in the knowledge's order on each link before moving outward, so the root
 /// cause wins over the wrapper that surfaced it.
 pub fn find<'k>(knowledge: &'k Knowledge, chain: &[Link], title: &str) -> Option<Match<'k>> {
+    find_in(knowledge, chain, &[], title)
+}
+
+/// [`find`] with the diagnostics' quotes read after the chain and before
+/// the title: an alert with no exception (Alertmanager) is explained by
+/// what its runbook's targets saw before its title's generic words.
+pub fn find_in<'k>(
+    knowledge: &'k Knowledge,
+    chain: &[Link],
+    quotes: &[Quote],
+    title: &str,
+) -> Option<Match<'k>> {
     for (depth, link) in chain.iter().enumerate() {
         for p in &knowledge.patterns {
             let on_type = p.looks_at(Field::Type) && p.regex.is_match(&link.kind);
@@ -33,9 +63,24 @@ pub fn find<'k>(knowledge: &'k Knowledge, chain: &[Link], title: &str) -> Option
                 return Some(Match {
                     pattern: p,
                     matched: link.headline(),
-                    depth: Some(depth),
+                    place: Place::Chain(depth),
+                    also: None,
                 });
             }
+        }
+    }
+    for q in quotes {
+        if let Some(p) = knowledge
+            .patterns
+            .iter()
+            .find(|p| p.looks_at(Field::Message) && p.regex.is_match(&q.text))
+        {
+            return Some(Match {
+                pattern: p,
+                matched: q.shown.clone(),
+                place: Place::Quote,
+                also: q.also.clone(),
+            });
         }
     }
     knowledge
@@ -45,7 +90,8 @@ pub fn find<'k>(knowledge: &'k Knowledge, chain: &[Link], title: &str) -> Option
         .map(|p| Match {
             pattern: p,
             matched: title.to_string(),
-            depth: None,
+            place: Place::Title,
+            also: None,
         })
 }
 
@@ -74,7 +120,7 @@ mod tests {
         ];
         let m = find(&k, &chain, "ActiveRecord::DatabaseConnectionError").unwrap();
         assert_eq!(m.pattern.id, "admin-command");
-        assert_eq!(m.depth, Some(0));
+        assert_eq!(m.place, Place::Chain(0));
     }
 
     #[test]
@@ -82,7 +128,7 @@ mod tests {
         let k = Knowledge::builtin();
         let m = find(&k, &[link("Weird", "nothing known")], "Disk full on db-1").unwrap();
         assert_eq!(m.pattern.id, "disk-full");
-        assert_eq!(m.depth, None);
+        assert_eq!(m.place, Place::Title);
         assert!(find(&k, &[], "Something odd happened").is_none());
     }
 

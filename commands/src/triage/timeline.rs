@@ -201,7 +201,8 @@ impl Event {
 /// uptimes (`postgres.uptime`, `redis.uptime` carry the start time), and a
 /// docker target's container starts (`docker.started`,
 /// `docker.crash_loop`), OOM kills (`docker.oom`) and new images
-/// (`docker.image`).
+/// (`docker.image`), and a kubernetes workload's rollout of its current
+/// revision (`kubernetes.revision`), a deploy.
 pub fn from_reports(reports: &[Report]) -> Vec<Event> {
     use crate::diagnostics::docker::timeline as docker;
     let mut out = Vec::new();
@@ -228,6 +229,16 @@ pub fn from_reports(reports: &[Report]) -> Vec<Event> {
                 "docker.image" => match docker::image(f) {
                     Some(image) => EventKind::Image { image },
                     None => continue,
+                },
+                // A workload's current revision is a deploy, at its rollout.
+                "kubernetes.revision" => EventKind::Deploy {
+                    release: f
+                        .summary
+                        .trim_start_matches("deployment ")
+                        .split(" rolled out")
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
                 },
                 _ => continue,
             };

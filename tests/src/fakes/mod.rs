@@ -4,6 +4,7 @@
 
 pub mod discord;
 pub mod discord_gateway;
+pub mod kubernetes;
 pub mod pagerduty;
 pub mod sentry;
 pub mod slack;

@@ -375,3 +375,154 @@ fn redis_unreachable_right_after_the_private_interface_went_down_is_that() {
         c.cause
     );
 }
+
+/// What a kubernetes target reports for a crash-looping container whose
+/// previous run ended with `last_line`, after `before`.
+fn crash_looping(before: &str, last_line: &str) -> Report {
+    report(
+        "shop-k8s",
+        vec![
+            Finding::critical(
+                "kubernetes.crashloop",
+                "Container api in pod api-7d9c-x2k4p is crash-looping (CrashLoopBackOff); 7 restarts, last exit code 1 (Error) 30 s ago",
+            ),
+            Finding::warn(
+                "kubernetes.previous_logs",
+                format!("Log of api-7d9c-x2k4p/api before its last restart: {last_line}"),
+            )
+            .with_evidence(format!("{before}\n{last_line}\nINFO shutting down")),
+        ],
+    )
+}
+
+const CRASH_TITLE: &str = "KubePodCrashLooping: Pod is crash looping.";
+
+#[test]
+fn a_crash_loop_whose_log_cannot_reach_postgres_is_the_database() {
+    let line = "ERROR psql: could not connect to server: Connection refused";
+    let c = likely(run(
+        &[],
+        CRASH_TITLE,
+        &[],
+        &[crash_looping("INFO starting", line)],
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("postgres-cannot-connect"));
+    assert!(
+        c.cause.starts_with("PostgreSQL is unreachable"),
+        "{}",
+        c.cause
+    );
+    assert_eq!(
+        c.evidence[0],
+        format!("shop-k8s: Log of api-7d9c-x2k4p/api before its last restart: {line}")
+    );
+    assert_eq!(c.confidence, Confidence::Medium);
+}
+
+#[test]
+fn a_known_error_higher_in_the_tail_is_found_when_the_chosen_line_is_not() {
+    let c = likely(run(
+        &[],
+        CRASH_TITLE,
+        &[],
+        &[crash_looping(
+            "FATAL: sorry, too many clients already",
+            "panic: main.go:42 giving up",
+        )],
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("pool-exhausted"));
+    assert_eq!(
+        c.evidence[0],
+        "shop-k8s: FATAL: sorry, too many clients already"
+    );
+}
+
+#[test]
+fn an_unknown_crash_is_a_crash_loop_with_the_previous_logs_last_error() {
+    let line = "panic: runtime error: index out of range [3] with length 3";
+    let c = likely(run(
+        &[],
+        CRASH_TITLE,
+        &[],
+        &[crash_looping("INFO starting", line)],
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("crash-loop"));
+    assert_eq!(c.evidence[0], format!("Error: {CRASH_TITLE}"));
+    assert!(
+        c.evidence
+            .iter()
+            .any(|e| e.ends_with(&format!("before its last restart: {line}"))),
+        "{:?}",
+        c.evidence
+    );
+    assert_eq!(c.confidence, Confidence::High, "{}", c.why);
+}
+
+#[test]
+fn an_oom_killed_container_is_its_memory_limit_whatever_the_title() {
+    let oom = "Container api in pod api-7d9c-m3v8r was OOMKilled (exit code 137): memory limit 256Mi (request 128Mi)";
+    let r = report(
+        "shop-k8s",
+        vec![
+            Finding::critical("kubernetes.oom_killed", oom),
+            Finding::warn(
+                "kubernetes.previous_logs",
+                "Log of api-7d9c-m3v8r/api before its last restart: INFO loaded 2000000 items",
+            ),
+        ],
+    );
+    let c = likely(run(&[], CRASH_TITLE, &[], &[r], &[]));
+    assert_eq!(c.rule.as_deref(), Some("container-oom-killed"));
+    assert!(c.cause.contains("memory limit"), "{}", c.cause);
+    assert_eq!(c.evidence, [format!("shop-k8s: {oom}")], "quoted once");
+    assert_eq!(c.confidence, Confidence::High);
+}
+
+#[test]
+fn an_image_pull_failure_names_the_image_and_the_pull_error() {
+    let pull = "Container api in pod api-7d9c-zz9k1 cannot pull image registry.example.com/shop/api:2.5.0-typo (ImagePullBackOff)";
+    let error = "Failed to pull image \"registry.example.com/shop/api:2.5.0-typo\": rpc error: code = NotFound desc = not found";
+    let r = report(
+        "shop-k8s",
+        vec![Finding::critical("kubernetes.image_pull", pull).with_evidence(error)],
+    );
+    let c = likely(run(
+        &[],
+        "KubePodNotReady: Pod has been in a non-ready state for more than 15 minutes.",
+        &[],
+        &[r],
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("image-pull"));
+    assert_eq!(
+        c.evidence,
+        [format!("shop-k8s: {pull}"), format!("shop-k8s: {error}")]
+    );
+}
+
+#[test]
+fn a_crash_loop_minutes_after_a_rollout_is_that_deploy() {
+    let mut r = crash_looping("INFO starting", "panic: nil map");
+    r.findings.push(
+        Finding::ok(
+            "kubernetes.revision",
+            "deployment api revision 6 (api=registry.example.com/shop/api:2.5.0) rolled out at 06:30:00 UTC (3 min ago)",
+        )
+        .at(datetime!(2026-01-31 06:30:00 UTC)),
+    );
+    let reports = [r];
+    let events = timeline::from_reports(&reports);
+    let c = likely(run(&[], CRASH_TITLE, &events, &reports, &[]));
+    assert_eq!(c.rule.as_deref(), Some("crash-loop"));
+    assert!(
+        c.cause.ends_with(
+            "On the timeline: deploy of release api revision 6 (api=registry.example.com/shop/api:2.5.0) on shop-k8s (3 min before the first error)"
+        ),
+        "{}",
+        c.cause
+    );
+    assert_eq!(c.confidence, Confidence::High, "{}", c.why);
+}
