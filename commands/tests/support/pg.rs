@@ -20,7 +20,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 /// The shared server unless `MEDIC_TEST_PG_URL` says otherwise.
-pub const DEFAULT_SHARED_URL: &str = "postgres://postgres:medic-test@127.0.0.1:55432/postgres";
+pub const DEFAULT_SHARED_URL: &str = "postgres://postgres:pg-pw-6e1c@127.0.0.1:55432/postgres";
 
 /// Whether this is a CI run, where nothing may be skipped.
 pub fn in_ci() -> bool {
