@@ -137,21 +137,27 @@ impl FakeKubernetes {
             calls: Mutex::new(Vec::new()),
         });
         let app = Router::new()
-            .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
-            .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod))
+            .route("/api/v1/namespaces/{ns}/pods", get(list_of(Resource::Pods)))
+            .route(
+                "/api/v1/namespaces/{ns}/pods/{name}",
+                get(get_of(Resource::Pods)),
+            )
             .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
-            .route("/api/v1/namespaces/{ns}/events", get(list_events))
+            .route(
+                "/api/v1/namespaces/{ns}/events",
+                get(list_of(Resource::Events)),
+            )
             .route(
                 "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-                get(get_deployment).patch(patch_deployment),
+                get(get_of(Resource::Deployments)).patch(patch_deployment),
             )
             .route(
                 "/apis/apps/v1/namespaces/{ns}/statefulsets/{name}",
-                get(get_statefulset),
+                get(get_of(Resource::StatefulSets)),
             )
             .route(
                 "/apis/apps/v1/namespaces/{ns}/replicasets",
-                get(list_replicasets),
+                get(list_of(Resource::ReplicaSets)),
             )
             .fallback(unknown)
             .with_state(inner.clone());
@@ -415,59 +421,150 @@ fn bad_request(message: String) -> Response {
     status(StatusCode::BAD_REQUEST, "BadRequest", message, Value::Null)
 }
 
-async fn list_pods(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(ns): UrlPath<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let req = Request::new(
-        &inner,
-        "GET",
-        format!("/api/v1/namespaces/{ns}/pods"),
-        raw,
-        &headers,
-        Value::Null,
-    );
-    if let Some(r) = req.refused("list", "pods", "", &ns) {
-        return req.answer(r);
-    }
-    let selector = match patch::Selector::parse(req.param("labelSelector").unwrap_or("")) {
-        Ok(s) => s,
-        Err(e) => return req.answer(bad_request(format!("unable to parse requirement: {e}"))),
-    };
-    let items: Vec<Value> = in_ns(&inner.world.lock().unwrap().pods, &ns)
-        .filter(|p| selector.matches(&p["metadata"]["labels"]))
-        .cloned()
-        .collect();
-    req.answer(list("PodList", "v1", items))
+/// The kinds of object the fake serves by `get` and `list`.
+#[derive(Clone, Copy)]
+enum Resource {
+    Pods,
+    Events,
+    Deployments,
+    StatefulSets,
+    ReplicaSets,
 }
 
-async fn get_pod(
-    State(inner): State<Arc<Inner>>,
-    UrlPath((ns, name)): UrlPath<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let req = Request::new(
-        &inner,
-        "GET",
-        format!("/api/v1/namespaces/{ns}/pods/{name}"),
-        raw,
-        &headers,
-        Value::Null,
-    );
-    if let Some(r) = req.refused("get", "pods", "", &ns) {
-        return req.answer(r);
+impl Resource {
+    /// The resource's name in URLs and RBAC rules.
+    fn name(self) -> &'static str {
+        match self {
+            Resource::Pods => "pods",
+            Resource::Events => "events",
+            Resource::Deployments => "deployments",
+            Resource::StatefulSets => "statefulsets",
+            Resource::ReplicaSets => "replicasets",
+        }
     }
-    let pod = in_ns(&inner.world.lock().unwrap().pods, &ns)
-        .find(|p| p["metadata"]["name"] == name.as_str())
-        .cloned();
-    let response = match pod {
-        Some(p) => axum::Json(p).into_response(),
-        None => not_found("pods", "", &name),
-    };
-    req.answer(response)
+
+    /// Its API group: `""` for core.
+    fn group(self) -> &'static str {
+        match self {
+            Resource::Pods | Resource::Events => "",
+            Resource::Deployments | Resource::StatefulSets | Resource::ReplicaSets => "apps",
+        }
+    }
+
+    /// The list's `kind` and `apiVersion`.
+    fn list_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Pods => ("PodList", "v1"),
+            Resource::Events => ("EventList", "v1"),
+            Resource::Deployments => ("DeploymentList", "apps/v1"),
+            Resource::StatefulSets => ("StatefulSetList", "apps/v1"),
+            Resource::ReplicaSets => ("ReplicaSetList", "apps/v1"),
+        }
+    }
+
+    /// The collection's path in namespace `ns`.
+    fn path(self, ns: &str) -> String {
+        match self.group() {
+            "" => format!("/api/v1/namespaces/{ns}/{}", self.name()),
+            group => format!("/apis/{group}/v1/namespaces/{ns}/{}", self.name()),
+        }
+    }
+
+    fn objects(self, world: &World) -> &[Value] {
+        match self {
+            Resource::Pods => &world.pods,
+            Resource::Events => &world.events,
+            Resource::Deployments => &world.deployments,
+            Resource::StatefulSets => &world.statefulsets,
+            Resource::ReplicaSets => &world.replicasets,
+        }
+    }
+}
+
+/// Which objects of a list a request selects: events by `fieldSelector`,
+/// everything else by `labelSelector`.
+enum Selection {
+    Labels(patch::Selector),
+    Fields(patch::FieldSelector),
+}
+
+impl Selection {
+    fn parse(resource: Resource, req: &Request) -> Result<Selection, String> {
+        match resource {
+            Resource::Events => {
+                patch::FieldSelector::parse(req.param("fieldSelector").unwrap_or(""))
+                    .map(Selection::Fields)
+            }
+            Resource::Pods
+            | Resource::Deployments
+            | Resource::StatefulSets
+            | Resource::ReplicaSets => {
+                patch::Selector::parse(req.param("labelSelector").unwrap_or(""))
+                    .map(Selection::Labels)
+                    .map_err(|e| format!("unable to parse requirement: {e}"))
+            }
+        }
+    }
+
+    fn matches(&self, object: &Value) -> bool {
+        match self {
+            Selection::Labels(s) => s.matches(&object["metadata"]["labels"]),
+            Selection::Fields(f) => f.matches(object),
+        }
+    }
+}
+
+type Get = UrlPath<(String, String)>;
+
+/// `GET` of one object: the handler for `resource`.
+fn get_of(
+    resource: Resource,
+) -> impl Fn(State<Arc<Inner>>, Get, RawQuery, HeaderMap) -> std::future::Ready<Response> + Clone {
+    move |State(inner), UrlPath((ns, name)), RawQuery(raw), headers| {
+        let path = format!("{}/{name}", resource.path(&ns));
+        let req = Request::new(&inner, "GET", path, raw, &headers, Value::Null);
+        if let Some(r) = req.refused("get", resource.name(), resource.group(), &ns) {
+            return std::future::ready(req.answer(r));
+        }
+        let found = in_ns(resource.objects(&inner.world.lock().unwrap()), &ns)
+            .find(|o| o["metadata"]["name"] == name.as_str())
+            .cloned();
+        let response = match found {
+            Some(o) => axum::Json(o).into_response(),
+            None => not_found(resource.name(), resource.group(), &name),
+        };
+        std::future::ready(req.answer(response))
+    }
+}
+
+/// `GET` of a namespace's collection: the handler for `resource`.
+fn list_of(
+    resource: Resource,
+) -> impl Fn(State<Arc<Inner>>, UrlPath<String>, RawQuery, HeaderMap) -> std::future::Ready<Response>
++ Clone {
+    move |State(inner), UrlPath(ns), RawQuery(raw), headers| {
+        let req = Request::new(
+            &inner,
+            "GET",
+            resource.path(&ns),
+            raw,
+            &headers,
+            Value::Null,
+        );
+        if let Some(r) = req.refused("list", resource.name(), resource.group(), &ns) {
+            return std::future::ready(req.answer(r));
+        }
+        let selection = match Selection::parse(resource, &req) {
+            Ok(s) => s,
+            Err(e) => return std::future::ready(req.answer(bad_request(e))),
+        };
+        let items: Vec<Value> = in_ns(resource.objects(&inner.world.lock().unwrap()), &ns)
+            .filter(|o| selection.matches(o))
+            .cloned()
+            .collect();
+        let (kind, api_version) = resource.list_kind();
+        std::future::ready(req.answer(list(kind, api_version, items)))
+    }
 }
 
 async fn pod_log(
@@ -552,104 +649,6 @@ async fn pod_log(
         text.truncate(limit);
     }
     req.answer(([("content-type", "text/plain")], text).into_response())
-}
-
-async fn list_events(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(ns): UrlPath<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let req = Request::new(
-        &inner,
-        "GET",
-        format!("/api/v1/namespaces/{ns}/events"),
-        raw,
-        &headers,
-        Value::Null,
-    );
-    if let Some(r) = req.refused("list", "events", "", &ns) {
-        return req.answer(r);
-    }
-    let fields = match patch::FieldSelector::parse(req.param("fieldSelector").unwrap_or("")) {
-        Ok(f) => f,
-        Err(e) => return req.answer(bad_request(e)),
-    };
-    let items: Vec<Value> = in_ns(&inner.world.lock().unwrap().events, &ns)
-        .filter(|e| fields.matches(e))
-        .cloned()
-        .collect();
-    req.answer(list("EventList", "v1", items))
-}
-
-async fn get_deployment(
-    State(inner): State<Arc<Inner>>,
-    UrlPath((ns, name)): UrlPath<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let path = format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}");
-    let req = Request::new(&inner, "GET", path, raw, &headers, Value::Null);
-    if let Some(r) = req.refused("get", "deployments", "apps", &ns) {
-        return req.answer(r);
-    }
-    let d = in_ns(&inner.world.lock().unwrap().deployments, &ns)
-        .find(|d| d["metadata"]["name"] == name.as_str())
-        .cloned();
-    let response = match d {
-        Some(d) => axum::Json(d).into_response(),
-        None => not_found("deployments", "apps", &name),
-    };
-    req.answer(response)
-}
-
-async fn get_statefulset(
-    State(inner): State<Arc<Inner>>,
-    UrlPath((ns, name)): UrlPath<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let path = format!("/apis/apps/v1/namespaces/{ns}/statefulsets/{name}");
-    let req = Request::new(&inner, "GET", path, raw, &headers, Value::Null);
-    if let Some(r) = req.refused("get", "statefulsets", "apps", &ns) {
-        return req.answer(r);
-    }
-    let s = in_ns(&inner.world.lock().unwrap().statefulsets, &ns)
-        .find(|s| s["metadata"]["name"] == name.as_str())
-        .cloned();
-    let response = match s {
-        Some(s) => axum::Json(s).into_response(),
-        None => not_found("statefulsets", "apps", &name),
-    };
-    req.answer(response)
-}
-
-async fn list_replicasets(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(ns): UrlPath<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let req = Request::new(
-        &inner,
-        "GET",
-        format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
-        raw,
-        &headers,
-        Value::Null,
-    );
-    if let Some(r) = req.refused("list", "replicasets", "apps", &ns) {
-        return req.answer(r);
-    }
-    let selector = match patch::Selector::parse(req.param("labelSelector").unwrap_or("")) {
-        Ok(s) => s,
-        Err(e) => return req.answer(bad_request(format!("unable to parse requirement: {e}"))),
-    };
-    let items: Vec<Value> = in_ns(&inner.world.lock().unwrap().replicasets, &ns)
-        .filter(|r| selector.matches(&r["metadata"]["labels"]))
-        .cloned()
-        .collect();
-    req.answer(list("ReplicaSetList", "apps/v1", items))
 }
 
 async fn patch_deployment(
