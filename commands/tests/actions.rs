@@ -11,7 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use medic_commands::actions::{Action, ActionConfig};
+use medic_commands::diagnostics::postgres::PostgresTarget;
+use medic_commands::diagnostics::{SecretUrl, TargetSpec};
 use sqlx::{Connection, Executor, Row};
+
+/// The PostgreSQL target a built-in acts on.
+fn postgres_at(url: &str) -> TargetSpec {
+    TargetSpec::Postgres(PostgresTarget::at(SecretUrl::parse(url).expect("a URL")))
+}
 
 fn action(raw: ActionConfig) -> Action {
     Action::parse(
@@ -94,7 +101,7 @@ async fn terminate_idle_takes_only_the_named_idle_sessions_and_never_medics() {
         application_name: Some("api".into()),
         ..Default::default()
     });
-    let out = a.execute(&BTreeMap::new(), Some(&url)).await;
+    let out = a.execute(&BTreeMap::new(), Some(&postgres_at(&url))).await;
     assert!(out.success, "{out:?}");
     assert_eq!(out.status, "terminated 3 of 3 idle session(s)", "{out:?}");
     assert_eq!(out.output.lines().count(), 3, "{}", out.output);
@@ -112,7 +119,9 @@ async fn terminate_idle_takes_only_the_named_idle_sessions_and_never_medics() {
         idle_for: Some("0s".into()),
         ..Default::default()
     });
-    let out = all.execute(&BTreeMap::new(), Some(&url)).await;
+    let out = all
+        .execute(&BTreeMap::new(), Some(&postgres_at(&url)))
+        .await;
     assert!(out.success, "{out:?}");
     assert_eq!(sessions_settle(&url, "worker", 0).await, 0);
     assert_eq!(
@@ -128,7 +137,9 @@ async fn terminate_idle_takes_only_the_named_idle_sessions_and_never_medics() {
         idle_for: Some("10m".into()),
         ..Default::default()
     });
-    let out = patient.execute(&BTreeMap::new(), Some(&url)).await;
+    let out = patient
+        .execute(&BTreeMap::new(), Some(&postgres_at(&url)))
+        .await;
     assert_eq!(out.status, "terminated 0 of 0 idle session(s)", "{out:?}");
     assert_eq!(sessions_of(&url, "worker").await, 1);
     sleeping.abort();
@@ -172,7 +183,7 @@ async fn cancel_blocking_cancels_the_statement_that_holds_the_lock() {
         blocked_for: Some("0s".into()),
         ..Default::default()
     });
-    let out = a.execute(&BTreeMap::new(), Some(&url)).await;
+    let out = a.execute(&BTreeMap::new(), Some(&postgres_at(&url))).await;
     assert!(out.success, "{out:?}");
     assert_eq!(
         out.status, "cancelled the statements of 1 blocking session(s)",

@@ -408,7 +408,6 @@ mod actions {
 
     use medic_commands::actions::params::ParamConfig;
     use medic_commands::actions::{Action, ActionConfig, RunContext};
-    use medic_commands::diagnostics::TargetSpec;
 
     use super::docker::Docker;
 
@@ -475,11 +474,8 @@ mod actions {
         d.run(&stranger, &[], &["sleep", "600"]);
         let before = starts(&d, &[&web, &worker, &stranger]);
         let target = d.target("app", |t| t.compose_project = Some(project.clone()));
-        let TargetSpec::Docker(spec) = &target.spec else {
-            unreachable!()
-        };
         let ctx = RunContext {
-            docker: Some(spec),
+            target: Some(&target.spec),
             ..RunContext::default()
         };
 
@@ -554,11 +550,8 @@ mod actions {
         }
         let before = starts(&d, &[&web1, &web2, &worker]);
         let target = d.target("app", |t| t.compose_project = Some(project.clone()));
-        let TargetSpec::Docker(spec) = &target.spec else {
-            unreachable!()
-        };
         let ctx = RunContext {
-            docker: Some(spec),
+            target: Some(&target.spec),
             ..RunContext::default()
         };
         let a = action("docker.compose_restart", Some(("service", "web")));

@@ -4,7 +4,6 @@
 //! record and show before and after.
 
 use medic_commands::actions::Action;
-use medic_commands::diagnostics::TargetSpec;
 use medic_commands::{Report, Status};
 
 use super::audit;
@@ -155,29 +154,10 @@ pub async fn execute(state: &AppState, action: &Action, request: Request) {
         refresh(state, &request.id, Vec::new()).await;
         return;
     }
-    let postgres_url = target.as_ref().and_then(|t| match &t.spec {
-        TargetSpec::Postgres(p) => Some(p.url.expose().to_string()),
-        _ => None,
-    });
-    let docker = target.as_ref().and_then(|t| match &t.spec {
-        TargetSpec::Docker(d) => Some(d),
-        _ => None,
-    });
-    let kubernetes = target.as_ref().and_then(|t| match &t.spec {
-        TargetSpec::Kubernetes(k) => Some(k),
-        _ => None,
-    });
     let vendors = state.settings.alerts.vendor_apis();
-    let ecs = target.as_ref().and_then(|t| match &t.spec {
-        TargetSpec::Ecs(e) => Some(e),
-        _ => None,
-    });
     let ctx = medic_commands::actions::RunContext {
-        postgres_url: postgres_url.as_deref(),
+        target: target.as_ref().map(|t| &t.spec),
         vendors: Some(&vendors),
-        ecs,
-        docker,
-        kubernetes,
     };
     let outcome = action.execute_in(&request.params, ctx).await;
     // Everything that leaves here passes the target's redactor (its own

@@ -10,36 +10,29 @@ use super::{
     Action, ActionKind, docker, ecs, exec, http, kubernetes, pagerduty, params, postgres, sentry,
     vendor,
 };
-use crate::diagnostics::docker::DockerTarget;
-use crate::diagnostics::kubernetes::KubernetesTarget;
+use crate::diagnostics::TargetSpec;
 
 /// What a run may act on besides its parameters.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunContext<'a> {
-    /// The offering target's URL, for the PostgreSQL built-ins.
-    pub postgres_url: Option<&'a str>,
+    /// The offering target: the built-ins of its kind act on it
+    /// (PostgreSQL, ECS, Docker, Kubernetes), and refuse any other.
+    pub target: Option<&'a TargetSpec>,
     /// The vendor APIs, for the PagerDuty and Sentry built-ins.
     pub vendors: Option<&'a VendorApis>,
-    /// The offering target, for the ECS built-in.
-    pub ecs: Option<&'a crate::diagnostics::ecs::EcsTarget>,
-    /// The offering docker target, for the Docker built-ins.
-    pub docker: Option<&'a DockerTarget>,
-    /// The offering kubernetes target, for the Kubernetes built-ins.
-    pub kubernetes: Option<&'a KubernetesTarget>,
 }
 
 impl Action {
     /// Runs the action with `values` (bound by its offer, checked again
-    /// here). `postgres_url` is the offering target's URL, for the
-    /// built-ins. Output is capped; the caller redacts it before it goes
-    /// anywhere.
+    /// here) on the offering `target`. Output is capped; the caller
+    /// redacts it before it goes anywhere.
     pub async fn execute(
         &self,
         values: &BTreeMap<String, String>,
-        postgres_url: Option<&str>,
+        target: Option<&TargetSpec>,
     ) -> exec::Outcome {
         let ctx = RunContext {
-            postgres_url,
+            target,
             ..RunContext::default()
         };
         self.execute_in(values, ctx).await
@@ -53,7 +46,6 @@ impl Action {
         values: &BTreeMap<String, String>,
         ctx: RunContext<'_>,
     ) -> exec::Outcome {
-        let postgres_url = ctx.postgres_url;
         let refuse = |status: String| exec::Outcome {
             success: false,
             status,
@@ -96,27 +88,29 @@ impl Action {
             ActionKind::TerminateIdle {
                 idle_for,
                 application_name,
-            } => match postgres_url {
-                Some(url) => {
+            } => match ctx.target {
+                Some(TargetSpec::Postgres(p)) => {
                     postgres::terminate_idle(
-                        url,
+                        p.url.expose(),
                         *idle_for,
                         application_name.as_deref(),
                         self.timeout,
                     )
                     .await
                 }
-                None => refuse("the target is not a PostgreSQL target".into()),
+                _ => refuse("the target is not a PostgreSQL target".into()),
             },
-            ActionKind::CancelBlocking { blocked_for } => match postgres_url {
-                Some(url) => postgres::cancel_blocking(url, *blocked_for, self.timeout).await,
-                None => refuse("the target is not a PostgreSQL target".into()),
+            ActionKind::CancelBlocking { blocked_for } => match ctx.target {
+                Some(TargetSpec::Postgres(p)) => {
+                    postgres::cancel_blocking(p.url.expose(), *blocked_for, self.timeout).await
+                }
+                _ => refuse("the target is not a PostgreSQL target".into()),
             },
-            ActionKind::EcsForceNewDeployment { service } => match ctx.ecs {
-                Some(target) => {
+            ActionKind::EcsForceNewDeployment { service } => match ctx.target {
+                Some(TargetSpec::Ecs(target)) => {
                     ecs::force_new_deployment(target, service.as_deref(), self.timeout).await
                 }
-                None => refuse("the target is not an ECS target".into()),
+                _ => refuse("the target is not an ECS target".into()),
             },
             ActionKind::Docker(op) => {
                 for (name, p) in &self.params {
@@ -126,9 +120,11 @@ impl Action {
                         return refuse(format!("refused a parameter: `{name}`: {e}"));
                     }
                 }
-                match ctx.docker {
-                    Some(target) => docker::run(*op, target, values, self.timeout).await,
-                    None => refuse("the target is not a docker target".into()),
+                match ctx.target {
+                    Some(TargetSpec::Docker(target)) => {
+                        docker::run(*op, target, values, self.timeout).await
+                    }
+                    _ => refuse("the target is not a docker target".into()),
                 }
             }
             ActionKind::PagerDuty(op) => {
@@ -144,9 +140,11 @@ impl Action {
                     },
                 }
             }
-            ActionKind::Kubernetes(op) => match ctx.kubernetes {
-                Some(target) => kubernetes::run(*op, target, self.timeout).await,
-                None => refuse("the target is not a kubernetes target".into()),
+            ActionKind::Kubernetes(op) => match ctx.target {
+                Some(TargetSpec::Kubernetes(target)) => {
+                    kubernetes::run(*op, target, self.timeout).await
+                }
+                _ => refuse("the target is not a kubernetes target".into()),
             },
             ActionKind::Sentry(op) => {
                 let api = ctx.vendors.and_then(|v| v.sentry.as_ref());
