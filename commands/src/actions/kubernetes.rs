@@ -76,10 +76,10 @@ impl Op {
 
     /// The checks whose trouble offers it by default: the pods (ready
     /// counts) for a restart; the rollout too for a rollback.
-    pub fn offered_when(self) -> Vec<String> {
+    pub fn offered_when(self) -> &'static [&'static str] {
         match self {
-            Op::RolloutRestart => vec!["kubernetes.pods".into()],
-            Op::Rollback => vec!["kubernetes.rollout".into(), "kubernetes.pods".into()],
+            Op::RolloutRestart => &["kubernetes.pods"],
+            Op::Rollback => &["kubernetes.rollout", "kubernetes.pods"],
         }
     }
 

@@ -252,6 +252,37 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// The checks whose trouble offers an action of this kind when its
+    /// config names none (`offered_when`): what the action can clear.
+    fn offered_when(&self) -> Vec<String> {
+        let checks: &[&str] = match self {
+            // People's own commands and calls, and the vendor buttons
+            // (offered on incidents of their source): no check implies them.
+            ActionKind::Command { .. }
+            | ActionKind::Http { .. }
+            | ActionKind::PagerDuty(_)
+            | ActionKind::Sentry(_) => &[],
+            ActionKind::TerminateIdle { .. } => &["postgres.connections"],
+            ActionKind::CancelBlocking { .. } => &["postgres.locks"],
+            // Tasks not running, failing, or a rollout that cannot
+            // finish: what a new deployment can clear.
+            ActionKind::EcsForceNewDeployment { .. } => {
+                &["ecs.service", "ecs.deployments", "ecs.stopped"]
+            }
+            // A container down, crash-looping, OOM-killed or unhealthy.
+            ActionKind::Docker(_) => &[
+                "docker.state",
+                "docker.crash_loop",
+                "docker.oom",
+                "docker.health",
+            ],
+            ActionKind::Kubernetes(op) => op.offered_when(),
+        };
+        checks.iter().map(|c| c.to_string()).collect()
+    }
+}
+
+impl ActionKind {
     /// The kind's name as written in config.
     pub fn name(&self) -> &'static str {
         match self {
@@ -534,31 +565,9 @@ impl Action {
         if output_cap == 0 {
             p("output_cap", "must be at least 1 byte".into());
         }
-        let offered_when = if raw.offered_when.is_empty() {
-            match raw.kind.as_str() {
-                "postgres.terminate_idle" => vec!["postgres.connections".to_string()],
-                "postgres.cancel_blocking" => vec!["postgres.locks".to_string()],
-                // Tasks not running, failing, or a rollout that cannot
-                // finish: what a new deployment can clear.
-                "ecs.force_new_deployment" => ["ecs.service", "ecs.deployments", "ecs.stopped"]
-                    .map(String::from)
-                    .to_vec(),
-                // A container down, crash-looping, OOM-killed or unhealthy.
-                "docker.restart" | "docker.compose_restart" => [
-                    "docker.state",
-                    "docker.crash_loop",
-                    "docker.oom",
-                    "docker.health",
-                ]
-                .map(String::from)
-                .to_vec(),
-                _ => match &kind {
-                    Some(ActionKind::Kubernetes(op)) => op.offered_when(),
-                    _ => Vec::new(),
-                },
-            }
-        } else {
-            raw.offered_when.clone()
+        let offered_when = match (&kind, raw.offered_when.is_empty()) {
+            (Some(kind), true) => kind.offered_when(),
+            _ => raw.offered_when.clone(),
         };
         match kind {
             Some(kind) if problems.is_empty() => Ok(Action {
