@@ -1,10 +1,12 @@
 //! Purpose: the error text the diagnostics themselves quote, for an alert
-//! that carries none. An Alertmanager `KubePodCrashLooping` says only
-//! that a pod crash-loops; the reason is in what the runbook's target
-//! read — the crashed container's previous log ("could not connect to
-//! server: Connection refused … port 5432"), or its termination reason
-//! (OOMKilled against its memory limit). Triage reads those the way it
-//! reads an exception chain: after the chain, before the title.
+//! that carries none. An Alertmanager `KubePodCrashLooping` (or a
+//! cAdvisor container alert, or a CloudWatch alarm on an ECS service) says
+//! only that something crash-loops; the reason is in what the runbook's
+//! target read — the crashed container's last log lines ("could not
+//! connect to server: Connection refused … port 5432"), or its
+//! termination reason (OOMKilled against its memory limit, ECS's
+//! `stoppedReason`). Triage reads those the way it reads an exception
+//! chain: after the chain, before the title.
 //!
 //! Only findings that are trouble (warning or worse) are quoted, and only
 //! of the checks listed here: a check's id says what its text is.
@@ -13,12 +15,21 @@ use crate::model::report::{Report, Status};
 
 /// Checks whose finding states a container's cause in its summary
 /// (`Container api in pod x was OOMKilled (exit code 137): memory limit
-/// 256Mi`); read before any log, since the cause is a fact, not a line.
-pub const CAUSE_CHECKS: &[&str] = &["kubernetes.oom_killed", "kubernetes.image_pull"];
+/// 256Mi`, `web was OOMKilled: memory limit 64 MiB, exit 137`, `api: 3
+/// task(s) failed in the last hour; the last 2 min ago: OutOfMemoryError:
+/// Container killed due to memory usage (…)`); read before any log, since
+/// the cause is a fact, not a line.
+pub const CAUSE_CHECKS: &[&str] = &[
+    "kubernetes.oom_killed",
+    "kubernetes.image_pull",
+    "docker.oom",
+    "ecs.stopped",
+];
 
 /// Checks whose finding quotes a log: the chosen last error line in its
-/// summary, the log's tail as its evidence.
-pub const LOG_CHECKS: &[&str] = &["kubernetes.previous_logs"];
+/// summary (a pod's previous log; a docker crash loop's "last error: …"),
+/// the log's tail as its evidence.
+pub const LOG_CHECKS: &[&str] = &["kubernetes.previous_logs", "docker.crash_loop"];
 
 /// One quoted text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +125,36 @@ mod tests {
                 "Log of api-1/api before its last restart: ERROR boom",
                 "WARN slow disk",
                 "INFO start",
+            ]
+        );
+    }
+
+    #[test]
+    fn docker_and_ecs_causes_and_a_docker_crash_loops_log_are_quoted() {
+        let oom = Finding::critical(
+            "docker.oom",
+            "web was OOMKilled: memory limit 64 MiB, exit 137",
+        );
+        let crash = Finding::critical(
+            "docker.crash_loop",
+            "worker is crash-looping: 5 restarts in the last hour, last exit code 3 — last error: FATAL: could not connect to db:5432",
+        )
+        .with_evidence("listening on :8080\nFATAL: could not connect to db:5432");
+        let stopped = Finding::critical(
+            "ecs.stopped",
+            "api: 3 task(s) failed in the last hour; the last 2 min ago: OutOfMemoryError: Container killed due to memory usage (api exit 137)",
+        );
+        let texts: Vec<String> = quotes(&[report(vec![crash, oom, stopped])])
+            .into_iter()
+            .map(|q| q.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "web was OOMKilled: memory limit 64 MiB, exit 137",
+                "api: 3 task(s) failed in the last hour; the last 2 min ago: OutOfMemoryError: Container killed due to memory usage (api exit 137)",
+                "worker is crash-looping: 5 restarts in the last hour, last exit code 3 — last error: FATAL: could not connect to db:5432",
+                "listening on :8080",
             ]
         );
     }

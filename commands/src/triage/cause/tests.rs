@@ -482,6 +482,43 @@ fn an_oom_killed_container_is_its_memory_limit_whatever_the_title() {
 }
 
 #[test]
+fn a_docker_container_oom_killed_or_failing_on_its_database_is_read_from_its_target() {
+    let title = "ContainerKilled: A container has disappeared";
+    let oom = "web was OOMKilled: memory limit 64 MiB, exit 137";
+    let r = report("pazpaz", vec![Finding::critical("docker.oom", oom)]);
+    let c = likely(run(&[], title, &[], &[r], &[]));
+    assert_eq!(c.rule.as_deref(), Some("container-oom-killed"));
+    assert_eq!(c.evidence, [format!("pazpaz: {oom}")]);
+
+    let crash = "worker is crash-looping: 5 restarts in the last hour, last exit code 1 — last error: psql: could not connect to server: Connection refused";
+    let r =
+        report(
+            "pazpaz",
+            vec![Finding::critical("docker.crash_loop", crash).with_evidence(
+                "INFO starting\npsql: could not connect to server: Connection refused",
+            )],
+        );
+    let c = likely(run(&[], title, &[], &[r], &[]));
+    assert_eq!(c.rule.as_deref(), Some("postgres-cannot-connect"));
+    assert_eq!(c.evidence[0], format!("pazpaz: {crash}"));
+}
+
+#[test]
+fn an_ecs_task_stopped_for_memory_is_the_task_definitions_limit() {
+    let stopped = "api: 3 task(s) failed in the last hour; the last 2 min ago: OutOfMemoryError: Container killed due to memory usage (api exit 137)";
+    let r = report("shop-ecs", vec![Finding::critical("ecs.stopped", stopped)]);
+    let c = likely(run(
+        &[],
+        "ECS service api: RunningTaskCount below desired",
+        &[],
+        &[r],
+        &[],
+    ));
+    assert_eq!(c.rule.as_deref(), Some("ecs-out-of-memory"));
+    assert_eq!(c.evidence, [format!("shop-ecs: {stopped}")]);
+}
+
+#[test]
 fn an_image_pull_failure_names_the_image_and_the_pull_error() {
     let pull = "Container api in pod api-7d9c-zz9k1 cannot pull image registry.example.com/shop/api:2.5.0-typo (ImagePullBackOff)";
     let error = "Failed to pull image \"registry.example.com/shop/api:2.5.0-typo\": rpc error: code = NotFound desc = not found";
