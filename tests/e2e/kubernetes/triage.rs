@@ -143,6 +143,18 @@ async fn a_crash_looping_pod_whose_log_cannot_reach_postgres_is_the_database() {
     let all: String = m.slack.calls().iter().map(Call::all_text).collect();
     assert!(all.contains("is crash-looping (CrashLoopBackOff)"), "{all}");
     assert!(!all.contains("hunter2-db-pass"), "redacted: {all}");
+    // The runbook ran the target narrowed to the alert's pod: the report
+    // says so, and the pod was read by name, not the Deployment's list.
+    assert!(
+        all.contains(&format!("pod {POD}, namespace shop")),
+        "the report names the pod: {all}"
+    );
+    assert!(
+        k.calls()
+            .iter()
+            .any(|c| c.path == format!("/api/v1/namespaces/shop/pods/{POD}")),
+        "the alert's pod was read by name"
+    );
     // The pod's previous log was read once, for the runbook.
     let logs = k
         .calls()
