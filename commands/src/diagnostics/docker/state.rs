@@ -79,16 +79,6 @@ fn policy(inspect: &ContainerInspectResponse) -> Option<(String, Option<i64>)> {
     Some((name.to_string(), max))
 }
 
-/// The container's memory limit, when it has one.
-pub fn memory_limit(inspect: &ContainerInspectResponse) -> Option<u64> {
-    inspect
-        .host_config
-        .as_ref()?
-        .memory
-        .filter(|&m| m > 0)
-        .map(|m| m as u64)
-}
-
 /// Every finding about one container's state, as of `now`.
 pub fn findings(c: &Container, o: &Observed, now: OffsetDateTime) -> Vec<Finding> {
     let i = &c.inspect;
@@ -193,7 +183,7 @@ pub fn findings(c: &Container, o: &Observed, now: OffsetDateTime) -> Vec<Finding
     }
 
     if oom {
-        let limit = memory_limit(i);
+        let limit = stats::memory_limit(i);
         // Limit, last usage and exit code in the summary itself: it is
         // the line triage quotes as evidence.
         let mut summary = match (limit, o.memory_now) {

@@ -6,16 +6,25 @@
 //! One sample per container (`stream=false`: the daemon reads the counters
 //! twice, a second apart, so the CPU share is over that second).
 
-use bollard::models::ContainerStatsResponse;
+use bollard::models::{ContainerInspectResponse, ContainerStatsResponse};
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures::StreamExt;
 
 use super::client::{Failed, within};
 use super::session::{Container, Session, api_failed};
-use super::state::memory_limit;
 use super::{CRITICAL_RATIO, WARN_RATIO};
 use crate::format::{human_bytes, percent};
 use crate::model::report::{Finding, Status};
+
+/// The container's memory limit, when it has one.
+pub fn memory_limit(inspect: &ContainerInspectResponse) -> Option<u64> {
+    inspect
+        .host_config
+        .as_ref()?
+        .memory
+        .filter(|&m| m > 0)
+        .map(|m| m as u64)
+}
 
 /// One stats sample of `id`.
 pub async fn sample(session: &Session, id: &str) -> Result<ContainerStatsResponse, Failed> {

@@ -165,7 +165,7 @@ fn without_events_a_crash_loop_is_counted_from_restart_count() {
 #[test]
 fn an_oom_kill_names_the_limit_the_usage_and_exit_137() {
     let c = inspect("oom");
-    assert_eq!(state::memory_limit(&c.inspect), Some(16 * 1024 * 1024));
+    assert_eq!(stats::memory_limit(&c.inspect), Some(16 * 1024 * 1024));
     let all = findings(&c, &Observed::default(), NOW);
     let f = one(&all, "docker.oom");
     assert_eq!(f.status, Status::Critical);

@@ -72,7 +72,8 @@ pub enum Workload {
 /// the session when the pods could be read.
 #[derive(Clone)]
 pub struct Opened {
-    /// Reach, workload and pod findings, for the API check to report.
+    /// Reach and missing-pod findings, for the API check to report (it
+    /// adds the pods' summary, `pods::summary`, when there is a session).
     pub findings: Arc<Vec<Finding>>,
     /// The session, when the pods were read.
     pub session: Option<Arc<Session>>,
@@ -507,7 +508,6 @@ async fn open_now(target: &KubernetesTarget) -> Opened {
             ));
         }
     };
-    findings.push(super::pods::summary(target, workload.as_ref(), &pods));
     Opened {
         findings: Arc::new(findings),
         session: Some(Arc::new(Session {

@@ -320,7 +320,15 @@ impl KubernetesTarget {
         vec![
             Check::new("kubernetes.api", "Reading the pods from the API server", {
                 let session = session.clone();
-                async move { session.await.findings.as_ref().clone() }
+                let target = target.clone();
+                async move {
+                    let opened = session.await;
+                    let mut findings = opened.findings.as_ref().clone();
+                    if let Some(s) = &opened.session {
+                        findings.push(pods::summary(&target, s.workload.as_ref(), &s.pods));
+                    }
+                    findings
+                }
             })
             .critical_when_silent()
             .silence_hint("An API server that accepts connections and never answers (overloaded, or a proxy in the way) looks like this."),
