@@ -1,9 +1,10 @@
-//! The triage scenario of the issue: Alertmanager's `KubePodCrashLooping`
+//! The triage scenarios of the issue: Alertmanager's `KubePodCrashLooping`
 //! (kube-prometheus' rule, labels `namespace`, `pod`, `container`) for a
 //! pod whose previous run ended on a PostgreSQL connection error. A
 //! `[[runbooks]]` entry matching `namespace = "shop"` runs the kubernetes
 //! target; the thread's likely cause names the database, with the log
-//! line, redacted — not "a pod is crash looping".
+//! line, redacted — not "a pod is crash looping"; and for a pod its
+//! memory limit killed, the likely cause is that limit.
 
 use std::time::Duration;
 
@@ -162,5 +163,50 @@ async fn a_crash_looping_pod_whose_log_cannot_reach_postgres_is_the_database() {
         .filter(|c| c.path == format!("/api/v1/namespaces/shop/pods/{POD}/log"))
         .count();
     assert_eq!(logs, 1);
+    m.stop().await.unwrap();
+}
+
+/// The issue's second scenario: the same alert for a pod its memory limit
+/// killed. The log says nothing wrong ("loaded 2000000 items"); the
+/// termination reason does, and the likely cause is the limit, with it.
+#[tokio::test]
+async fn a_crash_looping_pod_killed_by_its_memory_limit_is_that_limit() {
+    let (k, _dir, kubeconfig) = fake().await;
+    let oom = crash_looping("api", POD, IMAGE, 4, 137, "OOMKilled", 15);
+    api_deployment(
+        &k,
+        1,
+        vec![(POD, oom), ("api-7d9c5b0005-q8m2n", running("api", IMAGE))],
+    );
+    k.put_log(
+        POD,
+        "api",
+        true,
+        "INFO loading catalogue into memory\nINFO loaded 2000000 items",
+    );
+    let m = medic(&kubeconfig).await;
+    let (status, answer) = m
+        .post_json(
+            "/webhooks/alertmanager",
+            &[("authorization", format!("Bearer {AM_TOKEN}"))],
+            crash_looping_alert(),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+
+    let posts = thread(&m).await;
+    let cause = posts
+        .iter()
+        .map(Call::all_text)
+        .find(|t| t.contains("Likely cause"))
+        .unwrap();
+    assert!(cause.contains("Likely cause (resource)"), "{cause}");
+    assert!(cause.contains("reached its memory limit"), "{cause}");
+    assert!(
+        cause.contains(&format!(
+            "shop-k8s: Container api in pod {POD} was OOMKilled (exit code 137): memory limit 256Mi (request 128Mi)"
+        )),
+        "the limit is the evidence: {cause}"
+    );
     m.stop().await.unwrap();
 }
