@@ -63,6 +63,18 @@ fn crash_looping_api(k: &FakeKubernetes) {
     k.put_log("api-7d9c5b0005-x2k4p", "api", true, super::PG_REFUSED_LOG);
 }
 
+/// The one PATCH the action sent: to the Deployment `api`, accepted, with
+/// `content_type`.
+fn the_one_patch(k: &FakeKubernetes, content_type: &str) -> KubeCall {
+    let patches = k.calls_of("PATCH");
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    let p = patches.into_iter().next().unwrap();
+    assert_eq!(p.path, "/apis/apps/v1/namespaces/shop/deployments/api");
+    assert_eq!(p.status, 200);
+    assert_eq!(p.content_type.as_deref(), Some(content_type));
+    p
+}
+
 #[tokio::test]
 async fn rollout_restart_patches_the_restart_annotation_once_after_approval() {
     let (k, _dir, kubeconfig) = fake().await;
@@ -83,15 +95,7 @@ async fn rollout_restart_patches_the_restart_annotation_once_after_approval() {
         "{status}"
     );
 
-    let patches = k.calls_of("PATCH");
-    assert_eq!(patches.len(), 1, "{patches:#?}");
-    let p = &patches[0];
-    assert_eq!(p.path, "/apis/apps/v1/namespaces/shop/deployments/api");
-    assert_eq!(p.status, 200);
-    assert_eq!(
-        p.content_type.as_deref(),
-        Some("application/strategic-merge-patch+json")
-    );
+    let p = the_one_patch(&k, "application/strategic-merge-patch+json");
     assert_eq!(
         p.authorization.as_deref(),
         Some(format!("Bearer {}", super::TOKEN).as_str())
@@ -161,15 +165,7 @@ async fn rollback_gives_the_deployment_the_previous_replicasets_template() {
         "{status}"
     );
 
-    let patches = k.calls_of("PATCH");
-    assert_eq!(patches.len(), 1, "{patches:#?}");
-    let p = &patches[0];
-    assert_eq!(p.path, "/apis/apps/v1/namespaces/shop/deployments/api");
-    assert_eq!(p.status, 200);
-    assert_eq!(
-        p.content_type.as_deref(),
-        Some("application/json-patch+json")
-    );
+    let p = the_one_patch(&k, "application/json-patch+json");
     // kubectl rollout undo's two operations: revision 4's template
     // without the controller's hash label, and the annotations.
     let ops = p.body.as_array().unwrap_or_else(|| panic!("{}", p.body));
